@@ -1,0 +1,111 @@
+// fastgru public C++ API: one GRU layer, one direction, forward and backpropagation through time.
+//
+// Shape letters used in every comment below:
+//   T  steps of the sequence          B  batch rows
+//   I  input features                 H  hidden units
+//   G  gates (3 for the GRU: r, z, n, in that order, PyTorch's)
+// Arrays are dense and row-major, the last index fastest: "(T, B, I)" means element
+// [t][b][i] lives at offset (t * B + b) * I + i. The equations are those of shared/gru-math.md.
+//
+// This header includes only the standard library.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace fastgru {
+
+// Where the reset gate acts on the candidate (gru-math.md §1 and §2).
+enum class ResetMode : int {
+  // n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)): PyTorch, cuDNN, Keras reset_after=True,
+  // ONNX linear_before_reset=1.
+  after = 0,
+  // n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn): Cho et al. 2014, Keras reset_after=False,
+  // ONNX linear_before_reset=0.
+  before = 1,
+};
+
+// Sizes of one layer.
+struct GruLayerSizes {
+  std::int64_t input;   // I >= 1
+  std::int64_t hidden;  // H >= 1
+};
+
+// Borrowed weights in PyTorch's layout (gru-math.md §3). Read only during the call that takes them.
+template <typename Real>
+struct GruWeightsView {
+  const Real* weight_ih = nullptr;  // (3H, I), row blocks r, z, n
+  const Real* weight_hh = nullptr;  // (3H, H), row blocks r, z, n
+  const Real* bias_ih = nullptr;    // (3H), or nullptr for a layer without bias
+  const Real* bias_hh = nullptr;    // (3H), or nullptr for a layer without bias
+};
+
+// Borrowed gradient accumulators, same shapes as GruWeightsView. Backward adds (+=) into them.
+// The bias pointers may be nullptr (then those gradients are not computed).
+template <typename Real>
+struct GruGradientsView {
+  Real* weight_ih = nullptr;
+  Real* weight_hh = nullptr;
+  Real* bias_ih = nullptr;
+  Real* bias_hh = nullptr;
+};
+
+// The training cache written by a training-mode forward and read by backward.
+// Layout (T, B, 4H): for each step and row, the blocks
+//   r, z, n                  the gate activations of that step, then
+//   W_hn h_{t-1} + b_hn      (ResetMode::after: the recurrent candidate term before the reset) or
+//   r ⊙ h_{t-1}              (ResetMode::before: the reset state fed to W_hn).
+// Backward also reads x, h0 and y, so the caller keeps those alive and unchanged.
+std::int64_t training_cache_size(std::int64_t steps, std::int64_t batch, std::int64_t hidden);
+
+// One GRU layer in one direction. It owns a copy of its weights (packed for its kernels).
+// Thread safety: after construction every method is const and may run from many threads at
+// once; each call allocates its own scratch memory (once per call, never per step).
+template <typename Real>
+class GruLayer {
+ public:
+  // Copies the weights. Throws std::invalid_argument on sizes < 1 or a null weight pointer;
+  // the two bias pointers must be both null (no bias) or both set.
+  GruLayer(GruLayerSizes sizes, ResetMode mode, const GruWeightsView<Real>& weights);
+  ~GruLayer();
+  GruLayer(GruLayer&&) noexcept;
+  GruLayer& operator=(GruLayer&&) noexcept;
+  GruLayer(const GruLayer&) = delete;
+  GruLayer& operator=(const GruLayer&) = delete;
+
+  GruLayerSizes sizes() const;
+  ResetMode reset_mode() const;
+  bool has_bias() const;
+
+  // Runs the layer over a sequence.
+  //   x      (T, B, I)  input
+  //   h0     (B, H)     initial state, or nullptr for zeros
+  //   y      (T, B, H)  output: the state after every step
+  //   h_n    (B, H)     final state (equal to y[T-1]; T may be 0, then h_n = h0)
+  //   cache  (T, B, 4H) training cache (see training_cache_size), or nullptr for inference
+  // Outputs must not alias inputs. Extra memory for inference is bounded independently of T.
+  // Throws std::invalid_argument on negative sizes or a null required pointer.
+  void forward(std::int64_t steps, std::int64_t batch, const Real* x, const Real* h0, Real* y,
+               Real* h_n, Real* cache) const;
+
+  // Backpropagation through time for the forward call that wrote `cache`.
+  //   x, h0, y, cache   exactly as given to / written by that forward call (h0 may be nullptr)
+  //   dy     (T, B, H)  dL/dy for every step
+  //   dh_n   (B, H)     dL/dh_T, or nullptr for zeros
+  //   dx     (T, B, I)  out: dL/dx (overwritten)
+  //   dh0    (B, H)     out: dL/dh0 (overwritten), or nullptr if not wanted
+  //   grads             parameter gradients, accumulated (+=), summed over steps and batch
+  void backward(std::int64_t steps, std::int64_t batch, const Real* x, const Real* h0,
+                const Real* y, const Real* cache, const Real* dy, const Real* dh_n, Real* dx,
+                Real* dh0, const GruGradientsView<Real>& grads) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+extern template class GruLayer<float>;
+extern template class GruLayer<double>;
+
+}  // namespace fastgru
