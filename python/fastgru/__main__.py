@@ -1,0 +1,22 @@
+"""The `fastgru` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="fastgru", description="Fast GRU layers on CPUs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("selfcheck", help="check forward and BPTT against the NumPy reference and time them")
+    args = parser.parse_args(argv)
+    if args.command == "selfcheck":
+        from . import selfcheck
+
+        return 0 if selfcheck.run() else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
