@@ -215,3 +215,20 @@ def test_train_and_inference_forward_agree(dtype):
     assert_close("y", y_tr, y_inf, TOL[dtype])
     assert_close("h_n", hn_tr, hn_inf, TOL[dtype])
     np.testing.assert_array_equal(hn_tr[0], y_tr[-1])
+
+
+def test_accepts_torch_tensors_as_input():
+    T, B, I, H = 4, 3, 5, 7
+    ref, layer = make_pair(I, H, True, "float32", seed=10)
+    x, h0, dy, dh_n = make_data(T, B, I, H, "float32", seed=11)
+    xt = torch.tensor(x, requires_grad=True)  # detached by fastgru
+    y_np, hn_np = layer(x, h0)
+    y_t, hn_t = layer(xt, torch.tensor(h0))
+    np.testing.assert_array_equal(y_t, y_np)
+    np.testing.assert_array_equal(hn_t, hn_np)
+    layer.forward(xt, torch.tensor(h0), train=True)
+    dx_t, dh0_t = layer.backward(torch.tensor(dy), torch.tensor(dh_n))
+    layer.forward(x, h0, train=True)
+    dx_np, dh0_np = layer.backward(dy, dh_n)
+    np.testing.assert_array_equal(dx_t, dx_np)
+    np.testing.assert_array_equal(dh0_t, dh0_np)

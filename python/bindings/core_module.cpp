@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fastgru/gru.h"
+#include "fastgru/runtime.h"
 
 namespace py = pybind11;
 
@@ -185,6 +186,14 @@ void bind_layer(py::module_& m, const char* name) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastgru's compiled core (private: use the fastgru package).";
   py::register_exception<std::invalid_argument>(m, "CoreArgumentError", PyExc_ValueError);
+  m.def("available_isas", &fastgru::available_isas,
+        "Instruction sets this CPU and OS can run, best first.");
+  m.def("active_isa", &fastgru::active_isa, "The instruction set new float32 layers use.");
+  m.def("set_isa", &fastgru::set_isa, py::arg("isa"),
+        "Selects the instruction set for layers created from now on.");
+  m.def("set_num_threads", &fastgru::set_num_threads, py::arg("n"),
+        "Threads for compute calls; 0 follows OpenMP.");
+  m.def("num_threads", &fastgru::num_threads, "The thread count compute calls use at most.");
   bind_layer<float>(m, "GruLayerF32");
   bind_layer<double>(m, "GruLayerF64");
 }

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "dispatch/kernel_table.h"
-#include "driver/driver.h"
+#include "driver/layer.h"
 #include "fastgru/gru.h"
 
 namespace fastgru {
@@ -36,17 +36,7 @@ std::int64_t training_cache_size(std::int64_t steps, std::int64_t batch, std::in
 
 template <typename Real>
 struct GruLayer<Real>::Impl {
-  GruLayerSizes sizes;
-  ResetMode mode;
-  std::vector<Real> weight_ih, weight_hh, bias_ih, bias_hh;
-
-  driver::LayerWeights<Real> view() const {
-    const bool bias = !bias_ih.empty();
-    return {sizes.input,      sizes.hidden,
-            mode,             weight_ih.data(),
-            weight_hh.data(), bias ? bias_ih.data() : nullptr,
-            bias ? bias_hh.data() : nullptr};
-  }
+  driver::PackedLayer<Real> layer;
 };
 
 template <typename Real>
@@ -62,9 +52,16 @@ GruLayer<Real>::GruLayer(GruLayerSizes sizes, ResetMode mode, const GruWeightsVi
   require((w.bias_ih == nullptr) == (w.bias_hh == nullptr),
           "fastgru: bias_ih and bias_hh must be both given or both null");
   const std::int64_t G = 3 * sizes.hidden;
-  impl_ = std::make_unique<Impl>(Impl{sizes, mode, copy_of(w.weight_ih, G * sizes.input),
-                                      copy_of(w.weight_hh, G * sizes.hidden),
-                                      copy_of(w.bias_ih, G), copy_of(w.bias_hh, G)});
+  impl_ = std::make_unique<Impl>();
+  driver::PackedLayer<Real>& layer = impl_->layer;
+  layer.input = sizes.input;
+  layer.hidden = sizes.hidden;
+  layer.mode = mode;
+  layer.weight_ih = copy_of(w.weight_ih, G * sizes.input);
+  layer.weight_hh = copy_of(w.weight_hh, G * sizes.hidden);
+  layer.bias_ih = copy_of(w.bias_ih, G);
+  layer.bias_hh = copy_of(w.bias_hh, G);
+  driver::pack_layer(dispatch::active_kernels<Real>(), layer);
 }
 
 template <typename Real>
@@ -76,17 +73,17 @@ GruLayer<Real>& GruLayer<Real>::operator=(GruLayer&&) noexcept = default;
 
 template <typename Real>
 GruLayerSizes GruLayer<Real>::sizes() const {
-  return impl_->sizes;
+  return {impl_->layer.input, impl_->layer.hidden};
 }
 
 template <typename Real>
 ResetMode GruLayer<Real>::reset_mode() const {
-  return impl_->mode;
+  return impl_->layer.mode;
 }
 
 template <typename Real>
 bool GruLayer<Real>::has_bias() const {
-  return !impl_->bias_ih.empty();
+  return !impl_->layer.bias_ih.empty();
 }
 
 template <typename Real>
@@ -99,8 +96,7 @@ void GruLayer<Real>::forward(std::int64_t steps, std::int64_t batch, const Real*
     require_pointer(y, "y");
   }
   if (batch > 0) require_pointer(h_n, "h_n");
-  driver::run_forward(kernels::active_kernels<Real>(), impl_->view(), steps, batch, x, h0, y,
-                      h_n, cache);
+  driver::run_forward(impl_->layer, steps, batch, x, h0, y, h_n, cache);
 }
 
 template <typename Real>
@@ -121,8 +117,7 @@ void GruLayer<Real>::backward(std::int64_t steps, std::int64_t batch, const Real
       require_pointer(pointer, name);
     }
   }
-  driver::run_backward(kernels::active_kernels<Real>(), impl_->view(), steps, batch, x, h0, y,
-                       cache, dy, dh_n, dx, dh0, grads);
+  driver::run_backward(impl_->layer, steps, batch, x, h0, y, cache, dy, dh_n, dx, dh0, grads);
 }
 
 template class GruLayer<float>;

@@ -1,11 +1,11 @@
-// The kernel table in use, chosen once for this CPU.
+// The kernel table new layers use, chosen once for this CPU (see fastgru/runtime.h).
 #pragma once
 
 #include "kernels/kernels.h"
 
-namespace fastgru::kernels {
+namespace fastgru::dispatch {
 
 template <typename Real>
-const KernelTable<Real>& active_kernels();
+const kernels::KernelTable<Real>& active_kernels();
 
-}  // namespace fastgru::kernels
+}  // namespace fastgru::dispatch

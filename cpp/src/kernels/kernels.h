@@ -1,6 +1,14 @@
-// Kernel signatures: plain-pointer functions that know nothing of layers, time loops or Python.
-// Shape letters as in fastgru/gru.h. Every matrix argument is row-major with an explicit
-// leading dimension (the distance in elements between two rows).
+// Kernel signatures: plain-pointer functions that know nothing of layers, time loops, threads
+// or Python. Shape letters as in fastgru/gru.h; W is the kernel table's vector width.
+//
+// Packed weight layouts (built by driver/packed_weights.cpp, read here):
+//   natural panels   a K × N matrix in panels of 3W columns, k-major, zero past N:
+//                    element (k, c) of panel p at p·K·3W + k·3W + (c − 3W·p).
+//   gate panels      W_hh^T (K = H) in one panel per block of W hidden units holding that
+//                    block's r, z, n columns side by side (3W wide), so the gate update runs on
+//                    the product's accumulators (reset-after); reset-before uses r, z only (2W).
+// Matrices are row-major with an explicit leading dimension; a "record" row is (4H): r, z, n
+// and the fourth term of the training cache (see fastgru/gru.h).
 #pragma once
 
 #include <cstdint>
@@ -9,77 +17,84 @@ namespace fastgru::kernels {
 
 using Index = std::int64_t;
 
-// C (M, N) = op(A) (M, K) · op(B) (K, N), or C += ... when `accumulate`.
-// op(A) = A (M, K) when !transpose_a, A^T with A stored (K, M) when transpose_a; same for B.
+// c (rows, the columns of panels [panel_begin, panel_end) of an n-column matrix)
+//   = a · packed, or += when `accumulate`. a(i, k) is at a[i · a_row_stride + k · a_depth_stride].
 template <typename Real>
-using GemmFn = void (*)(Index m, Index n, Index k, const Real* a, Index lda, bool transpose_a,
-                        const Real* b, Index ldb, bool transpose_b, Real* c, Index ldc,
-                        bool accumulate);
+using MultiplyPanelsFn = void (*)(Index rows, Index n, Index depth, const Real* a,
+                                  Index a_row_stride, Index a_depth_stride, const Real* panels,
+                                  Index panel_stride, Index panel_begin, Index panel_end, Real* c,
+                                  Index ldc, bool accumulate);
 
-// One step of the reset-after GRU for B rows (gru-math.md §1).
-//   gi (B, 3H, ld_gi)   W_i x + b_i          gh (B, 3H)   W_h h (no bias)
-//   bias_hh (3H) or nullptr                  h_prev (B, H)
-//   h_next (B, H, ld_h_next)  out            record (B, 4H) out or nullptr: r, z, n, W_hn h + b_hn
+// Reset-after step (§1) for unit blocks [block_begin, block_end): gh = h_prev · W_hh^T from gate
+// panels, then h_next = (1 − z) ⊙ n + z ⊙ h_prev. gi (rows, 3H, ld_gi) holds W_i x + b_i;
+// bias_hh may be nullptr; record (rows, 4H) may be nullptr (inference).
 template <typename Real>
-using GatesResetAfterFn = void (*)(Index batch, Index hidden, const Real* gi, Index ld_gi,
-                                   const Real* gh, const Real* bias_hh, const Real* h_prev,
-                                   Real* h_next, Index ld_h_next, Real* record);
+using StepResetAfterFn = void (*)(Index rows, Index hidden, Index block_begin, Index block_end,
+                                  const Real* gate_panels, const Real* h_prev, const Real* gi,
+                                  Index ld_gi, const Real* bias_hh, Real* h_next,
+                                  Index ld_h_next, Real* record);
 
-// Reset-before (§2), first half: r and z, and the reset state r ⊙ h for the candidate product.
-//   gh_rz (B, 2H)  W_hr h, W_hz h;  record (B, 4H) out: r, z, (n untouched), r ⊙ h_prev
+// Reset-before step (§2), first half, for unit blocks: r, z and r ⊙ h_prev into the record.
 template <typename Real>
-using GatesResetBeforeRzFn = void (*)(Index batch, Index hidden, const Real* gi, Index ld_gi,
-                                      const Real* gh_rz, const Real* bias_hh, const Real* h_prev,
-                                      Real* record);
+using StepResetBeforeRzFn = void (*)(Index rows, Index hidden, Index block_begin,
+                                     Index block_end, const Real* rz_gate_panels,
+                                     const Real* h_prev, const Real* gi, Index ld_gi,
+                                     const Real* bias_hh, Real* record);
 
-// Reset-before, second half: n from gh_n = W_hn (r ⊙ h) (B, H), then the new state.
-//   bias_hh (3H) or nullptr; record in: r, z; out: n
+// Reset-before step, second half, for natural panels of W_hn^T (3W units each): n from
+// W_hn (r ⊙ h) read from the record, then h_next.
 template <typename Real>
-using GatesResetBeforeNFn = void (*)(Index batch, Index hidden, const Real* gi, Index ld_gi,
-                                     const Real* gh_n, const Real* bias_hh, const Real* h_prev,
-                                     Real* h_next, Index ld_h_next, Real* record);
+using StepResetBeforeNFn = void (*)(Index rows, Index hidden, Index panel_begin,
+                                    Index panel_end, const Real* n_panels, const Real* h_prev,
+                                    const Real* gi, Index ld_gi, const Real* bias_hh,
+                                    Real* h_next, Index ld_h_next, Real* record);
 
-// Backward of one reset-after step. dh = dy + dh_carry is dL/dh_t.
-//   dgi (B, 3H) out: dL/d(W_i x + b_i);   dgh (B, 3H) out: dL/d(W_h h + b_h)
-//   dh_prev (B, H) out: the direct part dh ⊙ z (the recurrent product is added by the caller)
+// Backward of a reset-after step for units [unit_begin, unit_end): with dh = dy + dh_carry,
+// dgi (rows, 3H) = dL/d(W_i x + b_i), dgh (rows, 3H) = dL/d(W_h h + b_h), dh_prev = dh ⊙ z
+// (the caller adds the recurrent product).
 template <typename Real>
-using GatesResetAfterBackwardFn = void (*)(Index batch, Index hidden, const Real* record,
-                                           const Real* h_prev, const Real* dy,
-                                           const Real* dh_carry, Real* dgi, Real* dgh,
-                                           Real* dh_prev);
+using BackwardResetAfterFn = void (*)(Index rows, Index hidden, Index unit_begin,
+                                      Index unit_end, const Real* record, const Real* h_prev,
+                                      const Real* dy, const Real* dh_carry, Real* dgi, Real* dgh,
+                                      Real* dh_prev);
 
-// Backward of one reset-before step, first half: the z and n blocks of dgi, and dh_prev = dh ⊙ z.
+// Backward of a reset-before step, first half: the z and n blocks of dgi, dh_prev = dh ⊙ z.
 template <typename Real>
-using GatesResetBeforeBackwardZnFn = void (*)(Index batch, Index hidden, const Real* record,
-                                              const Real* h_prev, const Real* dy,
-                                              const Real* dh_carry, Real* dgi, Real* dh_prev);
+using BackwardResetBeforeZnFn = void (*)(Index rows, Index hidden, Index unit_begin,
+                                         Index unit_end, const Real* record, const Real* h_prev,
+                                         const Real* dy, const Real* dh_carry, Real* dgi,
+                                         Real* dh_prev);
 
-// Backward of one reset-before step, second half, once d_rh = dL/d(r ⊙ h) (B, H) is known:
+// Backward of a reset-before step, second half, given d_rh = dL/d(r ⊙ h) (rows, H):
 // the r block of dgi, and dh_prev += d_rh ⊙ r.
 template <typename Real>
-using GatesResetBeforeBackwardRFn = void (*)(Index batch, Index hidden, const Real* record,
-                                             const Real* h_prev, const Real* d_rh, Real* dgi,
-                                             Real* dh_prev);
+using BackwardResetBeforeRFn = void (*)(Index rows, Index hidden, Index unit_begin,
+                                        Index unit_end, const Real* record, const Real* h_prev,
+                                        const Real* d_rh, Real* dgi, Real* dh_prev);
 
-// sums (N) += the sum over rows of a (M, N, lda).
+// sums (cols) += the sum over rows of a (rows, cols, lda).
 template <typename Real>
-using ColumnSumFn = void (*)(Index m, Index n, const Real* a, Index lda, Real* sums);
+using ColumnSumFn = void (*)(Index rows, Index cols, const Real* a, Index lda, Real* sums);
 
 template <typename Real>
 struct KernelTable {
   const char* isa;
-  GemmFn<Real> gemm;
-  GatesResetAfterFn<Real> gates_reset_after;
-  GatesResetBeforeRzFn<Real> gates_reset_before_rz;
-  GatesResetBeforeNFn<Real> gates_reset_before_n;
-  GatesResetAfterBackwardFn<Real> gates_reset_after_backward;
-  GatesResetBeforeBackwardZnFn<Real> gates_reset_before_backward_zn;
-  GatesResetBeforeBackwardRFn<Real> gates_reset_before_backward_r;
+  Index vector_width;  // W
+  int tile_rows;       // rows per microkernel tile
+  MultiplyPanelsFn<Real> multiply_panels;
+  StepResetAfterFn<Real> step_reset_after;
+  StepResetBeforeRzFn<Real> step_reset_before_rz;
+  StepResetBeforeNFn<Real> step_reset_before_n;
+  BackwardResetAfterFn<Real> backward_reset_after;
+  BackwardResetBeforeZnFn<Real> backward_reset_before_zn;
+  BackwardResetBeforeRFn<Real> backward_reset_before_r;
   ColumnSumFn<Real> column_sum;
 };
 
-// The portable scalar kernels: the fallback on any CPU and the oracle for the SIMD ones.
-template <typename Real>
-const KernelTable<Real>& reference_kernels();
+// One table per ISA; each is defined in that ISA's source files, compiled with its flags alone.
+const KernelTable<float>& f32_kernels__scalar();
+const KernelTable<double>& f64_kernels__scalar();
+const KernelTable<float>& f32_kernels__avx2();
+const KernelTable<float>& f32_kernels__avx512();
 
 }  // namespace fastgru::kernels

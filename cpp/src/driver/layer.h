@@ -1,0 +1,44 @@
+// What the driver needs of one layer: its sizes, weights in PyTorch's layout, and the same
+// weights packed for the kernel table chosen when the layer was made.
+#pragma once
+
+#include <vector>
+
+#include "fastgru/gru.h"
+#include "kernels/kernels.h"
+
+namespace fastgru::driver {
+
+using kernels::Index;
+
+template <typename Real>
+struct PackedLayer {
+  Index input = 0;   // I
+  Index hidden = 0;  // H
+  ResetMode mode = ResetMode::after;
+  const kernels::KernelTable<Real>* kernels = nullptr;
+  std::vector<Real> weight_ih, weight_hh, bias_ih, bias_hh;  // PyTorch layout; biases may be empty
+  std::vector<Real> input_panels;      // W_ih^T (K = I, N = 3H), natural panels
+  std::vector<Real> step_panels;       // W_hh^T gate panels: r, z, n (after) or r, z (before)
+  std::vector<Real> candidate_panels;  // reset-before: W_hn^T (K = H, N = H), natural panels
+  std::vector<Real> backward_panels;   // W_hh (K = 3H, N = H), natural panels
+
+  const Real* bias_ih_or_null() const { return bias_ih.empty() ? nullptr : bias_ih.data(); }
+  const Real* bias_hh_or_null() const { return bias_hh.empty() ? nullptr : bias_hh.data(); }
+  Index panel_width() const { return 3 * kernels->vector_width; }
+};
+
+// Fills the packed panels from the PyTorch-layout weights, for `kernels`.
+template <typename Real>
+void pack_layer(const kernels::KernelTable<Real>& kernels, PackedLayer<Real>& layer);
+
+template <typename Real>
+void run_forward(const PackedLayer<Real>& layer, Index steps, Index batch, const Real* x,
+                 const Real* h0, Real* y, Real* h_n, Real* cache);
+
+template <typename Real>
+void run_backward(const PackedLayer<Real>& layer, Index steps, Index batch, const Real* x,
+                  const Real* h0, const Real* y, const Real* cache, const Real* dy,
+                  const Real* dh_n, Real* dx, Real* dh0, const GruGradientsView<Real>& grads);
+
+}  // namespace fastgru::driver

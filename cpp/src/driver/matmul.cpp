@@ -1,0 +1,91 @@
+#include "driver/matmul.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "driver/scratch.h"
+#include "driver/threads.h"
+
+namespace fastgru::driver {
+namespace {
+
+// Depth of one packed block: a 3W-column panel of it stays in the L1 cache.
+constexpr Index kDepthBlock = 256;
+
+template <typename Real>
+void zero_matrix(Index m, Index n, Real* c, Index ldc) {
+  for (Index i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, Real(0));
+}
+
+// Every (row chunk, panel) pair of c, shared among the threads of the enclosing region.
+template <typename Real>
+void multiply_block(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth,
+                    const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
+                    Index panel_stride, Real* c, Index ldc, bool accumulate) {
+  const Index panel_count = (n + 3 * k.vector_width - 1) / (3 * k.vector_width);
+  const Index chunk_rows = 8 * k.tile_rows;
+  const Index row_chunks = (m + chunk_rows - 1) / chunk_rows;
+#pragma omp for schedule(static)
+  for (Index item = 0; item < row_chunks * panel_count; ++item) {
+    const Index r0 = (item / panel_count) * chunk_rows, p = item % panel_count;
+    k.multiply_panels(std::min(chunk_rows, m - r0), n, depth, a + r0 * a_row_stride, a_row_stride,
+                      a_depth_stride, panels, panel_stride, p, p + 1, c + r0 * ldc, ldc,
+                      accumulate);
+  }
+}
+
+}  // namespace
+
+template <typename Real>
+void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, const Real* a,
+            Index a_row_stride, Index a_depth_stride, const Real* b, Index b_row_stride,
+            Index b_col_stride, Real* c, Index ldc, bool accumulate) {
+  if (m == 0 || n == 0) return;
+  if (depth == 0) {
+    if (!accumulate) zero_matrix(m, n, c, ldc);
+    return;
+  }
+  const Index PW = 3 * k.vector_width, panel_count = (n + PW - 1) / PW;
+  const Index block = std::min(depth, kDepthBlock);
+  Scratch<Real> packed(block * panel_count * PW);
+  const int threads = threads_for(2.0 * m * n * depth);
+  for (Index k0 = 0; k0 < depth; k0 += block) {
+    const Index kb = std::min(block, depth - k0);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+      for (Index p = 0; p < panel_count; ++p) {
+        Real* out = packed.data() + p * kb * PW;
+        for (Index kk = 0; kk < kb; ++kk)
+          for (Index col = p * PW; col < (p + 1) * PW; ++col)
+            *out++ = col < n ? b[(k0 + kk) * b_row_stride + col * b_col_stride] : Real(0);
+      }
+      multiply_block(k, m, n, kb, a + k0 * a_depth_stride, a_row_stride, a_depth_stride,
+                     packed.data(), kb * PW, c, ldc, accumulate || k0 > 0);
+    }
+  }
+}
+
+template <typename Real>
+void matmul_packed(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth,
+                   const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
+                   Real* c, Index ldc, bool accumulate) {
+  if (m == 0 || n == 0) return;
+  const int threads = threads_for(2.0 * m * n * depth);
+#pragma omp parallel num_threads(threads)
+  multiply_block(k, m, n, depth, a, a_row_stride, a_depth_stride, panels,
+                 depth * 3 * k.vector_width, c, ldc, accumulate);
+}
+
+#define FASTGRU_INSTANTIATE_MATMUL(Real)                                                     \
+  template void matmul<Real>(const kernels::KernelTable<Real>&, Index, Index, Index,         \
+                             const Real*, Index, Index, const Real*, Index, Index, Real*,    \
+                             Index, bool);                                                   \
+  template void matmul_packed<Real>(const kernels::KernelTable<Real>&, Index, Index, Index,  \
+                                    const Real*, Index, Index, const Real*, Real*, Index, bool);
+FASTGRU_INSTANTIATE_MATMUL(float)
+FASTGRU_INSTANTIATE_MATMUL(double)
+#undef FASTGRU_INSTANTIATE_MATMUL
+
+}  // namespace fastgru::driver

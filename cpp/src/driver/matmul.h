@@ -1,0 +1,24 @@
+// Large matrix products on the kernel table's microkernel, threaded with OpenMP:
+// c (m, n) (+)= a (m, depth) · b (depth, n), where a(i, k) = a[i·a_row_stride + k·a_depth_stride]
+// and b(k, j) = b[k·b_row_stride + j·b_col_stride] (so either may be used transposed).
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace fastgru::driver {
+
+using kernels::Index;
+
+// Packs b in blocks of depth as it goes.
+template <typename Real>
+void matmul(const kernels::KernelTable<Real>& kernels, Index m, Index n, Index depth,
+            const Real* a, Index a_row_stride, Index a_depth_stride, const Real* b,
+            Index b_row_stride, Index b_col_stride, Real* c, Index ldc, bool accumulate);
+
+// b already packed in natural panels over its whole depth (weights).
+template <typename Real>
+void matmul_packed(const kernels::KernelTable<Real>& kernels, Index m, Index n, Index depth,
+                   const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
+                   Real* c, Index ldc, bool accumulate);
+
+}  // namespace fastgru::driver

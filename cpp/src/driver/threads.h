@@ -1,0 +1,31 @@
+// Thread counts and work splitting for the driver's OpenMP regions.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace fastgru::driver {
+
+// Threads worth using for `flops` of work: none beyond the first for tiny problems, where
+// waking threads costs more than it saves.
+int threads_for(double flops);
+
+struct Range {
+  std::int64_t begin;
+  std::int64_t end;
+};
+
+// Part `index` of `parts` near-equal contiguous parts of [0, total).
+inline Range split_evenly(std::int64_t total, int parts, int index) {
+  const std::int64_t base = total / parts, extra = total % parts;
+  const std::int64_t begin = index * base + std::min<std::int64_t>(index, extra);
+  return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+// Whether threads take batch rows (independent sequences, no barriers) rather than hidden
+// units: each needs a couple of full row tiles to keep its kernels busy.
+inline bool split_by_rows(std::int64_t batch, int threads, int tile_rows) {
+  return threads > 1 && batch >= std::int64_t(2) * threads * tile_rows;
+}
+
+}  // namespace fastgru::driver

@@ -1,0 +1,121 @@
+// The matrix-product microkernel over packed panels, written once over a SIMD traits class S.
+//
+// A packed panel holds NV·W columns (W = S::kWidth) of a K × N matrix, k-major: element (k, c)
+// of panel p sits at panels[p * panel_stride + k * NV * W + c], zero where c is past N.
+// A row tile of MR rows keeps MR × NV accumulators in registers and reads A(i, k) at
+// a[i * a_row_stride + k * a_depth_stride], so A may be used as it is or transposed.
+#pragma once
+
+#include <algorithm>
+#include <type_traits>
+
+#include "kernels/kernels.h"
+
+namespace fastgru::kernels {
+
+// Row tile height: enough accumulators to hide FMA latency within the register file.
+template <class S>
+constexpr int max_tile_rows() {
+  return S::kWidth >= 16 ? 8 : 4;
+}
+
+template <class S, int MR, int NV>
+inline void panel_product(Index depth, const typename S::Real* a, Index a_row_stride,
+                          Index a_depth_stride, const typename S::Real* panel,
+                          typename S::V (&acc)[MR][NV]) {
+  using V = typename S::V;
+  constexpr int W = S::kWidth;
+  // Few accumulators cannot cover the FMA latency: then even and odd k sum separately.
+  constexpr bool split_depth = MR * NV < 6;
+  V odd[MR][NV];
+  if constexpr (split_depth) {
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) odd[i][v] = S::zero();
+  }
+  Index k = 0;
+  if constexpr (split_depth) {
+    for (; k + 1 < depth; k += 2) {
+      const typename S::Real* row = panel + k * NV * W;
+      V b0[NV], b1[NV];
+      for (int v = 0; v < NV; ++v) {
+        b0[v] = S::load(row + v * W);
+        b1[v] = S::load(row + NV * W + v * W);
+      }
+      for (int i = 0; i < MR; ++i) {
+        const V a0 = S::set1(a[i * a_row_stride + k * a_depth_stride]);
+        const V a1 = S::set1(a[i * a_row_stride + (k + 1) * a_depth_stride]);
+        for (int v = 0; v < NV; ++v) {
+          acc[i][v] = S::fma(a0, b0[v], acc[i][v]);
+          odd[i][v] = S::fma(a1, b1[v], odd[i][v]);
+        }
+      }
+    }
+  }
+  for (; k < depth; ++k) {
+    const typename S::Real* row = panel + k * NV * W;
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = S::load(row + v * W);
+    for (int i = 0; i < MR; ++i) {
+      const V ai = S::set1(a[i * a_row_stride + k * a_depth_stride]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, b[v], acc[i][v]);
+    }
+  }
+  if constexpr (split_depth) {
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = S::add(acc[i][v], odd[i][v]);
+  }
+}
+
+template <int N>
+using TileRows = std::integral_constant<int, N>;
+
+// Calls tile(TileRows<MR>{}, row_begin) for row tiles of the largest height, then the rest.
+template <class S, class Tile>
+inline void for_each_row_tile(Index rows, Tile&& tile) {
+  constexpr int kRows = max_tile_rows<S>();
+  Index r = 0;
+  for (; r + kRows <= rows; r += kRows) tile(TileRows<kRows>{}, r);
+  switch (rows - r) {
+    case 7: if constexpr (kRows > 7) tile(TileRows<7>{}, r); break;
+    case 6: if constexpr (kRows > 6) tile(TileRows<6>{}, r); break;
+    case 5: if constexpr (kRows > 5) tile(TileRows<5>{}, r); break;
+    case 4: if constexpr (kRows > 4) tile(TileRows<4>{}, r); break;
+    case 3: tile(TileRows<3>{}, r); break;
+    case 2: tile(TileRows<2>{}, r); break;
+    case 1: tile(TileRows<1>{}, r); break;
+    default: break;
+  }
+}
+
+// C (rows, panels [panel_begin, panel_end) of a 3W-column-panel matrix with n columns)
+//   (+)= A (rows, depth) · packed (depth, n).
+template <class S>
+void multiply_panels(Index rows, Index n, Index depth, const typename S::Real* a,
+                     Index a_row_stride, Index a_depth_stride, const typename S::Real* panels,
+                     Index panel_stride, Index panel_begin, Index panel_end, typename S::Real* c,
+                     Index ldc, bool accumulate) {
+  using V = typename S::V;
+  constexpr int W = S::kWidth, NV = 3;
+  for (Index p = panel_begin; p < panel_end; ++p) {
+    const Index col0 = p * NV * W;
+    int count[NV];
+    for (int v = 0; v < NV; ++v)
+      count[v] = static_cast<int>(std::clamp<Index>(n - col0 - v * W, 0, W));
+    const typename S::Real* panel = panels + p * panel_stride;
+    for_each_row_tile<S>(rows, [&](auto tile_rows, Index r0) {
+      constexpr int MR = decltype(tile_rows)::value;
+      V acc[MR][NV];
+      for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v)
+          acc[i][v] = accumulate && count[v] ? S::load_n(c + (r0 + i) * ldc + col0 + v * W, count[v])
+                                             : S::zero();
+      panel_product<S, MR, NV>(depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, panel,
+                               acc);
+      for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v)
+          if (count[v]) S::store_n(c + (r0 + i) * ldc + col0 + v * W, acc[i][v], count[v]);
+    });
+  }
+}
+
+}  // namespace fastgru::kernels

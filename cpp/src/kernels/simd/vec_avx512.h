@@ -1,0 +1,43 @@
+// float32 × 16 in AVX-512F registers. Include only from files compiled with -mavx512f.
+#pragma once
+
+#include <immintrin.h>
+
+#include "kernels/simd/fast_activations.h"
+
+namespace fastgru::kernels {
+
+struct VecAvx512F32 {
+  using Real = float;
+  using V = __m512;
+  static constexpr int kWidth = 16;
+
+  static __mmask16 lane_mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(float v) { return _mm512_set1_ps(v); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load_n(const float* p, int n) {
+    return n >= kWidth ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lane_mask(n), p);
+  }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store_n(float* p, V v, int n) {
+    if (n >= kWidth) {
+      _mm512_storeu_ps(p, v);
+    } else {
+      _mm512_mask_storeu_ps(p, lane_mask(n), v);
+    }
+  }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V scale_by_pow2(V p, V n) { return _mm512_scalef_ps(p, n); }
+  static V sigmoid(V a) { return fast_sigmoid<VecAvx512F32>(a); }
+  static V tanh(V a) { return fast_tanh<VecAvx512F32>(a); }
+};
+
+}  // namespace fastgru::kernels

@@ -1,0 +1,62 @@
+// Portable "vector" of four scalars: the SIMD kernel templates instantiated with it are the
+// scalar path (any x86-64, and float64), with the standard library's exact exp and tanh.
+#pragma once
+
+#include <cmath>
+
+namespace fastgru::kernels {
+
+template <typename RealType>
+struct VecScalar {
+  using Real = RealType;
+  static constexpr int kWidth = 4;
+  struct V {
+    Real lane[kWidth];
+  };
+
+  template <typename Op>
+  static V map(V a, Op op) {
+    V out;
+    for (int i = 0; i < kWidth; ++i) out.lane[i] = op(a.lane[i]);
+    return out;
+  }
+  template <typename Op>
+  static V zip(V a, V b, Op op) {
+    V out;
+    for (int i = 0; i < kWidth; ++i) out.lane[i] = op(a.lane[i], b.lane[i]);
+    return out;
+  }
+
+  static V zero() { return set1(Real(0)); }
+  static V set1(Real v) {
+    V out;
+    for (int i = 0; i < kWidth; ++i) out.lane[i] = v;
+    return out;
+  }
+  static V load(const Real* p) { return load_n(p, kWidth); }
+  static V load_n(const Real* p, int n) {
+    V out = zero();
+    for (int i = 0; i < n; ++i) out.lane[i] = p[i];
+    return out;
+  }
+  static void store(Real* p, V v) { store_n(p, v, kWidth); }
+  static void store_n(Real* p, V v, int n) {
+    for (int i = 0; i < n; ++i) p[i] = v.lane[i];
+  }
+  static V fma(V a, V b, V c) {
+    V out;
+    for (int i = 0; i < kWidth; ++i) out.lane[i] = a.lane[i] * b.lane[i] + c.lane[i];
+    return out;
+  }
+  static V add(V a, V b) { return zip(a, b, [](Real x, Real y) { return x + y; }); }
+  static V sub(V a, V b) { return zip(a, b, [](Real x, Real y) { return x - y; }); }
+  static V mul(V a, V b) { return zip(a, b, [](Real x, Real y) { return x * y; }); }
+  static V sigmoid(V a) {
+    return map(a, [](Real x) { return Real(1) / (Real(1) + std::exp(-x)); });
+  }
+  static V tanh(V a) {
+    return map(a, [](Real x) { return std::tanh(x); });
+  }
+};
+
+}  // namespace fastgru::kernels
