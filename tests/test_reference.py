@@ -190,3 +190,35 @@ def test_normalised_error_can_fail():
     assert normalised_error(np.ones(3), np.ones(3)) == 0
     assert normalised_error(np.array([1.0, 2.0]), np.array([1.0, 2.1])) > 1e-3
     assert not normalised_error(np.array([np.nan]), np.array([1.0])) <= 1
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_step_loop_equals_whole_sequence(reset_after):
+    layer = fastgru.GRU(5, 19, reset_after=reset_after, seed=8)
+    x = np.random.default_rng(2).standard_normal((12, 3, 5)).astype(np.float32)
+    y_all, h_all = layer(x)
+    h = None
+    for t in range(x.shape[0]):
+        y_t, h = layer.step(x[t], h)
+        assert normalised_error(y_t, y_all[t]) <= 1e-6
+    assert normalised_error(h, h_all) <= 1e-6
+
+
+def test_step_reset_restarts_the_masked_rows():
+    layer = fastgru.GRU(4, 9, seed=3)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 2, 4)).astype(np.float32)
+    fresh = rng.standard_normal((3, 2, 4)).astype(np.float32)
+    h = None
+    for t in range(6):
+        _, h = layer.step(x[t], h)
+    # Row 1 starts a new sequence; row 0 goes on with its own.
+    y_t, h = layer.step(fresh[0], h, reset=np.array([False, True]))
+    _, h_cont = layer(np.concatenate([x, fresh[:1]])[:, :1])
+    _, h_new = layer(fresh[:1, 1:])
+    assert normalised_error(h[:, :1], h_cont) <= 1e-6
+    assert normalised_error(h[:, 1:], h_new) <= 1e-6
+    with pytest.raises(ValueError, match="reset"):
+        layer.step(fresh[0], h, reset=np.array([1, 0]))
+    with pytest.raises(ValueError, match="x_t"):
+        layer.step(fresh[:1], h)

@@ -212,6 +212,33 @@ class GRU:
         """Inference: ``forward(x, h0, train=False)``."""
         return self.forward(x, h0, train=False)
 
+    def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Advances the layer by one step (streaming inference).
+
+        Args:
+            x_t: (B, I) input of this step.
+            h: (num_layers, B, H) state from the previous step, or None for zeros.
+            reset: optional (B,) bool mask: those rows start from the zero state (a new
+                sequence in one slot of a serving batch).
+        Returns:
+            ``(y_t, h)``: y_t (B, H) the output of this step and h (num_layers, B, H) the new state.
+            Running ``step`` over a sequence equals one call on the whole sequence, to rounding.
+        """
+        x_t = np.asarray(x_t.detach() if hasattr(x_t, "detach") else x_t)
+        if x_t.ndim != 2:
+            raise ValueError(f"x_t: expected 2 dimensions (B, I), got shape {x_t.shape}")
+        x, h = self._check_input(x_t[np.newaxis], h)
+        batch = x.shape[1]
+        if reset is not None:
+            reset = np.asarray(reset)
+            if reset.dtype != np.bool_ or reset.shape != (batch,):
+                raise ValueError(f"reset: expected a bool array of shape ({batch},), got {reset.dtype} {reset.shape}")
+            if h is not None and reset.any():
+                h = h.copy()
+                h[:, reset] = 0
+        y, h_n, _ = self._core.forward(x, None if h is None else h[0], False)
+        return y[0], h_n[np.newaxis]
+
     def backward(self, dy, dh_n=None) -> Tuple[np.ndarray, np.ndarray]:
         """Backpropagation through time for the last ``forward(..., train=True)``.
 

@@ -57,7 +57,7 @@ void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Re
 
   const int threads = threads_for(2.0 * B * G * H);
   const bool by_rows = split_by_rows(B, threads, k.tile_rows);
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     const Range my_rows = by_rows ? split_evenly(B, nt, tid) : Range{0, B};

@@ -59,7 +59,7 @@ void run_forward(const PackedLayer<Real>& L, Index steps, Index batch, const Rea
     matmul_packed(k, chunk * B, G, I, x + chunk_start * B * I, I, Index(1), L.input_panels.data(),
                   gi.data(), G, true);
 
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
     {
       const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
       const Range rows = by_rows ? split_evenly(B, nt, tid) : Range{0, B};

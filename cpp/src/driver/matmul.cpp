@@ -52,7 +52,7 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
   const int threads = threads_for(2.0 * m * n * depth);
   for (Index k0 = 0; k0 < depth; k0 += block) {
     const Index kb = std::min(block, depth - k0);
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
     {
 #pragma omp for schedule(static)
       for (Index p = 0; p < panel_count; ++p) {
@@ -73,7 +73,7 @@ void matmul_packed(const kernels::KernelTable<Real>& k, Index m, Index n, Index 
                    Real* c, Index ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
   const int threads = threads_for(2.0 * m * n * depth);
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
   multiply_block(k, m, n, depth, a, a_row_stride, a_depth_stride, panels,
                  depth * 3 * k.vector_width, c, ldc, accumulate);
 }

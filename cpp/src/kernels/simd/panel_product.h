@@ -19,6 +19,10 @@ constexpr int max_tile_rows() {
   return S::kWidth >= 16 ? 8 : 4;
 }
 
+template <class S>
+constexpr int kCacheLineElements = 64 / sizeof(typename S::Real);
+constexpr int kPrefetchDistance = 16;  // panel rows ahead
+
 template <class S, int MR, int NV>
 inline void panel_product(Index depth, const typename S::Real* a, Index a_row_stride,
                           Index a_depth_stride, const typename S::Real* panel,
@@ -36,6 +40,9 @@ inline void panel_product(Index depth, const typename S::Real* a, Index a_row_st
   if constexpr (split_depth) {
     for (; k + 1 < depth; k += 2) {
       const typename S::Real* row = panel + k * NV * W;
+      // Few rows read each weight once: the product streams weights, so ask for them early.
+      for (int v = 0; v < 2 * NV * W; v += kCacheLineElements<S>)
+        __builtin_prefetch(row + kPrefetchDistance * NV * W + v);
       V b0[NV], b1[NV];
       for (int v = 0; v < NV; ++v) {
         b0[v] = S::load(row + v * W);
