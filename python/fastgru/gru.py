@@ -192,6 +192,7 @@ class GRU:
             train: keep the cache that :meth:`backward` needs.
         Returns:
             ``(y, h_n)``: y (T, B, H), every step's state; h_n (num_layers, B, H), the final state.
+            With ``train=True``, y is read-only: :meth:`backward` reads it (copy it to change it).
         """
         caller_x, caller_h0 = x, h0
         x, h0 = self._check_input(x, h0)
@@ -203,7 +204,7 @@ class GRU:
         y, h_n, cache = self._core.forward(x, h0_rows, train)
         if train:
             self._saved = (self._core, x, h0_rows, y, cache)
-            y = y.copy()
+            y.flags.writeable = False
         else:
             self._saved = None
         return y, h_n[np.newaxis]

@@ -42,7 +42,7 @@ struct GruWeightsView {
 };
 
 // Borrowed gradient accumulators, same shapes as GruWeightsView. Backward adds (+=) into them.
-// The bias pointers may be nullptr (then those gradients are not computed).
+// The two bias pointers may be both nullptr (then those gradients are not computed).
 template <typename Real>
 struct GruGradientsView {
   Real* weight_ih = nullptr;

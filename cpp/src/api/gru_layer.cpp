@@ -117,6 +117,8 @@ void GruLayer<Real>::backward(std::int64_t steps, std::int64_t batch, const Real
       require_pointer(pointer, name);
     }
   }
+  require((grads.bias_ih == nullptr) == (grads.bias_hh == nullptr),
+          "fastgru: grads.bias_ih and grads.bias_hh must be both given or both null");
   driver::run_backward(impl_->layer, steps, batch, x, h0, y, cache, dy, dh_n, dx, dh0, grads);
 }
 

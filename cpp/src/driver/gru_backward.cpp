@@ -112,8 +112,18 @@ void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Re
     matmul(k, H, H, rows, dgi.data() + 2 * H, Index(1), G, cache + 3 * H, 4 * H, Index(1),
            grads.weight_hh + 2 * H * H, H, true);
   }
-  if (grads.bias_ih) k.column_sum(rows, G, dgi.data(), G, grads.bias_ih);
-  if (grads.bias_hh) k.column_sum(rows, G, dgh, G, grads.bias_hh);
+  if (grads.bias_ih) {
+    const int sum_threads = threads_for(2.0 * rows * G);
+#pragma omp parallel num_threads(sum_threads) if (sum_threads > 1)
+    {
+      // Threads take disjoint column ranges, whole vectors each, so no sum is shared.
+      const Index W = k.vector_width;
+      const Range vectors = split_evenly((G + W - 1) / W, omp_get_num_threads(), omp_get_thread_num());
+      const Index c0 = vectors.begin * W, c1 = std::min(vectors.end * W, G);
+      k.column_sum(rows, c1 - c0, dgi.data() + c0, G, grads.bias_ih + c0);
+      k.column_sum(rows, c1 - c0, dgh + c0, G, grads.bias_hh + c0);
+    }
+  }
 }
 
 template void run_backward<float>(const PackedLayer<float>&, Index, Index, const float*,
