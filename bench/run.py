@@ -10,8 +10,9 @@ See bench/README.md for what each column means. In short:
   * every implementation gets the same arrays (x, h0, dy and the parameters, written once to a
     temporary directory), and the output of its first warm-up run is checked against the NumPy
     reference (fastgru.reference, float64) before its timings are reported;
-  * each cell: warm-up runs (2, or 1 when a run takes over 1 s; up to 3 while they total under
-    0.1 s), then timed runs, each timed on its own, the last warm-up run's time setting their count; the reported figure is the median. Timed runs: max(min_repeats, enough for
+  * each cell: untimed warm-up runs (at least 0.25 s of them, and at least 2 runs, or 1 when a run
+    takes over 1 s), then timed runs, each timed on its own, the last warm-up run's time setting
+    their count; the reported figure is the median. Timed runs: max(min_repeats, enough for
     target_seconds), unless min_repeats runs would exceed --cell-budget seconds, in which case as
     many as fit (at least 1); such cells are marked with their run count in the table.
 """
@@ -43,6 +44,12 @@ LABELS = {"fastgru": "fastgru", "torch": "PyTorch", "onnxruntime": "ONNX Runtime
 # A peer's output counts as "the same function" when its largest deviation from the float64
 # reference, relative to the reference's largest magnitude, is below this.
 CHECK_TOLERANCE = 1e-3
+# A cell is marked (†) when other processes or the hypervisor used more than this share of the
+# machine's CPUs while its timed runs ran: its time is then suspect (measured, not corrected).
+BUSY_THRESHOLD = 0.10
+# Warm-up: at least this many seconds of untimed runs per cell (and at least 2 runs, or 1 when a
+# run takes over a second): caches, allocator, thread pools and clock frequency settle first.
+WARMUP_SECONDS = 0.25
 
 
 def log(*parts):
@@ -51,10 +58,11 @@ def log(*parts):
 
 # --------------------------------------------------------------------------------- timing
 class Policy:
-    def __init__(self, min_repeats=5, target_seconds=0.5, cell_budget=20.0):
+    def __init__(self, min_repeats=5, target_seconds=0.5, cell_budget=20.0, busy_retries=1):
         self.min_repeats = int(min_repeats)
         self.target_seconds = float(target_seconds)
         self.cell_budget = float(cell_budget)
+        self.busy_retries = int(busy_retries)
 
     def repeats(self, t_run):
         """Timed runs for a cell whose run takes t_run seconds (the same rule as onednn_gru.cpp)."""
@@ -66,7 +74,29 @@ class Policy:
 
     def as_dict(self):
         return {"min_repeats": self.min_repeats, "target_seconds": self.target_seconds,
-                "cell_budget_seconds": self.cell_budget}
+                "cell_budget_seconds": self.cell_budget, "busy_retries": self.busy_retries}
+
+
+def cpu_snapshot():
+    """(machine busy seconds, steal seconds, this process's CPU seconds), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq (guest is inside user)
+    steal = v[7] if len(v) > 7 else 0
+    return busy / tick, steal / tick, time.process_time()
+
+
+def contention(before, after, wall):
+    """Share of the machine's CPUs that others (other processes, the hypervisor) used meanwhile."""
+    if before is None or after is None or wall <= 0:
+        return {}
+    ncpu = os.cpu_count() or 1
+    foreign = max(0.0, (after[0] - before[0]) - (after[2] - before[2]))
+    return {"foreign_cpu_share": foreign / (wall * ncpu), "steal_share": (after[1] - before[1]) / (wall * ncpu)}
 
 
 def measure(run, policy, prep=None, before_first=None, after_first=None):
@@ -80,7 +110,7 @@ def measure(run, policy, prep=None, before_first=None, after_first=None):
     gc.disable()
     try:
         warm, spent, t_last = 0, 0.0, 0.0
-        while warm < 1 or (warm < 2 and t_last < 1.0) or (warm < 3 and spent < 0.1):
+        while warm < 1 or (warm < 2 and t_last < 1.0) or spent < WARMUP_SECONDS:
             if warm == 0 and before_first is not None:
                 before_first()
             if prep is not None:
@@ -93,19 +123,34 @@ def measure(run, policy, prep=None, before_first=None, after_first=None):
                 after_first(out)
             del out
             warm += 1
-        times = []
-        for _ in range(policy.repeats(t_last)):
-            if prep is not None:
-                prep()
-            t0 = time.perf_counter()
-            out = run()
-            t1 = time.perf_counter()
-            del out
-            times.append(t1 - t0)
+        n = policy.repeats(t_last)
+        best = None
+        for attempt in range(1 + max(0, policy.busy_retries)):
+            # The timed runs; redone (up to busy_retries times) when others used more than
+            # BUSY_THRESHOLD of the CPUs meanwhile, keeping the least disturbed attempt. The choice
+            # looks only at the contention measure, never at the times.
+            times = []
+            snap0, w0 = cpu_snapshot(), time.perf_counter()
+            for _ in range(n):
+                if prep is not None:
+                    prep()
+                t0 = time.perf_counter()
+                out = run()
+                t1 = time.perf_counter()
+                del out
+                times.append(t1 - t0)
+            busy = contention(snap0, cpu_snapshot(), time.perf_counter() - w0)
+            share = busy.get("foreign_cpu_share", 0.0) + busy.get("steal_share", 0.0)
+            if best is None or share < best[0]:
+                best = (share, times, busy)
+            if share <= BUSY_THRESHOLD:
+                break
+        busy = dict(best[2], attempts=attempt + 1)
+        times = best[1]
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {"times_s": times, "warmup_runs": warm, "warmup_s": spent}
+    return {"times_s": times, "warmup_runs": warm, "warmup_s": spent, "contention": busy}
 
 
 def rel_err(a, ref):
@@ -184,24 +229,40 @@ def import_fastgru():
             time.sleep(30)
 
 
+def fastgru_build_id(fastgru):
+    """Which compiled core was measured (others may reinstall fastgru between runs)."""
+    import hashlib
+
+    try:
+        path = Path(fastgru._core.__file__)
+        stat = path.stat()
+        return {"core": str(path), "bytes": stat.st_size,
+                "mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stat.st_mtime)),
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    except (AttributeError, OSError) as e:
+        return {"error": repr(e)}
+
+
 def cell_record(impl, threads, s, conv, mode, m, check):
     return {"impl": impl, "threads": threads, **{k: s[k] for k in "TBIH"}, "convention": conv, "mode": mode,
             "times_ms": [t * 1e3 for t in m["times_s"]], "median_ms": statistics.median(m["times_s"]) * 1e3,
             "repeats": len(m["times_s"]), "warmup_runs": m["warmup_runs"], "warmup_ms": m["warmup_s"] * 1e3,
-            "check": check}
+            "contention": m.get("contention", {}), "check": check}
 
 
 def report_cell(rec):
     n = rec["repeats"]
     errs = ", ".join(f"{k} {v:.1e}" for k, v in rec["check"].items())
+    busy = rec["contention"].get("foreign_cpu_share")
+    busy = f"; others used {100 * busy:.0f}% of the CPUs" if busy is not None and busy > BUSY_THRESHOLD else ""
     log(f"  [{rec['threads']} thr] {rec['impl']:<11} {rec['T']}x{rec['B']}x{rec['I']}x{rec['H']} "
-        f"{rec['convention']:<12} {rec['mode']:<9} {rec['median_ms']:10.3f} ms  (n={n}; check {errs})")
+        f"{rec['convention']:<12} {rec['mode']:<9} {rec['median_ms']:10.3f} ms  (n={n}; check {errs}{busy})")
 
 
 def worker_fastgru(plan, threads, policy):
     fastgru = import_fastgru()
     info = {"version": getattr(fastgru, "__version__", None), "file": fastgru.__file__,
-            "has_set_num_threads": hasattr(fastgru, "set_num_threads")}
+            "has_set_num_threads": hasattr(fastgru, "set_num_threads"), "build": fastgru_build_id(fastgru)}
     if hasattr(fastgru, "set_num_threads"):
         fastgru.set_num_threads(threads)
     if hasattr(fastgru, "info"):
@@ -362,12 +423,10 @@ def worker_onnxruntime(plan, threads, policy):
 
 
 def worker_matmul(plan, threads, policy):
-    """The machine's float32 matrix-product rate, 1024^3, at this thread count."""
-    n = 1024
+    """float32 square matrix-product rates at this thread count: NumPy's BLAS and PyTorch's GEMM,
+    for each size in plan["matmul_sizes"] (oneDNN's sgemm is timed by the C++ peer)."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(np.float32)
-    b = rng.standard_normal((n, n)).astype(np.float32)
-    out = {}
+    out = {"rates": []}
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -376,25 +435,56 @@ def worker_matmul(plan, threads, policy):
     except ImportError:
         limiter = None
         out["blas"] = "threadpoolctl not installed; OMP/OPENBLAS/MKL_NUM_THREADS set in the environment"
-    m = measure(lambda: a @ b, policy)
-    med = statistics.median(m["times_s"])
-    out["numpy"] = {"median_ms": med * 1e3, "gflops": 2.0 * n**3 / med / 1e9, "repeats": len(m["times_s"]),
-                    "times_ms": [t * 1e3 for t in m["times_s"]]}
+
+    def rate(lib, n, fn):
+        m = measure(fn, policy)
+        med = statistics.median(m["times_s"])
+        out["rates"].append({"lib": lib, "n": n, "median_ms": med * 1e3, "gflops": 2.0 * n**3 / med / 1e9,
+                             "repeats": len(m["times_s"]), "times_ms": [t * 1e3 for t in m["times_s"]],
+                             "contention": m["contention"]})
+        log(f"  [{threads} thr] matmul {n}^3 float32 {lib:<6} {out['rates'][-1]['gflops']:7.1f} GFLOP/s")
+
+    mats = {n: (rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32))
+            for n in plan["matmul_sizes"]}
+    for n, (a, b) in mats.items():
+        rate("numpy", n, lambda: a @ b)
     if limiter is not None:
         limiter.restore_original_limits()
-    try:  # for context only: PyTorch's own GEMM (not used for the % column)
+    try:
         import torch
 
         torch.set_num_threads(threads)
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        m = measure(lambda: ta @ tb, policy)
-        med = statistics.median(m["times_s"])
-        out["torch"] = {"median_ms": med * 1e3, "gflops": 2.0 * n**3 / med / 1e9, "repeats": len(m["times_s"])}
+        for n, (a, b) in mats.items():
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            rate("torch", n, lambda: ta @ tb)
     except ImportError:
         pass
-    log(f"  [{threads} thr] matmul 1024^3 float32: numpy {out['numpy']['gflops']:.1f} GFLOP/s"
-        + (f", torch {out['torch']['gflops']:.1f} GFLOP/s" if "torch" in out else ""))
     return out
+
+
+def run_onednn_gemm(build, plan, threads, policy, env):
+    rates = []
+    for n in plan["matmul_sizes"]:
+        cmd = [build["exe"], "--gemm", str(n), "--threads", str(threads), "--min-repeats", str(policy.min_repeats),
+               "--target-seconds", str(policy.target_seconds), "--cell-budget", str(policy.cell_budget),
+               "--busy-retries", str(policy.busy_retries), "--busy-threshold", str(BUSY_THRESHOLD)]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            log(f"  oneDNN sgemm {n} failed: {r.stderr.strip()}")
+            continue
+        g = json.loads(r.stdout)
+        rates.append({"lib": "onednn", "n": n, "median_ms": g["median_ms"], "gflops": g["gflops"],
+                      "repeats": g["repeats"], "contention": g["contention"]})
+        log(f"  [{threads} thr] matmul {n}^3 float32 onednn {g['gflops']:7.1f} GFLOP/s")
+    return rates
+
+
+def matmul_basis(mm, basis):
+    """The rate the % column divides by: the best measured (default) or NumPy's at 1024^3."""
+    rates = mm.get("rates", [])
+    if basis == "numpy1024":
+        rates = [r for r in rates if r["lib"] == "numpy" and r["n"] == 1024]
+    return max(rates, key=lambda r: r["gflops"]) if rates else None
 
 
 # ---- the streaming step: one step at a time from Python, B=1, steps chained through h
@@ -420,7 +510,7 @@ def stream_measure(step, xs, h_init, policy, ddir, conv):
     m = measure(block, policy, after_first=after_first)
     per_step = [t / K * 1e6 for t in m["times_s"]]
     return {"times_us": per_step, "median_us": statistics.median(per_step), "blocks": len(per_step),
-            "steps_per_block": K, "warmup_runs": m["warmup_runs"], "check": check}
+            "steps_per_block": K, "warmup_runs": m["warmup_runs"], "contention": m["contention"], "check": check}
 
 
 def fastgru_step_function(layer, xs, h0, ddir, conv):
@@ -434,6 +524,8 @@ def fastgru_step_function(layer, xs, h0, ddir, conv):
         def unpack(out):
             return out[-1] if isinstance(out, tuple) else out
 
+        forms.append(("GRU.step(x_t (B,I), h (1,B,H))", lambda x, h: unpack(layer.step(x, h)),
+                      [xs[t] for t in range(len(xs))], h0.reshape(1, B, H)))
         forms.append(("GRU.step(x_t (B,I), h (B,H))", lambda x, h: unpack(layer.step(x, h)),
                       [xs[t] for t in range(len(xs))], h0.reshape(B, H)))
         forms.append(("GRU.step(x_t (1,B,I), h (1,B,H))", lambda x, h: unpack(layer.step(x, h)),
@@ -510,7 +602,7 @@ def worker_stream(plan, threads, policy, impl):
 def worker_main(args):
     plan = json.loads(Path(args.plan).read_text())
     pol = plan["policy"]
-    policy = Policy(pol["min_repeats"], pol["target_seconds"], pol["cell_budget_seconds"])
+    policy = Policy(pol["min_repeats"], pol["target_seconds"], pol["cell_budget_seconds"], pol["busy_retries"])
     threads = args.threads_one
     if args.worker == "matmul":
         out = worker_matmul(plan, threads, policy)
@@ -568,7 +660,8 @@ def run_onednn(build, plan, threads, policy, env):
             cmd = [build["exe"], "--T", str(s["T"]), "--B", str(s["B"]), "--I", str(s["I"]), "--H", str(s["H"]),
                    "--threads", str(threads), "--data", str(ddir), "--dump", dump,
                    "--min-repeats", str(policy.min_repeats), "--target-seconds", str(policy.target_seconds),
-                   "--cell-budget", str(policy.cell_budget)]
+                   "--cell-budget", str(policy.cell_budget), "--busy-retries", str(policy.busy_retries),
+                   "--busy-threshold", str(BUSY_THRESHOLD)]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 log(f"  oneDNN failed for {shape_id(s)}: {r.stderr.strip()}")
@@ -590,7 +683,7 @@ def run_onednn(build, plan, threads, policy, env):
                     check["dw_hh"] = rel_err(np.fromfile(f"{dump}/dw_hh_{conv}.f32", np.float32),
                                              load_ref(ddir, "dw_hh", conv))
                 m = {"times_s": [t / 1e3 for t in c["times_ms"]], "warmup_runs": c["warmup_runs"],
-                     "warmup_s": c["warmup_ms"] / 1e3}
+                     "warmup_s": c["warmup_ms"] / 1e3, "contention": c.get("contention", {})}
                 cells.append(cell_record("onednn", threads, s, conv, mode, m, check))
                 report_cell(cells[-1])
     return {"cells": cells, "impl_info": info}
@@ -660,6 +753,11 @@ def machine_info():
     return info
 
 
+def busy(rec):
+    c = rec.get("contention") or {}
+    return c.get("foreign_cpu_share", 0.0) > BUSY_THRESHOLD or c.get("steal_share", 0.0) > BUSY_THRESHOLD
+
+
 def fmt_ms(v):
     if v is None:
         return "—"
@@ -672,13 +770,20 @@ def build_tables(results):
     by_key = {(c["impl"], c["threads"], c["T"], c["B"], c["I"], c["H"], c["convention"], c["mode"]): c for c in cells}
     peers = [p for p in ("torch", "onnxruntime", "onednn") if any(c["impl"] == p for c in cells)]
     lines = []
-    budget_note = False
+    budget_note = busy_note = False
     for threads in results["settings"]["threads"]:
         mm = results["matmul"].get(str(threads), {})
-        rate = mm.get("numpy", {}).get("gflops")
-        ctx = f"; PyTorch's own GEMM {mm['torch']['gflops']:.0f}" if "torch" in mm else ""
-        lines.append(f"### {threads} thread{'s' if threads > 1 else ''} — float32 matrix product 1024³ "
-                     f"(NumPy): {rate:.0f} GFLOP/s{ctx}" if rate else f"### {threads} threads")
+        base = matmul_basis(mm, results["settings"]["matmul_basis"])
+        lines.append(f"### {threads} thread{'s' if threads > 1 else ''}")
+        lines.append("")
+        if base:
+            all_rates = ", ".join(f"{LABELS.get(r['lib'], r['lib']) if r['lib'] != 'numpy' else 'NumPy'} "
+                                  f"{r['n']}³ {r['gflops']:.0f}{'†' if busy(r) else ''}"
+                                  for r in mm.get("rates", []))
+            busy_note = busy_note or any(busy(r) for r in mm.get("rates", []))
+            lines.append(f"float32 matrix product, GFLOP/s: {all_rates}. "
+                         f"**% mm divides by {base['gflops']:.0f} GFLOP/s** "
+                         f"({'NumPy' if base['lib'] == 'numpy' else LABELS[base['lib']]} {base['n']}³).")
         lines.append("")
         head = ["T", "B", "I", "H", "conv", "mode", "fastgru ms", "GFLOP/s", "% mm"]
         for p in peers:
@@ -696,12 +801,15 @@ def build_tables(results):
                     bad = []
 
                     def ms(c):
-                        nonlocal budget_note
+                        nonlocal budget_note, busy_note
                         if c is None:
                             return "—"
                         mark = ""
+                        if busy(c):
+                            mark += "†"
+                            busy_note = True
                         if c["repeats"] < results["settings"]["policy"]["min_repeats"]:
-                            mark = f" (n={c['repeats']})"
+                            mark += f" (n={c['repeats']})"
                             budget_note = True
                         return fmt_ms(c["median_ms"]) + mark
 
@@ -728,6 +836,11 @@ def build_tables(results):
                     row.append("ok" if not bad else "FAIL: " + ", ".join(bad))
                     lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+    if busy_note:
+        lines.append(f"†: while this cell's timed runs ran, other processes (or the hypervisor) used more than "
+                     f"{100 * BUSY_THRESHOLD:.0f}% of the machine's CPUs; its time is suspect (share per cell in "
+                     f"the JSON, `contention`). Rerun on a quiet machine.")
+        lines.append("")
     if budget_note:
         lines.append(f"(n=k): only k timed runs fitted in the per-cell budget of "
                      f"{results['settings']['policy']['cell_budget_seconds']:g} s (see README).")
@@ -740,13 +853,20 @@ def build_tables(results):
         lines.append("| implementation | conv | call | µs / step | × (vs fastgru, same conv) | check |")
         lines.append("|---|---|---|---:|---:|---|")
         fg = {r["convention"]: r for r in results["stream"] if r["impl"] == "fastgru"}
+        busy_stream = False
         for r in results["stream"]:
             base = fg.get(r["convention"])
             ratio = f"{r['median_us'] / base['median_us']:.2f}" if base else "—"
             ok = "ok" if r["check"]["h_last"] <= CHECK_TOLERANCE else f"FAIL ({r['check']['h_last']:.1e})"
+            mark = "†" if busy(r) else ""
+            busy_stream = busy_stream or bool(mark)
             lines.append(f"| {LABELS[r['impl']]} | {'after' if r['convention'] == 'reset_after' else 'before'} | "
-                         f"{r['api']} | {r['median_us']:.1f} | {ratio} | {ok} |")
+                         f"{r['api']} | {r['median_us']:.1f}{mark} | {ratio} | {ok} |")
         lines.append("")
+        if busy_stream:
+            lines.append("†: others used more than "
+                         f"{100 * BUSY_THRESHOLD:.0f}% of the CPUs meanwhile; suspect.")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -756,6 +876,7 @@ def make_plot(results, path: Path):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FormatStrFormatter, NullLocator
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install matplotlib)"
     cells = results["cells"]
@@ -766,7 +887,8 @@ def make_plot(results, path: Path):
     rows = [(t, m) for t in threads_list for m in MODES]
     fig, axes = plt.subplots(len(rows), 2, figsize=(12, 3.6 * len(rows)), squeeze=False)
     for r, (threads, mode) in enumerate(rows):
-        rate = results["matmul"].get(str(threads), {}).get("numpy", {}).get("gflops")
+        base = matmul_basis(results["matmul"].get(str(threads), {}), results["settings"]["matmul_basis"])
+        rate = base["gflops"] if base else None
         for col, var in enumerate(("H", "B")):
             ax = axes[r][col]
             for impl, conv in series:
@@ -778,13 +900,16 @@ def make_plot(results, path: Path):
                         color=colors[impl], alpha=0.85, markerfacecolor="none" if conv == "reset_before" else None,
                         label=f"{LABELS[impl]} ({'reset after' if conv == 'reset_after' else 'reset before'})")
             if rate:
-                ax.axhline(rate, color="gray", linestyle="--", linewidth=1, label="matmul 1024³ (NumPy)")
+                ax.axhline(rate, color="gray", linestyle="--", linewidth=1, label="matmul rate (% mm basis)")
             ax.set_xscale("log", base=2)
             xs = sorted({s[var] for s in results["settings"]["sequences"]})
             ax.set_xticks(xs)
             ax.set_xticklabels([str(v) for v in xs])
-            ax.minorticks_off()
+            ax.xaxis.set_minor_locator(NullLocator())
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+            ax.tick_params(axis="y", which="minor", labelsize=7)
             ax.set_xlabel(var + (" (hidden units; I varies with it)" if var == "H" else " (batch)"))
             ax.set_ylabel("GFLOP/s (nominal)")
             ax.set_title(f"{mode}, {threads} thread{'s' if threads > 1 else ''}")
@@ -815,6 +940,12 @@ def main():
     ap.add_argument("--target-seconds", type=float, default=0.5, help="aimed-for timed seconds per cell")
     ap.add_argument("--cell-budget", type=float, default=20.0,
                     help="seconds of timed runs a cell may take before it gets fewer than --min-repeats runs")
+    ap.add_argument("--busy-retries", type=int, default=1,
+                    help="times a cell's timed runs are redone when other processes used more than "
+                         f"{100 * BUSY_THRESHOLD:.0f}%% of the CPUs meanwhile")
+    ap.add_argument("--mm-basis", choices=("best", "numpy1024"), default="best",
+                    help="what %% mm divides by: the best float32 matrix-product rate measured (NumPy, PyTorch, "
+                         "oneDNN sgemm at every size of shapes.json's matmul_sizes; default) or NumPy's at 1024^3")
     ap.add_argument("--seed", type=int, default=0)
     # internal: a measuring subprocess
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -832,7 +963,7 @@ def main():
     ncores = len(os.sched_getaffinity(0))
     threads_list = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, ncores})
     impls = [i for i in args.impls.split(",") if i]
-    policy = Policy(args.min_repeats, args.target_seconds, args.cell_budget)
+    policy = Policy(args.min_repeats, args.target_seconds, args.cell_budget, args.busy_retries)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     notes = []
@@ -863,14 +994,16 @@ def main():
             make_data(tmp / "stream", st["steps_per_block"], st["B"], st["I"], st["H"], args.seed,
                       with_backward=False)
         log(f"  done in {time.perf_counter() - t0:.1f} s")
-        plan = {"data": str(tmp), "sequences": sset["sequences"], "stream": st, "policy": policy.as_dict()}
+        plan = {"data": str(tmp), "sequences": sset["sequences"], "stream": st, "policy": policy.as_dict(),
+                "matmul_sizes": shapes_doc.get("matmul_sizes", [1024])}
         plan_path = tmp / "plan.json"
         plan_path.write_text(json.dumps(plan))
 
         results = {"machine": machine_info(), "settings": {
             "set": set_name, "threads": threads_list, "impls": impls, "sequences": sset["sequences"],
             "stream": st if not args.no_stream else None, "policy": policy.as_dict(), "seed": args.seed,
-            "flop_model": shapes_doc.get("flop_model"), "check_tolerance": CHECK_TOLERANCE},
+            "flop_model": shapes_doc.get("flop_model"), "check_tolerance": CHECK_TOLERANCE,
+            "busy_threshold": BUSY_THRESHOLD, "matmul_sizes": plan["matmul_sizes"], "matmul_basis": args.mm_basis},
             "matmul": {}, "cells": [], "stream": [], "impl_info": {}, "notes": notes}
         if build:
             results["impl_info"]["onednn_build"] = build
@@ -881,6 +1014,9 @@ def main():
                 results["matmul"][str(threads)] = out
             else:
                 notes.append(err)
+                out = results["matmul"][str(threads)] = {"rates": []}
+            if build:
+                out["rates"] += run_onednn_gemm(build, plan, threads, policy, thread_env(threads))
             for impl in impls:
                 if impl == "onednn":
                     out = run_onednn(build, plan, threads, policy, thread_env(threads))
@@ -908,8 +1044,8 @@ def main():
         gflop = flop_forward(c) * (3 if c["mode"] == "train" else 1) / 1e9
         c["gflop"] = gflop
         c["gflops"] = gflop / (c["median_ms"] / 1e3)
-        rate = results["matmul"].get(str(c["threads"]), {}).get("numpy", {}).get("gflops")
-        c["pct_matmul"] = 100.0 * c["gflops"] / rate if rate else None
+        base = matmul_basis(results["matmul"].get(str(c["threads"]), {}), args.mm_basis)
+        c["pct_matmul"] = 100.0 * c["gflops"] / base["gflops"] if base else None
         c["check_ok"] = all(v <= CHECK_TOLERANCE for v in c["check"].values()) and bool(c["check"])
     results["wall_seconds"] = time.perf_counter() - t_start
 
@@ -917,8 +1053,14 @@ def main():
     plot_note = make_plot(results, out_dir / "gru_gflops.png")
     if plot_note:
         notes.append(plot_note)
+    fg_info = next(iter(results["impl_info"].get("fastgru", {}).values()), {})
+    fg_build = fg_info.get("build", {})
+    fg_desc = (f"fastgru {fg_info.get('version')} (core sha256 {fg_build.get('sha256', '?')}, built "
+               f"{fg_build.get('mtime', '?')}; {fg_info.get('info', 'no fastgru.info()')}); " if fg_info else "")
     header = (f"fastgru benchmark — {results['machine'].get('cpu', '?')}, {ncores} usable cores, "
-              f"{results['machine']['date']}; set '{set_name}'; medians of timed runs after warm-up; "
+              f"{results['machine']['date']}, git {results['machine'].get('git_head', '?')[:10]}"
+              f"{' (dirty)' if results['machine'].get('git_dirty') else ''}; {fg_desc}"
+              f"set '{set_name}'; medians of timed runs after warm-up; "
               f"× = peer time / fastgru time (> 1: fastgru faster); GFLOP/s from the nominal count "
               f"2·T·B·3H·(I+H) per forward, ×3 for train.\n")
     text = header + "\n" + table + ("\nNotes:\n" + "\n".join("- " + n for n in notes) + "\n" if notes else "")

@@ -22,8 +22,10 @@
 //   onednn_gru --T 100 --B 1 --I 128 --H 128 --threads 2 --data DIR
 //              [--cells reset_after:inference,reset_after:train,reset_before:inference,...]
 //              [--min-repeats 5] [--target-seconds 0.5] [--cell-budget 20] [--dump DIR]
+//              [--busy-retries 1] [--busy-threshold 0.1]
+//   onednn_gru --gemm 1024 --threads 2     (times dnnl::sgemm 1024^3 instead; prints its GFLOP/s)
 // Prints one JSON object on stdout: {"dnnl_version": ..., "cells": [{"convention", "mode",
-// "median_ms", "times_ms", "repeats", "warmup_runs", "warmup_ms"}, ...]}.
+// "median_ms", "times_ms", "repeats", "warmup_runs", "warmup_ms", "contention"}, ...]}.
 // With --dump, writes the first warm-up run's outputs (for run.py's correctness check):
 //   y_<conv>.f32 (T,B,H) from inference; dx_<conv>.f32 (T,B,I), dh0_<conv>.f32 (B,H) and
 //   dw_hh_<conv>.f32 (3H,H, PyTorch layout) from training, gradients zeroed before that run.
@@ -45,6 +47,8 @@
 #include <vector>
 
 #include <omp.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -63,6 +67,9 @@ struct Options {
                                       "reset_before:inference", "reset_before:train"};
     int min_repeats = 5;
     double target_seconds = 0.5, cell_budget = 20.0;
+    int busy_retries = 1;
+    double busy_threshold = 0.10;
+    long gemm = 0;  // > 0: time dnnl::sgemm of this square size instead of the GRU
 };
 
 std::vector<std::string> split(const std::string &s, char sep) {
@@ -93,8 +100,12 @@ Options parse(int argc, char **argv) {
         else if (a == "--min-repeats") o.min_repeats = std::stoi(next());
         else if (a == "--target-seconds") o.target_seconds = std::stod(next());
         else if (a == "--cell-budget") o.cell_budget = std::stod(next());
+        else if (a == "--busy-retries") o.busy_retries = std::stoi(next());
+        else if (a == "--busy-threshold") o.busy_threshold = std::stod(next());
+        else if (a == "--gemm") o.gemm = std::stol(next());
         else throw std::runtime_error("unknown argument " + a);
     }
+    if (o.gemm > 0) return o;
     if (o.T < 1 || o.B < 1 || o.I < 1 || o.H < 1 || o.data.empty())
         throw std::runtime_error("need --T --B --I --H (>= 1) and --data");
     return o;
@@ -131,17 +142,44 @@ struct CellResult {
     std::vector<double> times_ms;
     int warmup_runs = 0;
     double warmup_ms = 0;
+    double foreign_cpu_share = -1, steal_share = -1;  // -1: unknown
+    int attempts = 0;
 };
 
-// The harness's repeat policy (the same as run.py's): 2 warm-up runs (1 when a run takes over
-// 1 s; up to 3 while they total under 0.1 s); then, with t the last warm-up run's time,
+// Machine-wide busy and steal seconds (from /proc/stat) and this process's CPU seconds: the
+// share of the CPUs that others used while a cell ran, as run.py reports it.
+struct CpuSnapshot {
+    bool ok = false;
+    double busy = 0, steal = 0, own = 0;
+};
+
+CpuSnapshot cpu_snapshot() {
+    CpuSnapshot c;
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    unsigned long long v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (!(f >> cpu) || cpu != "cpu") return c;
+    for (int i = 0; i < 8 && (f >> v[i]); ++i) {}
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    c.busy = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) / tick;
+    c.steal = static_cast<double>(v[7]) / tick;
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    c.own = static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    c.ok = true;
+    return c;
+}
+
+// The harness's repeat policy (the same as run.py's): untimed warm-up runs, at least 0.25 s of
+// them and at least 2 (1 when a run takes over 1 s); then, with t the last warm-up run's time,
 // max(min_repeats, ceil(target / t)) timed runs, unless min_repeats runs would take longer than
-// the cell budget: then as many as fit in it (at least 1).
+// the cell budget: then as many as fit in it (at least 1). The share of the CPUs that other
+// processes used during the timed runs is measured and reported (see CpuSnapshot).
 CellResult measure(const std::function<void()> &run, const std::function<void()> &after_first,
                    const Options &o) {
     CellResult r;
     double t_last = 0, spent = 0;
-    while (r.warmup_runs < 1 || (r.warmup_runs < 2 && t_last < 1.0) || (r.warmup_runs < 3 && spent < 0.1)) {
+    while (r.warmup_runs < 1 || (r.warmup_runs < 2 && t_last < 1.0) || spent < 0.25) {
         double t0 = now_s();
         run();
         t_last = now_s() - t0;
@@ -154,11 +192,38 @@ CellResult measure(const std::function<void()> &run, const std::function<void()>
     n = std::min<long>(n, 100000);
     if (o.min_repeats * t_last > o.cell_budget)
         n = std::max<long>(1, static_cast<long>(o.cell_budget / t_last));
-    for (long k = 0; k < n; ++k) {
-        double t0 = now_s();
-        run();
-        r.times_ms.push_back((now_s() - t0) * 1e3);
+    // The timed runs; redone (up to busy_retries times) when others used more than busy_threshold
+    // of the CPUs meanwhile, keeping the least disturbed attempt (chosen on contention alone).
+    const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double best_share = 1e300;
+    std::vector<double> best_times;
+    for (int attempt = 0; attempt <= std::max(0, o.busy_retries); ++attempt) {
+        std::vector<double> times;
+        const CpuSnapshot c0 = cpu_snapshot();
+        const double w0 = now_s();
+        for (long k = 0; k < n; ++k) {
+            double t0 = now_s();
+            run();
+            times.push_back((now_s() - t0) * 1e3);
+        }
+        const double wall = now_s() - w0;
+        const CpuSnapshot c1 = cpu_snapshot();
+        double foreign = -1, steal = -1, share = 0;
+        if (c0.ok && c1.ok && wall > 0 && ncpu > 0) {
+            foreign = std::max(0.0, (c1.busy - c0.busy) - (c1.own - c0.own)) / (wall * ncpu);
+            steal = (c1.steal - c0.steal) / (wall * ncpu);
+            share = foreign + steal;
+        }
+        r.attempts = attempt + 1;
+        if (share < best_share) {
+            best_share = share;
+            best_times = times;
+            r.foreign_cpu_share = foreign;
+            r.steal_share = steal;
+        }
+        if (share <= o.busy_threshold) break;
     }
+    r.times_ms = best_times;
     return r;
 }
 
@@ -321,6 +386,25 @@ void run_convention(const Problem &p, const std::string &conv, bool lbr, bool wa
     }
 }
 
+// The float32 matrix-product rate of oneDNN's own GEMM (dnnl::sgemm, row-major N x N @ N x N).
+void run_gemm(const Options &o) {
+    const long n = o.gemm;
+    std::vector<float> a(n * n), b(n * n), c(n * n);
+    for (long i = 0; i < n * n; ++i) {
+        a[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
+        b[i] = static_cast<float>((i * 104729) % 1000) / 1000.0f - 0.5f;
+    }
+    auto run = [&]() {
+        dnnl::sgemm('N', 'N', n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    };
+    CellResult r = measure(run, nullptr, o);
+    const double med = median(r.times_ms);
+    std::printf("{\"gemm\": %ld, \"median_ms\": %.6g, \"gflops\": %.6g, \"repeats\": %zu, \"threads\": %d,"
+                " \"contention\": {\"foreign_cpu_share\": %.4f, \"steal_share\": %.4f, \"attempts\": %d}}\n",
+                n, med, 2.0 * n * n * n / (med * 1e-3) / 1e9, r.times_ms.size(), o.threads, r.foreign_cpu_share,
+                r.steal_share, r.attempts);
+}
+
 void print_json(const std::vector<CellResult> &results, const Options &o) {
     const dnnl_version_t *v = dnnl_version();
     std::printf("{\"dnnl_version\": \"%d.%d.%d\", \"dnnl_hash\": \"%s\", \"cpu_runtime\": %d, \"threads\": %d,"
@@ -329,9 +413,13 @@ void print_json(const std::vector<CellResult> &results, const Options &o) {
     for (size_t k = 0; k < results.size(); ++k) {
         const CellResult &r = results[k];
         std::printf("%s{\"convention\": \"%s\", \"mode\": \"%s\", \"median_ms\": %.6g, \"repeats\": %zu,"
-                    " \"warmup_runs\": %d, \"warmup_ms\": %.6g, \"times_ms\": [",
+                    " \"warmup_runs\": %d, \"warmup_ms\": %.6g, \"contention\": {",
                     k ? ", " : "", r.convention.c_str(), r.mode.c_str(), median(r.times_ms), r.times_ms.size(),
                     r.warmup_runs, r.warmup_ms);
+        if (r.foreign_cpu_share >= 0)
+            std::printf("\"foreign_cpu_share\": %.4f, \"steal_share\": %.4f, \"attempts\": %d",
+                        r.foreign_cpu_share, r.steal_share, r.attempts);
+        std::printf("}, \"times_ms\": [");
         for (size_t i = 0; i < r.times_ms.size(); ++i) std::printf("%s%.6g", i ? ", " : "", r.times_ms[i]);
         std::printf("]}");
     }
@@ -344,7 +432,15 @@ int main(int argc, char **argv) {
     try {
         Options o = parse(argc, argv);
         omp_set_num_threads(o.threads);
-        Problem p{o.T, o.B, o.I, o.H};
+        if (o.gemm > 0) {
+            run_gemm(o);
+            return 0;
+        }
+        Problem p;
+        p.T = o.T;
+        p.B = o.B;
+        p.I = o.I;
+        p.H = o.H;
         const std::string d = o.data + "/";
         p.x = read_f32(d + "x.f32", o.T * o.B * o.I);
         p.h0 = read_f32(d + "h0.f32", o.B * o.H);

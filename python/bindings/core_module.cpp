@@ -69,7 +69,10 @@ class PyGruLayer {
   bool reset_after() const { return layer_.reset_mode() == fastgru::ResetMode::after; }
   bool has_bias() const { return layer_.has_bias(); }
 
-  py::tuple forward(const py::array& x, const std::optional<py::array>& h0, bool train) const {
+  // cache_out: a (T, B, 4H) array to write the training cache into (reused between calls),
+  // or None to allocate one.
+  py::tuple forward(const py::array& x, const std::optional<py::array>& h0, bool train,
+                    const std::optional<py::array>& cache_out) const {
     if (x.ndim() != 3) {
       throw py::value_error("x: expected 3 dimensions (T, B, I), got " +
                             std::to_string(x.ndim()));
@@ -81,7 +84,10 @@ class PyGruLayer {
     py::array_t<Real> h_n({B, H});
     py::object cache = py::none();
     Real* cache_data = nullptr;
-    if (train) {
+    if (train && cache_out) {
+      cache_data = checked_data<Real>(*cache_out, "cache_out", {T, B, 4 * H}, true);
+      cache = *cache_out;
+    } else if (train) {
       auto cache_array = py::array_t<Real>({T, B, 4 * H});
       cache_data = cache_array.mutable_data();
       cache = cache_array;
@@ -174,7 +180,7 @@ void bind_layer(py::module_& m, const char* name) {
       .def_property_readonly("reset_after", &PyGruLayer<Real>::reset_after)
       .def_property_readonly("has_bias", &PyGruLayer<Real>::has_bias)
       .def("forward", &PyGruLayer<Real>::forward, py::arg("x"), py::arg("h0") = py::none(),
-           py::arg("train") = false)
+           py::arg("train") = false, py::arg("cache_out") = py::none())
       .def("backward", &PyGruLayer<Real>::backward, py::arg("x"), py::arg("h0"), py::arg("y"),
            py::arg("cache"), py::arg("dy"), py::arg("dh_n"), py::arg("grad_weight_ih"),
            py::arg("grad_weight_hh"), py::arg("grad_bias_ih") = py::none(),

@@ -108,6 +108,7 @@ class GRU:
         self.grads = {name: np.zeros(shape, self.dtype) for name, shape in self._parameter_shapes().items()}
         self._core = self._make_core()
         self._saved = None
+        self._spare_cache = None
 
     # ----------------------------------------------------------------------- parameters
     def _parameter_shapes(self):
@@ -201,7 +202,12 @@ class GRU:
             x = _private(x, caller_x)
             h0 = None if h0 is None else _private(h0, caller_h0)
         h0_rows = None if h0 is None else h0[0]
-        y, h_n, cache = self._core.forward(x, h0_rows, train)
+        # A training cache freed by the last backward is reused: fresh pages cost a fault each.
+        spare = self._spare_cache if train else None
+        if spare is not None and spare.shape != (x.shape[0], x.shape[1], 4 * self.hidden_size):
+            spare = None
+        self._spare_cache = None
+        y, h_n, cache = self._core.forward(x, h0_rows, train, spare)
         if train:
             self._saved = (self._core, x, h0_rows, y, cache)
             y.flags.writeable = False
@@ -271,6 +277,7 @@ class GRU:
             g["weight_ih_l0"], g["weight_hh_l0"], g.get("bias_ih_l0"), g.get("bias_hh_l0"),
         )
         self._saved = None
+        self._spare_cache = cache
         return dx, dh0[np.newaxis]
 
     def __repr__(self):

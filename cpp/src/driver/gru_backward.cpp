@@ -80,7 +80,7 @@ void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Re
 #pragma omp barrier
         }
         k.multiply_panels(n, H, G, dgh_t, G, 1, backward_panels, panel_stride, my_panels.begin,
-                          my_panels.end, prev, H, true);
+                          my_panels.end, prev, H, true, nullptr);
       } else {
         k.backward_reset_before_zn(n, H, u0, u1, record, h_prev, dy_t, carry, dgi_t, prev);
         if (!by_rows) {
@@ -88,13 +88,13 @@ void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Re
         }
         k.multiply_panels(n, H, H, dgi_t + 2 * H, G, 1, backward_panels + 2 * H * PW,
                           panel_stride, my_panels.begin, my_panels.end, d_rh.data() + r0 * H, H,
-                          false);
+                          false, nullptr);
         k.backward_reset_before_r(n, H, u0, u1, record, h_prev, d_rh.data() + r0 * H, dgi_t, prev);
         if (!by_rows) {
 #pragma omp barrier
         }
         k.multiply_panels(n, H, 2 * H, dgi_t, G, 1, backward_panels, panel_stride,
-                          my_panels.begin, my_panels.end, prev, H, true);
+                          my_panels.begin, my_panels.end, prev, H, true, nullptr);
       }
     }
   }

@@ -19,17 +19,6 @@ namespace {
 // while keeping the projection product large enough to run at full rate.
 constexpr Index kProjectionChunkElements = Index(1) << 20;
 
-template <typename Real>
-void fill_rows(Index rows, Index cols, const Real* row, Real* out) {
-  for (Index i = 0; i < rows; ++i) {
-    if (row) {
-      std::memcpy(out + i * cols, row, sizeof(Real) * cols);
-    } else {
-      std::fill(out + i * cols, out + (i + 1) * cols, Real(0));
-    }
-  }
-}
-
 }  // namespace
 
 template <typename Real>
@@ -55,9 +44,8 @@ void run_forward(const PackedLayer<Real>& L, Index steps, Index batch, const Rea
   const Real* h_prev = h0 ? h0 : zero_state.data();
   for (Index chunk_start = 0; chunk_start < steps; chunk_start += chunk_steps) {
     const Index chunk = std::min(chunk_steps, steps - chunk_start);
-    fill_rows(chunk * B, G, L.bias_ih_or_null(), gi.data());
     matmul_packed(k, chunk * B, G, I, x + chunk_start * B * I, I, Index(1), L.input_panels.data(),
-                  gi.data(), G, true);
+                  gi.data(), G, L.bias_ih_or_null());
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {

@@ -22,7 +22,8 @@ void zero_matrix(Index m, Index n, Real* c, Index ldc) {
 template <typename Real>
 void multiply_block(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth,
                     const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
-                    Index panel_stride, Real* c, Index ldc, bool accumulate) {
+                    Index panel_stride, Real* c, Index ldc, bool accumulate,
+                    const Real* column_bias) {
   const Index panel_count = (n + 3 * k.vector_width - 1) / (3 * k.vector_width);
   const Index chunk_rows = 8 * k.tile_rows;
   const Index row_chunks = (m + chunk_rows - 1) / chunk_rows;
@@ -31,7 +32,7 @@ void multiply_block(const kernels::KernelTable<Real>& k, Index m, Index n, Index
     const Index r0 = (item / panel_count) * chunk_rows, p = item % panel_count;
     k.multiply_panels(std::min(chunk_rows, m - r0), n, depth, a + r0 * a_row_stride, a_row_stride,
                       a_depth_stride, panels, panel_stride, p, p + 1, c + r0 * ldc, ldc,
-                      accumulate);
+                      accumulate, column_bias);
   }
 }
 
@@ -62,7 +63,8 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
             *out++ = col < n ? b[(k0 + kk) * b_row_stride + col * b_col_stride] : Real(0);
       }
       multiply_block(k, m, n, kb, a + k0 * a_depth_stride, a_row_stride, a_depth_stride,
-                     packed.data(), kb * PW, c, ldc, accumulate || k0 > 0);
+                     packed.data(), kb * PW, c, ldc, accumulate || k0 > 0,
+                     static_cast<const Real*>(nullptr));
     }
   }
 }
@@ -70,12 +72,12 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
 template <typename Real>
 void matmul_packed(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth,
                    const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
-                   Real* c, Index ldc, bool accumulate) {
+                   Real* c, Index ldc, const Real* column_bias) {
   if (m == 0 || n == 0) return;
   const int threads = threads_for(2.0 * m * n * depth);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   multiply_block(k, m, n, depth, a, a_row_stride, a_depth_stride, panels,
-                 depth * 3 * k.vector_width, c, ldc, accumulate);
+                 depth * 3 * k.vector_width, c, ldc, false, column_bias);
 }
 
 #define FASTGRU_INSTANTIATE_MATMUL(Real)                                                     \
@@ -83,7 +85,8 @@ void matmul_packed(const kernels::KernelTable<Real>& k, Index m, Index n, Index 
                              const Real*, Index, Index, const Real*, Index, Index, Real*,    \
                              Index, bool);                                                   \
   template void matmul_packed<Real>(const kernels::KernelTable<Real>&, Index, Index, Index,  \
-                                    const Real*, Index, Index, const Real*, Real*, Index, bool);
+                                    const Real*, Index, Index, const Real*, Real*, Index,        \
+                                    const Real*);
 FASTGRU_INSTANTIATE_MATMUL(float)
 FASTGRU_INSTANTIATE_MATMUL(double)
 #undef FASTGRU_INSTANTIATE_MATMUL

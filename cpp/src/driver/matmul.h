@@ -15,10 +15,11 @@ void matmul(const kernels::KernelTable<Real>& kernels, Index m, Index n, Index d
             const Real* a, Index a_row_stride, Index a_depth_stride, const Real* b,
             Index b_row_stride, Index b_col_stride, Real* c, Index ldc, bool accumulate);
 
-// b already packed in natural panels over its whole depth (weights).
+// b already packed in natural panels over its whole depth (weights); c = column_bias + a · b,
+// column_bias (n) or nullptr for zeros.
 template <typename Real>
 void matmul_packed(const kernels::KernelTable<Real>& kernels, Index m, Index n, Index depth,
                    const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
-                   Real* c, Index ldc, bool accumulate);
+                   Real* c, Index ldc, const Real* column_bias);
 
 }  // namespace fastgru::driver

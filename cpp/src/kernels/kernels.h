@@ -18,12 +18,13 @@ namespace fastgru::kernels {
 using Index = std::int64_t;
 
 // c (rows, the columns of panels [panel_begin, panel_end) of an n-column matrix)
-//   = a · packed, or += when `accumulate`. a(i, k) is at a[i · a_row_stride + k · a_depth_stride].
+//   = column_bias + a · packed, or c += a · packed when `accumulate` (column_bias (n) may be
+//   nullptr for zeros). a(i, k) is at a[i · a_row_stride + k · a_depth_stride].
 template <typename Real>
 using MultiplyPanelsFn = void (*)(Index rows, Index n, Index depth, const Real* a,
                                   Index a_row_stride, Index a_depth_stride, const Real* panels,
                                   Index panel_stride, Index panel_begin, Index panel_end, Real* c,
-                                  Index ldc, bool accumulate);
+                                  Index ldc, bool accumulate, const Real* column_bias);
 
 // Reset-after step (§1) for unit blocks [block_begin, block_end): gh = h_prev · W_hh^T from gate
 // panels, then h_next = (1 − z) ⊙ n + z ⊙ h_prev. gi (rows, 3H, ld_gi) holds W_i x + b_i;

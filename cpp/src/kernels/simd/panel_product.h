@@ -95,12 +95,12 @@ inline void for_each_row_tile(Index rows, Tile&& tile) {
 }
 
 // C (rows, panels [panel_begin, panel_end) of a 3W-column-panel matrix with n columns)
-//   (+)= A (rows, depth) · packed (depth, n).
+//   = column_bias + A (rows, depth) · packed (depth, n), or C += A · packed when accumulating.
 template <class S>
 void multiply_panels(Index rows, Index n, Index depth, const typename S::Real* a,
                      Index a_row_stride, Index a_depth_stride, const typename S::Real* panels,
                      Index panel_stride, Index panel_begin, Index panel_end, typename S::Real* c,
-                     Index ldc, bool accumulate) {
+                     Index ldc, bool accumulate, const typename S::Real* column_bias) {
   using V = typename S::V;
   constexpr int W = S::kWidth, NV = 3;
   for (Index p = panel_begin; p < panel_end; ++p) {
@@ -109,13 +109,16 @@ void multiply_panels(Index rows, Index n, Index depth, const typename S::Real* a
     for (int v = 0; v < NV; ++v)
       count[v] = static_cast<int>(std::clamp<Index>(n - col0 - v * W, 0, W));
     const typename S::Real* panel = panels + p * panel_stride;
+    V start[NV];
+    for (int v = 0; v < NV; ++v)
+      start[v] = column_bias && count[v] ? S::load_n(column_bias + col0 + v * W, count[v]) : S::zero();
     for_each_row_tile<S>(rows, [&](auto tile_rows, Index r0) {
       constexpr int MR = decltype(tile_rows)::value;
       V acc[MR][NV];
       for (int i = 0; i < MR; ++i)
         for (int v = 0; v < NV; ++v)
           acc[i][v] = accumulate && count[v] ? S::load_n(c + (r0 + i) * ldc + col0 + v * W, count[v])
-                                             : S::zero();
+                                             : start[v];
       panel_product<S, MR, NV>(depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, panel,
                                acc);
       for (int i = 0; i < MR; ++i)
