@@ -119,3 +119,11 @@ def test_layers_keep_the_isa_they_were_made_with():
         _core.set_isa(other)
         y_after, _ = layer(x)
         np.testing.assert_array_equal(y_before, y_after)
+
+
+def test_threadpoolctl_limits_fastgru_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    fastgru.set_num_threads(0)  # follow OpenMP, which threadpoolctl drives
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastgru.get_num_threads() == 1
+    assert fastgru.get_num_threads() >= 1
