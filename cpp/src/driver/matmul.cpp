@@ -49,6 +49,7 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
   }
   const Index PW = 3 * k.vector_width, panel_count = (n + PW - 1) / PW;
   const Index block = std::min(depth, kDepthBlock);
+  const Index chunk_rows = 8 * k.tile_rows, row_chunks = (m + chunk_rows - 1) / chunk_rows;
   Scratch<Real> packed(block * panel_count * PW);
   const int threads = threads_for(2.0 * m * n * depth);
   for (Index k0 = 0; k0 < depth; k0 += block) {
@@ -62,9 +63,24 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
           for (Index col = p * PW; col < (p + 1) * PW; ++col)
             *out++ = col < n ? b[(k0 + kk) * b_row_stride + col * b_col_stride] : Real(0);
       }
-      multiply_block(k, m, n, kb, a + k0 * a_depth_stride, a_row_stride, a_depth_stride,
-                     packed.data(), kb * PW, c, ldc, accumulate || k0 > 0,
-                     static_cast<const Real*>(nullptr));
+      if (a_depth_stride == 1) {
+        multiply_block(k, m, n, kb, a + k0, a_row_stride, Index(1), packed.data(), kb * PW, c,
+                       ldc, accumulate || k0 > 0, static_cast<const Real*>(nullptr));
+      } else {
+        // A transposed touches a new page at every k: a row chunk of it is copied k-major once
+        // and reused for every panel.
+        Scratch<Real> chunk(kb * chunk_rows);
+#pragma omp for schedule(static)
+        for (Index rc = 0; rc < row_chunks; ++rc) {
+          const Index r0 = rc * chunk_rows, rows = std::min(chunk_rows, m - r0);
+          for (Index kk = 0; kk < kb; ++kk)
+            for (Index i = 0; i < rows; ++i)
+              chunk.data()[kk * chunk_rows + i] =
+                  a[(r0 + i) * a_row_stride + (k0 + kk) * a_depth_stride];
+          k.multiply_panels(rows, n, kb, chunk.data(), 1, chunk_rows, packed.data(), kb * PW, 0,
+                            panel_count, c + r0 * ldc, ldc, accumulate || k0 > 0, nullptr);
+        }
+      }
     }
   }
 }
