@@ -96,7 +96,10 @@ void GruLayer<Real>::forward(std::int64_t steps, std::int64_t batch, const Real*
     require_pointer(y, "y");
   }
   if (batch > 0) require_pointer(h_n, "h_n");
-  driver::run_forward(impl_->layer, steps, batch, x, h0, y, h_n, cache);
+  driver::StepRows rows;
+  rows.steps = steps;
+  rows.batch = batch;
+  driver::run_forward(impl_->layer, rows, x, h0, y, h_n, cache);
 }
 
 template <typename Real>
@@ -119,7 +122,10 @@ void GruLayer<Real>::backward(std::int64_t steps, std::int64_t batch, const Real
   }
   require((grads.bias_ih == nullptr) == (grads.bias_hh == nullptr),
           "fastgru: grads.bias_ih and grads.bias_hh must be both given or both null");
-  driver::run_backward(impl_->layer, steps, batch, x, h0, y, cache, dy, dh_n, dx, dh0, grads);
+  driver::StepRows rows;
+  rows.steps = steps;
+  rows.batch = batch;
+  driver::run_backward(impl_->layer, rows, x, h0, y, cache, dy, dh_n, dx, dh0, grads);
 }
 
 template class GruLayer<float>;

@@ -1,6 +1,6 @@
 // Backward time loop: each step runs the fused gate derivatives and the recurrent product for
-// dL/dh; dx, dW_ih, dW_hh and the bias gradients are single products or reductions afterwards.
-// Threads split rows or hidden units as in the forward loop.
+// dL/dh over the rows active at that step; dx, dW_ih, dW_hh and the bias gradients are single
+// products or reductions afterwards. Threads split rows or hidden units as in the forward loop.
 #include <omp.h>
 
 #include <algorithm>
@@ -12,33 +12,38 @@
 #include "driver/threads.h"
 
 namespace fastgru::driver {
-
 namespace {
 
-// grad_w (rows_out, H) += dg^T · H_prev over all steps: h0 for step 0, y[t-1] after it.
+// grad_w (rows_out, H) += dg^T · H_prev over all steps: h0 for step 0, the previous step's state
+// after it. In a dense batch H_prev is h0 followed by y itself; otherwise it is gathered.
 template <typename Real>
-void accumulate_recurrent_weight_gradient(const kernels::KernelTable<Real>& k, Index steps,
-                                          Index batch, Index rows_out, Index hidden,
-                                          const Real* dg, Index ld_dg, const Real* h0,
+void accumulate_recurrent_weight_gradient(const kernels::KernelTable<Real>& k, const StepRows& s,
+                                          Index rows_out, Index hidden, const Real* dg,
+                                          Index ld_dg, const Real* h_first, const Real* h_prev_all,
                                           const Real* y, Real* grad_w) {
-  if (steps > 1) {
-    matmul(k, rows_out, hidden, (steps - 1) * batch, dg + batch * ld_dg, Index(1), ld_dg, y,
-           hidden, Index(1), grad_w, hidden, true);
+  if (h_prev_all) {
+    matmul(k, rows_out, hidden, s.total_rows(), dg, Index(1), ld_dg, h_prev_all, hidden, Index(1),
+           grad_w, hidden, true);
+    return;
   }
-  if (h0 && steps > 0) {
-    matmul(k, rows_out, hidden, batch, dg, Index(1), ld_dg, h0, hidden, Index(1), grad_w, hidden,
-           true);
+  if (s.steps > 1) {
+    matmul(k, rows_out, hidden, s.total_rows() - s.batch, dg + s.batch * ld_dg, Index(1), ld_dg,
+           y, hidden, Index(1), grad_w, hidden, true);
+  }
+  if (h_first && s.steps > 0) {
+    matmul(k, rows_out, hidden, s.batch, dg, Index(1), ld_dg, h_first, hidden, Index(1), grad_w,
+           hidden, true);
   }
 }
 
 }  // namespace
 
 template <typename Real>
-void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Real* x,
-                  const Real* h0, const Real* y, const Real* cache, const Real* dy,
-                  const Real* dh_n, Real* dx, Real* dh0, const GruGradientsView<Real>& grads) {
+void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
+                  const Real* y, const Real* cache, const Real* dy, const Real* dh_n, Real* dx,
+                  Real* dh0, const GruGradientsView<Real>& grads) {
   const kernels::KernelTable<Real>& k = *L.kernels;
-  const Index B = batch, H = L.hidden, I = L.input, G = 3 * H, rows = steps * B;
+  const Index B = s.batch, H = L.hidden, I = L.input, G = 3 * H, rows = s.total_rows();
   const Index PW = L.panel_width(), panels = (H + PW - 1) / PW, panel_stride = 3 * H * PW;
   const bool reset_after = L.mode == ResetMode::after;
 
@@ -48,11 +53,8 @@ void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Re
   Real* dgh = reset_after ? dgh_storage.data() : dgi.data();
   Scratch<Real> dh_even(B * H), dh_odd(B * H), d_rh(B * H), zero_state(B * H);
   std::fill(zero_state.data(), zero_state.data() + B * H, Real(0));
-  if (dh_n) {
-    std::memcpy(dh_even.data(), dh_n, sizeof(Real) * B * H);
-  } else {
-    std::fill(dh_even.data(), dh_even.data() + B * H, Real(0));
-  }
+  const Real* h_first = h0 ? h0 : zero_state.data();
+  const Real* dh_last = dh_n ? dh_n : zero_state.data();
   const Real* backward_panels = L.backward_panels.data();
 
   const int threads = threads_for(2.0 * B * G * H);
@@ -60,54 +62,84 @@ void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Re
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-    const Range my_rows = by_rows ? split_evenly(B, nt, tid) : Range{0, B};
     const Range my_panels = by_rows ? Range{0, panels} : split_evenly(panels, nt, tid);
-    const Index r0 = my_rows.begin, n = my_rows.end - my_rows.begin;
     const Index u0 = my_panels.begin * PW, u1 = std::min(my_panels.end * PW, H);
-    for (Index t = steps - 1; t >= 0; --t) {
+    for (Index t = s.steps - 1; t >= 0; --t) {
       // dL/dh_t arrives in `carry`; dL/dh_{t-1} leaves in `prev` (the buffers alternate).
-      const bool even = (steps - 1 - t) % 2 == 0;
-      const Real* carry = (even ? dh_even.data() : dh_odd.data()) + r0 * H;
-      Real* prev = (even ? dh_odd.data() : dh_even.data()) + r0 * H;
-      const Real* h_prev = (t > 0 ? y + (t - 1) * B * H : (h0 ? h0 : zero_state.data())) + r0 * H;
-      const Real* record = cache + t * B * 4 * H + r0 * 4 * H;
-      const Real* dy_t = dy + t * B * H + r0 * H;
-      Real* dgi_t = dgi.data() + t * B * G + r0 * G;
-      if (reset_after) {
-        Real* dgh_t = dgh + t * B * G + r0 * G;
-        k.backward_reset_after(n, H, u0, u1, record, h_prev, dy_t, carry, dgi_t, dgh_t, prev);
+      const bool even = (s.steps - 1 - t) % 2 == 0;
+      Real* carry = even ? dh_even.data() : dh_odd.data();
+      Real* prev = even ? dh_odd.data() : dh_even.data();
+      const Index active = s.rows_at(t), continuing = s.rows_at(t + 1);
+      const Real* h_prev = t > 0 ? y + s.offset(t - 1) * H : h_first;
+      const Real* record = cache + s.offset(t) * 4 * H;
+      const Real* dy_t = dy + s.offset(t) * H;
+      Real* dgi_t = dgi.data() + s.offset(t) * G;
+      Real* dgh_t = dgh + s.offset(t) * G;
+      auto run_rows = [&](Index r0, Index n, Index unit_begin, Index unit_end) {
+        // Rows whose sequence ends at this step start from dL/dh_n.
+        for (Index r = std::max(r0, continuing); r < r0 + n; ++r)
+          std::copy(dh_last + r * H + unit_begin, dh_last + r * H + unit_end,
+                    carry + r * H + unit_begin);
+        const Real* rec = record + r0 * 4 * H;
+        const Real* hp = h_prev + r0 * H;
+        if (reset_after) {
+          k.backward_reset_after(n, H, unit_begin, unit_end, rec, hp, dy_t + r0 * H,
+                                 carry + r0 * H, dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H);
+          if (!by_rows) {
+#pragma omp barrier
+          }
+          k.multiply_panels(n, H, G, dgh_t + r0 * G, G, 1, backward_panels, panel_stride,
+                            my_panels.begin, my_panels.end, prev + r0 * H, H, true, nullptr);
+          return;
+        }
+        k.backward_reset_before_zn(n, H, unit_begin, unit_end, rec, hp, dy_t + r0 * H,
+                                   carry + r0 * H, dgi_t + r0 * G, prev + r0 * H);
         if (!by_rows) {
 #pragma omp barrier
         }
-        k.multiply_panels(n, H, G, dgh_t, G, 1, backward_panels, panel_stride, my_panels.begin,
-                          my_panels.end, prev, H, true, nullptr);
-      } else {
-        k.backward_reset_before_zn(n, H, u0, u1, record, h_prev, dy_t, carry, dgi_t, prev);
-        if (!by_rows) {
-#pragma omp barrier
-        }
-        k.multiply_panels(n, H, H, dgi_t + 2 * H, G, 1, backward_panels + 2 * H * PW,
+        k.multiply_panels(n, H, H, dgi_t + r0 * G + 2 * H, G, 1, backward_panels + 2 * H * PW,
                           panel_stride, my_panels.begin, my_panels.end, d_rh.data() + r0 * H, H,
                           false, nullptr);
-        k.backward_reset_before_r(n, H, u0, u1, record, h_prev, d_rh.data() + r0 * H, dgi_t, prev);
+        k.backward_reset_before_r(n, H, unit_begin, unit_end, rec, hp, d_rh.data() + r0 * H,
+                                  dgi_t + r0 * G, prev + r0 * H);
         if (!by_rows) {
 #pragma omp barrier
         }
-        k.multiply_panels(n, H, 2 * H, dgi_t, G, 1, backward_panels, panel_stride,
-                          my_panels.begin, my_panels.end, prev, H, true, nullptr);
+        k.multiply_panels(n, H, 2 * H, dgi_t + r0 * G, G, 1, backward_panels, panel_stride,
+                          my_panels.begin, my_panels.end, prev + r0 * H, H, true, nullptr);
+      };
+      if (by_rows) {
+        for_my_row_tiles(active, k.tile_rows, nt, tid,
+                         [&](Index r0, Index n) { run_rows(r0, n, 0, H); });
+      } else {
+        run_rows(0, active, u0, u1);
       }
     }
   }
-  const Real* dh_first = (steps % 2 == 1) ? dh_odd.data() : dh_even.data();
-  if (dh0) std::memcpy(dh0, dh_first, sizeof(Real) * B * H);
+  if (dh0) {
+    // Every row is active at step 0, so dL/dh0 is the last `prev` (dh_n when there are no steps).
+    const Real* first = s.steps == 0 ? dh_last : (s.steps % 2 == 1 ? dh_odd.data() : dh_even.data());
+    std::memcpy(dh0, first, sizeof(Real) * B * H);
+  }
 
   matmul(k, rows, I, G, dgi.data(), G, Index(1), L.weight_ih.data(), I, Index(1), dx, I, false);
   matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true);
+  // With variable lengths the rows of step t's previous state are a prefix of step t-1's rows.
+  Scratch<Real> h_prev_all(s.batch_sizes ? rows * H : 0);
+  if (s.batch_sizes) {
+    for (Index t = 0; t < s.steps; ++t) {
+      const Real* source = t > 0 ? y + s.offset(t - 1) * H : h_first;
+      std::memcpy(h_prev_all.data() + s.offset(t) * H, source, sizeof(Real) * s.rows_at(t) * H);
+    }
+  }
+  const Real* gathered = s.batch_sizes ? h_prev_all.data() : nullptr;
+  const Real* h_first_or_null = h0;
   if (reset_after) {
-    accumulate_recurrent_weight_gradient(k, steps, B, G, H, dgh, G, h0, y, grads.weight_hh);
-  } else {
-    accumulate_recurrent_weight_gradient(k, steps, B, 2 * H, H, dgi.data(), G, h0, y,
+    accumulate_recurrent_weight_gradient(k, s, G, H, dgh, G, h_first_or_null, gathered, y,
                                          grads.weight_hh);
+  } else {
+    accumulate_recurrent_weight_gradient(k, s, 2 * H, H, dgi.data(), G, h_first_or_null, gathered,
+                                         y, grads.weight_hh);
     // The candidate's recurrent input is r ⊙ h_{t-1}, kept in the cache's fourth block.
     matmul(k, H, H, rows, dgi.data() + 2 * H, Index(1), G, cache + 3 * H, 4 * H, Index(1),
            grads.weight_hh + 2 * H * H, H, true);
@@ -126,10 +158,10 @@ void run_backward(const PackedLayer<Real>& L, Index steps, Index batch, const Re
   }
 }
 
-template void run_backward<float>(const PackedLayer<float>&, Index, Index, const float*,
+template void run_backward<float>(const PackedLayer<float>&, const StepRows&, const float*,
                                   const float*, const float*, const float*, const float*,
                                   const float*, float*, float*, const GruGradientsView<float>&);
-template void run_backward<double>(const PackedLayer<double>&, Index, Index, const double*,
+template void run_backward<double>(const PackedLayer<double>&, const StepRows&, const double*,
                                    const double*, const double*, const double*, const double*,
                                    const double*, double*, double*,
                                    const GruGradientsView<double>&);

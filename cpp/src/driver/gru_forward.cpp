@@ -1,7 +1,8 @@
 // Forward time loop. The input projection of a chunk of steps is one product before the loop;
-// each step runs only the fused recurrent product + gate update. Threads split the batch rows
-// (independent sequences: no barrier) when there are enough, else the hidden-unit blocks (one
-// barrier per step; reset-before needs a second between its two dependent products).
+// each step runs only the fused recurrent product + gate update, over the rows still active.
+// Threads take row tiles (independent sequences: no barrier) when there are enough rows, else
+// hidden-unit blocks (one barrier per step; reset-before needs a second between its two
+// dependent products).
 #include <omp.h>
 
 #include <algorithm>
@@ -22,16 +23,15 @@ constexpr Index kProjectionChunkElements = Index(1) << 20;
 }  // namespace
 
 template <typename Real>
-void run_forward(const PackedLayer<Real>& L, Index steps, Index batch, const Real* x,
-                 const Real* h0, Real* y, Real* h_n, Real* cache) {
+void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
+                 Real* y, Real* h_n, Real* cache) {
   const kernels::KernelTable<Real>& k = *L.kernels;
-  const Index B = batch, H = L.hidden, I = L.input, G = 3 * H, W = k.vector_width;
-  const Index chunk_steps = std::max<Index>(
-      1, std::min<Index>(steps, kProjectionChunkElements / std::max<Index>(1, B * G)));
+  const Index B = s.batch, H = L.hidden, I = L.input, G = 3 * H, W = k.vector_width;
+  const Index chunk_steps = std::max<Index>(1, kProjectionChunkElements / std::max<Index>(1, B * G));
   const bool reset_after = L.mode == ResetMode::after;
   const Real* bias_hh = L.bias_hh_or_null();
 
-  Scratch<Real> gi(chunk_steps * B * G);
+  Scratch<Real> gi(std::min(chunk_steps, std::max<Index>(s.steps, 1)) * B * G);
   Scratch<Real> zero_state(B * H);
   // Reset-before needs r, z and r ⊙ h between its two products even when nothing is cached.
   Scratch<Real> step_record(cache ? 0 : B * 4 * H);
@@ -40,55 +40,65 @@ void run_forward(const PackedLayer<Real>& L, Index steps, Index batch, const Rea
   const int threads = threads_for(2.0 * B * G * H);
   const bool by_rows = split_by_rows(B, threads, k.tile_rows);
   const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
+  const Real* h_first = h0 ? h0 : zero_state.data();
 
-  const Real* h_prev = h0 ? h0 : zero_state.data();
-  for (Index chunk_start = 0; chunk_start < steps; chunk_start += chunk_steps) {
-    const Index chunk = std::min(chunk_steps, steps - chunk_start);
-    matmul_packed(k, chunk * B, G, I, x + chunk_start * B * I, I, Index(1), L.input_panels.data(),
-                  gi.data(), G, L.bias_ih_or_null());
+  for (Index chunk_start = 0; chunk_start < s.steps; chunk_start += chunk_steps) {
+    const Index chunk_end = std::min(s.steps, chunk_start + chunk_steps);
+    const Index row0 = s.offset(chunk_start);
+    matmul_packed(k, s.offset(chunk_end) - row0, G, I, x + row0 * I, I, Index(1),
+                  L.input_panels.data(), gi.data(), G, L.bias_ih_or_null());
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-      const Range rows = by_rows ? split_evenly(B, nt, tid) : Range{0, B};
       const Range my_blocks = by_rows ? Range{0, blocks} : split_evenly(blocks, nt, tid);
       const Range my_panels =
           by_rows ? Range{0, candidate_panels} : split_evenly(candidate_panels, nt, tid);
-      const Index r0 = rows.begin, n_rows = rows.end - rows.begin;
-      const Real* hp = h_prev;
-      for (Index s = 0; s < chunk; ++s) {
-        const Index t = chunk_start + s;
-        const Real* gi_t = gi.data() + s * B * G + r0 * G;
-        Real* y_t = y + t * B * H;
-        Real* record = cache ? cache + t * B * 4 * H : (reset_after ? nullptr : step_record.data());
-        Real* my_record = record ? record + r0 * 4 * H : nullptr;
-        if (reset_after) {
-          k.step_reset_after(n_rows, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                             hp + r0 * H, gi_t, G, bias_hh, y_t + r0 * H, H, my_record);
-        } else {
-          k.step_reset_before_rz(n_rows, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                                 hp + r0 * H, gi_t, G, bias_hh, my_record);
+      for (Index t = chunk_start; t < chunk_end; ++t) {
+        const Index active = s.rows_at(t);
+        const Real* h_prev = t > 0 ? y + s.offset(t - 1) * H : h_first;
+        const Real* gi_t = gi.data() + (s.offset(t) - row0) * G;
+        Real* y_t = y + s.offset(t) * H;
+        Real* record = cache ? cache + s.offset(t) * 4 * H : step_record.data();
+        auto run_rows = [&](Index r0, Index n) {
+          Real* rec = record + r0 * 4 * H;
+          if (reset_after) {
+            k.step_reset_after(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
+                               h_prev + r0 * H, gi_t + r0 * G, G, bias_hh, y_t + r0 * H, H,
+                               cache ? rec : nullptr);
+            return;
+          }
+          k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
+                                 h_prev + r0 * H, gi_t + r0 * G, G, bias_hh, rec);
           if (!by_rows) {
 #pragma omp barrier
           }
-          k.step_reset_before_n(n_rows, H, my_panels.begin, my_panels.end,
-                                L.candidate_panels.data(), hp + r0 * H, gi_t, G, bias_hh,
-                                y_t + r0 * H, H, my_record);
-        }
-        if (!by_rows) {
+          k.step_reset_before_n(n, H, my_panels.begin, my_panels.end, L.candidate_panels.data(),
+                                h_prev + r0 * H, gi_t + r0 * G, G, bias_hh, y_t + r0 * H, H, rec);
+        };
+        if (by_rows) {
+          for_my_row_tiles(active, k.tile_rows, nt, tid, run_rows);
+        } else {
+          run_rows(0, active);
 #pragma omp barrier
         }
-        hp = y_t;
       }
     }
-    h_prev = y + (chunk_start + chunk - 1) * B * H;
   }
-  std::memcpy(h_n, h_prev, sizeof(Real) * B * H);
+  // Each row's final state is its state after its own last step.
+  if (s.steps == 0) std::memcpy(h_n, h_first, sizeof(Real) * B * H);
+  for (Index t = 0; t < s.steps; ++t) {
+    const Index ending = s.rows_at(t) - s.rows_at(t + 1);
+    if (ending > 0) {
+      std::memcpy(h_n + s.rows_at(t + 1) * H, y + (s.offset(t) + s.rows_at(t + 1)) * H,
+                  sizeof(Real) * ending * H);
+    }
+  }
 }
 
-template void run_forward<float>(const PackedLayer<float>&, Index, Index, const float*,
+template void run_forward<float>(const PackedLayer<float>&, const StepRows&, const float*,
                                  const float*, float*, float*, float*);
-template void run_forward<double>(const PackedLayer<double>&, Index, Index, const double*,
+template void run_forward<double>(const PackedLayer<double>&, const StepRows&, const double*,
                                   const double*, double*, double*, double*);
 
 }  // namespace fastgru::driver

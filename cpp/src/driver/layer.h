@@ -32,12 +32,33 @@ struct PackedLayer {
 template <typename Real>
 void pack_layer(const kernels::KernelTable<Real>& kernels, PackedLayer<Real>& layer);
 
+// Which rows are active at each step. Rows are sorted by length, longest first, so the active
+// rows of step t are the prefix [0, rows_at(t)), and every per-row array of a sequence is a
+// packed sequence: the active rows of step 0, then those of step 1, and so on (row (t, j) at
+// offset(t) + j). A dense batch (every row active at every step) is the (T, B, ·) layout itself.
+struct StepRows {
+  Index steps = 0;                       // T
+  Index batch = 0;                       // B: rows active at step 0
+  const Index* batch_sizes = nullptr;    // (T) non-increasing, batch_sizes[0] = B; or nullptr: dense
+  const Index* offsets = nullptr;        // (T + 1) prefix sums of batch_sizes; nullptr when dense
+
+  Index rows_at(Index t) const {
+    if (t >= steps) return 0;
+    return batch_sizes ? batch_sizes[t] : batch;
+  }
+  Index offset(Index t) const { return offsets ? offsets[t] : t * batch; }
+  Index total_rows() const { return offset(steps); }
+};
+
+// x (total rows, I), h0 (B, H) or nullptr, y (total rows, H), h_n (B, H): each row's state after
+// its last step, cache (total rows, 4H) or nullptr for inference.
 template <typename Real>
-void run_forward(const PackedLayer<Real>& layer, Index steps, Index batch, const Real* x,
+void run_forward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
                  const Real* h0, Real* y, Real* h_n, Real* cache);
 
+// dy (total rows, H), dh_n (B, H) or nullptr, dx (total rows, I), dh0 (B, H) or nullptr.
 template <typename Real>
-void run_backward(const PackedLayer<Real>& layer, Index steps, Index batch, const Real* x,
+void run_backward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
                   const Real* h0, const Real* y, const Real* cache, const Real* dy,
                   const Real* dh_n, Real* dx, Real* dh0, const GruGradientsView<Real>& grads);
 

@@ -28,4 +28,17 @@ inline bool split_by_rows(std::int64_t batch, int threads, int tile_rows) {
   return threads > 1 && batch >= std::int64_t(2) * threads * tile_rows;
 }
 
+// Calls body(row_begin, row_count) for this thread's row tiles among `active` rows. Tiles are
+// dealt round-robin, so a thread keeps the same rows at every step (it alone reads and writes
+// their state: no barrier) and shrinking batches stay balanced.
+template <class Body>
+inline void for_my_row_tiles(std::int64_t active, int tile_rows, int threads, int thread,
+                             Body&& body) {
+  const std::int64_t tiles = (active + tile_rows - 1) / tile_rows;
+  for (std::int64_t tile = thread; tile < tiles; tile += threads) {
+    const std::int64_t begin = tile * tile_rows;
+    body(begin, std::min<std::int64_t>(tile_rows, active - begin));
+  }
+}
+
 }  // namespace fastgru::driver
