@@ -4,7 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <functional>
 #include <optional>
+#include <tuple>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -55,136 +57,142 @@ const Real* optional_data(const std::optional<py::array>& array, const char* nam
   return array ? checked_data<Real>(*array, name, expected) : nullptr;
 }
 
+// One layer and direction's weights as Python hands them over: (weight_ih, weight_hh,
+// bias_ih or None, bias_hh or None).
+using LayerArrays = std::tuple<py::array, py::array, std::optional<py::array>, std::optional<py::array>>;
+
 template <typename Real>
-class PyGruLayer {
+class PyGru {
  public:
-  PyGruLayer(py::ssize_t input_size, py::ssize_t hidden_size, bool reset_after,
-             const py::array& weight_ih, const py::array& weight_hh,
-             const std::optional<py::array>& bias_ih, const std::optional<py::array>& bias_hh)
-      : layer_(make_layer(input_size, hidden_size, reset_after, weight_ih, weight_hh, bias_ih,
-                          bias_hh)) {}
+  PyGru(py::ssize_t input_size, py::ssize_t hidden_size, py::ssize_t num_layers,
+        bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights)
+      : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
+                      weights)) {}
 
-  py::ssize_t input_size() const { return layer_.sizes().input; }
-  py::ssize_t hidden_size() const { return layer_.sizes().hidden; }
-  bool reset_after() const { return layer_.reset_mode() == fastgru::ResetMode::after; }
-  bool has_bias() const { return layer_.has_bias(); }
-
-  // cache_out: a (T, B, 4H) array to write the training cache into (reused between calls),
-  // or None to allocate one.
-  py::tuple forward(const py::array& x, const std::optional<py::array>& h0, bool train,
-                    const std::optional<py::array>& cache_out) const {
+  // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or None; lengths (B,) int64 or None;
+  // cache: a TrainingCache to fill, or None for inference. Returns (y, h_n).
+  py::tuple forward(const py::array& x, const std::optional<py::array>& h0,
+                    const std::optional<py::array>& lengths, bool batch_first,
+                    std::optional<std::reference_wrapper<fastgru::GruTrainingCache<Real>>> cache) const {
+    const fastgru::GruConfig& c = gru_.config();
     if (x.ndim() != 3) {
-      throw py::value_error("x: expected 3 dimensions (T, B, I), got " +
-                            std::to_string(x.ndim()));
+      throw py::value_error("x: expected 3 dimensions, got " + std::to_string(x.ndim()));
     }
-    const py::ssize_t T = x.shape(0), B = x.shape(1), H = hidden_size();
-    const Real* x_data = checked_data<Real>(x, "x", {T, B, input_size()});
-    const Real* h0_data = optional_data<Real>(h0, "h0", {B, H});
-    py::array_t<Real> y({T, B, H});
-    py::array_t<Real> h_n({B, H});
-    py::object cache = py::none();
-    Real* cache_data = nullptr;
-    if (train && cache_out) {
-      cache_data = checked_data<Real>(*cache_out, "cache_out", {T, B, 4 * H}, true);
-      cache = *cache_out;
-    } else if (train) {
-      auto cache_array = py::array_t<Real>({T, B, 4 * H});
-      cache_data = cache_array.mutable_data();
-      cache = cache_array;
+    const py::ssize_t T = x.shape(batch_first ? 1 : 0), B = x.shape(batch_first ? 0 : 1);
+    const py::ssize_t H = c.hidden, LD = c.layers * gru_.directions(), DH = gru_.directions() * H;
+    fastgru::SequenceLayout layout;
+    layout.steps = T;
+    layout.batch = B;
+    layout.batch_first = batch_first;
+    const Real* x_data = checked_data<Real>(
+        x, "x", batch_first ? Shape{B, T, c.input} : Shape{T, B, c.input});
+    const Real* h0_data = optional_data<Real>(h0, "h0", {LD, B, H});
+    if (lengths) {
+      if (!lengths->dtype().is(py::dtype::of<std::int64_t>())) {
+        throw py::type_error("lengths: expected dtype int64, got " + std::string(py::str(lengths->dtype())));
+      }
+      layout.lengths = checked_data<std::int64_t>(*lengths, "lengths", {B});
     }
+    py::array_t<Real> y(batch_first ? Shape{B, T, DH} : Shape{T, B, DH});
+    py::array_t<Real> h_n({LD, B, H});
     Real* y_data = y.mutable_data();
     Real* h_n_data = h_n.mutable_data();
+    fastgru::GruTrainingCache<Real>* cache_ptr = cache ? &cache->get() : nullptr;
     {
       py::gil_scoped_release release;
-      layer_.forward(T, B, x_data, h0_data, y_data, h_n_data, cache_data);
+      gru_.forward(layout, x_data, h0_data, y_data, h_n_data, cache_ptr);
     }
-    return py::make_tuple(y, h_n, cache);
+    return py::make_tuple(y, h_n);
   }
 
-  py::tuple backward(const py::array& x, const std::optional<py::array>& h0, const py::array& y,
-                     const py::array& cache, const py::array& dy,
-                     const std::optional<py::array>& dh_n, const py::array& grad_weight_ih,
-                     const py::array& grad_weight_hh,
-                     const std::optional<py::array>& grad_bias_ih,
-                     const std::optional<py::array>& grad_bias_hh) const {
-    if (x.ndim() != 3) {
-      throw py::value_error("x: expected 3 dimensions (T, B, I), got " +
-                            std::to_string(x.ndim()));
+  // dy like y, dh_n (L·D, B, H) or None, grads: per layer and direction (grad_weight_ih,
+  // grad_weight_hh, grad_bias_ih or None, grad_bias_hh or None), accumulated. Returns (dx, dh0).
+  py::tuple backward(fastgru::GruTrainingCache<Real>& cache, const py::array& dy,
+                     const std::optional<py::array>& dh_n, py::ssize_t steps, py::ssize_t batch,
+                     bool batch_first, const std::vector<LayerArrays>& grads) const {
+    const fastgru::GruConfig& c = gru_.config();
+    const py::ssize_t D = gru_.directions(), H = c.hidden, LD = c.layers * D;
+    const py::ssize_t T = steps, B = batch;
+    const Real* dy_data = checked_data<Real>(dy, "dy", batch_first ? Shape{B, T, D * H} : Shape{T, B, D * H});
+    const Real* dh_n_data = optional_data<Real>(dh_n, "dh_n", {LD, B, H});
+    if (static_cast<py::ssize_t>(grads.size()) != LD) {
+      throw py::value_error("grads: expected " + std::to_string(LD) + " entries, got " + std::to_string(grads.size()));
     }
-    const py::ssize_t T = x.shape(0), B = x.shape(1), I = input_size(), H = hidden_size();
-    const Real* x_data = checked_data<Real>(x, "x", {T, B, I});
-    const Real* h0_data = optional_data<Real>(h0, "h0", {B, H});
-    const Real* y_data = checked_data<Real>(y, "y", {T, B, H});
-    const Real* cache_data = checked_data<Real>(cache, "cache", {T, B, 4 * H});
-    const Real* dy_data = checked_data<Real>(dy, "dy", {T, B, H});
-    const Real* dh_n_data = optional_data<Real>(dh_n, "dh_n", {B, H});
-    if (has_bias() != (grad_bias_ih.has_value() && grad_bias_hh.has_value())) {
-      throw py::value_error(has_bias() ? "grad_bias_ih, grad_bias_hh: required for a layer with bias"
-                                       : "grad_bias_ih, grad_bias_hh: must be None for a layer without bias");
+    std::vector<fastgru::GruGradientsView<Real>> views(LD);
+    for (py::ssize_t s = 0; s < LD; ++s) {
+      const py::ssize_t I = s < D ? c.input : D * H;
+      const auto& [w_ih, w_hh, b_ih, b_hh] = grads[s];
+      views[s].weight_ih = checked_data<Real>(w_ih, "grad weight_ih", {3 * H, I}, true);
+      views[s].weight_hh = checked_data<Real>(w_hh, "grad weight_hh", {3 * H, H}, true);
+      if (c.bias != (b_ih.has_value() && b_hh.has_value())) {
+        throw py::value_error("grad biases: expected them exactly when the network has biases");
+      }
+      if (c.bias) {
+        views[s].bias_ih = checked_data<Real>(*b_ih, "grad bias_ih", {3 * H}, true);
+        views[s].bias_hh = checked_data<Real>(*b_hh, "grad bias_hh", {3 * H}, true);
+      }
     }
-    fastgru::GruGradientsView<Real> grads;
-    grads.weight_ih = checked_data<Real>(grad_weight_ih, "grad_weight_ih", {3 * H, I}, true);
-    grads.weight_hh = checked_data<Real>(grad_weight_hh, "grad_weight_hh", {3 * H, H}, true);
-    if (has_bias()) {
-      grads.bias_ih = checked_data<Real>(*grad_bias_ih, "grad_bias_ih", {3 * H}, true);
-      grads.bias_hh = checked_data<Real>(*grad_bias_hh, "grad_bias_hh", {3 * H}, true);
-    }
-    py::array_t<Real> dx({T, B, I});
-    py::array_t<Real> dh0({B, H});
+    py::array_t<Real> dx(batch_first ? Shape{B, T, c.input} : Shape{T, B, c.input});
+    py::array_t<Real> dh0({LD, B, H});
     Real* dx_data = dx.mutable_data();
     Real* dh0_data = dh0.mutable_data();
     {
       py::gil_scoped_release release;
-      layer_.backward(T, B, x_data, h0_data, y_data, cache_data, dy_data, dh_n_data, dx_data,
-                      dh0_data, grads);
+      gru_.backward(cache, dy_data, dh_n_data, dx_data, dh0_data, views);
     }
     return py::make_tuple(dx, dh0);
   }
 
  private:
-  static fastgru::GruLayer<Real> make_layer(py::ssize_t input_size, py::ssize_t hidden_size,
-                                            bool reset_after, const py::array& weight_ih,
-                                            const py::array& weight_hh,
-                                            const std::optional<py::array>& bias_ih,
-                                            const std::optional<py::array>& bias_hh) {
-    if (input_size < 1) throw py::value_error("input_size: expected >= 1, got " + std::to_string(input_size));
-    if (hidden_size < 1) throw py::value_error("hidden_size: expected >= 1, got " + std::to_string(hidden_size));
-    if (bias_ih.has_value() != bias_hh.has_value()) {
-      throw py::value_error("bias_ih, bias_hh: expected both or neither");
+  static fastgru::Gru<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
+                                     py::ssize_t num_layers, bool bidirectional, bool reset_after,
+                                     bool bias, const std::vector<LayerArrays>& weights) {
+    fastgru::GruConfig config;
+    config.input = input_size;
+    config.hidden = hidden_size;
+    config.layers = num_layers;
+    config.bidirectional = bidirectional;
+    config.mode = reset_after ? fastgru::ResetMode::after : fastgru::ResetMode::before;
+    config.bias = bias;
+    const py::ssize_t D = bidirectional ? 2 : 1, G = 3 * hidden_size;
+    if (input_size < 1 || hidden_size < 1 || num_layers < 1) {
+      throw py::value_error("input_size, hidden_size, num_layers: expected >= 1, got " +
+                            std::to_string(input_size) + ", " + std::to_string(hidden_size) +
+                            ", " + std::to_string(num_layers));
     }
-    const py::ssize_t G = 3 * hidden_size;
-    fastgru::GruWeightsView<Real> weights;
-    weights.weight_ih = checked_data<Real>(weight_ih, "weight_ih", {G, input_size});
-    weights.weight_hh = checked_data<Real>(weight_hh, "weight_hh", {G, hidden_size});
-    weights.bias_ih = optional_data<Real>(bias_ih, "bias_ih", {G});
-    weights.bias_hh = optional_data<Real>(bias_hh, "bias_hh", {G});
-    return fastgru::GruLayer<Real>({input_size, hidden_size},
-                                   reset_after ? fastgru::ResetMode::after
-                                               : fastgru::ResetMode::before,
-                                   weights);
+    if (static_cast<py::ssize_t>(weights.size()) != num_layers * D) {
+      throw py::value_error("weights: expected " + std::to_string(num_layers * D) + " entries, got " +
+                            std::to_string(weights.size()));
+    }
+    std::vector<fastgru::GruWeightsView<Real>> views(weights.size());
+    for (size_t s = 0; s < weights.size(); ++s) {
+      const py::ssize_t I = static_cast<py::ssize_t>(s) < D ? input_size : D * hidden_size;
+      const auto& [w_ih, w_hh, b_ih, b_hh] = weights[s];
+      views[s].weight_ih = checked_data<Real>(w_ih, "weight_ih", {G, I});
+      views[s].weight_hh = checked_data<Real>(w_hh, "weight_hh", {G, hidden_size});
+      views[s].bias_ih = optional_data<Real>(b_ih, "bias_ih", {G});
+      views[s].bias_hh = optional_data<Real>(b_hh, "bias_hh", {G});
+    }
+    return fastgru::Gru<Real>(config, views);
   }
 
-  fastgru::GruLayer<Real> layer_;
+  fastgru::Gru<Real> gru_;
 };
 
 template <typename Real>
-void bind_layer(py::module_& m, const char* name) {
-  py::class_<PyGruLayer<Real>>(m, name)
-      .def(py::init<py::ssize_t, py::ssize_t, bool, const py::array&, const py::array&,
-                    const std::optional<py::array>&, const std::optional<py::array>&>(),
-           py::arg("input_size"), py::arg("hidden_size"), py::arg("reset_after"),
-           py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih") = py::none(),
-           py::arg("bias_hh") = py::none())
-      .def_property_readonly("input_size", &PyGruLayer<Real>::input_size)
-      .def_property_readonly("hidden_size", &PyGruLayer<Real>::hidden_size)
-      .def_property_readonly("reset_after", &PyGruLayer<Real>::reset_after)
-      .def_property_readonly("has_bias", &PyGruLayer<Real>::has_bias)
-      .def("forward", &PyGruLayer<Real>::forward, py::arg("x"), py::arg("h0") = py::none(),
-           py::arg("train") = false, py::arg("cache_out") = py::none())
-      .def("backward", &PyGruLayer<Real>::backward, py::arg("x"), py::arg("h0"), py::arg("y"),
-           py::arg("cache"), py::arg("dy"), py::arg("dh_n"), py::arg("grad_weight_ih"),
-           py::arg("grad_weight_hh"), py::arg("grad_bias_ih") = py::none(),
-           py::arg("grad_bias_hh") = py::none());
+void bind_gru(py::module_& m, const char* name, const char* cache_name) {
+  py::class_<fastgru::GruTrainingCache<Real>>(m, cache_name)
+      .def(py::init<>())
+      .def_property_readonly("filled", &fastgru::GruTrainingCache<Real>::filled);
+  py::class_<PyGru<Real>>(m, name)
+      .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
+                    const std::vector<LayerArrays>&>(),
+           py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
+           py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"))
+      .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
+           py::arg("batch_first"), py::arg("cache"))
+      .def("backward", &PyGru<Real>::backward, py::arg("cache"), py::arg("dy"), py::arg("dh_n"),
+           py::arg("steps"), py::arg("batch"), py::arg("batch_first"), py::arg("grads"));
 }
 
 }  // namespace
@@ -200,6 +208,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &fastgru::set_num_threads, py::arg("n"),
         "Threads for compute calls; 0 follows OpenMP.");
   m.def("num_threads", &fastgru::num_threads, "The thread count compute calls use at most.");
-  bind_layer<float>(m, "GruLayerF32");
-  bind_layer<double>(m, "GruLayerF64");
+  bind_gru<float>(m, "GruF32", "TrainingCacheF32");
+  bind_gru<double>(m, "GruF64", "TrainingCacheF64");
 }

@@ -11,7 +11,10 @@ from . import _core
 
 __all__ = ["GRU"]
 
-_CORE_LAYERS = {np.dtype(np.float32): _core.GruLayerF32, np.dtype(np.float64): _core.GruLayerF64}
+_CORE = {
+    np.dtype(np.float32): (_core.GruF32, _core.TrainingCacheF32),
+    np.dtype(np.float64): (_core.GruF64, _core.TrainingCacheF64),
+}
 
 
 def _positive_int(value, name):
@@ -30,31 +33,28 @@ def _as_numeric_array(value, name, dtype):
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _private(converted, original):
-    """``converted`` if it is a fresh array nobody else holds, else a copy of it."""
-    fresh = converted.flags.owndata and converted is not original
-    return converted if fresh else converted.copy()
-
-
 class GRU:
-    """A gated recurrent unit layer with PyTorch's parameters and semantics.
+    """A gated recurrent unit network with PyTorch's parameters and semantics.
 
     Args:
         input_size: I, features of each input step.
-        hidden_size: H, units of the hidden state.
-        num_layers: stacked layers (only 1 so far).
-        bias: whether the layer has ``bias_ih_l0`` and ``bias_hh_l0``.
-        batch_first: inputs as (B, T, I) (not yet supported: must be False).
+        hidden_size: H, units of each state.
+        num_layers: L, stacked layers; layer k > 0 takes the D*H outputs of layer k - 1.
+        bias: whether each layer has ``bias_ih_l{k}`` and ``bias_hh_l{k}``.
+        batch_first: inputs and outputs as (B, T, ·) instead of (T, B, ·) (no transpose copy
+            is asked of the caller).
         dropout: dropout between layers (not yet supported: must be 0).
-        bidirectional: (not yet supported: must be False).
+        bidirectional: a reverse direction per layer (D = 2); outputs side by side.
         reset_after: True for the reset gate applied after the recurrent product
             (PyTorch, cuDNN, Keras ``reset_after=True``), False for Cho et al.'s form (Keras
             ``reset_after=False``, ONNX ``linear_before_reset=0``).
         dtype: ``"float32"`` or ``"float64"``; inputs of other real dtypes are converted to it.
         seed: seed of the default initialisation, uniform in ±1/√H as in PyTorch.
 
-    Parameters (PyTorch's names, row blocks r, z, n; see :meth:`state_dict`):
-        ``weight_ih_l0`` (3H, I), ``weight_hh_l0`` (3H, H), ``bias_ih_l0`` (3H,), ``bias_hh_l0`` (3H,).
+    Parameters (PyTorch's names, row blocks r, z, n; see :meth:`state_dict`), for each layer k
+    and with the suffix ``_reverse`` for the reverse direction:
+        ``weight_ih_l{k}`` (3H, I) for k = 0 and (3H, D*H) after, ``weight_hh_l{k}`` (3H, H),
+        ``bias_ih_l{k}`` (3H,), ``bias_hh_l{k}`` (3H,).
     Attribute access (``layer.weight_ih_l0``) returns a read-only view; change parameters with
     :meth:`load_state_dict`, so that the core's packed copy stays in step.
     """
@@ -75,27 +75,22 @@ class GRU:
         self.input_size = _positive_int(input_size, "input_size")
         self.hidden_size = _positive_int(hidden_size, "hidden_size")
         self.num_layers = _positive_int(num_layers, "num_layers")
-        if self.num_layers != 1:
-            raise NotImplementedError(f"num_layers: only 1 is supported so far, got {num_layers}")
-        if batch_first:
-            raise NotImplementedError("batch_first=True is not supported yet")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
         if dropout:
             raise NotImplementedError(f"dropout: only 0 is supported so far, got {dropout}")
-        if bidirectional:
-            raise NotImplementedError("bidirectional=True is not supported yet")
         try:
             self.dtype = np.dtype(dtype)
         except TypeError:
             raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
-        if self.dtype not in _CORE_LAYERS:
+        if self.dtype not in _CORE:
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype}")
         self.bias = bool(bias)
-        self.batch_first = False
+        self.batch_first = bool(batch_first)
         self.dropout = 0.0
-        self.bidirectional = False
+        self.bidirectional = bool(bidirectional)
         self.reset_after = bool(reset_after)
+        self._cache = _CORE[self.dtype][1]()
 
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.hidden_size)
@@ -108,26 +103,46 @@ class GRU:
         self.grads = {name: np.zeros(shape, self.dtype) for name, shape in self._parameter_shapes().items()}
         self._core = self._make_core()
         self._saved = None
-        self._spare_cache = None
 
     # ----------------------------------------------------------------------- parameters
+    @property
+    def num_directions(self) -> int:
+        """D: 2 when bidirectional, else 1."""
+        return 2 if self.bidirectional else 1
+
+    def _parameter_names(self, layer, direction):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        names = [f"weight_ih{suffix}", f"weight_hh{suffix}"]
+        return names + ([f"bias_ih{suffix}", f"bias_hh{suffix}"] if self.bias else [])
+
     def _parameter_shapes(self):
-        G, I, H = 3 * self.hidden_size, self.input_size, self.hidden_size
-        shapes = {"weight_ih_l0": (G, I), "weight_hh_l0": (G, H)}
-        if self.bias:
-            shapes.update({"bias_ih_l0": (G,), "bias_hh_l0": (G,)})
+        G, H, D = 3 * self.hidden_size, self.hidden_size, self.num_directions
+        shapes = {}
+        for layer in range(self.num_layers):
+            inputs = self.input_size if layer == 0 else D * H
+            for direction in range(D):
+                names = self._parameter_names(layer, direction)
+                shapes.update(zip(names, [(G, inputs), (G, H), (G,), (G,)]))
         return shapes
 
+    def _per_direction(self, arrays):
+        """Per layer and direction: (weight_ih, weight_hh, bias_ih or None, bias_hh or None)."""
+        out = []
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                names = self._parameter_names(layer, direction) + [None, None]
+                out.append(tuple(arrays[n] if n else None for n in names[:4]))
+        return out
+
     def _make_core(self):
-        p = self._params
-        return _CORE_LAYERS[self.dtype](
+        return _CORE[self.dtype][0](
             self.input_size,
             self.hidden_size,
+            self.num_layers,
+            self.bidirectional,
             self.reset_after,
-            p["weight_ih_l0"],
-            p["weight_hh_l0"],
-            p.get("bias_ih_l0"),
-            p.get("bias_hh_l0"),
+            self.bias,
+            self._per_direction(self._params),
         )
 
     def __getattr__(self, name):
@@ -167,75 +182,77 @@ class GRU:
             array.fill(0)
 
     # ----------------------------------------------------------------------- compute
-    def _check_input(self, x, h0):
+    def _check_input(self, x, h0, lengths):
         x = np.asarray(x.detach() if hasattr(x, "detach") else x)
         if x.dtype.kind not in "biuf":
             raise TypeError(f"x: expected a real numeric array, got dtype {x.dtype}")
+        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
         if x.ndim != 3:
-            raise ValueError(f"x: expected 3 dimensions (T, B, I), got shape {x.shape}")
+            raise ValueError(f"x: expected 3 dimensions {layout}, got shape {x.shape}")
         if x.shape[2] != self.input_size:
             raise ValueError(f"x: expected {self.input_size} input features (last axis), got shape {x.shape}")
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        batch = x.shape[1]
-        state_shape = (self.num_layers, batch, self.hidden_size)
+        steps, batch = (x.shape[1], x.shape[0]) if self.batch_first else x.shape[:2]
+        state_shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
         if h0 is not None:
             h0 = _as_numeric_array(h0, "h0", self.dtype)
             if h0.shape != state_shape:
-                raise ValueError(f"h0: expected shape {state_shape} (layers, B, H), got {h0.shape}")
-        return x, h0
+                raise ValueError(f"h0: expected shape {state_shape} (layers x directions, B, H), got {h0.shape}")
+        if lengths is not None:
+            lengths = np.asarray(lengths.detach() if hasattr(lengths, "detach") else lengths)
+            if lengths.dtype.kind not in "iu" or lengths.shape != (batch,):
+                raise ValueError(f"lengths: expected {batch} integers (one per row), got {lengths.dtype} {lengths.shape}")
+            bad = (lengths < 1) | (lengths > steps)
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise ValueError(f"lengths: expected values in 1..{steps} (T), got {lengths[row]} at row {row}")
+            lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+        return x, h0, lengths, steps, batch
 
-    def forward(self, x, h0=None, train: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-        """Runs the layer over a sequence.
+    def forward(self, x, h0=None, train: bool = True, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Runs the network over a batch of sequences.
 
         Args:
-            x: (T, B, I) array of a real dtype (converted to the layer's dtype; any strides).
-            h0: (num_layers, B, H) initial state, or None for zeros.
-            train: keep the cache that :meth:`backward` needs.
+            x: (T, B, I), or (B, T, I) with ``batch_first``, of a real dtype (converted to the
+                layer's dtype; any strides).
+            h0: (num_layers * D, B, H) initial states, or None for zeros (D = 2 if bidirectional).
+            train: keep what :meth:`backward` needs.
+            lengths: optional (B,) real steps of each row, in 1..T, any order. Steps past a row's
+                length cost nothing and give zero outputs; its final state is the state after its
+                last real step, and the reverse direction starts there.
         Returns:
-            ``(y, h_n)``: y (T, B, H), every step's state; h_n (num_layers, B, H), the final state.
-            With ``train=True``, y is read-only: :meth:`backward` reads it (copy it to change it).
+            ``(y, h_n)``: y (T, B, D*H) or (B, T, D*H), the last layer's outputs with the
+            directions side by side; h_n (num_layers * D, B, H), every layer's final states.
         """
-        caller_x, caller_h0 = x, h0
-        x, h0 = self._check_input(x, h0)
-        if train:
-            # backward reads x, h0 and y: keep private copies the caller cannot change.
-            x = _private(x, caller_x)
-            h0 = None if h0 is None else _private(h0, caller_h0)
-        h0_rows = None if h0 is None else h0[0]
-        # A training cache freed by the last backward is reused: fresh pages cost a fault each.
-        spare = self._spare_cache if train else None
-        if spare is not None and spare.shape != (x.shape[0], x.shape[1], 4 * self.hidden_size):
-            spare = None
-        self._spare_cache = None
-        y, h_n, cache = self._core.forward(x, h0_rows, train, spare)
-        if train:
-            self._saved = (self._core, x, h0_rows, y, cache)
-            y.flags.writeable = False
-        else:
-            self._saved = None
-        return y, h_n[np.newaxis]
+        x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
+        y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache if train else None)
+        self._saved = (self._core, steps, batch) if train else None
+        return y, h_n
 
-    def __call__(self, x, h0=None) -> Tuple[np.ndarray, np.ndarray]:
-        """Inference: ``forward(x, h0, train=False)``."""
-        return self.forward(x, h0, train=False)
+    def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Inference: ``forward(x, h0, train=False, lengths=lengths)``."""
+        return self.forward(x, h0, train=False, lengths=lengths)
 
     def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
-        """Advances the layer by one step (streaming inference).
+        """Advances every layer by one step (streaming inference; not for bidirectional layers).
 
         Args:
             x_t: (B, I) input of this step.
-            h: (num_layers, B, H) state from the previous step, or None for zeros.
+            h: (num_layers, B, H) states from the previous step, or None for zeros.
             reset: optional (B,) bool mask: those rows start from the zero state (a new
                 sequence in one slot of a serving batch).
         Returns:
-            ``(y_t, h)``: y_t (B, H) the output of this step and h (num_layers, B, H) the new state.
-            Running ``step`` over a sequence equals one call on the whole sequence, to rounding.
+            ``(y_t, h)``: y_t (B, H) the last layer's output and h (num_layers, B, H) the new
+            states. Running ``step`` over a sequence equals one call on the whole sequence, to
+            rounding.
         """
+        if self.bidirectional:
+            raise ValueError("step: a bidirectional GRU needs the whole sequence; call it on x instead")
         x_t = np.asarray(x_t.detach() if hasattr(x_t, "detach") else x_t)
         if x_t.ndim != 2:
             raise ValueError(f"x_t: expected 2 dimensions (B, I), got shape {x_t.shape}")
-        x, h = self._check_input(x_t[np.newaxis], h)
-        batch = x.shape[1]
+        x = x_t[:, np.newaxis] if self.batch_first else x_t[np.newaxis]
+        x, h, _, _, batch = self._check_input(x, h, None)
         if reset is not None:
             reset = np.asarray(reset)
             if reset.dtype != np.bool_ or reset.shape != (batch,):
@@ -243,42 +260,41 @@ class GRU:
             if h is not None and reset.any():
                 h = h.copy()
                 h[:, reset] = 0
-        y, h_n, _ = self._core.forward(x, None if h is None else h[0], False)
-        return y[0], h_n[np.newaxis]
+        y, h_n = self._core.forward(x, h, None, self.batch_first, None)
+        return y.reshape(batch, self.hidden_size), h_n
 
     def backward(self, dy, dh_n=None) -> Tuple[np.ndarray, np.ndarray]:
         """Backpropagation through time for the last ``forward(..., train=True)``.
 
         Args:
-            dy: (T, B, H), dL/dy for every step.
-            dh_n: (num_layers, B, H), dL/dh_n, or None for zeros.
+            dy: like y, dL/dy for every step (ignored past each row's length).
+            dh_n: (num_layers * D, B, H), dL/dh_n, or None for zeros.
         Returns:
-            ``(dx, dh0)``: dx (T, B, I) and dh0 (num_layers, B, H). The parameter gradients are
-            added to :attr:`grads` (call :meth:`zero_grad` between steps).
+            ``(dx, dh0)``: dx like x (zero past each row's length) and dh0
+            (num_layers * D, B, H). The parameter gradients are added to :attr:`grads` (call
+            :meth:`zero_grad` between steps).
         """
         if self._saved is None:
             raise RuntimeError(
                 "backward: no training forward to differentiate; call forward(x, train=True) "
                 "first (each forward can be differentiated once)"
             )
-        core, x, h0_rows, y, cache = self._saved
+        core, steps, batch = self._saved
+        D, H = self.num_directions, self.hidden_size
+        y_shape = (batch, steps, D * H) if self.batch_first else (steps, batch, D * H)
         dy = _as_numeric_array(dy, "dy", self.dtype)
-        if dy.shape != y.shape:
-            raise ValueError(f"dy: expected shape {y.shape} (T, B, H), got {dy.shape}")
-        state_shape = (self.num_layers, y.shape[1], self.hidden_size)
+        if dy.shape != y_shape:
+            raise ValueError(f"dy: expected shape {y_shape} (like y), got {dy.shape}")
+        state_shape = (self.num_layers * D, batch, H)
         if dh_n is not None:
             dh_n = _as_numeric_array(dh_n, "dh_n", self.dtype)
             if dh_n.shape != state_shape:
-                raise ValueError(f"dh_n: expected shape {state_shape} (layers, B, H), got {dh_n.shape}")
-            dh_n = dh_n[0]
-        g = self.grads
+                raise ValueError(f"dh_n: expected shape {state_shape} (layers x directions, B, H), got {dh_n.shape}")
         dx, dh0 = core.backward(
-            x, h0_rows, y, cache, dy, dh_n,
-            g["weight_ih_l0"], g["weight_hh_l0"], g.get("bias_ih_l0"), g.get("bias_hh_l0"),
+            self._cache, dy, dh_n, steps, batch, self.batch_first, self._per_direction(self.grads)
         )
         self._saved = None
-        self._spare_cache = cache
-        return dx, dh0[np.newaxis]
+        return dx, dh0
 
     def __repr__(self):
         return (

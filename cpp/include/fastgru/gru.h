@@ -4,6 +4,7 @@
 //   T  steps of the sequence          B  batch rows
 //   I  input features                 H  hidden units
 //   G  gates (3 for the GRU: r, z, n, in that order, PyTorch's)
+//   L  stacked layers                 D  directions (2 when bidirectional)
 // Arrays are dense and row-major, the last index fastest: "(T, B, I)" means element
 // [t][b][i] lives at offset (t * B + b) * I + i. The equations are those of shared/gru-math.md.
 //
@@ -107,5 +108,93 @@ class GruLayer {
 
 extern template class GruLayer<float>;
 extern template class GruLayer<double>;
+
+// A GRU network: `layers` stacked layers, each with one or two directions (D = 2 when
+// bidirectional), PyTorch's semantics. Layer l > 0 takes the D·H outputs of layer l − 1.
+struct GruConfig {
+  std::int64_t input = 0;   // I >= 1
+  std::int64_t hidden = 0;  // H >= 1
+  std::int64_t layers = 1;  // L >= 1
+  bool bidirectional = false;
+  ResetMode mode = ResetMode::after;
+  bool bias = true;
+};
+
+// How a batch of sequences lies in memory.
+struct SequenceLayout {
+  std::int64_t steps = 0;    // T >= 0
+  std::int64_t batch = 0;    // B >= 0
+  bool batch_first = false;  // (B, T, ·) instead of (T, B, ·)
+  // (B) real steps of each row, each in 1..T, any order; nullptr: every row has T steps. Steps
+  // past a row's length are skipped: they cost nothing, their outputs are zero, the row's final
+  // state is its state after its last real step, and the reverse direction starts there.
+  const std::int64_t* lengths = nullptr;
+};
+
+template <typename Real>
+class Gru;
+
+// What a training forward keeps for backward (inputs, states and gate activations of every
+// layer and direction, in the network's packed row order). Opaque; movable, not copyable.
+template <typename Real>
+class GruTrainingCache {
+ public:
+  GruTrainingCache();
+  ~GruTrainingCache();
+  GruTrainingCache(GruTrainingCache&&) noexcept;
+  GruTrainingCache& operator=(GruTrainingCache&&) noexcept;
+  // Whether it holds a forward pass that backward has not consumed yet.
+  bool filled() const;
+
+ private:
+  friend class Gru<Real>;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+template <typename Real>
+class Gru {
+ public:
+  // weights[l · D + d]: layer l, direction d (0 forward, 1 reverse), copied. Layer 0 takes
+  // (3H, I) input weights, later layers (3H, D·H). Throws std::invalid_argument on bad sizes,
+  // a null weight, or biases that disagree with config.bias.
+  Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>& weights);
+  ~Gru();
+  Gru(Gru&&) noexcept;
+  Gru& operator=(Gru&&) noexcept;
+  Gru(const Gru&) = delete;
+  Gru& operator=(const Gru&) = delete;
+
+  const GruConfig& config() const;
+  std::int64_t directions() const;  // D
+
+  // Runs the network.
+  //   x    (T, B, I), or (B, T, I) with layout.batch_first
+  //   h0   (L·D, B, H) initial states, or nullptr for zeros
+  //   y    (T, B, D·H) or (B, T, D·H): the last layer's outputs, directions side by side
+  //   h_n  (L·D, B, H): each layer's and direction's state after each row's last real step
+  //   cache  filled for backward, or nullptr for inference
+  // Outputs must not alias inputs. Safe to call from many threads at once.
+  void forward(const SequenceLayout& layout, const Real* x, const Real* h0, Real* y, Real* h_n,
+               GruTrainingCache<Real>* cache) const;
+
+  // Backpropagation through time for the forward call that filled `cache` (which it empties).
+  //   dy    like y: dL/dy (ignored past each row's length)
+  //   dh_n  (L·D, B, H) dL/dh_n, or nullptr for zeros
+  //   dx    like x, out: dL/dx, zero past each row's length
+  //   dh0   (L·D, B, H) out: dL/dh0, or nullptr if not wanted
+  //   grads[l · D + d]  parameter gradients of that layer and direction, accumulated (+=)
+  void backward(GruTrainingCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
+                Real* dh0, const std::vector<GruGradientsView<Real>>& grads) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+extern template class GruTrainingCache<float>;
+extern template class GruTrainingCache<double>;
+extern template class Gru<float>;
+extern template class Gru<double>;
 
 }  // namespace fastgru

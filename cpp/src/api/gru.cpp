@@ -1,0 +1,145 @@
+// Gru (the network): argument checks and weight ownership; the stacking lives in driver/.
+#include <string>
+#include <vector>
+
+#include "api/checks.h"
+#include "driver/gru_stack.h"
+#include "fastgru/gru.h"
+
+namespace fastgru {
+
+template <typename Real>
+struct GruTrainingCache<Real>::Impl {
+  driver::StackCache<Real> stack;
+  const void* owner = nullptr;  // the Gru whose forward filled it
+  bool filled = false;
+};
+
+template <typename Real>
+GruTrainingCache<Real>::GruTrainingCache() : impl_(std::make_unique<Impl>()) {}
+template <typename Real>
+GruTrainingCache<Real>::~GruTrainingCache() = default;
+template <typename Real>
+GruTrainingCache<Real>::GruTrainingCache(GruTrainingCache&&) noexcept = default;
+template <typename Real>
+GruTrainingCache<Real>& GruTrainingCache<Real>::operator=(GruTrainingCache&&) noexcept = default;
+template <typename Real>
+bool GruTrainingCache<Real>::filled() const {
+  return impl_ && impl_->filled;
+}
+
+template <typename Real>
+struct Gru<Real>::Impl {
+  GruConfig config;
+  std::vector<driver::PackedLayer<Real>> layers;
+};
+
+template <typename Real>
+Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>& weights)
+    : impl_(std::make_unique<Impl>()) {
+  api::require_at_least(config.input, 1, "config.input");
+  api::require_at_least(config.hidden, 1, "config.hidden");
+  api::require_at_least(config.layers, 1, "config.layers");
+  const std::int64_t D = config.bidirectional ? 2 : 1;
+  api::require(static_cast<std::int64_t>(weights.size()) == config.layers * D,
+               "weights: expected " + std::to_string(config.layers * D) +
+                   " entries (layers x directions), got " + std::to_string(weights.size()));
+  impl_->config = config;
+  for (std::int64_t l = 0; l < config.layers; ++l) {
+    for (std::int64_t d = 0; d < D; ++d) {
+      const GruWeightsView<Real>& w = weights[l * D + d];
+      const std::string name = "weights[" + std::to_string(l * D + d) + "]";
+      api::require((w.bias_ih != nullptr) == config.bias,
+                   name + ": biases must be " + (config.bias ? "given" : "null") +
+                       " when config.bias is " + (config.bias ? "true" : "false"));
+      const std::int64_t input = l == 0 ? config.input : D * config.hidden;
+      impl_->layers.push_back(
+          api::make_packed_layer<Real>({input, config.hidden}, config.mode, w, name));
+    }
+  }
+}
+
+template <typename Real>
+Gru<Real>::~Gru() = default;
+template <typename Real>
+Gru<Real>::Gru(Gru&&) noexcept = default;
+template <typename Real>
+Gru<Real>& Gru<Real>::operator=(Gru&&) noexcept = default;
+
+template <typename Real>
+const GruConfig& Gru<Real>::config() const {
+  return impl_->config;
+}
+
+template <typename Real>
+std::int64_t Gru<Real>::directions() const {
+  return impl_->config.bidirectional ? 2 : 1;
+}
+
+template <typename Real>
+void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real* h0, Real* y,
+                        Real* h_n, GruTrainingCache<Real>* cache) const {
+  const std::int64_t T = layout.steps, B = layout.batch;
+  api::require_at_least(T, 0, "layout.steps");
+  api::require_at_least(B, 0, "layout.batch");
+  if (T * B > 0) {
+    api::require_pointer(x, "x");
+    api::require_pointer(y, "y");
+  }
+  if (B > 0) api::require_pointer(h_n, "h_n");
+  if (layout.lengths) {
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::int64_t n = layout.lengths[b];
+      api::require(n >= 1 && n <= T, "lengths[" + std::to_string(b) + "]: expected 1.." +
+                                         std::to_string(T) + ", got " + std::to_string(n));
+    }
+  }
+  driver::StackCache<Real>* stack = nullptr;
+  if (cache) {
+    if (!cache->impl_) cache->impl_ = std::make_unique<typename GruTrainingCache<Real>::Impl>();
+    cache->impl_->filled = false;
+    stack = &cache->impl_->stack;
+  }
+  driver::run_stack_forward(impl_->layers, directions(),
+                            driver::pack_sequences(T, B, layout.lengths), layout.batch_first, x,
+                            h0, y, h_n, stack);
+  if (cache) {
+    cache->impl_->owner = this;
+    cache->impl_->filled = true;
+  }
+}
+
+template <typename Real>
+void Gru<Real>::backward(GruTrainingCache<Real>& cache, const Real* dy, const Real* dh_n,
+                         Real* dx, Real* dh0,
+                         const std::vector<GruGradientsView<Real>>& grads) const {
+  api::require(cache.filled(),
+               "cache: expected one filled by a training forward and not yet used by backward");
+  api::require(cache.impl_->owner == this, "cache: filled by another Gru");
+  const std::int64_t D = directions();
+  api::require(static_cast<std::int64_t>(grads.size()) == impl_->config.layers * D,
+               "grads: expected " + std::to_string(impl_->config.layers * D) + " entries, got " +
+                   std::to_string(grads.size()));
+  const driver::SequencePacking& p = cache.impl_->stack.packing;
+  if (p.total_rows() > 0) {
+    api::require_pointer(dy, "dy");
+    api::require_pointer(dx, "dx");
+  }
+  for (size_t s = 0; s < grads.size(); ++s) {
+    const std::string name = "grads[" + std::to_string(s) + "]";
+    api::require_pointer(grads[s].weight_ih, name + ".weight_ih");
+    api::require_pointer(grads[s].weight_hh, name + ".weight_hh");
+    api::require((grads[s].bias_ih != nullptr) == (grads[s].bias_hh != nullptr),
+                 name + ".bias_ih and .bias_hh must be both given or both null");
+  }
+  driver::run_stack_backward(impl_->layers, D, cache.impl_->stack, dy, dh_n, dx, dh0, grads);
+  cache.impl_->filled = false;
+  cache.impl_->stack = driver::StackCache<Real>();
+}
+
+template class GruTrainingCache<float>;
+template class GruTrainingCache<double>;
+template class Gru<float>;
+template class Gru<double>;
+
+}  // namespace fastgru

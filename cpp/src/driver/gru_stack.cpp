@@ -1,0 +1,153 @@
+#include "driver/gru_stack.h"
+
+#include <cstring>
+#include <utility>
+
+namespace fastgru::driver {
+namespace {
+
+// Copies a (rows, cols) block between arrays of different row widths.
+template <typename Real>
+void copy_columns(Index rows, Index cols, const Real* in, Index in_width, Real* out,
+                  Index out_width) {
+  for (Index i = 0; i < rows; ++i)
+    std::memcpy(out + i * out_width, in + i * in_width, sizeof(Real) * cols);
+}
+
+}  // namespace
+
+template <typename Real>
+void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
+                       SequencePacking p, bool batch_first, const Real* x, const Real* h0,
+                       Real* y, Real* h_n, StackCache<Real>* cache) {
+  const Index L = static_cast<Index>(layers.size()) / D, H = layers[0].hidden, B = p.batch;
+  const Index total = p.total_rows(), I0 = layers[0].input;
+  const StepRows rows = p.step_rows();
+  // A dense time-major batch is already packed: inference reads x and (one direction) writes y
+  // in place, so it holds no copy of the sequence.
+  const bool in_place = p.dense && !batch_first;
+  if (cache) {
+    cache->inputs.resize(L);
+    cache->outputs.resize(L * D);
+    cache->records.resize(L * D);
+    cache->has_h0 = h0 != nullptr;
+  }
+
+  Buffer<Real> local_h0, local_input, local_next, local_states, mirrored_input;
+  Real* h0_packed = nullptr;
+  if (h0) {
+    h0_packed = (cache ? cache->h0 : local_h0).ensure(L * D * B * H);
+    for (Index s = 0; s < L * D; ++s) gather_states(p, h0 + s * B * H, H, h0_packed + s * B * H);
+  }
+  const Real* layer_input = x;
+  if (cache || !in_place) {
+    Real* packed = (cache ? cache->inputs[0] : local_input).ensure(total * I0);
+    gather_packed(p, batch_first, x, I0, Index(0), I0, packed);
+    layer_input = packed;
+  }
+  std::vector<Real> h_n_packed(static_cast<size_t>(B * H));
+  const bool y_in_place = L > 0 && D == 1 && in_place && !cache;
+  for (Index l = 0; l < L; ++l) {
+    const Index I = layers[l * D].input;
+    const bool last = l == L - 1;
+    // The next layer's input: cached for backward, or a scratch buffer (two alternate).
+    Real* next = nullptr;
+    if (!(last && y_in_place)) {
+      next = cache && !last ? cache->inputs[l + 1].ensure(total * D * H)
+                            : (l % 2 == 0 ? local_next : local_input).ensure(total * D * H);
+    }
+    for (Index d = 0; d < D; ++d) {
+      const Index s = l * D + d;
+      const Real* direction_input = layer_input;
+      if (d == 1) {
+        Real* mirrored = mirrored_input.ensure(total * I);
+        mirror_packed(p, layer_input, I, I, mirrored, I);
+        direction_input = mirrored;
+      }
+      Real* out = last && y_in_place ? y
+                  : cache          ? cache->outputs[s].ensure(total * H)
+                                   : local_states.ensure(total * H);
+      Real* record = cache ? cache->records[s].ensure(total * 4 * H) : nullptr;
+      run_forward(layers[s], rows, direction_input, h0_packed ? h0_packed + s * B * H : nullptr,
+                  out, h_n_packed.data(), record);
+      scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
+      if (!next) continue;
+      if (d == 0) {
+        copy_columns(total, H, out, H, next, D * H);
+      } else {
+        mirror_packed(p, out, H, H, next + H, D * H);
+      }
+    }
+    layer_input = next;
+  }
+  if (!y_in_place) scatter_packed(p, batch_first, layer_input, D * H, y, D * H, Index(0));
+  if (cache) {
+    cache->batch_first = batch_first;
+    cache->packing = std::move(p);
+  }
+}
+
+template <typename Real>
+void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
+                        const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
+                        Real* dh0, const std::vector<GruGradientsView<Real>>& grads) {
+  const SequencePacking& p = cache.packing;
+  const Index L = static_cast<Index>(layers.size()) / D, H = layers[0].hidden, B = p.batch;
+  const Index total = p.total_rows();
+  const StepRows rows = p.step_rows();
+
+  // dL/d(output of layer l), then of its input, in alternating buffers.
+  Buffer<Real> d_a, d_b, d_states, d_part, mirrored, state_in, state_out;
+  Real* d_output = d_a.ensure(total * D * H);
+  gather_packed(p, cache.batch_first, dy, D * H, Index(0), D * H, d_output);
+  Real* dh_n_rows = state_in.ensure(B * H);
+  Real* dh0_rows = state_out.ensure(B * H);
+  for (Index l = L - 1; l >= 0; --l) {
+    const Index I = layers[l * D].input;
+    const Real* input = cache.inputs[l].data();
+    Real* d_input = (l % 2 == (L - 1) % 2 ? d_b : d_a).ensure(total * I);
+    for (Index d = 0; d < D; ++d) {
+      const Index s = l * D + d;
+      const Real* direction_input = input;
+      Real* d_direction_states = d_states.ensure(total * H);
+      if (d == 0) {
+        copy_columns(total, H, d_output, D * H, d_direction_states, H);
+      } else {
+        mirror_packed(p, d_output + H, D * H, H, d_direction_states, H);
+        Real* mirrored_input = mirrored.ensure(total * I);
+        mirror_packed(p, input, I, I, mirrored_input, I);
+        direction_input = mirrored_input;
+      }
+      if (dh_n) gather_states(p, dh_n + s * B * H, H, dh_n_rows);
+      // The first direction writes dL/dx directly; the reverse one adds, back in step order.
+      Real* d_x = d == 0 ? d_input : d_part.ensure(total * I);
+      run_backward(layers[s], rows, direction_input, cache.has_h0 ? cache.h0.data() + s * B * H : nullptr,
+                   cache.outputs[s].data(), cache.records[s].data(), d_direction_states,
+                   dh_n ? dh_n_rows : nullptr, d_x, dh0_rows, grads[s]);
+      if (dh0) scatter_states(p, dh0_rows, H, dh0 + s * B * H);
+      if (d == 1) {
+        Real* back = mirrored.ensure(total * I);
+        mirror_packed(p, d_x, I, I, back, I);
+        for (Index i = 0; i < total * I; ++i) d_input[i] += back[i];
+      }
+    }
+    d_output = d_input;
+  }
+  scatter_packed(p, cache.batch_first, d_output, layers[0].input, dx, layers[0].input, Index(0));
+}
+
+template void run_stack_forward<float>(const std::vector<PackedLayer<float>>&, Index,
+                                       SequencePacking, bool, const float*, const float*, float*,
+                                       float*, StackCache<float>*);
+template void run_stack_forward<double>(const std::vector<PackedLayer<double>>&, Index,
+                                        SequencePacking, bool, const double*, const double*,
+                                        double*, double*, StackCache<double>*);
+template void run_stack_backward<float>(const std::vector<PackedLayer<float>>&, Index,
+                                        const StackCache<float>&, const float*, const float*,
+                                        float*, float*, const std::vector<GruGradientsView<float>>&);
+template void run_stack_backward<double>(const std::vector<PackedLayer<double>>&, Index,
+                                         const StackCache<double>&, const double*, const double*,
+                                         double*, double*,
+                                         const std::vector<GruGradientsView<double>>&);
+
+}  // namespace fastgru::driver

@@ -1,0 +1,61 @@
+// Stacked, bidirectional GRU over a packed batch: runs each layer's directions with the
+// single-layer driver and moves activations between them. Layer l direction d is
+// layers[l · D + d]; the reverse direction runs the forward loop over mirrored rows.
+#pragma once
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "driver/layer.h"
+#include "driver/sequence_packing.h"
+
+namespace fastgru::driver {
+
+// Uninitialised memory that keeps its allocation when reused for a size that fits, so a cache
+// filled at every training step neither zeroes nor page-faults its memory again.
+template <typename Real>
+class Buffer {
+ public:
+  Real* ensure(Index count) {
+    if (count > capacity_ || !data_) {
+      data_.reset(new Real[static_cast<size_t>(std::max<Index>(count, 1))]);
+      capacity_ = count;
+    }
+    return data_.get();
+  }
+  Real* data() const { return data_.get(); }
+
+ private:
+  std::unique_ptr<Real[]> data_;
+  Index capacity_ = 0;
+};
+
+// What backward needs from a training forward, all in packed row order.
+template <typename Real>
+struct StackCache {
+  SequencePacking packing;
+  bool batch_first = false;
+  bool has_h0 = false;
+  std::vector<Buffer<Real>> inputs;   // per layer: its input (total rows, I_l)
+  std::vector<Buffer<Real>> outputs;  // per layer and direction: states in that direction's own
+                                      // step order (total rows, H)
+  std::vector<Buffer<Real>> records;  // per layer and direction: (total rows, 4H)
+  Buffer<Real> h0;                    // (L·D, B, H) when has_h0
+};
+
+// x (T, B, I) or (B, T, I); h0 (L·D, B, H) or nullptr; y like x with D·H features, zero past
+// each row's length; h_n (L·D, B, H); cache nullptr for inference.
+template <typename Real>
+void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index directions,
+                       SequencePacking packing, bool batch_first, const Real* x, const Real* h0,
+                       Real* y, Real* h_n, StackCache<Real>* cache);
+
+// dy like y; dh_n (L·D, B, H) or nullptr; dx like x (zero past each row's length); dh0
+// (L·D, B, H) or nullptr; grads[l · D + d] accumulated.
+template <typename Real>
+void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index directions,
+                        const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
+                        Real* dh0, const std::vector<GruGradientsView<Real>>& grads);
+
+}  // namespace fastgru::driver
