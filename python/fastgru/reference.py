@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gru_forward", "gru_backward"]
+__all__ = ["gru_forward", "gru_backward", "gru_network_forward", "gru_network_backward"]
 
 
 def _sigmoid(v):
@@ -129,3 +129,88 @@ def gru_backward(cache, dy, dh_n=None):
         "bias_ih": d_bias_ih,
         "bias_hh": d_bias_hh,
     }
+
+
+def _layer_params(params, layer, direction):
+    suffix = f"_l{layer}" + ("_reverse" if direction else "")
+    return (
+        params[f"weight_ih{suffix}"],
+        params[f"weight_hh{suffix}"],
+        params.get(f"bias_ih{suffix}"),
+        params.get(f"bias_hh{suffix}"),
+    )
+
+
+def gru_network_forward(x, h0, params, num_layers=1, bidirectional=False, reset_after=True,
+                        lengths=None, batch_first=False):
+    """A stacked, optionally bidirectional GRU with PyTorch's semantics, one row at a time.
+
+    ``params`` maps PyTorch's names (``weight_ih_l{k}[_reverse]`` ...) to arrays; ``h0`` is
+    (L*D, B, H) or None; ``lengths`` (B,) or None. Each row runs alone over its own length:
+    the reverse direction reads the row's real steps backwards, outputs past the length are zero.
+    Returns ``(y, h_n, cache)``.
+    """
+    if batch_first:
+        x = np.swapaxes(x, 0, 1)
+    T, B, _ = x.shape
+    D = 2 if bidirectional else 1
+    H = params["weight_hh_l0"].shape[1]
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
+    y = np.zeros((T, B, D * H), dtype=x.dtype)
+    h_n = np.zeros((num_layers * D, B, H), dtype=x.dtype)
+    caches = []
+    for b in range(B):
+        n = int(lengths[b])
+        layer_input = x[:n, b : b + 1]
+        row_caches = []
+        for layer in range(num_layers):
+            outputs = []
+            for direction in range(D):
+                s = layer * D + direction
+                seq = layer_input if direction == 0 else layer_input[::-1]
+                start = None if h0 is None else h0[s, b : b + 1]
+                out, h_last, cache = gru_forward(seq, start, *_layer_params(params, layer, direction), reset_after=reset_after)
+                outputs.append(out if direction == 0 else out[::-1])
+                h_n[s, b] = h_last[0]
+                row_caches.append(cache)
+            layer_input = np.concatenate(outputs, axis=2)
+        y[:n, b] = layer_input[:, 0]
+        caches.append(row_caches)
+    cache = {"caches": caches, "lengths": lengths, "shape": (T, B), "layers": num_layers,
+             "directions": D, "hidden": H, "batch_first": batch_first, "input": x.shape[2]}
+    return (np.swapaxes(y, 0, 1) if batch_first else y), h_n, cache
+
+
+def gru_network_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`gru_network_forward`.
+
+    Returns ``dx`` (like x), ``dh0`` (L*D, B, H) and ``grads``: name -> gradient, summed over
+    rows and steps.
+    """
+    if cache["batch_first"]:
+        dy = np.swapaxes(dy, 0, 1)
+    T, B = cache["shape"]
+    L, D, H = cache["layers"], cache["directions"], cache["hidden"]
+    dx = np.zeros((T, B, cache["input"]), dtype=dy.dtype)
+    dh0 = np.zeros((L * D, B, H), dtype=dy.dtype)
+    grads = {}
+    for b in range(B):
+        n = int(cache["lengths"][b])
+        d_output = dy[:n, b : b + 1]
+        for layer in reversed(range(L)):
+            d_input = 0
+            for direction in range(D):
+                s = layer * D + direction
+                d_states = d_output[:, :, direction * H : (direction + 1) * H]
+                if direction == 1:
+                    d_states = d_states[::-1]
+                d_last = None if dh_n is None else dh_n[s, b : b + 1]
+                g = gru_backward(cache["caches"][b][s], np.ascontiguousarray(d_states), d_last)
+                d_input = d_input + (g["dx"] if direction == 0 else g["dx"][::-1])
+                dh0[s, b] = g["dh0"][0]
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    grads[name + suffix] = grads.get(name + suffix, 0) + g[name]
+            d_output = d_input
+        dx[:n, b] = d_output[:, 0]
+    return {"dx": np.swapaxes(dx, 0, 1) if cache["batch_first"] else dx, "dh0": dh0, "grads": grads}
