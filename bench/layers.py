@@ -1,0 +1,124 @@
+#!/usr/bin/env python
+"""Variable-length batches and stacked bidirectional networks: fastgru against torch.nn.GRU.
+
+    python bench/layers.py [--threads 1,2] [--out bench/results]
+
+Shapes come from bench/shapes.json ("layers"). Each cell is the median of timed runs after a
+warm-up, float32, every implementation on the same arrays. Variable lengths compare a mixed-length
+batch with a dense batch holding the same number of real steps (B rows of the mean length), the
+padded batch, and PyTorch's packed sequences; `train` is forward + backward of all gradients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def median_ms(run, repeats=9):
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def fastgru_cells(fastgru, x, lengths, dy, **config):
+    layer = fastgru.GRU(x.shape[2], config.pop("H"), seed=0, **config)
+
+    def train():
+        layer.forward(x, lengths=lengths)
+        layer.backward(dy)
+
+    return median_ms(lambda: layer(x, lengths=lengths)), median_ms(train, 5)
+
+
+def torch_cells(torch, x, lengths, dy, H, **config):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    gru = torch.nn.GRU(x.shape[2], H, **config)
+    xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
+
+    def run(inputs):
+        if lengths is None:
+            return gru(inputs)[0]
+        packed = pack_padded_sequence(inputs, torch.from_numpy(lengths), enforce_sorted=False)
+        return pad_packed_sequence(gru(packed)[0], total_length=x.shape[0])[0]
+
+    def inference():
+        with torch.inference_mode():
+            run(xt)
+
+    def train():
+        inputs = xt.clone().requires_grad_()
+        run(inputs).backward(dyt)
+
+    return median_ms(inference), median_ms(train, 5)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args()
+    import fastgru
+    import torch
+
+    shapes = json.loads((HERE / "shapes.json").read_text())["layers"]
+    rows = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        fastgru.set_num_threads(threads)
+        torch.set_num_threads(threads)
+        for case in shapes["variable_lengths"]:
+            T, B, I, H = case["T"], case["B"], case["I"], case["H"]
+            rng = np.random.default_rng(case["seed"])
+            lengths = rng.integers(case["min_length"], T + 1, size=B)
+            x = rng.standard_normal((T, B, I)).astype(np.float32)
+            dy = rng.standard_normal((T, B, H)).astype(np.float32)
+            dense_T = int(round(lengths.sum() / B))
+            results = {
+                "fastgru mixed lengths": fastgru_cells(fastgru, x, lengths, dy, H=H),
+                "fastgru dense, same real steps": fastgru_cells(fastgru, x[:dense_T], None, dy[:dense_T], H=H),
+                "fastgru padded (lengths ignored)": fastgru_cells(fastgru, x, None, dy, H=H),
+                "PyTorch packed sequence": torch_cells(torch, x, lengths, dy, H),
+                "PyTorch padded": torch_cells(torch, x, None, dy, H),
+            }
+            label = f"T={T} B={B} I={I} H={H}, lengths {case['min_length']}..{T} ({lengths.sum() / (T * B):.0%} real)"
+            rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
+        for case in shapes["stacked"]:
+            T, B, I, H, L, bi = case["T"], case["B"], case["I"], case["H"], case["layers"], case["bidirectional"]
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((T, B, I)).astype(np.float32)
+            dy = rng.standard_normal((T, B, (2 if bi else 1) * H)).astype(np.float32)
+            results = {
+                "fastgru": fastgru_cells(fastgru, x, None, dy, H=H, num_layers=L, bidirectional=bi),
+                "PyTorch": torch_cells(torch, x, None, dy, H, num_layers=L, bidirectional=bi),
+            }
+            label = f"T={T} B={B} I={I} H={H}, {L} layers{', bidirectional' if bi else ''}"
+            rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
+
+    lines = ["| threads | case | implementation | inference ms | train ms | × (vs first fastgru row) |",
+             "|---:|---|---|---:|---:|---|"]
+    first = {}
+    for r in rows:
+        base = first.setdefault((r["threads"], r["case"]), r)
+        ratio = f"{r['inference_ms'] / base['inference_ms']:.2f} / {r['train_ms'] / base['train_ms']:.2f}"
+        lines.append(f"| {r['threads']} | {r['case']} | {r['impl']} | {r['inference_ms']:.2f} | {r['train_ms']:.2f} | {ratio} |")
+    print("\n".join(lines))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "layers.json").write_text(json.dumps(rows, indent=1))
+    (out / "layers.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
