@@ -77,17 +77,6 @@ def test_constructor_rejects_bad_dtype(dtype):
         fastgru.GRU(I, H, dtype=dtype)
 
 
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(dropout=0.5), "dropout"),
-    ],
-)
-def test_constructor_not_implemented(kwargs, name):
-    with pytest.raises(NotImplementedError, match=name):
-        fastgru.GRU(I, H, **kwargs)
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64", np.float32, np.dtype("float64")])
 def test_constructor_accepts_float_dtypes(dtype):
     layer = fastgru.GRU(I, H, dtype=dtype, seed=0)

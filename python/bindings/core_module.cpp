@@ -65,15 +65,17 @@ template <typename Real>
 class PyGru {
  public:
   PyGru(py::ssize_t input_size, py::ssize_t hidden_size, py::ssize_t num_layers,
-        bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights)
+        bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights,
+        double dropout, double recurrent_dropout, double zoneout)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
-                      weights)) {}
+                      weights, dropout, recurrent_dropout, zoneout)) {}
 
   // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or None; lengths (B,) int64 or None;
   // cache: a TrainingCache to fill, or None for inference. Returns (y, h_n).
   py::tuple forward(const py::array& x, const std::optional<py::array>& h0,
                     const std::optional<py::array>& lengths, bool batch_first,
-                    std::optional<std::reference_wrapper<fastgru::GruTrainingCache<Real>>> cache) const {
+                    std::optional<std::reference_wrapper<fastgru::GruTrainingCache<Real>>> cache,
+                    std::uint64_t seed) const {
     const fastgru::GruConfig& c = gru_.config();
     if (x.ndim() != 3) {
       throw py::value_error("x: expected 3 dimensions, got " + std::to_string(x.ndim()));
@@ -100,7 +102,7 @@ class PyGru {
     fastgru::GruTrainingCache<Real>* cache_ptr = cache ? &cache->get() : nullptr;
     {
       py::gil_scoped_release release;
-      gru_.forward(layout, x_data, h0_data, y_data, h_n_data, cache_ptr);
+      gru_.forward(layout, x_data, h0_data, y_data, h_n_data, cache_ptr, seed);
     }
     return py::make_tuple(y, h_n);
   }
@@ -146,7 +148,8 @@ class PyGru {
  private:
   static fastgru::Gru<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
                                      py::ssize_t num_layers, bool bidirectional, bool reset_after,
-                                     bool bias, const std::vector<LayerArrays>& weights) {
+                                     bool bias, const std::vector<LayerArrays>& weights,
+                                     double dropout, double recurrent_dropout, double zoneout) {
     fastgru::GruConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
@@ -154,6 +157,9 @@ class PyGru {
     config.bidirectional = bidirectional;
     config.mode = reset_after ? fastgru::ResetMode::after : fastgru::ResetMode::before;
     config.bias = bias;
+    config.dropout = dropout;
+    config.recurrent_dropout = recurrent_dropout;
+    config.zoneout = zoneout;
     const py::ssize_t D = bidirectional ? 2 : 1, G = 3 * hidden_size;
     if (input_size < 1 || hidden_size < 1 || num_layers < 1) {
       throw py::value_error("input_size, hidden_size, num_layers: expected >= 1, got " +
@@ -186,11 +192,12 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def_property_readonly("filled", &fastgru::GruTrainingCache<Real>::filled);
   py::class_<PyGru<Real>>(m, name)
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
-                    const std::vector<LayerArrays>&>(),
+                    const std::vector<LayerArrays>&, double, double, double>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
-           py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"))
+           py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
+           py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0)
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
-           py::arg("batch_first"), py::arg("cache"))
+           py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
       .def("backward", &PyGru<Real>::backward, py::arg("cache"), py::arg("dy"), py::arg("dh_n"),
            py::arg("steps"), py::arg("batch"), py::arg("batch_first"), py::arg("grads"));
 }

@@ -43,13 +43,20 @@ class GRU:
         bias: whether each layer has ``bias_ih_l{k}`` and ``bias_hh_l{k}``.
         batch_first: inputs and outputs as (B, T, ·) instead of (T, B, ·) (no transpose copy
             is asked of the caller).
-        dropout: dropout between layers (not yet supported: must be 0).
+        dropout: in training, dropout on each layer's outputs but the last's (PyTorch's meaning).
         bidirectional: a reverse direction per layer (D = 2); outputs side by side.
         reset_after: True for the reset gate applied after the recurrent product
             (PyTorch, cuDNN, Keras ``reset_after=True``), False for Cho et al.'s form (Keras
             ``reset_after=False``, ONNX ``linear_before_reset=0``).
         dtype: ``"float32"`` or ``"float64"``; inputs of other real dtypes are converted to it.
-        seed: seed of the default initialisation, uniform in ±1/√H as in PyTorch.
+        seed: seed of the default initialisation (uniform in ±1/√H as in PyTorch) and of the
+            training masks (each training forward draws new ones).
+        recurrent_dropout: in training, dropout on the state fed to the recurrent products, one
+            mask per sequence (the variational kind); the gate update still mixes the whole state.
+        zoneout: in training, each unit keeps its previous state with this probability at each
+            step; at inference the state is the expectation p * h_prev + (1 - p) * h_new.
+        Masked units are scaled by 1/(1 - p) for both dropouts; :meth:`backward` honours the
+        masks of the forward it differentiates exactly.
 
     Parameters (PyTorch's names, row blocks r, z, n; see :meth:`state_dict`), for each layer k
     and with the suffix ``_reverse`` for the reverse direction:
@@ -71,14 +78,15 @@ class GRU:
         reset_after: bool = True,
         dtype="float32",
         seed: Optional[int] = None,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
     ):
         self.input_size = _positive_int(input_size, "input_size")
         self.hidden_size = _positive_int(hidden_size, "hidden_size")
         self.num_layers = _positive_int(num_layers, "num_layers")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
-        if dropout:
-            raise NotImplementedError(f"dropout: only 0 is supported so far, got {dropout}")
+        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout), ("zoneout", zoneout)):
+            if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1), got {rate!r}")
         try:
             self.dtype = np.dtype(dtype)
         except TypeError:
@@ -87,12 +95,16 @@ class GRU:
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype}")
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
-        self.dropout = 0.0
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.zoneout = float(zoneout)
         self.bidirectional = bool(bidirectional)
         self.reset_after = bool(reset_after)
         self._cache = _CORE[self.dtype][1]()
 
         rng = np.random.default_rng(seed)
+        # Training masks: each training forward takes the next seed of this generator.
+        self._mask_seeds = np.random.default_rng(None if seed is None else [seed, 1])
         bound = 1.0 / np.sqrt(self.hidden_size)
         self._params = {
             name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
@@ -143,6 +155,9 @@ class GRU:
             self.reset_after,
             self.bias,
             self._per_direction(self._params),
+            self.dropout,
+            self.recurrent_dropout,
+            self.zoneout,
         )
 
     def __getattr__(self, name):
@@ -225,7 +240,8 @@ class GRU:
             directions side by side; h_n (num_layers * D, B, H), every layer's final states.
         """
         x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
-        y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache if train else None)
+        seed = int(self._mask_seeds.integers(2**63)) if train else 0
+        y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache if train else None, seed)
         self._saved = (self._core, steps, batch) if train else None
         return y, h_n
 
@@ -260,7 +276,7 @@ class GRU:
             if h is not None and reset.any():
                 h = h.copy()
                 h[:, reset] = 0
-        y, h_n = self._core.forward(x, h, None, self.batch_first, None)
+        y, h_n = self._core.forward(x, h, None, self.batch_first, None, 0)
         return y.reshape(batch, self.hidden_size), h_n
 
     def backward(self, dy, dh_n=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -298,6 +314,9 @@ class GRU:
 
     def __repr__(self):
         return (
-            f"GRU(input_size={self.input_size}, hidden_size={self.hidden_size}, bias={self.bias}, "
-            f"reset_after={self.reset_after}, dtype='{self.dtype}')"
+            f"GRU(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
+            f"dropout={self.dropout}, bidirectional={self.bidirectional}, "
+            f"reset_after={self.reset_after}, dtype='{self.dtype}', "
+            f"recurrent_dropout={self.recurrent_dropout}, zoneout={self.zoneout})"
         )

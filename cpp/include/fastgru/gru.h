@@ -118,6 +118,15 @@ struct GruConfig {
   bool bidirectional = false;
   ResetMode mode = ResetMode::after;
   bool bias = true;
+  // Regularisation, probabilities in [0, 1). In training: `dropout` zeroes each layer's outputs
+  // but the last's (PyTorch's meaning), `recurrent_dropout` zeroes the state fed to the
+  // recurrent products with one mask per sequence (the variational kind), both scaling what
+  // they keep by 1/(1 − p); with `zoneout` each unit keeps its previous state with that
+  // probability at every step. At inference only zoneout acts, by its expectation:
+  // h = p · h_prev + (1 − p) · h_new.
+  double dropout = 0;
+  double recurrent_dropout = 0;
+  double zoneout = 0;
 };
 
 // How a batch of sequences lies in memory.
@@ -175,8 +184,10 @@ class Gru {
   //   h_n  (L·D, B, H): each layer's and direction's state after each row's last real step
   //   cache  filled for backward, or nullptr for inference
   // Outputs must not alias inputs. Safe to call from many threads at once.
+  //   seed   the training masks' seed: masks are keyed by (seed, layer, direction, step, row,
+  //          unit), so they do not depend on the thread count or on the other rows' lengths
   void forward(const SequenceLayout& layout, const Real* x, const Real* h0, Real* y, Real* h_n,
-               GruTrainingCache<Real>* cache) const;
+               GruTrainingCache<Real>* cache, std::uint64_t seed = 0) const;
 
   // Backpropagation through time for the forward call that filled `cache` (which it empties).
   //   dy    like y: dL/dy (ignored past each row's length)

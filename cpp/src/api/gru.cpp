@@ -44,6 +44,12 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
   api::require(static_cast<std::int64_t>(weights.size()) == config.layers * D,
                "weights: expected " + std::to_string(config.layers * D) +
                    " entries (layers x directions), got " + std::to_string(weights.size()));
+  for (auto [rate, name] : {std::pair<double, const char*>{config.dropout, "config.dropout"},
+                            {config.recurrent_dropout, "config.recurrent_dropout"},
+                            {config.zoneout, "config.zoneout"}}) {
+    api::require(rate >= 0 && rate < 1, std::string(name) + " must be a probability in [0, 1), got " +
+                                            std::to_string(rate));
+  }
   impl_->config = config;
   for (std::int64_t l = 0; l < config.layers; ++l) {
     for (std::int64_t d = 0; d < D; ++d) {
@@ -78,7 +84,7 @@ std::int64_t Gru<Real>::directions() const {
 
 template <typename Real>
 void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real* h0, Real* y,
-                        Real* h_n, GruTrainingCache<Real>* cache) const {
+                        Real* h_n, GruTrainingCache<Real>* cache, std::uint64_t seed) const {
   const std::int64_t T = layout.steps, B = layout.batch;
   api::require_at_least(T, 0, "layout.steps");
   api::require_at_least(B, 0, "layout.batch");
@@ -100,7 +106,13 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
     cache->impl_->filled = false;
     stack = &cache->impl_->stack;
   }
-  driver::run_stack_forward(impl_->layers, directions(),
+  const GruConfig& c = impl_->config;
+  driver::RegularisationRates rates;
+  rates.dropout = c.dropout;
+  rates.recurrent_dropout = c.recurrent_dropout;
+  rates.zoneout = c.zoneout;
+  rates.seed = seed;
+  driver::run_stack_forward(impl_->layers, directions(), rates,
                             driver::pack_sequences(T, B, layout.lengths), layout.batch_first, x,
                             h0, y, h_n, stack);
   if (cache) {

@@ -41,7 +41,7 @@ void accumulate_recurrent_weight_gradient(const kernels::KernelTable<Real>& k, c
 template <typename Real>
 void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
                   const Real* y, const Real* cache, const Real* dy, const Real* dh_n, Real* dx,
-                  Real* dh0, const GruGradientsView<Real>& grads) {
+                  Real* dh0, const GruGradientsView<Real>& grads, const Regularisation<Real>* reg) {
   const kernels::KernelTable<Real>& k = *L.kernels;
   const Index B = s.batch, H = L.hidden, I = L.input, G = 3 * H, rows = s.total_rows();
   const Index PW = L.panel_width(), panels = (H + PW - 1) / PW, panel_stride = 3 * H * PW;
@@ -56,6 +56,11 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   const Real* h_first = h0 ? h0 : zero_state.data();
   const Real* dh_last = dh_n ? dh_n : zero_state.data();
   const Real* backward_panels = L.backward_panels.data();
+  const Real* recurrent_keep = reg ? reg->recurrent_keep : nullptr;
+  const Real* masked_states = reg ? reg->masked_states : nullptr;
+  const Real* zoneout_keep = reg ? reg->zoneout_keep : nullptr;
+  // With zoneout, the candidate's share of dL/dh_t; with recurrent dropout, dL/d(h ⊙ keep).
+  Scratch<Real> d_candidate(zoneout_keep ? B * H : 0), d_masked(recurrent_keep ? B * H : 0);
 
   const int threads = threads_for(2.0 * B * G * H);
   const bool by_rows = split_by_rows(B, threads, k.tile_rows);
@@ -82,31 +87,60 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
                     carry + r * H + unit_begin);
         const Real* rec = record + r0 * 4 * H;
         const Real* hp = h_prev + r0 * H;
+        // The gate derivatives see dL/dh of the candidate state: all of dy + carry, or with
+        // zoneout the share of the units that did not keep their previous state.
+        const Real* d_state = dy_t + r0 * H;
+        const Real* d_carry = carry + r0 * H;
+        const Real* zone = zoneout_keep ? zoneout_keep + s.offset(t) * H : nullptr;
+        if (zone) {
+          for (Index r = r0; r < r0 + n; ++r)
+            for (Index u = unit_begin; u < unit_end; ++u)
+              d_candidate.data()[r * H + u] =
+                  (Real(1) - zone[r * H + u]) * (dy_t[r * H + u] + carry[r * H + u]);
+          d_state = d_candidate.data() + r0 * H;
+          d_carry = zero_state.data() + r0 * H;
+        }
+        // The recurrent products give dL/d(h ⊙ keep) with recurrent dropout, else dL/dh itself.
+        const Real* product_input = recurrent_keep ? masked_states + s.offset(t) * H : nullptr;
+        Real* d_product = (recurrent_keep ? d_masked.data() : prev) + r0 * H;
         if (reset_after) {
-          k.backward_reset_after(n, H, unit_begin, unit_end, rec, hp, dy_t + r0 * H,
-                                 carry + r0 * H, dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H);
+          k.backward_reset_after(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry,
+                                 dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H);
           if (!by_rows) {
 #pragma omp barrier
           }
           k.multiply_panels(n, H, G, dgh_t + r0 * G, G, 1, backward_panels, panel_stride,
-                            my_panels.begin, my_panels.end, prev + r0 * H, H, true, nullptr);
-          return;
-        }
-        k.backward_reset_before_zn(n, H, unit_begin, unit_end, rec, hp, dy_t + r0 * H,
-                                   carry + r0 * H, dgi_t + r0 * G, prev + r0 * H);
-        if (!by_rows) {
+                            my_panels.begin, my_panels.end, d_product, H, !recurrent_keep,
+                            nullptr);
+        } else {
+          k.backward_reset_before_zn(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry,
+                                     dgi_t + r0 * G, prev + r0 * H);
+          if (recurrent_keep) {
+            for (Index r = r0; r < r0 + n; ++r)
+              std::fill(d_masked.data() + r * H + unit_begin, d_masked.data() + r * H + unit_end, Real(0));
+          }
+          if (!by_rows) {
 #pragma omp barrier
-        }
-        k.multiply_panels(n, H, H, dgi_t + r0 * G + 2 * H, G, 1, backward_panels + 2 * H * PW,
-                          panel_stride, my_panels.begin, my_panels.end, d_rh.data() + r0 * H, H,
-                          false, nullptr);
-        k.backward_reset_before_r(n, H, unit_begin, unit_end, rec, hp, d_rh.data() + r0 * H,
-                                  dgi_t + r0 * G, prev + r0 * H);
-        if (!by_rows) {
+          }
+          k.multiply_panels(n, H, H, dgi_t + r0 * G + 2 * H, G, 1, backward_panels + 2 * H * PW,
+                            panel_stride, my_panels.begin, my_panels.end, d_rh.data() + r0 * H, H,
+                            false, nullptr);
+          // r multiplies the product's input: h, or h ⊙ keep.
+          k.backward_reset_before_r(n, H, unit_begin, unit_end, rec,
+                                    product_input ? product_input + r0 * H : hp,
+                                    d_rh.data() + r0 * H, dgi_t + r0 * G, d_product);
+          if (!by_rows) {
 #pragma omp barrier
+          }
+          k.multiply_panels(n, H, 2 * H, dgi_t + r0 * G, G, 1, backward_panels, panel_stride,
+                            my_panels.begin, my_panels.end, d_product, H, true, nullptr);
         }
-        k.multiply_panels(n, H, 2 * H, dgi_t + r0 * G, G, 1, backward_panels, panel_stride,
-                          my_panels.begin, my_panels.end, prev + r0 * H, H, true, nullptr);
+        for (Index r = r0; r < r0 + n; ++r)
+          for (Index u = unit_begin; u < unit_end; ++u) {
+            Real& d = prev[r * H + u];
+            if (recurrent_keep) d += recurrent_keep[r * H + u] * d_masked.data()[r * H + u];
+            if (zone) d += zone[r * H + u] * (dy_t[r * H + u] + carry[r * H + u]);
+          }
       };
       if (by_rows) {
         for_my_row_tiles(active, k.tile_rows, nt, tid,
@@ -125,14 +159,15 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   matmul(k, rows, I, G, dgi.data(), G, Index(1), L.weight_ih.data(), I, Index(1), dx, I, false);
   matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true);
   // With variable lengths the rows of step t's previous state are a prefix of step t-1's rows.
-  Scratch<Real> h_prev_all(s.batch_sizes ? rows * H : 0);
-  if (s.batch_sizes) {
+  Scratch<Real> h_prev_all(s.batch_sizes && !recurrent_keep ? rows * H : 0);
+  if (s.batch_sizes && !recurrent_keep) {
     for (Index t = 0; t < s.steps; ++t) {
       const Real* source = t > 0 ? y + s.offset(t - 1) * H : h_first;
       std::memcpy(h_prev_all.data() + s.offset(t) * H, source, sizeof(Real) * s.rows_at(t) * H);
     }
   }
-  const Real* gathered = s.batch_sizes ? h_prev_all.data() : nullptr;
+  // With recurrent dropout the products' input was h ⊙ keep, kept by forward.
+  const Real* gathered = recurrent_keep ? masked_states : (s.batch_sizes ? h_prev_all.data() : nullptr);
   const Real* h_first_or_null = h0;
   if (reset_after) {
     accumulate_recurrent_weight_gradient(k, s, G, H, dgh, G, h_first_or_null, gathered, y,
@@ -160,10 +195,12 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
 
 template void run_backward<float>(const PackedLayer<float>&, const StepRows&, const float*,
                                   const float*, const float*, const float*, const float*,
-                                  const float*, float*, float*, const GruGradientsView<float>&);
+                                  const float*, float*, float*, const GruGradientsView<float>&,
+                                  const Regularisation<float>*);
 template void run_backward<double>(const PackedLayer<double>&, const StepRows&, const double*,
                                    const double*, const double*, const double*, const double*,
                                    const double*, double*, double*,
-                                   const GruGradientsView<double>&);
+                                   const GruGradientsView<double>&,
+                                   const Regularisation<double>*);
 
 }  // namespace fastgru::driver

@@ -24,7 +24,7 @@ constexpr Index kProjectionChunkElements = Index(1) << 20;
 
 template <typename Real>
 void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
-                 Real* y, Real* h_n, Real* cache) {
+                 Real* y, Real* h_n, Real* cache, const Regularisation<Real>* reg) {
   const kernels::KernelTable<Real>& k = *L.kernels;
   const Index B = s.batch, H = L.hidden, I = L.input, G = 3 * H, W = k.vector_width;
   const Index chunk_steps = std::max<Index>(1, kProjectionChunkElements / std::max<Index>(1, B * G));
@@ -41,6 +41,9 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   const bool by_rows = split_by_rows(B, threads, k.tile_rows);
   const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
   const Real* h_first = h0 ? h0 : zero_state.data();
+  const Real* recurrent_keep = reg ? reg->recurrent_keep : nullptr;
+  const Real* zoneout_keep = reg ? reg->zoneout_keep : nullptr;
+  const Real zoneout_rate = reg ? reg->zoneout_rate : Real(0);
 
   for (Index chunk_start = 0; chunk_start < s.steps; chunk_start += chunk_steps) {
     const Index chunk_end = std::min(s.steps, chunk_start + chunk_steps);
@@ -54,27 +57,60 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
       const Range my_blocks = by_rows ? Range{0, blocks} : split_evenly(blocks, nt, tid);
       const Range my_panels =
           by_rows ? Range{0, candidate_panels} : split_evenly(candidate_panels, nt, tid);
+      // Units this thread computes in a unit split: the blocks of the reset-after and r, z
+      // kernels, the candidate panels of the reset-before n kernel (which writes the state).
+      const Index block_u0 = std::min(my_blocks.begin * W, H), block_u1 = std::min(my_blocks.end * W, H);
+      const Index state_u0 = reset_after ? block_u0 : std::min(my_panels.begin * 3 * W, H);
+      const Index state_u1 = reset_after ? block_u1 : std::min(my_panels.end * 3 * W, H);
       for (Index t = chunk_start; t < chunk_end; ++t) {
         const Index active = s.rows_at(t);
         const Real* h_prev = t > 0 ? y + s.offset(t - 1) * H : h_first;
         const Real* gi_t = gi.data() + (s.offset(t) - row0) * G;
         Real* y_t = y + s.offset(t) * H;
         Real* record = cache ? cache + s.offset(t) * 4 * H : step_record.data();
+        // Recurrent dropout: the products read h ⊙ keep, kept for backward.
+        Real* masked = recurrent_keep ? reg->masked_states + s.offset(t) * H : nullptr;
+        auto mask_states = [&](Index r0, Index n, Index u0, Index u1) {
+          for (Index r = r0; r < r0 + n; ++r)
+            for (Index u = u0; u < u1; ++u)
+              masked[r * H + u] = h_prev[r * H + u] * recurrent_keep[r * H + u];
+        };
+        // Zoneout: each unit keeps its previous state where the mask says so (training), or
+        // by the rate's share (inference).
+        auto zone_out = [&](Index r0, Index n, Index u0, Index u1) {
+          for (Index r = r0; r < r0 + n; ++r)
+            for (Index u = u0; u < u1; ++u) {
+              Real& h = y_t[r * H + u];
+              const Real keep = zoneout_keep ? zoneout_keep[(s.offset(t) + r) * H + u] : zoneout_rate;
+              h += keep * (h_prev[r * H + u] - h);
+            }
+        };
         auto run_rows = [&](Index r0, Index n) {
           Real* rec = record + r0 * 4 * H;
+          if (masked) {
+            mask_states(r0, n, by_rows ? 0 : block_u0, by_rows ? H : block_u1);
+            if (!by_rows) {
+#pragma omp barrier
+            }
+          }
+          const Real* h_product = (masked ? masked : h_prev) + r0 * H;
           if (reset_after) {
             k.step_reset_after(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                               h_prev + r0 * H, gi_t + r0 * G, G, bias_hh, y_t + r0 * H, H,
-                               cache ? rec : nullptr);
-            return;
-          }
-          k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                                 h_prev + r0 * H, gi_t + r0 * G, G, bias_hh, rec);
-          if (!by_rows) {
+                               h_prev + r0 * H, h_product, gi_t + r0 * G, G, bias_hh,
+                               y_t + r0 * H, H, cache ? rec : nullptr);
+          } else {
+            k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
+                                   h_product, gi_t + r0 * G, G, bias_hh, rec);
+            if (!by_rows) {
 #pragma omp barrier
+            }
+            k.step_reset_before_n(n, H, my_panels.begin, my_panels.end,
+                                  L.candidate_panels.data(), h_prev + r0 * H, gi_t + r0 * G, G,
+                                  bias_hh, y_t + r0 * H, H, rec);
           }
-          k.step_reset_before_n(n, H, my_panels.begin, my_panels.end, L.candidate_panels.data(),
-                                h_prev + r0 * H, gi_t + r0 * G, G, bias_hh, y_t + r0 * H, H, rec);
+          if (zoneout_keep || zoneout_rate != Real(0)) {
+            zone_out(r0, n, by_rows ? 0 : state_u0, by_rows ? H : state_u1);
+          }
         };
         if (by_rows) {
           for_my_row_tiles(active, k.tile_rows, nt, tid, run_rows);
@@ -97,8 +133,10 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
 }
 
 template void run_forward<float>(const PackedLayer<float>&, const StepRows&, const float*,
-                                 const float*, float*, float*, float*);
+                                 const float*, float*, float*, float*,
+                                 const Regularisation<float>*);
 template void run_forward<double>(const PackedLayer<double>&, const StepRows&, const double*,
-                                  const double*, double*, double*, double*);
+                                  const double*, double*, double*, double*,
+                                  const Regularisation<double>*);
 
 }  // namespace fastgru::driver

@@ -14,12 +14,44 @@ void copy_columns(Index rows, Index cols, const Real* in, Index in_width, Real* 
     std::memcpy(out + i * out_width, in + i * in_width, sizeof(Real) * cols);
 }
 
+// Uniform in [0, 1) from a counter: splitmix64's finaliser over the key's parts.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+double uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t step, std::uint64_t row,
+               std::uint64_t unit) {
+  const std::uint64_t bits = mix(mix(mix(mix(seed ^ stream) ^ step) ^ row) ^ unit);
+  return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
+}
+
+enum MaskStream : std::uint64_t { kDropout = 1, kRecurrentDropout = 2, kZoneout = 3 };
+
+// keep[packed (t, j), f] = 1/(1 − p) with probability 1 − p, else 0 (scale = 1/(1 − p)); or
+// 1 with probability p, else 0 (scale = 1, zoneout's "keep the previous state").
+template <typename Real>
+void fill_step_mask(const SequencePacking& p, std::uint64_t seed, std::uint64_t stream,
+                    Index width, double rate, bool dropout, Real* keep) {
+  const Real scale = dropout ? Real(1 / (1 - rate)) : Real(1);
+  for (Index t = 0; t < p.steps; ++t)
+    for (Index j = 0; j < p.batch_sizes[t]; ++j) {
+      Real* row = keep + (p.offsets[t] + j) * width;
+      for (Index f = 0; f < width; ++f) {
+        const bool hit = uniform(seed, stream, t, p.order[j], f) < rate;
+        row[f] = dropout ? (hit ? Real(0) : scale) : (hit ? Real(1) : Real(0));
+      }
+    }
+}
+
 }  // namespace
 
 template <typename Real>
 void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
-                       SequencePacking p, bool batch_first, const Real* x, const Real* h0,
-                       Real* y, Real* h_n, StackCache<Real>* cache) {
+                       const RegularisationRates& rates, SequencePacking p, bool batch_first,
+                       const Real* x, const Real* h0, Real* y, Real* h_n, StackCache<Real>* cache) {
   const Index L = static_cast<Index>(layers.size()) / D, H = layers[0].hidden, B = p.batch;
   const Index total = p.total_rows(), I0 = layers[0].input;
   const StepRows rows = p.step_rows();
@@ -30,6 +62,10 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
     cache->inputs.resize(L);
     cache->outputs.resize(L * D);
     cache->records.resize(L * D);
+    cache->dropout_keep.resize(rates.dropout > 0 ? L - 1 : 0);
+    cache->recurrent_keep.resize(rates.recurrent_dropout > 0 ? L * D : 0);
+    cache->masked_states.resize(rates.recurrent_dropout > 0 ? L * D : 0);
+    cache->zoneout_keep.resize(rates.zoneout > 0 ? L * D : 0);
     cache->has_h0 = h0 != nullptr;
   }
 
@@ -68,8 +104,27 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
                   : cache          ? cache->outputs[s].ensure(total * H)
                                    : local_states.ensure(total * H);
       Real* record = cache ? cache->records[s].ensure(total * 4 * H) : nullptr;
+      Regularisation<Real> reg;
+      if (cache && rates.recurrent_dropout > 0) {
+        // One mask per sequence: the "step" of every unit's draw is fixed.
+        Real* keep = cache->recurrent_keep[s].ensure(B * H);
+        const Real scale = Real(1 / (1 - rates.recurrent_dropout));
+        for (Index j = 0; j < B; ++j)
+          for (Index u = 0; u < H; ++u)
+            keep[j * H + u] = uniform(rates.seed, kRecurrentDropout + 8 * s, 0, p.order[j], u) <
+                                      rates.recurrent_dropout ? Real(0) : scale;
+        reg.recurrent_keep = keep;
+        reg.masked_states = cache->masked_states[s].ensure(total * H);
+      }
+      if (cache && rates.zoneout > 0) {
+        Real* keep = cache->zoneout_keep[s].ensure(total * H);
+        fill_step_mask(p, rates.seed, kZoneout + 8 * s, H, rates.zoneout, false, keep);
+        reg.zoneout_keep = keep;
+      } else if (!cache) {
+        reg.zoneout_rate = static_cast<Real>(rates.zoneout);
+      }
       run_forward(layers[s], rows, direction_input, h0_packed ? h0_packed + s * B * H : nullptr,
-                  out, h_n_packed.data(), record);
+                  out, h_n_packed.data(), record, &reg);
       scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
       if (!next) continue;
       if (d == 0) {
@@ -77,6 +132,11 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
       } else {
         mirror_packed(p, out, H, H, next + H, D * H);
       }
+    }
+    if (cache && rates.dropout > 0 && !last) {
+      Real* keep = cache->dropout_keep[l].ensure(total * D * H);
+      fill_step_mask(p, rates.seed, kDropout + 8 * l, D * H, rates.dropout, true, keep);
+      for (Index i = 0; i < total * D * H; ++i) next[i] *= keep[i];
     }
     layer_input = next;
   }
@@ -121,9 +181,15 @@ void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
       if (dh_n) gather_states(p, dh_n + s * B * H, H, dh_n_rows);
       // The first direction writes dL/dx directly; the reverse one adds, back in step order.
       Real* d_x = d == 0 ? d_input : d_part.ensure(total * I);
+      Regularisation<Real> reg;
+      if (!cache.recurrent_keep.empty()) {
+        reg.recurrent_keep = cache.recurrent_keep[s].data();
+        reg.masked_states = cache.masked_states[s].data();
+      }
+      if (!cache.zoneout_keep.empty()) reg.zoneout_keep = cache.zoneout_keep[s].data();
       run_backward(layers[s], rows, direction_input, cache.has_h0 ? cache.h0.data() + s * B * H : nullptr,
                    cache.outputs[s].data(), cache.records[s].data(), d_direction_states,
-                   dh_n ? dh_n_rows : nullptr, d_x, dh0_rows, grads[s]);
+                   dh_n ? dh_n_rows : nullptr, d_x, dh0_rows, grads[s], &reg);
       if (dh0) scatter_states(p, dh0_rows, H, dh0 + s * B * H);
       if (d == 1) {
         Real* back = mirrored.ensure(total * I);
@@ -131,17 +197,24 @@ void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
         for (Index i = 0; i < total * I; ++i) d_input[i] += back[i];
       }
     }
+    if (l > 0 && !cache.dropout_keep.empty()) {
+      // This layer's input was the layer below's output times its dropout mask.
+      const Real* keep = cache.dropout_keep[l - 1].data();
+      for (Index i = 0; i < total * I; ++i) d_input[i] *= keep[i];
+    }
     d_output = d_input;
   }
   scatter_packed(p, cache.batch_first, d_output, layers[0].input, dx, layers[0].input, Index(0));
 }
 
 template void run_stack_forward<float>(const std::vector<PackedLayer<float>>&, Index,
-                                       SequencePacking, bool, const float*, const float*, float*,
-                                       float*, StackCache<float>*);
+                                       const RegularisationRates&, SequencePacking, bool,
+                                       const float*, const float*, float*, float*,
+                                       StackCache<float>*);
 template void run_stack_forward<double>(const std::vector<PackedLayer<double>>&, Index,
-                                        SequencePacking, bool, const double*, const double*,
-                                        double*, double*, StackCache<double>*);
+                                        const RegularisationRates&, SequencePacking, bool,
+                                        const double*, const double*, double*, double*,
+                                        StackCache<double>*);
 template void run_stack_backward<float>(const std::vector<PackedLayer<float>>&, Index,
                                         const StackCache<float>&, const float*, const float*,
                                         float*, float*, const std::vector<GruGradientsView<float>>&);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -31,12 +32,27 @@ class Buffer {
   Index capacity_ = 0;
 };
 
+// Regularisation rates (probabilities in [0, 1)) and the seed of the training masks. Masks are
+// drawn from a counter-based hash of (seed, layer, direction, step, caller's row, unit): the
+// same for any thread count or packing order, and independent of each other.
+struct RegularisationRates {
+  double dropout = 0;            // on each layer's output but the last's (training)
+  double recurrent_dropout = 0;  // on the state fed to the recurrent products (training)
+  double zoneout = 0;            // units keep their previous state (training: sampled; inference:
+                                 // the expectation)
+  std::uint64_t seed = 0;
+};
+
 // What backward needs from a training forward, all in packed row order.
 template <typename Real>
 struct StackCache {
   SequencePacking packing;
   bool batch_first = false;
   bool has_h0 = false;
+  std::vector<Buffer<Real>> dropout_keep;    // per layer but the last: (total rows, D·H), 0 or 1/(1 − p)
+  std::vector<Buffer<Real>> recurrent_keep;  // per layer and direction: (B, H), 0 or 1/(1 − p)
+  std::vector<Buffer<Real>> masked_states;   // per layer and direction: (total rows, H)
+  std::vector<Buffer<Real>> zoneout_keep;    // per layer and direction: (total rows, H), 0 or 1
   std::vector<Buffer<Real>> inputs;   // per layer: its input (total rows, I_l)
   std::vector<Buffer<Real>> outputs;  // per layer and direction: states in that direction's own
                                       // step order (total rows, H)
@@ -48,8 +64,8 @@ struct StackCache {
 // each row's length; h_n (L·D, B, H); cache nullptr for inference.
 template <typename Real>
 void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index directions,
-                       SequencePacking packing, bool batch_first, const Real* x, const Real* h0,
-                       Real* y, Real* h_n, StackCache<Real>* cache);
+                       const RegularisationRates& rates, SequencePacking packing, bool batch_first,
+                       const Real* x, const Real* h0, Real* y, Real* h_n, StackCache<Real>* cache);
 
 // dy like y; dh_n (L·D, B, H) or nullptr; dx like x (zero past each row's length); dh0
 // (L·D, B, H) or nullptr; grads[l · D + d] accumulated.

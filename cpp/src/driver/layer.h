@@ -50,16 +50,34 @@ struct StepRows {
   Index total_rows() const { return offset(steps); }
 };
 
+// Regularisation of one layer and direction; every member is optional (nullptr / 0).
+template <typename Real>
+struct Regularisation {
+  // Recurrent (variational) dropout, training: (B, H) per row and unit, 0 or 1/(1 − p), the same
+  // at every step; the recurrent products read h ⊙ keep, the gate update reads h.
+  const Real* recurrent_keep = nullptr;
+  // (total rows, H) the product inputs h ⊙ keep of every step: written by forward, read by
+  // backward (with recurrent_keep).
+  Real* masked_states = nullptr;
+  // Zoneout, training: (total rows, H), 1 where a unit keeps its previous state at that step.
+  const Real* zoneout_keep = nullptr;
+  // Zoneout, inference: h = p · h_prev + (1 − p) · h_new with this p (when zoneout_keep is null).
+  Real zoneout_rate = 0;
+};
+
 // x (total rows, I), h0 (B, H) or nullptr, y (total rows, H), h_n (B, H): each row's state after
-// its last step, cache (total rows, 4H) or nullptr for inference.
+// its last step, cache (total rows, 4H) or nullptr for inference; reg may be nullptr.
 template <typename Real>
 void run_forward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
-                 const Real* h0, Real* y, Real* h_n, Real* cache);
+                 const Real* h0, Real* y, Real* h_n, Real* cache,
+                 const Regularisation<Real>* reg = nullptr);
 
-// dy (total rows, H), dh_n (B, H) or nullptr, dx (total rows, I), dh0 (B, H) or nullptr.
+// dy (total rows, H), dh_n (B, H) or nullptr, dx (total rows, I), dh0 (B, H) or nullptr; reg as
+// given to the forward call.
 template <typename Real>
 void run_backward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
                   const Real* h0, const Real* y, const Real* cache, const Real* dy,
-                  const Real* dh_n, Real* dx, Real* dh0, const GruGradientsView<Real>& grads);
+                  const Real* dh_n, Real* dx, Real* dh0, const GruGradientsView<Real>& grads,
+                  const Regularisation<Real>* reg = nullptr);
 
 }  // namespace fastgru::driver

@@ -26,20 +26,23 @@ using MultiplyPanelsFn = void (*)(Index rows, Index n, Index depth, const Real* 
                                   Index panel_stride, Index panel_begin, Index panel_end, Real* c,
                                   Index ldc, bool accumulate, const Real* column_bias);
 
-// Reset-after step (§1) for unit blocks [block_begin, block_end): gh = h_prev · W_hh^T from gate
-// panels, then h_next = (1 − z) ⊙ n + z ⊙ h_prev. gi (rows, 3H, ld_gi) holds W_i x + b_i;
-// bias_hh may be nullptr; record (rows, 4H) may be nullptr (inference).
+// Reset-after step (§1) for unit blocks [block_begin, block_end): gh = h_product · W_hh^T from
+// gate panels, then h_next = (1 − z) ⊙ n + z ⊙ h_prev. h_product (rows, H) is h_prev itself, or
+// h_prev with recurrent dropout applied. gi (rows, 3H, ld_gi) holds W_i x + b_i; bias_hh may be
+// nullptr; record (rows, 4H) may be nullptr (inference).
 template <typename Real>
 using StepResetAfterFn = void (*)(Index rows, Index hidden, Index block_begin, Index block_end,
-                                  const Real* gate_panels, const Real* h_prev, const Real* gi,
-                                  Index ld_gi, const Real* bias_hh, Real* h_next,
-                                  Index ld_h_next, Real* record);
+                                  const Real* gate_panels, const Real* h_prev,
+                                  const Real* h_product, const Real* gi, Index ld_gi,
+                                  const Real* bias_hh, Real* h_next, Index ld_h_next,
+                                  Real* record);
 
-// Reset-before step (§2), first half, for unit blocks: r, z and r ⊙ h_prev into the record.
+// Reset-before step (§2), first half, for unit blocks: r and z from h_product, and
+// r ⊙ h_product (the candidate product's input), into the record.
 template <typename Real>
 using StepResetBeforeRzFn = void (*)(Index rows, Index hidden, Index block_begin,
                                      Index block_end, const Real* rz_gate_panels,
-                                     const Real* h_prev, const Real* gi, Index ld_gi,
+                                     const Real* h_product, const Real* gi, Index ld_gi,
                                      const Real* bias_hh, Real* record);
 
 // Reset-before step, second half, for natural panels of W_hn^T (3W units each): n from

@@ -19,8 +19,9 @@ inline typename S::V load_bias(const typename S::Real* bias, Index offset, int c
 template <class S>
 void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_end,
                       const typename S::Real* panels, const typename S::Real* h_prev,
-                      const typename S::Real* gi, Index ld_gi, const typename S::Real* bias_hh,
-                      typename S::Real* h_next, Index ld_h_next, typename S::Real* record) {
+                      const typename S::Real* h_product, const typename S::Real* gi, Index ld_gi,
+                      const typename S::Real* bias_hh, typename S::Real* h_next, Index ld_h_next,
+                      typename S::Real* record) {
   using V = typename S::V;
   constexpr int W = S::kWidth;
   const Index H = hidden;
@@ -35,7 +36,7 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
       constexpr int MR = decltype(tile_rows)::value;
       V acc[MR][3];
       for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = acc[i][2] = S::zero();
-      panel_product<S, MR, 3>(H, h_prev + r0 * H, H, 1, panel, acc);
+      panel_product<S, MR, 3>(H, h_product + r0 * H, H, 1, panel, acc);
       for (int i = 0; i < MR; ++i) {
         const Index row = r0 + i;
         const typename S::Real* g = gi + row * ld_gi;
@@ -59,7 +60,7 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
 
 template <class S>
 void step_reset_before_rz(Index rows, Index hidden, Index block_begin, Index block_end,
-                          const typename S::Real* panels, const typename S::Real* h_prev,
+                          const typename S::Real* panels, const typename S::Real* h_product,
                           const typename S::Real* gi, Index ld_gi,
                           const typename S::Real* bias_hh, typename S::Real* record) {
   using V = typename S::V;
@@ -75,7 +76,7 @@ void step_reset_before_rz(Index rows, Index hidden, Index block_begin, Index blo
       constexpr int MR = decltype(tile_rows)::value;
       V acc[MR][2];
       for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = S::zero();
-      panel_product<S, MR, 2>(H, h_prev + r0 * H, H, 1, panel, acc);
+      panel_product<S, MR, 2>(H, h_product + r0 * H, H, 1, panel, acc);
       for (int i = 0; i < MR; ++i) {
         const Index row = r0 + i;
         const typename S::Real* g = gi + row * ld_gi;
@@ -84,7 +85,7 @@ void step_reset_before_rz(Index rows, Index hidden, Index block_begin, Index blo
         typename S::Real* rec = record + row * 4 * H + u;
         S::store_n(rec, r, count);
         S::store_n(rec + H, z, count);
-        S::store_n(rec + 3 * H, S::mul(r, S::load_n(h_prev + row * H + u, count)), count);
+        S::store_n(rec + 3 * H, S::mul(r, S::load_n(h_product + row * H + u, count)), count);
       }
     });
   }
