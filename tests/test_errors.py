@@ -200,15 +200,21 @@ def test_backward_after_inference_forward():
         layer.backward(dy, dh_n)
 
 
-def test_inference_forward_discards_training_cache():
-    """A training forward followed by an inference forward: backward would differentiate a
-    stale computation, so it must refuse."""
-    layer = make_layer()
+def test_inference_between_forward_and_backward_leaves_the_training_cache_alone():
+    """backward differentiates the last forward(train=True); inference calls in between
+    (validation, streaming) neither consume nor change its cache."""
     x, h0, dy, dh_n = make_data()
+    expected = make_layer()
+    expected.forward(x, h0, train=True)
+    dx_expected, dh0_expected = expected.backward(dy, dh_n)
+    layer = make_layer()
     layer.forward(x, h0, train=True)
-    layer(x, h0)
-    with pytest.raises(RuntimeError):
-        layer.backward(dy, dh_n)
+    layer(2 * x, h0)
+    dx, dh0 = layer.backward(dy, dh_n)
+    np.testing.assert_array_equal(dx, dx_expected)
+    np.testing.assert_array_equal(dh0, dh0_expected)
+    for name, grad in expected.grads.items():
+        np.testing.assert_array_equal(layer.grads[name], grad)
 
 
 def test_backward_twice():

@@ -238,3 +238,41 @@ def test_a_rows_result_does_not_depend_on_its_batch_to_rounding():
     for b in (0, 6, 12):
         y_alone, _ = layer(x[:, b : b + 1])
         assert normalised_error(y_batch[:, b], y_alone[:, 0]) <= 1e-6
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("recurrent_dropout", [0.0, 0.3])
+def test_more_threads_than_unit_panels(reset_after, recurrent_dropout):
+    # H = 32 is one panel on AVX-512 and B = 24 splits hidden units: a thread gets no units.
+    layer = fastgru.GRU(8, 32, reset_after=reset_after, recurrent_dropout=recurrent_dropout, seed=1)
+    x = np.random.default_rng(0).standard_normal((5, 24, 8)).astype(np.float32)
+    try:
+        fastgru.set_num_threads(2)
+        y2, _ = layer.forward(x)
+        dx2, _ = layer.backward(np.ones_like(y2))
+        layer._mask_seeds = np.random.default_rng([1, 1])
+        fastgru.set_num_threads(1)
+        layer.zero_grad()
+        y1, _ = layer.forward(x)
+        dx1, _ = layer.backward(np.ones_like(y1))
+    finally:
+        fastgru.set_num_threads(0)
+    assert np.all(np.isfinite(dx2))
+    assert normalised_error(dx2, dx1) <= 1e-6
+
+
+def test_a_cache_is_only_used_by_its_own_network():
+    from fastgru import _core
+
+    one = _core.GruF64(2, 3, 1, False, True, True,
+                       [(np.zeros((9, 2)), np.zeros((9, 3)), np.zeros(9), np.zeros(9))])
+    other = _core.GruF64(2, 3, 1, False, True, True,
+                         [(np.zeros((9, 2)), np.zeros((9, 3)), np.zeros(9), np.zeros(9))])
+    cache = _core.TrainingCacheF64()
+    y, _ = one.forward(np.zeros((4, 2, 2)), None, None, False, cache)
+    grads = [(np.zeros((9, 2)), np.zeros((9, 3)), np.zeros(9), np.zeros(9))]
+    with pytest.raises(ValueError, match="another Gru"):
+        other.backward(cache, np.zeros_like(y), None, grads)
+    one.backward(cache, np.zeros_like(y), None, grads)
+    with pytest.raises(ValueError, match="cache: expected one filled"):
+        one.backward(cache, np.zeros_like(y), None, grads)

@@ -110,11 +110,15 @@ class PyGru {
   // dy like y, dh_n (L·D, B, H) or None, grads: per layer and direction (grad_weight_ih,
   // grad_weight_hh, grad_bias_ih or None, grad_bias_hh or None), accumulated. Returns (dx, dh0).
   py::tuple backward(fastgru::GruTrainingCache<Real>& cache, const py::array& dy,
-                     const std::optional<py::array>& dh_n, py::ssize_t steps, py::ssize_t batch,
-                     bool batch_first, const std::vector<LayerArrays>& grads) const {
+                     const std::optional<py::array>& dh_n,
+                     const std::vector<LayerArrays>& grads) const {
+    if (!cache.filled()) {
+      throw py::value_error("cache: expected one filled by a training forward and not yet used by backward");
+    }
     const fastgru::GruConfig& c = gru_.config();
     const py::ssize_t D = gru_.directions(), H = c.hidden, LD = c.layers * D;
-    const py::ssize_t T = steps, B = batch;
+    const py::ssize_t T = cache.steps(), B = cache.batch();
+    const bool batch_first = cache.batch_first();
     const Real* dy_data = checked_data<Real>(dy, "dy", batch_first ? Shape{B, T, D * H} : Shape{T, B, D * H});
     const Real* dh_n_data = optional_data<Real>(dh_n, "dh_n", {LD, B, H});
     if (static_cast<py::ssize_t>(grads.size()) != LD) {
@@ -199,7 +203,7 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
       .def("backward", &PyGru<Real>::backward, py::arg("cache"), py::arg("dy"), py::arg("dh_n"),
-           py::arg("steps"), py::arg("batch"), py::arg("batch_first"), py::arg("grads"));
+           py::arg("grads"));
 }
 
 }  // namespace

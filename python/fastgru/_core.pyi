@@ -33,7 +33,7 @@ class GruF32:
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF32], seed: int = ...) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
     def backward(self, cache: TrainingCacheF32, dy: npt.NDArray[np.float32],
-                 dh_n: Optional[npt.NDArray[np.float32]], steps: int, batch: int, batch_first: bool,
+                 dh_n: Optional[npt.NDArray[np.float32]],
                  grads: Sequence[_LayerArrays]) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
 
 class GruF64:
@@ -44,5 +44,5 @@ class GruF64:
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF64], seed: int = ...) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
     def backward(self, cache: TrainingCacheF64, dy: npt.NDArray[np.float64],
-                 dh_n: Optional[npt.NDArray[np.float64]], steps: int, batch: int, batch_first: bool,
+                 dh_n: Optional[npt.NDArray[np.float64]],
                  grads: Sequence[_LayerArrays]) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

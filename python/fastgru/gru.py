@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import threading
 from typing import Mapping, Optional, Tuple
 
 import numpy as np
@@ -101,6 +102,8 @@ class GRU:
         self.bidirectional = bool(bidirectional)
         self.reset_after = bool(reset_after)
         self._cache = _CORE[self.dtype][1]()
+        # Training calls share the cache: one at a time (the core refuses overlapping ones).
+        self._training_lock = threading.Lock()
 
         rng = np.random.default_rng(seed)
         # Training masks: each training forward takes the next seed of this generator.
@@ -240,9 +243,12 @@ class GRU:
             directions side by side; h_n (num_layers * D, B, H), every layer's final states.
         """
         x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
-        seed = int(self._mask_seeds.integers(2**63)) if train else 0
-        y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache if train else None, seed)
-        self._saved = (self._core, steps, batch) if train else None
+        if not train:
+            return self._core.forward(x, h0, lengths, self.batch_first, None, 0)
+        with self._training_lock:
+            seed = int(self._mask_seeds.integers(2**63))
+            y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
+            self._saved = (self._core, steps, batch)
         return y, h_n
 
     def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -290,6 +296,10 @@ class GRU:
             (num_layers * D, B, H). The parameter gradients are added to :attr:`grads` (call
             :meth:`zero_grad` between steps).
         """
+        with self._training_lock:
+            return self._backward(dy, dh_n)
+
+    def _backward(self, dy, dh_n):
         if self._saved is None:
             raise RuntimeError(
                 "backward: no training forward to differentiate; call forward(x, train=True) "
@@ -306,9 +316,7 @@ class GRU:
             dh_n = _as_numeric_array(dh_n, "dh_n", self.dtype)
             if dh_n.shape != state_shape:
                 raise ValueError(f"dh_n: expected shape {state_shape} (layers x directions, B, H), got {dh_n.shape}")
-        dx, dh0 = core.backward(
-            self._cache, dy, dh_n, steps, batch, self.batch_first, self._per_direction(self.grads)
-        )
+        dx, dh0 = core.backward(self._cache, dy, dh_n, self._per_direction(self.grads))
         self._saved = None
         return dx, dh0
 

@@ -154,6 +154,10 @@ class GruTrainingCache {
   GruTrainingCache& operator=(GruTrainingCache&&) noexcept;
   // Whether it holds a forward pass that backward has not consumed yet.
   bool filled() const;
+  // The layout of that forward pass's batch (what dy and dx of backward must match).
+  std::int64_t steps() const;
+  std::int64_t batch() const;
+  bool batch_first() const;
 
  private:
   friend class Gru<Real>;

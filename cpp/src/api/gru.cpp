@@ -1,4 +1,6 @@
 // Gru (the network): argument checks and weight ownership; the stacking lives in driver/.
+#include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,11 +10,35 @@
 
 namespace fastgru {
 
+namespace {
+
+// Identifies a Gru for the lifetime of the process (an address could be reused).
+std::atomic<std::uint64_t> next_network_id{1};
+
+}  // namespace
+
 template <typename Real>
 struct GruTrainingCache<Real>::Impl {
   driver::StackCache<Real> stack;
-  const void* owner = nullptr;  // the Gru whose forward filled it
+  std::uint64_t owner = 0;  // the id of the Gru whose forward filled it
   bool filled = false;
+  std::atomic<bool> in_use{false};
+};
+
+// Marks a cache as in use by one call; a second concurrent call gets a clear error instead of a
+// data race on its buffers.
+template <typename Real>
+class CacheUse {
+ public:
+  explicit CacheUse(std::atomic<bool>& in_use) : in_use_(in_use) {
+    api::require(!in_use_.exchange(true), "cache: in use by another forward or backward call");
+  }
+  ~CacheUse() { in_use_.store(false); }
+  CacheUse(const CacheUse&) = delete;
+  CacheUse& operator=(const CacheUse&) = delete;
+
+ private:
+  std::atomic<bool>& in_use_;
 };
 
 template <typename Real>
@@ -29,9 +55,23 @@ bool GruTrainingCache<Real>::filled() const {
 }
 
 template <typename Real>
+std::int64_t GruTrainingCache<Real>::steps() const {
+  return filled() ? impl_->stack.packing.steps : 0;
+}
+template <typename Real>
+std::int64_t GruTrainingCache<Real>::batch() const {
+  return filled() ? impl_->stack.packing.batch : 0;
+}
+template <typename Real>
+bool GruTrainingCache<Real>::batch_first() const {
+  return filled() && impl_->stack.batch_first;
+}
+
+template <typename Real>
 struct Gru<Real>::Impl {
   GruConfig config;
   std::vector<driver::PackedLayer<Real>> layers;
+  std::uint64_t id = next_network_id.fetch_add(1);
 };
 
 template <typename Real>
@@ -101,8 +141,10 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
     }
   }
   driver::StackCache<Real>* stack = nullptr;
+  std::optional<CacheUse<Real>> use;
   if (cache) {
     if (!cache->impl_) cache->impl_ = std::make_unique<typename GruTrainingCache<Real>::Impl>();
+    use.emplace(cache->impl_->in_use);
     cache->impl_->filled = false;
     stack = &cache->impl_->stack;
   }
@@ -116,7 +158,7 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
                             driver::pack_sequences(T, B, layout.lengths), layout.batch_first, x,
                             h0, y, h_n, stack);
   if (cache) {
-    cache->impl_->owner = this;
+    cache->impl_->owner = impl_->id;
     cache->impl_->filled = true;
   }
 }
@@ -127,7 +169,9 @@ void Gru<Real>::backward(GruTrainingCache<Real>& cache, const Real* dy, const Re
                          const std::vector<GruGradientsView<Real>>& grads) const {
   api::require(cache.filled(),
                "cache: expected one filled by a training forward and not yet used by backward");
-  api::require(cache.impl_->owner == this, "cache: filled by another Gru");
+  CacheUse<Real> use(cache.impl_->in_use);
+  api::require(cache.filled(), "cache: emptied by another call");
+  api::require(cache.impl_->owner == impl_->id, "cache: filled by another Gru");
   const std::int64_t D = directions();
   api::require(static_cast<std::int64_t>(grads.size()) == impl_->config.layers * D,
                "grads: expected " + std::to_string(impl_->config.layers * D) + " entries, got " +
@@ -145,8 +189,8 @@ void Gru<Real>::backward(GruTrainingCache<Real>& cache, const Real* dy, const Re
                  name + ".bias_ih and .bias_hh must be both given or both null");
   }
   driver::run_stack_backward(impl_->layers, D, cache.impl_->stack, dy, dh_n, dx, dh0, grads);
+  // Its buffers stay allocated for the next training forward.
   cache.impl_->filled = false;
-  cache.impl_->stack = driver::StackCache<Real>();
 }
 
 template class GruTrainingCache<float>;

@@ -68,7 +68,8 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
     const Range my_panels = by_rows ? Range{0, panels} : split_evenly(panels, nt, tid);
-    const Index u0 = my_panels.begin * PW, u1 = std::min(my_panels.end * PW, H);
+    // A thread left without panels (fewer panels than threads) gets an empty unit range.
+    const Index u0 = std::min(my_panels.begin * PW, H), u1 = std::min(my_panels.end * PW, H);
     for (Index t = s.steps - 1; t >= 0; --t) {
       // dL/dh_t arrives in `carry`; dL/dh_{t-1} leaves in `prev` (the buffers alternate).
       const bool even = (s.steps - 1 - t) % 2 == 0;
@@ -143,7 +144,7 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
           }
       };
       if (by_rows) {
-        for_my_row_tiles(active, k.tile_rows, nt, tid,
+        for_my_rows(active, B, s.batch_sizes == nullptr, k.tile_rows, nt, tid,
                          [&](Index r0, Index n) { run_rows(r0, n, 0, H); });
       } else {
         run_rows(0, active, u0, u1);

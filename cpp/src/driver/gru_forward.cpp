@@ -113,7 +113,7 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
           }
         };
         if (by_rows) {
-          for_my_row_tiles(active, k.tile_rows, nt, tid, run_rows);
+          for_my_rows(active, B, s.batch_sizes == nullptr, k.tile_rows, nt, tid, run_rows);
         } else {
           run_rows(0, active);
 #pragma omp barrier

@@ -28,12 +28,22 @@ inline bool split_by_rows(std::int64_t batch, int threads, int tile_rows) {
   return threads > 1 && batch >= std::int64_t(2) * threads * tile_rows;
 }
 
-// Calls body(row_begin, row_count) for this thread's row tiles among `active` rows. Tiles are
-// dealt round-robin, so a thread keeps the same rows at every step (it alone reads and writes
-// their state: no barrier) and shrinking batches stay balanced.
+// Calls body(row_begin, row_count) for this thread's rows among the `active` rows of a batch of
+// `batch`. A thread keeps the same rows at every step (it alone reads and writes their state: no
+// barrier). In a dense batch they are one contiguous range, so each weight panel serves all of
+// them while it is in cache; when rows drop out (variable lengths) whole row tiles are dealt
+// round-robin instead, so that the shrinking batch stays balanced between threads.
 template <class Body>
-inline void for_my_row_tiles(std::int64_t active, int tile_rows, int threads, int thread,
-                             Body&& body) {
+inline void for_my_rows(std::int64_t active, std::int64_t batch, bool dense, int tile_rows,
+                        int threads, int thread, Body&& body) {
+  if (dense) {
+    const std::int64_t tiles = (batch + tile_rows - 1) / tile_rows;
+    const Range mine = split_evenly(tiles, threads, thread);
+    const std::int64_t begin = std::min(mine.begin * tile_rows, active);
+    const std::int64_t end = std::min(mine.end * tile_rows, active);
+    if (end > begin) body(begin, end - begin);
+    return;
+  }
   const std::int64_t tiles = (active + tile_rows - 1) / tile_rows;
   for (std::int64_t tile = thread; tile < tiles; tile += threads) {
     const std::int64_t begin = tile * tile_rows;
