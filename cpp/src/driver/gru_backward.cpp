@@ -67,6 +67,8 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    const Range my_rows = balanced_row_range(B, 0, s.steps, [&](Index t) { return s.rows_at(t); },
+                                             k.tile_rows, nt, tid);
     const Range my_panels = by_rows ? Range{0, panels} : split_evenly(panels, nt, tid);
     // A thread left without panels (fewer panels than threads) gets an empty unit range.
     const Index u0 = std::min(my_panels.begin * PW, H), u1 = std::min(my_panels.end * PW, H);
@@ -144,8 +146,8 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
           }
       };
       if (by_rows) {
-        for_my_rows(active, B, s.batch_sizes == nullptr, k.tile_rows, nt, tid,
-                         [&](Index r0, Index n) { run_rows(r0, n, 0, H); });
+        const Index end = std::min(my_rows.end, active);
+        if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin, 0, H);
       } else {
         run_rows(0, active, u0, u1);
       }

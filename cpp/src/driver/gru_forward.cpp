@@ -54,6 +54,8 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+      const Range my_rows = balanced_row_range(B, chunk_start, chunk_end,
+                                               [&](Index t) { return s.rows_at(t); }, k.tile_rows, nt, tid);
       const Range my_blocks = by_rows ? Range{0, blocks} : split_evenly(blocks, nt, tid);
       const Range my_panels =
           by_rows ? Range{0, candidate_panels} : split_evenly(candidate_panels, nt, tid);
@@ -113,7 +115,8 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
           }
         };
         if (by_rows) {
-          for_my_rows(active, B, s.batch_sizes == nullptr, k.tile_rows, nt, tid, run_rows);
+          const Index end = std::min(my_rows.end, active);
+          if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin);
         } else {
           run_rows(0, active);
 #pragma omp barrier

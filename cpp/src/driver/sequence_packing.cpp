@@ -1,5 +1,7 @@
 #include "driver/sequence_packing.h"
 
+#include "driver/threads.h"
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -49,11 +51,16 @@ Index caller_row(const SequencePacking& p, bool batch_first, Index t, Index j) {
   return batch_first ? b * p.steps + t : t * p.batch + b;
 }
 
+// Threads for copying `elements` values: copies are memory-bound, so worth it only for large ones.
+int copy_threads(Index elements) { return threads_for(4.0 * static_cast<double>(elements)); }
+
 }  // namespace
 
 template <typename Real>
 void gather_packed(const SequencePacking& p, bool batch_first, const Real* x, Index x_row_width,
                    Index x_col, Index cols, Real* out) {
+  const int threads = copy_threads(p.total_rows() * cols);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (Index t = 0; t < p.steps; ++t)
     for (Index j = 0; j < p.batch_sizes[t]; ++j)
       std::memcpy(out + (p.offsets[t] + j) * cols,
@@ -63,6 +70,8 @@ void gather_packed(const SequencePacking& p, bool batch_first, const Real* x, In
 template <typename Real>
 void scatter_packed(const SequencePacking& p, bool batch_first, const Real* packed, Index cols,
                     Real* out, Index out_row_width, Index out_col) {
+  const int threads = copy_threads(p.steps * p.batch * cols);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (Index t = 0; t < p.steps; ++t)
     for (Index j = 0; j < p.batch; ++j) {
       Real* row = out + caller_row(p, batch_first, t, j) * out_row_width + out_col;
@@ -77,6 +86,8 @@ void scatter_packed(const SequencePacking& p, bool batch_first, const Real* pack
 template <typename Real>
 void mirror_packed(const SequencePacking& p, const Real* in, Index in_row_width, Index cols,
                    Real* out, Index out_row_width) {
+  const int threads = copy_threads(p.total_rows() * cols);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (Index i = 0; i < p.total_rows(); ++i)
     std::memcpy(out + p.mirrored[i] * out_row_width, in + i * in_row_width, sizeof(Real) * cols);
 }

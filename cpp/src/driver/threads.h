@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace fastgru::driver {
 
@@ -28,27 +29,34 @@ inline bool split_by_rows(std::int64_t batch, int threads, int tile_rows) {
   return threads > 1 && batch >= std::int64_t(2) * threads * tile_rows;
 }
 
-// Calls body(row_begin, row_count) for this thread's rows among the `active` rows of a batch of
-// `batch`. A thread keeps the same rows at every step (it alone reads and writes their state: no
-// barrier). In a dense batch they are one contiguous range, so each weight panel serves all of
-// them while it is in cache; when rows drop out (variable lengths) whole row tiles are dealt
-// round-robin instead, so that the shrinking batch stays balanced between threads.
-template <class Body>
-inline void for_my_rows(std::int64_t active, std::int64_t batch, bool dense, int tile_rows,
-                        int threads, int thread, Body&& body) {
-  if (dense) {
-    const std::int64_t tiles = (batch + tile_rows - 1) / tile_rows;
-    const Range mine = split_evenly(tiles, threads, thread);
-    const std::int64_t begin = std::min(mine.begin * tile_rows, active);
-    const std::int64_t end = std::min(mine.end * tile_rows, active);
-    if (end > begin) body(begin, end - begin);
-    return;
+// This thread's rows when threads take rows: one contiguous range of whole row tiles, the same
+// at every step of a parallel region (a thread alone reads and writes its rows' states: no
+// barrier), so each weight panel serves all of them while it is in cache. Rows are sorted
+// longest first and drop out as their sequences end, so the ranges balance the rows the
+// threads will run summed over the region's steps [step_begin, step_end), not the row counts.
+template <class ActiveAt>
+inline Range balanced_row_range(std::int64_t batch, std::int64_t step_begin,
+                                std::int64_t step_end, ActiveAt active_at, int tile_rows,
+                                int threads, int thread) {
+  const std::int64_t tiles = (batch + tile_rows - 1) / tile_rows;
+  std::vector<std::int64_t> work(static_cast<size_t>(tiles), 0);
+  std::int64_t total = 0;
+  for (std::int64_t t = step_begin; t < step_end; ++t) {
+    const std::int64_t active = active_at(t);
+    for (std::int64_t tile = 0; tile * tile_rows < active; ++tile) {
+      const std::int64_t rows = std::min<std::int64_t>(tile_rows, active - tile * tile_rows);
+      work[tile] += rows;
+      total += rows;
+    }
   }
-  const std::int64_t tiles = (active + tile_rows - 1) / tile_rows;
-  for (std::int64_t tile = thread; tile < tiles; tile += threads) {
-    const std::int64_t begin = tile * tile_rows;
-    body(begin, std::min<std::int64_t>(tile_rows, active - begin));
-  }
+  // Thread k starts at the first tile whose preceding work reaches k/threads of the total.
+  auto start = [&](int k) {
+    if (k >= threads) return tiles;
+    std::int64_t tile = 0, done = 0;
+    while (tile < tiles && done * threads < total * k) done += work[tile++];
+    return tile;
+  };
+  return {std::min(start(thread) * tile_rows, batch), std::min(start(thread + 1) * tile_rows, batch)};
 }
 
 }  // namespace fastgru::driver
