@@ -14,3 +14,18 @@ def normalised_error(actual, expected):
     scale = np.linalg.norm(expected)
     difference = np.linalg.norm(actual - expected)
     return difference / scale if scale > 0 else difference
+
+
+def central_difference(f, array, eps=1e-6):
+    """d f() / d array by central differences, perturbing `array` in place one element at a time."""
+    grad = np.zeros_like(array)
+    flat, out = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        saved = flat[i]
+        flat[i] = saved + eps
+        plus = f()
+        flat[i] = saved - eps
+        minus = f()
+        flat[i] = saved
+        out[i] = (plus - minus) / (2 * eps)
+    return grad

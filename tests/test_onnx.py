@@ -10,6 +10,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import fastgru  # noqa: E402
 
+from .helpers import normalised_error as rel_err  # noqa: E402
+
 OPSET = 14
 TOL = 1e-5
 
@@ -21,15 +23,6 @@ SHAPES = [
     pytest.param(12, 6, 9, 33, id="T12-B6-I9-H33"),
     pytest.param(4, 2, 8, 16, id="T4-B2-I8-H16"),
 ]
-
-
-def rel_err(a, b):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape, f"shape mismatch: {a.shape} vs {b.shape}"
-    denom = np.linalg.norm(b)
-    num = np.linalg.norm(a - b)
-    return num if denom == 0.0 else num / denom
 
 
 def assert_close(name, actual, expected, tol=TOL):

@@ -6,7 +6,7 @@ import pytest
 import fastgru
 from fastgru import reference
 
-from .helpers import normalised_error
+from .helpers import central_difference, normalised_error
 
 # (T, B, I, H): T = 1, B = 1, H = 1, sizes off the vector widths, I != H, long T.
 SHAPES = [
@@ -121,20 +121,6 @@ def loss_and_gradients(layer, x, h0, dy, dh_n):
 def loss_only(layer, x, h0, dy, dh_n):
     y, h_n = layer(x, h0)
     return float(np.sum(dy * y) + np.sum(dh_n * h_n))
-
-
-def central_difference(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    flat, out = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        saved = flat[i]
-        flat[i] = saved + eps
-        plus = f()
-        flat[i] = saved - eps
-        minus = f()
-        flat[i] = saved
-        out[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("reset_after", [True, False])

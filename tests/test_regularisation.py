@@ -7,7 +7,7 @@ import pytest
 import fastgru
 from fastgru import reference
 
-from .helpers import normalised_error
+from .helpers import central_difference, normalised_error
 
 RATES = dict(dropout=0.3, recurrent_dropout=0.25, zoneout=0.2)
 
@@ -117,24 +117,11 @@ def test_gradients_with_masks_match_central_differences(reset_after, rates):
         y, h_n = other.forward(x, h0, lengths=lengths)
         return float(np.sum(dy * y) + np.sum(dh_n * h_n))
 
-    def numeric(array, f, eps=1e-6):
-        out = np.zeros_like(array)
-        flat = array.reshape(-1)
-        for i in range(flat.size):
-            saved = flat[i]
-            flat[i] = saved + eps
-            plus = f()
-            flat[i] = saved - eps
-            minus = f()
-            flat[i] = saved
-            out.reshape(-1)[i] = (plus - minus) / (2 * eps)
-        return out
-
-    assert normalised_error(dx, numeric(x, loss)) <= 1e-7
-    assert normalised_error(dh0, numeric(h0, loss)) <= 1e-7
+    assert normalised_error(dx, central_difference(loss, x)) <= 1e-7
+    assert normalised_error(dh0, central_difference(loss, h0)) <= 1e-7
     for name in ("weight_hh_l0", "weight_ih_l1_reverse", "bias_hh_l0_reverse"):
         value = params[name].copy()
-        grad = numeric(value, lambda: loss(state={**params, name: value}))
+        grad = central_difference(lambda: loss(state={**params, name: value}), value)
         assert normalised_error(layer.grads[name], grad) <= 1e-7, name
 
 

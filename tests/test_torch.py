@@ -7,6 +7,8 @@ torch = pytest.importorskip("torch")
 
 import fastgru  # noqa: E402
 
+from .helpers import normalised_error as rel_err  # noqa: E402
+
 TOL = {"float32": 1e-5, "float64": 1e-10}
 TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
 PARAM_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
@@ -18,17 +20,6 @@ SHAPES = [
     pytest.param(20, 17, 9, 33, True, id="T20-B17-I9-H33"),
     pytest.param(6, 4, 3, 10, False, id="T6-B4-I3-H10-nobias"),
 ]
-
-
-def rel_err(a, b):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape, f"shape mismatch: {a.shape} vs {b.shape}"
-    denom = np.linalg.norm(b)
-    num = np.linalg.norm(a - b)
-    if denom == 0.0:
-        return num
-    return num / denom
 
 
 def assert_close(name, actual, expected, tol):
