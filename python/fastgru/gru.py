@@ -194,6 +194,52 @@ class GRU:
         self._core = self._make_core()
         self._saved = None
 
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this layer (without its weights or seed)."""
+        return {
+            "input_size": self.input_size, "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers, "bias": self.bias, "batch_first": self.batch_first,
+            "dropout": self.dropout, "bidirectional": self.bidirectional,
+            "reset_after": self.reset_after, "dtype": str(self.dtype),
+            "recurrent_dropout": self.recurrent_dropout, "zoneout": self.zoneout,
+        }
+
+    def save(self, path) -> None:
+        """Writes the weights and configuration to a ``.safetensors`` file; ``fastgru.load(path)``
+        reads it back (see :mod:`fastgru.model_file`)."""
+        from . import interop
+
+        interop.save(self, path)
+
+    @classmethod
+    def from_torch(cls, module, seed=None) -> "GRU":
+        """A GRU with the configuration and weights of a ``torch.nn.GRU`` (any layers,
+        directions, batch_first)."""
+        from . import interop
+
+        return interop.from_torch(module, seed=seed)
+
+    def to_torch(self):
+        """A ``torch.nn.GRU`` with this layer's configuration and weights (reset-after only)."""
+        from . import interop
+
+        return interop.to_torch(self)
+
+    def to_onnx(self, path, initial_state: bool = False, lengths: bool = False) -> None:
+        """Writes the layer as an ONNX model of standard GRU nodes whose output ``y`` has this
+        layer's shape and layout (a drop-in for ``layer(x)``); ``initial_state`` and ``lengths``
+        add the inputs ``h0`` and ``lengths``. Needs the ``onnx`` package."""
+        from . import interop
+
+        interop.to_onnx(self, path, initial_state=initial_state, lengths=lengths)
+
+    @classmethod
+    def from_onnx(cls, path) -> "GRU":
+        """Reads a model written by :meth:`to_onnx` (or a plain stack of ONNX GRU nodes)."""
+        from . import interop
+
+        return interop.from_onnx(path)
+
     def zero_grad(self) -> None:
         """Sets every accumulated gradient in :attr:`grads` to zero."""
         for array in self.grads.values():

@@ -1,0 +1,248 @@
+"""Moving weights between fastgru and other frameworks, and fastgru's model file.
+
+Gate orders and bias layouts differ between frameworks (``shared/gru-math.md`` §3); these
+functions convert them, so that no user writes a converter by hand. Other frameworks are
+imported only when their converter is called: none is a dependency.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .model_file import FORMAT_VERSION, read_model_file, write_model_file
+
+__all__ = ["load", "flip_update_gate"]
+
+_CLASSES = ("GRU",)
+
+
+def _gru():
+    from .gru import GRU
+
+    return GRU
+
+
+def save(layer, path) -> None:
+    """Writes ``layer``'s weights and configuration to a ``.safetensors`` file (see model_file)."""
+    from . import __version__
+
+    write_model_file(path, layer.state_dict(), {
+        "format": "fastgru",
+        "format_version": str(FORMAT_VERSION),
+        "class": type(layer).__name__,
+        "config": json.dumps(layer.config()),
+        "fastgru_version": __version__,
+    })
+
+
+def load(path):
+    """Reads a layer written by ``layer.save(path)``: the same class, configuration and weights."""
+    tensors, metadata = read_model_file(path)
+    cls_name = metadata.get("class")
+    if cls_name not in _CLASSES:
+        raise ValueError(f"{path}: expected a layer class in {_CLASSES}, got {cls_name!r}")
+    try:
+        config = json.loads(metadata["config"])
+    except (KeyError, json.JSONDecodeError):
+        raise ValueError(f"{path}: its configuration metadata is missing or not JSON") from None
+    layer = _gru()(**config)
+    layer.load_state_dict(tensors)
+    return layer
+
+
+def flip_update_gate(state: dict) -> dict:
+    """Converts weights between the update-gate forms ``h' = (1 − z) ⊙ n + z ⊙ h`` (fastgru,
+    PyTorch, Keras, ONNX) and ``h' = (1 − z) ⊙ h + z ⊙ n`` (some texts): z ↦ 1 − z, i.e. the z
+    rows of every ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` negated. Its own
+    inverse; returns a new dict of NumPy arrays."""
+    out = {}
+    for name, value in state.items():
+        array = np.array(value, copy=True)
+        hidden = array.shape[0] // 3
+        if name.startswith(("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+            array[hidden : 2 * hidden] *= -1
+        out[name] = array
+    return out
+
+
+def from_torch(module, seed=None):
+    """A fastgru ``GRU`` with the configuration and weights of a ``torch.nn.GRU``."""
+    import torch
+
+    if not isinstance(module, torch.nn.GRU):
+        raise TypeError(f"module: expected a torch.nn.GRU, got {type(module).__name__}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError("module: GRUs with proj_size have no fastgru counterpart")
+    dtype = next(module.parameters()).dtype
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"module: expected float32 or float64 parameters, got {dtype}")
+    layer = _gru()(
+        module.input_size, module.hidden_size, num_layers=module.num_layers, bias=module.bias,
+        batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional,
+        dtype="float32" if dtype == torch.float32 else "float64", seed=seed,
+    )
+    layer.load_state_dict({k: v.detach().cpu().numpy() for k, v in module.state_dict().items()})
+    return layer
+
+
+def to_torch(layer):
+    """A ``torch.nn.GRU`` with ``layer``'s configuration and weights (reset-after layers only:
+    PyTorch has no reset-before GRU)."""
+    import torch
+
+    if not layer.reset_after:
+        raise ValueError("to_torch: torch.nn.GRU applies the reset gate after the recurrent "
+                         "product; this layer has reset_after=False")
+    if layer.recurrent_dropout or layer.zoneout:
+        raise ValueError("to_torch: torch.nn.GRU has no recurrent_dropout or zoneout")
+    module = torch.nn.GRU(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
+                          bias=layer.bias, batch_first=layer.batch_first, dropout=layer.dropout,
+                          bidirectional=layer.bidirectional,
+                          dtype=torch.float32 if layer.dtype == np.float32 else torch.float64)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    return module
+
+
+def _to_onnx_gates(rows, hidden):
+    """r, z, n row blocks (fastgru, PyTorch) -> z, r, h (ONNX); works on any leading axis."""
+    r, z, n = rows[:hidden], rows[hidden : 2 * hidden], rows[2 * hidden :]
+    return np.concatenate([z, r, n])
+
+
+def _from_onnx_gates(rows, hidden):
+    z, r, n = rows[:hidden], rows[hidden : 2 * hidden], rows[2 * hidden :]
+    return np.concatenate([r, z, n])
+
+
+def to_onnx(layer, path, initial_state=False, lengths=False, opset=14):
+    """Writes ``layer`` as an ONNX model of standard ``GRU`` nodes (one per layer, both
+    directions in one node), to run in ONNX Runtime or any ONNX backend.
+
+    Inputs: ``x`` with the layer's layout ((T, B, I), or (B, T, I) with batch_first); with
+    ``initial_state``, ``h0`` (L*D, B, H); with ``lengths``, ``lengths`` (B,) int64 (the GRU
+    nodes' ``sequence_lens``). Outputs: ``y`` shaped like ``layer(x)[0]`` and ``h_n`` (L*D, B, H).
+    The configuration is kept in the model's metadata for :func:`from_onnx`.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if layer.recurrent_dropout or layer.zoneout:
+        raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
+    H, D, L = layer.hidden_size, layer.num_directions, layer.num_layers
+    element = TensorProto.FLOAT if layer.dtype == np.float32 else TensorProto.DOUBLE
+    state = layer.state_dict()
+    nodes, initializers = [], []
+
+    def constant(name, array):
+        initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    inputs = [helper.make_tensor_value_info(
+        "x", element, ["B", "T", layer.input_size] if layer.batch_first else ["T", "B", layer.input_size])]
+    current = "x"
+    if layer.batch_first:
+        nodes.append(helper.make_node("Transpose", ["x"], ["x_time_major"], perm=[1, 0, 2]))
+        current = "x_time_major"
+    sequence_lens = ""
+    if lengths:
+        inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["B"]))
+        nodes.append(helper.make_node("Cast", ["lengths"], ["sequence_lens"], to=TensorProto.INT32))
+        sequence_lens = "sequence_lens"
+    if initial_state:
+        inputs.append(helper.make_tensor_value_info("h0", element, [L * D, "B", H]))
+    final_states = []
+    for l in range(L):
+        suffixes = [f"_l{l}", f"_l{l}_reverse"][:D]
+        W = np.stack([_to_onnx_gates(state[f"weight_ih{s}"], H) for s in suffixes])
+        R = np.stack([_to_onnx_gates(state[f"weight_hh{s}"], H) for s in suffixes])
+        gru_inputs = [current, constant(f"W{l}", W), constant(f"R{l}", R)]
+        if layer.bias:
+            B = np.stack([np.concatenate([_to_onnx_gates(state[f"bias_ih{s}"], H),
+                                          _to_onnx_gates(state[f"bias_hh{s}"], H)]) for s in suffixes])
+            gru_inputs.append(constant(f"B{l}", B))
+        else:
+            gru_inputs.append("")
+        gru_inputs.append(sequence_lens)
+        if initial_state:
+            nodes.append(helper.make_node(
+                "Slice", ["h0", constant(f"h0_start{l}", np.array([l * D])), constant(f"h0_end{l}", np.array([(l + 1) * D])),
+                          constant(f"h0_axis{l}", np.array([0]))], [f"h0_l{l}"]))
+            gru_inputs.append(f"h0_l{l}")
+        while gru_inputs and gru_inputs[-1] == "":
+            gru_inputs.pop()
+        nodes.append(helper.make_node(
+            "GRU", gru_inputs, [f"Y{l}", f"Y_h{l}"], hidden_size=H,
+            direction="bidirectional" if D == 2 else "forward",
+            linear_before_reset=1 if layer.reset_after else 0))
+        # (T, D, B, H) -> (T, B, D*H): the directions side by side, as the next layer reads them.
+        nodes.append(helper.make_node("Transpose", [f"Y{l}"], [f"Y{l}_tbdh"], perm=[0, 2, 1, 3]))
+        nodes.append(helper.make_node("Reshape", [f"Y{l}_tbdh", constant(f"shape{l}", np.array([0, 0, D * H]))],
+                                      [f"out{l}"]))
+        current = f"out{l}"
+        final_states.append(f"Y_h{l}")
+    if layer.batch_first:
+        nodes.append(helper.make_node("Transpose", [current], ["y"], perm=[1, 0, 2]))
+    else:
+        nodes.append(helper.make_node("Identity", [current], ["y"]))
+    nodes.append(helper.make_node("Concat", final_states, ["h_n"], axis=0))
+    y_shape = ["B", "T", D * H] if layer.batch_first else ["T", "B", D * H]
+    outputs = [helper.make_tensor_value_info("y", element, y_shape),
+               helper.make_tensor_value_info("h_n", element, [L * D, "B", H])]
+    graph = helper.make_graph(nodes, "fastgru", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="fastgru")
+    model.ir_version = min(model.ir_version, 9)  # readable by the ONNX Runtime releases in use
+    from . import __version__
+
+    helper.set_model_props(model, {"fastgru_class": "GRU", "fastgru_config": json.dumps(layer.config()),
+                                   "fastgru_version": __version__})
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def from_onnx(path):
+    """A fastgru GRU from an ONNX model of chained GRU nodes: one written by :func:`to_onnx`
+    (its configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward or
+    bidirectional, time-major)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    grus = [node for node in model.graph.node if node.op_type == "GRU"]
+    if not grus:
+        raise ValueError(f"{path}: no GRU node in the model")
+    attributes = [{a.name: onnx.helper.get_attribute_value(a) for a in node.attribute} for node in grus]
+    props = {p.key: p.value for p in model.metadata_props}
+    if "fastgru_config" in props:
+        config = json.loads(props["fastgru_config"])
+    else:
+        first = attributes[0]
+        direction = first.get("direction", b"forward")
+        direction = direction.decode() if isinstance(direction, bytes) else direction
+        if direction not in ("forward", "bidirectional"):
+            raise ValueError(f"{path}: direction {direction!r} has no fastgru counterpart")
+        if first.get("layout", 0) != 0:
+            raise ValueError(f"{path}: batch-major GRU nodes (layout=1) are not supported")
+        W0 = weights[grus[0].input[1]]
+        config = {"input_size": int(W0.shape[2]), "hidden_size": int(first["hidden_size"]),
+                  "num_layers": len(grus), "bidirectional": direction == "bidirectional",
+                  "reset_after": bool(first.get("linear_before_reset", 0)),
+                  "bias": len(grus[0].input) > 3 and grus[0].input[3] != "",
+                  "dtype": "float64" if W0.dtype == np.float64 else "float32"}
+    layer = _gru()(**config)
+    H, D = layer.hidden_size, layer.num_directions
+    state = {}
+    for l, node in enumerate(grus):
+        W, R = weights[node.input[1]], weights[node.input[2]]
+        B = weights[node.input[3]] if layer.bias else None
+        for d, suffix in enumerate([f"_l{l}", f"_l{l}_reverse"][:D]):
+            state[f"weight_ih{suffix}"] = _from_onnx_gates(W[d], H)
+            state[f"weight_hh{suffix}"] = _from_onnx_gates(R[d], H)
+            if layer.bias:
+                state[f"bias_ih{suffix}"] = _from_onnx_gates(B[d][: 3 * H], H)
+                state[f"bias_hh{suffix}"] = _from_onnx_gates(B[d][3 * H :], H)
+    layer.load_state_dict(state)
+    return layer
