@@ -240,6 +240,21 @@ class GRU:
 
         return interop.from_onnx(path)
 
+    @classmethod
+    def from_keras(cls, keras_layer, seed=None) -> "GRU":
+        """A GRU (batch_first) from ``keras.layers.GRU`` or ``Bidirectional(GRU)``, either
+        ``reset_after``."""
+        from . import interop
+
+        return interop.from_keras(keras_layer, seed=seed)
+
+    def to_keras(self):
+        """A built ``keras.layers.GRU`` (``Bidirectional`` when bidirectional) with
+        ``return_sequences`` and ``return_state`` and this layer's weights."""
+        from . import interop
+
+        return interop.to_keras(self)
+
     def zero_grad(self) -> None:
         """Sets every accumulated gradient in :attr:`grads` to zero."""
         for array in self.grads.values():

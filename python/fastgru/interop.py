@@ -246,3 +246,101 @@ def from_onnx(path):
                 state[f"bias_hh{suffix}"] = _from_onnx_gates(B[d][3 * H :], H)
     layer.load_state_dict(state)
     return layer
+
+
+def _keras_gru_state(gru, suffix, hidden):
+    """fastgru weights of one direction from a keras.layers.GRU (column blocks z, r, h)."""
+    weights = [np.asarray(w) for w in gru.get_weights()]
+    kernel, recurrent = weights[0], weights[1]
+    state = {
+        f"weight_ih{suffix}": _from_onnx_gates(kernel.T, hidden),
+        f"weight_hh{suffix}": _from_onnx_gates(recurrent.T, hidden),
+    }
+    if gru.use_bias:
+        bias = weights[2]
+        if gru.reset_after:
+            state[f"bias_ih{suffix}"] = _from_onnx_gates(bias[0], hidden)
+            state[f"bias_hh{suffix}"] = _from_onnx_gates(bias[1], hidden)
+        else:  # Keras's reset-before GRU has an input bias only
+            state[f"bias_ih{suffix}"] = _from_onnx_gates(bias, hidden)
+            state[f"bias_hh{suffix}"] = np.zeros_like(bias)
+    return state
+
+
+def from_keras(keras_layer, seed=None):
+    """A fastgru GRU (batch_first, like Keras) from ``keras.layers.GRU`` or
+    ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``."""
+    import keras
+
+    bidirectional = isinstance(keras_layer, keras.layers.Bidirectional)
+    if bidirectional:
+        if keras_layer.merge_mode != "concat":
+            raise ValueError(f"keras_layer: expected merge_mode 'concat', got {keras_layer.merge_mode!r}")
+        directions = [keras_layer.forward_layer, keras_layer.backward_layer]
+    elif isinstance(keras_layer, keras.layers.GRU):
+        directions = [keras_layer]
+    else:
+        raise TypeError(f"keras_layer: expected keras.layers.GRU or Bidirectional(GRU), got {type(keras_layer).__name__}")
+    first = directions[0]
+    if not first.built:
+        raise ValueError("keras_layer: build it first (call it once or give it an input shape)")
+    if first.go_backwards and not bidirectional:
+        raise ValueError("keras_layer: go_backwards GRUs read the sequence reversed; reverse x instead")
+    if first.activation.__name__ != "tanh" or first.recurrent_activation.__name__ != "sigmoid":
+        raise ValueError("keras_layer: expected activation tanh and recurrent_activation sigmoid")
+    hidden = int(first.units)
+    kernel = np.asarray(first.get_weights()[0])
+    layer = _gru()(
+        int(kernel.shape[0]), hidden, bias=bool(first.use_bias), batch_first=True,
+        bidirectional=bidirectional, reset_after=bool(first.reset_after),
+        dtype="float64" if kernel.dtype == np.float64 else "float32",
+        recurrent_dropout=float(first.recurrent_dropout), seed=seed,
+    )
+    state = {}
+    for d, gru in enumerate(directions):
+        state.update(_keras_gru_state(gru, "_l0" + ("_reverse" if d else ""), hidden))
+    layer.load_state_dict(state)
+    return layer
+
+
+def to_keras(layer):
+    """A built ``keras.layers.GRU`` (or ``Bidirectional(GRU)``) with ``return_sequences`` and
+    ``return_state`` and this layer's weights. Keras has no stacked GRU layer, and its
+    reset-before GRU has no recurrent bias: such layers are refused."""
+    import keras
+
+    H = layer.hidden_size
+    if layer.num_layers != 1:
+        raise ValueError("to_keras: Keras has no stacked GRU layer; this layer has num_layers="
+                         f"{layer.num_layers}")
+    if layer.zoneout:
+        raise ValueError("to_keras: Keras's GRU has no zoneout")
+    state = layer.state_dict()
+    if layer.bias and not layer.reset_after:
+        nonzero = [n for n in state if n.startswith("bias_hh") and np.any(state[n])]
+        if nonzero:
+            raise ValueError("to_keras: Keras's reset_after=False GRU has no recurrent bias, "
+                             f"and {nonzero} are not zero")
+
+    def make(suffix, backwards):
+        gru = keras.layers.GRU(H, reset_after=layer.reset_after, use_bias=layer.bias,
+                               return_sequences=True, return_state=True, go_backwards=backwards,
+                               recurrent_dropout=layer.recurrent_dropout, dtype=str(layer.dtype))
+        gru.build((None, None, layer.input_size))
+        weights = [_to_onnx_gates(state[f"weight_ih{suffix}"], H).T,
+                   _to_onnx_gates(state[f"weight_hh{suffix}"], H).T]
+        if layer.bias:
+            b_ih = _to_onnx_gates(state[f"bias_ih{suffix}"], H)
+            b_hh = _to_onnx_gates(state[f"bias_hh{suffix}"], H)
+            weights.append(np.stack([b_ih, b_hh]) if layer.reset_after else b_ih)
+        gru.set_weights(weights)
+        return gru
+
+    if not layer.bidirectional:
+        return make("_l0", False)
+    wrapper = keras.layers.Bidirectional(make("_l0", False), backward_layer=make("_l0_reverse", True),
+                                         merge_mode="concat")
+    wrapper.build((None, None, layer.input_size))
+    wrapper.forward_layer.set_weights(make("_l0", False).get_weights())
+    wrapper.backward_layer.set_weights(make("_l0_reverse", True).get_weights())
+    return wrapper

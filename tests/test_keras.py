@@ -1,0 +1,56 @@
+"""Keras 3 round trips (run on its torch backend, the CPU build pinned for the tests)."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+
+import fastgru  # noqa: E402
+
+from .helpers import normalised_error  # noqa: E402
+
+
+def keras_outputs(keras_layer, x):
+    outputs = keras_layer(x)
+    return [np.asarray(keras.ops.convert_to_numpy(o)) for o in outputs]
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_keras_to_fastgru_to_keras(reset_after, bidirectional):
+    keras.utils.set_random_seed(int(reset_after) + 2 * int(bidirectional))
+    gru = keras.layers.GRU(6, reset_after=reset_after, return_sequences=True, return_state=True,
+                           bias_initializer="random_normal")
+    keras_layer = keras.layers.Bidirectional(gru) if bidirectional else gru
+    x = np.random.default_rng(0).standard_normal((3, 7, 4)).astype(np.float32)
+    expected = keras_outputs(keras_layer, x)
+
+    layer = fastgru.GRU.from_keras(keras_layer)
+    assert layer.batch_first and layer.bidirectional == bidirectional and layer.reset_after == reset_after
+    y, h_n = layer(x)
+    assert normalised_error(y, expected[0]) <= 1e-5
+    for d in range(layer.num_directions):
+        assert normalised_error(h_n[d], expected[1 + d]) <= 1e-5
+
+    back = layer.to_keras()
+    for theirs, ours in zip(keras_outputs(back, x), expected):
+        assert normalised_error(theirs, ours) <= 1e-5
+
+
+def test_fastgru_to_keras_to_fastgru():
+    layer = fastgru.GRU(5, 4, batch_first=True, seed=3)
+    back = fastgru.GRU.from_keras(layer.to_keras())
+    for name, value in layer.state_dict().items():
+        np.testing.assert_array_equal(back.state_dict()[name], value)
+
+
+def test_to_keras_refuses_what_keras_cannot_express():
+    with pytest.raises(ValueError, match="stacked"):
+        fastgru.GRU(2, 3, num_layers=2).to_keras()
+    with pytest.raises(ValueError, match="recurrent bias"):
+        fastgru.GRU(2, 3, reset_after=False, seed=0).to_keras()
+    with pytest.raises(TypeError, match="keras.layers.GRU"):
+        fastgru.GRU.from_keras(keras.layers.Dense(3))
