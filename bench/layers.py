@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Variable-length batches and stacked bidirectional networks: fastgru against torch.nn.GRU.
+"""Variable-length batches, stacked bidirectional networks and the MGU: fastgru against torch.nn.GRU.
 
     python bench/layers.py [--threads 1,2] [--out bench/results]
 
@@ -32,8 +32,8 @@ def median_ms(run, repeats=9):
     return statistics.median(times) * 1e3
 
 
-def fastgru_cells(fastgru, x, lengths, dy, **config):
-    layer = fastgru.GRU(x.shape[2], config.pop("H"), seed=0, **config)
+def fastgru_cells(fastgru, x, lengths, dy, cls="GRU", **config):
+    layer = getattr(fastgru, cls)(x.shape[2], config.pop("H"), seed=0, **config)
 
     def train():
         layer.forward(x, lengths=lengths)
@@ -104,6 +104,19 @@ def main():
                 "PyTorch": torch_cells(torch, x, None, dy, H, num_layers=L, bidirectional=bi),
             }
             label = f"T={T} B={B} I={I} H={H}, {L} layers{', bidirectional' if bi else ''}"
+            rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
+
+        for case in shapes["cells"]:
+            T, B, I, H = case["T"], case["B"], case["I"], case["H"]
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((T, B, I)).astype(np.float32)
+            dy = rng.standard_normal((T, B, H)).astype(np.float32)
+            results = {
+                "fastgru GRU, reset after": fastgru_cells(fastgru, x, None, dy, H=H),
+                "fastgru GRU, reset before": fastgru_cells(fastgru, x, None, dy, H=H, reset_after=False),
+                "fastgru MGU": fastgru_cells(fastgru, x, None, dy, cls="MGU", H=H),
+            }
+            label = f"T={T} B={B} I={I} H={H}, cells"
             rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
 
     lines = ["| threads | case | implementation | inference ms | train ms | × (vs first fastgru row) |",

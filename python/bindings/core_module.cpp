@@ -66,9 +66,9 @@ class PyGru {
  public:
   PyGru(py::ssize_t input_size, py::ssize_t hidden_size, py::ssize_t num_layers,
         bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights,
-        double dropout, double recurrent_dropout, double zoneout)
+        double dropout, double recurrent_dropout, double zoneout, const std::string& cell)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
-                      weights, dropout, recurrent_dropout, zoneout)) {}
+                      weights, dropout, recurrent_dropout, zoneout, cell)) {}
 
   // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or None; lengths (B,) int64 or None;
   // cache: a TrainingCache to fill, or None for inference. Returns (y, h_n).
@@ -125,17 +125,18 @@ class PyGru {
       throw py::value_error("grads: expected " + std::to_string(LD) + " entries, got " + std::to_string(grads.size()));
     }
     std::vector<fastgru::GruGradientsView<Real>> views(LD);
+    const py::ssize_t G = (c.cell == fastgru::Cell::gru ? 3 : 2) * H;
     for (py::ssize_t s = 0; s < LD; ++s) {
       const py::ssize_t I = s < D ? c.input : D * H;
       const auto& [w_ih, w_hh, b_ih, b_hh] = grads[s];
-      views[s].weight_ih = checked_data<Real>(w_ih, "grad weight_ih", {3 * H, I}, true);
-      views[s].weight_hh = checked_data<Real>(w_hh, "grad weight_hh", {3 * H, H}, true);
+      views[s].weight_ih = checked_data<Real>(w_ih, "grad weight_ih", {G, I}, true);
+      views[s].weight_hh = checked_data<Real>(w_hh, "grad weight_hh", {G, H}, true);
       if (c.bias != (b_ih.has_value() && b_hh.has_value())) {
         throw py::value_error("grad biases: expected them exactly when the network has biases");
       }
       if (c.bias) {
-        views[s].bias_ih = checked_data<Real>(*b_ih, "grad bias_ih", {3 * H}, true);
-        views[s].bias_hh = checked_data<Real>(*b_hh, "grad bias_hh", {3 * H}, true);
+        views[s].bias_ih = checked_data<Real>(*b_ih, "grad bias_ih", {G}, true);
+        views[s].bias_hh = checked_data<Real>(*b_hh, "grad bias_hh", {G}, true);
       }
     }
     py::array_t<Real> dx(batch_first ? Shape{B, T, c.input} : Shape{T, B, c.input});
@@ -153,7 +154,8 @@ class PyGru {
   static fastgru::Gru<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
                                      py::ssize_t num_layers, bool bidirectional, bool reset_after,
                                      bool bias, const std::vector<LayerArrays>& weights,
-                                     double dropout, double recurrent_dropout, double zoneout) {
+                                     double dropout, double recurrent_dropout, double zoneout,
+                                     const std::string& cell) {
     fastgru::GruConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
@@ -164,7 +166,11 @@ class PyGru {
     config.dropout = dropout;
     config.recurrent_dropout = recurrent_dropout;
     config.zoneout = zoneout;
-    const py::ssize_t D = bidirectional ? 2 : 1, G = 3 * hidden_size;
+    if (cell != "gru" && cell != "mgu") {
+      throw py::value_error("cell: expected 'gru' or 'mgu', got '" + cell + "'");
+    }
+    config.cell = cell == "gru" ? fastgru::Cell::gru : fastgru::Cell::mgu;
+    const py::ssize_t D = bidirectional ? 2 : 1, G = (cell == "gru" ? 3 : 2) * hidden_size;
     if (input_size < 1 || hidden_size < 1 || num_layers < 1) {
       throw py::value_error("input_size, hidden_size, num_layers: expected >= 1, got " +
                             std::to_string(input_size) + ", " + std::to_string(hidden_size) +
@@ -196,10 +202,11 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def_property_readonly("filled", &fastgru::GruTrainingCache<Real>::filled);
   py::class_<PyGru<Real>>(m, name)
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
-                    const std::vector<LayerArrays>&, double, double, double>(),
+                    const std::vector<LayerArrays>&, double, double, double, const std::string&>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
-           py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0)
+           py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
+           py::arg("cell") = "gru")
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
       .def("backward", &PyGru<Real>::backward, py::arg("cache"), py::arg("dy"), py::arg("dh_n"),

@@ -28,7 +28,8 @@ class TrainingCacheF64:
 class GruF32:
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool,
                  reset_after: bool, bias: bool, weights: Sequence[_LayerArrays],
-                 dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...) -> None: ...
+                 dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
+                 cell: str = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float32], h0: Optional[npt.NDArray[np.float32]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF32], seed: int = ...) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
@@ -39,7 +40,8 @@ class GruF32:
 class GruF64:
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool,
                  reset_after: bool, bias: bool, weights: Sequence[_LayerArrays],
-                 dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...) -> None: ...
+                 dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
+                 cell: str = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float64], h0: Optional[npt.NDArray[np.float64]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF64], seed: int = ...) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["GRU"]
+__all__ = ["GRU", "MGU"]
 
 _CORE = {
     np.dtype(np.float32): (_core.GruF32, _core.TrainingCacheF32),
@@ -66,6 +66,9 @@ class GRU:
     Attribute access (``layer.weight_ih_l0``) returns a read-only view; change parameters with
     :meth:`load_state_dict`, so that the core's packed copy stays in step.
     """
+
+    _gates = 3  # row blocks per weight: r, z, n
+    _cell = "gru"
 
     def __init__(
         self,
@@ -131,7 +134,7 @@ class GRU:
         return names + ([f"bias_ih{suffix}", f"bias_hh{suffix}"] if self.bias else [])
 
     def _parameter_shapes(self):
-        G, H, D = 3 * self.hidden_size, self.hidden_size, self.num_directions
+        G, H, D = self._gates * self.hidden_size, self.hidden_size, self.num_directions
         shapes = {}
         for layer in range(self.num_layers):
             inputs = self.input_size if layer == 0 else D * H
@@ -161,6 +164,7 @@ class GRU:
             self.dropout,
             self.recurrent_dropout,
             self.zoneout,
+            self._cell,
         )
 
     def __getattr__(self, name):
@@ -382,10 +386,40 @@ class GRU:
         return dx, dh0
 
     def __repr__(self):
-        return (
-            f"GRU(input_size={self.input_size}, hidden_size={self.hidden_size}, "
-            f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
-            f"dropout={self.dropout}, bidirectional={self.bidirectional}, "
-            f"reset_after={self.reset_after}, dtype='{self.dtype}', "
-            f"recurrent_dropout={self.recurrent_dropout}, zoneout={self.zoneout})"
-        )
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class MGU(GRU):
+    """A minimal gated unit network (Zhou et al. 2016; ``shared/gru-math.md`` §4)::
+
+        f = σ(W_if x + b_if + W_hf h + b_hf)
+        n = tanh(W_in x + b_in + W_hn (f ⊙ h) + b_hn)
+        h' = (1 − f) ⊙ h + f ⊙ n
+
+    One gate plays reset and update. Everything else is the :class:`GRU`'s: constructor
+    arguments (without ``reset_after``), layers, directions, lengths, regularisation, ``step``,
+    ``forward``/``backward`` and the model file. Parameters follow the GRU's names with the row
+    blocks f, n: ``weight_ih_l{k}`` (2H, I or D*H), ``weight_hh_l{k}`` (2H, H), ``bias_ih_l{k}``
+    and ``bias_hh_l{k}`` (2H,), ``_reverse`` for the reverse direction.
+
+    The core runs it as the reset-before GRU with r = f and z = 1 − f (the weights of z are those
+    of f negated), exactly, in the same kernels, folding the gradients back onto f.
+    """
+
+    _gates = 2  # row blocks per weight: f, n
+    _cell = "mgu"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype="float32", seed: Optional[int] = None, recurrent_dropout: float = 0.0,
+                 zoneout: float = 0.0):
+        super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias,
+                         batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
+                         reset_after=False, dtype=dtype, seed=seed,
+                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+
+    def config(self) -> dict:
+        config = super().config()
+        del config["reset_after"]
+        return config

@@ -15,13 +15,24 @@ from .model_file import FORMAT_VERSION, read_model_file, write_model_file
 
 __all__ = ["load", "flip_update_gate"]
 
-_CLASSES = ("GRU",)
+_CLASSES = ("GRU", "MGU")
 
 
 def _gru():
     from .gru import GRU
 
     return GRU
+
+
+def _layer_class(name):
+    from . import gru
+
+    return getattr(gru, name)
+
+
+def _require_gru(layer, converter):
+    if type(layer).__name__ != "GRU":
+        raise TypeError(f"{converter}: only GRU layers have a counterpart there, got {type(layer).__name__}")
 
 
 def save(layer, path) -> None:
@@ -47,7 +58,7 @@ def load(path):
         config = json.loads(metadata["config"])
     except (KeyError, json.JSONDecodeError):
         raise ValueError(f"{path}: its configuration metadata is missing or not JSON") from None
-    layer = _gru()(**config)
+    layer = _layer_class(cls_name)(**config)
     layer.load_state_dict(tensors)
     return layer
 
@@ -92,6 +103,7 @@ def to_torch(layer):
     PyTorch has no reset-before GRU)."""
     import torch
 
+    _require_gru(layer, "to_torch")
     if not layer.reset_after:
         raise ValueError("to_torch: torch.nn.GRU applies the reset gate after the recurrent "
                          "product; this layer has reset_after=False")
@@ -128,6 +140,7 @@ def to_onnx(layer, path, initial_state=False, lengths=False, opset=14):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    _require_gru(layer, "to_onnx")
     if layer.recurrent_dropout or layer.zoneout:
         raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
     H, D, L = layer.hidden_size, layer.num_directions, layer.num_layers
@@ -309,6 +322,7 @@ def to_keras(layer):
     reset-before GRU has no recurrent bias: such layers are refused."""
     import keras
 
+    _require_gru(layer, "to_keras")
     H = layer.hidden_size
     if layer.num_layers != 1:
         raise ValueError("to_keras: Keras has no stacked GRU layer; this layer has num_layers="

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gru_forward", "gru_backward", "gru_network_forward", "gru_network_backward"]
+__all__ = ["gru_forward", "gru_backward", "gru_network_forward", "gru_network_backward",
+           "mgu_forward", "mgu_backward"]
 
 
 def _sigmoid(v):
@@ -214,3 +215,68 @@ def gru_network_backward(cache, dy, dh_n=None):
             d_output = d_input
         dx[:n, b] = d_output[:, 0]
     return {"dx": np.swapaxes(dx, 0, 1) if cache["batch_first"] else dx, "dh0": dh0, "grads": grads}
+
+
+def mgu_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """The minimal gated unit over a sequence (gru-math.md §4); weights have row blocks f, n.
+
+    Returns ``(y, h_n, cache)`` like :func:`gru_forward`.
+    """
+    T, B, _ = x.shape
+    H = weight_hh.shape[1]
+    dtype = np.result_type(x, weight_ih)
+    zeros = np.zeros(2 * H, dtype=dtype)
+    b_i = zeros if bias_ih is None else bias_ih
+    b_h = zeros if bias_hh is None else bias_hh
+    W_if, W_in = weight_ih[:H], weight_ih[H:]
+    W_hf, W_hn = weight_hh[:H], weight_hh[H:]
+    b_if, b_in, b_hf, b_hn = b_i[:H], b_i[H:], b_h[:H], b_h[H:]
+    h = np.zeros((B, H), dtype=dtype) if h0 is None else h0
+    y = np.empty((T, B, H), dtype=dtype)
+    steps = []
+    for t in range(T):
+        f = _sigmoid(x[t] @ W_if.T + b_if + h @ W_hf.T + b_hf)
+        n = np.tanh(x[t] @ W_in.T + b_in + (f * h) @ W_hn.T + b_hn)
+        steps.append({"h_prev": h, "f": f, "n": n})
+        h = (1 - f) * h + f * n
+        y[t] = h
+    return y, h, {"x": x, "steps": steps, "weight_ih": weight_ih, "weight_hh": weight_hh}
+
+
+def mgu_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`mgu_forward`; the same keys as :func:`gru_backward`."""
+    x, steps = cache["x"], cache["steps"]
+    weight_ih, weight_hh = cache["weight_ih"], cache["weight_hh"]
+    H = weight_hh.shape[1]
+    W_hf, W_hn = weight_hh[:H], weight_hh[H:]
+    dx = np.zeros_like(x, dtype=dy.dtype)
+    d_weight_ih = np.zeros_like(weight_ih, dtype=dy.dtype)
+    d_weight_hh = np.zeros_like(weight_hh, dtype=dy.dtype)
+    d_bias_ih = np.zeros(2 * H, dtype=dy.dtype)
+    d_bias_hh = np.zeros(2 * H, dtype=dy.dtype)
+    dh = np.zeros(dy.shape[1:], dtype=dy.dtype) if dh_n is None else dh_n.copy()
+    for t in reversed(range(len(steps))):
+        h, f, n = steps[t]["h_prev"], steps[t]["f"], steps[t]["n"]
+        dh = dh + dy[t]
+        # h' = (1 − f) ⊙ h + f ⊙ n
+        df = dh * (n - h)
+        dn = dh * f
+        dh_prev = dh * (1 - f)
+        # n = tanh(a_n), a_n = W_in x + b_in + W_hn (f ⊙ h) + b_hn
+        da_n = dn * (1 - n**2)
+        d_fh = da_n @ W_hn
+        df = df + d_fh * h
+        dh_prev = dh_prev + d_fh * f
+        # f = σ(a_f), a_f = W_if x + b_if + W_hf h + b_hf
+        da_f = df * f * (1 - f)
+        dh_prev = dh_prev + da_f @ W_hf
+        d_weight_hh[:H] += da_f.T @ h
+        d_weight_hh[H:] += da_n.T @ (f * h)
+        d_bias_hh += np.concatenate([da_f.sum(0), da_n.sum(0)])
+        da_input = np.concatenate([da_f, da_n], axis=1)
+        dx[t] = da_input @ weight_ih
+        d_weight_ih += da_input.T @ x[t]
+        d_bias_ih += da_input.sum(0)
+        dh = dh_prev
+    return {"dx": dx, "dh0": dh, "weight_ih": d_weight_ih, "weight_hh": d_weight_hh,
+            "bias_ih": d_bias_ih, "bias_hh": d_bias_hh}

@@ -109,9 +109,14 @@ class GruLayer {
 extern template class GruLayer<float>;
 extern template class GruLayer<double>;
 
+// The recurrent cell (gru-math.md): the GRU (§1, §2), or the minimal gated unit (§4), whose
+// weights have the row blocks f, n ((2H, ·) instead of (3H, ·)) and which ignores `mode`.
+enum class Cell : int { gru = 0, mgu = 1 };
+
 // A GRU network: `layers` stacked layers, each with one or two directions (D = 2 when
 // bidirectional), PyTorch's semantics. Layer l > 0 takes the D·H outputs of layer l − 1.
 struct GruConfig {
+  Cell cell = Cell::gru;
   std::int64_t input = 0;   // I >= 1
   std::int64_t hidden = 0;  // H >= 1
   std::int64_t layers = 1;  // L >= 1
@@ -169,7 +174,7 @@ template <typename Real>
 class Gru {
  public:
   // weights[l · D + d]: layer l, direction d (0 forward, 1 reverse), copied. Layer 0 takes
-  // (3H, I) input weights, later layers (3H, D·H). Throws std::invalid_argument on bad sizes,
+  // (G·H, I) input weights, later layers (G·H, D·H), with G = 3 gates (GRU) or 2 (MGU). Throws std::invalid_argument on bad sizes,
   // a null weight, or biases that disagree with config.bias.
   Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>& weights);
   ~Gru();

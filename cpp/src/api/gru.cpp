@@ -1,4 +1,5 @@
 // Gru (the network): argument checks and weight ownership; the stacking lives in driver/.
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <string>
@@ -74,6 +75,31 @@ struct Gru<Real>::Impl {
   std::uint64_t id = next_network_id.fetch_add(1);
 };
 
+namespace {
+
+// The MGU is the reset-before GRU with r = f and z = 1 − f = σ(−a_f): its weights with the row
+// blocks f, n become the GRU's r = f, z = −f, n, which the GRU kernels then run exactly.
+template <typename Real>
+std::vector<Real> mgu_as_gru_rows(const Real* rows, std::int64_t hidden, std::int64_t width) {
+  const std::int64_t block = hidden * width;
+  std::vector<Real> out(static_cast<size_t>(3 * block));
+  std::copy(rows, rows + block, out.begin());
+  std::transform(rows, rows + block, out.begin() + block, [](Real v) { return -v; });
+  std::copy(rows + block, rows + 2 * block, out.begin() + 2 * block);
+  return out;
+}
+
+// Gradients of the GRU's r, z, n rows back to the MGU's f, n rows: d f = d r − d z.
+template <typename Real>
+void fold_gru_gradient(const std::vector<Real>& gru_rows, std::int64_t hidden, std::int64_t width,
+                       Real* mgu_rows) {
+  const std::int64_t block = hidden * width;
+  for (std::int64_t i = 0; i < block; ++i) mgu_rows[i] += gru_rows[i] - gru_rows[block + i];
+  for (std::int64_t i = 0; i < block; ++i) mgu_rows[block + i] += gru_rows[2 * block + i];
+}
+
+}  // namespace
+
 template <typename Real>
 Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>& weights)
     : impl_(std::make_unique<Impl>()) {
@@ -99,8 +125,26 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
                    name + ": biases must be " + (config.bias ? "given" : "null") +
                        " when config.bias is " + (config.bias ? "true" : "false"));
       const std::int64_t input = l == 0 ? config.input : D * config.hidden;
+      if (config.cell == Cell::gru) {
+        impl_->layers.push_back(
+            api::make_packed_layer<Real>({input, config.hidden}, config.mode, w, name));
+        continue;
+      }
+      api::require_pointer(w.weight_ih, name + ".weight_ih");
+      api::require_pointer(w.weight_hh, name + ".weight_hh");
+      const std::int64_t H = config.hidden;
+      const auto w_ih = mgu_as_gru_rows(w.weight_ih, H, input);
+      const auto w_hh = mgu_as_gru_rows(w.weight_hh, H, H);
+      std::vector<Real> b_ih, b_hh;
+      GruWeightsView<Real> gru{w_ih.data(), w_hh.data(), nullptr, nullptr};
+      if (config.bias) {
+        b_ih = mgu_as_gru_rows(w.bias_ih, H, 1);
+        b_hh = mgu_as_gru_rows(w.bias_hh, H, 1);
+        gru.bias_ih = b_ih.data();
+        gru.bias_hh = b_hh.data();
+      }
       impl_->layers.push_back(
-          api::make_packed_layer<Real>({input, config.hidden}, config.mode, w, name));
+          api::make_packed_layer<Real>({input, H}, ResetMode::before, gru, name));
     }
   }
 }
@@ -188,7 +232,35 @@ void Gru<Real>::backward(GruTrainingCache<Real>& cache, const Real* dy, const Re
     api::require((grads[s].bias_ih != nullptr) == (grads[s].bias_hh != nullptr),
                  name + ".bias_ih and .bias_hh must be both given or both null");
   }
-  driver::run_stack_backward(impl_->layers, D, cache.impl_->stack, dy, dh_n, dx, dh0, grads);
+  if (impl_->config.cell == Cell::gru) {
+    driver::run_stack_backward(impl_->layers, D, cache.impl_->stack, dy, dh_n, dx, dh0, grads);
+  } else {
+    // The equivalent GRU's gradients, folded back onto the MGU's rows.
+    const std::int64_t H = impl_->config.hidden;
+    std::vector<std::vector<Real>> parts(grads.size() * 4);
+    std::vector<GruGradientsView<Real>> gru_grads(grads.size());
+    for (size_t s = 0; s < grads.size(); ++s) {
+      const std::int64_t input = impl_->layers[s].input;
+      std::int64_t widths[4] = {input, H, 1, 1};
+      Real** views[4] = {&gru_grads[s].weight_ih, &gru_grads[s].weight_hh, &gru_grads[s].bias_ih,
+                         &gru_grads[s].bias_hh};
+      for (int k = 0; k < 4; ++k) {
+        if (k >= 2 && !grads[s].bias_ih) continue;
+        parts[s * 4 + k].assign(static_cast<size_t>(3 * H * widths[k]), Real(0));
+        *views[k] = parts[s * 4 + k].data();
+      }
+    }
+    driver::run_stack_backward(impl_->layers, D, cache.impl_->stack, dy, dh_n, dx, dh0, gru_grads);
+    for (size_t s = 0; s < grads.size(); ++s) {
+      const std::int64_t input = impl_->layers[s].input;
+      fold_gru_gradient(parts[s * 4], H, input, grads[s].weight_ih);
+      fold_gru_gradient(parts[s * 4 + 1], H, H, grads[s].weight_hh);
+      if (grads[s].bias_ih) {
+        fold_gru_gradient(parts[s * 4 + 2], H, 1, grads[s].bias_ih);
+        fold_gru_gradient(parts[s * 4 + 3], H, 1, grads[s].bias_hh);
+      }
+    }
+  }
   // Its buffers stay allocated for the next training forward.
   cache.impl_->filled = false;
 }
