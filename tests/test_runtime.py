@@ -127,3 +127,11 @@ def test_threadpoolctl_limits_fastgru_threads():
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert fastgru.get_num_threads() == 1
     assert fastgru.get_num_threads() >= 1
+
+
+def test_info_command_prints_the_isa():
+    out = subprocess.run([sys.executable, "-m", "fastgru", "info"], capture_output=True, text=True, check=True)
+    fields = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert fields["isa"] in _core.available_isas()
+    assert fields["isas_available"].split(", ") == list(_core.available_isas())
+    assert int(fields["threads"]) >= 1 and fields["version"] == fastgru.__version__
