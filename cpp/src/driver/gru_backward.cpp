@@ -138,6 +138,7 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
           k.multiply_panels(n, H, 2 * H, dgi_t + r0 * G, G, 1, backward_panels, panel_stride,
                             my_panels.begin, my_panels.end, d_product, H, true, nullptr);
         }
+        if (!recurrent_keep && !zone) return;
         for (Index r = r0; r < r0 + n; ++r)
           for (Index u = unit_begin; u < unit_end; ++u) {
             Real& d = prev[r * H + u];
