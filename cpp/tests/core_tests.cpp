@@ -1,0 +1,227 @@
+// Tests of the C++ API on its own (the Python suite checks the numbers against NumPy, PyTorch
+// and ONNX Runtime): consistency, gradients by central differences, errors, threads.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fastgru/gru.h"
+#include "fastgru/runtime.h"
+
+namespace {
+
+using fastgru::Gru;
+using fastgru::GruConfig;
+using fastgru::GruGradientsView;
+using fastgru::GruWeightsView;
+using fastgru::SequenceLayout;
+
+void check(bool condition, const std::string& what) {
+  if (!condition) throw std::runtime_error(what);
+}
+
+template <typename Real>
+std::vector<Real> random_vector(std::size_t count, unsigned seed, double scale = 1.0) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<double> uniform(-scale, scale);
+  std::vector<Real> out(count);
+  for (Real& v : out) v = static_cast<Real>(uniform(generator));
+  return out;
+}
+
+// Weights of every layer and direction of a config, owned, with views for the API.
+template <typename Real>
+struct Weights {
+  std::vector<std::vector<Real>> arrays;
+  std::vector<GruWeightsView<Real>> views;
+
+  Weights(const GruConfig& c, unsigned seed) {
+    const std::int64_t D = c.bidirectional ? 2 : 1, G = 3 * c.hidden;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(c.hidden));
+    for (std::int64_t l = 0; l < c.layers; ++l) {
+      for (std::int64_t d = 0; d < D; ++d) {
+        const std::int64_t input = l == 0 ? c.input : D * c.hidden;
+        for (std::int64_t count : {G * input, G * c.hidden, G, G})
+          arrays.push_back(random_vector<Real>(count, seed++, bound));
+      }
+    }
+    for (std::size_t s = 0; s < arrays.size(); s += 4)
+      views.push_back({arrays[s].data(), arrays[s + 1].data(), arrays[s + 2].data(), arrays[s + 3].data()});
+  }
+};
+
+void gru_network_of_one_layer_equals_gru_layer() {
+  GruConfig c;
+  c.input = 5;
+  c.hidden = 7;
+  Weights<float> w(c, 1);
+  const fastgru::GruLayer<float> layer({c.input, c.hidden}, c.mode, w.views[0]);
+  const Gru<float> network(c, w.views);
+  const std::int64_t T = 6, B = 3;
+  const auto x = random_vector<float>(T * B * c.input, 9);
+  std::vector<float> y1(T * B * c.hidden), y2(y1.size()), h1(B * c.hidden), h2(h1.size());
+  layer.forward(T, B, x.data(), nullptr, y1.data(), h1.data(), nullptr);
+  SequenceLayout layout;
+  layout.steps = T;
+  layout.batch = B;
+  network.forward(layout, x.data(), nullptr, y2.data(), h2.data(), nullptr);
+  check(y1 == y2 && h1 == h2, "Gru with one layer differs from GruLayer");
+}
+
+void backward_matches_central_differences() {
+  GruConfig c;
+  c.input = 3;
+  c.hidden = 4;
+  c.layers = 2;
+  c.bidirectional = true;
+  c.mode = fastgru::ResetMode::before;
+  Weights<double> w(c, 20);
+  const Gru<double> network(c, w.views);
+  const std::int64_t T = 4, B = 2, out = 2 * c.hidden;
+  const std::int64_t lengths[] = {4, 3};
+  SequenceLayout layout;
+  layout.steps = T;
+  layout.batch = B;
+  layout.batch_first = true;
+  layout.lengths = lengths;
+  auto x = random_vector<double>(B * T * c.input, 30);
+  const auto dy = random_vector<double>(B * T * out, 31);
+  std::vector<double> y(B * T * out), h_n(4 * B * c.hidden), dx(x.size());
+  auto loss = [&] {
+    network.forward(layout, x.data(), nullptr, y.data(), h_n.data(), nullptr);
+    double sum = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) sum += y[i] * dy[i];
+    return sum;
+  };
+  fastgru::GruTrainingCache<double> cache;
+  network.forward(layout, x.data(), nullptr, y.data(), h_n.data(), &cache);
+  std::vector<std::vector<double>> grads;
+  std::vector<GruGradientsView<double>> views;
+  for (std::size_t s = 0; s < w.arrays.size(); ++s) grads.emplace_back(w.arrays[s].size(), 0.0);
+  for (std::size_t s = 0; s < grads.size(); s += 4)
+    views.push_back({grads[s].data(), grads[s + 1].data(), grads[s + 2].data(), grads[s + 3].data()});
+  network.backward(cache, dy.data(), nullptr, dx.data(), nullptr, views);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double saved = x[i], eps = 1e-6;
+    x[i] = saved + eps;
+    const double plus = loss();
+    x[i] = saved - eps;
+    const double minus = loss();
+    x[i] = saved;
+    const double numeric = (plus - minus) / (2 * eps);
+    check(std::fabs(numeric - dx[i]) <= 1e-7 * (1 + std::fabs(numeric)),
+          "dx[" + std::to_string(i) + "] = " + std::to_string(dx[i]) + ", central difference " +
+              std::to_string(numeric));
+  }
+}
+
+void expect_invalid_argument(const std::function<void()>& call, const std::string& fragment) {
+  try {
+    call();
+  } catch (const std::invalid_argument& error) {
+    check(std::string(error.what()).find(fragment) != std::string::npos,
+          "message '" + std::string(error.what()) + "' does not name '" + fragment + "'");
+    return;
+  }
+  throw std::runtime_error("expected std::invalid_argument naming '" + fragment + "'");
+}
+
+void bad_arguments_are_clear_exceptions() {
+  GruConfig c;
+  c.input = 2;
+  c.hidden = 3;
+  Weights<float> w(c, 40);
+  expect_invalid_argument([&] {
+    GruConfig bad = c;
+    bad.hidden = 0;
+    Gru<float> network(bad, w.views);
+  }, "config.hidden");
+  expect_invalid_argument([&] {
+    GruConfig bad = c;
+    bad.layers = 2;
+    Gru<float> network(bad, w.views);
+  }, "weights: expected 2 entries");
+  const Gru<float> network(c, w.views), other(c, w.views);
+  std::vector<float> x(4 * 2 * 2), y(4 * 2 * 3), h(2 * 3), dx(x.size());
+  SequenceLayout layout;
+  layout.steps = 4;
+  layout.batch = 2;
+  const std::int64_t lengths[] = {4, 5};
+  layout.lengths = lengths;
+  expect_invalid_argument([&] { network.forward(layout, x.data(), nullptr, y.data(), h.data(), nullptr); },
+                          "lengths[1]: expected 1..4, got 5");
+  layout.lengths = nullptr;
+  std::vector<float> g_ih(9 * 2), g_hh(9 * 3), g_b1(9), g_b2(9);
+  const std::vector<GruGradientsView<float>> grads = {{g_ih.data(), g_hh.data(), g_b1.data(), g_b2.data()}};
+  fastgru::GruTrainingCache<float> cache;
+  expect_invalid_argument([&] { network.backward(cache, y.data(), nullptr, dx.data(), nullptr, grads); },
+                          "cache: expected one filled");
+  network.forward(layout, x.data(), nullptr, y.data(), h.data(), &cache);
+  expect_invalid_argument([&] { other.backward(cache, y.data(), nullptr, dx.data(), nullptr, grads); },
+                          "another Gru");
+}
+
+void one_network_serves_many_threads_at_once() {
+  GruConfig c;
+  c.input = 16;
+  c.hidden = 48;
+  c.layers = 2;
+  Weights<float> w(c, 50);
+  const Gru<float> network(c, w.views);
+  const std::int64_t T = 12, B = 5;
+  SequenceLayout layout;
+  layout.steps = T;
+  layout.batch = B;
+  const int workers = 8;
+  std::vector<std::vector<float>> inputs, expected;
+  for (int i = 0; i < workers; ++i) {
+    inputs.push_back(random_vector<float>(T * B * c.input, 60 + i));
+    expected.emplace_back(T * B * c.hidden);
+    std::vector<float> h(2 * B * c.hidden);
+    network.forward(layout, inputs[i].data(), nullptr, expected[i].data(), h.data(), nullptr);
+  }
+  std::vector<int> mismatches(workers, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < workers; ++i) {
+    threads.emplace_back([&, i] {
+      std::vector<float> y(T * B * c.hidden), h(2 * B * c.hidden);
+      for (int repeat = 0; repeat < 20; ++repeat) {
+        network.forward(layout, inputs[i].data(), nullptr, y.data(), h.data(), nullptr);
+        mismatches[i] += y != expected[i];
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int i = 0; i < workers; ++i)
+    check(mismatches[i] == 0, "thread " + std::to_string(i) + " saw results differ from the serial run");
+}
+
+}  // namespace
+
+int main() {
+  const std::pair<const char*, void (*)()> tests[] = {
+      {"gru_network_of_one_layer_equals_gru_layer", gru_network_of_one_layer_equals_gru_layer},
+      {"backward_matches_central_differences", backward_matches_central_differences},
+      {"bad_arguments_are_clear_exceptions", bad_arguments_are_clear_exceptions},
+      {"one_network_serves_many_threads_at_once", one_network_serves_many_threads_at_once},
+  };
+  int passed = 0, failed = 0;
+  std::printf("fastgru core tests, ISA %s\n", fastgru::active_isa().c_str());
+  for (const auto& [name, test] : tests) {
+    try {
+      test();
+      ++passed;
+      std::printf("PASS %s\n", name);
+    } catch (const std::exception& error) {
+      ++failed;
+      std::printf("FAIL %s: %s\n", name, error.what());
+    }
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
