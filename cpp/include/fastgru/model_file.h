@@ -1,0 +1,22 @@
+// Loading models saved from Python (`layer.save(path)`: the safetensors format, the weights under
+// PyTorch's names, the configuration in the metadata; see python/fastgru/model_file.py).
+// Standard library only.
+#pragma once
+
+#include <string>
+
+#include "fastgru/gru.h"
+
+namespace fastgru {
+
+// Reads a GRU or MGU model file into a network computing in Real (float64 weights are rounded
+// to float32 for Gru<float>, and the reverse). Training-only settings (dropout rates) are kept.
+// Throws std::invalid_argument naming the file and the problem for a missing, truncated,
+// corrupt or foreign file, one from a newer format version, or an unknown layer class.
+template <typename Real>
+Gru<Real> load_gru(const std::string& path);
+
+extern template Gru<float> load_gru<float>(const std::string&);
+extern template Gru<double> load_gru<double>(const std::string&);
+
+}  // namespace fastgru
