@@ -352,9 +352,10 @@ def to_keras(layer):
 
     if not layer.bidirectional:
         return make("_l0", False)
-    wrapper = keras.layers.Bidirectional(make("_l0", False), backward_layer=make("_l0_reverse", True),
-                                         merge_mode="concat")
+    forward, backward = make("_l0", False), make("_l0_reverse", True)
+    wrapper = keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode="concat")
+    # Bidirectional rebuilds its layers from their configs: the weights go in after build.
     wrapper.build((None, None, layer.input_size))
-    wrapper.forward_layer.set_weights(make("_l0", False).get_weights())
-    wrapper.backward_layer.set_weights(make("_l0_reverse", True).get_weights())
+    wrapper.forward_layer.set_weights(forward.get_weights())
+    wrapper.backward_layer.set_weights(backward.get_weights())
     return wrapper
