@@ -71,9 +71,10 @@ def main():
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     import fastgru
+    import fastgru.benchmark
     import torch
 
-    shapes = json.loads((HERE / "shapes.json").read_text())["layers"]
+    shapes = json.loads(fastgru.benchmark.SHAPES_FILE.read_text())["layers"]
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
         fastgru.set_num_threads(threads)

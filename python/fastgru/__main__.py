@@ -6,12 +6,66 @@ import argparse
 import sys
 
 
+def _add_demo(commands):
+    demo = commands.add_parser("demo", help="train GRUs on the yearly sunspot numbers and forecast 1921-1987")
+    demo.add_argument("--plot", default="sunspots_forecast.png", help="PNG to write (default %(default)s; '' for none)")
+    demo.add_argument("--members", type=int, default=5, help="GRUs averaged (default %(default)s)")
+    demo.add_argument("--epochs", type=int, default=300, help="epochs per GRU (default %(default)s)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_forecast(commands):
+    forecast = commands.add_parser("forecast", help="train on a column of a CSV file and forecast its next values")
+    forecast.add_argument("file", metavar="FILE.csv", help="CSV file with a header row")
+    forecast.add_argument("--column", required=True, help="name of the column to forecast")
+    forecast.add_argument("--horizon", type=int, required=True, help="steps to forecast after the series' end")
+    forecast.add_argument("--lookback", type=int, default=24, help="input steps per window (default %(default)s)")
+    forecast.add_argument("--epochs", type=int, default=200, help="most epochs (early stopping; default %(default)s)")
+    forecast.add_argument("--hidden", type=int, default=32, help="GRU units (default %(default)s)")
+    forecast.add_argument("--seed", type=int, default=0)
+    forecast.add_argument("--output", help="forecast CSV (default FILE_forecast.csv)")
+    forecast.add_argument("--plot", help="plot PNG (default: the output's name with .png)")
+    forecast.add_argument("--save", metavar="MODEL.safetensors", help="keep the trained model")
+    forecast.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastgru", description="Fast GRU layers on CPUs.")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_demo(commands)
+    _add_forecast(commands)
+    bench = commands.add_parser("bench", help="time fastgru against PyTorch, ONNX Runtime and oneDNN",
+                                add_help=False)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the benchmark (--help for them)")
     commands.add_parser("selfcheck", help="check forward and BPTT against the NumPy reference and time them")
     commands.add_parser("info", help="print the version, instruction sets and thread count")
     args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            from .commands import demo
+
+            for name in ("members", "epochs"):
+                if getattr(args, name) < 1:
+                    parser.error(f"--{name}: expected an int >= 1, got {getattr(args, name)}")
+            demo.run(args.members, args.epochs, args.seed, args.plot or None, 0 if args.quiet else "auto")
+            return 0
+        if args.command == "forecast":
+            from .commands import forecast
+
+            for name in ("horizon", "lookback", "epochs", "hidden"):
+                if getattr(args, name) < 1:
+                    parser.error(f"--{name}: expected an int >= 1, got {getattr(args, name)}")
+            forecast.run(args.file, args.column, args.horizon, args.lookback, args.epochs, args.hidden, args.seed,
+                         args.output, args.plot, args.save, 0 if args.quiet else "auto")
+            return 0
+    except (ValueError, FileNotFoundError) as error:
+        print(f"fastgru {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "bench":
+        from . import benchmark
+
+        return benchmark.main(args.bench_args)
     if args.command == "info":
         from .runtime import info
 

@@ -92,7 +92,8 @@ class GRU:
             if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1), got {rate!r}")
         try:
-            self.dtype = np.dtype(dtype)
+            # by name: the canonical, native-order dtype object the core's checks expect
+            self.dtype = np.dtype(np.dtype(dtype).name)
         except TypeError:
             raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
         if self.dtype not in _CORE:
@@ -263,6 +264,33 @@ class GRU:
         """Sets every accumulated gradient in :attr:`grads` to zero."""
         for array in self.grads.values():
             array.fill(0)
+
+    # ----------------------------------------------------------------------- pickling
+    def __getstate__(self):
+        """Configuration, parameters, gradients and the mask generator; the core and the
+        training cache are rebuilt on unpickling (a pending backward is not carried over)."""
+        state = self.__dict__.copy()
+        for transient in ("_core", "_cache", "_training_lock", "_saved"):
+            del state[transient]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.dtype = np.dtype(self.dtype.name)
+        # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
+        def own_copy(array):
+            out = np.empty(array.shape, self.dtype)  # np.array(a, dtype) may keep a's dtype object
+            out[...] = array
+            return out
+
+        self._params = {k: own_copy(v) for k, v in self._params.items()}
+        for array in self._params.values():
+            array.flags.writeable = False
+        self.grads = {k: own_copy(v) for k, v in self.grads.items()}
+        self._cache = _CORE[self.dtype][1]()
+        self._training_lock = threading.Lock()
+        self._core = self._make_core()
+        self._saved = None
 
     # ----------------------------------------------------------------------- compute
     def _check_input(self, x, h0, lengths):

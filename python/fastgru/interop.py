@@ -49,9 +49,17 @@ def save(layer, path) -> None:
 
 
 def load(path):
-    """Reads a layer written by ``layer.save(path)``: the same class, configuration and weights."""
+    """Reads a layer written by ``layer.save(path)`` (or a :class:`fastgru.Model` written by
+    ``model.save(path)``): the same class, configuration and weights."""
     tensors, metadata = read_model_file(path)
     cls_name = metadata.get("class")
+    if cls_name == "Model":
+        from .training.model import Model
+
+        recurrent_class = metadata.get("recurrent_class")
+        if recurrent_class not in _CLASSES:
+            raise ValueError(f"{path}: expected a recurrent layer class in {_CLASSES}, got {recurrent_class!r}")
+        return Model._from_file(path, tensors, metadata, _layer_class(recurrent_class))
     if cls_name not in _CLASSES:
         raise ValueError(f"{path}: expected a layer class in {_CLASSES}, got {cls_name!r}")
     try:

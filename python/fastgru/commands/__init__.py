@@ -1,0 +1,1 @@
+"""The ``fastgru`` command's subcommands that train models: ``demo`` and ``forecast``."""

@@ -1,0 +1,450 @@
+"""A recurrent network with a dense head, trained end to end: :class:`Model`."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import losses as losses_module
+from . import optimizers as optimizers_module
+
+__all__ = ["Model"]
+
+_HEADS = ("last", "sequence")
+
+
+def _as_float_array(value, name, dtype):
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
+    array = np.asarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    return array
+
+
+class _Sequences:
+    """Input sequences, dense (N, T, F) with optional lengths or a list of (T_i, F) arrays,
+    cut into batch-first batches padded to each batch's longest sequence."""
+
+    def __init__(self, X, features, dtype, lengths=None, name="X"):
+        if isinstance(X, (list, tuple)):
+            if not X:
+                raise ValueError(f"{name}: expected at least one sequence, got an empty list")
+            self.items = []
+            for i, seq in enumerate(X):
+                seq = _as_float_array(seq, f"{name}[{i}]", dtype)
+                if seq.ndim == 1 and features == 1:
+                    seq = seq[:, None]
+                if seq.ndim != 2 or seq.shape[1] != features or seq.shape[0] < 1:
+                    raise ValueError(f"{name}[{i}]: expected shape (steps >= 1, {features}), got {seq.shape}")
+                self.items.append(seq)
+            self.dense = None
+            self.lengths = np.array([len(s) for s in self.items], dtype=np.int64)
+            if lengths is not None:
+                raise ValueError("lengths: a list of sequences carries its own lengths; pass lengths=None")
+        else:
+            dense = _as_float_array(X, name, dtype)
+            if dense.ndim == 2 and features == 1:
+                dense = dense[:, :, None]
+            if dense.ndim != 3 or dense.shape[2] != features or 0 in dense.shape:
+                raise ValueError(f"{name}: expected shape (samples, steps, {features}) (or (samples, steps) "
+                                 f"for one feature), or a list of (steps, {features}) arrays, got shape {dense.shape}")
+            self.dense, self.items = dense, None
+            if lengths is None:
+                self.lengths = None
+            else:
+                lengths = np.asarray(lengths)
+                if lengths.dtype.kind not in "iu" or lengths.shape != (len(dense),):
+                    raise ValueError(f"lengths: expected {len(dense)} integers, got {lengths.dtype} {lengths.shape}")
+                if lengths.min() < 1 or lengths.max() > dense.shape[1]:
+                    raise ValueError(f"lengths: expected values in 1..{dense.shape[1]}, got {lengths.min()}..{lengths.max()}")
+                self.lengths = lengths.astype(np.int64)
+
+    def __len__(self):
+        return len(self.items) if self.items is not None else len(self.dense)
+
+    @property
+    def ragged(self):
+        return self.items is not None
+
+    def batch(self, rows):
+        """(x (B, T_b, F), lengths (B,) or None when every row fills T_b)."""
+        if self.items is None:
+            x = self.dense[rows]
+            if self.lengths is None:
+                return x, None
+            lengths = self.lengths[rows]
+            steps = int(lengths.max())
+            x = x[:, :steps]
+        else:
+            lengths = self.lengths[rows]
+            steps = int(lengths.max())
+            x = np.zeros((len(rows), steps, self.items[0].shape[1]), self.items[0].dtype)
+            for out, row in zip(x, rows):
+                out[: self.lengths[row]] = self.items[row]
+        return x, (None if lengths.min() == steps else lengths)
+
+
+class Model:
+    """A recurrent network (:class:`fastgru.GRU`, :class:`fastgru.MGU`, ...) with a dense head,
+    for regression and classification, trained with :meth:`fit`.
+
+    Args:
+        recurrent: the recurrent layer (its ``input_size`` is the number of features F; either
+            layout: the model feeds it what it expects).
+        outputs: K, the head's outputs (values for regression, classes for cross-entropy).
+        head: ``"last"``: the head reads each sequence's final state (the last real step; both
+            directions' final states side by side when bidirectional) and predicts (N, K);
+            ``"sequence"``: it reads every step's output and predicts (N, T, K).
+        loss: ``"mse"``, ``"mae"``, ``"huber"``, ``"cross_entropy"`` (logits; targets are class
+            indices) or a :class:`fastgru.training.losses.Loss`.
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a
+            :class:`fastgru.training.optimizers.Optimizer`.
+        learning_rate: the optimiser's rate when it is given by name (default: its own).
+        clip_grad_norm: if set, the global L2 norm of all gradients is clipped to it each step.
+        seed: initialisation of the head and the shuffling of :meth:`fit`.
+
+    Parameters (:meth:`get_weights`): ``recurrent.<name>`` for each of the recurrent layer's
+    (its own names), ``head.weight`` (K, D*H) and ``head.bias`` (K,), in the layer's dtype.
+    """
+
+    def __init__(self, recurrent, outputs: int = 1, head: str = "last", loss="mse", optimizer="adam",
+                 learning_rate: Optional[float] = None, clip_grad_norm: Optional[float] = None,
+                 seed: Optional[int] = None):
+        for attribute in ("forward", "backward", "grads", "state_dict", "load_state_dict", "hidden_size"):
+            if not hasattr(recurrent, attribute):
+                raise TypeError(f"recurrent: expected a fastgru recurrent layer (GRU, MGU, ...), got {type(recurrent).__name__}")
+        if isinstance(outputs, bool) or not isinstance(outputs, numbers.Integral) or outputs < 1:
+            raise ValueError(f"outputs: expected an int >= 1, got {outputs!r}")
+        if head not in _HEADS:
+            raise ValueError(f"head: expected one of {_HEADS}, got {head!r}")
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"clip_grad_norm: expected a number > 0 or None, got {clip_grad_norm!r}")
+        self.recurrent = recurrent
+        self.outputs, self.head = int(outputs), head
+        self.loss = losses_module.get(loss)
+        if self.loss.classification and self.outputs < 2:
+            raise ValueError(f"outputs: cross-entropy needs at least 2 classes, got {outputs}")
+        self.optimizer = optimizers_module.get(optimizer, learning_rate)
+        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        features = recurrent.num_directions * recurrent.hidden_size
+        bound = 1.0 / math.sqrt(features)  # PyTorch's nn.Linear initialisation
+        self.head_weight = self._rng.uniform(-bound, bound, (self.outputs, features)).astype(recurrent.dtype)
+        self.head_bias = self._rng.uniform(-bound, bound, self.outputs).astype(recurrent.dtype)
+        self.stop_training = False
+        #: user data saved with the model (see :meth:`save`)
+        self.metadata: dict = {}
+
+    # ------------------------------------------------------------------ parameters
+    def get_weights(self) -> Dict[str, np.ndarray]:
+        """Copies of every parameter (and the recurrent layer's buffers, if any), by name."""
+        weights = {f"recurrent.{k}": v for k, v in self.recurrent.state_dict().items()}
+        weights["head.weight"] = self.head_weight.copy()
+        weights["head.bias"] = self.head_bias.copy()
+        return weights
+
+    def set_weights(self, weights) -> None:
+        """Loads what :meth:`get_weights` returned (every key and shape checked)."""
+        recurrent = {k[len("recurrent."):]: v for k, v in weights.items() if k.startswith("recurrent.")}
+        head = {k: v for k, v in weights.items() if not k.startswith("recurrent.")}
+        if set(head) != {"head.weight", "head.bias"}:
+            raise KeyError(f"set_weights: expected head.weight and head.bias besides recurrent.*, got {sorted(head)}")
+        weight = _as_float_array(head["head.weight"], "head.weight", self.recurrent.dtype)
+        bias = _as_float_array(head["head.bias"], "head.bias", self.recurrent.dtype)
+        if weight.shape != self.head_weight.shape or bias.shape != self.head_bias.shape:
+            raise ValueError(f"set_weights: head expected {self.head_weight.shape} and {self.head_bias.shape}, "
+                             f"got {weight.shape} and {bias.shape}")
+        self.recurrent.load_state_dict(recurrent)
+        self.head_weight, self.head_bias = weight.copy(), bias.copy()
+
+    # ------------------------------------------------------------------ compute
+    def _run(self, x, lengths, train):
+        """Recurrent layer and head on one batch: (pred (rows, K), features, y, h_n)."""
+        layer = self.recurrent
+        x_in = x if layer.batch_first else np.ascontiguousarray(x.transpose(1, 0, 2))
+        y, h_n = layer.forward(x_in, train=train, lengths=lengths)
+        if not layer.batch_first:
+            y = y.transpose(1, 0, 2)
+        if self.head == "last":
+            directions = layer.num_directions
+            features = np.concatenate(list(h_n[-directions:]), axis=1)
+        else:
+            features = y.reshape(-1, y.shape[2])
+        pred = features @ self.head_weight.T + self.head_bias
+        return pred, features, y, h_n
+
+    def _targets(self, y, count):
+        """Checked targets, with per-row arrays kept for ragged per-step targets."""
+        if self.head == "last":
+            target = self.loss.check_target(y, self.outputs)
+            if len(target) != count:
+                raise ValueError(f"y: expected {count} targets (one per sequence), got {len(target)}")
+            return target
+        if isinstance(y, (list, tuple)):
+            items = [np.asarray(t) for t in y]
+        else:
+            items = list(np.asarray(y))
+        if len(items) != count:
+            raise ValueError(f"y: expected {count} target sequences, got {len(items)}")
+        return [self.loss.check_target(t, self.outputs) for t in items]
+
+    def _batch_targets(self, targets, rows, steps, lengths):
+        """Targets for a batch, and the 0/1 weight of each prediction row (None: all count)."""
+        if self.head == "last":
+            return targets[rows], None
+        first = targets[rows[0]]
+        out = np.zeros((len(rows), steps) + first.shape[1:], first.dtype)
+        for i, row in enumerate(rows):
+            available = min(steps, len(targets[row]))
+            out[i, :available] = targets[row][:available]
+        out = out.reshape((len(rows) * steps,) + first.shape[1:])
+        if lengths is None:
+            return out, None
+        weight = (np.arange(steps)[None, :] < lengths[:, None]).reshape(-1).astype(self.head_weight.dtype)
+        return out, weight
+
+    def _check_sequence_targets(self, sequences, targets):
+        if self.head != "sequence":
+            return
+        lengths = sequences.lengths if sequences.lengths is not None else np.full(len(sequences), sequences.dense.shape[1])
+        for i, (target, length) in enumerate(zip(targets, lengths)):
+            if len(target) < length:
+                raise ValueError(f"y[{i}]: expected a target for each of its {length} steps, got {len(target)}")
+
+    def _train_batch(self, x, lengths, target, weight):
+        layer = self.recurrent
+        layer.zero_grad()
+        pred, features, y, h_n = self._run(x, lengths, train=True)
+        loss, dpred = self.loss(pred, target, weight)
+        dpred = dpred.astype(self.head_weight.dtype, copy=False)
+        grads = {f"recurrent.{k}": v for k, v in layer.grads.items()}
+        grads["head.weight"] = dpred.T @ features
+        grads["head.bias"] = dpred.sum(axis=0)
+        dfeatures = dpred @ self.head_weight
+        if self.head == "last":
+            directions, hidden = layer.num_directions, layer.hidden_size
+            dh_n = np.zeros_like(h_n)
+            dh_n[-directions:] = dfeatures.reshape(len(x), directions, hidden).transpose(1, 0, 2)
+            dy = np.zeros_like(y)
+        else:
+            dh_n, dy = None, dfeatures.reshape(y.shape)
+        if not layer.batch_first:
+            dy = dy.transpose(1, 0, 2)
+        layer.backward(dy, dh_n)
+        if self.clip_grad_norm is not None:
+            optimizers_module.clip_grad_norm(grads, self.clip_grad_norm)
+        state = layer.state_dict()
+        params = {f"recurrent.{k}": state[k] for k in layer.grads}
+        params["head.weight"], params["head.bias"] = self.head_weight, self.head_bias
+        self.optimizer.step(params, grads)
+        layer.load_state_dict(state)  # the updated arrays, repacked by the core
+        return loss
+
+    def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
+            callbacks: Sequence = (), verbose="auto", lengths=None) -> callbacks_module.History:
+        """Trains the model.
+
+        Args:
+            X: (N, T, F) array (or (N, T) when F = 1), or a list of N arrays (T_i, F) of
+                different lengths (batched with lengths: padded steps cost nothing).
+            y: targets. Head ``"last"``: (N, K) or (N,) values, or (N,) class indices for
+                cross-entropy. Head ``"sequence"``: (N, T, K) / (N, T) arrays or a list of
+                (T_i, K) / (T_i,) arrays; padded steps do not count.
+            epochs, batch_size: passes over the data, and sequences per optimiser step.
+            validation_data: ``(X_val, y_val)`` scored after each epoch (``val_loss``).
+            shuffle: a new order of the samples at each epoch (from the model's seed).
+            callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau`.
+            verbose: 0 quiet, 1 a progress bar, 2 one line per epoch; ``"auto"``: the bar on a
+                terminal, quiet otherwise.
+            lengths: (N,) real steps of each row of a dense X (optional).
+        Returns:
+            the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...).
+        """
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+        if verbose == "auto":
+            verbose = 1 if sys.stderr.isatty() else 0
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose: expected 0, 1, 2 or 'auto', got {verbose!r}")
+        sequences = self._sequences(X, lengths)
+        targets = self._targets(y, len(sequences))
+        self._check_sequence_targets(sequences, targets)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data: expected a pair (X_val, y_val)")
+            # checked now, not after the first epoch
+            validation = (self._sequences(validation_data[0], None, "validation_data[0]"), validation_data[1])
+            self._targets(validation[1], len(validation[0]))
+        history = callbacks_module.History()
+        all_callbacks = [history, *callbacks]
+        for callback in callbacks:
+            if not isinstance(callback, callbacks_module.Callback):
+                raise TypeError(f"callbacks: expected fastgru Callback objects, got {type(callback).__name__}")
+        count = len(sequences)
+        batches = math.ceil(count / batch_size)
+        progress = callbacks_module.ProgressBar(epochs, batches, verbose)
+        self.stop_training = False
+        for callback in all_callbacks:
+            callback.on_train_begin(self)
+        for epoch in range(epochs):
+            for callback in all_callbacks:
+                callback.on_epoch_begin(self, epoch)
+            progress.start_epoch(epoch)
+            order = self._rng.permutation(count) if shuffle else np.arange(count)
+            total, weight_sum = 0.0, 0.0
+            for b in range(batches):
+                rows = order[b * batch_size : (b + 1) * batch_size]
+                x, batch_lengths = sequences.batch(rows)
+                target, weight = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
+                loss = self._train_batch(x, batch_lengths, target, weight)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"fit: the loss became {loss} at epoch {epoch + 1}, batch {b + 1} "
+                                             "(lower the learning rate or set clip_grad_norm)")
+                rows_counted = len(target) if weight is None else float(weight.sum())
+                total += loss * rows_counted
+                weight_sum += rows_counted
+                progress.update(b + 1, total / weight_sum)
+            logs = {"loss": total / weight_sum}
+            if self.loss.classification:
+                logs["accuracy"] = self._score(sequences, targets, batch_size)["accuracy"]
+            if validation_data is not None:
+                scores = self._score(validation[0], self._targets(validation[1], len(validation[0])), batch_size)
+                logs.update({f"val_{k}": v for k, v in scores.items()})
+            logs["learning_rate"] = self.optimizer.learning_rate
+            progress.end_epoch(logs)
+            for callback in all_callbacks:
+                callback.on_epoch_end(self, epoch, logs)
+            if self.stop_training:
+                break
+        for callback in all_callbacks:
+            callback.on_train_end(self)
+        return history
+
+    def _sequences(self, X, lengths, name="X"):
+        return _Sequences(X, self.recurrent.input_size, self.recurrent.dtype, lengths, name)
+
+    def _predict_batches(self, sequences, batch_size):
+        for start in range(0, len(sequences), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(sequences)))
+            x, lengths = sequences.batch(rows)
+            pred = self._run(x, lengths, train=False)[0]
+            yield rows, x.shape[1], lengths, pred
+
+    def predict(self, X, batch_size: int = 256, lengths=None):
+        """The head's outputs (logits for cross-entropy) in inference mode.
+
+        Returns (N, K) for head ``"last"``; for ``"sequence"`` (N, T, K) for a dense X (zero
+        past each row's length) or a list of (T_i, K) arrays for a list X.
+        """
+        sequences = self._sequences(X, lengths)
+        outputs = []
+        for rows, steps, _, pred in self._predict_batches(sequences, batch_size):
+            if self.head == "last":
+                outputs.append(pred)
+            else:
+                pred = pred.reshape(len(rows), steps, self.outputs)
+                if sequences.ragged:
+                    outputs.extend(p[: sequences.lengths[r]] for p, r in zip(pred, rows))
+                else:
+                    if steps < sequences.dense.shape[1]:
+                        pred = np.concatenate([pred, np.zeros((len(rows), sequences.dense.shape[1] - steps, self.outputs), pred.dtype)], axis=1)
+                    if sequences.lengths is not None:
+                        pred[np.arange(pred.shape[1])[None, :] >= sequences.lengths[rows][:, None]] = 0
+                    outputs.append(pred)
+        if self.head == "sequence" and sequences.ragged:
+            return outputs
+        return np.concatenate(outputs, axis=0)
+
+    def predict_proba(self, X, batch_size: int = 256, lengths=None):
+        """Class probabilities (softmax of the logits); for a cross-entropy model."""
+        if not self.loss.classification:
+            raise ValueError(f"predict_proba: the model's loss {self.loss!r} is not a classification loss")
+        logits = self.predict(X, batch_size, lengths)
+        if isinstance(logits, list):
+            return [_softmax(l) for l in logits]
+        return _softmax(logits)
+
+    def _score(self, sequences, targets, batch_size):
+        total, count, correct = 0.0, 0.0, 0.0
+        for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
+            target, weight = self._batch_targets(targets, rows, steps, lengths)
+            loss, _ = self.loss(pred, target, weight)
+            rows_counted = len(target) if weight is None else float(weight.sum())
+            total += loss * rows_counted
+            count += rows_counted
+            if self.loss.classification:
+                hits = pred.argmax(axis=1) == target
+                correct += float(hits.sum() if weight is None else (hits * weight).sum())
+        scores = {"loss": total / count}
+        if self.loss.classification:
+            scores["accuracy"] = correct / count
+        return scores
+
+    def evaluate(self, X, y, batch_size: int = 256, lengths=None) -> Dict[str, float]:
+        """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy)."""
+        sequences = self._sequences(X, lengths)
+        targets = self._targets(y, len(sequences))
+        self._check_sequence_targets(sequences, targets)
+        return self._score(sequences, targets, batch_size)
+
+    # ------------------------------------------------------------------ files
+    def config(self) -> dict:
+        """The model's settings (without the recurrent layer's, weights or optimiser)."""
+        loss = {"name": self.loss.name, **({"delta": self.loss.delta} if hasattr(self.loss, "delta") else {})}
+        return {"outputs": self.outputs, "head": self.head, "loss": loss,
+                "clip_grad_norm": self.clip_grad_norm}
+
+    def save(self, path, metadata: Optional[dict] = None) -> None:
+        """Writes the recurrent layer, the head and the settings to a ``.safetensors`` file;
+        ``fastgru.load(path)`` returns the model (the optimiser's state is not kept).
+        ``metadata``: a JSON-serialisable dict kept beside them (e.g. how inputs were scaled);
+        the loaded model has it as :attr:`metadata`."""
+        from .. import __version__
+        from ..model_file import FORMAT_VERSION, write_model_file
+
+        try:
+            user_metadata = json.dumps(metadata if metadata is not None else self.metadata)
+        except TypeError as error:
+            raise TypeError(f"metadata: expected a JSON-serialisable dict, got {error}") from None
+        write_model_file(path, self.get_weights(), {
+            "user_metadata": user_metadata,
+            "format": "fastgru", "format_version": str(FORMAT_VERSION), "class": "Model",
+            "config": json.dumps(self.config()),
+            "recurrent_class": type(self.recurrent).__name__,
+            "recurrent_config": json.dumps(self.recurrent.config()),
+            "fastgru_version": __version__,
+        })
+
+    @classmethod
+    def _from_file(cls, path, tensors, metadata, layer_class):
+        try:
+            config = json.loads(metadata["config"])
+            recurrent_config = json.loads(metadata["recurrent_config"])
+        except (KeyError, json.JSONDecodeError):
+            raise ValueError(f"{path}: the model's configuration metadata is missing or not JSON") from None
+        loss = config.pop("loss")
+        name = loss.pop("name")
+        model = cls(layer_class(**recurrent_config), loss=losses_module.Huber(**loss) if name == "huber" else name,
+                    **config)
+        model.set_weights(tensors)
+        model.metadata = json.loads(metadata.get("user_metadata", "{}"))
+        return model
+
+    def __repr__(self):
+        return (f"Model({self.recurrent!r}, outputs={self.outputs}, head={self.head!r}, loss={self.loss!r}, "
+                f"optimizer={type(self.optimizer).__name__}(learning_rate={self.optimizer.learning_rate}))")
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)

@@ -1,0 +1,178 @@
+"""Optimisers, gradient clipping and learning-rate schedules.
+
+An optimiser updates a dict of parameter arrays in place from a dict of gradients with the
+same keys: ``optimizer.step(params, grads)``. Its state (moments) is keyed by parameter name,
+so it follows the parameters across calls. ``learning_rate`` may be changed between steps
+(schedules and callbacks do).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict
+
+import numpy as np
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "get", "clip_grad_norm",
+    "step_decay", "exponential_decay", "cosine_decay",
+]
+
+
+def _non_negative(value, name, upper=None):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    if upper is not None and value >= upper:
+        raise ValueError(f"{name}: expected a number in [0, {upper}), got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: keeps the learning rate and per-parameter state."""
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = _non_negative(learning_rate, "learning_rate")
+        if self.learning_rate == 0:
+            raise ValueError("learning_rate: expected a number > 0, got 0")
+        self.state: Dict[str, dict] = {}
+        self.iterations = 0
+
+    def step(self, params: Dict[str, np.ndarray], grads: Dict[str, np.ndarray]) -> None:
+        """Updates every array of ``params`` in place from the gradient of the same name."""
+        self.iterations += 1
+        for name, param in params.items():
+            self._update(name, param, grads[name])
+
+    def _update(self, name, param, grad):
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forgets the moments and the step count (a fresh start)."""
+        self.state.clear()
+        self.iterations = 0
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay,
+    PyTorch's ``torch.optim.SGD`` update::
+
+        g = grad + weight_decay * p;  v = momentum * v + g  (v = g at the first step)
+        p -= lr * (g + momentum * v if nesterov else v)
+    """
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(learning_rate)
+        self.momentum = _non_negative(momentum, "momentum", upper=1.0)
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov: needs momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def _update(self, name, param, grad):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            state = self.state.get(name)
+            if state is None:
+                velocity = grad.copy()
+                self.state[name] = {"velocity": velocity}
+            else:
+                velocity = state["velocity"]
+                velocity *= self.momentum
+                velocity += grad
+            grad = grad + self.momentum * velocity if self.nesterov else velocity
+        param -= self.learning_rate * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction, PyTorch's ``torch.optim.Adam`` update;
+    ``weight_decay`` adds an L2 term to the gradient (use :class:`AdamW` for decoupled decay)."""
+
+    _decoupled = False
+
+    def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(learning_rate)
+        self.beta1 = _non_negative(beta1, "beta1", upper=1.0)
+        self.beta2 = _non_negative(beta2, "beta2", upper=1.0)
+        self.epsilon = _non_negative(epsilon, "epsilon")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+
+    def step(self, params, grads):
+        self.iterations += 1
+        t = self.iterations
+        self._step_size = self.learning_rate / (1.0 - self.beta1**t)
+        self._root_correction = math.sqrt(1.0 - self.beta2**t)
+        for name, param in params.items():
+            self._update(name, param, grads[name])
+
+    def _update(self, name, param, grad):
+        if self.weight_decay:
+            if self._decoupled:
+                param *= 1.0 - self.learning_rate * self.weight_decay
+            else:
+                grad = grad + self.weight_decay * param
+        state = self.state.get(name)
+        if state is None:
+            state = self.state[name] = {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+        m, v = state["m"], state["v"]
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (grad * grad)
+        param -= self._step_size * m / (np.sqrt(v) / self._root_correction + self.epsilon)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's ``torch.optim.AdamW``:
+    ``p *= 1 - lr * weight_decay`` before the Adam step."""
+
+    _decoupled = True
+
+    def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(learning_rate, beta1, beta2, epsilon, weight_decay)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def get(optimizer, learning_rate=None) -> Optimizer:
+    """An :class:`Optimizer` from an instance or a name (``sgd``, ``adam``, ``adamw``)."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:
+        cls = _BY_NAME[optimizer.lower()]
+        return cls() if learning_rate is None else cls(learning_rate=learning_rate)
+    raise ValueError(f"optimizer: expected a fastgru Optimizer or one of {sorted(_BY_NAME)}, got {optimizer!r}")
+
+
+def clip_grad_norm(grads: Dict[str, np.ndarray], max_norm: float) -> float:
+    """Scales every gradient in place so that their global L2 norm is at most ``max_norm``
+    (PyTorch's ``clip_grad_norm_``). Returns the norm before clipping."""
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for g in grads.values():
+            g *= scale
+    return norm
+
+
+def step_decay(step_size: int, gamma: float = 0.1):
+    """Schedule: the learning rate times ``gamma`` every ``step_size`` epochs."""
+    if step_size < 1:
+        raise ValueError(f"step_size: expected an int >= 1, got {step_size!r}")
+    return lambda epoch, initial: initial * gamma ** (epoch // step_size)
+
+
+def exponential_decay(gamma: float):
+    """Schedule: the learning rate times ``gamma`` every epoch."""
+    return lambda epoch, initial: initial * gamma**epoch
+
+
+def cosine_decay(epochs: int, minimum: float = 0.0):
+    """Schedule: half a cosine from the initial rate to ``minimum`` over ``epochs`` epochs."""
+    if epochs < 1:
+        raise ValueError(f"epochs: expected an int >= 1, got {epochs!r}")
+    return lambda epoch, initial: minimum + 0.5 * (initial - minimum) * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
