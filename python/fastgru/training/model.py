@@ -220,7 +220,9 @@ class Model:
             if len(target) < length:
                 raise ValueError(f"y[{i}]: expected a target for each of its {length} steps, got {len(target)}")
 
-    def _train_batch(self, x, lengths, target, weight):
+    def _gradients(self, x, lengths, target, weight):
+        """Loss of one batch and its gradient for every parameter, by name (a training forward,
+        the head's backward, BPTT)."""
         layer = self.recurrent
         layer.zero_grad()
         pred, features, y, h_n = self._run(x, lengths, train=True)
@@ -240,6 +242,11 @@ class Model:
         if not layer.batch_first:
             dy = dy.transpose(1, 0, 2)
         layer.backward(dy, dh_n)
+        return loss, grads
+
+    def _train_batch(self, x, lengths, target, weight):
+        layer = self.recurrent
+        loss, grads = self._gradients(x, lengths, target, weight)
         if self.clip_grad_norm is not None:
             optimizers_module.clip_grad_norm(grads, self.clip_grad_norm)
         state = layer.state_dict()
