@@ -4,10 +4,10 @@ The layer is :class:`GRU`; :mod:`fastgru.reference` is the NumPy definition of w
 """
 
 from . import reference
-from .gru import GRU, MGU
+from .gru import GRU, MGU, LiGRU
 from .interop import flip_update_gate, load
 from .runtime import get_num_threads, info, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "MGU", "load", "flip_update_gate", "reference", "info", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["GRU", "MGU", "LiGRU", "load", "flip_update_gate", "reference", "info", "set_num_threads", "get_num_threads", "__version__"]
