@@ -208,8 +208,13 @@ class GRU:
                 raise ValueError(f"load_state_dict: {name} expected shape {shape}, got {array.shape}")
             array.flags.writeable = False
             loaded[name] = array
-        self._params = loaded
-        self._core = self._make_core()
+        previous, self._params = self._params, loaded
+        try:
+            self._core = self._make_core()
+        except Exception:
+            # The core refused the values (a LiGRU's negative running variance): keep the old ones.
+            self._params = previous
+            raise
         self._saved = None
 
     def config(self) -> dict:
