@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -265,6 +266,12 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
       api::require(n >= 1 && n <= T, "lengths[" + std::to_string(b) + "]: expected 1.." +
                                          std::to_string(T) + ", got " + std::to_string(n));
     }
+  }
+  if (cache && impl_->config.cell == Cell::ligru) {
+    std::int64_t real_steps = T * B;
+    if (layout.lengths) real_steps = std::accumulate(layout.lengths, layout.lengths + B, std::int64_t(0));
+    api::require(real_steps >= 2, "x: a LiGRU's training forward normalises over the batch's real steps "
+                                  "and needs at least 2 of them, got " + std::to_string(real_steps));
   }
   driver::StackCache<Real>* stack = nullptr;
   std::optional<CacheUse<Real>> use;
