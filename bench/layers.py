@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Variable-length batches, stacked bidirectional networks and the MGU: fastgru against torch.nn.GRU.
+"""Variable-length batches, stacked bidirectional networks, the MGU and the LiGRU: fastgru against torch.nn.GRU.
 
     python bench/layers.py [--threads 1,2] [--out bench/results]
 
@@ -116,6 +116,8 @@ def main():
                 "fastgru GRU, reset after": fastgru_cells(fastgru, x, None, dy, H=H),
                 "fastgru GRU, reset before": fastgru_cells(fastgru, x, None, dy, H=H, reset_after=False),
                 "fastgru MGU": fastgru_cells(fastgru, x, None, dy, cls="MGU", H=H),
+                "fastgru LiGRU (ReLU)": fastgru_cells(fastgru, x, None, dy, cls="LiGRU", H=H),
+                "fastgru LiGRU (tanh)": fastgru_cells(fastgru, x, None, dy, cls="LiGRU", H=H, activation="tanh"),
             }
             label = f"T={T} B={B} I={I} H={H}, cells"
             rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]

@@ -60,15 +60,36 @@ const Real* optional_data(const std::optional<py::array>& array, const char* nam
 // One layer and direction's weights as Python hands them over: (weight_ih, weight_hh,
 // bias_ih or None, bias_hh or None).
 using LayerArrays = std::tuple<py::array, py::array, std::optional<py::array>, std::optional<py::array>>;
+// A LiGRU layer and direction's batch normalisation: (bn_weight, bn_bias, bn_running_mean,
+// bn_running_var), and its gradients (bn_weight, bn_bias).
+using BatchNormArrays = std::tuple<py::array, py::array, py::array, py::array>;
+using BatchNormGradients = std::tuple<py::array, py::array>;
+
+fastgru::Cell parse_cell(const std::string& cell) {
+  if (cell == "gru") return fastgru::Cell::gru;
+  if (cell == "mgu") return fastgru::Cell::mgu;
+  if (cell == "ligru") return fastgru::Cell::ligru;
+  throw py::value_error("cell: expected 'gru', 'mgu' or 'ligru', got '" + cell + "'");
+}
+
+fastgru::Activation parse_activation(const std::string& activation) {
+  if (activation == "relu") return fastgru::Activation::relu;
+  if (activation == "tanh") return fastgru::Activation::tanh;
+  if (activation == "leaky_relu") return fastgru::Activation::leaky_relu;
+  throw py::value_error("activation: expected 'relu', 'tanh' or 'leaky_relu', got '" + activation + "'");
+}
 
 template <typename Real>
 class PyGru {
  public:
   PyGru(py::ssize_t input_size, py::ssize_t hidden_size, py::ssize_t num_layers,
         bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights,
-        double dropout, double recurrent_dropout, double zoneout, const std::string& cell)
+        double dropout, double recurrent_dropout, double zoneout, const std::string& cell,
+        const std::vector<BatchNormArrays>& batch_norm, const std::string& activation,
+        double negative_slope, double bn_eps)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
-                      weights, dropout, recurrent_dropout, zoneout, cell)) {}
+                      weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
+                      negative_slope, bn_eps)) {}
 
   // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or None; lengths (B,) int64 or None;
   // cache: a TrainingCache to fill, or None for inference. Returns (y, h_n).
@@ -109,9 +130,10 @@ class PyGru {
 
   // dy like y, dh_n (L·D, B, H) or None, grads: per layer and direction (grad_weight_ih,
   // grad_weight_hh, grad_bias_ih or None, grad_bias_hh or None), accumulated. Returns (dx, dh0).
+  // batch_norm_grads: a LiGRU's (grad_bn_weight, grad_bn_bias) per layer and direction.
   py::tuple backward(fastgru::GruTrainingCache<Real>& cache, const py::array& dy,
-                     const std::optional<py::array>& dh_n,
-                     const std::vector<LayerArrays>& grads) const {
+                     const std::optional<py::array>& dh_n, const std::vector<LayerArrays>& grads,
+                     const std::vector<BatchNormGradients>& batch_norm_grads) const {
     if (!cache.filled()) {
       throw py::value_error("cache: expected one filled by a training forward and not yet used by backward");
     }
@@ -126,6 +148,11 @@ class PyGru {
     }
     std::vector<fastgru::GruGradientsView<Real>> views(LD);
     const py::ssize_t G = (c.cell == fastgru::Cell::gru ? 3 : 2) * H;
+    const bool ligru = c.cell == fastgru::Cell::ligru;
+    if (static_cast<py::ssize_t>(batch_norm_grads.size()) != (ligru ? LD : 0)) {
+      throw py::value_error("batch_norm_grads: expected " + std::to_string(ligru ? LD : 0) +
+                            " entries, got " + std::to_string(batch_norm_grads.size()));
+    }
     for (py::ssize_t s = 0; s < LD; ++s) {
       const py::ssize_t I = s < D ? c.input : D * H;
       const auto& [w_ih, w_hh, b_ih, b_hh] = grads[s];
@@ -137,6 +164,11 @@ class PyGru {
       if (c.bias) {
         views[s].bias_ih = checked_data<Real>(*b_ih, "grad bias_ih", {G}, true);
         views[s].bias_hh = checked_data<Real>(*b_hh, "grad bias_hh", {G}, true);
+      }
+      if (ligru) {
+        const auto& [bn_weight, bn_bias] = batch_norm_grads[s];
+        views[s].bn_weight = checked_data<Real>(bn_weight, "grad bn_weight", {G}, true);
+        views[s].bn_bias = checked_data<Real>(bn_bias, "grad bn_bias", {G}, true);
       }
     }
     py::array_t<Real> dx(batch_first ? Shape{B, T, c.input} : Shape{T, B, c.input});
@@ -150,12 +182,28 @@ class PyGru {
     return py::make_tuple(dx, dh0);
   }
 
+  // A LiGRU's training forward that filled `cache`: (rows normalised over, [(mean, biased
+  // variance) of the input projections, (2H,) each, per layer and direction]).
+  py::tuple batch_statistics(const fastgru::GruTrainingCache<Real>& cache) const {
+    const py::ssize_t LD = gru_.config().layers * gru_.directions(), G = 2 * gru_.config().hidden;
+    py::list statistics;
+    for (py::ssize_t s = 0; s < LD; ++s) {
+      py::array_t<Real> mean(G), variance(G);
+      cache.batch_statistics(s, mean.mutable_data(), variance.mutable_data());
+      statistics.append(py::make_tuple(mean, variance));
+    }
+    return py::make_tuple(cache.normalised_rows(), statistics);
+  }
+
  private:
   static fastgru::Gru<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
                                      py::ssize_t num_layers, bool bidirectional, bool reset_after,
                                      bool bias, const std::vector<LayerArrays>& weights,
                                      double dropout, double recurrent_dropout, double zoneout,
-                                     const std::string& cell) {
+                                     const std::string& cell,
+                                     const std::vector<BatchNormArrays>& batch_norm,
+                                     const std::string& activation, double negative_slope,
+                                     double bn_eps) {
     fastgru::GruConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
@@ -166,10 +214,11 @@ class PyGru {
     config.dropout = dropout;
     config.recurrent_dropout = recurrent_dropout;
     config.zoneout = zoneout;
-    if (cell != "gru" && cell != "mgu") {
-      throw py::value_error("cell: expected 'gru' or 'mgu', got '" + cell + "'");
-    }
-    config.cell = cell == "gru" ? fastgru::Cell::gru : fastgru::Cell::mgu;
+    config.cell = parse_cell(cell);
+    config.activation = parse_activation(activation);
+    config.negative_slope = negative_slope;
+    config.bn_eps = bn_eps;
+    const bool ligru = config.cell == fastgru::Cell::ligru;
     const py::ssize_t D = bidirectional ? 2 : 1, G = (cell == "gru" ? 3 : 2) * hidden_size;
     if (input_size < 1 || hidden_size < 1 || num_layers < 1) {
       throw py::value_error("input_size, hidden_size, num_layers: expected >= 1, got " +
@@ -180,6 +229,10 @@ class PyGru {
       throw py::value_error("weights: expected " + std::to_string(num_layers * D) + " entries, got " +
                             std::to_string(weights.size()));
     }
+    if (static_cast<py::ssize_t>(batch_norm.size()) != (ligru ? num_layers * D : 0)) {
+      throw py::value_error("batch_norm: expected " + std::to_string(ligru ? num_layers * D : 0) +
+                            " entries, got " + std::to_string(batch_norm.size()));
+    }
     std::vector<fastgru::GruWeightsView<Real>> views(weights.size());
     for (size_t s = 0; s < weights.size(); ++s) {
       const py::ssize_t I = static_cast<py::ssize_t>(s) < D ? input_size : D * hidden_size;
@@ -188,6 +241,13 @@ class PyGru {
       views[s].weight_hh = checked_data<Real>(w_hh, "weight_hh", {G, hidden_size});
       views[s].bias_ih = optional_data<Real>(b_ih, "bias_ih", {G});
       views[s].bias_hh = optional_data<Real>(b_hh, "bias_hh", {G});
+      if (ligru) {
+        const auto& [bn_weight, bn_bias, running_mean, running_var] = batch_norm[s];
+        views[s].bn_weight = checked_data<Real>(bn_weight, "bn_weight", {G});
+        views[s].bn_bias = checked_data<Real>(bn_bias, "bn_bias", {G});
+        views[s].bn_running_mean = checked_data<Real>(running_mean, "bn_running_mean", {G});
+        views[s].bn_running_var = checked_data<Real>(running_var, "bn_running_var", {G});
+      }
     }
     return fastgru::Gru<Real>(config, views);
   }
@@ -202,15 +262,19 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def_property_readonly("filled", &fastgru::GruTrainingCache<Real>::filled);
   py::class_<PyGru<Real>>(m, name)
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
-                    const std::vector<LayerArrays>&, double, double, double, const std::string&>(),
+                    const std::vector<LayerArrays>&, double, double, double, const std::string&,
+                    const std::vector<BatchNormArrays>&, const std::string&, double, double>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
-           py::arg("cell") = "gru")
+           py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
+           py::arg("activation") = "relu", py::arg("negative_slope") = 0.01,
+           py::arg("bn_eps") = 1e-5)
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
       .def("backward", &PyGru<Real>::backward, py::arg("cache"), py::arg("dy"), py::arg("dh_n"),
-           py::arg("grads"));
+           py::arg("grads"), py::arg("batch_norm_grads") = std::vector<BatchNormGradients>())
+      .def("batch_statistics", &PyGru<Real>::batch_statistics, py::arg("cache"));
 }
 
 }  // namespace

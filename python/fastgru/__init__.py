@@ -1,14 +1,19 @@
 """fastgru: fast GRU forward and backpropagation through time on CPUs.
 
-The layer is :class:`GRU`; :mod:`fastgru.reference` is the NumPy definition of what it computes.
+The layers are :class:`GRU`, :class:`MGU` and :class:`LiGRU`; :class:`Model` trains them end to
+end (:mod:`fastgru.training`); :mod:`fastgru.reference` is the NumPy definition of what they
+compute.
 """
 
 from . import reference
-from .gru import GRU, MGU
+from .gru import GRU, MGU, LiGRU
 from .interop import flip_update_gate, load
 from .training import Model
 from .runtime import get_num_threads, info, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "MGU", "Model", "load", "flip_update_gate", "reference", "info", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = [
+    "GRU", "MGU", "LiGRU", "Model", "load", "flip_update_gate", "reference", "info", "set_num_threads",
+    "get_num_threads", "__version__",
+]

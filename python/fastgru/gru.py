@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["GRU", "MGU"]
+__all__ = ["GRU", "MGU", "LiGRU"]
 
 _CORE = {
     np.dtype(np.float32): (_core.GruF32, _core.TrainingCacheF32),
@@ -112,14 +112,11 @@ class GRU:
         rng = np.random.default_rng(seed)
         # Training masks: each training forward takes the next seed of this generator.
         self._mask_seeds = np.random.default_rng(None if seed is None else [seed, 1])
-        bound = 1.0 / np.sqrt(self.hidden_size)
-        self._params = {
-            name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-            for name, shape in self._parameter_shapes().items()
-        }
+        self._params = self._initial_parameters(rng)
         for array in self._params.values():
             array.flags.writeable = False
-        self.grads = {name: np.zeros(shape, self.dtype) for name, shape in self._parameter_shapes().items()}
+        self.grads = {name: np.zeros(shape, self.dtype) for name, shape in self._parameter_shapes().items()
+                      if self._trainable(name)}
         self._core = self._make_core()
         self._saved = None
 
@@ -128,6 +125,23 @@ class GRU:
     def num_directions(self) -> int:
         """D: 2 when bidirectional, else 1."""
         return 2 if self.bidirectional else 1
+
+    def _initial_parameters(self, rng):
+        """name -> array: uniform in ±1/√H, as PyTorch initialises its GRU."""
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        return {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+                for name, shape in self._parameter_shapes().items()}
+
+    def _trainable(self, name):
+        """Whether ``name`` has a gradient (buffers such as running statistics have none)."""
+        return True
+
+    def _batch_norm_per_direction(self, arrays):
+        """The core's batch normalisation arrays per layer and direction (a LiGRU's only)."""
+        return []
+
+    def _on_training_forward(self):
+        """Runs after each training forward, before the lock is released."""
 
     def _parameter_names(self, layer, direction):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -195,8 +209,13 @@ class GRU:
                 raise ValueError(f"load_state_dict: {name} expected shape {shape}, got {array.shape}")
             array.flags.writeable = False
             loaded[name] = array
-        self._params = loaded
-        self._core = self._make_core()
+        previous, self._params = self._params, loaded
+        try:
+            self._core = self._make_core()
+        except Exception:
+            # The core refused the values (a LiGRU's negative running variance): keep the old ones.
+            self._params = previous
+            raise
         self._saved = None
 
     def config(self) -> dict:
@@ -342,6 +361,7 @@ class GRU:
             seed = int(self._mask_seeds.integers(2**63))
             y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
             self._saved = (self._core, steps, batch)
+            self._on_training_forward()
         return y, h_n
 
     def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -409,7 +429,8 @@ class GRU:
             dh_n = _as_numeric_array(dh_n, "dh_n", self.dtype)
             if dh_n.shape != state_shape:
                 raise ValueError(f"dh_n: expected shape {state_shape} (layers x directions, B, H), got {dh_n.shape}")
-        dx, dh0 = core.backward(self._cache, dy, dh_n, self._per_direction(self.grads))
+        dx, dh0 = core.backward(self._cache, dy, dh_n, self._per_direction(self.grads),
+                                self._batch_norm_per_direction(self.grads))
         self._saved = None
         return dx, dh0
 
@@ -450,4 +471,170 @@ class MGU(GRU):
     def config(self) -> dict:
         config = super().config()
         del config["reset_after"]
+        return config
+
+
+_LIGRU_ACTIVATIONS = ("relu", "tanh", "leaky_relu")
+
+
+def _real_number(value, name, expected, accept):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or not accept(value):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return float(value)
+
+
+class LiGRU(GRU):
+    """A light GRU network (Ravanelli et al. 2018; ``shared/gru-math.md`` §5)::
+
+        a_z = BN(W_iz x),  a_n = BN(W_in x)
+        z = σ(a_z + W_hz h)
+        n = act(a_n + W_hn h)
+        h' = z ⊙ h + (1 − z) ⊙ n
+
+    No reset gate and no biases: batch normalisation's shift replaces them. ``BN`` normalises
+    each of the 2H input projections over the batch and the steps (only the real steps when
+    ``lengths`` are given), as ``torch.nn.BatchNorm1d`` does: a training forward uses the batch's
+    mean and biased variance and then updates the running statistics
+    (``running = (1 − bn_momentum) · running + bn_momentum · batch``, the variance unbiased by
+    N/(N − 1) over the N real steps); inference and :meth:`step` use the running statistics,
+    which the core folds into the input weights (no extra pass). Gradients flow through the
+    batch statistics exactly.
+
+    Args:
+        input_size, hidden_size, num_layers, batch_first, dropout, bidirectional, dtype, seed,
+        recurrent_dropout, zoneout: as for :class:`GRU`.
+        activation: the candidate's activation: ``"relu"`` (default), ``"tanh"`` or
+            ``"leaky_relu"`` (``max(a, 0) + negative_slope · min(a, 0)``).
+        negative_slope: leaky ReLU's slope for negative inputs, a finite number >= 0.
+        bn_momentum: weight of the batch statistics in the running ones, in [0, 1].
+        bn_eps: added to the variance before its square root, > 0.
+
+    Parameters, for each layer k and with the suffix ``_reverse`` for the reverse direction (row
+    blocks z, n; the layer's dtype):
+        ``weight_ih_l{k}`` (2H, I) for k = 0 and (2H, D*H) after, ``weight_hh_l{k}`` (2H, H):
+        uniform in ±1/√H as the GRU's; ``bn_weight_l{k}`` (2H,) γ, initially 1;
+        ``bn_bias_l{k}`` (2H,) β, initially 0. Buffers (in :meth:`state_dict` and the model
+        file, not in :attr:`grads`): ``bn_running_mean_l{k}`` (2H,), initially 0, and
+        ``bn_running_var_l{k}`` (2H,), initially 1.
+
+    A training forward needs at least 2 real steps in the batch (a variance of one value is
+    meaningless), as BatchNorm1d does.
+    """
+
+    _gates = 2  # row blocks per weight: z, n
+    _cell = "ligru"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, activation: str = "relu",
+                 negative_slope: float = 0.01, dtype="float32", seed: Optional[int] = None,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, bn_momentum: float = 0.1,
+                 bn_eps: float = 1e-5):
+        if not isinstance(activation, str) or activation not in _LIGRU_ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {', '.join(map(repr, _LIGRU_ACTIVATIONS))}, got {activation!r}")
+        self.activation = activation
+        self.negative_slope = _real_number(negative_slope, "negative_slope", "a finite number >= 0", lambda v: v >= 0)
+        self.bn_momentum = _real_number(bn_momentum, "bn_momentum", "a number in [0, 1]", lambda v: 0 <= v <= 1)
+        self.bn_eps = _real_number(bn_eps, "bn_eps", "a finite number > 0", lambda v: v > 0)
+        # Training forwards change the running statistics; inference rebuilds the core from them.
+        self._core_stale = False
+        super().__init__(input_size, hidden_size, num_layers=num_layers, bias=False,
+                         batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
+                         dtype=dtype, seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+
+    def _parameter_names(self, layer, direction):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return [f"{name}{suffix}" for name in
+                ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")]
+
+    def _parameter_shapes(self):
+        G, H, D = 2 * self.hidden_size, self.hidden_size, self.num_directions
+        shapes = {}
+        for layer in range(self.num_layers):
+            inputs = self.input_size if layer == 0 else D * H
+            for direction in range(D):
+                names = self._parameter_names(layer, direction)
+                shapes.update(zip(names, [(G, inputs), (G, H), (G,), (G,), (G,), (G,)]))
+        return shapes
+
+    def _initial_parameters(self, rng):
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        initial = {"bn_weight": 1.0, "bn_bias": 0.0, "bn_running_mean": 0.0, "bn_running_var": 1.0}
+        params = {}
+        for name, shape in self._parameter_shapes().items():
+            kind = name.split("_l")[0]
+            params[name] = (rng.uniform(-bound, bound, size=shape).astype(self.dtype) if kind.startswith("weight")
+                            else np.full(shape, initial[kind], self.dtype))
+        return params
+
+    def _trainable(self, name):
+        return not name.startswith("bn_running_")
+
+    def _per_direction(self, arrays):
+        return [(arrays[names[0]], arrays[names[1]], None, None)
+                for names in self._direction_names()]
+
+    def _batch_norm_per_direction(self, arrays):
+        return [tuple(arrays[name] for name in names[2:] if name in arrays) for names in self._direction_names()]
+
+    def _direction_names(self):
+        return [self._parameter_names(layer, direction)
+                for layer in range(self.num_layers) for direction in range(self.num_directions)]
+
+    def _make_core(self):
+        return _CORE[self.dtype][0](
+            self.input_size, self.hidden_size, self.num_layers, self.bidirectional, True, False,
+            self._per_direction(self._params), self.dropout, self.recurrent_dropout, self.zoneout,
+            self._cell, self._batch_norm_per_direction(self._params), self.activation,
+            self.negative_slope, self.bn_eps,
+        )
+
+    def _on_training_forward(self):
+        count, statistics = self._core.batch_statistics(self._cache)
+        m = self.bn_momentum
+        for names, (mean, variance) in zip(self._direction_names(), statistics):
+            mean_name, var_name = names[4], names[5]
+            running_mean = (1 - m) * self._params[mean_name] + m * mean
+            running_var = (1 - m) * self._params[var_name] + m * variance * (count / (count - 1))
+            for name, value in ((mean_name, running_mean), (var_name, running_var)):
+                value = value.astype(self.dtype)
+                value.flags.writeable = False
+                self._params[name] = value
+        self._core_stale = True
+
+    def _fresh_core(self):
+        """The core with the current running statistics folded in (rebuilt after training)."""
+        if self._core_stale:
+            self._core = self._make_core()
+            self._core_stale = False
+        return self._core
+
+    def load_state_dict(self, state: Mapping) -> None:
+        super().load_state_dict(state)
+        self._core_stale = False
+
+    def forward(self, x, h0=None, train: bool = True, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Runs the network over a batch of sequences: as :meth:`GRU.forward`. With ``train``
+        the input projections are normalised with the batch's statistics over its real steps and
+        the running statistics are updated; without, with the running statistics."""
+        if not train:
+            self._fresh_core()
+            return super().forward(x, h0, train=False, lengths=lengths)
+        x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
+        real_steps = steps * batch if lengths is None else int(lengths.sum())
+        if real_steps < 2:
+            raise ValueError("x: a LiGRU's training forward normalises over the batch's real steps and "
+                             f"needs at least 2 of them, got {real_steps}")
+        return super().forward(x, h0, train=True, lengths=lengths)
+
+    def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Advances every layer by one step, normalising with the running statistics: as
+        :meth:`GRU.step`."""
+        self._fresh_core()
+        return super().step(x_t, h, reset)
+
+    def config(self) -> dict:
+        config = super().config()
+        del config["bias"], config["reset_after"]
+        config.update(activation=self.activation, negative_slope=self.negative_slope,
+                      bn_momentum=self.bn_momentum, bn_eps=self.bn_eps)
         return config

@@ -15,7 +15,7 @@ from .model_file import FORMAT_VERSION, read_model_file, write_model_file
 
 __all__ = ["load", "flip_update_gate"]
 
-_CLASSES = ("GRU", "MGU")
+_CLASSES = ("GRU", "MGU", "LiGRU")
 
 
 def _gru():

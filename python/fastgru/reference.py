@@ -1,7 +1,8 @@
 """The NumPy reference GRU: the project's definition of right.
 
 Plain, readable NumPy, one line per equation of ``shared/gru-math.md`` (§1 reset after the
-recurrent product, §2 reset before it, §6 backpropagation through time). It computes in the
+recurrent product, §2 reset before it, §4 the MGU, §5 the LiGRU, §6 backpropagation through
+time). It computes in the
 dtype of its inputs; the tests run it in float64. Speed is not its purpose.
 
 Shapes: ``x`` (T, B, I), ``h0`` (B, H), weights in PyTorch's layout with row blocks r, z, n:
@@ -13,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["gru_forward", "gru_backward", "gru_network_forward", "gru_network_backward",
-           "mgu_forward", "mgu_backward"]
+           "mgu_forward", "mgu_backward", "ligru_forward", "ligru_backward", "ligru_network_forward",
+           "ligru_network_backward", "ligru_running_statistics"]
 
 
 def _sigmoid(v):
@@ -280,3 +282,182 @@ def mgu_backward(cache, dy, dh_n=None):
         dh = dh_prev
     return {"dx": dx, "dh0": dh, "weight_ih": d_weight_ih, "weight_hh": d_weight_hh,
             "bias_ih": d_bias_ih, "bias_hh": d_bias_hh}
+
+
+def _ligru_activation(a, activation, negative_slope):
+    if activation == "relu":
+        return np.maximum(a, 0)
+    if activation == "tanh":
+        return np.tanh(a)
+    return np.maximum(a, 0) + negative_slope * np.minimum(a, 0)
+
+
+def _ligru_activation_derivative(a, activation, negative_slope):
+    if activation == "relu":
+        return (a > 0).astype(a.dtype)
+    if activation == "tanh":
+        return 1 - np.tanh(a) ** 2
+    return np.where(a > 0, 1.0, negative_slope).astype(a.dtype)
+
+
+def _real_steps(T, B, lengths):
+    """(T, B) bool: whether step t of row b is real (within its length)."""
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
+    return np.arange(T)[:, None] < lengths[None, :]
+
+
+def ligru_forward(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean=None, running_var=None,
+                  train=True, activation="relu", negative_slope=0.01, eps=1e-5, lengths=None):
+    """The light GRU over a sequence (gru-math.md §5); weights have row blocks z, n.
+
+    ``train``: batch normalisation with the mean and biased variance of the input projections
+    over the real steps of every row (within ``lengths``); else with ``running_mean`` and
+    ``running_var``. Past its length a row keeps its state and outputs zeros.
+    Returns ``(y, h_n, cache)``; in training ``cache["batch_mean"]``, ``cache["batch_var"]`` and
+    ``cache["count"]`` are the statistics used.
+    """
+    T, B, _ = x.shape
+    H = weight_hh.shape[1]
+    real = _real_steps(T, B, lengths)
+    W_hz, W_hn = weight_hh[:H], weight_hh[H:]
+    projection = x @ weight_ih.T
+    if train:
+        mean, var = projection[real].mean(0), projection[real].var(0)
+    else:
+        mean, var = running_mean, running_var
+    x_hat = (projection - mean) / np.sqrt(var + eps)
+    a = bn_weight * x_hat + bn_bias
+    h = np.zeros((B, H), dtype=x.dtype) if h0 is None else h0
+    y = np.zeros((T, B, H), dtype=x.dtype)
+    steps = []
+    for t in range(T):
+        z = _sigmoid(a[t, :, :H] + h @ W_hz.T)
+        a_n = a[t, :, H:] + h @ W_hn.T
+        n = _ligru_activation(a_n, activation, negative_slope)
+        h_new = z * h + (1 - z) * n
+        m = real[t][:, None]
+        steps.append({"h_prev": h, "z": z, "n": n, "a_n": a_n, "real": m})
+        h = np.where(m, h_new, h)
+        y[t] = np.where(m, h_new, 0)
+    cache = {"x": x, "steps": steps, "weight_ih": weight_ih, "weight_hh": weight_hh,
+             "bn_weight": bn_weight, "x_hat": x_hat, "var": var, "eps": eps, "train": train,
+             "real": real, "activation": activation, "negative_slope": negative_slope,
+             "batch_mean": mean, "batch_var": var, "count": int(real.sum())}
+    return y, h, cache
+
+
+def ligru_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`ligru_forward`, through the batch statistics in training.
+
+    Returns ``dx``, ``dh0`` and the gradients ``weight_ih``, ``weight_hh``, ``bn_weight`` and
+    ``bn_bias``, summed over steps and batch.
+    """
+    x, steps, real = cache["x"], cache["steps"], cache["real"]
+    weight_ih, weight_hh = cache["weight_ih"], cache["weight_hh"]
+    H = weight_hh.shape[1]
+    T = len(steps)
+    da = np.zeros((T,) + dy.shape[1:2] + (2 * H,), dtype=dy.dtype)
+    d_weight_hh = np.zeros_like(weight_hh, dtype=dy.dtype)
+    dh = np.zeros(dy.shape[1:], dtype=dy.dtype) if dh_n is None else dh_n.copy()
+    for t in reversed(range(T)):
+        s = steps[t]
+        h, z, n, m = s["h_prev"], s["z"], s["n"], s["real"]
+        # Past a row's length its state passes through unchanged.
+        dh_step = (dh + dy[t]) * m
+        # h' = z ⊙ h + (1 − z) ⊙ n, z = σ(a_z + W_hz h), n = act(a_n + W_hn h)
+        da_z = dh_step * (h - n) * z * (1 - z)
+        da_n = dh_step * (1 - z) * _ligru_activation_derivative(s["a_n"], cache["activation"], cache["negative_slope"])
+        da[t] = np.concatenate([da_z, da_n], axis=1)
+        d_weight_hh += da[t].T @ h
+        dh = dh * ~m + dh_step * z + da[t] @ weight_hh
+    # a = γ x̂ + β; in training x̂ depends on every real step through the batch statistics.
+    d_bn_weight = (da * cache["x_hat"])[real].sum(0)
+    d_bn_bias = da[real].sum(0)
+    d_x_hat = da * cache["bn_weight"]
+    inv_std = 1 / np.sqrt(cache["var"] + cache["eps"])
+    if cache["train"]:
+        x_hat = cache["x_hat"]
+        d_projection = inv_std * (d_x_hat - d_x_hat[real].mean(0) - x_hat * (d_x_hat * x_hat)[real].mean(0))
+        d_projection = d_projection * real[:, :, None]
+    else:
+        d_projection = d_x_hat * inv_std
+    return {"dx": d_projection @ weight_ih, "dh0": dh,
+            "weight_ih": np.einsum("tbg,tbi->gi", d_projection, x), "weight_hh": d_weight_hh,
+            "bn_weight": d_bn_weight, "bn_bias": d_bn_bias}
+
+
+def ligru_running_statistics(running_mean, running_var, batch_mean, batch_var, count, momentum=0.1):
+    """The running statistics after a training forward, as ``torch.nn.BatchNorm1d`` updates them
+    (the batch variance unbiased over its ``count`` values)."""
+    new_mean = (1 - momentum) * running_mean + momentum * batch_mean
+    new_var = (1 - momentum) * running_var + momentum * batch_var * count / (count - 1)
+    return new_mean, new_var
+
+
+def _reverse_real_steps(sequence, lengths):
+    """Each row's real steps in reverse order, padding left in place (zeros stay zeros)."""
+    out = np.zeros_like(sequence)
+    for b, n in enumerate(lengths):
+        out[:n, b] = sequence[:n, b][::-1]
+    return out
+
+
+def ligru_network_forward(x, h0, params, num_layers=1, bidirectional=False, train=True, activation="relu",
+                          negative_slope=0.01, eps=1e-5, lengths=None, batch_first=False):
+    """A stacked, optionally bidirectional LiGRU, layer by layer (batch normalisation couples
+    the rows). ``params`` maps the LiGRU's names (``weight_ih_l{k}``, ``bn_weight_l{k}``,
+    ``bn_running_mean_l{k}`` ... with ``_reverse``) to arrays. Returns ``(y, h_n, cache)``;
+    ``cache["statistics"]`` maps each layer and direction's suffix to (mean, biased var, count).
+    """
+    if batch_first:
+        x = np.swapaxes(x, 0, 1)
+    T, B, _ = x.shape
+    D = 2 if bidirectional else 1
+    H = params["weight_hh_l0"].shape[1]
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
+    h_n = np.zeros((num_layers * D, B, H), dtype=x.dtype)
+    layer_input, caches, statistics = x, [], {}
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(D):
+            s = layer * D + direction
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            seq = layer_input if direction == 0 else _reverse_real_steps(layer_input, lengths)
+            names = ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")
+            out, h_last, cache = ligru_forward(seq, None if h0 is None else h0[s], *(params[n + suffix] for n in names),
+                                               train=train, activation=activation, negative_slope=negative_slope,
+                                               eps=eps, lengths=lengths)
+            outputs.append(out if direction == 0 else _reverse_real_steps(out, lengths))
+            h_n[s] = h_last
+            caches.append(cache)
+            statistics[suffix] = (cache["batch_mean"], cache["batch_var"], cache["count"])
+        layer_input = np.concatenate(outputs, axis=2)
+    cache = {"caches": caches, "lengths": lengths, "layers": num_layers, "directions": D, "hidden": H,
+             "batch_first": batch_first, "statistics": statistics}
+    return (np.swapaxes(layer_input, 0, 1) if batch_first else layer_input), h_n, cache
+
+
+def ligru_network_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`ligru_network_forward`: ``dx``, ``dh0`` and ``grads``
+    (name -> gradient, the buffers excepted)."""
+    if cache["batch_first"]:
+        dy = np.swapaxes(dy, 0, 1)
+    L, D, H, lengths = cache["layers"], cache["directions"], cache["hidden"], cache["lengths"]
+    dh0 = np.zeros((L * D,) + dy.shape[1:2] + (H,), dtype=dy.dtype)
+    grads = {}
+    d_output = dy * _real_steps(dy.shape[0], dy.shape[1], lengths)[:, :, None]
+    for layer in reversed(range(L)):
+        d_input = 0
+        for direction in range(D):
+            s = layer * D + direction
+            d_states = d_output[:, :, direction * H : (direction + 1) * H]
+            if direction == 1:
+                d_states = _reverse_real_steps(d_states, lengths)
+            g = ligru_backward(cache["caches"][s], d_states, None if dh_n is None else dh_n[s])
+            d_input = d_input + (g["dx"] if direction == 0 else _reverse_real_steps(g["dx"], lengths))
+            dh0[s] = g["dh0"]
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            for name in ("weight_ih", "weight_hh", "bn_weight", "bn_bias"):
+                grads[name + suffix] = g[name]
+        d_output = d_input
+    return {"dx": np.swapaxes(d_output, 0, 1) if cache["batch_first"] else d_output, "dh0": dh0, "grads": grads}

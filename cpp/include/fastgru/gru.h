@@ -40,6 +40,12 @@ struct GruWeightsView {
   const Real* weight_hh = nullptr;  // (3H, H), row blocks r, z, n
   const Real* bias_ih = nullptr;    // (3H), or nullptr for a layer without bias
   const Real* bias_hh = nullptr;    // (3H), or nullptr for a layer without bias
+  // LiGRU only (gru-math.md §5), each (2H), row blocks z, n: batch normalisation's scale γ and
+  // shift β, and the running mean and (unbiased) variance that inference normalises with.
+  const Real* bn_weight = nullptr;
+  const Real* bn_bias = nullptr;
+  const Real* bn_running_mean = nullptr;
+  const Real* bn_running_var = nullptr;
 };
 
 // Borrowed gradient accumulators, same shapes as GruWeightsView. Backward adds (+=) into them.
@@ -50,6 +56,8 @@ struct GruGradientsView {
   Real* weight_hh = nullptr;
   Real* bias_ih = nullptr;
   Real* bias_hh = nullptr;
+  Real* bn_weight = nullptr;  // LiGRU only: dL/dγ and dL/dβ (2H)
+  Real* bn_bias = nullptr;
 };
 
 // The training cache written by a training-mode forward and read by backward.
@@ -109,9 +117,14 @@ class GruLayer {
 extern template class GruLayer<float>;
 extern template class GruLayer<double>;
 
-// The recurrent cell (gru-math.md): the GRU (§1, §2), or the minimal gated unit (§4), whose
-// weights have the row blocks f, n ((2H, ·) instead of (3H, ·)) and which ignores `mode`.
-enum class Cell : int { gru = 0, mgu = 1 };
+// The recurrent cell (gru-math.md): the GRU (§1, §2), the minimal gated unit (§4), whose
+// weights have the row blocks f, n ((2H, ·) instead of (3H, ·)) and which ignores `mode`, or
+// the light GRU (§5): row blocks z, n, no biases, batch normalisation of the input projections
+// (GruWeightsView's bn_* members), the candidate's activation chosen by GruConfig.activation.
+enum class Cell : int { gru = 0, mgu = 1, ligru = 2 };
+
+// The LiGRU candidate's activation: ReLU, tanh, or leaky ReLU (max(a, 0) + slope · min(a, 0)).
+enum class Activation : int { relu = 0, tanh = 1, leaky_relu = 2 };
 
 // A GRU network: `layers` stacked layers, each with one or two directions (D = 2 when
 // bidirectional), PyTorch's semantics. Layer l > 0 takes the D·H outputs of layer l − 1.
@@ -132,6 +145,13 @@ struct GruConfig {
   double dropout = 0;
   double recurrent_dropout = 0;
   double zoneout = 0;
+  // LiGRU only. A training forward normalises each input projection with the batch's mean and
+  // biased variance over its real steps and rows; inference with the running statistics, folded
+  // into the input weights. negative_slope (>= 0, so the derivative can be read from the
+  // output) is leaky ReLU's; bn_eps (> 0) is added to the variance.
+  Activation activation = Activation::relu;
+  double negative_slope = 0.01;
+  double bn_eps = 1e-5;
 };
 
 // How a batch of sequences lies in memory.
@@ -163,6 +183,12 @@ class GruTrainingCache {
   std::int64_t steps() const;
   std::int64_t batch() const;
   bool batch_first() const;
+  // LiGRU: the statistics the forward pass normalised the input projections of layer l,
+  // direction d (index l·D + d) with: mean and biased variance, (2H) each, over
+  // normalised_rows() rows (the real steps of all rows). Throws std::invalid_argument unless
+  // filled by a LiGRU's training forward.
+  std::int64_t normalised_rows() const;
+  void batch_statistics(std::int64_t index, Real* mean, Real* variance) const;
 
  private:
   friend class Gru<Real>;
@@ -174,8 +200,10 @@ template <typename Real>
 class Gru {
  public:
   // weights[l · D + d]: layer l, direction d (0 forward, 1 reverse), copied. Layer 0 takes
-  // (G·H, I) input weights, later layers (G·H, D·H), with G = 3 gates (GRU) or 2 (MGU). Throws std::invalid_argument on bad sizes,
-  // a null weight, or biases that disagree with config.bias.
+  // (G·H, I) input weights, later layers (G·H, D·H), with G = 3 gates (GRU) or 2 (MGU, LiGRU).
+  // Throws std::invalid_argument on bad sizes, a null weight, biases that disagree with
+  // config.bias (a LiGRU has none: config.bias must be false), or a LiGRU without its bn_*
+  // arrays, with a negative running variance or bad activation settings.
   Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>& weights);
   ~Gru();
   Gru(Gru&&) noexcept;
@@ -203,7 +231,8 @@ class Gru {
   //   dh_n  (L·D, B, H) dL/dh_n, or nullptr for zeros
   //   dx    like x, out: dL/dx, zero past each row's length
   //   dh0   (L·D, B, H) out: dL/dh0, or nullptr if not wanted
-  //   grads[l · D + d]  parameter gradients of that layer and direction, accumulated (+=)
+  //   grads[l · D + d]  parameter gradients of that layer and direction, accumulated (+=);
+  //                     a LiGRU needs bn_weight and bn_bias there (and no bias pointers)
   void backward(GruTrainingCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
                 Real* dh0, const std::vector<GruGradientsView<Real>>& grads) const;
 

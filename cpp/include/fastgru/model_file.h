@@ -9,7 +9,7 @@
 
 namespace fastgru {
 
-// Reads a GRU or MGU model file into a network computing in Real (float64 weights are rounded
+// Reads a GRU, MGU or LiGRU model file into a network computing in Real (float64 weights are rounded
 // to float32 for Gru<float>, and the reverse). Training-only settings (dropout rates) are kept.
 // Throws std::invalid_argument naming the file and the problem for a missing, truncated,
 // corrupt or foreign file, one from a newer format version, or an unknown layer class.

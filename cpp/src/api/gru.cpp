@@ -1,11 +1,14 @@
 // Gru (the network): argument checks and weight ownership; the stacking lives in driver/.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "api/checks.h"
+#include "dispatch/kernel_table.h"
 #include "driver/gru_stack.h"
 #include "fastgru/gru.h"
 
@@ -69,6 +72,25 @@ bool GruTrainingCache<Real>::batch_first() const {
 }
 
 template <typename Real>
+std::int64_t GruTrainingCache<Real>::normalised_rows() const {
+  return filled() ? impl_->stack.packing.total_rows() : 0;
+}
+
+template <typename Real>
+void GruTrainingCache<Real>::batch_statistics(std::int64_t index, Real* mean, Real* variance) const {
+  api::require(filled() && !impl_->stack.batch_statistics.empty(),
+               "cache: expected one filled by a LiGRU's training forward");
+  const auto count = static_cast<std::int64_t>(impl_->stack.batch_statistics.size());
+  api::require(index >= 0 && index < count, "batch_statistics: index expected in 0.." +
+                                                std::to_string(count - 1) + ", got " +
+                                                std::to_string(index));
+  const std::int64_t G = 2 * impl_->stack.hidden;
+  const Real* statistics = impl_->stack.batch_statistics[index].data();
+  std::copy(statistics, statistics + G, mean);
+  std::copy(statistics + G, statistics + 2 * G, variance);
+}
+
+template <typename Real>
 struct Gru<Real>::Impl {
   GruConfig config;
   std::vector<driver::PackedLayer<Real>> layers;
@@ -98,6 +120,47 @@ void fold_gru_gradient(const std::vector<Real>& gru_rows, std::int64_t hidden, s
   for (std::int64_t i = 0; i < block; ++i) mgu_rows[block + i] += gru_rows[2 * block + i];
 }
 
+// A LiGRU layer: its weights, batch normalisation parameters and running statistics copied
+// and packed (with inference's normalisation folded into the input weights).
+template <typename Real>
+driver::PackedLayer<Real> make_ligru_layer(std::int64_t input, const GruConfig& config,
+                                           const GruWeightsView<Real>& w, const std::string& name) {
+  const std::int64_t H = config.hidden, G = 2 * H;
+  for (auto [pointer, member] : {std::pair<const Real*, const char*>{w.weight_ih, ".weight_ih"},
+                                 {w.weight_hh, ".weight_hh"},
+                                 {w.bn_weight, ".bn_weight"},
+                                 {w.bn_bias, ".bn_bias"},
+                                 {w.bn_running_mean, ".bn_running_mean"},
+                                 {w.bn_running_var, ".bn_running_var"}}) {
+    api::require_pointer(pointer, name + member);
+  }
+  for (std::int64_t c = 0; c < G; ++c) {
+    api::require(w.bn_running_var[c] >= 0, name + ".bn_running_var: expected values >= 0, got " +
+                                               std::to_string(w.bn_running_var[c]) + " at " +
+                                               std::to_string(c));
+  }
+  driver::PackedLayer<Real> layer;
+  layer.cell = Cell::ligru;
+  layer.input = input;
+  layer.hidden = H;
+  layer.activation = static_cast<kernels::LigruActivation>(config.activation);
+  layer.negative_slope = static_cast<Real>(config.negative_slope);
+  layer.bn_eps = static_cast<Real>(config.bn_eps);
+  layer.weight_ih.assign(w.weight_ih, w.weight_ih + G * input);
+  layer.weight_hh.assign(w.weight_hh, w.weight_hh + G * H);
+  layer.bn_weight.assign(w.bn_weight, w.bn_weight + G);
+  layer.bn_bias.assign(w.bn_bias, w.bn_bias + G);
+  layer.bn_running_mean.assign(w.bn_running_mean, w.bn_running_mean + G);
+  layer.bn_running_var.assign(w.bn_running_var, w.bn_running_var + G);
+  driver::pack_layer(dispatch::active_kernels<Real>(), layer);
+  return layer;
+}
+
+static_assert(static_cast<int>(Activation::relu) == kernels::kRelu &&
+                  static_cast<int>(Activation::tanh) == kernels::kTanh &&
+                  static_cast<int>(Activation::leaky_relu) == kernels::kLeakyRelu,
+              "the kernel tables index their LiGRU kernels by Activation");
+
 }  // namespace
 
 template <typename Real>
@@ -116,6 +179,22 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
     api::require(rate >= 0 && rate < 1, std::string(name) + " must be a probability in [0, 1), got " +
                                             std::to_string(rate));
   }
+  if (config.cell == Cell::ligru) {
+    api::require(!config.bias, "config.bias: a LiGRU has no biases (batch normalisation's shift "
+                               "replaces them), expected false, got true");
+    const int activation = static_cast<int>(config.activation);
+    api::require(activation >= 0 && activation < kernels::kLigruActivations,
+                 "config.activation: expected relu, tanh or leaky_relu, got " + std::to_string(activation));
+    api::require(std::isfinite(config.negative_slope) && config.negative_slope >= 0,
+                 "config.negative_slope: expected a finite number >= 0, got " +
+                     std::to_string(config.negative_slope));
+    api::require(std::isfinite(config.bn_eps) && config.bn_eps > 0,
+                 "config.bn_eps: expected a finite number > 0, got " + std::to_string(config.bn_eps));
+  } else {
+    api::require(config.cell == Cell::gru || config.cell == Cell::mgu,
+                 "config.cell: expected gru, mgu or ligru, got " +
+                     std::to_string(static_cast<int>(config.cell)));
+  }
   impl_->config = config;
   for (std::int64_t l = 0; l < config.layers; ++l) {
     for (std::int64_t d = 0; d < D; ++d) {
@@ -125,6 +204,10 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
                    name + ": biases must be " + (config.bias ? "given" : "null") +
                        " when config.bias is " + (config.bias ? "true" : "false"));
       const std::int64_t input = l == 0 ? config.input : D * config.hidden;
+      if (config.cell == Cell::ligru) {
+        impl_->layers.push_back(make_ligru_layer(input, config, w, name));
+        continue;
+      }
       if (config.cell == Cell::gru) {
         impl_->layers.push_back(
             api::make_packed_layer<Real>({input, config.hidden}, config.mode, w, name));
@@ -184,6 +267,12 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
                                          std::to_string(T) + ", got " + std::to_string(n));
     }
   }
+  if (cache && impl_->config.cell == Cell::ligru) {
+    std::int64_t real_steps = T * B;
+    if (layout.lengths) real_steps = std::accumulate(layout.lengths, layout.lengths + B, std::int64_t(0));
+    api::require(real_steps >= 2, "x: a LiGRU's training forward normalises over the batch's real steps "
+                                  "and needs at least 2 of them, got " + std::to_string(real_steps));
+  }
   driver::StackCache<Real>* stack = nullptr;
   std::optional<CacheUse<Real>> use;
   if (cache) {
@@ -231,8 +320,13 @@ void Gru<Real>::backward(GruTrainingCache<Real>& cache, const Real* dy, const Re
     api::require_pointer(grads[s].weight_hh, name + ".weight_hh");
     api::require((grads[s].bias_ih != nullptr) == (grads[s].bias_hh != nullptr),
                  name + ".bias_ih and .bias_hh must be both given or both null");
+    if (impl_->config.cell == Cell::ligru) {
+      api::require_pointer(grads[s].bn_weight, name + ".bn_weight");
+      api::require_pointer(grads[s].bn_bias, name + ".bn_bias");
+      api::require(grads[s].bias_ih == nullptr, name + ": a LiGRU has no bias gradients, expected null");
+    }
   }
-  if (impl_->config.cell == Cell::gru) {
+  if (impl_->config.cell != Cell::mgu) {
     driver::run_stack_backward(impl_->layers, D, cache.impl_->stack, dy, dh_n, dx, dh0, grads);
   } else {
     // The equivalent GRU's gradients, folded back onto the MGU's rows.

@@ -120,32 +120,49 @@ bool flag(const api::JsonValue& config, const char* key, bool otherwise) {
   return value && value->kind == api::JsonValue::Kind::boolean ? value->boolean : otherwise;
 }
 
+Activation activation(const api::JsonValue& config, const std::string& path) {
+  const api::JsonValue* value = config.find("activation");
+  const std::string name = value && value->kind == api::JsonValue::Kind::string ? value->string : "";
+  if (name == "relu") return Activation::relu;
+  if (name == "tanh") return Activation::tanh;
+  if (name == "leaky_relu") return Activation::leaky_relu;
+  throw std::invalid_argument("fastgru: " + path +
+                              ": config activation: expected relu, tanh or leaky_relu, got '" + name + "'");
+}
+
 }  // namespace
 
 template <typename Real>
 Gru<Real> load_gru(const std::string& path) {
   const ModelFile model = read(path);
-  if (model.layer_class != "GRU" && model.layer_class != "MGU") {
-    throw std::invalid_argument("fastgru: " + path + ": expected a GRU or MGU model, got class '" +
+  if (model.layer_class != "GRU" && model.layer_class != "MGU" && model.layer_class != "LiGRU") {
+    throw std::invalid_argument("fastgru: " + path + ": expected a GRU, MGU or LiGRU model, got class '" +
                                 model.layer_class + "'");
   }
   GruConfig config;
-  config.cell = model.layer_class == "GRU" ? Cell::gru : Cell::mgu;
+  config.cell = model.layer_class == "GRU" ? Cell::gru : model.layer_class == "MGU" ? Cell::mgu : Cell::ligru;
+  const bool ligru = config.cell == Cell::ligru;
   config.input = static_cast<std::int64_t>(number(model.config, "input_size", path));
   config.hidden = static_cast<std::int64_t>(number(model.config, "hidden_size", path));
   config.layers = static_cast<std::int64_t>(number(model.config, "num_layers", path));
   config.bidirectional = flag(model.config, "bidirectional", false);
-  config.bias = flag(model.config, "bias", true);
+  config.bias = !ligru && flag(model.config, "bias", true);
   config.mode = flag(model.config, "reset_after", true) ? ResetMode::after : ResetMode::before;
   config.dropout = number(model.config, "dropout", path);
   config.recurrent_dropout = number(model.config, "recurrent_dropout", path);
   config.zoneout = number(model.config, "zoneout", path);
+  if (ligru) {
+    config.activation = activation(model.config, path);
+    config.negative_slope = number(model.config, "negative_slope", path);
+    config.bn_eps = number(model.config, "bn_eps", path);
+  }
 
   const std::int64_t D = config.bidirectional ? 2 : 1;
   const std::int64_t G = (config.cell == Cell::gru ? 3 : 2) * config.hidden;
   std::vector<std::vector<Real>> arrays;
   std::vector<GruWeightsView<Real>> views;
-  arrays.reserve(static_cast<size_t>(4 * config.layers * D));
+  // Every array is in place before the first view is taken: reserve for all of them.
+  arrays.reserve(static_cast<size_t>(6 * config.layers * D));
   for (std::int64_t l = 0; l < config.layers; ++l) {
     for (std::int64_t d = 0; d < D; ++d) {
       const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
@@ -163,6 +180,12 @@ Gru<Real> load_gru(const std::string& path) {
       if (config.bias) {
         view.bias_ih = take("bias_ih" + suffix, {G});
         view.bias_hh = take("bias_hh" + suffix, {G});
+      }
+      if (ligru) {
+        view.bn_weight = take("bn_weight" + suffix, {G});
+        view.bn_bias = take("bn_bias" + suffix, {G});
+        view.bn_running_mean = take("bn_running_mean" + suffix, {G});
+        view.bn_running_var = take("bn_running_var" + suffix, {G});
       }
       views.push_back(view);
     }

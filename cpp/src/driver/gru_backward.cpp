@@ -1,11 +1,13 @@
 // Backward time loop: each step runs the fused gate derivatives and the recurrent product for
 // dL/dh over the rows active at that step; dx, dW_ih, dW_hh and the bias gradients are single
-// products or reductions afterwards. Threads split rows or hidden units as in the forward loop.
+// products or reductions afterwards (for the LiGRU after batch normalisation's backward, which
+// turns dL/da into dL/d(W_ih x)). Threads split rows or hidden units as in the forward loop.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "driver/batch_norm.h"
 #include "driver/layer.h"
 #include "driver/matmul.h"
 #include "driver/scratch.h"
@@ -41,14 +43,18 @@ void accumulate_recurrent_weight_gradient(const kernels::KernelTable<Real>& k, c
 template <typename Real>
 void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
                   const Real* y, const Real* cache, const Real* dy, const Real* dh_n, Real* dx,
-                  Real* dh0, const GruGradientsView<Real>& grads, const Regularisation<Real>* reg) {
+                  Real* dh0, const GruGradientsView<Real>& grads, const Regularisation<Real>* reg,
+                  const Real* batch_statistics) {
   const kernels::KernelTable<Real>& k = *L.kernels;
-  const Index B = s.batch, H = L.hidden, I = L.input, G = 3 * H, rows = s.total_rows();
-  const Index PW = L.panel_width(), panels = (H + PW - 1) / PW, panel_stride = 3 * H * PW;
-  const bool reset_after = L.mode == ResetMode::after;
+  const Index B = s.batch, H = L.hidden, I = L.input, G = L.gates() * H, rows = s.total_rows();
+  const Index PW = L.panel_width(), panels = (H + PW - 1) / PW, panel_stride = G * PW;
+  const bool ligru = L.cell == Cell::ligru;
+  const bool reset_after = !ligru && L.mode == ResetMode::after;
+  const auto backward_ligru = ligru ? k.backward_ligru[L.activation] : nullptr;
 
   Scratch<Real> dgi(rows * G);
-  // Reset-after feeds r ⊙ dn to W_hn, unlike the input side; reset-before's differ in no block.
+  // Reset-after feeds r ⊙ dn to W_hn, unlike the input side; reset-before's and the LiGRU's
+  // differ in no block.
   Scratch<Real> dgh_storage(reset_after ? rows * G : 0);
   Real* dgh = reset_after ? dgh_storage.data() : dgi.data();
   Scratch<Real> dh_even(B * H), dh_odd(B * H), d_rh(B * H), zero_state(B * H);
@@ -106,9 +112,14 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
         // The recurrent products give dL/d(h ⊙ keep) with recurrent dropout, else dL/dh itself.
         const Real* product_input = recurrent_keep ? masked_states + s.offset(t) * H : nullptr;
         Real* d_product = (recurrent_keep ? d_masked.data() : prev) + r0 * H;
-        if (reset_after) {
-          k.backward_reset_after(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry,
-                                 dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H);
+        if (reset_after || ligru) {
+          if (ligru) {
+            backward_ligru(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry, L.negative_slope,
+                           dgi_t + r0 * G, prev + r0 * H);
+          } else {
+            k.backward_reset_after(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry,
+                                   dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H);
+          }
           if (!by_rows) {
 #pragma omp barrier
           }
@@ -160,8 +171,6 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
     std::memcpy(dh0, first, sizeof(Real) * B * H);
   }
 
-  matmul(k, rows, I, G, dgi.data(), G, Index(1), L.weight_ih.data(), I, Index(1), dx, I, false);
-  matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true);
   // With variable lengths the rows of step t's previous state are a prefix of step t-1's rows.
   Scratch<Real> h_prev_all(s.batch_sizes && !recurrent_keep ? rows * H : 0);
   if (s.batch_sizes && !recurrent_keep) {
@@ -173,7 +182,7 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   // With recurrent dropout the products' input was h ⊙ keep, kept by forward.
   const Real* gathered = recurrent_keep ? masked_states : (s.batch_sizes ? h_prev_all.data() : nullptr);
   const Real* h_first_or_null = h0;
-  if (reset_after) {
+  if (reset_after || ligru) {
     accumulate_recurrent_weight_gradient(k, s, G, H, dgh, G, h_first_or_null, gathered, y,
                                          grads.weight_hh);
   } else {
@@ -183,6 +192,13 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
     matmul(k, H, H, rows, dgi.data() + 2 * H, Index(1), G, cache + 3 * H, 4 * H, Index(1),
            grads.weight_hh + 2 * H * H, H, true);
   }
+  if (ligru && rows > 0) {
+    // dgi holds dL/da; batch normalisation turns it into dL/d(W_ih x) in place.
+    batch_norm_backward(rows, G, L.bn_weight.data(), L.bn_eps, cache + 2 * H, 4 * H,
+                        batch_statistics, dgi.data(), grads.bn_weight, grads.bn_bias);
+  }
+  matmul(k, rows, I, G, dgi.data(), G, Index(1), L.weight_ih.data(), I, Index(1), dx, I, false);
+  matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true);
   if (grads.bias_ih) {
     const int sum_threads = threads_for(2.0 * rows * G);
 #pragma omp parallel num_threads(sum_threads) if (sum_threads > 1)
@@ -200,11 +216,11 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
 template void run_backward<float>(const PackedLayer<float>&, const StepRows&, const float*,
                                   const float*, const float*, const float*, const float*,
                                   const float*, float*, float*, const GruGradientsView<float>&,
-                                  const Regularisation<float>*);
+                                  const Regularisation<float>*, const float*);
 template void run_backward<double>(const PackedLayer<double>&, const StepRows&, const double*,
                                    const double*, const double*, const double*, const double*,
                                    const double*, double*, double*,
                                    const GruGradientsView<double>&,
-                                   const Regularisation<double>*);
+                                   const Regularisation<double>*, const double*);
 
 }  // namespace fastgru::driver

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "driver/batch_norm.h"
 #include "driver/layer.h"
 #include "driver/matmul.h"
 #include "driver/scratch.h"
@@ -24,17 +25,27 @@ constexpr Index kProjectionChunkElements = Index(1) << 20;
 
 template <typename Real>
 void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
-                 Real* y, Real* h_n, Real* cache, const Regularisation<Real>* reg) {
+                 Real* y, Real* h_n, Real* cache, const Regularisation<Real>* reg,
+                 Real* batch_statistics) {
   const kernels::KernelTable<Real>& k = *L.kernels;
-  const Index B = s.batch, H = L.hidden, I = L.input, G = 3 * H, W = k.vector_width;
-  const Index chunk_steps = std::max<Index>(1, kProjectionChunkElements / std::max<Index>(1, B * G));
+  const Index H = L.hidden, G = L.gates() * H, W = k.vector_width;
+  const Index B = s.batch, I = L.input;
+  const bool ligru = L.cell == Cell::ligru;
+  // A LiGRU in training normalises with the whole batch's statistics: one projection of every
+  // step before the loop. Inference's normalisation is folded into the input weights.
+  const bool normalise_batch = ligru && cache;
+  const Index chunk_steps =
+      normalise_batch ? std::max<Index>(1, s.steps)
+                      : std::max<Index>(1, kProjectionChunkElements / std::max<Index>(1, B * G));
   const bool reset_after = L.mode == ResetMode::after;
   const Real* bias_hh = L.bias_hh_or_null();
+  const Real* input_bias = ligru ? L.inference_shift.data() : L.bias_ih_or_null();
+  const auto step_ligru = ligru ? k.step_ligru[L.activation] : nullptr;
 
   Scratch<Real> gi(std::min(chunk_steps, std::max<Index>(s.steps, 1)) * B * G);
   Scratch<Real> zero_state(B * H);
   // Reset-before needs r, z and r ⊙ h between its two products even when nothing is cached.
-  Scratch<Real> step_record(cache ? 0 : B * 4 * H);
+  Scratch<Real> step_record(cache || ligru ? 0 : B * 4 * H);
   std::fill(zero_state.data(), zero_state.data() + B * H, Real(0));
 
   const int threads = threads_for(2.0 * B * G * H);
@@ -48,8 +59,17 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   for (Index chunk_start = 0; chunk_start < s.steps; chunk_start += chunk_steps) {
     const Index chunk_end = std::min(s.steps, chunk_start + chunk_steps);
     const Index row0 = s.offset(chunk_start);
-    matmul_packed(k, s.offset(chunk_end) - row0, G, I, x + row0 * I, I, Index(1),
-                  L.input_panels.data(), gi.data(), G, L.bias_ih_or_null());
+    const Index chunk_rows = s.offset(chunk_end) - row0;
+    if (normalise_batch) {
+      matmul_packed(k, chunk_rows, G, I, x, I, Index(1), L.training_input_panels.data(),
+                    gi.data(), G, static_cast<const Real*>(nullptr));
+      // x̂ goes to the records' last two blocks, which backward's normalisation reads.
+      batch_norm_forward(chunk_rows, G, L.bn_weight.data(), L.bn_bias.data(), L.bn_eps, gi.data(),
+                         cache + 2 * H, 4 * H, batch_statistics);
+    } else {
+      matmul_packed(k, chunk_rows, G, I, x + row0 * I, I, Index(1), L.input_panels.data(),
+                    gi.data(), G, input_bias);
+    }
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -62,8 +82,8 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
       // Units this thread computes in a unit split: the blocks of the reset-after and r, z
       // kernels, the candidate panels of the reset-before n kernel (which writes the state).
       const Index block_u0 = std::min(my_blocks.begin * W, H), block_u1 = std::min(my_blocks.end * W, H);
-      const Index state_u0 = reset_after ? block_u0 : std::min(my_panels.begin * 3 * W, H);
-      const Index state_u1 = reset_after ? block_u1 : std::min(my_panels.end * 3 * W, H);
+      const Index state_u0 = reset_after || ligru ? block_u0 : std::min(my_panels.begin * 3 * W, H);
+      const Index state_u1 = reset_after || ligru ? block_u1 : std::min(my_panels.end * 3 * W, H);
       for (Index t = chunk_start; t < chunk_end; ++t) {
         const Index active = s.rows_at(t);
         const Real* h_prev = t > 0 ? y + s.offset(t - 1) * H : h_first;
@@ -96,7 +116,11 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
             }
           }
           const Real* h_product = (masked ? masked : h_prev) + r0 * H;
-          if (reset_after) {
+          if (ligru) {
+            step_ligru(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(), h_prev + r0 * H,
+                       h_product, gi_t + r0 * G, G, L.negative_slope, y_t + r0 * H, H,
+                       cache ? rec : nullptr);
+          } else if (reset_after) {
             k.step_reset_after(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
                                h_prev + r0 * H, h_product, gi_t + r0 * G, G, bias_hh,
                                y_t + r0 * H, H, cache ? rec : nullptr);
@@ -137,9 +161,9 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
 
 template void run_forward<float>(const PackedLayer<float>&, const StepRows&, const float*,
                                  const float*, float*, float*, float*,
-                                 const Regularisation<float>*);
+                                 const Regularisation<float>*, float*);
 template void run_forward<double>(const PackedLayer<double>&, const StepRows&, const double*,
                                   const double*, double*, double*, double*,
-                                  const Regularisation<double>*);
+                                  const Regularisation<double>*, double*);
 
 }  // namespace fastgru::driver

@@ -62,11 +62,13 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
     cache->inputs.resize(L);
     cache->outputs.resize(L * D);
     cache->records.resize(L * D);
+    cache->batch_statistics.resize(layers[0].cell == Cell::ligru ? L * D : 0);
     cache->dropout_keep.resize(rates.dropout > 0 ? L - 1 : 0);
     cache->recurrent_keep.resize(rates.recurrent_dropout > 0 ? L * D : 0);
     cache->masked_states.resize(rates.recurrent_dropout > 0 ? L * D : 0);
     cache->zoneout_keep.resize(rates.zoneout > 0 ? L * D : 0);
     cache->has_h0 = h0 != nullptr;
+    cache->hidden = H;
   }
 
   Buffer<Real> local_h0, local_input, local_next, local_states, mirrored_input;
@@ -123,8 +125,11 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
       } else if (!cache) {
         reg.zoneout_rate = static_cast<Real>(rates.zoneout);
       }
+      Real* statistics = cache && !cache->batch_statistics.empty()
+                             ? cache->batch_statistics[s].ensure(2 * layers[s].gates() * H)
+                             : nullptr;
       run_forward(layers[s], rows, direction_input, h0_packed ? h0_packed + s * B * H : nullptr,
-                  out, h_n_packed.data(), record, &reg);
+                  out, h_n_packed.data(), record, &reg, statistics);
       scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
       if (!next) continue;
       if (d == 0) {
@@ -189,7 +194,8 @@ void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
       if (!cache.zoneout_keep.empty()) reg.zoneout_keep = cache.zoneout_keep[s].data();
       run_backward(layers[s], rows, direction_input, cache.has_h0 ? cache.h0.data() + s * B * H : nullptr,
                    cache.outputs[s].data(), cache.records[s].data(), d_direction_states,
-                   dh_n ? dh_n_rows : nullptr, d_x, dh0_rows, grads[s], &reg);
+                   dh_n ? dh_n_rows : nullptr, d_x, dh0_rows, grads[s], &reg,
+                   cache.batch_statistics.empty() ? nullptr : cache.batch_statistics[s].data());
       if (dh0) scatter_states(p, dh0_rows, H, dh0 + s * B * H);
       if (d == 1) {
         Real* back = mirrored.ensure(total * I);

@@ -47,6 +47,7 @@ struct RegularisationRates {
 template <typename Real>
 struct StackCache {
   SequencePacking packing;
+  Index hidden = 0;  // H
   bool batch_first = false;
   bool has_h0 = false;
   std::vector<Buffer<Real>> dropout_keep;    // per layer but the last: (total rows, D·H), 0 or 1/(1 − p)
@@ -57,6 +58,8 @@ struct StackCache {
   std::vector<Buffer<Real>> outputs;  // per layer and direction: states in that direction's own
                                       // step order (total rows, H)
   std::vector<Buffer<Real>> records;  // per layer and direction: (total rows, 4H)
+  std::vector<Buffer<Real>> batch_statistics;  // LiGRU, per layer and direction: (2, 2H) the
+                                              // input projections' mean and biased variance
   Buffer<Real> h0;                    // (L·D, B, H) when has_h0
 };
 

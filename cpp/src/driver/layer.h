@@ -11,21 +11,33 @@ namespace fastgru::driver {
 
 using kernels::Index;
 
+// G below is gates() · H: 3H for the GRU, 2H for the LiGRU (row blocks z, n).
 template <typename Real>
 struct PackedLayer {
   Index input = 0;   // I
   Index hidden = 0;  // H
-  ResetMode mode = ResetMode::after;
+  ResetMode mode = ResetMode::after;  // GRU only
+  Cell cell = Cell::gru;              // gru or ligru (the MGU runs as a GRU)
   const kernels::KernelTable<Real>* kernels = nullptr;
   std::vector<Real> weight_ih, weight_hh, bias_ih, bias_hh;  // PyTorch layout; biases may be empty
-  std::vector<Real> input_panels;      // W_ih^T (K = I, N = 3H), natural panels
-  std::vector<Real> step_panels;       // W_hh^T gate panels: r, z, n (after) or r, z (before)
+  std::vector<Real> input_panels;      // W_ih^T (K = I, N = G), natural panels; the LiGRU's with
+                                       // inference's batch normalisation folded in
+  std::vector<Real> step_panels;       // W_hh^T gate panels: r, z, n (after), r, z (before), z, n (LiGRU)
   std::vector<Real> candidate_panels;  // reset-before: W_hn^T (K = H, N = H), natural panels
-  std::vector<Real> backward_panels;   // W_hh (K = 3H, N = H), natural panels
+  std::vector<Real> backward_panels;   // W_hh (K = G, N = H), natural panels
+
+  // LiGRU: the candidate's activation, batch normalisation's γ, β (G), running statistics (G),
+  // W_ih^T unfolded for training (natural panels) and inference's shift β − γ μ / √(σ² + ε) (G).
+  kernels::LigruActivation activation = kernels::kRelu;
+  Real negative_slope = 0;
+  Real bn_eps = 0;
+  std::vector<Real> bn_weight, bn_bias, bn_running_mean, bn_running_var;
+  std::vector<Real> training_input_panels, inference_shift;
 
   const Real* bias_ih_or_null() const { return bias_ih.empty() ? nullptr : bias_ih.data(); }
   const Real* bias_hh_or_null() const { return bias_hh.empty() ? nullptr : bias_hh.data(); }
   Index panel_width() const { return 3 * kernels->vector_width; }
+  Index gates() const { return cell == Cell::ligru ? 2 : 3; }
 };
 
 // Fills the packed panels from the PyTorch-layout weights, for `kernels`.
@@ -67,10 +79,12 @@ struct Regularisation {
 
 // x (total rows, I), h0 (B, H) or nullptr, y (total rows, H), h_n (B, H): each row's state after
 // its last step, cache (total rows, 4H) or nullptr for inference; reg may be nullptr.
+// batch_statistics (2, G): a LiGRU's training forward writes the mean and biased variance of
+// its input projections over all rows there (nullptr otherwise).
 template <typename Real>
 void run_forward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
                  const Real* h0, Real* y, Real* h_n, Real* cache,
-                 const Regularisation<Real>* reg = nullptr);
+                 const Regularisation<Real>* reg = nullptr, Real* batch_statistics = nullptr);
 
 // dy (total rows, H), dh_n (B, H) or nullptr, dx (total rows, I), dh0 (B, H) or nullptr; reg as
 // given to the forward call.
@@ -78,6 +92,7 @@ template <typename Real>
 void run_backward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
                   const Real* h0, const Real* y, const Real* cache, const Real* dy,
                   const Real* dh_n, Real* dx, Real* dh0, const GruGradientsView<Real>& grads,
-                  const Regularisation<Real>* reg = nullptr);
+                  const Regularisation<Real>* reg = nullptr,
+                  const Real* batch_statistics = nullptr);
 
 }  // namespace fastgru::driver

@@ -1,4 +1,6 @@
 // Packs a layer's weights once, in the panel layouts described in kernels/kernels.h.
+#include <cmath>
+
 #include "driver/layer.h"
 
 namespace fastgru::driver {
@@ -31,26 +33,41 @@ template <typename Real>
 void pack_layer(const kernels::KernelTable<Real>& kernels, PackedLayer<Real>& layer) {
   layer.kernels = &kernels;
   const Index I = layer.input, H = layer.hidden, W = kernels.vector_width, PW = 3 * W;
+  const Index G = layer.gates() * H;
   const Real* w_ih = layer.weight_ih.data();
   const Real* w_hh = layer.weight_hh.data();
-  layer.input_panels = pack_natural<Real>(I, 3 * H, PW, [&](Index k, Index col) {
+  layer.input_panels = pack_natural<Real>(I, G, PW, [&](Index k, Index col) {
     return w_ih[col * I + k];
   });
+  if (layer.cell == Cell::ligru) {
+    // Inference normalises with the running statistics: BN(W x) = scale ⊙ (W x) + shift, with
+    // scale = γ / √(σ² + ε) folded into the rows of W and shift = β − scale ⊙ μ.
+    std::vector<double> scale(static_cast<size_t>(G));
+    layer.inference_shift.resize(static_cast<size_t>(G));
+    for (Index c = 0; c < G; ++c) {
+      scale[c] = layer.bn_weight[c] / std::sqrt(double(layer.bn_running_var[c]) + layer.bn_eps);
+      layer.inference_shift[c] = static_cast<Real>(layer.bn_bias[c] - scale[c] * layer.bn_running_mean[c]);
+    }
+    layer.training_input_panels = std::move(layer.input_panels);
+    layer.input_panels = pack_natural<Real>(I, G, PW, [&](Index k, Index col) {
+      return static_cast<Real>(scale[col] * w_ih[col * I + k]);
+    });
+  }
   // Gate panels: block u of W units holds W_hh^T columns g·H + u·W + c for each gate g.
-  const Index gates = layer.mode == ResetMode::after ? 3 : 2;
+  const Index gates = layer.cell == Cell::gru && layer.mode == ResetMode::after ? 3 : 2;
   const Index blocks = (H + W - 1) / W;
   layer.step_panels = pack_panels<Real>(H, blocks, gates * W, [&](Index k, Index block, Index c) {
     const Index unit = block * W + c % W;
     return unit < H ? w_hh[((c / W) * H + unit) * H + k] : Real(0);
   });
-  if (layer.mode == ResetMode::before) {
+  if (layer.cell == Cell::gru && layer.mode == ResetMode::before) {
     layer.candidate_panels = pack_natural<Real>(H, H, PW, [&](Index k, Index col) {
       return w_hh[(2 * H + col) * H + k];
     });
   } else {
     layer.candidate_panels.clear();
   }
-  layer.backward_panels = pack_natural<Real>(3 * H, H, PW, [&](Index k, Index col) {
+  layer.backward_panels = pack_natural<Real>(G, H, PW, [&](Index k, Index col) {
     return w_hh[k * H + col];
   });
 }

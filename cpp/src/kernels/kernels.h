@@ -76,6 +76,31 @@ using BackwardResetBeforeRFn = void (*)(Index rows, Index hidden, Index unit_beg
                                         Index unit_end, const Real* record, const Real* h_prev,
                                         const Real* d_rh, Real* dgi, Real* dh_prev);
 
+// The LiGRU candidate activations, in fastgru::Activation's order; a table holds one step and
+// one backward kernel for each.
+enum LigruActivation : int { kRelu = 0, kTanh = 1, kLeakyRelu = 2, kLigruActivations = 3 };
+
+// LiGRU step (gru-math.md §5) for unit blocks [block_begin, block_end): [g_z, g_n] =
+// h_product · [W_hz; W_hn]^T from gate panels holding z, n (2W wide), then z = σ(a_z + g_z),
+// n = act(a_n + g_n), h_next = z ⊙ h_prev + (1 − z) ⊙ n. a (rows, 2H, ld_a) holds the normalised
+// input projections a_z, a_n; negative_slope is leaky ReLU's (ignored by the others); record
+// (rows, 4H) receives z, n in its first two blocks, or is nullptr (inference).
+template <typename Real>
+using StepLigruFn = void (*)(Index rows, Index hidden, Index block_begin, Index block_end,
+                             const Real* gate_panels, const Real* h_prev, const Real* h_product,
+                             const Real* a, Index ld_a, Real negative_slope, Real* h_next,
+                             Index ld_h_next, Real* record);
+
+// Backward of a LiGRU step for units [unit_begin, unit_end): with dh = dy + dh_carry,
+// da (rows, 2H) = dL/d(a_z + g_z), dL/d(a_n + g_n), which is also dL/d(g) for the recurrent
+// product; dh_prev = dh ⊙ z (the caller adds the recurrent product). The activation's
+// derivative is read from n (negative_slope >= 0 keeps sign(n) = sign(a)).
+template <typename Real>
+using BackwardLigruFn = void (*)(Index rows, Index hidden, Index unit_begin, Index unit_end,
+                                 const Real* record, const Real* h_prev, const Real* dy,
+                                 const Real* dh_carry, Real negative_slope, Real* da,
+                                 Real* dh_prev);
+
 // sums (cols) += the sum over rows of a (rows, cols, lda).
 template <typename Real>
 using ColumnSumFn = void (*)(Index rows, Index cols, const Real* a, Index lda, Real* sums);
@@ -93,6 +118,8 @@ struct KernelTable {
   BackwardResetBeforeZnFn<Real> backward_reset_before_zn;
   BackwardResetBeforeRFn<Real> backward_reset_before_r;
   ColumnSumFn<Real> column_sum;
+  StepLigruFn<Real> step_ligru[kLigruActivations];
+  BackwardLigruFn<Real> backward_ligru[kLigruActivations];
 };
 
 // One table per ISA; each is defined in that ISA's source files, compiled with its flags alone.

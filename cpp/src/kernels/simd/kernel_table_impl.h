@@ -3,6 +3,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/simd/gru_step.h"
+#include "kernels/simd/ligru_step.h"
 #include "kernels/simd/panel_product.h"
 
 namespace fastgru::kernels {
@@ -19,7 +20,9 @@ KernelTable<typename S::Real> make_kernel_table(const char* isa) {
           backward_reset_after<S>,
           backward_reset_before_zn<S>,
           backward_reset_before_r<S>,
-          column_sum<S>};
+          column_sum<S>,
+          {step_ligru<S, kRelu>, step_ligru<S, kTanh>, step_ligru<S, kLeakyRelu>},
+          {backward_ligru<S, kRelu>, backward_ligru<S, kTanh>, backward_ligru<S, kLeakyRelu>}};
 }
 
 }  // namespace fastgru::kernels

@@ -37,6 +37,10 @@ struct VecAvx2F32 {
   static V div(V a, V b) { return _mm256_div_ps(a, b); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  // 1 in the lanes where a > 0, else 0.
+  static V positive(V a) {
+    return _mm256_and_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f));
+  }
   static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   // p · 2^n for integral n in [-127, 127] (2^-127 flushes to zero, below float32's normal range).
   static V scale_by_pow2(V p, V n) {

@@ -34,6 +34,10 @@ struct VecAvx512F32 {
   static V div(V a, V b) { return _mm512_div_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  // 1 in the lanes where a > 0, else 0.
+  static V positive(V a) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f));
+  }
   static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale_by_pow2(V p, V n) { return _mm512_scalef_ps(p, n); }
   static V sigmoid(V a) { return fast_sigmoid<VecAvx512F32>(a); }

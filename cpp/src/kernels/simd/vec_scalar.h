@@ -51,6 +51,12 @@ struct VecScalar {
   static V add(V a, V b) { return zip(a, b, [](Real x, Real y) { return x + y; }); }
   static V sub(V a, V b) { return zip(a, b, [](Real x, Real y) { return x - y; }); }
   static V mul(V a, V b) { return zip(a, b, [](Real x, Real y) { return x * y; }); }
+  static V min(V a, V b) { return zip(a, b, [](Real x, Real y) { return x < y ? x : y; }); }
+  static V max(V a, V b) { return zip(a, b, [](Real x, Real y) { return x > y ? x : y; }); }
+  // 1 in the lanes where a > 0, else 0.
+  static V positive(V a) {
+    return map(a, [](Real x) { return x > 0 ? Real(1) : Real(0); });
+  }
   static V sigmoid(V a) {
     return map(a, [](Real x) { return Real(1) / (Real(1) + std::exp(-x)); });
   }
