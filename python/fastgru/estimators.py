@@ -16,14 +16,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .gru import GRU, MGU
+from .gru import GRU, MGU, LiGRU
 from .training.callbacks import EarlyStopping
 from .training.model import Model
 from .training.optimizers import SGD, Adam, AdamW
 
 __all__ = ["GRURegressor", "GRUClassifier", "EXPECTED_FAILED_CHECKS"]
 
-_CELLS = {"gru": GRU, "mgu": MGU}
+_CELLS = {"gru": GRU, "mgu": MGU, "ligru": LiGRU}
 _OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD}
 
 #: scikit-learn checks that do not apply, with the reason (used by the test suite).
@@ -118,7 +118,7 @@ class _GRUEstimator(BaseEstimator):
 
 
 class GRURegressor(RegressorMixin, _GRUEstimator):
-    """A GRU (or MGU, ``cell="mgu"``) regressor on sequences: the last state through a dense
+    """A GRU (or MGU, LiGRU: ``cell="mgu"``, ``"ligru"``) regressor on sequences: the last state through a dense
     layer, trained on the mean squared error of the standardised targets.
 
     Args:
@@ -133,6 +133,11 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
     Attributes after fit: ``model_`` (the :class:`fastgru.Model`), ``history_``,
     ``n_features_in_``. y: (samples,) or (samples, targets).
     """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float64, multi_output=True, y_numeric=True)
@@ -151,7 +156,7 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
 
 
 class GRUClassifier(ClassifierMixin, _GRUEstimator):
-    """A GRU (or MGU) sequence classifier: the last state through a dense layer, trained with
+    """A GRU (or MGU, LiGRU) sequence classifier: the last state through a dense layer, trained with
     softmax cross-entropy. Takes any labels (``classes_`` holds them, sorted). Arguments as
     :class:`GRURegressor`'s."""
 

@@ -31,7 +31,13 @@ def _as_numeric_array(value, name, dtype):
     array = np.asarray(value.detach() if hasattr(value, "detach") else value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return _exact_dtype(np.ascontiguousarray(array, dtype=dtype), dtype)
+
+
+def _exact_dtype(array, dtype):
+    """``array`` carrying the very dtype object ``dtype``: the core's checks compare dtypes by
+    identity, and NumPy keeps an equal but distinct one (e.g. from unpickling) on conversion."""
+    return array if array.dtype is dtype else array.view(dtype)
 
 
 class GRU:
@@ -321,7 +327,7 @@ class GRU:
             raise ValueError(f"x: expected 3 dimensions {layout}, got shape {x.shape}")
         if x.shape[2] != self.input_size:
             raise ValueError(f"x: expected {self.input_size} input features (last axis), got shape {x.shape}")
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = _exact_dtype(np.ascontiguousarray(x, dtype=self.dtype), self.dtype)
         steps, batch = (x.shape[1], x.shape[0]) if self.batch_first else x.shape[:2]
         state_shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
         if h0 is not None:

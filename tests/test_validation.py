@@ -1,0 +1,69 @@
+"""Validation on real data with fixed seeds: the sunspot demo and two UCR classification sets
+(their canonical train/test splits, read from sktime's package data)."""
+
+import time
+
+import numpy as np
+import pytest
+
+import fastgru
+from fastgru.commands import demo
+from fastgru.datasets import load_sunspots, load_ucr
+from fastgru.training import AdamW, LearningRateScheduler, Model, cosine_decay
+
+pytestmark = pytest.mark.best_isa_only
+
+
+def test_sunspots_data_is_the_yearly_series():
+    years, values = load_sunspots()
+    assert years[0] == 1700 and years[-1] == 2008 and len(values) == 309
+    assert values[years == 1957][0] == pytest.approx(190.2)  # the record year
+
+
+def test_demo_beats_ar9_on_sunspots(tmp_path):
+    scores = demo.run(plot_path=None, verbose=0)
+    assert scores["AR(9)"]["mse"] == pytest.approx(305.2, abs=0.1)  # the baseline the issue quotes
+    assert scores["AR(9)"]["mae"] == pytest.approx(12.75, abs=0.01)
+    assert scores["fastgru GRU"]["mse"] < 305
+    assert scores["fastgru GRU"]["mse"] < scores["persistence"]["mse"] / 3
+    assert scores["training_seconds"] < 120
+
+
+def patches(X, size):
+    """(N, T) series as (N, T / size, size): `size` consecutive values per step."""
+    return X[:, : X.shape[1] // size * size].reshape(len(X), -1, size)
+
+
+def classify(name, patch, epochs, hidden=32, bidirectional=False):
+    pytest.importorskip("sktime", reason="the UCR files ship with sktime==1.2.0 (the test extra)")
+    X_train, y_train, classes = load_ucr(name, "train")
+    X_test, y_test, _ = load_ucr(name, "test")
+    layer = fastgru.GRU(patch, hidden, batch_first=True, bidirectional=bidirectional, seed=0)
+    model = Model(layer, outputs=len(classes), loss="cross_entropy", optimizer=AdamW(3e-3), seed=0)
+    started = time.perf_counter()
+    model.fit(patches(X_train, patch), y_train, epochs=epochs, batch_size=16, verbose=0,
+              callbacks=[LearningRateScheduler(cosine_decay(epochs))])
+    seconds = time.perf_counter() - started
+    accuracy = model.evaluate(patches(X_test, patch), y_test)["accuracy"]
+    print(f"{name}: test accuracy {accuracy:.4f} after {seconds:.2f} s of training")
+    return accuracy, seconds
+
+
+def test_gunpoint():
+    accuracy, seconds = classify("GunPoint", patch=5, epochs=300, bidirectional=True)
+    assert accuracy >= 0.96 and seconds < 120
+
+
+def test_italy_power_demand():
+    accuracy, seconds = classify("ItalyPowerDemand", patch=1, epochs=200)
+    assert accuracy >= 0.95 and seconds < 120
+
+
+def test_load_ucr_errors():
+    pytest.importorskip("sktime")
+    with pytest.raises(ValueError, match="split: expected 'train' or 'test'"):
+        load_ucr("GunPoint", "validation")
+    with pytest.raises(ValueError, match="name: no UCR data set 'NoSuchSet'"):
+        load_ucr("NoSuchSet")
+    X, y, classes = load_ucr("GunPoint", "test")
+    assert X.shape == (150, 150) and list(classes) == ["1", "2"] and set(np.unique(y)) == {0, 1}
