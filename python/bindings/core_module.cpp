@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fastgru/gru.h"
+#include "fastgru/optimizers.h"
 #include "fastgru/runtime.h"
 
 namespace py = pybind11;
@@ -28,11 +29,18 @@ std::string shape_text(const Shape& shape) {
   return out.str();
 }
 
+// Whether an array of this dtype holds native Reals. By type number and byte order, not by
+// identity: NumPy can hand out equal dtype objects that are distinct ones (e.g. after pickling).
+template <typename Real>
+bool holds(const py::dtype& dtype) {
+  return dtype.num() == py::dtype::of<Real>().num() && dtype.byteorder() != '>';
+}
+
 // Returns the array's data after checking that it is exactly what the core will read or write.
 template <typename Real>
 Real* checked_data(const py::array& array, const char* name, const Shape& expected,
                    bool writable = false) {
-  if (!array.dtype().is(py::dtype::of<Real>())) {
+  if (!holds<Real>(array.dtype())) {
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<Real>())) + ", got " +
                          std::string(py::str(array.dtype())));
@@ -277,6 +285,28 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def("batch_statistics", &PyGru<Real>::batch_statistics, py::arg("cache"));
 }
 
+// Adam/AdamW on one parameter array and its moments, all of the same dtype and shape.
+template <typename Real>
+void adam_update_typed(py::array& param, const py::array& grad, py::array& m, py::array& v,
+                       const fastgru::AdamStep& step) {
+  const Shape shape(param.shape(), param.shape() + param.ndim());
+  Real* p = checked_data<Real>(param, "param", shape, true);
+  const Real* g = checked_data<Real>(grad, "grad", shape);
+  Real* first = checked_data<Real>(m, "m", shape, true);
+  Real* second = checked_data<Real>(v, "v", shape, true);
+  fastgru::adam_update<Real>(p, g, first, second, static_cast<std::size_t>(param.size()), step);
+}
+
+void adam_update(py::array param, py::array grad, py::array m, py::array v, double step_size, double beta1,
+                 double beta2, double epsilon, double root_correction, double decay_factor, double l2) {
+  const fastgru::AdamStep step{step_size, beta1, beta2, epsilon, root_correction, decay_factor, l2};
+  if (holds<float>(param.dtype())) {
+    adam_update_typed<float>(param, grad, m, v, step);
+  } else {
+    adam_update_typed<double>(param, grad, m, v, step);  // refuses any other dtype by name
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -290,6 +320,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &fastgru::set_num_threads, py::arg("n"),
         "Threads for compute calls; 0 follows OpenMP.");
   m.def("num_threads", &fastgru::num_threads, "The thread count compute calls use at most.");
+  m.def("adam_update", &adam_update, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
+        py::arg("step_size"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("root_correction"),
+        py::arg("decay_factor"), py::arg("l2"),
+        "One fused Adam/AdamW step on param, m and v in place (see fastgru/optimizers.h).");
   bind_gru<float>(m, "GruF32", "TrainingCacheF32");
   bind_gru<double>(m, "GruF64", "TrainingCacheF64");
 }

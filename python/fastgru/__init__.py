@@ -5,7 +5,7 @@ end (:mod:`fastgru.training`); :mod:`fastgru.reference` is the NumPy definition 
 compute.
 """
 
-from . import reference
+from . import datasets, reference, training
 from .gru import GRU, MGU, LiGRU
 from .interop import flip_update_gate, load
 from .training import Model
@@ -14,6 +14,6 @@ from .runtime import get_num_threads, info, set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
-    "GRU", "MGU", "LiGRU", "Model", "load", "flip_update_gate", "reference", "info", "set_num_threads",
+    "GRU", "MGU", "LiGRU", "Model", "load", "flip_update_gate", "reference", "training", "datasets", "info", "set_num_threads",
     "get_num_threads", "__version__",
 ]

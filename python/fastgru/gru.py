@@ -31,13 +31,7 @@ def _as_numeric_array(value, name, dtype):
     array = np.asarray(value.detach() if hasattr(value, "detach") else value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
-    return _exact_dtype(np.ascontiguousarray(array, dtype=dtype), dtype)
-
-
-def _exact_dtype(array, dtype):
-    """``array`` carrying the very dtype object ``dtype``: the core's checks compare dtypes by
-    identity, and NumPy keeps an equal but distinct one (e.g. from unpickling) on conversion."""
-    return array if array.dtype is dtype else array.view(dtype)
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
 class GRU:
@@ -224,6 +218,21 @@ class GRU:
             raise
         self._saved = None
 
+    def _update_parameters(self, update) -> None:
+        """For this package's training loops (:class:`fastgru.Model`): ``update(params)`` changes
+        the trainable arrays (name -> array) in place, then the core repacks them once. Cheaper
+        than :meth:`load_state_dict`, which checks and copies every array."""
+        trainable = {name: self._params[name] for name in self.grads}
+        for array in trainable.values():
+            array.flags.writeable = True
+        try:
+            update(trainable)
+        finally:
+            for array in trainable.values():
+                array.flags.writeable = False
+        self._core = self._make_core()
+        self._saved = None
+
     def config(self) -> dict:
         """The constructor arguments that rebuild this layer (without its weights or seed)."""
         return {
@@ -327,7 +336,7 @@ class GRU:
             raise ValueError(f"x: expected 3 dimensions {layout}, got shape {x.shape}")
         if x.shape[2] != self.input_size:
             raise ValueError(f"x: expected {self.input_size} input features (last axis), got shape {x.shape}")
-        x = _exact_dtype(np.ascontiguousarray(x, dtype=self.dtype), self.dtype)
+        x = np.ascontiguousarray(x, dtype=self.dtype)
         steps, batch = (x.shape[1], x.shape[0]) if self.batch_first else x.shape[:2]
         state_shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
         if h0 is not None:
@@ -616,6 +625,10 @@ class LiGRU(GRU):
 
     def load_state_dict(self, state: Mapping) -> None:
         super().load_state_dict(state)
+        self._core_stale = False
+
+    def _update_parameters(self, update) -> None:
+        super()._update_parameters(update)
         self._core_stale = False
 
     def forward(self, x, h0=None, train: bool = True, lengths=None) -> Tuple[np.ndarray, np.ndarray]:

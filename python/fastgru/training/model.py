@@ -249,11 +249,13 @@ class Model:
         loss, grads = self._gradients(x, lengths, target, weight)
         if self.clip_grad_norm is not None:
             optimizers_module.clip_grad_norm(grads, self.clip_grad_norm)
-        state = layer.state_dict()
-        params = {f"recurrent.{k}": state[k] for k in layer.grads}
-        params["head.weight"], params["head.bias"] = self.head_weight, self.head_bias
-        self.optimizer.step(params, grads)
-        layer.load_state_dict(state)  # the updated arrays, repacked by the core
+
+        def update(trainable):
+            params = {f"recurrent.{k}": v for k, v in trainable.items()}
+            params["head.weight"], params["head.bias"] = self.head_weight, self.head_bias
+            self.optimizer.step(params, grads)
+
+        layer._update_parameters(update)
         return loss
 
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
