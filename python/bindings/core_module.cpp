@@ -4,6 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <dlfcn.h>
+#include <omp.h>
+
 #include <functional>
 #include <optional>
 #include <tuple>
@@ -213,6 +216,16 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
            py::arg("grads"));
 }
 
+// The OpenMP runtime this module resolved (the file defining omp_get_max_threads: a wheel's own
+// renamed libgomp, or one loaded earlier by another library) and the OpenMP version (_OPENMP,
+// yyyymm) compiled against.
+py::tuple openmp_runtime() {
+  Dl_info library{};
+  const bool found = dladdr(reinterpret_cast<void*>(&omp_get_max_threads), &library) != 0 &&
+                     library.dli_fname != nullptr;
+  return py::make_tuple(found ? std::string(library.dli_fname) : std::string("unknown"), _OPENMP);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -226,6 +239,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &fastgru::set_num_threads, py::arg("n"),
         "Threads for compute calls; 0 follows OpenMP.");
   m.def("num_threads", &fastgru::num_threads, "The thread count compute calls use at most.");
+  m.def("openmp_runtime", &openmp_runtime,
+        "(path of the OpenMP runtime library in use, _OPENMP version yyyymm compiled against).");
   bind_gru<float>(m, "GruF32", "TrainingCacheF32");
   bind_gru<double>(m, "GruF64", "TrainingCacheF64");
 }
