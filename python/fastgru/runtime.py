@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 from . import _core
 
@@ -44,6 +45,6 @@ def info() -> dict:
         "isa": _core.active_isa(),
         "isas_available": list(_core.available_isas()),
         "threads": _core.num_threads(),
-        "openmp": f"{library} (OpenMP {_OPENMP_VERSIONS.get(openmp_date, openmp_date)})",
+        "openmp": f"{os.path.realpath(library)} (OpenMP {_OPENMP_VERSIONS.get(openmp_date, openmp_date)})",
         "cmake_dir": cmake_dir,
     }
