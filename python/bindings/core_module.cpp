@@ -4,6 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <dlfcn.h>
+#include <omp.h>
+
 #include <functional>
 #include <optional>
 #include <tuple>
@@ -307,6 +310,16 @@ void adam_update(py::array param, py::array grad, py::array m, py::array v, doub
   }
 }
 
+// The OpenMP runtime this module resolved (the file defining omp_get_max_threads: a wheel's own
+// renamed libgomp, or one loaded earlier by another library) and the OpenMP version (_OPENMP,
+// yyyymm) compiled against.
+py::tuple openmp_runtime() {
+  Dl_info library{};
+  const bool found = dladdr(reinterpret_cast<void*>(&omp_get_max_threads), &library) != 0 &&
+                     library.dli_fname != nullptr;
+  return py::make_tuple(found ? std::string(library.dli_fname) : std::string("unknown"), _OPENMP);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -324,6 +337,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("step_size"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("root_correction"),
         py::arg("decay_factor"), py::arg("l2"),
         "One fused Adam/AdamW step on param, m and v in place (see fastgru/optimizers.h).");
+  m.def("openmp_runtime", &openmp_runtime,
+        "(path of the OpenMP runtime library in use, _OPENMP version yyyymm compiled against).");
   bind_gru<float>(m, "GruF32", "TrainingCacheF32");
   bind_gru<double>(m, "GruF64", "TrainingCacheF64");
 }

@@ -32,18 +32,27 @@ def _add_forecast(commands):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastgru", description="Fast GRU layers on CPUs.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--cmake-dir", action="store_true",
+                        help="print the directory of the CMake package (for -Dfastgru_DIR=...) and exit")
+    commands = parser.add_subparsers(dest="command")
     _add_demo(commands)
     _add_forecast(commands)
     commands.add_parser("bench", help="time fastgru against PyTorch, ONNX Runtime and oneDNN (fastgru bench --help)")
     commands.add_parser("selfcheck", help="check forward and BPTT against the NumPy reference and time them")
-    commands.add_parser("info", help="print the version, instruction sets and thread count")
+    commands.add_parser("info", help="print the version, instruction sets, threads, OpenMP runtime and CMake directory")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # its options are the benchmark's own
         from . import benchmark
 
         return benchmark.main(argv[1:]) or 0
     args = parser.parse_args(argv)
+    if args.cmake_dir:
+        from .embedding import get_cmake_dir
+
+        print(get_cmake_dir())
+        return 0
+    if args.command is None:
+        parser.error("a command is required (or --cmake-dir)")
     try:
         if args.command == "demo":
             from .commands import demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 from . import _core
 
@@ -21,16 +22,29 @@ def get_num_threads() -> int:
     return _core.num_threads()
 
 
+# _OPENMP (the specification's yyyymm) to its version number.
+_OPENMP_VERSIONS = {201307: "4.0", 201511: "4.5", 201811: "5.0", 202011: "5.1", 202111: "5.2"}
+
+
 def info() -> dict:
-    """Version, the instruction set new float32 layers use, those available, and the thread count.
+    """Version, the instruction set new float32 layers use, those available, the thread count,
+    the OpenMP runtime in use (its library file) and the CMake package's directory.
 
     ``FASTGRU_ISA=avx2|scalar`` in the environment forces a lower instruction set.
     """
     from . import __version__
+    from .embedding import get_cmake_dir
 
+    library, openmp_date = _core.openmp_runtime()
+    try:
+        cmake_dir = get_cmake_dir()
+    except FileNotFoundError:
+        cmake_dir = "not installed"
     return {
         "version": __version__,
         "isa": _core.active_isa(),
         "isas_available": list(_core.available_isas()),
         "threads": _core.num_threads(),
+        "openmp": f"{os.path.realpath(library)} (OpenMP {_OPENMP_VERSIONS.get(openmp_date, openmp_date)})",
+        "cmake_dir": cmake_dir,
     }

@@ -1,0 +1,119 @@
+/* fastgru C API: load a model saved from Python (`layer.save(path)`) and run it, from C or any
+ * language with a C foreign-function interface (Rust, Go, C#, Cython, ...).
+ *
+ * Conventions
+ * - Every function that can fail returns a fastgru_status; FASTGRU_OK is 0. On failure,
+ *   fastgru_last_error() gives the reason (the argument, what was expected and what came), the
+ *   same message the C++ API's exception carries. No C++ exception crosses this interface.
+ * - Arrays are dense and row-major, the last index fastest; the shape letters are those of
+ *   fastgru/gru.h: T steps, B batch rows, I inputs, H hidden units, L layers, D directions.
+ * - A model computes in the precision it was loaded in (FASTGRU_FLOAT32 or FASTGRU_FLOAT64),
+ *   and only the functions of that precision (`_f32` or `_f64`) accept it.
+ * - Handles are owned by the caller and released with their `_free` function (null is allowed).
+ *   A stream keeps its model's network alive: the model handle may be freed first.
+ *
+ * Thread safety
+ * - A loaded model is read-only: fastgru_model_forward_* and fastgru_model_get_info may run on
+ *   the same model from many threads at once.
+ * - A stream holds mutable state: one thread at a time per stream (distinct streams of one model
+ *   may step concurrently).
+ * - fastgru_set_num_threads is global: call it before the compute calls, not during them.
+ * - fastgru_last_error is per thread.
+ *
+ * Linking: the library is C++ and uses OpenMP; with CMake, `find_package(fastgru CONFIG
+ * REQUIRED)` in a project that enables both C and CXX, then link fastgru::fastgru.
+ */
+#ifndef FASTGRU_FASTGRU_H
+#define FASTGRU_FASTGRU_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fastgru_status {
+  FASTGRU_OK = 0,
+  /* A null pointer, a bad size or value, a model of the other precision, or a missing,
+   * corrupt or foreign model file. */
+  FASTGRU_ERROR_INVALID_ARGUMENT = 1,
+  FASTGRU_ERROR_OUT_OF_MEMORY = 2,
+  /* Anything else (a bug: please report it with the message). */
+  FASTGRU_ERROR_INTERNAL = 3
+} fastgru_status;
+
+typedef enum fastgru_dtype { FASTGRU_FLOAT32 = 0, FASTGRU_FLOAT64 = 1 } fastgru_dtype;
+
+typedef enum fastgru_cell { FASTGRU_CELL_GRU = 0, FASTGRU_CELL_MGU = 1 } fastgru_cell;
+
+/* A loaded network (opaque). */
+typedef struct fastgru_model fastgru_model;
+/* The carried state of a batch of sequences fed one step at a time (opaque). */
+typedef struct fastgru_stream fastgru_stream;
+
+typedef struct fastgru_model_info {
+  fastgru_dtype dtype;
+  fastgru_cell cell;
+  int64_t input;      /* I */
+  int64_t hidden;     /* H */
+  int64_t layers;     /* L */
+  int64_t directions; /* D: 1, or 2 when bidirectional */
+  int reset_after;    /* 1: PyTorch's candidate (reset after the product); 0: Cho et al.'s */
+  int bias;           /* 1 when the layers have biases */
+} fastgru_model_info;
+
+/* The message of the last failed call on this thread ("" if none). Valid until the next failing
+ * call on this thread. */
+const char* fastgru_last_error(void);
+
+/* The library's version, e.g. "0.1.0". */
+const char* fastgru_version(void);
+
+/* Threads used by the compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS). */
+fastgru_status fastgru_set_num_threads(int n);
+fastgru_status fastgru_get_num_threads(int* n);
+
+/* Reads a model file written by Python's `layer.save(path)` (any class, layers, directions) into
+ * a network computing in `dtype` (weights are converted if the file holds the other one). On
+ * success *model is a new handle; on failure it is set to null. */
+fastgru_status fastgru_model_load(const char* path, fastgru_dtype dtype, fastgru_model** model);
+void fastgru_model_free(fastgru_model* model);
+fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info);
+
+/* Inference over whole sequences.
+ *   steps, batch  T >= 0, B >= 0
+ *   batch_first   0: x is (T, B, I) and y (T, B, D*H); 1: x is (B, T, I) and y (B, T, D*H)
+ *   x             the input
+ *   lengths       (B) real steps of each row, each in 1..T, or null for T everywhere; outputs past
+ *                 a row's length are zero and its final state is the one after its last step
+ *   h0            (L*D, B, H) initial states, or null for zeros
+ *   y             out: the last layer's outputs, directions side by side
+ *   h_n           out: (L*D, B, H) final states, or null if not wanted
+ * Outputs must not overlap the inputs. */
+fastgru_status fastgru_model_forward_f32(const fastgru_model* model, int64_t steps, int64_t batch,
+                                         int batch_first, const float* x, const int64_t* lengths,
+                                         const float* h0, float* y, float* h_n);
+fastgru_status fastgru_model_forward_f64(const fastgru_model* model, int64_t steps, int64_t batch,
+                                         int batch_first, const double* x, const int64_t* lengths,
+                                         const double* h0, double* y, double* h_n);
+
+/* Streaming (unidirectional models only): `batch` sequences advanced one step per call, all
+ * starting from the zero state. Stepping over a sequence equals one forward call on it, to
+ * rounding. */
+fastgru_status fastgru_stream_create(const fastgru_model* model, int64_t batch, fastgru_stream** stream);
+void fastgru_stream_free(fastgru_stream* stream);
+/* Zeroes the state of the rows where rows[b] != 0 (a new sequence in that slot), or of every row
+ * when `rows` is null. */
+fastgru_status fastgru_stream_reset(fastgru_stream* stream, const unsigned char* rows);
+/* x_t (B, I) this step's input; y_t out: (B, H) the last layer's output after it. */
+fastgru_status fastgru_stream_step_f32(fastgru_stream* stream, const float* x_t, float* y_t);
+fastgru_status fastgru_stream_step_f64(fastgru_stream* stream, const double* x_t, double* y_t);
+/* Copies the carried state, (L, B, H), into `h`. */
+fastgru_status fastgru_stream_get_state_f32(const fastgru_stream* stream, float* h);
+fastgru_status fastgru_stream_get_state_f64(const fastgru_stream* stream, double* h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTGRU_FASTGRU_H */

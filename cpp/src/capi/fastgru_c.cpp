@@ -1,0 +1,274 @@
+// The C API (fastgru/fastgru.h) over the C++ API: handles own shared networks, every entry point
+// turns exceptions into a status and a thread-local message.
+#include "fastgru/fastgru.h"
+
+#include <algorithm>
+#include <exception>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "fastgru/gru.h"
+#include "fastgru/model_file.h"
+#include "fastgru/runtime.h"
+
+struct fastgru_model {
+  fastgru_dtype dtype;
+  // shared: a stream keeps the network alive after the model handle is freed
+  std::shared_ptr<const fastgru::Gru<float>> f32;
+  std::shared_ptr<const fastgru::Gru<double>> f64;
+};
+
+struct fastgru_stream {
+  fastgru_dtype dtype;
+  std::shared_ptr<const fastgru::Gru<float>> f32;
+  std::shared_ptr<const fastgru::Gru<double>> f64;
+  std::int64_t batch;
+  // (L, B, H) in the model's precision; `next` receives h_n and is swapped in after each step
+  std::vector<float> state_f32, next_f32;
+  std::vector<double> state_f64, next_f64;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+const char* dtype_name(fastgru_dtype dtype) { return dtype == FASTGRU_FLOAT32 ? "float32" : "float64"; }
+
+void require(bool condition, const std::string& message) {
+  if (!condition) throw std::invalid_argument("fastgru: " + message);
+}
+
+void require_pointer(const void* pointer, const char* name) {
+  require(pointer != nullptr, std::string(name) + " must not be null");
+}
+
+// Runs `body`, mapping what it throws to a status and the thread's last error message.
+template <typename Body>
+fastgru_status guarded(Body&& body) noexcept {
+  try {
+    body();
+    return FASTGRU_OK;
+  } catch (const std::invalid_argument& error) {
+    last_error = error.what();
+    return FASTGRU_ERROR_INVALID_ARGUMENT;
+  } catch (const std::bad_alloc&) {
+    last_error = "fastgru: out of memory";
+    return FASTGRU_ERROR_OUT_OF_MEMORY;
+  } catch (const std::exception& error) {
+    last_error = std::string("fastgru: internal error: ") + error.what();
+    return FASTGRU_ERROR_INTERNAL;
+  } catch (...) {
+    last_error = "fastgru: internal error of an unknown kind";
+    return FASTGRU_ERROR_INTERNAL;
+  }
+}
+
+void require_dtype(fastgru_dtype actual, fastgru_dtype wanted, const char* name) {
+  require(actual == wanted, std::string(name) + ": expected a " + dtype_name(wanted) + " handle (this is the _" +
+                                (wanted == FASTGRU_FLOAT32 ? "f32" : "f64") + " function), got a " +
+                                dtype_name(actual) + " one");
+}
+
+// The network (model or stream) or the state vector (stream) of precision Real.
+template <typename Real, typename Handle>
+const fastgru::Gru<Real>& network_of(const Handle& handle) {
+  if constexpr (std::is_same_v<Real, float>) return *handle.f32;
+  else return *handle.f64;
+}
+
+template <typename Real, typename Stream>
+auto& state_of(Stream& stream, bool next) {
+  if constexpr (std::is_same_v<Real, float>) return next ? stream.next_f32 : stream.state_f32;
+  else return next ? stream.next_f64 : stream.state_f64;
+}
+
+template <typename Real>
+constexpr fastgru_dtype dtype_of() { return sizeof(Real) == 4 ? FASTGRU_FLOAT32 : FASTGRU_FLOAT64; }
+
+template <typename Real>
+fastgru_status forward(const fastgru_model* model, std::int64_t steps, std::int64_t batch, int batch_first,
+                       const Real* x, const std::int64_t* lengths, const Real* h0, Real* y, Real* h_n) {
+  return guarded([&] {
+    require_pointer(model, "model");
+    require_dtype(model->dtype, dtype_of<Real>(), "model");
+    require(batch_first == 0 || batch_first == 1, "batch_first: expected 0 or 1, got " + std::to_string(batch_first));
+    const fastgru::Gru<Real>& gru = network_of<Real>(*model);
+    fastgru::SequenceLayout layout;
+    layout.steps = steps;
+    layout.batch = batch;
+    layout.batch_first = batch_first == 1;
+    layout.lengths = lengths;
+    // h_n is optional here (not in the C++ API): a scratch buffer takes it when not wanted
+    std::vector<Real> unwanted_h_n;
+    if (h_n == nullptr && batch > 0) {
+      const fastgru::GruConfig& c = gru.config();
+      unwanted_h_n.resize(static_cast<std::size_t>(c.layers * gru.directions() * batch * c.hidden));
+      h_n = unwanted_h_n.data();
+    }
+    gru.forward(layout, x, h0, y, h_n, nullptr);
+  });
+}
+
+template <typename Real>
+fastgru_status stream_step(fastgru_stream* stream, const Real* x_t, Real* y_t) {
+  return guarded([&] {
+    require_pointer(stream, "stream");
+    require_dtype(stream->dtype, dtype_of<Real>(), "stream");
+    require_pointer(x_t, "x_t");
+    require_pointer(y_t, "y_t");
+    fastgru::SequenceLayout one_step;
+    one_step.steps = 1;
+    one_step.batch = stream->batch;
+    std::vector<Real>& state = state_of<Real>(*stream, false);
+    std::vector<Real>& next = state_of<Real>(*stream, true);
+    network_of<Real>(*stream).forward(one_step, x_t, state.data(), y_t, next.data(), nullptr);
+    state.swap(next);
+  });
+}
+
+template <typename Real>
+fastgru_status stream_get_state(const fastgru_stream* stream, Real* h) {
+  return guarded([&] {
+    require_pointer(stream, "stream");
+    require_dtype(stream->dtype, dtype_of<Real>(), "stream");
+    require_pointer(h, "h");
+    const std::vector<Real>& state = state_of<Real>(*stream, false);
+    std::copy(state.begin(), state.end(), h);
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* fastgru_last_error(void) { return last_error.c_str(); }
+
+const char* fastgru_version(void) { return FASTGRU_VERSION; }
+
+fastgru_status fastgru_set_num_threads(int n) {
+  return guarded([&] { fastgru::set_num_threads(n); });
+}
+
+fastgru_status fastgru_get_num_threads(int* n) {
+  return guarded([&] {
+    require_pointer(n, "n");
+    *n = fastgru::num_threads();
+  });
+}
+
+fastgru_status fastgru_model_load(const char* path, fastgru_dtype dtype, fastgru_model** model) {
+  return guarded([&] {
+    require_pointer(model, "model");
+    *model = nullptr;
+    require_pointer(path, "path");
+    require(dtype == FASTGRU_FLOAT32 || dtype == FASTGRU_FLOAT64,
+            "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got " + std::to_string(static_cast<int>(dtype)));
+    auto loaded = std::make_unique<fastgru_model>();
+    loaded->dtype = dtype;
+    if (dtype == FASTGRU_FLOAT32) {
+      loaded->f32 = std::make_shared<const fastgru::Gru<float>>(fastgru::load_gru<float>(path));
+    } else {
+      loaded->f64 = std::make_shared<const fastgru::Gru<double>>(fastgru::load_gru<double>(path));
+    }
+    *model = loaded.release();
+  });
+}
+
+void fastgru_model_free(fastgru_model* model) { delete model; }
+
+fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info) {
+  return guarded([&] {
+    require_pointer(model, "model");
+    require_pointer(info, "info");
+    const fastgru::GruConfig& c = model->f32 ? model->f32->config() : model->f64->config();
+    info->dtype = model->dtype;
+    info->cell = c.cell == fastgru::Cell::mgu ? FASTGRU_CELL_MGU : FASTGRU_CELL_GRU;
+    info->input = c.input;
+    info->hidden = c.hidden;
+    info->layers = c.layers;
+    info->directions = c.bidirectional ? 2 : 1;
+    info->reset_after = c.mode == fastgru::ResetMode::after ? 1 : 0;
+    info->bias = c.bias ? 1 : 0;
+  });
+}
+
+fastgru_status fastgru_model_forward_f32(const fastgru_model* model, int64_t steps, int64_t batch, int batch_first,
+                                         const float* x, const int64_t* lengths, const float* h0, float* y,
+                                         float* h_n) {
+  return forward<float>(model, steps, batch, batch_first, x, lengths, h0, y, h_n);
+}
+
+fastgru_status fastgru_model_forward_f64(const fastgru_model* model, int64_t steps, int64_t batch, int batch_first,
+                                         const double* x, const int64_t* lengths, const double* h0, double* y,
+                                         double* h_n) {
+  return forward<double>(model, steps, batch, batch_first, x, lengths, h0, y, h_n);
+}
+
+fastgru_status fastgru_stream_create(const fastgru_model* model, int64_t batch, fastgru_stream** stream) {
+  return guarded([&] {
+    require_pointer(stream, "stream");
+    *stream = nullptr;
+    require_pointer(model, "model");
+    require(batch >= 1, "batch: expected >= 1, got " + std::to_string(batch));
+    const fastgru::GruConfig& c = model->f32 ? model->f32->config() : model->f64->config();
+    require(!c.bidirectional, "model: expected a unidirectional model for streaming, got a bidirectional one "
+                              "(it needs whole sequences: use fastgru_model_forward_*)");
+    auto created = std::make_unique<fastgru_stream>();
+    created->dtype = model->dtype;
+    created->f32 = model->f32;
+    created->f64 = model->f64;
+    created->batch = batch;
+    const auto size = static_cast<std::size_t>(c.layers * batch * c.hidden);
+    if (model->dtype == FASTGRU_FLOAT32) {
+      created->state_f32.assign(size, 0.0f);
+      created->next_f32.assign(size, 0.0f);
+    } else {
+      created->state_f64.assign(size, 0.0);
+      created->next_f64.assign(size, 0.0);
+    }
+    *stream = created.release();
+  });
+}
+
+void fastgru_stream_free(fastgru_stream* stream) { delete stream; }
+
+fastgru_status fastgru_stream_reset(fastgru_stream* stream, const unsigned char* rows) {
+  return guarded([&] {
+    require_pointer(stream, "stream");
+    const std::int64_t hidden = stream->f32 ? stream->f32->config().hidden : stream->f64->config().hidden;
+    const auto zero_rows = [&](auto& state) {
+      const std::int64_t blocks = static_cast<std::int64_t>(state.size()) / (stream->batch * hidden);
+      for (std::int64_t l = 0; l < blocks; ++l) {
+        for (std::int64_t b = 0; b < stream->batch; ++b) {
+          if (rows != nullptr && rows[b] == 0) continue;
+          auto first = state.begin() + (l * stream->batch + b) * hidden;
+          std::fill(first, first + hidden, 0);
+        }
+      }
+    };
+    zero_rows(stream->state_f32);
+    zero_rows(stream->state_f64);
+  });
+}
+
+fastgru_status fastgru_stream_step_f32(fastgru_stream* stream, const float* x_t, float* y_t) {
+  return stream_step<float>(stream, x_t, y_t);
+}
+
+fastgru_status fastgru_stream_step_f64(fastgru_stream* stream, const double* x_t, double* y_t) {
+  return stream_step<double>(stream, x_t, y_t);
+}
+
+fastgru_status fastgru_stream_get_state_f32(const fastgru_stream* stream, float* h) {
+  return stream_get_state<float>(stream, h);
+}
+
+fastgru_status fastgru_stream_get_state_f64(const fastgru_stream* stream, double* h) {
+  return stream_get_state<double>(stream, h);
+}
+
+}  // extern "C"

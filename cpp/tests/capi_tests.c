@@ -1,0 +1,277 @@
+/* Tests of the C API, compiled as C: loading, whole sequences, lengths, layouts, streaming,
+ * errors, and one model used from several threads at once.
+ * Usage: fastgru_capi_tests DATA_DIR (cpp/tests/data, model files saved from Python). */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastgru/fastgru.h"
+
+static int failures = 0;
+
+#define CHECK(condition)                                                          \
+  do {                                                                            \
+    if (!(condition)) {                                                           \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
+      ++failures;                                                                 \
+    }                                                                             \
+  } while (0)
+
+/* A call that must succeed; prints the library's message if it does not. */
+#define OK(call)                                                                              \
+  do {                                                                                        \
+    fastgru_status status_ = (call);                                                          \
+    if (status_ != FASTGRU_OK) {                                                              \
+      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, fastgru_last_error()); \
+      exit(1);                                                                                \
+    }                                                                                         \
+  } while (0)
+
+/* A call that must fail with `status` and a message containing `text`. */
+static void expect_error(fastgru_status got, fastgru_status status, const char* text, int line) {
+  if (got != status || strstr(fastgru_last_error(), text) == NULL) {
+    fprintf(stderr, "line %d: expected status %d and a message with '%s', got %d: '%s'\n", line, (int)status,
+            text, (int)got, fastgru_last_error());
+    ++failures;
+  }
+}
+#define EXPECT_ERROR(call, status, text) expect_error((call), (status), (text), __LINE__)
+
+static char data_dir[4096];
+
+static const char* data_file(const char* name) {
+  static char path[8192];
+  snprintf(path, sizeof path, "%s/%s", data_dir, name);
+  return path;
+}
+
+static void fill(float* values, size_t count, unsigned seed) {
+  size_t i;
+  for (i = 0; i < count; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    values[i] = (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
+  }
+}
+
+static float max_difference(const float* a, const float* b, size_t count) {
+  float worst = 0;
+  size_t i;
+  for (i = 0; i < count; ++i) worst = fmaxf(worst, fabsf(a[i] - b[i]));
+  return worst;
+}
+
+enum { T = 7, B = 3, I = 3, H = 5, L = 2 };
+
+static void loads_and_reports_the_configuration(const fastgru_model* model) {
+  fastgru_model_info info;
+  OK(fastgru_model_get_info(model, &info));
+  CHECK(info.dtype == FASTGRU_FLOAT32 && info.cell == FASTGRU_CELL_GRU);
+  CHECK(info.input == I && info.hidden == H && info.layers == L && info.directions == 1);
+  CHECK(info.reset_after == 1 && info.bias == 1);
+}
+
+static void streaming_equals_whole_sequence(const fastgru_model* model) {
+  float x[T * B * I], y[T * B * H], h_n[L * B * H], y_t[B * H], state[L * B * H];
+  fastgru_stream* stream = NULL;
+  int t;
+  fill(x, T * B * I, 1);
+  OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, y, h_n));
+  OK(fastgru_stream_create(model, B, &stream));
+  for (t = 0; t < T; ++t) {
+    OK(fastgru_stream_step_f32(stream, x + t * B * I, y_t));
+    CHECK(max_difference(y_t, y + t * B * H, B * H) < 1e-6f);
+  }
+  OK(fastgru_stream_get_state_f32(stream, state));
+  CHECK(max_difference(state, h_n, L * B * H) < 1e-6f);
+
+  /* Resetting row 1 zeroes its state in every layer and leaves the others. */
+  {
+    const unsigned char rows[B] = {0, 1, 0};
+    int l, u;
+    OK(fastgru_stream_reset(stream, rows));
+    OK(fastgru_stream_get_state_f32(stream, state));
+    for (l = 0; l < L; ++l) {
+      for (u = 0; u < H; ++u) {
+        CHECK(state[(l * B + 1) * H + u] == 0.0f);
+        CHECK(state[(l * B + 0) * H + u] == h_n[(l * B + 0) * H + u]);
+      }
+    }
+    OK(fastgru_stream_reset(stream, NULL));
+    OK(fastgru_stream_get_state_f32(stream, state));
+    for (u = 0; u < L * B * H; ++u) CHECK(state[u] == 0.0f);
+  }
+  fastgru_stream_free(stream);
+}
+
+static void lengths_and_batch_first(const fastgru_model* model) {
+  float x[T * B * I], x_bf[B * T * I], y[T * B * H], y_bf[B * T * H], h_n[L * B * H], h_n_bf[L * B * H];
+  float h0[L * B * H], y_short[T * H], h_short[L * H], x_short[T * I], h0_short[L * H];
+  const int64_t lengths[B] = {7, 2, 5};
+  int t, b, i, l;
+  fill(x, T * B * I, 2);
+  fill(h0, L * B * H, 3);
+  for (t = 0; t < T; ++t)
+    for (b = 0; b < B; ++b)
+      for (i = 0; i < I; ++i) x_bf[(b * T + t) * I + i] = x[(t * B + b) * I + i];
+  OK(fastgru_model_forward_f32(model, T, B, 0, x, lengths, h0, y, h_n));
+  OK(fastgru_model_forward_f32(model, T, B, 1, x_bf, lengths, h0, y_bf, h_n_bf));
+  for (t = 0; t < T; ++t)
+    for (b = 0; b < B; ++b)
+      for (i = 0; i < H; ++i) {
+        CHECK(y[(t * B + b) * H + i] == y_bf[(b * T + t) * H + i]);
+        if (t >= lengths[b]) CHECK(y[(t * B + b) * H + i] == 0.0f);
+      }
+  CHECK(max_difference(h_n, h_n_bf, L * B * H) == 0.0f);
+
+  /* Row 1 alone, cut to its length, ends in the same state. */
+  for (t = 0; t < lengths[1]; ++t)
+    for (i = 0; i < I; ++i) x_short[t * I + i] = x[(t * B + 1) * I + i];
+  for (l = 0; l < L; ++l)
+    for (i = 0; i < H; ++i) h0_short[l * H + i] = h0[(l * B + 1) * H + i];
+  OK(fastgru_model_forward_f32(model, lengths[1], 1, 0, x_short, NULL, h0_short, y_short, h_short));
+  for (l = 0; l < L; ++l) CHECK(max_difference(h_short + l * H, h_n + (l * B + 1) * H, H) < 1e-6f);
+
+  /* h_n may be left out. */
+  OK(fastgru_model_forward_f32(model, T, B, 0, x, lengths, h0, y_bf, NULL));
+  CHECK(max_difference(y, y_bf, T * B * H) == 0.0f);
+}
+
+static void float64_bidirectional_model(void) {
+  fastgru_model* model = NULL;
+  fastgru_model_info info;
+  fastgru_stream* stream = NULL;
+  double x[4 * 2 * 4], y[4 * 2 * 6], h_n[2 * 2 * 3];
+  float x32[4 * 2 * 4];
+  int i;
+  OK(fastgru_model_load(data_file("bigru_f64.safetensors"), FASTGRU_FLOAT64, &model));
+  OK(fastgru_model_get_info(model, &info));
+  CHECK(info.dtype == FASTGRU_FLOAT64 && info.directions == 2 && info.reset_after == 0);
+  CHECK(info.input == 4 && info.hidden == 3 && info.layers == 1);
+  fill(x32, 32, 4);
+  for (i = 0; i < 32; ++i) x[i] = x32[i];
+  OK(fastgru_model_forward_f64(model, 4, 2, 0, x, NULL, NULL, y, h_n));
+  /* The reverse direction's output at step 0 is its final state. */
+  for (i = 0; i < 3; ++i) CHECK(y[0 * 6 + 3 + i] == h_n[(1 * 2 + 0) * 3 + i]);
+  EXPECT_ERROR(fastgru_stream_create(model, 2, &stream), FASTGRU_ERROR_INVALID_ARGUMENT, "bidirectional");
+  CHECK(stream == NULL);
+  EXPECT_ERROR(fastgru_model_forward_f32(model, 4, 2, 0, x32, NULL, NULL, (float*)y, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "model: expected a float32 handle");
+  fastgru_model_free(model);
+}
+
+static void errors_are_reported_clearly(const fastgru_model* model) {
+  fastgru_model* missing = (fastgru_model*)1;
+  fastgru_stream* stream = NULL;
+  float x[T * B * I], y[T * B * H], y_t[B * H];
+  const int64_t bad_lengths[B] = {7, 0, 5};
+  int threads = 0;
+  fill(x, T * B * I, 5);
+  EXPECT_ERROR(fastgru_model_load(data_file("no-such-file.safetensors"), FASTGRU_FLOAT32, &missing),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "no-such-file.safetensors");
+  CHECK(missing == NULL);
+  EXPECT_ERROR(fastgru_model_load(data_file("not_a_model.safetensors"), FASTGRU_FLOAT32, &missing),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "not a readable fastgru model file");
+  EXPECT_ERROR(fastgru_model_load(NULL, FASTGRU_FLOAT32, &missing), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "path must not be null");
+  EXPECT_ERROR(fastgru_model_load(data_file("gru2_f32.safetensors"), (fastgru_dtype)7, &missing),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got 7");
+  EXPECT_ERROR(fastgru_model_load(data_file("gru2_f32.safetensors"), FASTGRU_FLOAT32, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "model must not be null");
+  EXPECT_ERROR(fastgru_model_get_info(NULL, NULL), FASTGRU_ERROR_INVALID_ARGUMENT, "model must not be null");
+  EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 0, NULL, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "x must not be null");
+  EXPECT_ERROR(fastgru_model_forward_f32(model, T, -1, 0, x, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "layout.batch must be >= 0, got -1");
+  EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 2, x, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "batch_first: expected 0 or 1, got 2");
+  EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 0, x, bad_lengths, NULL, y, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "lengths[1]: expected 1..7");
+  EXPECT_ERROR(fastgru_model_forward_f64(model, T, B, 0, (const double*)x, NULL, NULL, (double*)y, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "model: expected a float64 handle (this is the _f64 function), got a float32 one");
+  EXPECT_ERROR(fastgru_stream_create(model, 0, &stream), FASTGRU_ERROR_INVALID_ARGUMENT, "batch: expected >= 1, got 0");
+  EXPECT_ERROR(fastgru_stream_step_f32(NULL, x, y_t), FASTGRU_ERROR_INVALID_ARGUMENT, "stream must not be null");
+  OK(fastgru_stream_create(model, B, &stream));
+  EXPECT_ERROR(fastgru_stream_step_f32(stream, x, NULL), FASTGRU_ERROR_INVALID_ARGUMENT, "y_t must not be null");
+  EXPECT_ERROR(fastgru_stream_get_state_f64(stream, (double*)y), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "stream: expected a float64 handle");
+  fastgru_stream_free(stream);
+  EXPECT_ERROR(fastgru_set_num_threads(-1), FASTGRU_ERROR_INVALID_ARGUMENT, "-1");
+  EXPECT_ERROR(fastgru_get_num_threads(NULL), FASTGRU_ERROR_INVALID_ARGUMENT, "n must not be null");
+  OK(fastgru_get_num_threads(&threads));
+  CHECK(threads >= 1);
+  fastgru_model_free(NULL);
+  fastgru_stream_free(NULL);
+}
+
+/* Many threads run one model at once; each must get exactly the single-threaded result. */
+enum { WORKERS = 6, ROUNDS = 20 };
+
+typedef struct {
+  const fastgru_model* model;
+  const float* x;
+  const float* expected;
+  int mismatches;
+  int fresh_error_was_empty;
+} worker_args;
+
+static void* worker(void* argument) {
+  worker_args* args = (worker_args*)argument;
+  float y[T * B * H];
+  int round;
+  /* The main thread's last error is not this thread's. */
+  args->fresh_error_was_empty = fastgru_last_error()[0] == '\0';
+  for (round = 0; round < ROUNDS; ++round) {
+    if (fastgru_model_forward_f32(args->model, T, B, 0, args->x, NULL, NULL, y, NULL) != FASTGRU_OK ||
+        memcmp(y, args->expected, sizeof y) != 0)
+      ++args->mismatches;
+  }
+  return NULL;
+}
+
+static void one_model_from_many_threads(const fastgru_model* model) {
+  float x[T * B * I], expected[T * B * H];
+  pthread_t threads[WORKERS];
+  worker_args args[WORKERS];
+  int w;
+  fill(x, T * B * I, 6);
+  OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, expected, NULL));
+  EXPECT_ERROR(fastgru_set_num_threads(-2), FASTGRU_ERROR_INVALID_ARGUMENT, "-2");  /* leaves a message here */
+  for (w = 0; w < WORKERS; ++w) {
+    args[w].model = model;
+    args[w].x = x;
+    args[w].expected = expected;
+    args[w].mismatches = 0;
+    CHECK(pthread_create(&threads[w], NULL, worker, &args[w]) == 0);
+  }
+  for (w = 0; w < WORKERS; ++w) {
+    CHECK(pthread_join(threads[w], NULL) == 0);
+    CHECK(args[w].mismatches == 0);
+    CHECK(args[w].fresh_error_was_empty);
+  }
+}
+
+int main(int argc, char** argv) {
+  fastgru_model* model = NULL;
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s DATA_DIR\n", argv[0]);
+    return 2;
+  }
+  snprintf(data_dir, sizeof data_dir, "%s", argv[1]);
+  CHECK(strcmp(fastgru_version(), "") != 0);
+  OK(fastgru_model_load(data_file("gru2_f32.safetensors"), FASTGRU_FLOAT32, &model));
+  loads_and_reports_the_configuration(model);
+  streaming_equals_whole_sequence(model);
+  lengths_and_batch_first(model);
+  float64_bidirectional_model();
+  errors_are_reported_clearly(model);
+  one_model_from_many_threads(model);
+  fastgru_model_free(model);
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("capi_tests: all passed\n");
+  return 0;
+}
