@@ -22,7 +22,7 @@ def test_forecast_writes_the_forecast_and_the_model(tmp_path):
     path = tmp_path / "load.csv"
     path.write_text("day,load,other\n" + "".join(f"{d},{v:.4f},1\n" for d, v in zip(steps, series)))
     result = fastgru_command("forecast", str(path), "--column", "load", "--horizon", "6", "--lookback", "40",
-                             "--epochs", "40", "--save", str(tmp_path / "m.safetensors"), "--plot", "")
+                             "--epochs", "40", "--save", str(tmp_path / "m.safetensors"), "--plot", "", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = (tmp_path / "load_forecast.csv").read_text().splitlines()
     assert lines[0] == "step,load" and len(lines) == 7
@@ -32,6 +32,7 @@ def test_forecast_writes_the_forecast_and_the_model(tmp_path):
     model = fastgru.load(tmp_path / "m.safetensors")
     assert model.metadata["column"] == "load" and model.metadata["horizon"] == 6
     assert model.metadata["scaler"]["low"] == pytest.approx(series.min(), abs=1e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["load.csv", "load_forecast.csv", "m.safetensors"]  # no plot
 
 
 def test_forecast_errors_are_clear(tmp_path):
@@ -43,6 +44,9 @@ def test_forecast_errors_are_clear(tmp_path):
     assert result.returncode == 2 and "s.csv:3: column 'b' holds 'x', expected a number" in result.stderr
     result = fastgru_command("forecast", str(tmp_path / "none.csv"), "--column", "b", "--horizon", "2")
     assert result.returncode == 2 and "FILE: no such file" in result.stderr
+    result = fastgru_command("forecast", str(path), "--column", "b", "--horizon", "1", "--lookback", "1",
+                             "--output", str(tmp_path))
+    assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
     result = fastgru_command("forecast", str(path), "--column", "b", "--horizon", "0")
     assert result.returncode == 2 and "--horizon: expected an int >= 1, got 0" in result.stderr
 

@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastgru.estimators import EXPECTED_FAILED_CHECKS, GRUClassifier, GRURegressor  # noqa: E402
+from fastgru.estimators import GRUClassifier, GRURegressor  # noqa: E402
 
 # Enough training for the checks that score a fit (check_regressors_train, ...).
 CHECKED = [GRURegressor(hidden_size=16, epochs=60, learning_rate=1e-2, random_state=0),
@@ -18,7 +18,7 @@ CHECKED = [GRURegressor(hidden_size=16, epochs=60, learning_rate=1e-2, random_st
 
 
 @pytest.mark.best_isa_only
-@parametrize_with_checks(CHECKED, expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
+@parametrize_with_checks(CHECKED)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -69,5 +69,7 @@ def test_estimator_errors():
         GRURegressor(optimizer="rmsprop").fit(X, y)
     with pytest.raises(ValueError, match="y: expected at least 2 classes"):
         GRUClassifier().fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="validation_fraction: 0.99 of 20 samples leaves 20 held out"):
+        GRURegressor(validation_fraction=0.99).fit(X, y)
     with pytest.raises(sklearn.exceptions.NotFittedError):
         GRUClassifier().predict(X)

@@ -83,3 +83,12 @@ def test_direct_forecast_learns_a_periodic_series():
     forecast = forecast_direct(model, series, lookback=30)
     truth = np.sin(np.arange(400, 405) * 2 * np.pi / 25)
     assert forecast.shape == (5,) and np.abs(forecast - truth).max() < 0.1
+
+
+def test_more_argument_errors():
+    with pytest.raises(ValueError, match="target: expected at least one column index, got none"):
+        make_windows(np.ones((9, 2)), lookback=2, target=[])
+    with pytest.raises(ValueError, match="feature_range: expected \\(low, high\\)"):
+        Scaler(feature_range=5)
+    with pytest.raises(RuntimeError, match="scaler: call fit first"):
+        inverse_scale(Scaler(), [1.0])

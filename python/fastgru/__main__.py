@@ -25,7 +25,7 @@ def _add_forecast(commands):
     forecast.add_argument("--hidden", type=int, default=32, help="GRU units (default %(default)s)")
     forecast.add_argument("--seed", type=int, default=0)
     forecast.add_argument("--output", help="forecast CSV (default FILE_forecast.csv)")
-    forecast.add_argument("--plot", help="plot PNG (default: the output's name with .png)")
+    forecast.add_argument("--plot", help="plot PNG (default: the output's name with .png; '' for none)")
     forecast.add_argument("--save", metavar="MODEL.safetensors", help="keep the trained model")
     forecast.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             forecast.run(args.file, args.column, args.horizon, args.lookback, args.epochs, args.hidden, args.seed,
                          args.output, args.plot, args.save, 0 if args.quiet else "auto")
             return 0
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError, ArithmeticError) as error:
         print(f"fastgru {args.command}: error: {error}", file=sys.stderr)
         return 2
     if args.command == "info":

@@ -1,8 +1,8 @@
 """scikit-learn estimators: :class:`GRURegressor` and :class:`GRUClassifier`.
 
 They need scikit-learn (``pip install "fastgru[sklearn]"``), are clonable, take part in
-``Pipeline`` and ``GridSearchCV``, and pass scikit-learn's estimator checks but the ones listed
-in :data:`EXPECTED_FAILED_CHECKS` (each with its reason).
+``Pipeline`` and ``GridSearchCV``, and pass every scikit-learn estimator check that applies (the
+sample-weight checks do not: ``fit`` takes no ``sample_weight``).
 
 X is (samples, steps) for a univariate series per sample, or (samples, steps, features). Both
 estimators standardise X (one mean and deviation per feature) and the regressor its targets,
@@ -21,16 +21,10 @@ from .training.callbacks import EarlyStopping
 from .training.model import Model
 from .training.optimizers import SGD, Adam, AdamW
 
-__all__ = ["GRURegressor", "GRUClassifier", "EXPECTED_FAILED_CHECKS"]
+__all__ = ["GRURegressor", "GRUClassifier"]
 
 _CELLS = {"gru": GRU, "mgu": MGU, "ligru": LiGRU}
 _OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD}
-
-#: scikit-learn checks that do not apply, with the reason (used by the test suite).
-EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": "fit takes no sample_weight",
-}
-
 
 class _GRUEstimator(BaseEstimator):
     def __init__(self, hidden_size=32, num_layers=1, cell="gru", bidirectional=False, reset_after=True,
@@ -84,8 +78,13 @@ class _GRUEstimator(BaseEstimator):
             raise ValueError(f"cell: expected one of {sorted(_CELLS)}, got {self.cell!r}")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {sorted(_OPTIMIZERS)}, got {self.optimizer!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction: expected a number in [0, 1), got {self.validation_fraction!r}")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
+            raise ValueError(f"validation_fraction: expected a number in [0, 1), got {fraction!r}")
+        held_out = int(round(fraction * len(X)))
+        if fraction and not 1 <= held_out < len(X):
+            raise ValueError(f"validation_fraction: {fraction} of {len(X)} samples leaves {held_out} held out and "
+                             f"{len(X) - held_out} to train on; both need at least one")
         self.x_mean_ = X.mean(axis=(0, 1))
         self.x_scale_ = np.where(X.std(axis=(0, 1)) > 0, X.std(axis=(0, 1)), 1.0)
         X = (X - self.x_mean_) / self.x_scale_
@@ -101,7 +100,6 @@ class _GRUEstimator(BaseEstimator):
         self.model_ = Model(layer, outputs, loss=loss, optimizer=_OPTIMIZERS[self.optimizer](**optimizer_options),
                             clip_grad_norm=self.clip_grad_norm, seed=seed)
         callbacks, validation = [], None
-        held_out = int(round(self.validation_fraction * len(X)))
         if held_out:
             order = np.random.default_rng(seed).permutation(len(X))
             validation = (X[order[:held_out]], y[order[:held_out]])
@@ -130,8 +128,10 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
             loss has not improved for ``patience`` epochs (best weights restored); 0: no hold-out.
         dtype, random_state, verbose: as named.
 
-    Attributes after fit: ``model_`` (the :class:`fastgru.Model`), ``history_``,
-    ``n_features_in_``. y: (samples,) or (samples, targets).
+    Attributes after fit: ``model_`` (the :class:`fastgru.Model`), ``history_``, and
+    ``n_features_in_``, which is X's second axis as scikit-learn counts it: the steps T (so
+    predict wants sequences of the fitted length). y: (samples,) or (samples, targets);
+    predictions are float64.
     """
 
     def __sklearn_tags__(self):

@@ -55,6 +55,8 @@ def make_windows(series, lookback: int, horizon: int = 1, stride: int = 1,
     if steps < lookback + horizon:
         raise ValueError(f"series: expected at least lookback + horizon = {lookback + horizon} steps, got {steps}")
     columns = list(range(features)) if target is None else np.atleast_1d(target).tolist()
+    if not columns:
+        raise ValueError("target: expected at least one column index, got none")
     for column in columns:
         if not isinstance(column, numbers.Integral) or not 0 <= column < features:
             raise ValueError(f"target: expected column indices in 0..{features - 1}, got {target!r}")
@@ -75,7 +77,8 @@ class Scaler:
     def __init__(self, kind: str = "minmax", feature_range: Tuple[float, float] = (0.0, 1.0)):
         if kind not in ("minmax", "standard"):
             raise ValueError(f"kind: expected 'minmax' or 'standard', got {kind!r}")
-        if not feature_range[0] < feature_range[1]:
+        if (not isinstance(feature_range, (tuple, list)) or len(feature_range) != 2
+                or not all(isinstance(v, (int, float)) for v in feature_range) or not feature_range[0] < feature_range[1]):
             raise ValueError(f"feature_range: expected (low, high) with low < high, got {feature_range!r}")
         self.kind, self.feature_range = kind, tuple(float(v) for v in feature_range)
         self.offset_ = self.scale_ = None
@@ -125,6 +128,8 @@ def inverse_scale(scaler, values, column: int = 0, n_features: Optional[int] = N
     that column in ``values``' shape.
     """
     values = np.asarray(values, dtype=np.float64)
+    if isinstance(scaler, Scaler) and scaler.scale_ is None:
+        raise RuntimeError("scaler: call fit first")
     if n_features is None:
         n_features = getattr(scaler, "n_features_in_", getattr(scaler, "_width", None))
         if n_features is None:

@@ -79,6 +79,8 @@ def run(path, column, horizon, lookback=24, epochs=200, hidden=32, seed=0, outpu
         model.save(save, metadata={"column": column, "lookback": lookback, "horizon": horizon,
                                    "scaler": {"kind": "minmax", "low": float(values.min()), "high": float(values.max())}})
         print(f"Model: {save} (inputs scaled to 0..1 from {values.min():g}..{values.max():g}; see its metadata)", file=out)
+    if plot_path == "":
+        return prediction
     if plot_path is None:
         plot_path = output.with_suffix(".png")
     try:

@@ -58,15 +58,15 @@ def _monitored(logs, monitor):
 
 class EarlyStopping(Callback):
     """Stops when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs; with ``restore_best_weights`` the model ends with the weights of its best epoch.
+    epochs in a row (Keras' rule: with patience 2, two epochs after the best); with ``restore_best_weights`` the model ends with the weights of its best epoch.
     ``mode``: ``"min"`` (losses) or ``"max"`` (accuracies); ``"auto"`` picks from the name."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = True):
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
-        if patience < 0:
-            raise ValueError(f"patience: expected an int >= 0, got {patience!r}")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience: expected an int >= 1, got {patience!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(float(min_delta))
         self.sign = -1.0 if mode == "max" or (mode == "auto" and "acc" in monitor) else 1.0
         self.restore_best_weights = restore_best_weights
@@ -83,7 +83,7 @@ class EarlyStopping(Callback):
                 self.best_weights = model.get_weights()
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:
                 self.stopped_epoch = epoch
                 model.stop_training = True
 
@@ -94,12 +94,14 @@ class EarlyStopping(Callback):
 
 class ReduceLROnPlateau(Callback):
     """Multiplies the learning rate by ``factor`` when ``monitor`` has not improved for
-    ``patience`` epochs, down to ``min_lr``."""
+    ``patience`` epochs in a row (Keras' rule), down to ``min_lr``."""
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 5,
                  min_lr: float = 0.0, min_delta: float = 0.0):
-        if not 0 < factor < 1:
+        if not isinstance(factor, (int, float)) or not 0 < factor < 1:
             raise ValueError(f"factor: expected a number in (0, 1), got {factor!r}")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience: expected an int >= 1, got {patience!r}")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
         self.min_lr, self.min_delta = float(min_lr), float(min_delta)
         self.sign = -1.0 if "acc" in monitor else 1.0
@@ -113,14 +115,15 @@ class ReduceLROnPlateau(Callback):
             self.best, self.wait = value, 0
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             optimizer = model.optimizer
             optimizer.learning_rate = max(self.min_lr, optimizer.learning_rate * self.factor)
             self.wait = 0
 
 
 class LearningRateScheduler(Callback):
-    """Sets the learning rate before each epoch to ``schedule(epoch, initial_rate)`` (see
+    """Sets the learning rate before each epoch to ``schedule(epoch, initial_rate)``, the
+    initial rate being the optimiser's when ``fit`` starts (see
     :mod:`fastgru.training.optimizers` for ``step_decay``, ``exponential_decay``,
     ``cosine_decay``)."""
 
@@ -133,7 +136,10 @@ class LearningRateScheduler(Callback):
         self.initial = model.optimizer.learning_rate
 
     def on_epoch_begin(self, model, epoch):
-        model.optimizer.learning_rate = float(self.schedule(epoch, self.initial))
+        rate = self.schedule(epoch, self.initial)
+        if not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+            raise ValueError(f"schedule: expected a finite learning rate > 0 for epoch {epoch}, got {rate!r}")
+        model.optimizer.learning_rate = float(rate)
 
 
 class ProgressBar:

@@ -74,7 +74,7 @@ class Huber(Loss):
     name = "huber"
 
     def __init__(self, delta: float = 1.0):
-        if not delta > 0:
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating)) or not delta > 0:
             raise ValueError(f"delta: expected a number > 0, got {delta!r}")
         self.delta = float(delta)
 

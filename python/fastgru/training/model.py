@@ -125,13 +125,20 @@ class Model:
             raise ValueError(f"outputs: expected an int >= 1, got {outputs!r}")
         if head not in _HEADS:
             raise ValueError(f"head: expected one of {_HEADS}, got {head!r}")
-        if clip_grad_norm is not None and not clip_grad_norm > 0:
+        if clip_grad_norm is not None and (not isinstance(clip_grad_norm, numbers.Real) or not clip_grad_norm > 0):
             raise ValueError(f"clip_grad_norm: expected a number > 0 or None, got {clip_grad_norm!r}")
         self.recurrent = recurrent
         self.outputs, self.head = int(outputs), head
         self.loss = losses_module.get(loss)
         if self.loss.classification and self.outputs < 2:
             raise ValueError(f"outputs: cross-entropy needs at least 2 classes, got {outputs}")
+        if isinstance(optimizer, optimizers_module.Optimizer):
+            if learning_rate is not None:
+                raise ValueError("learning_rate: set it on the optimizer instance, not beside it "
+                                 f"(got optimizer={optimizer!r} and learning_rate={learning_rate!r})")
+            if optimizer.iterations:
+                raise ValueError(f"optimizer: expected a fresh optimizer (its moments belong to one model), got one "
+                                 f"that has already taken {optimizer.iterations} steps")
         self.optimizer = optimizers_module.get(optimizer, learning_rate)
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.seed = seed
@@ -213,11 +220,12 @@ class Model:
         return out, weight
 
     def _check_sequence_targets(self, sequences, targets):
+        """Per-step targets: one per step of each sequence (of the padded T for a dense X)."""
         if self.head != "sequence":
             return
-        lengths = sequences.lengths if sequences.lengths is not None else np.full(len(sequences), sequences.dense.shape[1])
-        for i, (target, length) in enumerate(zip(targets, lengths)):
-            if len(target) < length:
+        steps = sequences.lengths if sequences.ragged else np.full(len(sequences), sequences.dense.shape[1])
+        for i, (target, length) in enumerate(zip(targets, steps)):
+            if len(target) != length:
                 raise ValueError(f"y[{i}]: expected a target for each of its {length} steps, got {len(target)}")
 
     def _gradients(self, x, lengths, target, weight):
@@ -242,11 +250,23 @@ class Model:
         if not layer.batch_first:
             dy = dy.transpose(1, 0, 2)
         layer.backward(dy, dh_n)
-        return loss, grads
+        return loss, grads, pred
 
     def _train_batch(self, x, lengths, target, weight):
+        """One optimiser step; returns the batch's loss and, for classification, its correct
+        predictions (counted before the step). A non-finite loss or gradient stops before any
+        update."""
         layer = self.recurrent
-        loss, grads = self._gradients(x, lengths, target, weight)
+        loss, grads, pred = self._gradients(x, lengths, target, weight)
+        norm = optimizers_module.global_norm(grads)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradients' norm became {norm}"
+            raise FloatingPointError(f"fit: {what} (the weights are left as they were before this batch; lower "
+                                     "the learning rate, scale the targets or set clip_grad_norm)")
+        hits = 0.0
+        if self.loss.classification:
+            correct = pred.argmax(axis=1) == target
+            hits = float(correct.sum() if weight is None else (correct * weight).sum())
         if self.clip_grad_norm is not None:
             optimizers_module.clip_grad_norm(grads, self.clip_grad_norm)
 
@@ -256,10 +276,10 @@ class Model:
             self.optimizer.step(params, grads)
 
         layer._update_parameters(update)
-        return loss
+        return loss, hits
 
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
-            callbacks: Sequence = (), verbose="auto", lengths=None) -> callbacks_module.History:
+            callbacks: Optional[Sequence] = None, verbose="auto", lengths=None) -> callbacks_module.History:
         """Trains the model.
 
         Args:
@@ -269,14 +289,17 @@ class Model:
                 cross-entropy. Head ``"sequence"``: (N, T, K) / (N, T) arrays or a list of
                 (T_i, K) / (T_i,) arrays; padded steps do not count.
             epochs, batch_size: passes over the data, and sequences per optimiser step.
-            validation_data: ``(X_val, y_val)`` scored after each epoch (``val_loss``).
+            validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, scored after
+                each epoch (``val_loss``, ``val_accuracy``).
             shuffle: a new order of the samples at each epoch (from the model's seed).
-            callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau`.
+            callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau` (or None).
             verbose: 0 quiet, 1 a progress bar, 2 one line per epoch; ``"auto"``: the bar on a
                 terminal, quiet otherwise.
             lengths: (N,) real steps of each row of a dense X (optional).
         Returns:
-            the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...).
+            the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...;
+            ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
+            its optimiser step, as in Keras).
         """
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -289,11 +312,15 @@ class Model:
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data: expected a pair (X_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data: expected (X_val, y_val) or (X_val, y_val, lengths_val)")
             # checked now, not after the first epoch
-            validation = (self._sequences(validation_data[0], None, "validation_data[0]"), validation_data[1])
-            self._targets(validation[1], len(validation[0]))
+            validation_sequences = self._sequences(validation_data[0], validation_data[2] if len(validation_data) == 3
+                                                   else None, "validation_data[0]")
+            validation_targets = self._targets(validation_data[1], len(validation_sequences))
+            self._check_sequence_targets(validation_sequences, validation_targets)
+            validation = (validation_sequences, validation_targets)
+        callbacks = [] if callbacks is None else list(callbacks)
         history = callbacks_module.History()
         all_callbacks = [history, *callbacks]
         for callback in callbacks:
@@ -310,24 +337,26 @@ class Model:
                 callback.on_epoch_begin(self, epoch)
             progress.start_epoch(epoch)
             order = self._rng.permutation(count) if shuffle else np.arange(count)
-            total, weight_sum = 0.0, 0.0
+            total, correct, weight_sum = 0.0, 0.0, 0.0
             for b in range(batches):
                 rows = order[b * batch_size : (b + 1) * batch_size]
                 x, batch_lengths = sequences.batch(rows)
                 target, weight = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
-                loss = self._train_batch(x, batch_lengths, target, weight)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"fit: the loss became {loss} at epoch {epoch + 1}, batch {b + 1} "
-                                             "(lower the learning rate or set clip_grad_norm)")
+                try:
+                    loss, hits = self._train_batch(x, batch_lengths, target, weight)
+                except FloatingPointError as error:
+                    raise FloatingPointError(f"{error} at epoch {epoch + 1}, batch {b + 1}") from None
                 rows_counted = len(target) if weight is None else float(weight.sum())
                 total += loss * rows_counted
+                correct += hits
                 weight_sum += rows_counted
                 progress.update(b + 1, total / weight_sum)
+            # Like Keras: the epoch's running means over its batches, each before its step.
             logs = {"loss": total / weight_sum}
             if self.loss.classification:
-                logs["accuracy"] = self._score(sequences, targets, batch_size)["accuracy"]
+                logs["accuracy"] = correct / weight_sum
             if validation_data is not None:
-                scores = self._score(validation[0], self._targets(validation[1], len(validation[0])), batch_size)
+                scores = self._score(*validation, batch_size)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
             logs["learning_rate"] = self.optimizer.learning_rate
             progress.end_epoch(logs)
@@ -343,6 +372,8 @@ class Model:
         return _Sequences(X, self.recurrent.input_size, self.recurrent.dtype, lengths, name)
 
     def _predict_batches(self, sequences, batch_size):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
         for start in range(0, len(sequences), batch_size):
             rows = np.arange(start, min(start + batch_size, len(sequences)))
             x, lengths = sequences.batch(rows)
@@ -421,6 +452,13 @@ class Model:
         from .. import __version__
         from ..model_file import FORMAT_VERSION, write_model_file
 
+        try:
+            builtin = type(losses_module.get(self.loss.name))
+        except ValueError:
+            builtin = None
+        if type(self.loss) is not builtin:
+            raise TypeError(f"save: the model file names its loss, and {self.loss!r} is not one of fastgru's; "
+                            "save the weights with get_weights() instead")
         try:
             user_metadata = json.dumps(metadata if metadata is not None else self.metadata)
         except TypeError as error:

@@ -9,6 +9,7 @@ so it follows the parameters across calls. ``learning_rate`` may be changed betw
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Dict
 
 import numpy as np
@@ -16,13 +17,13 @@ import numpy as np
 from .. import _core
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "get", "clip_grad_norm",
+    "Optimizer", "SGD", "Adam", "AdamW", "get", "clip_grad_norm", "global_norm",
     "step_decay", "exponential_decay", "cosine_decay",
 ]
 
 
 def _non_negative(value, name, upper=None):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
     if upper is not None and value >= upper:
         raise ValueError(f"{name}: expected a number in [0, {upper}), got {value!r}")
@@ -144,10 +145,17 @@ def get(optimizer, learning_rate=None) -> Optimizer:
     raise ValueError(f"optimizer: expected a fastgru Optimizer or one of {sorted(_BY_NAME)}, got {optimizer!r}")
 
 
+def global_norm(grads: Dict[str, np.ndarray]) -> float:
+    """The L2 norm of all the gradients together (float64)."""
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+
 def clip_grad_norm(grads: Dict[str, np.ndarray], max_norm: float) -> float:
     """Scales every gradient in place so that their global L2 norm is at most ``max_norm``
     (PyTorch's ``clip_grad_norm_``). Returns the norm before clipping."""
-    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if _non_negative(max_norm, "max_norm") == 0:
+        raise ValueError("max_norm: expected a number > 0, got 0")
+    norm = global_norm(grads)
     if norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         for g in grads.values():
@@ -155,20 +163,29 @@ def clip_grad_norm(grads: Dict[str, np.ndarray], max_norm: float) -> float:
     return norm
 
 
+def _decay_factor(gamma):
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 < gamma <= 1:
+        raise ValueError(f"gamma: expected a factor in (0, 1], got {gamma!r}")
+    return float(gamma)
+
+
 def step_decay(step_size: int, gamma: float = 0.1):
     """Schedule: the learning rate times ``gamma`` every ``step_size`` epochs."""
-    if step_size < 1:
+    gamma = _decay_factor(gamma)
+    if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
         raise ValueError(f"step_size: expected an int >= 1, got {step_size!r}")
     return lambda epoch, initial: initial * gamma ** (epoch // step_size)
 
 
 def exponential_decay(gamma: float):
     """Schedule: the learning rate times ``gamma`` every epoch."""
+    gamma = _decay_factor(gamma)
     return lambda epoch, initial: initial * gamma**epoch
 
 
 def cosine_decay(epochs: int, minimum: float = 0.0):
     """Schedule: half a cosine from the initial rate to ``minimum`` over ``epochs`` epochs."""
-    if epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"epochs: expected an int >= 1, got {epochs!r}")
+    minimum = _non_negative(minimum, "minimum")
     return lambda epoch, initial: minimum + 0.5 * (initial - minimum) * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
