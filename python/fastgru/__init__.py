@@ -5,11 +5,10 @@ end (:mod:`fastgru.training`); :mod:`fastgru.reference` is the NumPy definition 
 compute.
 """
 
-from . import datasets, reference, training
+import importlib
+
 from .embedding import get_cmake_dir, get_include, get_library_dir
 from .gru import GRU, MGU, LiGRU
-from .interop import flip_update_gate, load
-from .training import Model
 from .runtime import get_num_threads, info, set_num_threads
 
 __version__ = "0.1.0"
@@ -18,3 +17,24 @@ __all__ = [
     "GRU", "MGU", "LiGRU", "Model", "load", "flip_update_gate", "reference", "training", "datasets", "info",
     "set_num_threads", "get_num_threads", "get_include", "get_library_dir", "get_cmake_dir", "__version__",
 ]
+
+# Loaded on first use (PEP 562), so that `import fastgru` stays quick for serving: name ->
+# (submodule, attribute or None for the submodule itself).
+_LAZY = {
+    "Model": ("training", "Model"), "training": ("training", None), "datasets": ("datasets", None),
+    "reference": ("reference", None), "load": ("interop", "load"), "flip_update_gate": ("interop", "flip_update_gate"),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'fastgru' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

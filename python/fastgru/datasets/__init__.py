@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import importlib.util
-from importlib import resources
 from pathlib import Path
 from typing import Tuple
 
@@ -22,6 +21,8 @@ __all__ = ["load_sunspots", "load_ucr"]
 def load_sunspots() -> Tuple[np.ndarray, np.ndarray]:
     """Yearly sunspot numbers: ``(years, values)``, (309,) int64 years 1700..2008 and (309,)
     float64 values."""
+    from importlib import resources  # here, not at import: it costs ~20 ms to load
+
     text = resources.files(__name__).joinpath("sunspots.csv").read_text()
     table = np.loadtxt(text.splitlines()[1:], delimiter=",")
     return table[:, 0].astype(np.int64), table[:, 1]
