@@ -381,7 +381,8 @@ class Model:
             yield rows, x.shape[1], lengths, pred
 
     def predict(self, X, batch_size: int = 256, lengths=None):
-        """The head's outputs (logits for cross-entropy) in inference mode.
+        """The head's outputs (logits for cross-entropy) in inference mode, in the recurrent
+        layer's dtype.
 
         Returns (N, K) for head ``"last"``; for ``"sequence"`` (N, T, K) for a dense X (zero
         past each row's length) or a list of (T_i, K) arrays for a list X.
