@@ -288,3 +288,27 @@ def test_matches_an_independent_torch_autograd_ligru(activation):
     # F.batch_norm updated its running statistics in place: BatchNorm1d's own rule.
     for name in ("bn_running_mean_l0", "bn_running_var_l0"):
         assert normalised_error(getattr(layer, name), tensors[name].detach().numpy()) <= 1e-12, name
+
+
+def test_a_batch_with_nan_leaves_the_running_statistics_unchanged():
+    layer = fastgru.LiGRU(3, 4, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    layer.forward(x, train=True)
+    before = layer.state_dict()
+    poisoned = x.copy()
+    poisoned[2, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="x: the batch's statistics are not finite"):
+        layer.forward(poisoned, train=True)
+    for name, value in layer.state_dict().items():
+        assert np.array_equal(value, before[name]), name
+    with pytest.raises(RuntimeError, match="backward: no training forward"):
+        layer.backward(np.ones((5, 2, 4)))
+    assert np.isfinite(layer(x)[0]).all()  # inference still works
+
+
+def test_variants_have_no_framework_counterpart():
+    for cls in (fastgru.LiGRU, fastgru.MGU):
+        with pytest.raises(TypeError, match=f"{cls.__name__}.from_torch: only GRU layers"):
+            cls.from_torch(None)
+        with pytest.raises(TypeError, match=f"{cls.__name__}.from_onnx: only GRU layers"):
+            cls.from_onnx("model.onnx")

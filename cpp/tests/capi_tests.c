@@ -183,7 +183,10 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 0, NULL, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
                "x must not be null");
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, -1, 0, x, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
-               "layout.batch must be >= 0, got -1");
+               "batch: expected >= 0, got -1");
+  /* Sizes whose buffers could not exist are refused, naming the C argument, before any use. */
+  EXPECT_ERROR(fastgru_model_forward_f32(model, INT64_MAX, B, 0, NULL, NULL, NULL, y, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "steps: 9223372036854775807 is too large");
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 2, x, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
                "batch_first: expected 0 or 1, got 2");
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 0, x, bad_lengths, NULL, y, NULL),
@@ -191,6 +194,8 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
   EXPECT_ERROR(fastgru_model_forward_f64(model, T, B, 0, (const double*)x, NULL, NULL, (double*)y, NULL),
                FASTGRU_ERROR_INVALID_ARGUMENT, "model: expected a float64 handle (this is the _f64 function), got a float32 one");
   EXPECT_ERROR(fastgru_stream_create(model, 0, &stream), FASTGRU_ERROR_INVALID_ARGUMENT, "batch: expected >= 1, got 0");
+  EXPECT_ERROR(fastgru_stream_create(model, (int64_t)1 << 61, &stream), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "batch: 2305843009213693952 is too large");
   EXPECT_ERROR(fastgru_stream_step_f32(NULL, x, y_t), FASTGRU_ERROR_INVALID_ARGUMENT, "stream must not be null");
   OK(fastgru_stream_create(model, B, &stream));
   EXPECT_ERROR(fastgru_stream_step_f32(stream, x, NULL), FASTGRU_ERROR_INVALID_ARGUMENT, "y_t must not be null");
@@ -203,6 +208,42 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
   CHECK(threads >= 1);
   fastgru_model_free(NULL);
   fastgru_stream_free(NULL);
+}
+
+/* A stream keeps its network: it steps on, unchanged, after its model handle is freed. */
+static void stream_outlives_its_model(void) {
+  fastgru_model* model = NULL;
+  fastgru_stream* stream = NULL;
+  float x[T * B * I], y[T * B * H], y_t[B * H];
+  int t;
+  fill(x, T * B * I, 4);
+  OK(fastgru_model_load(data_file("gru2_f32.safetensors"), FASTGRU_FLOAT32, &model));
+  OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, y, NULL));
+  OK(fastgru_stream_create(model, B, &stream));
+  fastgru_model_free(model);
+  for (t = 0; t < T; ++t) {
+    OK(fastgru_stream_step_f32(stream, x + t * B * I, y_t));
+    CHECK(max_difference(y_t, y + t * B * H, B * H) < 1e-6f);
+  }
+  fastgru_stream_free(stream);
+}
+
+/* A LiGRU file (batch normalisation's running statistics moved by training in Python). */
+static void ligru_model(void) {
+  fastgru_model* model = NULL;
+  fastgru_model_info info;
+  float x[T * B * I], y[T * B * H];
+  int i, nonzero = 0;
+  fill(x, T * B * I, 5);
+  OK(fastgru_model_load(data_file("ligru2_f32.safetensors"), FASTGRU_FLOAT32, &model));
+  OK(fastgru_model_get_info(model, &info));
+  CHECK(info.cell == FASTGRU_CELL_LIGRU && info.reset_after == 0 && info.bias == 0);
+  CHECK(info.input == I && info.hidden == H && info.layers == L);
+  streaming_equals_whole_sequence(model);
+  OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, y, NULL));
+  for (i = 0; i < T * B * H; ++i) nonzero += y[i] != 0.0f;
+  CHECK(nonzero > 0);
+  fastgru_model_free(model);
 }
 
 /* Many threads run one model at once; each must get exactly the single-threaded result. */
@@ -265,6 +306,8 @@ int main(int argc, char** argv) {
   streaming_equals_whole_sequence(model);
   lengths_and_batch_first(model);
   float64_bidirectional_model();
+  stream_outlives_its_model();
+  ligru_model();
   errors_are_reported_clearly(model);
   one_model_from_many_threads(model);
   fastgru_model_free(model);

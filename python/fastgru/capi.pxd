@@ -18,6 +18,7 @@ cdef extern from "fastgru/fastgru.h" nogil:
     ctypedef enum fastgru_cell:
         FASTGRU_CELL_GRU
         FASTGRU_CELL_MGU
+        FASTGRU_CELL_LIGRU
 
     ctypedef struct fastgru_model:
         pass

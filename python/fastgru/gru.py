@@ -254,6 +254,8 @@ class GRU:
     def from_torch(cls, module, seed=None) -> "GRU":
         """A GRU with the configuration and weights of a ``torch.nn.GRU`` (any layers,
         directions, batch_first)."""
+        if cls is not GRU:
+            raise TypeError(f"{cls.__name__}.from_torch: only GRU layers have a counterpart there")
         from . import interop
 
         return interop.from_torch(module, seed=seed)
@@ -275,6 +277,8 @@ class GRU:
     @classmethod
     def from_onnx(cls, path) -> "GRU":
         """Reads a model written by :meth:`to_onnx` (or a plain stack of ONNX GRU nodes)."""
+        if cls is not GRU:
+            raise TypeError(f"{cls.__name__}.from_onnx: only GRU layers have a counterpart there")
         from . import interop
 
         return interop.from_onnx(path)
@@ -283,6 +287,8 @@ class GRU:
     def from_keras(cls, keras_layer, seed=None) -> "GRU":
         """A GRU (batch_first) from ``keras.layers.GRU`` or ``Bidirectional(GRU)``, either
         ``reset_after``."""
+        if cls is not GRU:
+            raise TypeError(f"{cls.__name__}.from_keras: only GRU layers have a counterpart there")
         from . import interop
 
         return interop.from_keras(keras_layer, seed=seed)
@@ -552,6 +558,9 @@ class LiGRU(GRU):
         self.bn_eps = _real_number(bn_eps, "bn_eps", "a finite number > 0", lambda v: v > 0)
         # Training forwards change the running statistics; inference rebuilds the core from them.
         self._core_stale = False
+        # Training forwards update the running statistics while inference may rebuild the core
+        # from them: one at a time.
+        self._statistics_lock = threading.Lock()
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=False,
                          batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
                          dtype=dtype, seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
@@ -605,6 +614,14 @@ class LiGRU(GRU):
 
     def _on_training_forward(self):
         count, statistics = self._core.batch_statistics(self._cache)
+        if not all(np.isfinite(mean).all() and np.isfinite(variance).all() for mean, variance in statistics):
+            self._saved = None
+            raise ValueError("x: the batch's statistics are not finite (NaN or inf in x?); the running "
+                             "statistics are left unchanged")
+        with self._statistics_lock:
+            self._update_running_statistics(count, statistics)
+
+    def _update_running_statistics(self, count, statistics):
         m = self.bn_momentum
         for names, (mean, variance) in zip(self._direction_names(), statistics):
             mean_name, var_name = names[4], names[5]
@@ -618,10 +635,20 @@ class LiGRU(GRU):
 
     def _fresh_core(self):
         """The core with the current running statistics folded in (rebuilt after training)."""
-        if self._core_stale:
-            self._core = self._make_core()
-            self._core_stale = False
-        return self._core
+        with self._statistics_lock:
+            if self._core_stale:
+                self._core = self._make_core()
+                self._core_stale = False
+            return self._core
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        del state["_statistics_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self._statistics_lock = threading.Lock()
+        super().__setstate__(state)
 
     def load_state_dict(self, state: Mapping) -> None:
         super().load_state_dict(state)

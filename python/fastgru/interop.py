@@ -328,9 +328,9 @@ def to_keras(layer):
     """A built ``keras.layers.GRU`` (or ``Bidirectional(GRU)``) with ``return_sequences`` and
     ``return_state`` and this layer's weights. Keras has no stacked GRU layer, and its
     reset-before GRU has no recurrent bias: such layers are refused."""
+    _require_gru(layer, "to_keras")
     import keras
 
-    _require_gru(layer, "to_keras")
     H = layer.hidden_size
     if layer.num_layers != 1:
         raise ValueError("to_keras: Keras has no stacked GRU layer; this layer has num_layers="

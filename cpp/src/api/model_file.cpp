@@ -83,7 +83,13 @@ ModelFile read(const std::string& path) {
     for (const auto& n : shape->array) {
       if (n.number < 0) throw refuse("tensor " + name + " has a negative dimension");
       tensor.shape.push_back(static_cast<std::int64_t>(n.number));
-      count *= static_cast<std::uint64_t>(n.number);
+      // No tensor holds more values than the file has bytes: checked at each factor, so that
+      // a crafted shape cannot wrap the product around.
+      const auto dimension = static_cast<std::uint64_t>(n.number);
+      if (dimension != 0 && count > data_size / width / dimension) {
+        throw refuse("tensor " + name + ": its shape holds more values than the file has bytes (truncated?)");
+      }
+      count *= dimension;
     }
     const auto begin = static_cast<std::uint64_t>(offsets->array[0].number);
     const auto end = static_cast<std::uint64_t>(offsets->array[1].number);
@@ -115,6 +121,17 @@ double number(const api::JsonValue& config, const char* key, const std::string& 
   return value->number;
 }
 
+// A size from the config: a whole number in 1..2^31, which no real layer exceeds and which keeps
+// every product of sizes below 2^63.
+std::int64_t size(const api::JsonValue& config, const char* key, const std::string& path) {
+  const double value = number(config, key, path);
+  if (!(value >= 1 && value <= 2147483648.0) || value != static_cast<double>(static_cast<std::int64_t>(value))) {
+    throw std::invalid_argument("fastgru: " + path + ": config " + key + " expected a whole number in 1..2^31, got " +
+                                std::to_string(value));
+  }
+  return static_cast<std::int64_t>(value);
+}
+
 bool flag(const api::JsonValue& config, const char* key, bool otherwise) {
   const api::JsonValue* value = config.find(key);
   return value && value->kind == api::JsonValue::Kind::boolean ? value->boolean : otherwise;
@@ -142,9 +159,9 @@ Gru<Real> load_gru(const std::string& path) {
   GruConfig config;
   config.cell = model.layer_class == "GRU" ? Cell::gru : model.layer_class == "MGU" ? Cell::mgu : Cell::ligru;
   const bool ligru = config.cell == Cell::ligru;
-  config.input = static_cast<std::int64_t>(number(model.config, "input_size", path));
-  config.hidden = static_cast<std::int64_t>(number(model.config, "hidden_size", path));
-  config.layers = static_cast<std::int64_t>(number(model.config, "num_layers", path));
+  config.input = size(model.config, "input_size", path);
+  config.hidden = size(model.config, "hidden_size", path);
+  config.layers = size(model.config, "num_layers", path);
   config.bidirectional = flag(model.config, "bidirectional", false);
   config.bias = !ligru && flag(model.config, "bias", true);
   config.mode = flag(model.config, "reset_after", true) ? ResetMode::after : ResetMode::before;

@@ -46,6 +46,15 @@ void require_pointer(const void* pointer, const char* name) {
   require(pointer != nullptr, std::string(name) + " must not be null");
 }
 
+// Refuses a size whose buffers could not exist: `name`'s value times the model's per-item
+// element count must stay below 2^60 elements (so no byte count overflows either).
+void require_addressable(std::int64_t value, std::int64_t elements_per_item, const char* name) {
+  constexpr std::int64_t kMaxElements = std::int64_t(1) << 60;
+  require(value >= 0, std::string(name) + ": expected >= 0, got " + std::to_string(value));
+  require(elements_per_item <= 0 || value <= kMaxElements / elements_per_item,
+          std::string(name) + ": " + std::to_string(value) + " is too large: its buffers would hold more than 2^60 values");
+}
+
 // Runs `body`, mapping what it throws to a status and the thread's last error message.
 template <typename Body>
 fastgru_status guarded(Body&& body) noexcept {
@@ -97,6 +106,11 @@ fastgru_status forward(const fastgru_model* model, std::int64_t steps, std::int6
     require_dtype(model->dtype, dtype_of<Real>(), "model");
     require(batch_first == 0 || batch_first == 1, "batch_first: expected 0 or 1, got " + std::to_string(batch_first));
     const fastgru::Gru<Real>& gru = network_of<Real>(*model);
+    const fastgru::GruConfig& config = gru.config();
+    const std::int64_t widest = std::max({config.input, gru.directions() * config.hidden,
+                                          config.layers * gru.directions() * config.hidden});
+    require_addressable(batch, widest, "batch");
+    require_addressable(steps, batch > 0 ? batch * widest : 0, "steps");
     fastgru::SequenceLayout layout;
     layout.steps = steps;
     layout.batch = batch;
@@ -186,12 +200,14 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
     require_pointer(info, "info");
     const fastgru::GruConfig& c = model->f32 ? model->f32->config() : model->f64->config();
     info->dtype = model->dtype;
-    info->cell = c.cell == fastgru::Cell::mgu ? FASTGRU_CELL_MGU : FASTGRU_CELL_GRU;
+    info->cell = c.cell == fastgru::Cell::mgu     ? FASTGRU_CELL_MGU
+                 : c.cell == fastgru::Cell::ligru ? FASTGRU_CELL_LIGRU
+                                                  : FASTGRU_CELL_GRU;
     info->input = c.input;
     info->hidden = c.hidden;
     info->layers = c.layers;
     info->directions = c.bidirectional ? 2 : 1;
-    info->reset_after = c.mode == fastgru::ResetMode::after ? 1 : 0;
+    info->reset_after = c.cell == fastgru::Cell::gru && c.mode == fastgru::ResetMode::after ? 1 : 0;
     info->bias = c.bias ? 1 : 0;
   });
 }
@@ -215,6 +231,7 @@ fastgru_status fastgru_stream_create(const fastgru_model* model, int64_t batch, 
     require_pointer(model, "model");
     require(batch >= 1, "batch: expected >= 1, got " + std::to_string(batch));
     const fastgru::GruConfig& c = model->f32 ? model->f32->config() : model->f64->config();
+    require_addressable(batch, c.layers * c.hidden, "batch");
     require(!c.bidirectional, "model: expected a unidirectional model for streaming, got a bidirectional one "
                               "(it needs whole sequences: use fastgru_model_forward_*)");
     auto created = std::make_unique<fastgru_stream>();
