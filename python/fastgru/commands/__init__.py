@@ -1,1 +1,27 @@
 """The ``fastgru`` command's subcommands that train models: ``demo`` and ``forecast``."""
+
+from contextlib import contextmanager
+
+
+@contextmanager
+def png_axes(path, out):
+    """Axes to draw on, written to ``path`` as a PNG afterwards (off-screen). Without matplotlib
+    (an extra: ``fastgru[plot]``) it says so on ``out`` and yields None."""
+    try:
+        import matplotlib
+    except ImportError:
+        print('No plot: matplotlib is not installed (pip install "fastgru[plot]")', file=out)
+        yield None
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(10, 4))
+    try:
+        yield axes
+        axes.legend(loc="upper left")
+        figure.tight_layout()
+        figure.savefig(path, dpi=120)
+        print(f"Plot: {path}", file=out)
+    finally:
+        plt.close(figure)

@@ -18,6 +18,7 @@ from ..datasets import load_sunspots
 from ..gru import GRU
 from ..timeseries import Scaler, make_windows
 from ..training import AdamW, Model
+from . import png_axes
 
 TRAIN_LAST, TEST_FIRST, TEST_LAST = 1920, 1921, 1987
 LOOKBACK = 12
@@ -62,23 +63,13 @@ def forecast(models, scaler, values, years):
     return target_years[test], scaler.inverse_transform(scaled), values[LOOKBACK:][test]
 
 
-def plot(path, years, values, test_years, predictions):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(10, 4))
+def plot(axes, years, values, test_years, predictions):
     shown = years >= 1850
     axes.plot(years[shown], values[shown], color="0.3", label="sunspot number")
     axes.plot(test_years, predictions, color="tab:red", label="fastgru one-step forecast")
     axes.axvspan(TEST_FIRST, TEST_LAST, color="tab:red", alpha=0.06, label="test years")
     axes.set_xlabel("year")
     axes.set_ylabel("yearly mean sunspot number")
-    axes.legend(loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 def run(members=5, epochs=300, seed=0, plot_path="sunspots_forecast.png", verbose="auto", out=sys.stdout) -> dict:
@@ -101,10 +92,8 @@ def run(members=5, epochs=300, seed=0, plot_path="sunspots_forecast.png", verbos
     print(f"\nTraining time: {seconds:.2f} s for {members} GRUs ({len(test_years)} test years)", file=out)
     scores["training_seconds"] = seconds
     if plot_path:
-        try:
-            plot(plot_path, years, values, test_years, predictions)
-            print(f"Plot: {plot_path}", file=out)
-            scores["plot"] = plot_path
-        except ImportError:
-            print('No plot: matplotlib is not installed (pip install "fastgru[plot]")', file=out)
+        with png_axes(plot_path, out) as axes:
+            if axes is not None:
+                plot(axes, years, values, test_years, predictions)
+                scores["plot"] = plot_path
     return scores

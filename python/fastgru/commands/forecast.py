@@ -18,6 +18,7 @@ import numpy as np
 from ..gru import GRU
 from ..timeseries import Scaler, forecast_direct, make_windows
 from ..training import Adam, EarlyStopping, Model
+from . import png_axes
 
 
 def read_column(path, column):
@@ -83,22 +84,9 @@ def run(path, column, horizon, lookback=24, epochs=200, hidden=32, seed=0, outpu
         return prediction
     if plot_path is None:
         plot_path = output.with_suffix(".png")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        figure, axes = plt.subplots(figsize=(10, 4))
-        steps = np.arange(len(values))
-        axes.plot(steps, values, color="0.3", label=column)
-        axes.plot(np.arange(len(values), len(values) + horizon), prediction, color="tab:red", label="forecast")
-        axes.set_xlabel("step")
-        axes.legend(loc="upper left")
-        figure.tight_layout()
-        figure.savefig(plot_path, dpi=120)
-        plt.close(figure)
-        print(f"Plot: {plot_path}", file=out)
-    except ImportError:
-        print('No plot: matplotlib is not installed (pip install "fastgru[plot]")', file=out)
+    with png_axes(plot_path, out) as axes:
+        if axes is not None:
+            axes.plot(np.arange(len(values)), values, color="0.3", label=column)
+            axes.plot(np.arange(len(values), len(values) + horizon), prediction, color="tab:red", label="forecast")
+            axes.set_xlabel("step")
     return prediction

@@ -268,7 +268,7 @@ class Model:
             correct = pred.argmax(axis=1) == target
             hits = float(correct.sum() if weight is None else (correct * weight).sum())
         if self.clip_grad_norm is not None:
-            optimizers_module.clip_grad_norm(grads, self.clip_grad_norm)
+            optimizers_module.scale_to_norm(grads, norm, self.clip_grad_norm)
 
         def update(trainable):
             params = {f"recurrent.{k}": v for k, v in trainable.items()}

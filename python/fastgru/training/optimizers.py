@@ -156,11 +156,16 @@ def clip_grad_norm(grads: Dict[str, np.ndarray], max_norm: float) -> float:
     if _non_negative(max_norm, "max_norm") == 0:
         raise ValueError("max_norm: expected a number > 0, got 0")
     norm = global_norm(grads)
+    scale_to_norm(grads, norm, max_norm)
+    return norm
+
+
+def scale_to_norm(grads: Dict[str, np.ndarray], norm: float, max_norm: float) -> None:
+    """The scaling step of :func:`clip_grad_norm`, for a caller that has the norm already."""
     if norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         for g in grads.values():
             g *= scale
-    return norm
 
 
 def _decay_factor(gamma):
