@@ -200,6 +200,11 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   matmul(k, rows, I, G, dgi.data(), G, Index(1), L.weight_ih.data(), I, Index(1), dx, I, false);
   matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true);
   if (grads.bias_ih) {
+    // dL/db_i and dL/db_h are the same column sums of dgi, except reset-after's n block of
+    // dL/db_h (from r ⊙ dn): the shared blocks are summed once and added to both.
+    const Index shared = reset_after ? 2 * H : G;
+    Scratch<Real> sums(G);
+    std::fill(sums.data(), sums.data() + G, Real(0));
     const int sum_threads = threads_for(2.0 * rows * G);
 #pragma omp parallel num_threads(sum_threads) if (sum_threads > 1)
     {
@@ -207,9 +212,12 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
       const Index W = k.vector_width;
       const Range vectors = split_evenly((G + W - 1) / W, omp_get_num_threads(), omp_get_thread_num());
       const Index c0 = vectors.begin * W, c1 = std::min(vectors.end * W, G);
-      k.column_sum(rows, c1 - c0, dgi.data() + c0, G, grads.bias_ih + c0);
-      k.column_sum(rows, c1 - c0, dgh + c0, G, grads.bias_hh + c0);
+      k.column_sum(rows, c1 - c0, dgi.data() + c0, G, sums.data() + c0);
+      const Index n0 = std::max(c0, shared);
+      if (c1 > n0) k.column_sum(rows, c1 - n0, dgh + n0, G, grads.bias_hh + n0);
     }
+    for (Index c = 0; c < G; ++c) grads.bias_ih[c] += sums.data()[c];
+    for (Index c = 0; c < shared; ++c) grads.bias_hh[c] += sums.data()[c];
   }
 }
 

@@ -3,7 +3,9 @@
 // A packed panel holds NV·W columns (W = S::kWidth) of a K × N matrix, k-major: element (k, c)
 // of panel p sits at panels[p * panel_stride + k * NV * W + c], zero where c is past N.
 // A row tile of MR rows keeps MR × NV accumulators in registers and reads A(i, k) at
-// a[i * a_row_stride + k * a_depth_stride], so A may be used as it is or transposed.
+// a[i * a_row_stride + k * a_depth_stride], so A may be used as it is or transposed. A product
+// may use only the first NV of a wider panel's RowVectors vectors (the last panel of a matrix
+// whose width is not a multiple of the panel's).
 #pragma once
 
 #include <algorithm>
@@ -23,43 +25,43 @@ template <class S>
 constexpr int kCacheLineElements = 64 / sizeof(typename S::Real);
 constexpr int kPrefetchDistance = 16;  // panel rows ahead
 
-template <class S, int MR, int NV>
+template <class S, int MR, int NV, int RowVectors = NV>
 inline void panel_product(Index depth, const typename S::Real* a, Index a_row_stride,
                           Index a_depth_stride, const typename S::Real* panel,
                           typename S::V (&acc)[MR][NV]) {
   using V = typename S::V;
-  constexpr int W = S::kWidth;
-  // Few accumulators cannot cover the FMA latency: then even and odd k sum separately.
-  constexpr bool split_depth = MR * NV < 6;
-  V odd[MR][NV];
-  if constexpr (split_depth) {
+  constexpr int W = S::kWidth, RowW = RowVectors * W;
+  // Few accumulators cannot cover the FMA latency: then interleaved steps of k sum into
+  // separate chains, added at the end.
+  constexpr int kChains = MR * NV >= 6 ? 1 : (MR * NV >= 3 ? 2 : 4);
+  V chain[kChains][MR][NV];
+  for (int c = 1; c < kChains; ++c)
     for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) odd[i][v] = S::zero();
-  }
+      for (int v = 0; v < NV; ++v) chain[c][i][v] = S::zero();
   Index k = 0;
-  if constexpr (split_depth) {
-    for (; k + 1 < depth; k += 2) {
-      const typename S::Real* row = panel + k * NV * W;
+  if constexpr (kChains > 1) {
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) chain[0][i][v] = acc[i][v];
+    for (; k + kChains <= depth; k += kChains) {
+      const typename S::Real* row = panel + k * RowW;
       // Few rows read each weight once: the product streams weights, so ask for them early.
-      for (int v = 0; v < 2 * NV * W; v += kCacheLineElements<S>)
-        __builtin_prefetch(row + kPrefetchDistance * NV * W + v);
-      V b0[NV], b1[NV];
-      for (int v = 0; v < NV; ++v) {
-        b0[v] = S::load(row + v * W);
-        b1[v] = S::load(row + NV * W + v * W);
-      }
-      for (int i = 0; i < MR; ++i) {
-        const V a0 = S::set1(a[i * a_row_stride + k * a_depth_stride]);
-        const V a1 = S::set1(a[i * a_row_stride + (k + 1) * a_depth_stride]);
-        for (int v = 0; v < NV; ++v) {
-          acc[i][v] = S::fma(a0, b0[v], acc[i][v]);
-          odd[i][v] = S::fma(a1, b1[v], odd[i][v]);
+      for (int c = 0; c < kChains; ++c)
+        for (int v = 0; v < NV * W; v += kCacheLineElements<S>)
+          __builtin_prefetch(row + (kPrefetchDistance + c) * RowW + v);
+      for (int c = 0; c < kChains; ++c) {
+        V b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = S::load(row + c * RowW + v * W);
+        for (int i = 0; i < MR; ++i) {
+          const V ai = S::set1(a[i * a_row_stride + (k + c) * a_depth_stride]);
+          for (int v = 0; v < NV; ++v) chain[c][i][v] = S::fma(ai, b[v], chain[c][i][v]);
         }
       }
     }
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = chain[0][i][v];
   }
   for (; k < depth; ++k) {
-    const typename S::Real* row = panel + k * NV * W;
+    const typename S::Real* row = panel + k * RowW;
     V b[NV];
     for (int v = 0; v < NV; ++v) b[v] = S::load(row + v * W);
     for (int i = 0; i < MR; ++i) {
@@ -67,10 +69,9 @@ inline void panel_product(Index depth, const typename S::Real* a, Index a_row_st
       for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, b[v], acc[i][v]);
     }
   }
-  if constexpr (split_depth) {
+  for (int c = 1; c < kChains; ++c)
     for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = S::add(acc[i][v], odd[i][v]);
-  }
+      for (int v = 0; v < NV; ++v) acc[i][v] = S::add(acc[i][v], chain[c][i][v]);
 }
 
 template <int N>
@@ -94,37 +95,64 @@ inline void for_each_row_tile(Index rows, Tile&& tile) {
   }
 }
 
+// One panel of C: its first NV vectors (count[v] columns each, the rest past n).
+template <class S, int NV>
+inline void multiply_panel(Index rows, Index depth, const typename S::Real* a, Index a_row_stride,
+                           Index a_depth_stride, const typename S::Real* panel,
+                           typename S::Real* c, Index ldc, bool accumulate,
+                           const typename S::Real* column_bias, const int (&count)[3]) {
+  using V = typename S::V;
+  constexpr int W = S::kWidth;
+  V start[NV];
+  for (int v = 0; v < NV; ++v)
+    start[v] = column_bias ? S::load_n(column_bias + v * W, count[v]) : S::zero();
+  for_each_row_tile<S>(rows, [&](auto tile_rows, Index r0) {
+    constexpr int MR = decltype(tile_rows)::value;
+    V acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v)
+        acc[i][v] = accumulate ? S::load_n(c + (r0 + i) * ldc + v * W, count[v]) : start[v];
+    panel_product<S, MR, NV, 3>(depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride,
+                                panel, acc);
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) S::store_n(c + (r0 + i) * ldc + v * W, acc[i][v], count[v]);
+  });
+}
+
 // C (rows, panels [panel_begin, panel_end) of a 3W-column-panel matrix with n columns)
 //   = column_bias + A (rows, depth) · packed (depth, n), or C += A · packed when accumulating.
+// A last panel that is partly past n computes only the vectors that hold columns.
 template <class S>
 void multiply_panels(Index rows, Index n, Index depth, const typename S::Real* a,
                      Index a_row_stride, Index a_depth_stride, const typename S::Real* panels,
                      Index panel_stride, Index panel_begin, Index panel_end, typename S::Real* c,
                      Index ldc, bool accumulate, const typename S::Real* column_bias) {
-  using V = typename S::V;
   constexpr int W = S::kWidth, NV = 3;
   for (Index p = panel_begin; p < panel_end; ++p) {
     const Index col0 = p * NV * W;
-    int count[NV];
-    for (int v = 0; v < NV; ++v)
+    int count[NV], vectors = 0;
+    for (int v = 0; v < NV; ++v) {
       count[v] = static_cast<int>(std::clamp<Index>(n - col0 - v * W, 0, W));
+      vectors += count[v] > 0;
+    }
     const typename S::Real* panel = panels + p * panel_stride;
-    V start[NV];
-    for (int v = 0; v < NV; ++v)
-      start[v] = column_bias && count[v] ? S::load_n(column_bias + col0 + v * W, count[v]) : S::zero();
-    for_each_row_tile<S>(rows, [&](auto tile_rows, Index r0) {
-      constexpr int MR = decltype(tile_rows)::value;
-      V acc[MR][NV];
-      for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < NV; ++v)
-          acc[i][v] = accumulate && count[v] ? S::load_n(c + (r0 + i) * ldc + col0 + v * W, count[v])
-                                             : start[v];
-      panel_product<S, MR, NV>(depth, a + r0 * a_row_stride, a_row_stride, a_depth_stride, panel,
-                               acc);
-      for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < NV; ++v)
-          if (count[v]) S::store_n(c + (r0 + i) * ldc + col0 + v * W, acc[i][v], count[v]);
-    });
+    const typename S::Real* bias = column_bias ? column_bias + col0 : nullptr;
+    switch (vectors) {
+      case 3:
+        multiply_panel<S, 3>(rows, depth, a, a_row_stride, a_depth_stride, panel, c + col0, ldc,
+                             accumulate, bias, count);
+        break;
+      case 2:
+        multiply_panel<S, 2>(rows, depth, a, a_row_stride, a_depth_stride, panel, c + col0, ldc,
+                             accumulate, bias, count);
+        break;
+      case 1:
+        multiply_panel<S, 1>(rows, depth, a, a_row_stride, a_depth_stride, panel, c + col0, ldc,
+                             accumulate, bias, count);
+        break;
+      default:
+        break;
+    }
   }
 }
 
