@@ -197,7 +197,8 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
     batch_norm_backward(rows, G, L.bn_weight.data(), L.bn_eps, cache + 2 * H, 4 * H,
                         batch_statistics, dgi.data(), grads.bn_weight, grads.bn_bias);
   }
-  matmul(k, rows, I, G, dgi.data(), G, Index(1), L.weight_ih.data(), I, Index(1), dx, I, false);
+  matmul_packed(k, rows, I, G, dgi.data(), G, Index(1), L.input_backward_panels.data(), dx, I,
+                static_cast<const Real*>(nullptr));
   matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true);
   if (grads.bias_ih) {
     // dL/db_i and dL/db_h are the same column sums of dgi, except reset-after's n block of

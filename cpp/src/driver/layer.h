@@ -25,6 +25,7 @@ struct PackedLayer {
   std::vector<Real> step_panels;       // W_hh^T gate panels: r, z, n (after), r, z (before), z, n (LiGRU)
   std::vector<Real> candidate_panels;  // reset-before: W_hn^T (K = H, N = H), natural panels
   std::vector<Real> backward_panels;   // W_hh (K = G, N = H), natural panels
+  std::vector<Real> input_backward_panels;  // W_ih (K = G, N = I), natural panels: dx = dgi · W_ih
 
   // LiGRU: the candidate's activation, batch normalisation's γ, β (G), running statistics (G),
   // W_ih^T unfolded for training (natural panels) and inference's shift β − γ μ / √(σ² + ε) (G).

@@ -70,6 +70,9 @@ void pack_layer(const kernels::KernelTable<Real>& kernels, PackedLayer<Real>& la
   layer.backward_panels = pack_natural<Real>(G, H, PW, [&](Index k, Index col) {
     return w_hh[k * H + col];
   });
+  layer.input_backward_panels = pack_natural<Real>(G, I, PW, [&](Index k, Index col) {
+    return w_ih[k * I + col];
+  });
 }
 
 template void pack_layer<float>(const kernels::KernelTable<float>&, PackedLayer<float>&);
