@@ -108,6 +108,13 @@ inline void multiply_panel(Index rows, Index depth, const typename S::Real* a, I
     start[v] = column_bias ? S::load_n(column_bias + v * W, count[v]) : S::zero();
   for_each_row_tile<S>(rows, [&](auto tile_rows, Index r0) {
     constexpr int MR = decltype(tile_rows)::value;
+    // A large C leaves the cache between depth blocks: the next tile's rows are requested now,
+    // to be read or written after this tile's product.
+    for (Index i = r0 + MR; i < std::min(rows, r0 + 2 * MR); ++i)
+      for (int v = 0; v < NV; ++v) {
+        __builtin_prefetch(c + i * ldc + v * W, 1);
+        __builtin_prefetch(c + i * ldc + v * W + W - 1, 1);
+      }
     V acc[MR][NV];
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NV; ++v)
