@@ -399,3 +399,13 @@ def test_bad_inputs_name_the_argument():
         Model(fastgru.GRU(2, 4), clip_grad_norm="1")
     assert Adam(np.float32(1e-3)).learning_rate == pytest.approx(1e-3)  # NumPy scalars are numbers too
     model.fit(X, y, epochs=1, verbose=0, callbacks=None)
+
+
+@pytest.mark.parametrize("head", ["last", "sequence"])
+def test_a_lone_rows_prediction_equals_its_prediction_in_a_batch(head):
+    model = fastgru.Model(fastgru.GRU(3, 16, seed=0), outputs=2, head=head, seed=0)
+    X = np.random.default_rng(0).standard_normal((20, 7, 3)).astype(np.float32)
+    batched = model.predict(X)
+    for row in (0, 13, 19):
+        np.testing.assert_array_equal(model.predict(X[row : row + 1]), batched[row : row + 1])
+        np.testing.assert_array_equal(model.predict(X[row : row + 2], batch_size=1), batched[row : row + 2])
