@@ -32,8 +32,10 @@ inline void panel_product(Index depth, const typename S::Real* a, Index a_row_st
   using V = typename S::V;
   constexpr int W = S::kWidth, RowW = RowVectors * W;
   // Few accumulators cannot cover the FMA latency: then interleaved steps of k sum into
-  // separate chains, added at the end.
-  constexpr int kChains = MR * NV >= 6 ? 1 : (MR * NV >= 3 ? 2 : 4);
+  // separate chains, added at the end. Whether to split follows the panel's width, not NV, so
+  // that a row's sums run in the same order in a panel's tail as in a full panel at every MR
+  // (streaming one step then equals the whole-sequence call bit for bit).
+  constexpr int kChains = MR * RowVectors >= 6 ? 1 : (MR * NV >= 3 ? 2 : 4);
   V chain[kChains][MR][NV];
   for (int c = 1; c < kChains; ++c)
     for (int i = 0; i < MR; ++i)
