@@ -12,6 +12,8 @@ namespace {
 
 // Depth of one packed block: a 3W-column panel of it stays in the L1 cache.
 constexpr Index kDepthBlock = 256;
+// Rows of a transposed A requested ahead of their copy.
+constexpr Index kCopyPrefetchRows = 16;
 
 template <typename Real>
 void zero_matrix(Index m, Index n, Real* c, Index ldc) {
@@ -59,9 +61,17 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
 #pragma omp for schedule(static)
       for (Index p = 0; p < panel_count; ++p) {
         Real* out = packed.data() + p * kb * PW;
-        for (Index kk = 0; kk < kb; ++kk)
-          for (Index col = p * PW; col < (p + 1) * PW; ++col)
-            *out++ = col < n ? b[(k0 + kk) * b_row_stride + col * b_col_stride] : Real(0);
+        const Index col0 = p * PW, width = std::min(PW, n - col0);
+        for (Index kk = 0; kk < kb; ++kk, out += PW) {
+          const Real* row = b + (k0 + kk) * b_row_stride + col0 * b_col_stride;
+          // Unit column stride (every caller's) lets the copy vectorise.
+          if (b_col_stride == 1) {
+            std::copy(row, row + width, out);
+          } else {
+            for (Index j = 0; j < width; ++j) out[j] = row[j * b_col_stride];
+          }
+          std::fill(out + width, out + PW, Real(0));
+        }
       }
       if (a_depth_stride == 1) {
         multiply_block(k, m, n, kb, a + k0, a_row_stride, Index(1), packed.data(), kb * PW, c,
@@ -73,10 +83,21 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
 #pragma omp for schedule(static)
         for (Index rc = 0; rc < row_chunks; ++rc) {
           const Index r0 = rc * chunk_rows, rows = std::min(chunk_rows, m - r0);
-          for (Index kk = 0; kk < kb; ++kk)
-            for (Index i = 0; i < rows; ++i)
-              chunk.data()[kk * chunk_rows + i] =
-                  a[(r0 + i) * a_row_stride + (k0 + kk) * a_depth_stride];
+          for (Index kk = 0; kk < kb; ++kk) {
+            const Real* source = a + r0 * a_row_stride + (k0 + kk) * a_depth_stride;
+            Real* target = chunk.data() + kk * chunk_rows;
+            if (a_row_stride == 1) {
+              // Each k starts a new source row; asking for later rows early hides the misses.
+              if (kk + kCopyPrefetchRows < kb) {
+                const Real* ahead = source + kCopyPrefetchRows * a_depth_stride;
+                for (Index i = 0; i < rows; i += 64 / sizeof(Real)) __builtin_prefetch(ahead + i);
+                __builtin_prefetch(ahead + rows - 1);
+              }
+              std::copy(source, source + rows, target);
+            } else {
+              for (Index i = 0; i < rows; ++i) target[i] = source[i * a_row_stride];
+            }
+          }
           k.multiply_panels(rows, n, kb, chunk.data(), 1, chunk_rows, packed.data(), kb * PW, 0,
                             panel_count, c + r0 * ldc, ldc, accumulate || k0 > 0, nullptr);
         }
