@@ -18,23 +18,28 @@ namespace {
 
 // grad_w (rows_out, H) += dg^T · H_prev over all steps: h0 for step 0, the previous step's state
 // after it. In a dense batch H_prev is h0 followed by y itself; otherwise it is gathered.
+// column_sums (rows_out) or nullptr: adds the column sums of dg over every row.
 template <typename Real>
 void accumulate_recurrent_weight_gradient(const kernels::KernelTable<Real>& k, const StepRows& s,
                                           Index rows_out, Index hidden, const Real* dg,
                                           Index ld_dg, const Real* h_first, const Real* h_prev_all,
-                                          const Real* y, Real* grad_w) {
+                                          const Real* y, Real* grad_w, Real* column_sums) {
   if (h_prev_all) {
     matmul(k, rows_out, hidden, s.total_rows(), dg, Index(1), ld_dg, h_prev_all, hidden, Index(1),
-           grad_w, hidden, true);
+           grad_w, hidden, true, column_sums);
     return;
   }
   if (s.steps > 1) {
     matmul(k, rows_out, hidden, s.total_rows() - s.batch, dg + s.batch * ld_dg, Index(1), ld_dg,
-           y, hidden, Index(1), grad_w, hidden, true);
+           y, hidden, Index(1), grad_w, hidden, true, column_sums);
   }
-  if (h_first && s.steps > 0) {
+  if (s.steps == 0) return;
+  if (h_first) {
     matmul(k, rows_out, hidden, s.batch, dg, Index(1), ld_dg, h_first, hidden, Index(1), grad_w,
-           hidden, true);
+           hidden, true, column_sums);
+  } else if (column_sums) {
+    // A zero h0 adds nothing to grad_w, but step 0's rows still count in the sums.
+    k.column_sum(s.batch, rows_out, dg, ld_dg, column_sums);
   }
 }
 
@@ -182,12 +187,20 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   // With recurrent dropout the products' input was h ⊙ keep, kept by forward.
   const Real* gathered = recurrent_keep ? masked_states : (s.batch_sizes ? h_prev_all.data() : nullptr);
   const Real* h_first_or_null = h0;
+  // Bias gradients are column sums of dL/dg, taken by the weight-gradient products as they copy
+  // it: dL/db_i from dgi; dL/db_h from dgh where reset-after's n block differs, else the same.
+  const bool bias = grads.bias_ih != nullptr;
+  const Index sum_count = bias ? G : 0;
+  Scratch<Real> input_sums(sum_count), recurrent_sums(sum_count);
+  std::fill(input_sums.data(), input_sums.data() + sum_count, Real(0));
+  std::fill(recurrent_sums.data(), recurrent_sums.data() + sum_count, Real(0));
   if (reset_after || ligru) {
     accumulate_recurrent_weight_gradient(k, s, G, H, dgh, G, h_first_or_null, gathered, y,
-                                         grads.weight_hh);
+                                         grads.weight_hh,
+                                         bias ? recurrent_sums.data() : static_cast<Real*>(nullptr));
   } else {
     accumulate_recurrent_weight_gradient(k, s, 2 * H, H, dgi.data(), G, h_first_or_null, gathered,
-                                         y, grads.weight_hh);
+                                         y, grads.weight_hh, static_cast<Real*>(nullptr));
     // The candidate's recurrent input is r ⊙ h_{t-1}, kept in the cache's fourth block.
     matmul(k, H, H, rows, dgi.data() + 2 * H, Index(1), G, cache + 3 * H, 4 * H, Index(1),
            grads.weight_hh + 2 * H * H, H, true);
@@ -199,26 +212,14 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   }
   matmul_packed(k, rows, I, G, dgi.data(), G, Index(1), L.input_backward_panels.data(), dx, I,
                 static_cast<const Real*>(nullptr));
-  matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true);
-  if (grads.bias_ih) {
-    // dL/db_i and dL/db_h are the same column sums of dgi, except reset-after's n block of
-    // dL/db_h (from r ⊙ dn): the shared blocks are summed once and added to both.
-    const Index shared = reset_after ? 2 * H : G;
-    Scratch<Real> sums(G);
-    std::fill(sums.data(), sums.data() + G, Real(0));
-    const int sum_threads = threads_for(2.0 * rows * G);
-#pragma omp parallel num_threads(sum_threads) if (sum_threads > 1)
-    {
-      // Threads take disjoint column ranges, whole vectors each, so no sum is shared.
-      const Index W = k.vector_width;
-      const Range vectors = split_evenly((G + W - 1) / W, omp_get_num_threads(), omp_get_thread_num());
-      const Index c0 = vectors.begin * W, c1 = std::min(vectors.end * W, G);
-      k.column_sum(rows, c1 - c0, dgi.data() + c0, G, sums.data() + c0);
-      const Index n0 = std::max(c0, shared);
-      if (c1 > n0) k.column_sum(rows, c1 - n0, dgh + n0, G, grads.bias_hh + n0);
+  matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true,
+         bias ? input_sums.data() : static_cast<Real*>(nullptr));
+  if (bias) {
+    const Real* recurrent = reset_after ? recurrent_sums.data() : input_sums.data();
+    for (Index c = 0; c < G; ++c) {
+      grads.bias_ih[c] += input_sums.data()[c];
+      grads.bias_hh[c] += recurrent[c];
     }
-    for (Index c = 0; c < G; ++c) grads.bias_ih[c] += sums.data()[c];
-    for (Index c = 0; c < shared; ++c) grads.bias_hh[c] += sums.data()[c];
   }
 }
 

@@ -43,7 +43,7 @@ void multiply_block(const kernels::KernelTable<Real>& k, Index m, Index n, Index
 template <typename Real>
 void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, const Real* a,
             Index a_row_stride, Index a_depth_stride, const Real* b, Index b_row_stride,
-            Index b_col_stride, Real* c, Index ldc, bool accumulate) {
+            Index b_col_stride, Real* c, Index ldc, bool accumulate, Real* a_row_sums) {
   if (m == 0 || n == 0) return;
   if (depth == 0) {
     if (!accumulate) zero_matrix(m, n, c, ldc);
@@ -76,6 +76,15 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
       if (a_depth_stride == 1) {
         multiply_block(k, m, n, kb, a + k0, a_row_stride, Index(1), packed.data(), kb * PW, c,
                        ldc, accumulate || k0 > 0, static_cast<const Real*>(nullptr));
+        if (a_row_sums) {
+#pragma omp for schedule(static)
+          for (Index i = 0; i < m; ++i) {
+            const Real* row = a + i * a_row_stride + k0;
+            Real sum = 0;
+            for (Index kk = 0; kk < kb; ++kk) sum += row[kk];
+            a_row_sums[i] += sum;
+          }
+        }
       } else {
         // A transposed touches a new page at every k: a row chunk of it is copied k-major once
         // and reused for every panel.
@@ -83,6 +92,7 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
 #pragma omp for schedule(static)
         for (Index rc = 0; rc < row_chunks; ++rc) {
           const Index r0 = rc * chunk_rows, rows = std::min(chunk_rows, m - r0);
+          Real* sums = a_row_sums ? a_row_sums + r0 : nullptr;
           for (Index kk = 0; kk < kb; ++kk) {
             const Real* source = a + r0 * a_row_stride + (k0 + kk) * a_depth_stride;
             Real* target = chunk.data() + kk * chunk_rows;
@@ -96,6 +106,9 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
               std::copy(source, source + rows, target);
             } else {
               for (Index i = 0; i < rows; ++i) target[i] = source[i * a_row_stride];
+            }
+            if (sums) {
+              for (Index i = 0; i < rows; ++i) sums[i] += target[i];
             }
           }
           k.multiply_panels(rows, n, kb, chunk.data(), 1, chunk_rows, packed.data(), kb * PW, 0,
@@ -120,7 +133,7 @@ void matmul_packed(const kernels::KernelTable<Real>& k, Index m, Index n, Index 
 #define FASTGRU_INSTANTIATE_MATMUL(Real)                                                     \
   template void matmul<Real>(const kernels::KernelTable<Real>&, Index, Index, Index,         \
                              const Real*, Index, Index, const Real*, Index, Index, Real*,    \
-                             Index, bool);                                                   \
+                             Index, bool, Real*);                                            \
   template void matmul_packed<Real>(const kernels::KernelTable<Real>&, Index, Index, Index,  \
                                     const Real*, Index, Index, const Real*, Real*, Index,        \
                                     const Real*);

@@ -9,11 +9,14 @@ namespace fastgru::driver {
 
 using kernels::Index;
 
-// Packs b in blocks of depth as it goes.
+// Packs b in blocks of depth as it goes. With a_row_sums (m) given, also adds each row's sum
+// over the depth of a to it: a transposed a (a weight gradient's dL/dg) is copied anyway, so
+// its sums (the bias gradient) come at no extra pass.
 template <typename Real>
 void matmul(const kernels::KernelTable<Real>& kernels, Index m, Index n, Index depth,
             const Real* a, Index a_row_stride, Index a_depth_stride, const Real* b,
-            Index b_row_stride, Index b_col_stride, Real* c, Index ldc, bool accumulate);
+            Index b_row_stride, Index b_col_stride, Real* c, Index ldc, bool accumulate,
+            Real* a_row_sums = nullptr);
 
 // b already packed in natural panels over its whole depth (weights); c = column_bias + a · b,
 // column_bias (n) or nullptr for zeros.
