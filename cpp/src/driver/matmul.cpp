@@ -81,21 +81,12 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
           std::fill(out + width, out + PW, Real(0));
         }
       }
-      if (a_depth_stride == 1) {
+      if (a_depth_stride == 1 && !a_row_sums) {
         multiply_block(k, m, n, kb, a + k0, a_row_stride, Index(1), packed.data(), kb * PW, c,
                        ldc, accumulate || k0 > 0, static_cast<const Real*>(nullptr));
-        if (a_row_sums) {
-#pragma omp for schedule(static)
-          for (Index i = 0; i < m; ++i) {
-            const Real* row = a + i * a_row_stride + k0;
-            Real sum = 0;
-            for (Index kk = 0; kk < kb; ++kk) sum += row[kk];
-            a_row_sums[i] += sum;
-          }
-        }
       } else {
         // A transposed touches a new page at every k: a row chunk of it is copied k-major once
-        // and reused for every panel.
+        // and reused for every panel (and summed on the way when asked).
         Scratch<Real> chunk(kb * chunk_rows);
 #pragma omp for schedule(static)
         for (Index rc = 0; rc < row_chunks; ++rc) {
