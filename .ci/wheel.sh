@@ -23,7 +23,8 @@ wheel="$(ls "$work"/wheelhouse/fastgru-*.whl)"
 wheel_bytes=$(stat -c %s "$wheel")
 echo "wheel: $(basename "$wheel"): $wheel_bytes bytes ($((wheel_bytes / 1024)) KiB)"
 python3 -m zipfile -l "$wheel" | grep -E "fastgru.libs/|lib/libfastgru.a|cmake/fastgruConfig.cmake|capi.pxd"
-python3 -m zipfile -l "$wheel" | grep -q "fastgru.libs/libgomp" || { echo "the wheel lacks its libgomp"; exit 1; }
+# Not `grep -q`: it exits at the first match and, under pipefail, the lister's broken pipe fails the check.
+python3 -m zipfile -l "$wheel" | grep "fastgru.libs/libgomp" > /dev/null || { echo "the wheel lacks its libgomp"; exit 1; }
 [ "$wheel_bytes" -lt "$max_wheel_bytes" ] || { echo "the wheel is over 2 MiB"; exit 1; }
 
 echo "== fresh venv, NumPy only"
