@@ -19,6 +19,10 @@ SHAPES = [
     pytest.param(7, 3, 5, 13, True, id="T7-B3-I5-H13"),
     pytest.param(20, 17, 9, 33, True, id="T20-B17-I9-H33"),
     pytest.param(6, 4, 3, 10, False, id="T6-B4-I3-H10-nobias"),
+    # Records and dL/d(W_i x) over 2 MB are written around the caches (float32, AVX-512, H a
+    # multiple of 16); at H = 264 the same sizes are written the ordinary way.
+    pytest.param(48, 16, 8, 256, True, id="T48-B16-I8-H256-streamed"),
+    pytest.param(48, 16, 8, 264, True, id="T48-B16-I8-H264-large"),
 ]
 
 

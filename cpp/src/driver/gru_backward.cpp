@@ -73,6 +73,9 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   // With zoneout, the candidate's share of dL/dh_t; with recurrent dropout, dL/d(h ⊙ keep).
   Scratch<Real> d_candidate(zoneout_keep ? B * H : 0), d_masked(recurrent_keep ? B * H : 0);
 
+  // dgi is read only by the products after the loop; when it outgrows L2, it is written around
+  // the caches, as the forward's records are.
+  const bool stream_dgi = rows * G * Index(sizeof(Real)) > kStreamedRowBytes;
   const int threads = threads_for(2.0 * B * G * H);
   const bool by_rows = split_by_rows(B, threads, k.tile_rows);
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -123,7 +126,7 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
                            dgi_t + r0 * G, prev + r0 * H);
           } else {
             k.backward_reset_after(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry,
-                                   dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H);
+                                   dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H, stream_dgi);
           }
           if (!by_rows) {
 #pragma omp barrier

@@ -55,6 +55,9 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   const bool by_rows = split_by_rows(B, threads, k.tile_rows);
   const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
   const Real* h_first = h0 ? h0 : zero_state.data();
+  // Backward reads the records only after its loop.
+  const bool stream_records =
+      cache && s.total_rows() * 4 * H * Index(sizeof(Real)) > kStreamedRowBytes;
   const Real* recurrent_keep = reg ? reg->recurrent_keep : nullptr;
   const Real* zoneout_keep = reg ? reg->zoneout_keep : nullptr;
   const Real zoneout_rate = reg ? reg->zoneout_rate : Real(0);
@@ -126,7 +129,7 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
           } else if (reset_after) {
             k.step_reset_after(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
                                h_prev + r0 * H, h_product, gi_t + r0 * G, G, bias_hh,
-                               y_t + r0 * H, H, cache ? rec : nullptr);
+                               y_t + r0 * H, H, cache ? rec : nullptr, stream_records);
           } else {
             k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
                                    h_product, gi_t + r0 * G, G, bias_hh, rec);

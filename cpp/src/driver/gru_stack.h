@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "driver/layer.h"
@@ -13,14 +14,16 @@
 
 namespace fastgru::driver {
 
-// Uninitialised memory that keeps its allocation when reused for a size that fits, so a cache
-// filled at every training step neither zeroes nor page-faults its memory again.
+// Uninitialised, 64-byte aligned memory that keeps its allocation when reused for a size that
+// fits, so a cache filled at every training step neither zeroes nor page-faults its memory
+// again. Aligned rows let the step kernels write records as whole cache lines.
 template <typename Real>
 class Buffer {
  public:
   Real* ensure(Index count) {
     if (count > capacity_ || !data_) {
-      data_.reset(new Real[static_cast<size_t>(std::max<Index>(count, 1))]);
+      const size_t bytes = static_cast<size_t>(std::max<Index>(count, 1)) * sizeof(Real);
+      data_.reset(static_cast<Real*>(::operator new[](bytes, kAlignment)));
       capacity_ = count;
     }
     return data_.get();
@@ -28,7 +31,11 @@ class Buffer {
   Real* data() const { return data_.get(); }
 
  private:
-  std::unique_ptr<Real[]> data_;
+  static constexpr std::align_val_t kAlignment{64};
+  struct AlignedDelete {
+    void operator()(Real* p) const { ::operator delete[](p, kAlignment); }
+  };
+  std::unique_ptr<Real[], AlignedDelete> data_;
   Index capacity_ = 0;
 };
 

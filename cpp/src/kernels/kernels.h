@@ -29,13 +29,14 @@ using MultiplyPanelsFn = void (*)(Index rows, Index n, Index depth, const Real* 
 // Reset-after step (§1) for unit blocks [block_begin, block_end): gh = h_product · W_hh^T from
 // gate panels, then h_next = (1 − z) ⊙ n + z ⊙ h_prev. h_product (rows, H) is h_prev itself, or
 // h_prev with recurrent dropout applied. gi (rows, 3H, ld_gi) holds W_i x + b_i; bias_hh may be
-// nullptr; record (rows, 4H) may be nullptr (inference).
+// nullptr; record (rows, 4H) may be nullptr (inference). stream_record: the record is not
+// read again soon, so it may be written around the caches.
 template <typename Real>
 using StepResetAfterFn = void (*)(Index rows, Index hidden, Index block_begin, Index block_end,
                                   const Real* gate_panels, const Real* h_prev,
                                   const Real* h_product, const Real* gi, Index ld_gi,
                                   const Real* bias_hh, Real* h_next, Index ld_h_next,
-                                  Real* record);
+                                  Real* record, bool stream_record);
 
 // Reset-before step (§2), first half, for unit blocks: r and z from h_product, and
 // r ⊙ h_product (the candidate product's input), into the record.
@@ -55,12 +56,13 @@ using StepResetBeforeNFn = void (*)(Index rows, Index hidden, Index panel_begin,
 
 // Backward of a reset-after step for units [unit_begin, unit_end): with dh = dy + dh_carry,
 // dgi (rows, 3H) = dL/d(W_i x + b_i), dgh (rows, 3H) = dL/d(W_h h + b_h), dh_prev = dh ⊙ z
-// (the caller adds the recurrent product).
+// (the caller adds the recurrent product). stream_dgi: dgi is not read again soon, so it may
+// be written around the caches.
 template <typename Real>
 using BackwardResetAfterFn = void (*)(Index rows, Index hidden, Index unit_begin,
                                       Index unit_end, const Real* record, const Real* h_prev,
                                       const Real* dy, const Real* dh_carry, Real* dgi, Real* dgh,
-                                      Real* dh_prev);
+                                      Real* dh_prev, bool stream_dgi);
 
 // Backward of a reset-before step, first half: the z and n blocks of dgi, dh_prev = dh ⊙ z.
 template <typename Real>

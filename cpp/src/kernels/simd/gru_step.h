@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 #include "kernels/simd/panel_product.h"
@@ -16,15 +17,36 @@ inline typename S::V load_bias(const typename S::Real* bias, Index offset, int c
   return bias ? S::load_n(bias + offset, count) : S::zero();
 }
 
+// Rows that are read back only after the time loop (records, dL/d(W_i x)) may be written
+// around the caches: whole aligned lines, where the vector is one, cost no read for ownership
+// and leave the recurrent weights in L2. Those rows hold blocks of H units (rows of 3H or 4H),
+// so every vector starts on a line when `rows` does and H units fill whole lines.
+template <class S>
+inline bool can_stream_rows(const typename S::Real* rows, Index hidden) {
+  constexpr Index kLine = 64;
+  return S::kStoresLines && rows && reinterpret_cast<std::uintptr_t>(rows) % kLine == 0 &&
+         (hidden * Index(sizeof(typename S::Real))) % kLine == 0;
+}
+
+template <class S>
+inline void store_streamed(typename S::Real* p, typename S::V v, int count, bool stream) {
+  if (stream && count == S::kWidth) {
+    S::stream(p, v);
+  } else {
+    S::store_n(p, v, count);
+  }
+}
+
 template <class S>
 void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_end,
                       const typename S::Real* panels, const typename S::Real* h_prev,
                       const typename S::Real* h_product, const typename S::Real* gi, Index ld_gi,
                       const typename S::Real* bias_hh, typename S::Real* h_next, Index ld_h_next,
-                      typename S::Real* record) {
+                      typename S::Real* record, bool stream_record) {
   using V = typename S::V;
   constexpr int W = S::kWidth;
   const Index H = hidden;
+  const bool stream = stream_record && can_stream_rows<S>(record, H);
   for (Index block = block_begin; block < block_end; ++block) {
     const Index u = block * W;
     const int count = static_cast<int>(std::min<Index>(W, H - u));
@@ -48,14 +70,15 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
         S::store_n(h_next + row * ld_h_next + u, S::fma(z, S::sub(h, n), n), count);
         if (record) {
           typename S::Real* rec = record + row * 4 * H + u;
-          S::store_n(rec, r, count);
-          S::store_n(rec + H, z, count);
-          S::store_n(rec + 2 * H, n, count);
-          S::store_n(rec + 3 * H, hn, count);
+          store_streamed<S>(rec, r, count, stream);
+          store_streamed<S>(rec + H, z, count, stream);
+          store_streamed<S>(rec + 2 * H, n, count, stream);
+          store_streamed<S>(rec + 3 * H, hn, count, stream);
         }
       }
     });
   }
+  if (stream) S::stream_fence();
 }
 
 template <class S>
@@ -147,10 +170,11 @@ void backward_reset_after(Index rows, Index hidden, Index unit_begin, Index unit
                           const typename S::Real* record, const typename S::Real* h_prev,
                           const typename S::Real* dy, const typename S::Real* dh_carry,
                           typename S::Real* dgi, typename S::Real* dgh,
-                          typename S::Real* dh_prev) {
+                          typename S::Real* dh_prev, bool stream_dgi) {
   using V = typename S::V;
   const Index H = hidden;
   const V one = S::set1(1);
+  const bool stream = stream_dgi && unit_begin % S::kWidth == 0 && can_stream_rows<S>(dgi, H);
   for_each_unit_vector<S>(rows, unit_begin, unit_end, [&](Index b, Index j, int count) {
     const typename S::Real* rec = record + b * 4 * H + j;
     const V r = S::load_n(rec, count), z = S::load_n(rec + H, count);
@@ -162,14 +186,15 @@ void backward_reset_after(Index rows, Index hidden, Index unit_begin, Index unit
     const V dr_pre = S::mul(S::mul(dn_pre, hn), S::mul(r, S::sub(one, r)));
     typename S::Real* gi_row = dgi + b * 3 * H + j;
     typename S::Real* gh_row = dgh + b * 3 * H + j;
-    S::store_n(gi_row, dr_pre, count);
+    store_streamed<S>(gi_row, dr_pre, count, stream);
     S::store_n(gh_row, dr_pre, count);
-    S::store_n(gi_row + H, dz_pre, count);
+    store_streamed<S>(gi_row + H, dz_pre, count, stream);
     S::store_n(gh_row + H, dz_pre, count);
-    S::store_n(gi_row + 2 * H, dn_pre, count);
+    store_streamed<S>(gi_row + 2 * H, dn_pre, count, stream);
     S::store_n(gh_row + 2 * H, S::mul(dn_pre, r), count);
     S::store_n(dh_prev + b * H + j, S::mul(dh, z), count);
   });
+  if (stream) S::stream_fence();
 }
 
 template <class S>

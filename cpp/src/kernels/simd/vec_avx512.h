@@ -27,6 +27,11 @@ struct VecAvx512F32 {
       _mm512_mask_storeu_ps(p, lane_mask(n), v);
     }
   }
+  // A vector is one cache line: stream() writes it around the caches (p 64-byte aligned), and
+  // stream_fence() orders those writes before the caller's later stores.
+  static constexpr bool kStoresLines = true;
+  static void stream(float* p, V v) { _mm512_stream_ps(p, v); }
+  static void stream_fence() { _mm_sfence(); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
