@@ -83,7 +83,8 @@ void backward_ligru(Index rows, Index hidden, Index unit_begin, Index unit_end,
   const Index H = hidden;
   const V one = S::set1(1);
   const V slope = S::set1(negative_slope);
-  for_each_unit_vector<S>(rows, unit_begin, unit_end, [&](Index b, Index j, int count) {
+  const RowSource<S> sources[] = {{record, 4 * H}, {record + H, 4 * H}, {dy, H}, {h_prev, H}};
+  for_each_unit_vector<S>(rows, unit_begin, unit_end, sources, [&](Index b, Index j, int count) {
     const typename S::Real* rec = record + b * 4 * H + j;
     const V z = S::load_n(rec, count), n = S::load_n(rec + H, count);
     const V dh = S::add(S::load_n(dy + b * H + j, count), S::load_n(dh_carry + b * H + j, count));
