@@ -97,11 +97,8 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
             Real* target = chunk.data() + kk * chunk_rows;
             if (a_row_stride == 1) {
               // Each k starts a new source row; asking for later rows early hides the misses.
-              if (kk + kCopyPrefetchRows < kb) {
-                const Real* ahead = source + kCopyPrefetchRows * a_depth_stride;
-                for (Index i = 0; i < rows; i += 64 / sizeof(Real)) __builtin_prefetch(ahead + i);
-                __builtin_prefetch(ahead + rows - 1);
-              }
+              if (kk + kCopyPrefetchRows < kb)
+                kernels::prefetch_range(source + kCopyPrefetchRows * a_depth_stride, rows);
               std::copy(source, source + rows, target);
             } else {
               for (Index i = 0; i < rows; ++i) target[i] = source[i * a_row_stride];

@@ -17,6 +17,15 @@ namespace fastgru::kernels {
 
 using Index = std::int64_t;
 
+// Asks for every cache line of p[0, count) ahead of its use (reads).
+template <typename Real>
+inline void prefetch_range(const Real* p, Index count) {
+  if (count <= 0) return;
+  constexpr Index kLineElements = 64 / sizeof(Real);
+  for (Index i = 0; i < count; i += kLineElements) __builtin_prefetch(p + i);
+  __builtin_prefetch(p + count - 1);  // the last line, when p is not line-aligned
+}
+
 // c (rows, the columns of panels [panel_begin, panel_end) of an n-column matrix)
 //   = column_bias + a · packed, or c += a · packed when `accumulate` (column_bias (n) may be
 //   nullptr for zeros). a(i, k) is at a[i · a_row_stride + k · a_depth_stride].

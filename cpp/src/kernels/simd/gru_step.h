@@ -31,10 +31,20 @@ inline bool can_stream_rows(const typename S::Real* rows, Index hidden) {
 
 template <class S>
 inline void store_streamed(typename S::Real* p, typename S::V v, int count, bool stream) {
-  if (stream && count == S::kWidth) {
-    S::stream(p, v);
-  } else {
-    S::store_n(p, v, count);
+  if constexpr (S::kStoresLines) {
+    if (stream && count == S::kWidth) {
+      S::stream(p, v);
+      return;
+    }
+  }
+  S::store_n(p, v, count);
+}
+
+// Orders a kernel's streamed stores before the caller's later ones.
+template <class S>
+inline void end_streaming(bool stream) {
+  if constexpr (S::kStoresLines) {
+    if (stream) S::stream_fence();
   }
 }
 
@@ -79,7 +89,7 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
       }
     });
   }
-  if (stream) S::stream_fence();
+  end_streaming<S>(stream);
 }
 
 template <class S>
@@ -174,15 +184,12 @@ inline void for_each_unit_vector(Index rows, Index unit_begin, Index unit_end,
   constexpr int W = S::kWidth;
   constexpr Index kRowsAhead = 2;
   if (unit_begin >= unit_end) return;
-  auto prefetch_row = [&](Index row) {
-    for (const RowSource<S>& source : sources) {
-      const typename S::Real* p = source.data + row * source.row_stride;
-      for (Index u = unit_begin; u < unit_end; u += kCacheLineElements<S>) __builtin_prefetch(p + u);
-      __builtin_prefetch(p + unit_end - 1);
-    }
-  };
   for (Index row = 0; row < rows; ++row) {
-    if (row + kRowsAhead < rows) prefetch_row(row + kRowsAhead);
+    if (row + kRowsAhead < rows) {
+      for (const RowSource<S>& source : sources)
+        prefetch_range(source.data + (row + kRowsAhead) * source.row_stride + unit_begin,
+                       unit_end - unit_begin);
+    }
     for (Index j = unit_begin; j < unit_end; j += W)
       body(row, j, static_cast<int>(std::min<Index>(W, unit_end - j)));
   }
@@ -219,7 +226,7 @@ void backward_reset_after(Index rows, Index hidden, Index unit_begin, Index unit
     S::store_n(gh_row + 2 * H, S::mul(dn_pre, r), count);
     S::store_n(dh_prev + b * H + j, S::mul(dh, z), count);
   });
-  if (stream) S::stream_fence();
+  end_streaming<S>(stream);
 }
 
 template <class S>

@@ -32,8 +32,6 @@ struct VecAvx2F32 {
   }
   // Half a cache line: streaming stores would flush partial lines, so none (see VecAvx512F32).
   static constexpr bool kStoresLines = false;
-  static void stream(float* p, V v) { store(p, v); }
-  static void stream_fence() {}
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }

@@ -44,8 +44,6 @@ struct VecScalar {
     for (int i = 0; i < n; ++i) p[i] = v.lane[i];
   }
   static constexpr bool kStoresLines = false;  // no streaming stores (see VecAvx512F32)
-  static void stream(Real* p, V v) { store_n(p, v, kWidth); }
-  static void stream_fence() {}
   static V fma(V a, V b, V c) {
     V out;
     for (int i = 0; i < kWidth; ++i) out.lane[i] = a.lane[i] * b.lane[i] + c.lane[i];
