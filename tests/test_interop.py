@@ -78,7 +78,7 @@ def test_bad_model_files_are_refused_clearly(tmp_path, case):
     elif case == "truncated_header":
         path.write_bytes(content[:20])
     elif case == "not_json":
-        path.write_bytes(struct.pack("<Q", 4) + b"{{{{")
+        path.write_bytes(struct.pack("<Q", 8) + b'{"a" 1 }')
     elif case == "foreign":
         write_raw(path, {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)
     elif case == "newer":

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fastgru/gru.h"
+#include "fastgru/model_file.h"
 #include "fastgru/optimizers.h"
 #include "fastgru/runtime.h"
 
@@ -101,6 +102,8 @@ class PyGru {
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
                       negative_slope, bn_eps)) {}
+  // A network the C++ loader read from a model file.
+  explicit PyGru(fastgru::Gru<Real>&& gru) : gru_(std::move(gru)) {}
 
   // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or None; lengths (B,) int64 or None;
   // cache: a TrainingCache to fill, or None for inference. Returns (y, h_n).
@@ -341,4 +344,9 @@ PYBIND11_MODULE(_core, m) {
         "(path of the OpenMP runtime library in use, _OPENMP version yyyymm compiled against).");
   bind_gru<float>(m, "GruF32", "TrainingCacheF32");
   bind_gru<double>(m, "GruF64", "TrainingCacheF64");
+  // The C and C++ applications' reader, so that tests hold it to the Python one.
+  m.def("load_model_file_f64", [](const std::string& path) {
+          py::gil_scoped_release release;
+          return PyGru<double>(fastgru::load_gru<double>(path));
+        }, py::arg("path"), "The network the C++ loader reads from a model file, computing in float64.");
 }

@@ -143,19 +143,27 @@ class GRU:
     def _on_training_forward(self):
         """Runs after each training forward, before the lock is released."""
 
-    def _parameter_names(self, layer, direction):
+    @classmethod
+    def _parameter_names(cls, layer, direction, bias):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         names = [f"weight_ih{suffix}", f"weight_hh{suffix}"]
-        return names + ([f"bias_ih{suffix}", f"bias_hh{suffix}"] if self.bias else [])
+        return names + ([f"bias_ih{suffix}", f"bias_hh{suffix}"] if bias else [])
 
     def _parameter_shapes(self):
-        G, H, D = self._gates * self.hidden_size, self.hidden_size, self.num_directions
+        return self._parameter_shapes_of(self.config())
+
+    @classmethod
+    def _parameter_shapes_of(cls, config) -> dict:
+        """name -> shape of the parameters of a layer built with ``config`` (:meth:`config`'s
+        fields), without building it: a model file's tensors are checked against these first."""
+        G, H = cls._gates * config["hidden_size"], config["hidden_size"]
+        D = 2 if config["bidirectional"] else 1
         shapes = {}
-        for layer in range(self.num_layers):
-            inputs = self.input_size if layer == 0 else D * H
+        for layer in range(config["num_layers"]):
+            inputs = config["input_size"] if layer == 0 else D * H
             for direction in range(D):
-                names = self._parameter_names(layer, direction)
-                shapes.update(zip(names, [(G, inputs), (G, H), (G,), (G,)]))
+                names = cls._parameter_names(layer, direction, config.get("bias", False))
+                shapes.update(zip(names, [(G, inputs), (G, H)] + [(G,)] * 4))
         return shapes
 
     def _per_direction(self, arrays):
@@ -163,7 +171,7 @@ class GRU:
         out = []
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
-                names = self._parameter_names(layer, direction) + [None, None]
+                names = self._parameter_names(layer, direction, self.bias) + [None, None]
                 out.append(tuple(arrays[n] if n else None for n in names[:4]))
         return out
 
@@ -565,20 +573,11 @@ class LiGRU(GRU):
                          batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
                          dtype=dtype, seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
 
-    def _parameter_names(self, layer, direction):
+    @classmethod
+    def _parameter_names(cls, layer, direction, bias):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         return [f"{name}{suffix}" for name in
                 ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")]
-
-    def _parameter_shapes(self):
-        G, H, D = 2 * self.hidden_size, self.hidden_size, self.num_directions
-        shapes = {}
-        for layer in range(self.num_layers):
-            inputs = self.input_size if layer == 0 else D * H
-            for direction in range(D):
-                names = self._parameter_names(layer, direction)
-                shapes.update(zip(names, [(G, inputs), (G, H), (G,), (G,), (G,), (G,)]))
-        return shapes
 
     def _initial_parameters(self, rng):
         bound = 1.0 / np.sqrt(self.hidden_size)
@@ -601,7 +600,7 @@ class LiGRU(GRU):
         return [tuple(arrays[name] for name in names[2:] if name in arrays) for names in self._direction_names()]
 
     def _direction_names(self):
-        return [self._parameter_names(layer, direction)
+        return [self._parameter_names(layer, direction, False)
                 for layer in range(self.num_layers) for direction in range(self.num_directions)]
 
     def _make_core(self):

@@ -7,16 +7,15 @@ imported only when their converter is called: none is a dependency.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
 
-from .model_file import FORMAT_VERSION, read_model_file, write_model_file
+from .model_file import (FORMAT_VERSION, LAYER_CLASSES, check_layer_config, check_tensors, read_model_file, refusal,
+                         write_model_file)
 
 __all__ = ["load", "flip_update_gate"]
-
-_CLASSES = ("GRU", "MGU", "LiGRU")
-
 
 def _gru():
     from .gru import GRU
@@ -50,25 +49,50 @@ def save(layer, path) -> None:
 
 def load(path):
     """Reads a layer written by ``layer.save(path)`` (or a :class:`fastgru.Model` written by
-    ``model.save(path)``): the same class, configuration and weights."""
+    ``model.save(path)``): the same class, configuration and weights.
+
+    Raises :class:`fastgru.model_file.ModelFileError` (a ValueError) for any file that is not a
+    well-formed fastgru model file, before building anything (README.md, "The model file");
+    OSError where the file cannot be opened.
+    """
     tensors, metadata = read_model_file(path)
-    cls_name = metadata.get("class")
-    if cls_name == "Model":
+    refuse = refusal(path)
+    class_name = metadata["class"]
+    if class_name == "Model":
         from .training.model import Model
 
-        recurrent_class = metadata.get("recurrent_class")
-        if recurrent_class not in _CLASSES:
-            raise ValueError(f"{path}: expected a recurrent layer class in {_CLASSES}, got {recurrent_class!r}")
-        return Model._from_file(path, tensors, metadata, _layer_class(recurrent_class))
-    if cls_name not in _CLASSES:
-        raise ValueError(f"{path}: expected a layer class in {_CLASSES}, got {cls_name!r}")
-    try:
-        config = json.loads(metadata["config"])
-    except (KeyError, json.JSONDecodeError):
-        raise ValueError(f"{path}: its configuration metadata is missing or not JSON") from None
-    layer = _layer_class(cls_name)(**config)
-    layer.load_state_dict(tensors)
+        return Model._from_file(path, tensors, metadata)
+    if class_name not in LAYER_CLASSES:
+        raise refuse(f"expected a layer class in {LAYER_CLASSES} or 'Model', got {class_name!r:.50}")
+    layer_class, config, expected = checked_layer_config(class_name, metadata["config"], "config", refuse,
+                                                         len(tensors))
+    check_tensors(tensors, expected, config["dtype"], refuse)
+    with refused_as(refuse):
+        layer = layer_class(**config)
+        layer.load_state_dict(tensors)
     return layer
+
+
+def checked_layer_config(class_name, text, what, refuse, tensor_count):
+    """A model file's layer configuration, checked: (layer class, config, name -> shape of the
+    tensors it needs), so that the tensors are checked before anything is built."""
+    config = check_layer_config(class_name, text, what, refuse)
+    layer_class = _layer_class(class_name)
+    needed = 2 * config["num_layers"] * (2 if config["bidirectional"] else 1)  # weights of each layer and direction
+    if needed > tensor_count:
+        raise refuse(f"{what} num_layers: {config['num_layers']} layers need at least {needed} tensors, "
+                     f"the file has {tensor_count}")
+    return layer_class, config, layer_class._parameter_shapes_of(config)
+
+
+@contextlib.contextmanager
+def refused_as(refuse):
+    """Turns what a constructor refuses in a model file (e.g. a negative running variance) into
+    the file's error."""
+    try:
+        yield
+    except ValueError as error:
+        raise refuse(str(error)) from None
 
 
 def flip_update_gate(state: dict) -> dict:

@@ -2,37 +2,63 @@
 
 Layout (safetensors): an 8-byte little-endian header length N, N bytes of JSON, then the raw
 little-endian tensor data. The JSON maps each weight's name (PyTorch's, e.g. ``weight_ih_l0``) to
-its dtype, shape and byte range, and ``__metadata__`` holds strings:
+its dtype, shape and byte range, and ``__metadata__`` holds strings (the format, its version, the
+layer class and its configuration as JSON). README.md ("The model file") specifies every field;
+this module and the C++ reader (cpp/src/api/model_file.cpp) enforce exactly that, and
+tests/test_model_file.py feeds one corpus of malformed files to both.
 
-- ``format``: ``"fastgru"``; ``format_version``: an integer, :data:`FORMAT_VERSION` when written;
-- ``class``: the layer class (``"GRU"``); ``config``: its constructor arguments as JSON;
-- ``fastgru_version``: the writing package's version.
+Reading an untrusted file costs memory and time bounded by a small multiple of its size: only
+regular files are opened, the header is capped, its JSON may hold at most one value per 4 bytes,
+and every configured size is checked against the tensors present before any layer is built. Every
+malformed file raises :class:`ModelFileError` (a ValueError) naming the file and what is wrong.
 
-A file from a newer format version, a truncated or corrupted file, or one not written by fastgru
-is refused with a ValueError naming the file and what is wrong.
+Writing never destroys: the file is written beside its destination, flushed to disk and renamed
+over it (see :func:`atomic_write`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import stat
 import struct
-from typing import Dict, Mapping, Tuple
+from typing import Callable, Dict, Mapping, Tuple, Union
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "write_model_file", "read_model_file"]
+from .files import atomic_write, describe_file_type
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "write_model_file", "read_model_file",
+           "check_layer_config", "check_tensors", "refusal", "parse_json",
+           "LAYER_CLASSES", "CONFIG_FIELDS"]
 
 FORMAT_VERSION = 1
 
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own readers cap the header there
+# A header's JSON holds at most one ',', '[' or '{' (outside strings) per this many bytes: a real
+# header has one per 10 or more, and the cap bounds what parsing can allocate to a multiple of
+# the header's size.
+BYTES_PER_JSON_VALUE = 4
+MAX_SIZE = 2**31  # configured sizes: 1..2^31
+MAX_OFFSET = 2**53  # shape entries and byte offsets: 0..2^53 (exact in a double)
+
+LAYER_CLASSES = ("GRU", "MGU", "LiGRU")
+
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 _NAMES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64"}
-# A header larger than this is not a model header (the format itself caps it at 100 MB).
-_MAX_HEADER_BYTES = 100_000_000
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
+class ModelFileError(ValueError):
+    """A file that is not a readable fastgru model file (malformed, foreign, truncated, newer)."""
+
+
+# ----------------------------------------------------------------------------- writing
 def write_model_file(path, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> None:
-    """Writes ``tensors`` (name -> float32/float64 array) and string ``metadata`` to ``path``."""
+    """Writes ``tensors`` (name -> float32/float64 array) and string ``metadata`` to ``path``
+    atomically (:func:`atomic_write`)."""
     header: Dict[str, object] = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
     offset = 0
     blobs = []
@@ -47,55 +73,222 @@ def write_model_file(path, tensors: Mapping[str, np.ndarray], metadata: Mapping[
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # data starts 8-byte aligned
-    temporary = f"{os.fspath(path)}.tmp-{os.getpid()}"
-    with open(temporary, "wb") as out:
+    with atomic_write(path) as out:
         out.write(struct.pack("<Q", len(text)))
         out.write(text)
         for blob in blobs:
             out.write(blob)
-    os.replace(temporary, path)  # never leave a half-written model under the real name
 
 
+# ----------------------------------------------------------------------------- reading
 def read_model_file(path) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
-    """Reads a file written by :func:`write_model_file`: (tensors, metadata)."""
-    with open(path, "rb") as f:
-        content = f.read()
+    """Reads a file written by :func:`write_model_file`: (tensors, metadata).
 
-    def refuse(reason):
-        return ValueError(f"{os.fspath(path)}: not a readable fastgru model file: {reason}")
-
+    Checks everything that does not depend on the layer class: a regular file, the header's size
+    and JSON, the fastgru metadata and its version, and that the tensors tile the data exactly.
+    Raises :class:`ModelFileError`; OSError where the file cannot be opened at all.
+    """
+    refuse = refusal(path)
+    content = _read_regular_file(path, refuse)
     if len(content) < 8:
         raise refuse(f"expected at least 8 bytes, got {len(content)}")
     (header_bytes,) = struct.unpack("<Q", content[:8])
-    if header_bytes > min(_MAX_HEADER_BYTES, len(content) - 8):
-        raise refuse(f"header of {header_bytes} bytes does not fit in a {len(content)}-byte file (truncated?)")
-    try:
-        header = json.loads(content[8 : 8 + header_bytes].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise refuse(f"header is not JSON ({error})") from None
+    if header_bytes > min(MAX_HEADER_BYTES, len(content) - 8):
+        raise refuse(_foreign_format(content) or (
+            f"header of {header_bytes} bytes is over the format's cap of {MAX_HEADER_BYTES}" if header_bytes > MAX_HEADER_BYTES
+            else f"header of {header_bytes} bytes does not fit in a {len(content)}-byte file (truncated?)"))
+    header = parse_json(content[8 : 8 + header_bytes], "header", refuse)
     if not isinstance(header, dict):
         raise refuse("header is not a JSON object")
-    metadata = header.pop("__metadata__", None)
-    if not isinstance(metadata, dict) or metadata.get("format") != "fastgru":
-        raise refuse("no fastgru metadata (a safetensors file from another library?)")
-    try:
-        version = int(metadata.get("format_version", ""))
-    except ValueError:
-        raise refuse(f"format_version {metadata.get('format_version')!r} is not an integer") from None
-    if version > FORMAT_VERSION:
-        raise refuse(f"format version {version} is newer than this fastgru reads ({FORMAT_VERSION}): upgrade fastgru")
+    metadata = check_metadata(header.pop("__metadata__", None), refuse)
     data = memoryview(content)[8 + header_bytes :]
     tensors = {}
-    for name, entry in header.items():
-        try:
-            dtype = _DTYPES[entry["dtype"]]
-            shape = tuple(int(n) for n in entry["shape"])
-            begin, end = (int(n) for n in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise refuse(f"tensor {name!r} has a malformed entry {entry!r}") from None
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if not 0 <= begin <= end <= len(data) or end - begin != expected or min(shape, default=1) < 0:
-            raise refuse(f"tensor {name!r}: bytes {begin}..{end} do not hold shape {shape} of {dtype} "
-                         f"within {len(data)} data bytes (truncated?)")
+    for name, (dtype, shape, begin, end) in _tensor_entries(header, len(data), refuse).items():
         tensors[name] = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
-    return tensors, {str(k): str(v) for k, v in metadata.items()}
+    return tensors, metadata
+
+
+def refusal(path) -> Callable[[str], ModelFileError]:
+    """The error for ``path`` with a reason: ``raise refusal(path)("...")``."""
+    return lambda reason: ModelFileError(f"{os.fspath(path)}: not a readable fastgru model file: {reason}")
+
+
+def _foreign_format(content: bytes) -> str:
+    """What a file whose header makes no sense probably is, and how to load it (or "")."""
+    if content.startswith(b"PK\x03\x04") or content[:1] == b"\x80" and content[1:2] in b"\x02\x03\x04\x05":
+        return ("this looks like a PyTorch file (torch.save's zip or pickle; or another zip archive such as a "
+                "Keras .keras file): load it with torch, module.load_state_dict(torch.load(path)), then "
+                "fastgru.GRU.from_torch(module); Keras layers: fastgru.GRU.from_keras(layer)")
+    if content.startswith(b"\x89HDF"):
+        return "this is an HDF5 file (a Keras .h5?): load it with Keras, then fastgru.GRU.from_keras(layer)"
+    return ""
+
+
+def _read_regular_file(path, refuse) -> bytes:
+    # Non-blocking, so that a FIFO is refused instead of waiting for a writer.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(f"expected a regular file, got {describe_file_type(info.st_mode)}")
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            return handle.read(info.st_size)
+    finally:
+        os.close(descriptor)
+
+
+def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Exception]):
+    """Strict JSON (RFC 8259: no NaN or Infinity, no duplicate keys, UTF-8) of bounded size:
+    ``text`` (UTF-8 bytes, or a string from the header) may hold at most one ``,``, ``[`` or
+    ``{`` outside strings per :data:`BYTES_PER_JSON_VALUE` bytes."""
+    if isinstance(text, str):
+        decoded, size = text, len(text.encode("utf-8", "surrogatepass"))
+    else:
+        try:
+            decoded, size = text.decode("utf-8"), len(text)
+        except UnicodeDecodeError as error:
+            raise refuse(f"{what} is not UTF-8 ({error})") from None
+    containers = _STRING.sub('""', decoded)
+    values = containers.count(",") + containers.count("[") + containers.count("{")
+    if values > size // BYTES_PER_JSON_VALUE + 1:
+        raise refuse(f"{what} holds {values} JSON values in {size} bytes: more than one per "
+                     f"{BYTES_PER_JSON_VALUE} bytes, which no model file has")
+
+    def reject_constant(name):
+        raise ValueError(f"{name} is not JSON")
+
+    def finite_float(literal):
+        value = float(literal)
+        if not math.isfinite(value):
+            raise ValueError(f"number {literal} is out of range")
+        return value
+
+    def unique_keys(pairs):
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen = set()
+            duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+            raise ValueError(f"duplicate key {duplicate!r}")
+        return result
+
+    try:
+        value = json.loads(decoded, parse_constant=reject_constant, parse_float=finite_float,
+                           object_pairs_hook=unique_keys)
+    except RecursionError:
+        raise refuse(f"{what} is nested too deeply") from None
+    except ValueError as error:
+        raise refuse(f"{what} is not JSON ({error})") from None
+    return value
+
+
+def check_metadata(metadata, refuse) -> Dict[str, str]:
+    """The ``__metadata__`` object: strings only, fastgru's format and a version this reads."""
+    if not isinstance(metadata, dict) or metadata.get("format") != "fastgru":
+        raise refuse("no fastgru metadata (a safetensors file from another library?)")
+    for key, value in metadata.items():
+        if not isinstance(value, str):
+            raise refuse(f"metadata {key!r}: expected a JSON string, got {_json_type(value)}")
+    version = metadata.get("format_version")
+    if version != str(FORMAT_VERSION):
+        if version is not None and re.fullmatch(r"[1-9][0-9]{0,8}", version):
+            raise refuse(f"format version {version} is newer than this fastgru reads ({FORMAT_VERSION}): upgrade fastgru")
+        raise refuse(f"format_version: expected the string {str(FORMAT_VERSION)!r}, got {version!r}")
+    for key in ("class", "config"):
+        if key not in metadata:
+            raise refuse(f"metadata lacks {key!r}")
+    return metadata
+
+
+def _tensor_entries(header, data_bytes, refuse):
+    """name -> (dtype, shape, begin, end), checked to tile the data section exactly."""
+    entries = {}
+    for name, entry in header.items():
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise refuse(f"tensor {name!r}: expected an object of dtype, shape and data_offsets, got {entry!r:.200}")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
+            raise refuse(f"tensor {name!r}: dtype expected 'F32' or 'F64', got {dtype!r:.50}")
+        if not isinstance(shape, list) or not all(_is_integer(n, 0, MAX_OFFSET) for n in shape):
+            raise refuse(f"tensor {name!r}: shape expected a list of integers in 0..2^53, got {shape!r:.200}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_integer(n, 0, MAX_OFFSET) for n in offsets):
+            raise refuse(f"tensor {name!r}: data_offsets expected two integers in 0..2^53, got {offsets!r:.200}")
+        begin, end = offsets
+        if end < begin or end - begin != math.prod(shape) * _DTYPES[dtype].itemsize:
+            raise refuse(f"tensor {name!r}: bytes {begin}..{end} do not hold shape {tuple(shape)} of {dtype}")
+        entries[name] = (_DTYPES[dtype], tuple(shape), begin, end)
+    covered = 0
+    for name, (_, _, begin, end) in sorted(entries.items(), key=lambda item: (item[1][2], item[1][3])):
+        if begin != covered:
+            raise refuse(f"tensor {name!r}: starts at data byte {begin}, expected {covered} "
+                         "(tensors must tile the data without gaps or overlaps)")
+        covered = end
+    if covered != data_bytes:
+        raise refuse(f"the tensors hold {covered} data bytes, the file has {data_bytes} (truncated?)")
+    return entries
+
+
+def _is_integer(value, low, high) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _json_type(value) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+            dict: "an object", type(None): "null"}[type(value)]
+
+
+# ----------------------------------------------------------------------------- layer classes
+# The configuration of each layer class: field -> (what it must be, check).
+_SIZE = ("an integer in 1..2^31", lambda v: _is_integer(v, 1, MAX_SIZE))
+_BOOLEAN = ("a boolean", lambda v: type(v) is bool)
+_RATE = ("a number in [0, 1)", lambda v: type(v) in (int, float) and 0 <= v < 1)
+_DTYPE = ("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
+_COMMON_FIELDS = {
+    "input_size": _SIZE, "hidden_size": _SIZE, "num_layers": _SIZE, "batch_first": _BOOLEAN,
+    "dropout": _RATE, "bidirectional": _BOOLEAN, "dtype": _DTYPE, "recurrent_dropout": _RATE, "zoneout": _RATE,
+}
+CONFIG_FIELDS = {
+    "GRU": {**_COMMON_FIELDS, "bias": _BOOLEAN, "reset_after": _BOOLEAN},
+    "MGU": {**_COMMON_FIELDS, "bias": _BOOLEAN},
+    "LiGRU": {
+        **_COMMON_FIELDS,
+        "activation": ("'relu', 'tanh' or 'leaky_relu'", lambda v: v in ("relu", "tanh", "leaky_relu")),
+        "negative_slope": ("a number >= 0", lambda v: type(v) in (int, float) and v >= 0),
+        "bn_momentum": ("a number in [0, 1]", lambda v: type(v) in (int, float) and 0 <= v <= 1),
+        "bn_eps": ("a number > 0", lambda v: type(v) in (int, float) and v > 0),
+    },
+}
+
+
+def check_layer_config(class_name: str, text: str, what: str, refuse) -> dict:
+    """The configuration JSON of a ``class_name`` layer: exactly its fields, each of its type."""
+    config = parse_json(text, what, refuse)
+    if not isinstance(config, dict):
+        raise refuse(f"{what}: expected a JSON object, got {_json_type(config)}")
+    fields = CONFIG_FIELDS[class_name]
+    missing, unknown = sorted(set(fields) - set(config)), sorted(set(config) - set(fields))
+    if missing or unknown:
+        raise refuse(f"{what}: a {class_name} has the fields {sorted(fields)}; missing {missing}, unknown {unknown}")
+    for field, (expected, valid) in fields.items():
+        if not valid(config[field]):
+            raise refuse(f"{what} {field}: expected {expected}, got {config[field]!r:.50}")
+    return config
+
+
+def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, tuple], dtype: str, refuse) -> None:
+    """The file holds exactly the ``expected`` tensors (name -> shape), all of ``dtype``
+    (``"float32"`` or ``"float64"``, the configuration's)."""
+    missing, unknown = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unknown:
+        raise refuse(f"the configuration needs the tensors {_listing(expected)}; missing {_listing(missing)}, "
+                     f"unexpected {_listing(unknown)}")
+    for name, shape in expected.items():
+        array = tensors[name]
+        if array.shape != tuple(shape):
+            raise refuse(f"tensor {name!r}: the configuration needs shape {tuple(shape)}, the file has {array.shape}")
+        if array.dtype != np.dtype(dtype):
+            raise refuse(f"tensor {name!r}: the configuration's dtype is {dtype}, the file has {array.dtype}")
+
+
+def _listing(names, limit=8) -> str:
+    names = sorted(names)
+    return str(names if len(names) <= limit else names[:limit] + [f"... {len(names) - limit} more"])

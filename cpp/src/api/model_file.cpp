@@ -1,11 +1,20 @@
-// Reads the model files that python/fastgru/model_file.py writes (safetensors + fastgru metadata).
+// Reads the model files that python/fastgru/model_file.py writes (safetensors + fastgru metadata),
+// enforcing the format README.md specifies ("The model file") exactly as the Python reader does:
+// the two readers accept and refuse the same files (tests/test_model_file.py). Reading costs
+// memory and time bounded by a small multiple of the file's size.
 #include "fastgru/model_file.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
+#include <functional>
 #include <map>
-#include <sstream>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -14,200 +23,367 @@
 namespace fastgru {
 namespace {
 
-constexpr int kFormatVersion = 1;  // the newest version this reader understands
+constexpr const char* kFormatVersion = "1";  // the only version this reader understands
+constexpr std::uint64_t kMaxHeaderBytes = 100000000;  // safetensors' own readers cap it there
+constexpr double kMaxSize = 2147483648.0;             // configured sizes: 1..2^31
+constexpr double kMaxOffset = 9007199254740992.0;     // shape entries and byte offsets: 0..2^53
+
+using api::JsonValue;
 
 struct Tensor {
+  std::string dtype;  // "F32" or "F64"
   std::vector<std::int64_t> shape;
-  std::vector<double> values;  // widened; narrowed to the network's Real when copied out
+  std::uint64_t begin = 0, end = 0;  // byte range in the data section
 };
 
-struct ModelFile {
+class Refusal {
+ public:
+  explicit Refusal(const std::string& path) : path_(path) {}
+  std::invalid_argument operator()(const std::string& reason) const {
+    return std::invalid_argument("fastgru: " + path_ + ": not a readable fastgru model file: " + reason);
+  }
+
+ private:
+  std::string path_;
+};
+
+const char* file_type(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The whole file, which must be a regular one: opened without blocking (a FIFO is refused, not
+// waited on) and read up to the size it had when opened.
+std::string read_regular_file(const std::string& path, const Refusal& refuse) {
+  const int descriptor = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (descriptor < 0) throw refuse(std::string("cannot open it (") + std::strerror(errno) + ")");
+  struct Closer {
+    int descriptor;
+    ~Closer() { ::close(descriptor); }
+  } closer{descriptor};
+  struct stat info {};
+  if (::fstat(descriptor, &info) != 0) throw refuse(std::string("cannot stat it (") + std::strerror(errno) + ")");
+  if (!S_ISREG(info.st_mode)) throw refuse(std::string("expected a regular file, got ") + file_type(info.st_mode));
+  std::string content(static_cast<std::size_t>(info.st_size), '\0');
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t got = ::read(descriptor, content.data() + done, content.size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw refuse(std::string("cannot read it (") + std::strerror(errno) + ")");
+    if (got == 0) break;  // shrank while being read
+    done += static_cast<std::size_t>(got);
+  }
+  content.resize(done);
+  return content;
+}
+
+std::string json_type(const JsonValue& value) {
+  switch (value.kind) {
+    case JsonValue::Kind::null: return "null";
+    case JsonValue::Kind::boolean: return "a boolean";
+    case JsonValue::Kind::number: return value.integer ? "an integer" : "a number";
+    case JsonValue::Kind::string: return "a string";
+    case JsonValue::Kind::array: return "an array";
+    case JsonValue::Kind::object: return "an object";
+  }
+  return "?";
+}
+
+bool is_integer(const JsonValue& value, double low, double high) {
+  return value.kind == JsonValue::Kind::number && value.integer && value.number >= low && value.number <= high;
+}
+
+JsonValue parse(const std::string& text, const std::string& what, const Refusal& refuse) {
+  try {
+    return api::parse_json(text);
+  } catch (const std::invalid_argument& error) {
+    throw refuse(what + " is not JSON of a model file (" + error.what() + ")");
+  }
+}
+
+std::string foreign_format(const std::string& content) {
+  const bool zip = content.compare(0, 4, "PK\x03\x04") == 0;
+  const bool pickle = static_cast<unsigned char>(content[0]) == 0x80 && content[1] >= 2 && content[1] <= 5;
+  if (zip || pickle) {
+    return "this looks like a PyTorch file (torch.save's zip or pickle; or another zip archive such as a "
+           "Keras .keras file): convert it in Python with fastgru.GRU.from_torch or from_keras, then save()";
+  }
+  if (content.compare(0, 4, "\x89HDF") == 0) return "this is an HDF5 file (a Keras .h5?): convert it in Python";
+  return "";
+}
+
+// The tensors of the header, checked to tile the data section exactly (no gaps, no overlaps).
+std::map<std::string, Tensor> tensor_entries(const JsonValue& header, std::uint64_t data_bytes, const Refusal& refuse) {
   std::map<std::string, Tensor> tensors;
-  api::JsonValue config;
-  std::string layer_class;
-};
-
-ModelFile read(const std::string& path) {
-  auto refuse = [&](const std::string& reason) {
-    return std::invalid_argument("fastgru: " + path + ": not a readable fastgru model file: " + reason);
-  };
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw refuse("cannot open it");
-  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (content.size() < 8) throw refuse("expected at least 8 bytes, got " + std::to_string(content.size()));
-  std::uint64_t header_bytes = 0;
-  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | static_cast<unsigned char>(content[i]);
-  if (header_bytes > content.size() - 8) throw refuse("header does not fit in the file (truncated?)");
-  api::JsonValue header;
-  try {
-    header = api::parse_json(content.substr(8, header_bytes));
-  } catch (const std::exception& error) {
-    throw refuse(std::string("header is not JSON (") + error.what() + ")");
-  }
-  const api::JsonValue* metadata = header.find("__metadata__");
-  const api::JsonValue* format = metadata ? metadata->find("format") : nullptr;
-  if (!format || format->string != "fastgru") throw refuse("no fastgru metadata (a file from another library?)");
-  const api::JsonValue* version = metadata->find("format_version");
-  int format_version = 0;
-  try {
-    format_version = version ? std::stoi(version->string) : 0;
-  } catch (const std::exception&) {
-    throw refuse("format_version is not an integer");
-  }
-  if (format_version < 1) throw refuse("format_version is missing");
-  if (format_version > kFormatVersion) {
-    throw refuse("format version " + std::to_string(format_version) + " is newer than this fastgru reads (" +
-                 std::to_string(kFormatVersion) + ")");
-  }
-  ModelFile model;
-  const api::JsonValue* cls = metadata->find("class");
-  const api::JsonValue* config = metadata->find("config");
-  if (!cls || !config) throw refuse("class or config metadata is missing");
-  model.layer_class = cls->string;
-  try {
-    model.config = api::parse_json(config->string);
-  } catch (const std::exception& error) {
-    throw refuse(std::string("config is not JSON (") + error.what() + ")");
-  }
-  const std::size_t data_begin = 8 + header_bytes, data_size = content.size() - data_begin;
   for (const auto& [name, entry] : header.object) {
     if (name == "__metadata__") continue;
-    const api::JsonValue* dtype = entry.find("dtype");
-    const api::JsonValue* shape = entry.find("shape");
-    const api::JsonValue* offsets = entry.find("data_offsets");
-    if (!dtype || !shape || !offsets || offsets->array.size() != 2) throw refuse("tensor " + name + " is malformed");
-    const std::size_t width = dtype->string == "F32" ? 4 : dtype->string == "F64" ? 8 : 0;
-    if (!width) throw refuse("tensor " + name + " has dtype " + dtype->string + ", expected F32 or F64");
+    const JsonValue* dtype = entry.find("dtype");
+    const JsonValue* shape = entry.find("shape");
+    const JsonValue* offsets = entry.find("data_offsets");
+    if (!dtype || !shape || !offsets || entry.object.size() != 3) {
+      throw refuse("tensor " + api::printable(name) + ": expected an object of dtype, shape and data_offsets");
+    }
+    if (dtype->kind != JsonValue::Kind::string || (dtype->string != "F32" && dtype->string != "F64")) {
+      throw refuse("tensor " + api::printable(name) + ": dtype expected 'F32' or 'F64'");
+    }
+    const std::uint64_t width = dtype->string == "F32" ? 4 : 8;
+    if (shape->kind != JsonValue::Kind::array ||
+        !std::all_of(shape->array.begin(), shape->array.end(), [](const JsonValue& n) { return is_integer(n, 0, kMaxOffset); })) {
+      throw refuse("tensor " + api::printable(name) + ": shape expected a list of integers in 0..2^53");
+    }
+    if (offsets->kind != JsonValue::Kind::array || offsets->array.size() != 2 ||
+        !is_integer(offsets->array[0], 0, kMaxOffset) || !is_integer(offsets->array[1], 0, kMaxOffset)) {
+      throw refuse("tensor " + api::printable(name) + ": data_offsets expected two integers in 0..2^53");
+    }
     Tensor tensor;
-    std::uint64_t count = 1;
-    for (const auto& n : shape->array) {
-      if (n.number < 0) throw refuse("tensor " + name + " has a negative dimension");
-      tensor.shape.push_back(static_cast<std::int64_t>(n.number));
-      // No tensor holds more values than the file has bytes: checked at each factor, so that
-      // a crafted shape cannot wrap the product around.
+    tensor.dtype = dtype->string;
+    tensor.begin = static_cast<std::uint64_t>(offsets->array[0].number);
+    tensor.end = static_cast<std::uint64_t>(offsets->array[1].number);
+    // Bytes of the shape, or past 2^53 (and so past any file) once a factor takes it there.
+    std::uint64_t bytes = width;
+    for (const JsonValue& n : shape->array) {
       const auto dimension = static_cast<std::uint64_t>(n.number);
-      if (dimension != 0 && count > data_size / width / dimension) {
-        throw refuse("tensor " + name + ": its shape holds more values than the file has bytes (truncated?)");
-      }
-      count *= dimension;
+      tensor.shape.push_back(static_cast<std::int64_t>(dimension));
+      bytes = dimension != 0 && bytes > (std::uint64_t(1) << 53) / dimension ? (std::uint64_t(1) << 54) : bytes * dimension;
     }
-    const auto begin = static_cast<std::uint64_t>(offsets->array[0].number);
-    const auto end = static_cast<std::uint64_t>(offsets->array[1].number);
-    if (begin > end || end > data_size || end - begin != count * width) {
-      throw refuse("tensor " + name + ": its bytes do not fit its shape within the file (truncated?)");
+    if (tensor.end < tensor.begin || tensor.end - tensor.begin != bytes) {
+      throw refuse("tensor " + api::printable(name) + ": its byte range does not hold its shape");
     }
-    tensor.values.resize(count);
-    const char* bytes = content.data() + data_begin + begin;
-    for (std::uint64_t i = 0; i < count; ++i) {
-      // The format is little-endian, as is every x86-64 and arm64 host this builds for.
-      if (width == 4) {
-        float v;
-        std::memcpy(&v, bytes + 4 * i, 4);
-        tensor.values[i] = v;
-      } else {
-        std::memcpy(&tensor.values[i], bytes + 8 * i, 8);
-      }
+    tensors.emplace(name, std::move(tensor));
+  }
+  std::vector<std::pair<std::string, const Tensor*>> by_offset;
+  for (const auto& [name, tensor] : tensors) by_offset.emplace_back(name, &tensor);
+  std::sort(by_offset.begin(), by_offset.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.second->begin, a.second->end) < std::make_pair(b.second->begin, b.second->end);
+  });
+  std::uint64_t covered = 0;
+  for (const auto& [name, tensor] : by_offset) {
+    if (tensor->begin != covered) {
+      throw refuse("tensor " + api::printable(name) + ": starts at data byte " + std::to_string(tensor->begin) + ", expected " +
+                   std::to_string(covered) + " (tensors must tile the data without gaps or overlaps)");
     }
-    model.tensors[name] = std::move(tensor);
+    covered = tensor->end;
   }
-  return model;
-}
-
-double number(const api::JsonValue& config, const char* key, const std::string& path) {
-  const api::JsonValue* value = config.find(key);
-  if (!value || value->kind != api::JsonValue::Kind::number) {
-    throw std::invalid_argument("fastgru: " + path + ": config lacks the number " + key);
+  if (covered != data_bytes) {
+    throw refuse("the tensors hold " + std::to_string(covered) + " data bytes, the file has " +
+                 std::to_string(data_bytes) + " (truncated?)");
   }
-  return value->number;
+  return tensors;
 }
 
-// A size from the config: a whole number in 1..2^31, which no real layer exceeds and which keeps
-// every product of sizes below 2^63.
-std::int64_t size(const api::JsonValue& config, const char* key, const std::string& path) {
-  const double value = number(config, key, path);
-  if (!(value >= 1 && value <= 2147483648.0) || value != static_cast<double>(static_cast<std::int64_t>(value))) {
-    throw std::invalid_argument("fastgru: " + path + ": config " + key + " expected a whole number in 1..2^31, got " +
-                                std::to_string(value));
+// The `__metadata__` object: strings only, fastgru's format, the version this reads.
+const JsonValue& checked_metadata(const JsonValue& header, const Refusal& refuse) {
+  const JsonValue* metadata = header.find("__metadata__");
+  const JsonValue* format = metadata ? metadata->find("format") : nullptr;
+  if (!format || format->kind != JsonValue::Kind::string || format->string != "fastgru") {
+    throw refuse("no fastgru metadata (a safetensors file from another library?)");
   }
-  return static_cast<std::int64_t>(value);
+  for (const auto& [key, value] : metadata->object) {
+    if (value.kind != JsonValue::Kind::string) throw refuse("metadata " + api::printable(key) + ": expected a JSON string, got " + json_type(value));
+  }
+  const JsonValue* version = metadata->find("format_version");
+  if (!version || version->string != kFormatVersion) {
+    const std::string text = version ? version->string : "";
+    const bool newer = !text.empty() && text.size() <= 9 && text[0] >= '1' && text[0] <= '9' &&
+                       std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (newer) {
+      throw refuse("format version " + text + " is newer than this fastgru reads (" + kFormatVersion + "): upgrade fastgru");
+    }
+    throw refuse(std::string("format_version: expected the string '") + kFormatVersion + "'");
+  }
+  if (!metadata->find("class") || !metadata->find("config")) throw refuse("metadata lacks 'class' or 'config'");
+  return *metadata;
 }
 
-bool flag(const api::JsonValue& config, const char* key, bool otherwise) {
-  const api::JsonValue* value = config.find(key);
-  return value && value->kind == api::JsonValue::Kind::boolean ? value->boolean : otherwise;
+// One configuration field: what it must be and the test.
+struct Field {
+  const char* expected;
+  std::function<bool(const JsonValue&)> valid;
+};
+
+bool is_number(const JsonValue& v) { return v.kind == JsonValue::Kind::number; }
+bool is_string_in(const JsonValue& v, std::initializer_list<const char*> allowed) {
+  return v.kind == JsonValue::Kind::string &&
+         std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return v.string == a; });
 }
 
-Activation activation(const api::JsonValue& config, const std::string& path) {
-  const api::JsonValue* value = config.find("activation");
-  const std::string name = value && value->kind == api::JsonValue::Kind::string ? value->string : "";
-  if (name == "relu") return Activation::relu;
-  if (name == "tanh") return Activation::tanh;
-  if (name == "leaky_relu") return Activation::leaky_relu;
-  throw std::invalid_argument("fastgru: " + path +
-                              ": config activation: expected relu, tanh or leaky_relu, got '" + name + "'");
+// The configuration fields of each layer class (README.md, "The model file").
+std::map<std::string, Field> config_fields(Cell cell) {
+  const Field size{"an integer in 1..2^31", [](const JsonValue& v) { return is_integer(v, 1, kMaxSize); }};
+  const Field boolean{"a boolean", [](const JsonValue& v) { return v.kind == JsonValue::Kind::boolean; }};
+  const Field rate{"a number in [0, 1)", [](const JsonValue& v) { return is_number(v) && v.number >= 0 && v.number < 1; }};
+  std::map<std::string, Field> fields{
+      {"input_size", size}, {"hidden_size", size}, {"num_layers", size}, {"batch_first", boolean},
+      {"dropout", rate}, {"bidirectional", boolean}, {"recurrent_dropout", rate}, {"zoneout", rate},
+      {"dtype", {"'float32' or 'float64'", [](const JsonValue& v) { return is_string_in(v, {"float32", "float64"}); }}},
+  };
+  if (cell != Cell::ligru) fields.emplace("bias", boolean);
+  if (cell == Cell::gru) fields.emplace("reset_after", boolean);
+  if (cell == Cell::ligru) {
+    fields.emplace("activation", Field{"'relu', 'tanh' or 'leaky_relu'", [](const JsonValue& v) {
+                                         return is_string_in(v, {"relu", "tanh", "leaky_relu"});
+                                       }});
+    fields.emplace("negative_slope", Field{"a number >= 0", [](const JsonValue& v) { return is_number(v) && v.number >= 0; }});
+    fields.emplace("bn_momentum", Field{"a number in [0, 1]", [](const JsonValue& v) {
+                                          return is_number(v) && v.number >= 0 && v.number <= 1;
+                                        }});
+    fields.emplace("bn_eps", Field{"a number > 0", [](const JsonValue& v) { return is_number(v) && v.number > 0; }});
+  }
+  return fields;
+}
+
+JsonValue checked_config(Cell cell, const std::string& text, const Refusal& refuse) {
+  JsonValue config = parse(text, "config", refuse);
+  if (config.kind != JsonValue::Kind::object) throw refuse("config: expected a JSON object, got " + json_type(config));
+  const std::map<std::string, Field> fields = config_fields(cell);
+  for (const auto& [key, value] : config.object) {
+    if (!fields.count(key)) throw refuse("config: unknown field " + api::printable(key));
+  }
+  for (const auto& [key, field] : fields) {
+    const JsonValue* value = config.find(key);
+    if (!value) throw refuse("config: missing field '" + key + "'");
+    if (!field.valid(*value)) throw refuse("config " + key + ": expected " + field.expected + ", got " + json_type(*value));
+  }
+  return config;
+}
+
+// The values of `tensor`, converted to Real (the format is little-endian, as is every x86-64 and
+// arm64 host this builds for).
+template <typename Real>
+std::vector<Real> tensor_values(const std::string& content, std::size_t data_begin, const Tensor& tensor) {
+  const std::size_t width = tensor.dtype == "F32" ? 4 : 8, count = (tensor.end - tensor.begin) / width;
+  std::vector<Real> values(count);
+  const char* bytes = content.data() + data_begin + tensor.begin;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (width == 4) {
+      float v;
+      std::memcpy(&v, bytes + 4 * i, 4);
+      values[i] = static_cast<Real>(v);
+    } else {
+      double v;
+      std::memcpy(&v, bytes + 8 * i, 8);
+      values[i] = static_cast<Real>(v);
+    }
+  }
+  return values;
 }
 
 }  // namespace
 
 template <typename Real>
 Gru<Real> load_gru(const std::string& path) {
-  const ModelFile model = read(path);
-  if (model.layer_class != "GRU" && model.layer_class != "MGU" && model.layer_class != "LiGRU") {
-    throw std::invalid_argument("fastgru: " + path + ": expected a GRU, MGU or LiGRU model, got class '" +
-                                model.layer_class + "'");
+  const Refusal refuse(path);
+  const std::string content = read_regular_file(path, refuse);
+  if (content.size() < 8) throw refuse("expected at least 8 bytes, got " + std::to_string(content.size()));
+  std::uint64_t header_bytes = 0;
+  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | static_cast<unsigned char>(content[i]);
+  if (header_bytes > kMaxHeaderBytes || header_bytes > content.size() - 8) {
+    const std::string foreign = foreign_format(content);
+    if (!foreign.empty()) throw refuse(foreign);
+    if (header_bytes > kMaxHeaderBytes) throw refuse("header of " + std::to_string(header_bytes) + " bytes is over the format's cap");
+    throw refuse("header of " + std::to_string(header_bytes) + " bytes does not fit in the file (truncated?)");
+  }
+  const JsonValue header = parse(content.substr(8, header_bytes), "header", refuse);
+  if (header.kind != JsonValue::Kind::object) throw refuse("header is not a JSON object");
+  const JsonValue& metadata = checked_metadata(header, refuse);
+  const std::size_t data_begin = 8 + header_bytes;
+  const std::map<std::string, Tensor> tensors = tensor_entries(header, content.size() - data_begin, refuse);
+
+  const std::string& layer_class = metadata.find("class")->string;
+  if (layer_class == "Model") {
+    throw refuse("a fastgru.Model file (a recurrent layer with a dense head): the C and C++ loaders read "
+                 "recurrent layers; save model.recurrent instead");
+  }
+  if (layer_class != "GRU" && layer_class != "MGU" && layer_class != "LiGRU") {
+    throw refuse("expected a GRU, MGU or LiGRU model, got class " + api::printable(layer_class));
   }
   GruConfig config;
-  config.cell = model.layer_class == "GRU" ? Cell::gru : model.layer_class == "MGU" ? Cell::mgu : Cell::ligru;
+  config.cell = layer_class == "GRU" ? Cell::gru : layer_class == "MGU" ? Cell::mgu : Cell::ligru;
   const bool ligru = config.cell == Cell::ligru;
-  config.input = size(model.config, "input_size", path);
-  config.hidden = size(model.config, "hidden_size", path);
-  config.layers = size(model.config, "num_layers", path);
-  config.bidirectional = flag(model.config, "bidirectional", false);
-  config.bias = !ligru && flag(model.config, "bias", true);
-  config.mode = flag(model.config, "reset_after", true) ? ResetMode::after : ResetMode::before;
-  config.dropout = number(model.config, "dropout", path);
-  config.recurrent_dropout = number(model.config, "recurrent_dropout", path);
-  config.zoneout = number(model.config, "zoneout", path);
+  const JsonValue fields = checked_config(config.cell, metadata.find("config")->string, refuse);
+  auto number = [&](const char* key) { return fields.find(key)->number; };
+  auto boolean = [&](const char* key) { return fields.find(key)->boolean; };
+  config.input = static_cast<std::int64_t>(number("input_size"));
+  config.hidden = static_cast<std::int64_t>(number("hidden_size"));
+  config.layers = static_cast<std::int64_t>(number("num_layers"));
+  config.bidirectional = boolean("bidirectional");
+  config.bias = !ligru && boolean("bias");
+  config.mode = config.cell == Cell::gru && !boolean("reset_after") ? ResetMode::before : ResetMode::after;
+  config.dropout = number("dropout");
+  config.recurrent_dropout = number("recurrent_dropout");
+  config.zoneout = number("zoneout");
   if (ligru) {
-    config.activation = activation(model.config, path);
-    config.negative_slope = number(model.config, "negative_slope", path);
-    config.bn_eps = number(model.config, "bn_eps", path);
+    const std::string& activation = fields.find("activation")->string;
+    config.activation = activation == "relu" ? Activation::relu : activation == "tanh" ? Activation::tanh : Activation::leaky_relu;
+    config.negative_slope = number("negative_slope");
+    config.bn_eps = number("bn_eps");
   }
+  const std::string dtype = fields.find("dtype")->string == "float32" ? "F32" : "F64";
 
+  // The tensors the configuration needs, in the order the network takes them; every one is
+  // checked against the file before any array is made.
   const std::int64_t D = config.bidirectional ? 2 : 1;
   const std::int64_t G = (config.cell == Cell::gru ? 3 : 2) * config.hidden;
-  std::vector<std::vector<Real>> arrays;
-  std::vector<GruWeightsView<Real>> views;
-  // Every array is in place before the first view is taken: reserve for all of them.
-  arrays.reserve(static_cast<size_t>(6 * config.layers * D));
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected;
   for (std::int64_t l = 0; l < config.layers; ++l) {
     for (std::int64_t d = 0; d < D; ++d) {
       const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
       const std::int64_t input = l == 0 ? config.input : D * config.hidden;
-      auto take = [&](const std::string& name, std::vector<std::int64_t> shape) -> const Real* {
-        auto it = model.tensors.find(name);
-        if (it == model.tensors.end()) throw std::invalid_argument("fastgru: " + path + ": no tensor " + name);
-        if (it->second.shape != shape) throw std::invalid_argument("fastgru: " + path + ": tensor " + name + " has the wrong shape");
-        arrays.emplace_back(it->second.values.begin(), it->second.values.end());
-        return arrays.back().data();
-      };
-      GruWeightsView<Real> view;
-      view.weight_ih = take("weight_ih" + suffix, {G, input});
-      view.weight_hh = take("weight_hh" + suffix, {G, config.hidden});
-      if (config.bias) {
-        view.bias_ih = take("bias_ih" + suffix, {G});
-        view.bias_hh = take("bias_hh" + suffix, {G});
+      expected.push_back({"weight_ih" + suffix, {G, input}});
+      expected.push_back({"weight_hh" + suffix, {G, config.hidden}});
+      for (const char* name : {"bias_ih", "bias_hh"}) {
+        if (config.bias) expected.push_back({name + suffix, {G}});
       }
-      if (ligru) {
-        view.bn_weight = take("bn_weight" + suffix, {G});
-        view.bn_bias = take("bn_bias" + suffix, {G});
-        view.bn_running_mean = take("bn_running_mean" + suffix, {G});
-        view.bn_running_var = take("bn_running_var" + suffix, {G});
+      for (const char* name : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) {
+        if (ligru) expected.push_back({name + suffix, {G}});
       }
-      views.push_back(view);
+      // A file cannot name more tensors than it has: stop before listing a huge configuration.
+      if (expected.size() > tensors.size()) break;
     }
+    if (expected.size() > tensors.size()) break;
   }
-  return Gru<Real>(config, views);
+  std::set<std::string> expected_names;
+  for (const auto& [name, shape] : expected) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) throw refuse("the configuration needs the tensor " + name + ", which the file lacks");
+    if (it->second.shape != shape) throw refuse("tensor " + name + ": the configuration needs another shape");
+    if (it->second.dtype != dtype) throw refuse("tensor " + name + ": its dtype is not the configuration's");
+    expected_names.insert(name);
+  }
+  for (const auto& [name, tensor] : tensors) {
+    if (!expected_names.count(name)) throw refuse("unexpected tensor " + api::printable(name) + " for this configuration");
+  }
+
+  std::vector<std::vector<Real>> arrays;
+  arrays.reserve(expected.size());  // every array is in place before the first view is taken
+  for (const auto& [name, shape] : expected) arrays.push_back(tensor_values<Real>(content, data_begin, tensors.at(name)));
+  std::vector<GruWeightsView<Real>> views;
+  std::size_t next = 0;
+  for (std::int64_t s = 0; s < config.layers * D; ++s) {
+    GruWeightsView<Real> view;
+    view.weight_ih = arrays[next++].data();
+    view.weight_hh = arrays[next++].data();
+    if (config.bias) {
+      view.bias_ih = arrays[next++].data();
+      view.bias_hh = arrays[next++].data();
+    }
+    if (ligru) {
+      view.bn_weight = arrays[next++].data();
+      view.bn_bias = arrays[next++].data();
+      view.bn_running_mean = arrays[next++].data();
+      view.bn_running_var = arrays[next++].data();
+    }
+    views.push_back(view);
+  }
+  try {
+    return Gru<Real>(config, views);
+  } catch (const std::invalid_argument& error) {  // values the network refuses (a negative running variance)
+    throw refuse(error.what());
+  }
 }
 
 template Gru<float> load_gru<float>(const std::string&);

@@ -921,7 +921,10 @@ def make_plot(results, path: Path):
                 labels.append(l)
     fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.savefig(path, dpi=110)
+    from fastgru.files import atomic_write  # the workers run this file as a script: no relative imports
+
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
     return None
 
@@ -1065,8 +1068,11 @@ def main(argv=None):
               f"2·T·B·3H·(I+H) per forward, ×3 for train.\n")
     text = header + "\n" + table + ("\nNotes:\n" + "\n".join("- " + n for n in notes) + "\n" if notes else "")
     print(text)
-    (out_dir / "results.md").write_text(text)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    from fastgru.files import atomic_write
+
+    for name, content in (("results.md", text), ("results.json", json.dumps(results, indent=1))):
+        with atomic_write(out_dir / name, "w") as handle:
+            handle.write(content)
     log(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.md'}"
         + ("" if plot_note else f", {out_dir / 'gru_gflops.png'}") + f" in {results['wall_seconds']:.0f} s")
 

@@ -2,6 +2,8 @@
 
 from contextlib import contextmanager
 
+from ..files import atomic_write
+
 
 @contextmanager
 def png_axes(path, out):
@@ -21,7 +23,8 @@ def png_axes(path, out):
         yield axes
         axes.legend(loc="upper left")
         figure.tight_layout()
-        figure.savefig(path, dpi=120)
+        with atomic_write(path) as handle:
+            figure.savefig(handle, format="png", dpi=120)
         print(f"Plot: {path}", file=out)
     finally:
         plt.close(figure)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write
 from ..gru import GRU
 from ..timeseries import Scaler, forecast_direct, make_windows
 from ..training import Adam, EarlyStopping, Model
@@ -70,7 +71,7 @@ def run(path, column, horizon, lookback=24, epochs=200, hidden=32, seed=0, outpu
           f"held-out MSE (scaled) {best:.5f}", file=out)
     prediction = scaler.inverse_transform(forecast_direct(model, scaler.transform(values), lookback))
     output = Path(output or Path(path).with_name(f"{Path(path).stem}_forecast.csv"))
-    with open(output, "w", newline="") as handle:
+    with atomic_write(output, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["step", column])
         for step, value in enumerate(prediction, 1):

@@ -17,6 +17,8 @@ from . import optimizers as optimizers_module
 __all__ = ["Model"]
 
 _HEADS = ("last", "sequence")
+# The fields of config() that a model file keeps.
+_FILE_FIELDS = {"outputs", "head", "loss", "clip_grad_norm"}
 
 
 def _as_float_array(value, name, dtype):
@@ -483,18 +485,42 @@ class Model:
         })
 
     @classmethod
-    def _from_file(cls, path, tensors, metadata, layer_class):
-        try:
-            config = json.loads(metadata["config"])
-            recurrent_config = json.loads(metadata["recurrent_config"])
-        except (KeyError, json.JSONDecodeError):
-            raise ValueError(f"{path}: the model's configuration metadata is missing or not JSON") from None
-        loss = config.pop("loss")
-        name = loss.pop("name")
-        model = cls(layer_class(**recurrent_config), loss=losses_module.Huber(**loss) if name == "huber" else name,
-                    **config)
-        model.set_weights(tensors)
-        model.metadata = json.loads(metadata.get("user_metadata", "{}"))
+    def _from_file(cls, path, tensors, metadata):
+        """The model of a checked model file's tensors and metadata (see :func:`fastgru.load`):
+        every field and tensor is checked before anything is built."""
+        from ..interop import checked_layer_config, refused_as
+        from ..model_file import LAYER_CLASSES, check_tensors, parse_json, refusal
+
+        refuse = refusal(path)
+        recurrent_class = metadata.get("recurrent_class")
+        if recurrent_class not in LAYER_CLASSES:
+            raise refuse(f"recurrent_class: expected one of {LAYER_CLASSES}, got {recurrent_class!r:.50}")
+        layer_class, recurrent_config, recurrent_shapes = checked_layer_config(
+            recurrent_class, metadata.get("recurrent_config", ""), "recurrent_config", refuse, len(tensors))
+        config = parse_json(metadata["config"], "config", refuse)
+        if not isinstance(config, dict) or set(config) != _FILE_FIELDS:
+            raise refuse(f"config: expected an object of the fields {sorted(_FILE_FIELDS)}, got {config!r:.200}")
+        outputs, loss, clip = config["outputs"], config["loss"], config["clip_grad_norm"]
+        if type(outputs) is not int or not 1 <= outputs <= 2**31:
+            raise refuse(f"config outputs: expected an integer in 1..2^31, got {outputs!r:.50}")
+        if not isinstance(loss, dict) or not isinstance(loss.get("name"), str):
+            raise refuse(f"config loss: expected an object with a name, got {loss!r:.100}")
+        if type(clip) not in (int, float, type(None)) or type(config["head"]) is not str:
+            raise refuse(f"config: expected clip_grad_norm a number or null and head a string, got "
+                         f"{clip!r:.50} and {config['head']!r:.50}")
+        expected = {f"recurrent.{name}": shape for name, shape in recurrent_shapes.items()}
+        features = (2 if recurrent_config["bidirectional"] else 1) * recurrent_config["hidden_size"]
+        expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
+        check_tensors(tensors, expected, recurrent_config["dtype"], refuse)
+        user_metadata = parse_json(metadata.get("user_metadata", "{}"), "user_metadata", refuse)
+        parameters = {k: v for k, v in loss.items() if k != "name"}
+        with refused_as(refuse):
+            if parameters and loss["name"] != "huber":
+                raise ValueError(f"config loss: only 'huber' has parameters, got {loss!r:.100}")
+            model = cls(layer_class(**recurrent_config), outputs=outputs, head=config["head"],
+                        loss=losses_module.Huber(**parameters) if parameters else loss["name"], clip_grad_norm=clip)
+            model.set_weights(tensors)
+        model.metadata = user_metadata
         return model
 
     def __repr__(self):

@@ -1,0 +1,184 @@
+"""A deterministic corpus of malformed model files, and a judge that runs both loaders on one.
+
+Each file is a valid fastgru file (:func:`base_files`) with one to three mutations drawn from a
+seeded generator: at the JSON level (fields of other types, missing or unknown keys, shapes,
+offsets and dtypes that do not fit, other versions and classes), at the text level (NaN, duplicate
+keys, deep nesting, control characters) and at the byte level (flipped bytes, truncation, a wrong
+length prefix). tests/test_model_file.py runs a few hundred in-process; tests/fuzz_model_files.py
+runs thousands in memory- and time-limited subprocesses (CI's fuzz job).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+
+import numpy as np
+
+import fastgru
+from fastgru import _core
+from fastgru.model_file import ModelFileError
+
+# Values a mutated JSON field takes: every JSON type, edges of every range the format has.
+_VALUES = [0, 1, -1, 2, 3, 1.5, 0.5, 1.0, 0.0, -0.0, 1e300, -5, 8000, 100000, 2**31, 2**31 + 1, 2**53 + 1, 2**63,
+           True, False, None, "false", "True", "1", "relu", "tanh", "float32", "float64", "F32", [], {}, [1], {"a": 1}]
+_VERSIONS = ["1", "1.9", "1_0", "1abc", "0", "-5", "2", "01", " 1", "", 1, None, [1]]
+_CLASSES = ["GRU", "MGU", "LiGRU", "Model", "os.system", "gru", "", 1]
+_TEXT_EDITS = ["NaN", "Infinity", "-Infinity", "1e400", "1e-400", "0x10", "+1", ".5", "1.", "01", "\u0001", "\ufeff",
+               "\\ud800", "\\u00zz", "true", "null"]
+
+
+def base_files():
+    """name -> bytes of valid layer files, one per cell and layout the format has."""
+    layers = {
+        "gru": fastgru.GRU(3, 4, num_layers=2, seed=1),
+        "gru_before_bi_f64": fastgru.GRU(2, 3, bidirectional=True, reset_after=False, dtype="float64", seed=2),
+        "gru_nobias_bf": fastgru.GRU(2, 3, bias=False, batch_first=True, seed=3, zoneout=0.1),
+        "mgu": fastgru.MGU(2, 3, num_layers=2, seed=4),
+        "ligru": fastgru.LiGRU(2, 3, activation="leaky_relu", seed=5),
+        "ligru_bi": fastgru.LiGRU(2, 2, bidirectional=True, activation="tanh", seed=6),
+    }
+    files = {}
+    for name, layer in layers.items():
+        files[name] = _saved_bytes(layer)
+    return files
+
+
+def _saved_bytes(layer):
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "base.safetensors")
+        layer.save(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _split(content):
+    (n,) = struct.unpack("<Q", content[:8])
+    return json.loads(content[8 : 8 + n]), content[8 + n :]
+
+
+def _join(header, data, text_edit=None, rng=None):
+    text = json.dumps(header, separators=(",", ":"))
+    if text_edit is not None:
+        at = rng.randrange(len(text))
+        text = text[:at] + text_edit + text[at:]
+    encoded = text.encode("utf-8", "surrogatepass")
+    return struct.pack("<Q", len(encoded)) + encoded + data
+
+
+def mutate(content: bytes, seed: int) -> bytes:
+    """A mutation of the valid file ``content``, fixed by ``seed``."""
+    rng = random.Random(seed)
+    header, data = _split(content)
+    meta = header["__metadata__"]
+    config = json.loads(meta["config"])
+    tensors = [k for k in header if k != "__metadata__"]
+    text_edit, raw_config, byte_damage = None, False, False
+    for _ in range(rng.choice([1, 1, 2, 3])):
+        kind = rng.randrange(13)
+        if kind <= 2:  # a config field of another value or type
+            config[rng.choice(sorted(config))] = rng.choice(_VALUES)
+        elif kind == 3:  # a config field missing or unknown
+            if rng.random() < 0.5 and config:
+                del config[rng.choice(sorted(config))]
+            else:
+                config[rng.choice(["reset_after", "bias", "unknown", "activation", "bn_eps"])] = rng.choice(_VALUES)
+        elif kind == 4:
+            meta["format_version"] = rng.choice(_VERSIONS)
+        elif kind == 5:
+            key = rng.choice(["class", "format", "config", "extra"])
+            meta[key] = rng.choice(_CLASSES + _VALUES[:6])
+            raw_config |= key == "config"
+        elif kind == 6:  # a shape of other dimensions
+            entry = header[rng.choice(tensors)]
+            shape = list(entry["shape"])
+            if shape and rng.random() < 0.7:
+                shape[rng.randrange(len(shape))] = rng.choice(_VALUES)
+            else:
+                shape.append(rng.choice([1, 0, 2]))
+            entry["shape"] = shape
+        elif kind == 7:  # byte ranges
+            entry = header[rng.choice(tensors)]
+            entry["data_offsets"][rng.randrange(2)] = rng.choice([-1, 0, 4, 1e20, 2**64, entry["data_offsets"][1] + 4, None])
+        elif kind == 8:
+            header[rng.choice(tensors)]["dtype"] = rng.choice(["F32", "F64", "F16", "I32", "f32", None, 4])
+        elif kind == 9:  # a tensor removed, renamed or aliased under another name
+            name = rng.choice(tensors)
+            choice = rng.randrange(3)
+            if choice == 0:
+                del header[name]
+            else:
+                other = rng.choice([name + "_reverse", name.replace("_l0", "_l1"), "bias_ih_l0", "bn_weight_l0", "x"])
+                header[other] = dict(header[name]) if choice == 1 else header.pop(name)
+            tensors = [k for k in header if k != "__metadata__"]
+            if not tensors:
+                break
+        elif kind == 10:
+            text_edit = rng.choice(_TEXT_EDITS + ['"weight_hh_l0":{},', "[" * 100, '{"a":' * 80])
+        elif kind == 11:  # the config as something other than an object of fields
+            meta["config"] = rng.choice(["null", "[]", "{", json.dumps(json.dumps(config)), '{"input_size": NaN}',
+                                         json.dumps(config) + json.dumps(config)])
+            raw_config = True
+        else:  # byte-level damage, applied last
+            byte_damage = True
+            break
+    if not raw_config:
+        meta["config"] = json.dumps(config)
+    out = bytearray(_join(header, data, text_edit, rng))
+    if byte_damage:
+        damage = rng.randrange(4)
+        if damage == 0:
+            for _ in range(rng.randint(1, 8)):
+                out[rng.randrange(len(out))] = rng.randrange(256)
+        elif damage == 1:
+            del out[rng.randrange(len(out)) :]
+        elif damage == 2:
+            out += bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+        else:
+            out[:8] = struct.pack("<Q", rng.choice([0, 1, 7, len(out), 2**40, 2**64 - 1, 100_000_001,
+                                                      struct.unpack("<Q", bytes(out[:8]))[0] + rng.choice([-1, 1, 8])]))
+    return bytes(out)
+
+
+def judge(path):
+    """Both loaders on one file: (python verdict, c++ verdict, detail). A verdict is "accepted",
+    "refused" (the documented error) or "failed: ..." (anything else)."""
+    try:
+        layer = fastgru.load(path)
+        python = "accepted"
+    except ModelFileError:
+        layer, python = None, "refused"
+    except Exception as error:  # noqa: BLE001 - any other exception is what the judge reports
+        layer, python = None, f"failed: {type(error).__name__}: {error}"
+    try:
+        network = _core.load_model_file_f64(str(path))
+        cpp = "accepted"
+    except _core.CoreArgumentError:
+        network, cpp = None, "refused"
+    except Exception as error:  # noqa: BLE001
+        network, cpp = None, f"failed: {type(error).__name__}: {error}"
+    detail = ""
+    if layer is not None and network is not None:
+        detail = same_network(layer, network)
+    return python, cpp, detail
+
+
+def same_network(layer, network) -> str:
+    """"" when the C++ network (float64) computes what the Python layer does, else how they
+    differ. The layer runs in float64 too, so that weights near float32's limits compare."""
+    exact = type(layer)(**{**layer.config(), "dtype": "float64"})
+    exact.load_state_dict(layer.state_dict())
+    x = np.random.default_rng(0).standard_normal((4, 2, layer.input_size))
+    y_py, h_py = exact.forward(x.transpose(1, 0, 2) if layer.batch_first else x, train=False)
+    if layer.batch_first:
+        y_py = y_py.transpose(1, 0, 2)
+    y_cpp, h_cpp = network.forward(x, None, None, False, None, 0)
+    if y_py.shape != y_cpp.shape or h_py.shape != h_cpp.shape:
+        return f"shapes differ: Python y {y_py.shape}, C++ y {y_cpp.shape}"
+    if not np.allclose(y_py, y_cpp, rtol=1e-9, atol=1e-12, equal_nan=True):
+        return f"outputs differ: Python {y_py.ravel()[:4]}, C++ {y_cpp.ravel()[:4]}"
+    return ""
