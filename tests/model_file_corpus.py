@@ -45,6 +45,16 @@ def base_files():
     return files
 
 
+def model_base_files():
+    """name -> bytes of valid fastgru.Model files (named ``model...``: Python reads them, C++ refuses)."""
+    models = {
+        "model_gru": fastgru.Model(fastgru.GRU(2, 3, batch_first=True, seed=7), outputs=2, seed=0),
+        "model_ligru_huber": fastgru.Model(fastgru.LiGRU(2, 3, bidirectional=True, seed=8), outputs=1,
+                                           loss=fastgru.training.losses.Huber(0.5), clip_grad_norm=1.0, seed=0),
+    }
+    return {name: _saved_bytes(model) for name, model in models.items()}
+
+
 def _saved_bytes(layer):
     import os
     import tempfile
@@ -103,7 +113,9 @@ def mutate(content: bytes, seed: int) -> bytes:
             entry["shape"] = shape
         elif kind == 7:  # byte ranges
             entry = header[rng.choice(tensors)]
-            entry["data_offsets"][rng.randrange(2)] = rng.choice([-1, 0, 4, 1e20, 2**64, entry["data_offsets"][1] + 4, None])
+            offsets = entry["data_offsets"]
+            past_end = offsets[1] + 4 if type(offsets[1]) is int else 1
+            offsets[rng.randrange(2)] = rng.choice([-1, 0, 4, 1e20, 2**64, past_end, None])
         elif kind == 8:
             header[rng.choice(tensors)]["dtype"] = rng.choice(["F32", "F64", "F16", "I32", "f32", None, 4])
         elif kind == 9:  # a tensor removed, renamed or aliased under another name

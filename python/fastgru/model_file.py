@@ -148,8 +148,7 @@ def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Excep
             decoded, size = text.decode("utf-8"), len(text)
         except UnicodeDecodeError as error:
             raise refuse(f"{what} is not UTF-8 ({error})") from None
-    containers = _STRING.sub('""', decoded)
-    values = containers.count(",") + containers.count("[") + containers.count("{")
+    values = _containers(decoded) - sum(_containers(string.group()) for string in _STRING.finditer(decoded))
     if values > size // BYTES_PER_JSON_VALUE + 1:
         raise refuse(f"{what} holds {values} JSON values in {size} bytes: more than one per "
                      f"{BYTES_PER_JSON_VALUE} bytes, which no model file has")
@@ -179,6 +178,10 @@ def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Excep
     except ValueError as error:
         raise refuse(f"{what} is not JSON ({error})") from None
     return value
+
+
+def _containers(text: str) -> int:
+    return text.count(",") + text.count("[") + text.count("{")
 
 
 def check_metadata(metadata, refuse) -> Dict[str, str]:

@@ -515,8 +515,8 @@ class Model:
         user_metadata = parse_json(metadata.get("user_metadata", "{}"), "user_metadata", refuse)
         parameters = {k: v for k, v in loss.items() if k != "name"}
         with refused_as(refuse):
-            if parameters and loss["name"] != "huber":
-                raise ValueError(f"config loss: only 'huber' has parameters, got {loss!r:.100}")
+            if parameters and (loss["name"] != "huber" or set(parameters) != {"delta"}):
+                raise ValueError(f"config loss: only 'huber' has a parameter, 'delta'; got {loss!r:.100}")
             model = cls(layer_class(**recurrent_config), outputs=outputs, head=config["head"],
                         loss=losses_module.Huber(**parameters) if parameters else loss["name"], clip_grad_norm=clip)
             model.set_weights(tensors)
