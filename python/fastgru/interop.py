@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from ._arguments import boolean
 from .model_file import FORMAT_VERSION, read_model_file, write_model_file
 
 __all__ = ["load", "flip_update_gate"]
@@ -149,6 +150,7 @@ def to_onnx(layer, path, initial_state=False, lengths=False, opset=14):
     from onnx import TensorProto, helper, numpy_helper
 
     _require_gru(layer, "to_onnx")
+    initial_state, lengths = boolean(initial_state, "initial_state"), boolean(lengths, "lengths")
     if layer.recurrent_dropout or layer.zoneout:
         raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
     H, D, L = layer.hidden_size, layer.num_directions, layer.num_layers
