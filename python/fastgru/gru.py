@@ -339,7 +339,8 @@ class GRU:
 
     @classmethod
     def from_onnx(cls, path) -> "GRU":
-        """Reads a model written by :meth:`to_onnx` (or a plain stack of ONNX GRU nodes)."""
+        """Reads a model written by :meth:`to_onnx` (or a plain stack of ONNX GRU nodes), refusing
+        what it cannot compute (``clip``, other activations...: see :func:`fastgru.interop.from_onnx`)."""
         if cls is not GRU:
             raise TypeError(f"{cls.__name__}.from_onnx: only GRU layers have a counterpart there")
         from . import interop

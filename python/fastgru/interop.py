@@ -225,10 +225,61 @@ def to_onnx(layer, path, initial_state=False, lengths=False, opset=14):
     onnx.save(model, path)
 
 
+# ONNX GRU attributes with no fastgru counterpart: refused rather than ignored.
+_ONNX_UNSUPPORTED = {
+    "clip": "fastgru does not clip the gates' inputs",
+    "activation_alpha": "fastgru's gate activations take no parameters",
+    "activation_beta": "fastgru's gate activations take no parameters",
+}
+# The node's attribute or input behind each setting, for messages.
+_ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "reset_after": "linear_before_reset",
+                 "bias": "input B"}
+
+
+def _onnx_gru_settings(label, attributes, inputs, weights):
+    """What one ONNX GRU node computes, as fastgru GRU settings (input_size, hidden_size,
+    bidirectional, reset_after, bias, dtype); refuses what fastgru cannot compute. ``inputs``:
+    the node's input names (X, W, R, B, sequence_lens, initial_h); ``weights``: the initializers."""
+    for name, reason in _ONNX_UNSUPPORTED.items():
+        if name in attributes:
+            raise ValueError(f"{label} has {name}={attributes[name]!r}: {reason}")
+    direction = attributes.get("direction", b"forward").decode()
+    if direction not in ("forward", "bidirectional"):
+        raise ValueError(f"{label} has direction {direction!r}: fastgru has 'forward' and 'bidirectional'")
+    if attributes.get("layout", 0) != 0:
+        raise ValueError(f"{label} has layout={attributes['layout']}: only time-major nodes (layout=0) are read")
+    defaults = ["Sigmoid", "Tanh"] * (2 if direction == "bidirectional" else 1)
+    activations = [a.decode() for a in attributes.get("activations", [])]
+    if activations and activations != defaults:
+        raise ValueError(f"{label} has activations {activations}: fastgru computes the defaults, {defaults}")
+    inputs = inputs + [""] * (6 - len(inputs))
+    for role, name in zip(("W", "R", "B"), inputs[1:4]):
+        if name and name not in weights:
+            raise ValueError(f"{label}: its input {role} ({name!r}) is not an initializer (a graph input or a "
+                             "computed value); from_onnx reads the weights stored in the model as initializers")
+    for role, argument, name in zip(("sequence_lens", "initial_h"), ("lengths", "h0"), inputs[4:]):
+        if name in weights:
+            raise ValueError(f"{label}: its input {role} ({name!r}) is a constant of the model; a fastgru layer "
+                             f"takes it with each call: pass it as {argument}")
+    W, R = weights[inputs[1]], weights[inputs[2]]
+    return {"input_size": int(W.shape[2]), "hidden_size": int(attributes.get("hidden_size", R.shape[2])),
+            "bidirectional": direction == "bidirectional",
+            "reset_after": bool(attributes.get("linear_before_reset", 0)), "bias": inputs[3] != "",
+            "dtype": "float64" if W.dtype == np.float64 else "float32"}
+
+
 def from_onnx(path):
     """A fastgru GRU from an ONNX model of chained GRU nodes: one written by :func:`to_onnx`
     (its configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward or
-    bidirectional, time-major)."""
+    bidirectional, time-major) whose W, R and B are initializers.
+
+    What fastgru cannot compute is refused (ValueError naming the node and the attribute or
+    input), never ignored: ``clip``; ``activations`` other than the defaults (Sigmoid, Tanh
+    for each direction; given explicitly they are fine); ``activation_alpha`` and
+    ``activation_beta``; ``layout=1``; direction ``reverse``; W, R or B that are not
+    initializers; ``sequence_lens`` or ``initial_h`` stored as constants; and nodes whose
+    hidden size, direction, ``linear_before_reset`` or bias differ from the layer's.
+    """
     import onnx
     from onnx import numpy_helper
 
@@ -237,24 +288,24 @@ def from_onnx(path):
     grus = [node for node in model.graph.node if node.op_type == "GRU"]
     if not grus:
         raise ValueError(f"{path}: no GRU node in the model")
-    attributes = [{a.name: onnx.helper.get_attribute_value(a) for a in node.attribute} for node in grus]
+    labels = [f"{path}: GRU node {i}" + (f" ({node.name!r})" if node.name else "") for i, node in enumerate(grus)]
+    node_settings = [
+        _onnx_gru_settings(label, {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute},
+                           list(node.input), weights)
+        for label, node in zip(labels, grus)]
     props = {p.key: p.value for p in model.metadata_props}
     if "fastgru_config" in props:
         config = json.loads(props["fastgru_config"])
     else:
-        first = attributes[0]
-        direction = first.get("direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else direction
-        if direction not in ("forward", "bidirectional"):
-            raise ValueError(f"{path}: direction {direction!r} has no fastgru counterpart")
-        if first.get("layout", 0) != 0:
-            raise ValueError(f"{path}: batch-major GRU nodes (layout=1) are not supported")
-        W0 = weights[grus[0].input[1]]
-        config = {"input_size": int(W0.shape[2]), "hidden_size": int(first["hidden_size"]),
-                  "num_layers": len(grus), "bidirectional": direction == "bidirectional",
-                  "reset_after": bool(first.get("linear_before_reset", 0)),
-                  "bias": len(grus[0].input) > 3 and grus[0].input[3] != "",
-                  "dtype": "float64" if W0.dtype == np.float64 else "float32"}
+        config = dict(node_settings[0], num_layers=len(grus))
+    if config["num_layers"] != len(grus):
+        raise ValueError(f"{path}: the metadata says num_layers={config['num_layers']}, but the model has "
+                         f"{len(grus)} GRU nodes")
+    for label, settings in zip(labels, node_settings):
+        for name, source in _ONNX_SOURCES.items():
+            if settings[name] != config[name]:
+                raise ValueError(f"{label}: its {source} gives {name}={settings[name]}, but the layer has "
+                                 f"{name}={config[name]} (from GRU node 0 or the metadata)")
     layer = _gru()(**config)
     H, D = layer.hidden_size, layer.num_directions
     state = {}
