@@ -112,7 +112,7 @@ def test_dropout_with_one_layer_warns(cell):
     with pytest.warns(UserWarning, match=r"dropout=0.5 .*num_layers=1"):
         cell(3, 4, dropout=0.5)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         cell(3, 4, num_layers=2, dropout=0.5)
         cell(3, 4)
 
@@ -228,10 +228,11 @@ def test_from_keras_warns_about_training_settings_it_cannot_carry(keras, setting
 def test_from_keras_refuses_settings_that_change_the_outputs(keras, setting, value):
     with pytest.raises(ValueError, match=f"keras_layer: {setting}"):
         fastgru.GRU.from_keras(built_keras_gru(keras, **{setting: value}))
+    if setting == "stateful":
+        return  # Keras 3 fails to build a stateful Bidirectional that returns its states
+    # in a Bidirectional, the forward layer's (Keras wants the two go_backwards different)
     forward = keras.layers.GRU(3, return_sequences=True, return_state=True, **{setting: value})
-    backward = keras.layers.GRU(3, return_sequences=True, return_state=True, go_backwards=True)
-    if setting == "go_backwards":
-        backward = keras.layers.GRU(3, return_sequences=True, return_state=True)
+    backward = keras.layers.GRU(3, return_sequences=True, return_state=True, go_backwards=setting != "go_backwards")
     bidirectional = keras.layers.Bidirectional(forward, backward_layer=backward)
     bidirectional(np.zeros((2, 5, 4), np.float32))
     with pytest.raises(ValueError, match=f"keras_layer: {setting}"):
@@ -242,7 +243,7 @@ def test_from_keras_carries_recurrent_dropout_and_what_does_not_change_the_outpu
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)
         for options in (dict(recurrent_dropout=0.2), dict(use_bias=False), dict(unroll=True)):
             keras_layer = built_keras_gru(keras, bidirectional=True, **options)
             layer = fastgru.GRU.from_keras(keras_layer)

@@ -350,7 +350,9 @@ class GRU:
     @classmethod
     def from_keras(cls, keras_layer, seed=None) -> "GRU":
         """A GRU (batch_first) from ``keras.layers.GRU`` or ``Bidirectional(GRU)``, either
-        ``reset_after``."""
+        ``reset_after``. Settings that change the outputs and cannot be carried (other
+        activations, ``stateful``...) are refused; training-only ones (``dropout``, regularizers,
+        constraints) are warned about: see :func:`fastgru.interop.from_keras`."""
         if cls is not GRU:
             raise TypeError(f"{cls.__name__}.from_keras: only GRU layers have a counterpart there")
         from . import interop

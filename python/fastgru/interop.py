@@ -8,6 +8,7 @@ imported only when their converter is called: none is a dependency.
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 
@@ -341,9 +342,56 @@ def _keras_gru_state(gru, suffix, hidden):
     return state
 
 
+# Keras GRU settings that only shape training and have no fastgru counterpart: warned about.
+_KERAS_TRAINING_ONLY = {
+    "dropout": "fastgru's GRU has no dropout on its inputs (its dropout acts between stacked layers)",
+    "kernel_regularizer": "fastgru adds no penalty to the loss (an optimizer's weight_decay is the nearest)",
+    "recurrent_regularizer": "fastgru adds no penalty to the loss (an optimizer's weight_decay is the nearest)",
+    "bias_regularizer": "fastgru adds no penalty to the loss (an optimizer's weight_decay is the nearest)",
+    "activity_regularizer": "fastgru adds no penalty to the loss",
+    "kernel_constraint": "fastgru's optimizers do not project the weights",
+    "recurrent_constraint": "fastgru's optimizers do not project the weights",
+    "bias_constraint": "fastgru's optimizers do not project the weights",
+}
+
+
+def _check_keras_gru(gru, go_backwards, role):
+    """Refuses the settings of one Keras GRU (``role``: which one, for messages) that would
+    change what it computes, and warns about those that only shape training."""
+    import keras
+
+    for name, expected in (("activation", keras.activations.tanh), ("recurrent_activation", keras.activations.sigmoid)):
+        function = getattr(gru, name)
+        if function is not expected:
+            raise ValueError(f"keras_layer: {name} {getattr(function, '__name__', function)!r}{role}: fastgru's GRU "
+                             f"computes {expected.__name__}")
+    if gru.go_backwards != go_backwards:
+        raise ValueError(f"keras_layer: go_backwards={gru.go_backwards}{role}: expected {go_backwards} (a "
+                         "reversed sequence has no fastgru counterpart; reverse x instead)")
+    if gru.stateful:
+        raise ValueError(f"keras_layer: stateful=True{role}: each call of a fastgru layer starts from its h0 "
+                         "(pass the previous call's h_n as h0 to carry the state on)")
+    for name, reason in _KERAS_TRAINING_ONLY.items():
+        value = getattr(gru, name, None)
+        if value:
+            shown = value if isinstance(value, float) else type(value).__name__  # a rate, or L2, NonNeg...
+            warnings.warn(f"keras_layer: {name}={shown}{role} is not carried: {reason}", UserWarning, stacklevel=4)
+
+
 def from_keras(keras_layer, seed=None):
     """A fastgru GRU (batch_first, like Keras) from ``keras.layers.GRU`` or
-    ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``."""
+    ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``.
+
+    Carried: the weights, ``use_bias``, ``reset_after`` and ``recurrent_dropout`` (fastgru's
+    is the same variational dropout on the state fed to the recurrent products, with one mask
+    for the three gates where Keras draws one per gate). Ignored as they do not change the
+    outputs: ``unroll``, ``return_sequences``, ``return_state`` (fastgru returns both).
+    Refused (ValueError naming the setting), as they change what is computed: activations other
+    than tanh and sigmoid, ``go_backwards`` (but the backward layer of a Bidirectional), and
+    ``stateful``. Warned about (UserWarning naming the setting), as they only shape training
+    and have no fastgru counterpart: ``dropout`` (on the inputs), the regularizers and the
+    constraints.
+    """
     import keras
 
     bidirectional = isinstance(keras_layer, keras.layers.Bidirectional)
@@ -358,10 +406,17 @@ def from_keras(keras_layer, seed=None):
     first = directions[0]
     if not first.built:
         raise ValueError("keras_layer: build it first (call it once or give it an input shape)")
-    if first.go_backwards and not bidirectional:
-        raise ValueError("keras_layer: go_backwards GRUs read the sequence reversed; reverse x instead")
-    if first.activation.__name__ != "tanh" or first.recurrent_activation.__name__ != "sigmoid":
-        raise ValueError("keras_layer: expected activation tanh and recurrent_activation sigmoid")
+    roles = [" (forward layer)", " (backward layer)"] if bidirectional else [""]
+    for gru, role, go_backwards in zip(directions, roles, (False, True)):
+        _check_keras_gru(gru, go_backwards, role)
+        for name in ("units", "use_bias", "reset_after", "recurrent_dropout"):
+            if getattr(gru, name) != getattr(first, name):
+                raise ValueError(f"keras_layer: {name}={getattr(gru, name)}{role}, but {getattr(first, name)} in the "
+                                 "forward layer: a fastgru GRU has one for both directions")
+    if bidirectional and keras_layer.activity_regularizer:
+        warnings.warn(f"keras_layer: activity_regularizer={type(keras_layer.activity_regularizer).__name__} "
+                      f"(Bidirectional) is not carried: {_KERAS_TRAINING_ONLY['activity_regularizer']}", UserWarning,
+                      stacklevel=3)
     hidden = int(first.units)
     kernel = np.asarray(first.get_weights()[0])
     layer = _gru()(
