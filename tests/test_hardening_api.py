@@ -261,7 +261,8 @@ def test_estimators_refuse_another_number_of_features():
         fitted = estimator(hidden_size=4, epochs=1, random_state=0).fit(X, y)
         name = estimator.__name__
         for other, count in ((X[:, :, :2], 2), (X[:, :, :1], 1), (X[:, :, 0], 1)):
-            with pytest.raises(ValueError, match=f"X has {count} features, but {name} is expecting 3 features as input"):
+            message = f"X has {count} features, but {name} is expecting 3 features as input"
+            with pytest.raises(ValueError, match=message):
                 fitted.predict(other)
         assert fitted.predict(X).shape == (16,)
 

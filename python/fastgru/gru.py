@@ -404,8 +404,7 @@ class GRU:
     def _check_input(self, x, h0, lengths, x_name="x", h0_name="h0"):
         """The checked inputs in the core's batched form: ``(x, h0, lengths, steps, batch,
         unbatched)``; an unbatched x (T, I) and h0 (L*D, H) get a batch axis of 1."""
-        x = _as_array(x, x_name, "; for sequences of different lengths, pad them to the longest and give each "
-                      "one's real steps as lengths")
+        x = _as_array(x, x_name, "; pad them to the longest and give each one's real steps as lengths")
         if x.dtype.kind not in "biuf":
             raise TypeError(f"{x_name}: expected a real numeric array, got dtype {x.dtype}")
         layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
@@ -421,8 +420,9 @@ class GRU:
         states = self.num_layers * self.num_directions
         if h0 is not None:
             h0 = _as_numeric_array(h0, h0_name, self.dtype)
-            expected, axes = ((states, self.hidden_size), "H") if unbatched else ((states, batch, self.hidden_size), "B, H")
+            expected = (states, self.hidden_size) if unbatched else (states, batch, self.hidden_size)
             if h0.shape != expected:
+                axes = "H" if unbatched else "B, H"
                 raise ValueError(f"{h0_name}: expected shape {expected} (layers x directions, {axes}), got {h0.shape}")
             if unbatched:
                 h0 = h0[:, np.newaxis]

@@ -65,8 +65,8 @@ class _Sequences:
                                  f"sequence, {name}[:, :, None] for samples of one feature), or a list of (steps, "
                                  f"{features}) arrays")
             if dense.ndim != 3 or dense.shape[2] != features or 0 in dense.shape:
-                raise ValueError(f"{name}: expected shape (samples, steps, {features}), or a list of (steps, {features}) "
-                                 f"arrays, got shape {dense.shape}")
+                raise ValueError(f"{name}: expected shape (samples, steps, {features}), or a list of (steps, "
+                                 f"{features}) arrays, got shape {dense.shape}")
             self.dense, self.items = dense, None
             if lengths is None:
                 self.lengths = None
