@@ -96,7 +96,7 @@ def test_seed_is_deterministic_and_init_bounded():
 # ================================================================== forward: bad input
 
 
-@pytest.mark.parametrize("shape", [(B, I), (T, B, 1, I), (I,), ()])
+@pytest.mark.parametrize("shape", [(T, B, 1, I), (I,), ()])  # (T, I) is one unbatched sequence
 def test_x_wrong_ndim(shape):
     layer = make_layer()
     x = np.zeros(shape, np.float32)

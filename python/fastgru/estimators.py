@@ -4,9 +4,11 @@ They need scikit-learn (``pip install "fastgru[sklearn]"``), are clonable, take 
 ``Pipeline`` and ``GridSearchCV``, and pass every scikit-learn estimator check that applies (the
 sample-weight checks do not: ``fit`` takes no ``sample_weight``).
 
-X is (samples, steps) for a univariate series per sample, or (samples, steps, features). Both
-estimators standardise X (one mean and deviation per feature) and the regressor its targets,
-so that raw data trains well; predictions come back in the targets' units.
+X is (samples, steps) for a univariate series per sample, or (samples, steps, features): one
+array, so sequences of different lengths must be padded to one length (or trained with
+:class:`fastgru.Model`, which takes them as a list). Both estimators standardise X (one mean and
+deviation per feature) and the regressor its targets, so that raw data trains well; predictions
+come back in the targets' units.
 """
 
 from __future__ import annotations
@@ -25,6 +27,20 @@ __all__ = ["GRURegressor", "GRUClassifier"]
 
 _CELLS = {"gru": GRU, "mgu": MGU, "ligru": LiGRU}
 _OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD}
+
+
+def _one_array(X):
+    """A list or tuple X as one array (as scikit-learn reads it), refusing sequences of
+    different lengths with a message that says what to do instead."""
+    if not isinstance(X, (list, tuple)):
+        return X
+    try:
+        return np.asarray(X)
+    except ValueError:  # NumPy's "inhomogeneous shape"
+        raise ValueError("X: the sequences have different lengths, and the estimators take one array, (samples, "
+                         "steps) or (samples, steps, features): pad them to one length, or train a fastgru.Model, "
+                         "which takes a list of sequences of different lengths (or padded X with lengths)") from None
+
 
 class _GRUEstimator(BaseEstimator):
     def __init__(self, hidden_size=32, num_layers=1, cell="gru", bidirectional=False, reset_after=True,
@@ -57,7 +73,7 @@ class _GRUEstimator(BaseEstimator):
         return tags
 
     def _check_X(self, X, reset):
-        X = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float64)
+        X = validate_data(self, _one_array(X), reset=reset, allow_nd=True, dtype=np.float64)
         return self._to_sequences(X)
 
     def _to_sequences(self, X):
@@ -112,6 +128,11 @@ class _GRUEstimator(BaseEstimator):
     def _outputs(self, X):
         check_is_fitted(self, "model_")
         X = self._check_X(X, reset=False)
+        # validate_data checks X's second axis (the steps); the features per step are ours to check.
+        features = len(self.x_mean_)
+        if X.shape[2] != features:
+            raise ValueError(f"X has {X.shape[2]} features, but {type(self).__name__} is expecting {features} features "
+                             "as input (features per step: X's last axis, 1 for a 2-D X).")
         return self.model_.predict((X - self.x_mean_) / self.x_scale_).astype(np.float64)
 
 
@@ -130,8 +151,8 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
 
     Attributes after fit: ``model_`` (the :class:`fastgru.Model`), ``history_``, and
     ``n_features_in_``, which is X's second axis as scikit-learn counts it: the steps T (so
-    predict wants sequences of the fitted length). y: (samples,) or (samples, targets);
-    predictions are float64.
+    predict wants sequences of the fitted length, and of the fitted features per step). y:
+    (samples,) or (samples, targets); predictions are float64.
     """
 
     def __sklearn_tags__(self):
@@ -140,7 +161,8 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
         return tags
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float64, multi_output=True, y_numeric=True)
+        X, y = validate_data(self, _one_array(X), y, allow_nd=True, dtype=np.float64, multi_output=True,
+                             y_numeric=True)
         X = self._to_sequences(X)
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
@@ -161,7 +183,7 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
     :class:`GRURegressor`'s."""
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float64)
+        X, y = validate_data(self, _one_array(X), y, allow_nd=True, dtype=np.float64)
         check_classification_targets(y)
         X = self._to_sequences(X)
         self.classes_, encoded = np.unique(y, return_inverse=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numbers
 import threading
+import warnings
 from typing import Mapping, Optional, Tuple
 
 import numpy as np
 
 from . import _core
+from ._arguments import boolean
 
 __all__ = ["GRU", "MGU", "LiGRU"]
 
@@ -26,9 +28,19 @@ def _positive_int(value, name):
     return int(value)
 
 
+def _as_array(value, name, hint=""):
+    """``value`` (array-like or torch tensor) as an ndarray; ``hint`` follows the message when
+    its nested sequences do not form one array."""
+    try:
+        return np.asarray(value.detach() if hasattr(value, "detach") else value)
+    except ValueError as error:  # NumPy's "inhomogeneous shape": nested lists of unequal lengths
+        raise ValueError(f"{name}: expected an array, got nested sequences of different lengths "
+                         f"({error}){hint}") from None
+
+
 def _as_numeric_array(value, name, dtype):
     """Converts ``value`` to a C-contiguous array of ``dtype`` (a copy only where needed)."""
-    array = np.asarray(value.detach() if hasattr(value, "detach") else value)
+    array = _as_array(value, name)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=dtype)
@@ -44,7 +56,8 @@ class GRU:
         bias: whether each layer has ``bias_ih_l{k}`` and ``bias_hh_l{k}``.
         batch_first: inputs and outputs as (B, T, ·) instead of (T, B, ·) (no transpose copy
             is asked of the caller).
-        dropout: in training, dropout on each layer's outputs but the last's (PyTorch's meaning).
+        dropout: in training, dropout on each layer's outputs but the last's (PyTorch's meaning;
+            with ``num_layers=1`` it has nothing to act on, and a UserWarning says so).
         bidirectional: a reverse direction per layer (D = 2); outputs side by side.
         reset_after: True for the reset gate applied after the recurrent product
             (PyTorch, cuDNN, Keras ``reset_after=True``), False for Cho et al.'s form (Keras
@@ -58,17 +71,33 @@ class GRU:
             step; at inference the state is the expectation p * h_prev + (1 - p) * h_new.
         Masked units are scaled by 1/(1 - p) for both dropouts; :meth:`backward` honours the
         masks of the forward it differentiates exactly.
+        The flags (bias, batch_first, bidirectional, reset_after) must be ``bool`` or ``np.bool_``:
+        ``bool("False")`` is True, so anything else is refused (TypeError), as in PyTorch.
+
+    The constructor's arguments but ``seed`` are attributes fixed for the layer's life: reading
+    ``layer.dropout`` works, assigning it is refused (AttributeError), since the compiled core,
+    :meth:`config` and the model file are all built from them. For another value, build a new
+    layer and load this one's weights::
+
+        new = type(layer)(**{**layer.config(), "dropout": 0.2})
+        new.load_state_dict(layer.state_dict())
 
     Parameters (PyTorch's names, row blocks r, z, n; see :meth:`state_dict`), for each layer k
     and with the suffix ``_reverse`` for the reverse direction:
         ``weight_ih_l{k}`` (3H, I) for k = 0 and (3H, D*H) after, ``weight_hh_l{k}`` (3H, H),
         ``bias_ih_l{k}`` (3H,), ``bias_hh_l{k}`` (3H,).
     Attribute access (``layer.weight_ih_l0``) returns a read-only view; change parameters with
-    :meth:`load_state_dict`, so that the core's packed copy stays in step.
+    :meth:`load_state_dict`, so that the core's packed copy stays in step. Assigning a parameter
+    (or any name the layer does not have, such as a misspelt one) is refused with an
+    AttributeError rather than kept where nothing reads it.
     """
 
     _gates = 3  # row blocks per weight: r, z, n
     _cell = "gru"
+    # The constructor's arguments the layer keeps: set once by __init__, then fixed (the core,
+    # config() and the model file are built from them; a later change would reach only some).
+    _SETTINGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout")
 
     def __init__(
         self,
@@ -98,13 +127,17 @@ class GRU:
             raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
         if self.dtype not in _CORE:
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype}")
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
+        self.bias = boolean(bias, "bias")
+        self.batch_first = boolean(batch_first, "batch_first")
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
         self.zoneout = float(zoneout)
-        self.bidirectional = bool(bidirectional)
-        self.reset_after = bool(reset_after)
+        self.bidirectional = boolean(bidirectional, "bidirectional")
+        self.reset_after = boolean(reset_after, "reset_after")
+        if self.dropout and self.num_layers == 1:
+            warnings.warn(f"dropout={self.dropout} does nothing with num_layers=1: it acts on each layer's "
+                          "outputs but the last's (between stacked layers), as in PyTorch", UserWarning,
+                          stacklevel=2)
         self._cache = _CORE[self.dtype][1]()
         # Training calls share the cache: one at a time (the core refuses overlapping ones).
         self._training_lock = threading.Lock()
@@ -196,6 +229,36 @@ class GRU:
             return params[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name, value):
+        # Private names are the layer's own state; the settings and ``grads`` are set once, by
+        # __init__. Anything else would be kept where nothing reads it.
+        if name.startswith("_") or (name in (*self._SETTINGS, "grads") and name not in self.__dict__):
+            object.__setattr__(self, name, value)
+        else:
+            raise AttributeError(self._why_not_assignable(name))
+
+    def __delattr__(self, name):
+        if not name.startswith("_"):
+            raise AttributeError(self._why_not_assignable(name))
+        object.__delattr__(self, name)
+
+    def _why_not_assignable(self, name):
+        cls = type(self).__name__
+        if name in self._SETTINGS:
+            if name not in self.config():
+                return f"{name}: fixed by the class: a {cls} always has {name}={getattr(self, name)!r}"
+            return (f"{name}: fixed at construction (the compiled core, config() and the model file are built "
+                    f"from it); for a layer with another {name}, build one and load these weights: "
+                    f"new = {cls}(**{{**layer.config(), {name!r}: value}}); new.load_state_dict(layer.state_dict())")
+        if name == "grads":
+            return "grads: the gradient arrays backward adds to are the layer's; change them in place (zero_grad)"
+        params = self.__dict__.get("_params", {})
+        if name in params:
+            return (f"{name}: parameters change through load_state_dict, which keeps the compiled core's packed "
+                    f"copy in step: layer.load_state_dict({{**layer.state_dict(), {name!r}: value}})")
+        return (f"{cls!r} object has no attribute {name!r} to set: its settings are fixed at construction and "
+                "its parameters (the names in state_dict()) change through load_state_dict")
+
     def state_dict(self) -> dict:
         """A dict of copies of the parameters: name -> ndarray of the layer's dtype."""
         return {name: array.copy() for name, array in self._params.items()}
@@ -284,7 +347,8 @@ class GRU:
 
     @classmethod
     def from_onnx(cls, path) -> "GRU":
-        """Reads a model written by :meth:`to_onnx` (or a plain stack of ONNX GRU nodes)."""
+        """Reads a model written by :meth:`to_onnx` (or a plain stack of ONNX GRU nodes), refusing
+        what it cannot compute (``clip``, other activations...: see :func:`fastgru.interop.from_onnx`)."""
         if cls is not GRU:
             raise TypeError(f"{cls.__name__}.from_onnx: only GRU layers have a counterpart there")
         from . import interop
@@ -294,7 +358,9 @@ class GRU:
     @classmethod
     def from_keras(cls, keras_layer, seed=None) -> "GRU":
         """A GRU (batch_first) from ``keras.layers.GRU`` or ``Bidirectional(GRU)``, either
-        ``reset_after``."""
+        ``reset_after``. Settings that change the outputs and cannot be carried (other
+        activations, ``stateful``...) are refused; training-only ones (``dropout``, regularizers,
+        constraints) are warned about: see :func:`fastgru.interop.from_keras`."""
         if cls is not GRU:
             raise TypeError(f"{cls.__name__}.from_keras: only GRU layers have a counterpart there")
         from . import interop
@@ -323,42 +389,56 @@ class GRU:
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.dtype = np.dtype(self.dtype.name)
         # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
+        dtype = np.dtype(state["dtype"].name)
+
         def own_copy(array):
-            out = np.empty(array.shape, self.dtype)  # np.array(a, dtype) may keep a's dtype object
+            out = np.empty(array.shape, dtype)  # np.array(a, dtype) may keep a's dtype object
             out[...] = array
             return out
 
-        self._params = {k: own_copy(v) for k, v in self._params.items()}
-        for array in self._params.values():
+        params = {k: own_copy(v) for k, v in state["_params"].items()}
+        for array in params.values():
             array.flags.writeable = False
-        self.grads = {k: own_copy(v) for k, v in self.grads.items()}
+        # Straight into __dict__: the settings are fixed once set.
+        self.__dict__.update(state, dtype=dtype, _params=params,
+                             grads={k: own_copy(v) for k, v in state["grads"].items()})
         self._cache = _CORE[self.dtype][1]()
         self._training_lock = threading.Lock()
         self._core = self._make_core()
         self._saved = None
 
     # ----------------------------------------------------------------------- compute
-    def _check_input(self, x, h0, lengths):
-        x = np.asarray(x.detach() if hasattr(x, "detach") else x)
+    def _check_input(self, x, h0, lengths, x_name="x", h0_name="h0"):
+        """The checked inputs in the core's batched form: ``(x, h0, lengths, steps, batch,
+        unbatched)``; an unbatched x (T, I) and h0 (L*D, H) get a batch axis of 1."""
+        x = _as_array(x, x_name, "; pad them to the longest and give each one's real steps as lengths")
         if x.dtype.kind not in "biuf":
-            raise TypeError(f"x: expected a real numeric array, got dtype {x.dtype}")
+            raise TypeError(f"{x_name}: expected a real numeric array, got dtype {x.dtype}")
         layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-        if x.ndim != 3:
-            raise ValueError(f"x: expected 3 dimensions {layout}, got shape {x.shape}")
-        if x.shape[2] != self.input_size:
-            raise ValueError(f"x: expected {self.input_size} input features (last axis), got shape {x.shape}")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{x_name}: expected {layout}, or (T, I) for one unbatched sequence, got shape {x.shape}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{x_name}: expected {self.input_size} input features (last axis), got shape {x.shape}")
+        given_shape, unbatched = x.shape, x.ndim == 2
+        if unbatched:
+            x = np.expand_dims(x, self._batch_axis)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         steps, batch = (x.shape[1], x.shape[0]) if self.batch_first else x.shape[:2]
-        state_shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        states = self.num_layers * self.num_directions
         if h0 is not None:
-            h0 = _as_numeric_array(h0, "h0", self.dtype)
-            if h0.shape != state_shape:
-                raise ValueError(f"h0: expected shape {state_shape} (layers x directions, B, H), got {h0.shape}")
+            h0 = _as_numeric_array(h0, h0_name, self.dtype)
+            expected = (states, self.hidden_size) if unbatched else (states, batch, self.hidden_size)
+            if h0.shape != expected:
+                axes = "H" if unbatched else "B, H"
+                raise ValueError(f"{h0_name}: expected shape {expected} (layers x directions, {axes}), got {h0.shape}")
+            if unbatched:
+                h0 = h0[:, np.newaxis]
         if lengths is not None:
-            lengths = np.asarray(lengths.detach() if hasattr(lengths, "detach") else lengths)
+            if unbatched:
+                raise ValueError(f"lengths: {x_name} of shape {given_shape} is one unbatched sequence, all of whose "
+                                 "steps are real; pass lengths=None (and only its real steps)")
+            lengths = _as_array(lengths, "lengths")
             if lengths.dtype.kind not in "iu" or lengths.shape != (batch,):
                 raise ValueError(f"lengths: expected {batch} integers (one per row), got {lengths.dtype} {lengths.shape}")
             bad = (lengths < 1) | (lengths > steps)
@@ -366,32 +446,50 @@ class GRU:
                 row = int(np.argmax(bad))
                 raise ValueError(f"lengths: expected values in 1..{steps} (T), got {lengths[row]} at row {row}")
             lengths = np.ascontiguousarray(lengths, dtype=np.int64)
-        return x, h0, lengths, steps, batch
+        return x, h0, lengths, steps, batch, unbatched
+
+    @property
+    def _batch_axis(self):
+        return 0 if self.batch_first else 1
+
+    def _unbatch(self, sequence, states):
+        """A batch of one sequence back to the unbatched form: (T, ·) and (L*D, ·)."""
+        return (sequence[0] if self.batch_first else sequence[:, 0]), states[:, 0]
+
+    def _before_forward(self, train, steps, batch, lengths):
+        """Runs before each forward reaches the core (a LiGRU's checks and statistics)."""
 
     def forward(self, x, h0=None, train: bool = True, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
-        """Runs the network over a batch of sequences.
+        """Runs the network over a batch of sequences, or over one unbatched sequence.
 
         Args:
             x: (T, B, I), or (B, T, I) with ``batch_first``, of a real dtype (converted to the
-                layer's dtype; any strides).
-            h0: (num_layers * D, B, H) initial states, or None for zeros (D = 2 if bidirectional).
-            train: keep what :meth:`backward` needs.
-            lengths: optional (B,) real steps of each row, in 1..T, any order. Steps past a row's
-                length cost nothing and give zero outputs; its final state is the state after its
-                last real step, and the reverse direction starts there.
+                layer's dtype; any strides). A 2-D x (T, I) is one unbatched sequence, as in
+                PyTorch.
+            h0: (num_layers * D, B, H) initial states, or None for zeros (D = 2 if bidirectional);
+                (num_layers * D, H) for an unbatched x.
+            train: keep what :meth:`backward` needs (a bool).
+            lengths: optional (B,) integers, the real steps of each row, in 1..T, any order.
+                Steps past a row's length cost nothing and give zero outputs; its final state is
+                the state after its last real step, and the reverse direction starts there. Not
+                for an unbatched x.
         Returns:
-            ``(y, h_n)``: y (T, B, D*H) or (B, T, D*H), the last layer's outputs with the
-            directions side by side; h_n (num_layers * D, B, H), every layer's final states.
+            ``(y, h_n)`` in the layer's dtype: y (T, B, D*H) or (B, T, D*H), the last layer's
+            outputs with the directions side by side; h_n (num_layers * D, B, H), every layer's
+            final states. For an unbatched x: y (T, D*H) and h_n (num_layers * D, H).
         """
-        x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
+        train = boolean(train, "train")
+        x, h0, lengths, steps, batch, unbatched = self._check_input(x, h0, lengths)
+        self._before_forward(train, steps, batch, lengths)
         if not train:
-            return self._core.forward(x, h0, lengths, self.batch_first, None, 0)
-        with self._training_lock:
-            seed = int(self._mask_seeds.integers(2**63))
-            y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
-            self._saved = (self._core, steps, batch)
-            self._on_training_forward()
-        return y, h_n
+            y, h_n = self._core.forward(x, h0, lengths, self.batch_first, None, 0)
+        else:
+            with self._training_lock:
+                seed = int(self._mask_seeds.integers(2**63))
+                y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
+                self._saved = (self._core, steps, batch, unbatched)
+                self._on_training_forward()
+        return self._unbatch(y, h_n) if unbatched else (y, h_n)
 
     def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
         """Inference: ``forward(x, h0, train=False, lengths=lengths)``."""
@@ -401,30 +499,35 @@ class GRU:
         """Advances every layer by one step (streaming inference; not for bidirectional layers).
 
         Args:
-            x_t: (B, I) input of this step.
-            h: (num_layers, B, H) states from the previous step, or None for zeros.
-            reset: optional (B,) bool mask: those rows start from the zero state (a new
-                sequence in one slot of a serving batch).
+            x_t: (B, I) input of this step, of a real dtype; (I,) for one unbatched sequence.
+            h: (num_layers, B, H) states from the previous step, or None for zeros;
+                (num_layers, H) for an unbatched x_t.
+            reset: optional (B,) bool mask (a bool for an unbatched x_t): those rows start from
+                the zero state (a new sequence in one slot of a serving batch).
         Returns:
-            ``(y_t, h)``: y_t (B, H) the last layer's output and h (num_layers, B, H) the new
-            states. Running ``step`` over a sequence equals one call on the whole sequence, to
-            rounding.
+            ``(y_t, h)`` in the layer's dtype: y_t (B, H) the last layer's output and h
+            (num_layers, B, H) the new states; (H,) and (num_layers, H) for an unbatched x_t.
+            Running ``step`` over a sequence equals one call on the whole sequence, to rounding.
         """
         if self.bidirectional:
             raise ValueError("step: a bidirectional GRU needs the whole sequence; call it on x instead")
-        x_t = np.asarray(x_t.detach() if hasattr(x_t, "detach") else x_t)
-        if x_t.ndim != 2:
-            raise ValueError(f"x_t: expected 2 dimensions (B, I), got shape {x_t.shape}")
-        x = x_t[:, np.newaxis] if self.batch_first else x_t[np.newaxis]
-        x, h, _, _, batch = self._check_input(x, h, None)
+        x_t = _as_array(x_t, "x_t")
+        if x_t.ndim not in (1, 2):
+            raise ValueError(f"x_t: expected (B, I), or (I,) for one unbatched sequence, got shape {x_t.shape}")
+        # One step: (1, I) is an unbatched sequence of T = 1; (B, I) gets its step axis.
+        x = x_t[np.newaxis] if x_t.ndim == 1 else np.expand_dims(x_t, 1 - self._batch_axis)
+        x, h, _, _, batch, unbatched = self._check_input(x, h, None, x_name="x_t", h0_name="h")
         if reset is not None:
             reset = np.asarray(reset)
-            if reset.dtype != np.bool_ or reset.shape != (batch,):
-                raise ValueError(f"reset: expected a bool array of shape ({batch},), got {reset.dtype} {reset.shape}")
+            expected = () if unbatched else (batch,)
+            if reset.dtype != np.bool_ or reset.shape != expected:
+                raise ValueError(f"reset: expected a bool array of shape {expected}, got {reset.dtype} {reset.shape}")
             if h is not None and reset.any():
                 h = h.copy()
-                h[:, reset] = 0
+                h[:, reset.reshape(batch)] = 0
         y, h_n = self._core.forward(x, h, None, self.batch_first, None, 0)
+        if unbatched:
+            return y.reshape(self.hidden_size), h_n[:, 0]
         return y.reshape(batch, self.hidden_size), h_n
 
     def backward(self, dy, dh_n=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -432,10 +535,11 @@ class GRU:
 
         Args:
             dy: like y, dL/dy for every step (ignored past each row's length).
-            dh_n: (num_layers * D, B, H), dL/dh_n, or None for zeros.
+            dh_n: like h_n ((num_layers * D, B, H), or (num_layers * D, H) after an unbatched
+                forward), dL/dh_n, or None for zeros.
         Returns:
-            ``(dx, dh0)``: dx like x (zero past each row's length) and dh0
-            (num_layers * D, B, H). The parameter gradients are added to :attr:`grads` (call
+            ``(dx, dh0)`` in the layer's dtype: dx like x (zero past each row's length) and dh0
+            like h_n. The parameter gradients are added to :attr:`grads` (call
             :meth:`zero_grad` between steps).
         """
         with self._training_lock:
@@ -447,21 +551,27 @@ class GRU:
                 "backward: no training forward to differentiate; call forward(x, train=True) "
                 "first (each forward can be differentiated once)"
             )
-        core, steps, batch = self._saved
+        core, steps, batch, unbatched = self._saved
         D, H = self.num_directions, self.hidden_size
         y_shape = (batch, steps, D * H) if self.batch_first else (steps, batch, D * H)
+        state_shape = (self.num_layers * D, batch, H)
+        if unbatched:
+            y_shape, state_shape = (steps, D * H), (self.num_layers * D, H)
         dy = _as_numeric_array(dy, "dy", self.dtype)
         if dy.shape != y_shape:
             raise ValueError(f"dy: expected shape {y_shape} (like y), got {dy.shape}")
-        state_shape = (self.num_layers * D, batch, H)
         if dh_n is not None:
             dh_n = _as_numeric_array(dh_n, "dh_n", self.dtype)
             if dh_n.shape != state_shape:
-                raise ValueError(f"dh_n: expected shape {state_shape} (layers x directions, B, H), got {dh_n.shape}")
+                raise ValueError(f"dh_n: expected shape {state_shape} (like h_n: layers x directions, "
+                                 f"{'H' if unbatched else 'B, H'}), got {dh_n.shape}")
+        if unbatched:
+            dy = np.expand_dims(dy, self._batch_axis)
+            dh_n = None if dh_n is None else dh_n[:, np.newaxis]
         dx, dh0 = core.backward(self._cache, dy, dh_n, self._per_direction(self.grads),
                                 self._batch_norm_per_direction(self.grads))
         self._saved = None
-        return dx, dh0
+        return self._unbatch(dx, dh0) if unbatched else (dx, dh0)
 
     def __repr__(self):
         arguments = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -552,6 +662,7 @@ class LiGRU(GRU):
 
     _gates = 2  # row blocks per weight: z, n
     _cell = "ligru"
+    _SETTINGS = GRU._SETTINGS + ("activation", "negative_slope", "bn_momentum", "bn_eps")
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, activation: str = "relu",
@@ -657,19 +768,15 @@ class LiGRU(GRU):
         super()._update_parameters(update)
         self._core_stale = False
 
-    def forward(self, x, h0=None, train: bool = True, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
-        """Runs the network over a batch of sequences: as :meth:`GRU.forward`. With ``train``
-        the input projections are normalised with the batch's statistics over its real steps and
-        the running statistics are updated; without, with the running statistics."""
+    def _before_forward(self, train, steps, batch, lengths):
+        # Training normalises with the batch's statistics, inference with the running ones.
         if not train:
             self._fresh_core()
-            return super().forward(x, h0, train=False, lengths=lengths)
-        x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
+            return
         real_steps = steps * batch if lengths is None else int(lengths.sum())
         if real_steps < 2:
             raise ValueError("x: a LiGRU's training forward normalises over the batch's real steps and "
                              f"needs at least 2 of them, got {real_steps}")
-        return super().forward(x, h0, train=True, lengths=lengths)
 
     def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
         """Advances every layer by one step, normalising with the running statistics: as

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 
 import numpy as np
 
+from ._arguments import boolean
 from .model_file import (FORMAT_VERSION, LAYER_CLASSES, check_layer_config, check_tensors, read_model_file, refusal,
                          write_model_file)
 
@@ -173,6 +175,7 @@ def to_onnx(layer, path, initial_state=False, lengths=False, opset=14):
     from onnx import TensorProto, helper, numpy_helper
 
     _require_gru(layer, "to_onnx")
+    initial_state, lengths = boolean(initial_state, "initial_state"), boolean(lengths, "lengths")
     if layer.recurrent_dropout or layer.zoneout:
         raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
     H, D, L = layer.hidden_size, layer.num_directions, layer.num_layers
@@ -247,10 +250,61 @@ def to_onnx(layer, path, initial_state=False, lengths=False, opset=14):
     onnx.save(model, path)
 
 
+# ONNX GRU attributes with no fastgru counterpart: refused rather than ignored.
+_ONNX_UNSUPPORTED = {
+    "clip": "fastgru does not clip the gates' inputs",
+    "activation_alpha": "fastgru's gate activations take no parameters",
+    "activation_beta": "fastgru's gate activations take no parameters",
+}
+# The node's attribute or input behind each setting, for messages.
+_ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "reset_after": "linear_before_reset",
+                 "bias": "input B"}
+
+
+def _onnx_gru_settings(label, attributes, inputs, weights):
+    """What one ONNX GRU node computes, as fastgru GRU settings (input_size, hidden_size,
+    bidirectional, reset_after, bias, dtype); refuses what fastgru cannot compute. ``inputs``:
+    the node's input names (X, W, R, B, sequence_lens, initial_h); ``weights``: the initializers."""
+    for name, reason in _ONNX_UNSUPPORTED.items():
+        if name in attributes:
+            raise ValueError(f"{label} has {name}={attributes[name]!r}: {reason}")
+    direction = attributes.get("direction", b"forward").decode()
+    if direction not in ("forward", "bidirectional"):
+        raise ValueError(f"{label} has direction {direction!r}: fastgru has 'forward' and 'bidirectional'")
+    if attributes.get("layout", 0) != 0:
+        raise ValueError(f"{label} has layout={attributes['layout']}: only time-major nodes (layout=0) are read")
+    defaults = ["Sigmoid", "Tanh"] * (2 if direction == "bidirectional" else 1)
+    activations = [a.decode() for a in attributes.get("activations", [])]
+    if activations and activations != defaults:
+        raise ValueError(f"{label} has activations {activations}: fastgru computes the defaults, {defaults}")
+    inputs = inputs + [""] * (6 - len(inputs))
+    for role, name in zip(("W", "R", "B"), inputs[1:4]):
+        if name and name not in weights:
+            raise ValueError(f"{label}: its input {role} ({name!r}) is not an initializer (a graph input or a "
+                             "computed value); from_onnx reads the weights stored in the model as initializers")
+    for role, argument, name in zip(("sequence_lens", "initial_h"), ("lengths", "h0"), inputs[4:]):
+        if name in weights:
+            raise ValueError(f"{label}: its input {role} ({name!r}) is a constant of the model; a fastgru layer "
+                             f"takes it with each call: pass it as {argument}")
+    W, R = weights[inputs[1]], weights[inputs[2]]
+    return {"input_size": int(W.shape[2]), "hidden_size": int(attributes.get("hidden_size", R.shape[2])),
+            "bidirectional": direction == "bidirectional",
+            "reset_after": bool(attributes.get("linear_before_reset", 0)), "bias": inputs[3] != "",
+            "dtype": "float64" if W.dtype == np.float64 else "float32"}
+
+
 def from_onnx(path):
     """A fastgru GRU from an ONNX model of chained GRU nodes: one written by :func:`to_onnx`
     (its configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward or
-    bidirectional, time-major)."""
+    bidirectional, time-major) whose W, R and B are initializers.
+
+    What fastgru cannot compute is refused (ValueError naming the node and the attribute or
+    input), never ignored: ``clip``; ``activations`` other than the defaults (Sigmoid, Tanh
+    for each direction; given explicitly they are fine); ``activation_alpha`` and
+    ``activation_beta``; ``layout=1``; direction ``reverse``; W, R or B that are not
+    initializers; ``sequence_lens`` or ``initial_h`` stored as constants; and nodes whose
+    hidden size, direction, ``linear_before_reset`` or bias differ from the layer's.
+    """
     import onnx
     from onnx import numpy_helper
 
@@ -259,24 +313,24 @@ def from_onnx(path):
     grus = [node for node in model.graph.node if node.op_type == "GRU"]
     if not grus:
         raise ValueError(f"{path}: no GRU node in the model")
-    attributes = [{a.name: onnx.helper.get_attribute_value(a) for a in node.attribute} for node in grus]
+    labels = [f"{path}: GRU node {i}" + (f" ({node.name!r})" if node.name else "") for i, node in enumerate(grus)]
+    node_settings = [
+        _onnx_gru_settings(label, {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute},
+                           list(node.input), weights)
+        for label, node in zip(labels, grus)]
     props = {p.key: p.value for p in model.metadata_props}
     if "fastgru_config" in props:
         config = json.loads(props["fastgru_config"])
     else:
-        first = attributes[0]
-        direction = first.get("direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else direction
-        if direction not in ("forward", "bidirectional"):
-            raise ValueError(f"{path}: direction {direction!r} has no fastgru counterpart")
-        if first.get("layout", 0) != 0:
-            raise ValueError(f"{path}: batch-major GRU nodes (layout=1) are not supported")
-        W0 = weights[grus[0].input[1]]
-        config = {"input_size": int(W0.shape[2]), "hidden_size": int(first["hidden_size"]),
-                  "num_layers": len(grus), "bidirectional": direction == "bidirectional",
-                  "reset_after": bool(first.get("linear_before_reset", 0)),
-                  "bias": len(grus[0].input) > 3 and grus[0].input[3] != "",
-                  "dtype": "float64" if W0.dtype == np.float64 else "float32"}
+        config = dict(node_settings[0], num_layers=len(grus))
+    if config["num_layers"] != len(grus):
+        raise ValueError(f"{path}: the metadata says num_layers={config['num_layers']}, but the model has "
+                         f"{len(grus)} GRU nodes")
+    for label, settings in zip(labels, node_settings):
+        for name, source in _ONNX_SOURCES.items():
+            if settings[name] != config[name]:
+                raise ValueError(f"{label}: its {source} gives {name}={settings[name]}, but the layer has "
+                                 f"{name}={config[name]} (from GRU node 0 or the metadata)")
     layer = _gru()(**config)
     H, D = layer.hidden_size, layer.num_directions
     state = {}
@@ -312,9 +366,56 @@ def _keras_gru_state(gru, suffix, hidden):
     return state
 
 
+# Keras GRU settings that only shape training and have no fastgru counterpart: warned about.
+_KERAS_TRAINING_ONLY = {
+    "dropout": "fastgru's GRU has no dropout on its inputs (its dropout acts between stacked layers)",
+    "kernel_regularizer": "fastgru adds no penalty to the loss (an optimizer's weight_decay is the nearest)",
+    "recurrent_regularizer": "fastgru adds no penalty to the loss (an optimizer's weight_decay is the nearest)",
+    "bias_regularizer": "fastgru adds no penalty to the loss (an optimizer's weight_decay is the nearest)",
+    "activity_regularizer": "fastgru adds no penalty to the loss",
+    "kernel_constraint": "fastgru's optimizers do not project the weights",
+    "recurrent_constraint": "fastgru's optimizers do not project the weights",
+    "bias_constraint": "fastgru's optimizers do not project the weights",
+}
+
+
+def _check_keras_gru(gru, go_backwards, role):
+    """Refuses the settings of one Keras GRU (``role``: which one, for messages) that would
+    change what it computes, and warns about those that only shape training."""
+    import keras
+
+    for name, expected in (("activation", keras.activations.tanh), ("recurrent_activation", keras.activations.sigmoid)):
+        function = getattr(gru, name)
+        if function is not expected:
+            raise ValueError(f"keras_layer: {name} {getattr(function, '__name__', function)!r}{role}: fastgru's GRU "
+                             f"computes {expected.__name__}")
+    if gru.go_backwards != go_backwards:
+        raise ValueError(f"keras_layer: go_backwards={gru.go_backwards}{role}: expected {go_backwards} (a "
+                         "reversed sequence has no fastgru counterpart; reverse x instead)")
+    if gru.stateful:
+        raise ValueError(f"keras_layer: stateful=True{role}: each call of a fastgru layer starts from its h0 "
+                         "(pass the previous call's h_n as h0 to carry the state on)")
+    for name, reason in _KERAS_TRAINING_ONLY.items():
+        value = getattr(gru, name, None)
+        if value:
+            shown = value if isinstance(value, float) else type(value).__name__  # a rate, or L2, NonNeg...
+            warnings.warn(f"keras_layer: {name}={shown}{role} is not carried: {reason}", UserWarning, stacklevel=4)
+
+
 def from_keras(keras_layer, seed=None):
     """A fastgru GRU (batch_first, like Keras) from ``keras.layers.GRU`` or
-    ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``."""
+    ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``.
+
+    Carried: the weights, ``use_bias``, ``reset_after`` and ``recurrent_dropout`` (fastgru's
+    is the same variational dropout on the state fed to the recurrent products, with one mask
+    for the three gates where Keras draws one per gate). Ignored as they do not change the
+    outputs: ``unroll``, ``return_sequences``, ``return_state`` (fastgru returns both).
+    Refused (ValueError naming the setting), as they change what is computed: activations other
+    than tanh and sigmoid, ``go_backwards`` (but the backward layer of a Bidirectional), and
+    ``stateful``. Warned about (UserWarning naming the setting), as they only shape training
+    and have no fastgru counterpart: ``dropout`` (on the inputs), the regularizers and the
+    constraints.
+    """
     import keras
 
     bidirectional = isinstance(keras_layer, keras.layers.Bidirectional)
@@ -329,10 +430,17 @@ def from_keras(keras_layer, seed=None):
     first = directions[0]
     if not first.built:
         raise ValueError("keras_layer: build it first (call it once or give it an input shape)")
-    if first.go_backwards and not bidirectional:
-        raise ValueError("keras_layer: go_backwards GRUs read the sequence reversed; reverse x instead")
-    if first.activation.__name__ != "tanh" or first.recurrent_activation.__name__ != "sigmoid":
-        raise ValueError("keras_layer: expected activation tanh and recurrent_activation sigmoid")
+    roles = [" (forward layer)", " (backward layer)"] if bidirectional else [""]
+    for gru, role, go_backwards in zip(directions, roles, (False, True)):
+        _check_keras_gru(gru, go_backwards, role)
+        for name in ("units", "use_bias", "reset_after", "recurrent_dropout"):
+            if getattr(gru, name) != getattr(first, name):
+                raise ValueError(f"keras_layer: {name}={getattr(gru, name)}{role}, but {getattr(first, name)} in the "
+                                 "forward layer: a fastgru GRU has one for both directions")
+    if bidirectional and keras_layer.activity_regularizer:
+        warnings.warn(f"keras_layer: activity_regularizer={type(keras_layer.activity_regularizer).__name__} "
+                      f"(Bidirectional) is not carried: {_KERAS_TRAINING_ONLY['activity_regularizer']}", UserWarning,
+                      stacklevel=3)
     hidden = int(first.units)
     kernel = np.asarray(first.get_weights()[0])
     layer = _gru()(

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Callable, Dict, List
 
+from .._arguments import boolean
+
 __all__ = ["Callback", "History", "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler"]
 
 
@@ -69,7 +71,7 @@ class EarlyStopping(Callback):
             raise ValueError(f"patience: expected an int >= 1, got {patience!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(float(min_delta))
         self.sign = -1.0 if mode == "max" or (mode == "auto" and "acc" in monitor) else 1.0
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights = boolean(restore_best_weights, "restore_best_weights")
 
     def on_train_begin(self, model):
         self.best, self.best_epoch, self.best_weights, self.wait = math.inf, None, None, 0

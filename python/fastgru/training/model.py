@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .._arguments import boolean
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
@@ -31,13 +32,19 @@ def _as_float_array(value, name, dtype):
     return array
 
 
+def _is_sequence_list(X):
+    """Whether X holds its sequences one by one (a list, a tuple or a 1-D object array: lengths
+    may differ) rather than as one array."""
+    return isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1)
+
+
 class _Sequences:
     """Input sequences, dense (N, T, F) with optional lengths or a list of (T_i, F) arrays,
     cut into batch-first batches padded to each batch's longest sequence."""
 
     def __init__(self, X, features, dtype, lengths=None, name="X"):
-        if isinstance(X, (list, tuple)):
-            if not X:
+        if _is_sequence_list(X):
+            if len(X) == 0:
                 raise ValueError(f"{name}: expected at least one sequence, got an empty list")
             self.items = []
             for i, seq in enumerate(X):
@@ -53,11 +60,15 @@ class _Sequences:
                 raise ValueError("lengths: a list of sequences carries its own lengths; pass lengths=None")
         else:
             dense = _as_float_array(X, name, dtype)
-            if dense.ndim == 2 and features == 1:
-                dense = dense[:, :, None]
+            if dense.ndim == 2:
+                # As in PyTorch, a 2-D array is one unbatched sequence: never guess (samples, steps).
+                raise ValueError(f"{name}: a 2-D array of shape {dense.shape} is one sequence (steps, features); "
+                                 f"expected a batch: shape (samples, steps, {features}) ({name}[None] for this one "
+                                 f"sequence, {name}[:, :, None] for samples of one feature), or a list of (steps, "
+                                 f"{features}) arrays")
             if dense.ndim != 3 or dense.shape[2] != features or 0 in dense.shape:
-                raise ValueError(f"{name}: expected shape (samples, steps, {features}) (or (samples, steps) "
-                                 f"for one feature), or a list of (steps, {features}) arrays, got shape {dense.shape}")
+                raise ValueError(f"{name}: expected shape (samples, steps, {features}), or a list of (steps, "
+                                 f"{features}) arrays, got shape {dense.shape}")
             self.dense, self.items = dense, None
             if lengths is None:
                 self.lengths = None
@@ -285,8 +296,9 @@ class Model:
         """Trains the model.
 
         Args:
-            X: (N, T, F) array (or (N, T) when F = 1), or a list of N arrays (T_i, F) of
-                different lengths (batched with lengths: padded steps cost nothing).
+            X: (N, T, F) array of real numbers, or a list (tuple, 1-D object array) of N arrays
+                (T_i, F) of different lengths ((T_i,) when F = 1), batched with lengths: padded
+                steps cost nothing. A 2-D array, one sequence, is refused.
             y: targets. Head ``"last"``: (N, K) or (N,) values, or (N,) class indices for
                 cross-entropy. Head ``"sequence"``: (N, T, K) / (N, T) arrays or a list of
                 (T_i, K) / (T_i,) arrays; padded steps do not count.
@@ -310,6 +322,7 @@ class Model:
             verbose = 1 if sys.stderr.isatty() else 0
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose: expected 0, 1, 2 or 'auto', got {verbose!r}")
+        shuffle = boolean(shuffle, "shuffle")
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
@@ -395,9 +408,21 @@ class Model:
         """The head's outputs (logits for cross-entropy) in inference mode, in the recurrent
         layer's dtype.
 
-        Returns (N, K) for head ``"last"``; for ``"sequence"`` (N, T, K) for a dense X (zero
-        past each row's length) or a list of (T_i, K) arrays for a list X.
+        Args:
+            X: as for :meth:`fit`: an (N, T, F) array with optional ``lengths`` (N,), or a list
+                of N arrays (T_i, F); or, as in PyTorch, one unbatched sequence: a 2-D array
+                (T, F) (not (N, T): give N sequences of one feature as (N, T, 1)).
+            batch_size: sequences per forward.
+        Returns:
+            (N, K) for head ``"last"``; for ``"sequence"`` (N, T, K) for a dense X (zero past
+            each row's length) or a list of (T_i, K) arrays for a list X. For one (T, F)
+            sequence, its one prediction: (K,) for ``"last"``, (T, K) for ``"sequence"``.
         """
+        if not _is_sequence_list(X) and np.ndim(X) == 2:
+            if lengths is not None:
+                raise ValueError(f"lengths: X of shape {np.shape(X)} is one unbatched sequence, all of whose steps "
+                                 "are real; pass lengths=None (and only its real steps)")
+            return self.predict([X], batch_size)[0]
         sequences = self._sequences(X, lengths)
         outputs = []
         for rows, steps, _, pred in self._predict_batches(sequences, batch_size):
@@ -418,7 +443,8 @@ class Model:
         return np.concatenate(outputs, axis=0)
 
     def predict_proba(self, X, batch_size: int = 256, lengths=None):
-        """Class probabilities (softmax of the logits); for a cross-entropy model."""
+        """Class probabilities (softmax of the logits) shaped as :meth:`predict`'s outputs; for
+        a cross-entropy model."""
         if not self.loss.classification:
             raise ValueError(f"predict_proba: the model's loss {self.loss!r} is not a classification loss")
         logits = self.predict(X, batch_size, lengths)
@@ -443,7 +469,8 @@ class Model:
         return scores
 
     def evaluate(self, X, y, batch_size: int = 256, lengths=None) -> Dict[str, float]:
-        """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy)."""
+        """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy);
+        X, y and lengths as for :meth:`fit`."""
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)

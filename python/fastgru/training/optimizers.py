@@ -15,6 +15,7 @@ from typing import Dict
 import numpy as np
 
 from .. import _core
+from .._arguments import boolean
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "get", "clip_grad_norm", "global_norm",
@@ -68,9 +69,9 @@ class SGD(Optimizer):
         super().__init__(learning_rate)
         self.momentum = _non_negative(momentum, "momentum", upper=1.0)
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
-        if nesterov and self.momentum == 0:
+        self.nesterov = boolean(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov: needs momentum > 0")
-        self.nesterov = bool(nesterov)
 
     def _update(self, name, param, grad):
         if self.weight_decay:
