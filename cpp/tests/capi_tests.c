@@ -257,6 +257,19 @@ typedef struct {
   int fresh_error_was_empty;
 } worker_args;
 
+/* Files and sizes that cannot be served are the caller's error, never an internal one. */
+static void impossible_requests_are_invalid_arguments(const fastgru_model* model) {
+  fastgru_model* missing = NULL;
+  float x[16] = {0}, y[16];
+  EXPECT_ERROR(fastgru_model_load(data_dir, FASTGRU_FLOAT32, &missing), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "expected a regular file, got a directory");
+  CHECK(missing == NULL);
+  EXPECT_ERROR(fastgru_model_forward_f32(model, (int64_t)1 << 62, 0, 0, x, NULL, NULL, y, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "steps: 4611686018427387904 is too large");
+  EXPECT_ERROR(fastgru_model_forward_f32(model, (int64_t)1 << 62, 4, 0, x, NULL, NULL, y, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "steps: 4611686018427387904 is too large");
+}
+
 static void* worker(void* argument) {
   worker_args* args = (worker_args*)argument;
   float y[T * B * H];
@@ -309,6 +322,7 @@ int main(int argc, char** argv) {
   stream_outlives_its_model();
   ligru_model();
   errors_are_reported_clearly(model);
+  impossible_requests_are_invalid_arguments(model);
   one_model_from_many_threads(model);
   fastgru_model_free(model);
   if (failures) {

@@ -34,8 +34,9 @@ extern "C" {
 
 typedef enum fastgru_status {
   FASTGRU_OK = 0,
-  /* A null pointer, a bad size or value, a model of the other precision, or a missing,
-   * corrupt or foreign model file. */
+  /* A null pointer, a bad size or value (also one whose buffers could not exist), a model of
+   * the other precision, or a model file that is missing, not a regular file, corrupt,
+   * foreign or malformed (README.md, "The model file", lists what a loader refuses). */
   FASTGRU_ERROR_INVALID_ARGUMENT = 1,
   FASTGRU_ERROR_OUT_OF_MEMORY = 2,
   /* Anything else (a bug: please report it with the message). */

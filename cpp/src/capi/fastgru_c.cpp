@@ -64,6 +64,9 @@ fastgru_status guarded(Body&& body) noexcept {
   } catch (const std::invalid_argument& error) {
     last_error = error.what();
     return FASTGRU_ERROR_INVALID_ARGUMENT;
+  } catch (const std::length_error& error) {  // a size no container can hold: the caller's
+    last_error = std::string("fastgru: a size is too large (") + error.what() + ")";
+    return FASTGRU_ERROR_INVALID_ARGUMENT;
   } catch (const std::bad_alloc&) {
     last_error = "fastgru: out of memory";
     return FASTGRU_ERROR_OUT_OF_MEMORY;
@@ -110,7 +113,8 @@ fastgru_status forward(const fastgru_model* model, std::int64_t steps, std::int6
     const std::int64_t widest = std::max({config.input, gru.directions() * config.hidden,
                                           config.layers * gru.directions() * config.hidden});
     require_addressable(batch, widest, "batch");
-    require_addressable(steps, batch > 0 ? batch * widest : 0, "steps");
+    // Per-step bookkeeping exists even for an empty batch: steps alone are bounded too.
+    require_addressable(steps, std::max<std::int64_t>(1, batch * widest), "steps");
     fastgru::SequenceLayout layout;
     layout.steps = steps;
     layout.batch = batch;
