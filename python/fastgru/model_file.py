@@ -28,6 +28,7 @@ from typing import Callable, Dict, Mapping, Tuple, Union
 
 import numpy as np
 
+from . import _core
 from .files import atomic_write, describe_file_type
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "write_model_file", "read_model_file",
@@ -37,10 +38,6 @@ __all__ = ["FORMAT_VERSION", "ModelFileError", "write_model_file", "read_model_f
 FORMAT_VERSION = 1
 
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own readers cap the header there
-# A header's JSON holds at most one ',', '[' or '{' (outside strings) per this many bytes: a real
-# header has one per 10 or more, and the cap bounds what parsing can allocate to a multiple of
-# the header's size.
-BYTES_PER_JSON_VALUE = 4
 MAX_SIZE = 2**31  # configured sizes: 1..2^31
 MAX_OFFSET = 2**53  # shape entries and byte offsets: 0..2^53 (exact in a double)
 
@@ -48,8 +45,6 @@ LAYER_CLASSES = ("GRU", "MGU", "LiGRU")
 
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 _NAMES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64"}
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-
 
 class ModelFileError(ValueError):
     """A file that is not a readable fastgru model file (malformed, foreign, truncated, newer)."""
@@ -140,18 +135,19 @@ def _read_regular_file(path, refuse) -> bytes:
 def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Exception]):
     """Strict JSON (RFC 8259: no NaN or Infinity, no duplicate keys, UTF-8) of bounded size:
     ``text`` (UTF-8 bytes, or a string from the header) may hold at most one ``,``, ``[`` or
-    ``{`` outside strings per :data:`BYTES_PER_JSON_VALUE` bytes."""
+    ``{`` outside strings per 4 bytes (a real header has one per 10 or more), which bounds what
+    parsing allocates to a multiple of its size."""
     if isinstance(text, str):
-        decoded, size = text, len(text.encode("utf-8", "surrogatepass"))
+        decoded, text = text, text.encode("utf-8", "surrogatepass")
     else:
         try:
-            decoded, size = text.decode("utf-8"), len(text)
+            decoded = text.decode("utf-8")
         except UnicodeDecodeError as error:
             raise refuse(f"{what} is not UTF-8 ({error})") from None
-    values = _containers(decoded) - sum(_containers(string.group()) for string in _STRING.finditer(decoded))
-    if values > size // BYTES_PER_JSON_VALUE + 1:
-        raise refuse(f"{what} holds {values} JSON values in {size} bytes: more than one per "
-                     f"{BYTES_PER_JSON_VALUE} bytes, which no model file has")
+    try:
+        _core.check_json_size(text)  # the C++ reader's own rule, so that both count alike
+    except _core.CoreArgumentError as error:
+        raise refuse(f"{what}: {str(error).removeprefix('JSON: ')}") from None
 
     def reject_constant(name):
         raise ValueError(f"{name} is not JSON")
@@ -178,10 +174,6 @@ def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Excep
     except ValueError as error:
         raise refuse(f"{what} is not JSON ({error})") from None
     return value
-
-
-def _containers(text: str) -> int:
-    return text.count(",") + text.count("[") + text.count("{")
 
 
 def check_metadata(metadata, refuse) -> Dict[str, str]:

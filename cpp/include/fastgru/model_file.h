@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "fastgru/gru.h"
 
@@ -19,6 +20,11 @@ namespace fastgru {
 // newer format version, or a class other than GRU, MGU and LiGRU.
 template <typename Real>
 Gru<Real> load_gru(const std::string& path);
+
+// The format's bound on JSON text in a model file (its header, and the configuration inside it):
+// at most one ',', '[' or '{' outside strings per 4 bytes, which bounds what parsing allocates.
+// Throws std::invalid_argument past it. The Python reader applies the rule through this function.
+void check_json_size(std::string_view json);
 
 extern template Gru<float> load_gru<float>(const std::string&);
 extern template Gru<double> load_gru<double>(const std::string&);

@@ -45,9 +45,10 @@ void check_utf8(const std::string& text) {
   }
 }
 
-// Refuses text with more ',', '[' and '{' outside strings than one per kBytesPerValue bytes:
-// parsing allocates per value, so this bounds its memory by a multiple of the text's size.
-void check_value_count(const std::string& text) {
+}  // namespace
+
+// Parsing allocates per value, so this bounds its memory by a multiple of the text's size.
+void check_value_count(std::string_view text) {
   std::size_t values = 0;
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -67,6 +68,8 @@ void check_value_count(const std::string& text) {
                                 " bytes, which no model file has");
   }
 }
+
+namespace {
 
 void append_utf8(std::string& out, std::uint32_t code) {
   if (code < 0x80) {

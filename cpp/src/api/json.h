@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fastgru::api {
@@ -31,6 +32,11 @@ constexpr std::size_t kBytesPerValue = 4;
 constexpr int kMaxDepth = 64;
 
 JsonValue parse_json(const std::string& text);
+
+// The size rule alone (parse_json applies it first): throws std::invalid_argument when `text`
+// holds more ',', '[' and '{' outside strings than one per kBytesPerValue bytes. The Python reader
+// calls it before its own parser (fastgru._core.check_json_size), so both count alike.
+void check_value_count(std::string_view text);
 
 // `text` from a file, fit for an error message: quoted, at most 60 bytes, bytes outside
 // printable ASCII written as \xNN (a message must be valid UTF-8 for every client).

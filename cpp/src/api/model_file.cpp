@@ -386,6 +386,8 @@ Gru<Real> load_gru(const std::string& path) {
   }
 }
 
+void check_json_size(std::string_view json) { api::check_value_count(json); }
+
 template Gru<float> load_gru<float>(const std::string&);
 template Gru<double> load_gru<double>(const std::string&);
 
