@@ -349,10 +349,11 @@ PYBIND11_MODULE(_core, m) {
           py::gil_scoped_release release;
           return PyGru<double>(fastgru::load_gru<double>(path));
         }, py::arg("path"), "The network the C++ loader reads from a model file, computing in float64.");
-  m.def("check_json_size", [](const py::bytes& json) {
+  m.def("check_model_json", [](const py::bytes& json, bool user_data) {
           char* data = nullptr;
           Py_ssize_t size = 0;
           PyBytes_AsStringAndSize(json.ptr(), &data, &size);
-          fastgru::check_json_size(std::string_view(data, static_cast<std::size_t>(size)));
-        }, py::arg("json"), "The model file's bound on JSON text (fastgru/model_file.h); raises CoreArgumentError past it.");
+          fastgru::check_model_json(std::string_view(data, static_cast<std::size_t>(size)), user_data);
+        }, py::arg("json"), py::arg("user_data"),
+        "The model file's bounds on JSON text (fastgru/model_file.h); raises CoreArgumentError past them.");
 }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "describe_file_type"]
 
 
 @contextlib.contextmanager
@@ -21,7 +22,9 @@ def atomic_write(path, mode: str = "wb", **open_arguments):
     block) the temporary file is removed, the previous file is left byte for byte, and the error
     names ``path``.
     """
-    shown = os.fspath(path)
+    shown = os.fsdecode(os.fspath(path))
+    if not shown or shown.endswith(os.sep):
+        raise ValueError(f"path: expected the path of a file, got {shown!r}")
     destination = os.path.realpath(shown)
     try:
         existing = os.stat(destination)
@@ -31,12 +34,19 @@ def atomic_write(path, mode: str = "wb", **open_arguments):
         raise _naming(error, shown) from None
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         raise ValueError(f"path: expected a regular file or a new path, got {describe_file_type(existing.st_mode)}: {shown!r}")
+    if existing is not None and not os.access(destination, os.W_OK):  # as open(path, "w") would refuse
+        raise PermissionError(errno.EACCES, "the file is write-protected", shown)
     folder, name = os.path.split(destination)
     descriptor, temporary = _create_beside(folder, name, shown)
     try:
-        if existing is not None:  # a new file gets the mode open() gives (0o666 less the umask)
-            os.fchmod(descriptor, stat.S_IMODE(existing.st_mode))
-        with os.fdopen(descriptor, mode, **open_arguments) as handle:
+        try:
+            if existing is not None:  # a new file gets the mode open() gives (0o666 less the umask)
+                os.fchmod(descriptor, stat.S_IMODE(existing.st_mode))
+            handle = os.fdopen(descriptor, mode, **open_arguments)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -44,7 +54,7 @@ def atomic_write(path, mode: str = "wb", **open_arguments):
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        if isinstance(error, OSError):
+        if isinstance(error, OSError) and error.filename is None:  # a write or flush of this file
             raise _naming(error, shown) from None
         raise
     _fsync_directory(folder)
@@ -69,7 +79,8 @@ def describe_file_type(mode: int) -> str:
 def _create_beside(folder: str, name: str, shown: str):
     """A new, exclusively created file in ``folder``: (descriptor, its path)."""
     for _ in range(100):
-        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        # NAME_MAX is 255: a long name is shortened in the temporary one
+        temporary = os.path.join(folder, f".{name[:200]}.{secrets.token_hex(6)}.tmp")
         try:
             return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), temporary
         except FileExistsError:
@@ -82,7 +93,7 @@ def _create_beside(folder: str, name: str, shown: str):
 def _fsync_directory(folder: str) -> None:
     """Makes a rename in ``folder`` durable (where the platform allows opening a directory)."""
     try:
-        descriptor = os.open(folder or ".", os.O_RDONLY)
+        descriptor = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:

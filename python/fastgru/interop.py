@@ -66,18 +66,18 @@ def load(path):
         return Model._from_file(path, tensors, metadata)
     if class_name not in LAYER_CLASSES:
         raise refuse(f"expected a layer class in {LAYER_CLASSES} or 'Model', got {class_name!r:.50}")
-    layer_class, config, expected = checked_layer_config(class_name, metadata["config"], "config", refuse,
-                                                         len(tensors))
+    layer_class, config, expected = layer_plan(class_name, metadata["config"], "config", refuse, len(tensors))
     check_tensors(tensors, expected, config["dtype"], refuse)
     with refused_as(refuse):
-        layer = layer_class(**config)
+        layer = build_layer(layer_class, config)
         layer.load_state_dict(tensors)
     return layer
 
 
-def checked_layer_config(class_name, text, what, refuse, tensor_count):
-    """A model file's layer configuration, checked: (layer class, config, name -> shape of the
-    tensors it needs), so that the tensors are checked before anything is built."""
+def layer_plan(class_name, text, what, refuse, tensor_count):
+    """What a model file's layer configuration (JSON ``text``) builds, checked: (layer class,
+    config, name -> shape of the tensors it needs), so that the tensors can be checked before
+    anything is built."""
     config = check_layer_config(class_name, text, what, refuse)
     layer_class = _layer_class(class_name)
     needed = 2 * config["num_layers"] * (2 if config["bidirectional"] else 1)  # weights of each layer and direction
@@ -85,6 +85,14 @@ def checked_layer_config(class_name, text, what, refuse, tensor_count):
         raise refuse(f"{what} num_layers: {config['num_layers']} layers need at least {needed} tensors, "
                      f"the file has {tensor_count}")
     return layer_class, config, layer_class._parameter_shapes_of(config)
+
+
+def build_layer(layer_class, config):
+    """The layer of a checked file configuration. Its warnings were given when it was first
+    built (e.g. dropout with one layer): loading it does not repeat them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return layer_class(**config)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ over it (see :func:`atomic_write`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -31,9 +32,8 @@ import numpy as np
 from . import _core
 from .files import atomic_write, describe_file_type
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "write_model_file", "read_model_file",
-           "check_layer_config", "check_tensors", "refusal", "parse_json",
-           "LAYER_CLASSES", "CONFIG_FIELDS"]
+__all__ = ["FORMAT_VERSION", "LAYER_CLASSES", "CONFIG_FIELDS", "ModelFileError", "write_model_file",
+           "read_model_file", "check_layer_config", "check_tensors"]
 
 FORMAT_VERSION = 1
 
@@ -80,74 +80,90 @@ def read_model_file(path) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
     """Reads a file written by :func:`write_model_file`: (tensors, metadata).
 
     Checks everything that does not depend on the layer class: a regular file, the header's size
-    and JSON, the fastgru metadata and its version, and that the tensors tile the data exactly.
-    Raises :class:`ModelFileError`; OSError where the file cannot be opened at all.
+    and JSON, the fastgru metadata and its version, and that the tensors tile the data exactly
+    (before the data is read). The tensors are read-only arrays. Raises :class:`ModelFileError`;
+    OSError where the file cannot be opened at all.
     """
     refuse = refusal(path)
-    content = _read_regular_file(path, refuse)
-    if len(content) < 8:
-        raise refuse(f"expected at least 8 bytes, got {len(content)}")
-    (header_bytes,) = struct.unpack("<Q", content[:8])
-    if header_bytes > min(MAX_HEADER_BYTES, len(content) - 8):
-        raise refuse(_foreign_format(content) or (
-            f"header of {header_bytes} bytes is over the format's cap of {MAX_HEADER_BYTES}" if header_bytes > MAX_HEADER_BYTES
-            else f"header of {header_bytes} bytes does not fit in a {len(content)}-byte file (truncated?)"))
-    header = parse_json(content[8 : 8 + header_bytes], "header", refuse)
-    if not isinstance(header, dict):
-        raise refuse("header is not a JSON object")
-    metadata = check_metadata(header.pop("__metadata__", None), refuse)
-    data = memoryview(content)[8 + header_bytes :]
+    with _open_regular_file(path, refuse) as (handle, size):
+        if size < 8:
+            raise refuse(f"expected at least 8 bytes, got {size}")
+        prefix = _read_exactly(handle, 8, refuse)
+        (header_bytes,) = struct.unpack("<Q", prefix)
+        if header_bytes > min(MAX_HEADER_BYTES, size - 8):
+            raise refuse(_foreign_format(prefix) or (
+                f"header of {header_bytes} bytes is over the format's cap of {MAX_HEADER_BYTES}"
+                if header_bytes > MAX_HEADER_BYTES
+                else f"header of {header_bytes} bytes does not fit in a {size}-byte file (truncated?)"))
+        header = parse_json(_read_exactly(handle, header_bytes, refuse), "header", refuse)
+        if not isinstance(header, dict):
+            raise refuse("header is not a JSON object")
+        metadata = check_metadata(header.pop("__metadata__", None), refuse)
+        # Checked against the file's size before its data is read: a file claiming more than its
+        # header describes (a sparse file, say) costs nothing.
+        entries = _tensor_entries(header, size - 8 - header_bytes, refuse)
+        data = memoryview(_read_exactly(handle, size - 8 - header_bytes, refuse))
     tensors = {}
-    for name, (dtype, shape, begin, end) in _tensor_entries(header, len(data), refuse).items():
-        tensors[name] = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    for name, (dtype, shape, begin, end) in entries.items():
+        array = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape)
+        tensors[name] = array if array.dtype.isnative else array.astype(dtype.newbyteorder("="))
     return tensors, metadata
 
 
 def refusal(path) -> Callable[[str], ModelFileError]:
     """The error for ``path`` with a reason: ``raise refusal(path)("...")``."""
-    return lambda reason: ModelFileError(f"{os.fspath(path)}: not a readable fastgru model file: {reason}")
+    return lambda reason: ModelFileError(f"{os.fsdecode(path)}: not a readable fastgru model file: {reason}")
 
 
-def _foreign_format(content: bytes) -> str:
+def _foreign_format(prefix: bytes) -> str:
     """What a file whose header makes no sense probably is, and how to load it (or "")."""
-    if content.startswith(b"PK\x03\x04") or content[:1] == b"\x80" and content[1:2] in b"\x02\x03\x04\x05":
+    if prefix.startswith(b"PK\x03\x04") or prefix[:1] == b"\x80" and prefix[1:2] in b"\x02\x03\x04\x05":
         return ("this looks like a PyTorch file (torch.save's zip or pickle; or another zip archive such as a "
                 "Keras .keras file): load it with torch, module.load_state_dict(torch.load(path)), then "
                 "fastgru.GRU.from_torch(module); Keras layers: fastgru.GRU.from_keras(layer)")
-    if content.startswith(b"\x89HDF"):
+    if prefix.startswith(b"\x89HDF"):
         return "this is an HDF5 file (a Keras .h5?): load it with Keras, then fastgru.GRU.from_keras(layer)"
     return ""
 
 
-def _read_regular_file(path, refuse) -> bytes:
-    # Non-blocking, so that a FIFO is refused instead of waiting for a writer.
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
+@contextlib.contextmanager
+def _open_regular_file(path, refuse):
+    """(binary file, its size) of a regular file. Its type is checked before it is opened
+    (opening a device can act on it) and again on what was opened; it is opened without
+    blocking, so that a FIFO swapped in between is refused, not waited on."""
+    if "\0" in os.fsdecode(path):
+        raise refuse("the path holds a NUL byte")
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse(f"expected a regular file, got {describe_file_type(info.st_mode)}")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as handle:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise refuse(f"expected a regular file, got {describe_file_type(info.st_mode)}")
-        with os.fdopen(descriptor, "rb", closefd=False) as handle:
-            return handle.read(info.st_size)
-    finally:
-        os.close(descriptor)
+        yield handle, info.st_size
 
 
-def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Exception]):
-    """Strict JSON (RFC 8259: no NaN or Infinity, no duplicate keys, UTF-8) of bounded size:
-    ``text`` (UTF-8 bytes, or a string from the header) may hold at most one ``,``, ``[`` or
-    ``{`` outside strings per 4 bytes (a real header has one per 10 or more), which bounds what
-    parsing allocates to a multiple of its size."""
-    if isinstance(text, str):
-        decoded, text = text, text.encode("utf-8", "surrogatepass")
-    else:
-        try:
-            decoded = text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise refuse(f"{what} is not UTF-8 ({error})") from None
+def _read_exactly(handle, count: int, refuse) -> bytes:
+    content = handle.read(count)
+    if len(content) != count:
+        raise refuse("it shrank while being read")
+    return content
+
+
+def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Exception], user_data: bool = False):
+    """Strict JSON (RFC 8259: UTF-8, no NaN or Infinity, no duplicate keys) within the format's
+    bounds (nesting at most 64 deep; but for ``user_data``, at most one ``,``, ``[`` or ``{``
+    outside strings per 6 bytes), which keep what parsing allocates to a small multiple of the
+    text's size. ``text``: UTF-8 bytes, or a string from the header."""
     try:
-        _core.check_json_size(text)  # the C++ reader's own rule, so that both count alike
+        encoded, decoded = (text.encode("utf-8"), text) if isinstance(text, str) else (text, text.decode("utf-8"))
+    except UnicodeError as error:
+        raise refuse(f"{what} is not UTF-8 ({error})") from None
+    try:
+        _core.check_model_json(encoded, user_data)  # the C++ reader's own bounds: both count alike
     except _core.CoreArgumentError as error:
-        raise refuse(f"{what}: {str(error).removeprefix('JSON: ')}") from None
+        raise refuse(f"{what} is not JSON of a model file ({error})") from None
 
     def reject_constant(name):
         raise ValueError(f"{name} is not JSON")
@@ -163,14 +179,12 @@ def parse_json(text: Union[bytes, str], what: str, refuse: Callable[[str], Excep
         if len(result) != len(pairs):
             seen = set()
             duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-            raise ValueError(f"duplicate key {duplicate!r}")
+            raise ValueError(f"duplicate key {duplicate!r:.80}")
         return result
 
     try:
         value = json.loads(decoded, parse_constant=reject_constant, parse_float=finite_float,
                            object_pairs_hook=unique_keys)
-    except RecursionError:
-        raise refuse(f"{what} is nested too deeply") from None
     except ValueError as error:
         raise refuse(f"{what} is not JSON ({error})") from None
     return value
@@ -197,29 +211,39 @@ def check_metadata(metadata, refuse) -> Dict[str, str]:
 def _tensor_entries(header, data_bytes, refuse):
     """name -> (dtype, shape, begin, end), checked to tile the data section exactly."""
     entries = {}
-    for name, entry in header.items():
+    for entry_name, entry in header.items():
+        name = f"{entry_name!r:.80}"  # for messages
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise refuse(f"tensor {name!r}: expected an object of dtype, shape and data_offsets, got {entry!r:.200}")
+            raise refuse(f"tensor {name}: expected an object of dtype, shape and data_offsets, got {entry!r:.200}")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(dtype, str) or dtype not in _DTYPES:
-            raise refuse(f"tensor {name!r}: dtype expected 'F32' or 'F64', got {dtype!r:.50}")
+            raise refuse(f"tensor {name}: dtype expected 'F32' or 'F64', got {dtype!r:.50}")
         if not isinstance(shape, list) or not all(_is_integer(n, 0, MAX_OFFSET) for n in shape):
-            raise refuse(f"tensor {name!r}: shape expected a list of integers in 0..2^53, got {shape!r:.200}")
+            raise refuse(f"tensor {name}: shape expected a list of integers in 0..2^53, got {shape!r:.200}")
         if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_integer(n, 0, MAX_OFFSET) for n in offsets):
-            raise refuse(f"tensor {name!r}: data_offsets expected two integers in 0..2^53, got {offsets!r:.200}")
+            raise refuse(f"tensor {name}: data_offsets expected two integers in 0..2^53, got {offsets!r:.200}")
         begin, end = offsets
-        if end < begin or end - begin != math.prod(shape) * _DTYPES[dtype].itemsize:
-            raise refuse(f"tensor {name!r}: bytes {begin}..{end} do not hold shape {tuple(shape)} of {dtype}")
-        entries[name] = (_DTYPES[dtype], tuple(shape), begin, end)
+        if end < begin or end - begin != _shape_bytes(shape, _DTYPES[dtype].itemsize):
+            raise refuse(f"tensor {name}: bytes {begin}..{end} do not hold shape {shape!r:.100} of {dtype}")
+        entries[entry_name] = (_DTYPES[dtype], tuple(shape), begin, end)
     covered = 0
     for name, (_, _, begin, end) in sorted(entries.items(), key=lambda item: (item[1][2], item[1][3])):
         if begin != covered:
-            raise refuse(f"tensor {name!r}: starts at data byte {begin}, expected {covered} "
+            raise refuse(f"tensor {name!r:.80}: starts at data byte {begin}, expected {covered} "
                          "(tensors must tile the data without gaps or overlaps)")
         covered = end
     if covered != data_bytes:
-        raise refuse(f"the tensors hold {covered} data bytes, the file has {data_bytes} (truncated?)")
+        raise refuse(f"the tensors hold {covered} data bytes, the file has {data_bytes} after its header (truncated?)")
     return entries
+
+
+def _shape_bytes(shape, itemsize) -> int:
+    """Bytes of ``shape``, or 2^54 (past any file) once a factor takes it there: a product of
+    many large entries never grows into a huge integer."""
+    size = itemsize
+    for dimension in shape:
+        size = min(size * dimension, 2**54)
+    return size
 
 
 def _is_integer(value, low, high) -> bool:
@@ -232,10 +256,26 @@ def _json_type(value) -> str:
 
 
 # ----------------------------------------------------------------------------- layer classes
-# The configuration of each layer class: field -> (what it must be, check).
+def as_number(value):
+    """A JSON number as the float the C++ reader reads it as, or None (not a number, or beyond
+    a double's range)."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def _number_in(expected, accept):
+    return expected, lambda v: as_number(v) is not None and accept(as_number(v))
+
+
+# The configuration of each layer class: field -> (what it must be, check). Numbers are read as
+# floats, as the C++ reader reads them.
 _SIZE = ("an integer in 1..2^31", lambda v: _is_integer(v, 1, MAX_SIZE))
 _BOOLEAN = ("a boolean", lambda v: type(v) is bool)
-_RATE = ("a number in [0, 1)", lambda v: type(v) in (int, float) and 0 <= v < 1)
+_RATE = _number_in("a number in [0, 1)", lambda v: 0 <= v < 1)
 _DTYPE = ("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
 _COMMON_FIELDS = {
     "input_size": _SIZE, "hidden_size": _SIZE, "num_layers": _SIZE, "batch_first": _BOOLEAN,
@@ -247,26 +287,30 @@ CONFIG_FIELDS = {
     "LiGRU": {
         **_COMMON_FIELDS,
         "activation": ("'relu', 'tanh' or 'leaky_relu'", lambda v: v in ("relu", "tanh", "leaky_relu")),
-        "negative_slope": ("a number >= 0", lambda v: type(v) in (int, float) and v >= 0),
-        "bn_momentum": ("a number in [0, 1]", lambda v: type(v) in (int, float) and 0 <= v <= 1),
-        "bn_eps": ("a number > 0", lambda v: type(v) in (int, float) and v > 0),
+        "negative_slope": _number_in("a number >= 0", lambda v: v >= 0),
+        "bn_momentum": _number_in("a number in [0, 1]", lambda v: 0 <= v <= 1),
+        "bn_eps": _number_in("a number > 0", lambda v: v > 0),
     },
 }
+_NUMBER_FIELDS = {field for fields in CONFIG_FIELDS.values() for field, spec in fields.items()
+                  if spec[0].startswith("a number")}
 
 
 def check_layer_config(class_name: str, text: str, what: str, refuse) -> dict:
-    """The configuration JSON of a ``class_name`` layer: exactly its fields, each of its type."""
+    """The configuration JSON of a ``class_name`` layer: exactly its fields, each of its type
+    (numbers as floats)."""
     config = parse_json(text, what, refuse)
     if not isinstance(config, dict):
         raise refuse(f"{what}: expected a JSON object, got {_json_type(config)}")
     fields = CONFIG_FIELDS[class_name]
     missing, unknown = sorted(set(fields) - set(config)), sorted(set(config) - set(fields))
     if missing or unknown:
-        raise refuse(f"{what}: a {class_name} has the fields {sorted(fields)}; missing {missing}, unknown {unknown}")
+        raise refuse(f"{what}: a {class_name} has the fields {sorted(fields)}; missing {missing}, "
+                     f"unknown {_listing(unknown)}")
     for field, (expected, valid) in fields.items():
         if not valid(config[field]):
             raise refuse(f"{what} {field}: expected {expected}, got {config[field]!r:.50}")
-    return config
+    return {field: as_number(value) if field in _NUMBER_FIELDS else value for field, value in config.items()}
 
 
 def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, tuple], dtype: str, refuse) -> None:
@@ -285,5 +329,5 @@ def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, tupl
 
 
 def _listing(names, limit=8) -> str:
-    names = sorted(names)
+    names = [f"{name:.80}" for name in sorted(names)]
     return str(names if len(names) <= limit else names[:limit] + [f"... {len(names) - limit} more"])

@@ -21,10 +21,12 @@ namespace fastgru {
 template <typename Real>
 Gru<Real> load_gru(const std::string& path);
 
-// The format's bound on JSON text in a model file (its header, and the configuration inside it):
-// at most one ',', '[' or '{' outside strings per 4 bytes, which bounds what parsing allocates.
-// Throws std::invalid_argument past it. The Python reader applies the rule through this function.
-void check_json_size(std::string_view json);
+// The format's bounds on JSON text in a model file, which keep what parsing allocates to a small
+// multiple of the text's size: nesting at most 64 deep and, but for `user_data` (a Model file's
+// user metadata, read by Python only), at most one ',', '[' or '{' outside strings per 6 bytes
+// (plus one). Throws std::invalid_argument past them. The Python reader checks them through this
+// function, so that both readers count alike.
+void check_model_json(std::string_view json, bool user_data);
 
 extern template Gru<float> load_gru<float>(const std::string&);
 extern template Gru<double> load_gru<double>(const std::string&);

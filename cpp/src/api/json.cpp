@@ -1,5 +1,6 @@
 #include "api/json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -47,9 +48,9 @@ void check_utf8(const std::string& text) {
 
 }  // namespace
 
-// Parsing allocates per value, so this bounds its memory by a multiple of the text's size.
-void check_value_count(std::string_view text) {
+void check_json_bounds(std::string_view text, std::size_t bytes_per_value) {
   std::size_t values = 0;
+  int depth = 0;
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -60,11 +61,14 @@ void check_value_count(std::string_view text) {
       in_string = true;
     } else if (c == ',' || c == '[' || c == '{') {
       ++values;
+      if (c != ',' && ++depth > kMaxDepth) fail_at("nesting deeper than " + std::to_string(kMaxDepth), i);
+    } else if (c == ']' || c == '}') {
+      --depth;
     }
   }
-  if (values > text.size() / kBytesPerValue + 1) {
+  if (bytes_per_value != 0 && values > text.size() / bytes_per_value + 1) {
     throw std::invalid_argument("JSON: holds " + std::to_string(values) + " values in " + std::to_string(text.size()) +
-                                " bytes: more than one per " + std::to_string(kBytesPerValue) +
+                                " bytes: more than one per " + std::to_string(bytes_per_value) +
                                 " bytes, which no model file has");
   }
 }
@@ -151,11 +155,12 @@ class Parser {
   bool is_digit(std::size_t i) const { return i < text_.size() && text_[i] >= '0' && text_[i] <= '9'; }
 
   JsonValue parse_value(int depth) {
-    if (depth > kMaxDepth) fail("nesting deeper than " + std::to_string(kMaxDepth));
     JsonValue value;
     const char c = peek();
+    if ((c == '{' || c == '[') && depth > kMaxDepth) fail("nesting deeper than " + std::to_string(kMaxDepth));
     if (c == '{') {
       value.kind = JsonValue::Kind::object;
+      value.object = std::make_unique<JsonValue::Members>();
       ++at_;
       if (peek() == '}') {
         ++at_;
@@ -163,27 +168,28 @@ class Parser {
       }
       while (true) {
         if (peek() != '"') fail("expected a string key");
-        const std::size_t key_at = at_;
         std::string key = parse_string();
         expect(':');
-        if (!value.object.emplace(key, parse_value(depth + 1)).second) fail_at("duplicate key " + printable(key), key_at);
+        value.object->emplace_back(std::move(key), parse_value(depth + 1));
         if (peek() == ',') {
           ++at_;
           continue;
         }
         expect('}');
+        refuse_duplicate_keys(*value.object);
         return value;
       }
     }
     if (c == '[') {
       value.kind = JsonValue::Kind::array;
+      value.array = std::make_unique<std::vector<JsonValue>>();
       ++at_;
       if (peek() == ']') {
         ++at_;
         return value;
       }
       while (true) {
-        value.array.push_back(parse_value(depth + 1));
+        value.array->push_back(parse_value(depth + 1));
         if (peek() == ',') {
           ++at_;
           continue;
@@ -245,6 +251,16 @@ class Parser {
       fail_at("malformed number", begin);
     }
     return value;
+  }
+
+  void refuse_duplicate_keys(const JsonValue::Members& members) const {
+    std::vector<const std::string*> keys;
+    keys.reserve(members.size());
+    for (const auto& member : members) keys.push_back(&member.first);
+    std::sort(keys.begin(), keys.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+    for (std::size_t i = 1; i < keys.size(); ++i) {
+      if (*keys[i] == *keys[i - 1]) fail("duplicate key " + printable(*keys[i]) + " in the object ending");
+    }
   }
 
   std::uint32_t parse_hex4() {
@@ -327,8 +343,25 @@ std::string printable(const std::string& text) {
 
 JsonValue parse_json(const std::string& text) {
   check_utf8(text);
-  check_value_count(text);
+  check_json_bounds(text, kBytesPerValue);
   return Parser(text).document();
+}
+
+const std::vector<JsonValue>& JsonValue::elements() const {
+  static const std::vector<JsonValue> none;
+  return array ? *array : none;
+}
+
+const JsonValue::Members& JsonValue::members() const {
+  static const Members none;
+  return object ? *object : none;
+}
+
+const JsonValue* JsonValue::find(const std::string& key) const {
+  for (const auto& [name, value] : members()) {
+    if (name == key) return &value;
+  }
+  return nullptr;
 }
 
 }  // namespace fastgru::api

@@ -38,7 +38,9 @@ struct Tensor {
 
 class Refusal {
  public:
-  explicit Refusal(const std::string& path) : path_(path) {}
+  explicit Refusal(const std::string& path) {
+    for (const char c : path) path_ += c == '\0' ? std::string("\\0") : std::string(1, c);  // C strings end at NUL
+  }
   std::invalid_argument operator()(const std::string& reason) const {
     return std::invalid_argument("fastgru: " + path_ + ": not a readable fastgru model file: " + reason);
   }
@@ -56,30 +58,49 @@ const char* file_type(mode_t mode) {
   return "not a regular file";
 }
 
-// The whole file, which must be a regular one: opened without blocking (a FIFO is refused, not
-// waited on) and read up to the size it had when opened.
-std::string read_regular_file(const std::string& path, const Refusal& refuse) {
-  const int descriptor = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (descriptor < 0) throw refuse(std::string("cannot open it (") + std::strerror(errno) + ")");
-  struct Closer {
-    int descriptor;
-    ~Closer() { ::close(descriptor); }
-  } closer{descriptor};
-  struct stat info {};
-  if (::fstat(descriptor, &info) != 0) throw refuse(std::string("cannot stat it (") + std::strerror(errno) + ")");
-  if (!S_ISREG(info.st_mode)) throw refuse(std::string("expected a regular file, got ") + file_type(info.st_mode));
-  std::string content(static_cast<std::size_t>(info.st_size), '\0');
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t got = ::read(descriptor, content.data() + done, content.size() - done);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw refuse(std::string("cannot read it (") + std::strerror(errno) + ")");
-    if (got == 0) break;  // shrank while being read
-    done += static_cast<std::size_t>(got);
+// An open regular file. Its type is checked before it is opened (opening a device can act on
+// it) and again on what was opened; it is opened without blocking, so a FIFO swapped in between
+// is refused, not waited on.
+class RegularFile {
+ public:
+  RegularFile(const std::string& path, const Refusal& refuse) : refuse_(refuse) {
+    if (path.find('\0') != std::string::npos) throw refuse("the path holds a NUL byte");
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) throw refuse(std::string("cannot open it (") + std::strerror(errno) + ")");
+    if (!S_ISREG(info.st_mode)) throw refuse(std::string("expected a regular file, got ") + file_type(info.st_mode));
+    descriptor_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (descriptor_ < 0) throw refuse(std::string("cannot open it (") + std::strerror(errno) + ")");
+    if (::fstat(descriptor_, &info) != 0 || !S_ISREG(info.st_mode)) {
+      ::close(descriptor_);
+      throw refuse("expected a regular file, got " + std::string(file_type(info.st_mode)));
+    }
+    size_ = static_cast<std::uint64_t>(info.st_size);
   }
-  content.resize(done);
-  return content;
-}
+  ~RegularFile() { ::close(descriptor_); }
+  RegularFile(const RegularFile&) = delete;
+  RegularFile& operator=(const RegularFile&) = delete;
+
+  std::uint64_t size() const { return size_; }
+
+  // The next `count` bytes (which the caller has checked the file holds).
+  std::string read(std::uint64_t count) {
+    std::string bytes(static_cast<std::size_t>(count), '\0');
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t got = ::read(descriptor_, bytes.data() + done, bytes.size() - done);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw refuse_(std::string("cannot read it (") + std::strerror(errno) + ")");
+      if (got == 0) throw refuse_("it shrank while being read");
+      done += static_cast<std::size_t>(got);
+    }
+    return bytes;
+  }
+
+ private:
+  const Refusal& refuse_;
+  int descriptor_ = -1;
+  std::uint64_t size_ = 0;
+};
 
 std::string json_type(const JsonValue& value) {
   switch (value.kind) {
@@ -119,33 +140,35 @@ std::string foreign_format(const std::string& content) {
 // The tensors of the header, checked to tile the data section exactly (no gaps, no overlaps).
 std::map<std::string, Tensor> tensor_entries(const JsonValue& header, std::uint64_t data_bytes, const Refusal& refuse) {
   std::map<std::string, Tensor> tensors;
-  for (const auto& [name, entry] : header.object) {
+  for (const auto& [name, entry] : header.members()) {
     if (name == "__metadata__") continue;
     const JsonValue* dtype = entry.find("dtype");
     const JsonValue* shape = entry.find("shape");
     const JsonValue* offsets = entry.find("data_offsets");
-    if (!dtype || !shape || !offsets || entry.object.size() != 3) {
+    if (!dtype || !shape || !offsets || entry.members().size() != 3) {
       throw refuse("tensor " + api::printable(name) + ": expected an object of dtype, shape and data_offsets");
     }
     if (dtype->kind != JsonValue::Kind::string || (dtype->string != "F32" && dtype->string != "F64")) {
       throw refuse("tensor " + api::printable(name) + ": dtype expected 'F32' or 'F64'");
     }
     const std::uint64_t width = dtype->string == "F32" ? 4 : 8;
+    const std::vector<JsonValue>& dimensions = shape->elements();
     if (shape->kind != JsonValue::Kind::array ||
-        !std::all_of(shape->array.begin(), shape->array.end(), [](const JsonValue& n) { return is_integer(n, 0, kMaxOffset); })) {
+        !std::all_of(dimensions.begin(), dimensions.end(), [](const JsonValue& n) { return is_integer(n, 0, kMaxOffset); })) {
       throw refuse("tensor " + api::printable(name) + ": shape expected a list of integers in 0..2^53");
     }
-    if (offsets->kind != JsonValue::Kind::array || offsets->array.size() != 2 ||
-        !is_integer(offsets->array[0], 0, kMaxOffset) || !is_integer(offsets->array[1], 0, kMaxOffset)) {
+    const std::vector<JsonValue>& range = offsets->elements();
+    if (offsets->kind != JsonValue::Kind::array || range.size() != 2 || !is_integer(range[0], 0, kMaxOffset) ||
+        !is_integer(range[1], 0, kMaxOffset)) {
       throw refuse("tensor " + api::printable(name) + ": data_offsets expected two integers in 0..2^53");
     }
     Tensor tensor;
     tensor.dtype = dtype->string;
-    tensor.begin = static_cast<std::uint64_t>(offsets->array[0].number);
-    tensor.end = static_cast<std::uint64_t>(offsets->array[1].number);
+    tensor.begin = static_cast<std::uint64_t>(range[0].number);
+    tensor.end = static_cast<std::uint64_t>(range[1].number);
     // Bytes of the shape, or past 2^53 (and so past any file) once a factor takes it there.
     std::uint64_t bytes = width;
-    for (const JsonValue& n : shape->array) {
+    for (const JsonValue& n : dimensions) {
       const auto dimension = static_cast<std::uint64_t>(n.number);
       tensor.shape.push_back(static_cast<std::int64_t>(dimension));
       bytes = dimension != 0 && bytes > (std::uint64_t(1) << 53) / dimension ? (std::uint64_t(1) << 54) : bytes * dimension;
@@ -170,7 +193,7 @@ std::map<std::string, Tensor> tensor_entries(const JsonValue& header, std::uint6
   }
   if (covered != data_bytes) {
     throw refuse("the tensors hold " + std::to_string(covered) + " data bytes, the file has " +
-                 std::to_string(data_bytes) + " (truncated?)");
+                 std::to_string(data_bytes) + " after its header (truncated?)");
   }
   return tensors;
 }
@@ -182,7 +205,7 @@ const JsonValue& checked_metadata(const JsonValue& header, const Refusal& refuse
   if (!format || format->kind != JsonValue::Kind::string || format->string != "fastgru") {
     throw refuse("no fastgru metadata (a safetensors file from another library?)");
   }
-  for (const auto& [key, value] : metadata->object) {
+  for (const auto& [key, value] : metadata->members()) {
     if (value.kind != JsonValue::Kind::string) throw refuse("metadata " + api::printable(key) + ": expected a JSON string, got " + json_type(value));
   }
   const JsonValue* version = metadata->find("format_version");
@@ -240,7 +263,7 @@ JsonValue checked_config(Cell cell, const std::string& text, const Refusal& refu
   JsonValue config = parse(text, "config", refuse);
   if (config.kind != JsonValue::Kind::object) throw refuse("config: expected a JSON object, got " + json_type(config));
   const std::map<std::string, Field> fields = config_fields(cell);
-  for (const auto& [key, value] : config.object) {
+  for (const auto& [key, value] : config.members()) {
     if (!fields.count(key)) throw refuse("config: unknown field " + api::printable(key));
   }
   for (const auto& [key, field] : fields) {
@@ -254,10 +277,10 @@ JsonValue checked_config(Cell cell, const std::string& text, const Refusal& refu
 // The values of `tensor`, converted to Real (the format is little-endian, as is every x86-64 and
 // arm64 host this builds for).
 template <typename Real>
-std::vector<Real> tensor_values(const std::string& content, std::size_t data_begin, const Tensor& tensor) {
+std::vector<Real> tensor_values(const std::string& data, const Tensor& tensor) {
   const std::size_t width = tensor.dtype == "F32" ? 4 : 8, count = (tensor.end - tensor.begin) / width;
   std::vector<Real> values(count);
-  const char* bytes = content.data() + data_begin + tensor.begin;
+  const char* bytes = data.data() + tensor.begin;
   for (std::size_t i = 0; i < count; ++i) {
     if (width == 4) {
       float v;
@@ -277,21 +300,24 @@ std::vector<Real> tensor_values(const std::string& content, std::size_t data_beg
 template <typename Real>
 Gru<Real> load_gru(const std::string& path) {
   const Refusal refuse(path);
-  const std::string content = read_regular_file(path, refuse);
-  if (content.size() < 8) throw refuse("expected at least 8 bytes, got " + std::to_string(content.size()));
+  RegularFile file(path, refuse);
+  if (file.size() < 8) throw refuse("expected at least 8 bytes, got " + std::to_string(file.size()));
+  const std::string prefix = file.read(8);
   std::uint64_t header_bytes = 0;
-  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | static_cast<unsigned char>(content[i]);
-  if (header_bytes > kMaxHeaderBytes || header_bytes > content.size() - 8) {
-    const std::string foreign = foreign_format(content);
+  for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | static_cast<unsigned char>(prefix[i]);
+  if (header_bytes > kMaxHeaderBytes || header_bytes > file.size() - 8) {
+    const std::string foreign = foreign_format(prefix);
     if (!foreign.empty()) throw refuse(foreign);
     if (header_bytes > kMaxHeaderBytes) throw refuse("header of " + std::to_string(header_bytes) + " bytes is over the format's cap");
     throw refuse("header of " + std::to_string(header_bytes) + " bytes does not fit in the file (truncated?)");
   }
-  const JsonValue header = parse(content.substr(8, header_bytes), "header", refuse);
+  const JsonValue header = parse(file.read(header_bytes), "header", refuse);
   if (header.kind != JsonValue::Kind::object) throw refuse("header is not a JSON object");
   const JsonValue& metadata = checked_metadata(header, refuse);
-  const std::size_t data_begin = 8 + header_bytes;
-  const std::map<std::string, Tensor> tensors = tensor_entries(header, content.size() - data_begin, refuse);
+  // Checked against the file's size before its data is read: a file that claims more than its
+  // header describes (a sparse file, say) costs nothing.
+  const std::map<std::string, Tensor> tensors = tensor_entries(header, file.size() - 8 - header_bytes, refuse);
+  const std::string data = file.read(file.size() - 8 - header_bytes);
 
   const std::string& layer_class = metadata.find("class")->string;
   if (layer_class == "Model") {
@@ -341,9 +367,8 @@ Gru<Real> load_gru(const std::string& path) {
       for (const char* name : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) {
         if (ligru) expected.push_back({name + suffix, {G}});
       }
-      // A file cannot name more tensors than it has: stop before listing a huge configuration.
-      if (expected.size() > tensors.size()) break;
     }
+    // A file cannot name more tensors than it has: stop before listing a huge configuration.
     if (expected.size() > tensors.size()) break;
   }
   std::set<std::string> expected_names;
@@ -360,7 +385,7 @@ Gru<Real> load_gru(const std::string& path) {
 
   std::vector<std::vector<Real>> arrays;
   arrays.reserve(expected.size());  // every array is in place before the first view is taken
-  for (const auto& [name, shape] : expected) arrays.push_back(tensor_values<Real>(content, data_begin, tensors.at(name)));
+  for (const auto& [name, shape] : expected) arrays.push_back(tensor_values<Real>(data, tensors.at(name)));
   std::vector<GruWeightsView<Real>> views;
   std::size_t next = 0;
   for (std::int64_t s = 0; s < config.layers * D; ++s) {
@@ -386,7 +411,9 @@ Gru<Real> load_gru(const std::string& path) {
   }
 }
 
-void check_json_size(std::string_view json) { api::check_value_count(json); }
+void check_model_json(std::string_view json, bool user_data) {
+  api::check_json_bounds(json, user_data ? 0 : api::kBytesPerValue);
+}
 
 template Gru<float> load_gru<float>(const std::string&);
 template Gru<double> load_gru<double>(const std::string&);

@@ -18,8 +18,25 @@ from . import optimizers as optimizers_module
 __all__ = ["Model"]
 
 _HEADS = ("last", "sequence")
-# The fields of config() that a model file keeps.
+# The fields of config() that a model file keeps, and the losses it names (Huber's carries delta).
 _FILE_FIELDS = {"outputs", "head", "loss", "clip_grad_norm"}
+_FILE_LOSSES = ("mse", "mae", "cross_entropy")
+# A model file's user metadata: at most this much JSON (its parse costs a multiple of it).
+MAX_USER_METADATA_BYTES = 1_000_000
+
+
+def _user_metadata(text: str, refuse) -> dict:
+    """The user metadata of a model file (JSON text): a JSON object of at most
+    MAX_USER_METADATA_BYTES, nested at most 64 deep."""
+    from ..model_file import parse_json
+
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_USER_METADATA_BYTES:
+        raise refuse(f"user_metadata: {size} bytes of JSON, more than the format's {MAX_USER_METADATA_BYTES}")
+    value = parse_json(text, "user_metadata", refuse, user_data=True)
+    if not isinstance(value, dict):
+        raise refuse(f"user_metadata: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _as_float_array(value, name, dtype):
@@ -498,12 +515,20 @@ class Model:
         if type(self.loss) is not builtin:
             raise TypeError(f"save: the model file names its loss, and {self.loss!r} is not one of fastgru's; "
                             "save the weights with get_weights() instead")
+        user_metadata = metadata if metadata is not None else self.metadata
+        if not isinstance(user_metadata, dict):
+            raise TypeError(f"metadata: expected a JSON-serialisable dict, got {type(user_metadata).__name__}")
         try:
-            user_metadata = json.dumps(metadata if metadata is not None else self.metadata)
-        except TypeError as error:
-            raise TypeError(f"metadata: expected a JSON-serialisable dict, got {error}") from None
+            text = json.dumps(user_metadata, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"metadata: expected a JSON-serialisable dict of finite numbers, got {error}") from None
+
+        def refuse(reason):
+            return ValueError(f"metadata: {reason}")
+
+        _user_metadata(text, refuse)  # what load would refuse is not written
         write_model_file(path, self.get_weights(), {
-            "user_metadata": user_metadata,
+            "user_metadata": text,
             "format": "fastgru", "format_version": str(FORMAT_VERSION), "class": "Model",
             "config": json.dumps(self.config()),
             "recurrent_class": type(self.recurrent).__name__,
@@ -515,37 +540,38 @@ class Model:
     def _from_file(cls, path, tensors, metadata):
         """The model of a checked model file's tensors and metadata (see :func:`fastgru.load`):
         every field and tensor is checked before anything is built."""
-        from ..interop import checked_layer_config, refused_as
-        from ..model_file import LAYER_CLASSES, check_tensors, parse_json, refusal
+        from ..interop import build_layer, layer_plan, refused_as
+        from ..model_file import LAYER_CLASSES, as_number, check_tensors, parse_json, refusal
 
         refuse = refusal(path)
         recurrent_class = metadata.get("recurrent_class")
         if recurrent_class not in LAYER_CLASSES:
             raise refuse(f"recurrent_class: expected one of {LAYER_CLASSES}, got {recurrent_class!r:.50}")
-        layer_class, recurrent_config, recurrent_shapes = checked_layer_config(
+        layer_class, recurrent_config, recurrent_shapes = layer_plan(
             recurrent_class, metadata.get("recurrent_config", ""), "recurrent_config", refuse, len(tensors))
         config = parse_json(metadata["config"], "config", refuse)
         if not isinstance(config, dict) or set(config) != _FILE_FIELDS:
             raise refuse(f"config: expected an object of the fields {sorted(_FILE_FIELDS)}, got {config!r:.200}")
-        outputs, loss, clip = config["outputs"], config["loss"], config["clip_grad_norm"]
+        outputs, head, loss, clip = config["outputs"], config["head"], config["loss"], config["clip_grad_norm"]
         if type(outputs) is not int or not 1 <= outputs <= 2**31:
             raise refuse(f"config outputs: expected an integer in 1..2^31, got {outputs!r:.50}")
-        if not isinstance(loss, dict) or not isinstance(loss.get("name"), str):
-            raise refuse(f"config loss: expected an object with a name, got {loss!r:.100}")
-        if type(clip) not in (int, float, type(None)) or type(config["head"]) is not str:
-            raise refuse(f"config: expected clip_grad_norm a number or null and head a string, got "
-                         f"{clip!r:.50} and {config['head']!r:.50}")
+        if head not in _HEADS:
+            raise refuse(f"config head: expected one of {_HEADS}, got {head!r:.50}")
+        huber = isinstance(loss, dict) and set(loss) == {"name", "delta"} and loss["name"] == "huber"
+        if not (huber and (as_number(loss["delta"]) or 0) > 0 or loss in [{"name": n} for n in _FILE_LOSSES]):
+            raise refuse(f"config loss: expected {{'name': one of {_FILE_LOSSES}}} or {{'name': 'huber', "
+                         f"'delta': a number > 0}}, got {loss!r:.100}")
+        if clip is not None and not (as_number(clip) or 0) > 0:
+            raise refuse(f"config clip_grad_norm: expected a number > 0 or null, got {clip!r:.50}")
         expected = {f"recurrent.{name}": shape for name, shape in recurrent_shapes.items()}
         features = (2 if recurrent_config["bidirectional"] else 1) * recurrent_config["hidden_size"]
         expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
         check_tensors(tensors, expected, recurrent_config["dtype"], refuse)
-        user_metadata = parse_json(metadata.get("user_metadata", "{}"), "user_metadata", refuse)
-        parameters = {k: v for k, v in loss.items() if k != "name"}
+        user_metadata = _user_metadata(metadata.get("user_metadata", "{}"), refuse)
         with refused_as(refuse):
-            if parameters and (loss["name"] != "huber" or set(parameters) != {"delta"}):
-                raise ValueError(f"config loss: only 'huber' has a parameter, 'delta'; got {loss!r:.100}")
-            model = cls(layer_class(**recurrent_config), outputs=outputs, head=config["head"],
-                        loss=losses_module.Huber(**parameters) if parameters else loss["name"], clip_grad_norm=clip)
+            model = cls(build_layer(layer_class, recurrent_config), outputs=outputs, head=head,
+                        loss=losses_module.Huber(as_number(loss["delta"])) if huber else loss["name"],
+                        clip_grad_norm=None if clip is None else as_number(clip))
             model.set_weights(tensors)
         model.metadata = user_metadata
         return model
