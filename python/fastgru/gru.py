@@ -140,8 +140,12 @@ class GRU:
         """The core's batch normalisation arrays per layer and direction (a LiGRU's only)."""
         return []
 
-    def _on_training_forward(self):
-        """Runs after each training forward, before the lock is released."""
+    def _on_training_forward(self, core):
+        """Runs after each training forward by ``core``, before the lock is released."""
+
+    def _inference_core(self):
+        """The core that inference calls run."""
+        return self._core
 
     def _parameter_names(self, layer, direction):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -377,12 +381,14 @@ class GRU:
         """
         x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
         if not train:
-            return self._core.forward(x, h0, lengths, self.batch_first, None, 0)
+            return self._inference_core().forward(x, h0, lengths, self.batch_first, None, 0)
         with self._training_lock:
             seed = int(self._mask_seeds.integers(2**63))
-            y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
-            self._saved = (self._core, steps, batch)
-            self._on_training_forward()
+            # Read once: inference on other threads may replace self._core meanwhile.
+            core = self._core
+            y, h_n = core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
+            self._saved = (core, steps, batch)
+            self._on_training_forward(core)
         return y, h_n
 
     def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -416,7 +422,7 @@ class GRU:
             if h is not None and reset.any():
                 h = h.copy()
                 h[:, reset] = 0
-        y, h_n = self._core.forward(x, h, None, self.batch_first, None, 0)
+        y, h_n = self._inference_core().forward(x, h, None, self.batch_first, None, 0)
         return y.reshape(batch, self.hidden_size), h_n
 
     def backward(self, dy, dh_n=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -612,8 +618,8 @@ class LiGRU(GRU):
             self.negative_slope, self.bn_eps,
         )
 
-    def _on_training_forward(self):
-        count, statistics = self._core.batch_statistics(self._cache)
+    def _on_training_forward(self, core):
+        count, statistics = core.batch_statistics(self._cache)
         if not all(np.isfinite(mean).all() and np.isfinite(variance).all() for mean, variance in statistics):
             self._saved = None
             raise ValueError("x: the batch's statistics are not finite (NaN or inf in x?); the running "
@@ -633,7 +639,7 @@ class LiGRU(GRU):
                 self._params[name] = value
         self._core_stale = True
 
-    def _fresh_core(self):
+    def _inference_core(self):
         """The core with the current running statistics folded in (rebuilt after training)."""
         with self._statistics_lock:
             if self._core_stale:
@@ -651,19 +657,23 @@ class LiGRU(GRU):
         super().__setstate__(state)
 
     def load_state_dict(self, state: Mapping) -> None:
-        super().load_state_dict(state)
-        self._core_stale = False
+        # Under the lock: a core that inference rebuilds meanwhile from the previous parameters
+        # would otherwise replace the new one.
+        with self._statistics_lock:
+            super().load_state_dict(state)
+            self._core_stale = False
 
     def _update_parameters(self, update) -> None:
-        super()._update_parameters(update)
-        self._core_stale = False
+        # Under the lock: inference must not rebuild the core from half-updated arrays.
+        with self._statistics_lock:
+            super()._update_parameters(update)
+            self._core_stale = False
 
     def forward(self, x, h0=None, train: bool = True, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
         """Runs the network over a batch of sequences: as :meth:`GRU.forward`. With ``train``
         the input projections are normalised with the batch's statistics over its real steps and
         the running statistics are updated; without, with the running statistics."""
         if not train:
-            self._fresh_core()
             return super().forward(x, h0, train=False, lengths=lengths)
         x, h0, lengths, steps, batch = self._check_input(x, h0, lengths)
         real_steps = steps * batch if lengths is None else int(lengths.sum())
@@ -675,7 +685,6 @@ class LiGRU(GRU):
     def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
         """Advances every layer by one step, normalising with the running statistics: as
         :meth:`GRU.step`."""
-        self._fresh_core()
         return super().step(x_t, h, reset)
 
     def config(self) -> dict:
