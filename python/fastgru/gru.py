@@ -422,7 +422,7 @@ class GRU:
             if h is not None and reset.any():
                 h = h.copy()
                 h[:, reset] = 0
-        y, h_n = self._inference_core().forward(x, h, None, self.batch_first, None, 0)
+        y, h_n = self._core.forward(x, h, None, self.batch_first, None, 0)
         return y.reshape(batch, self.hidden_size), h_n
 
     def backward(self, dy, dh_n=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -685,6 +685,7 @@ class LiGRU(GRU):
     def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
         """Advances every layer by one step, normalising with the running statistics: as
         :meth:`GRU.step`."""
+        self._inference_core()  # rebuilds the core if training made it stale; GRU.step runs self._core
         return super().step(x_t, h, reset)
 
     def config(self) -> dict:
