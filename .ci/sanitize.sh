@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 venv="$work/venv"
 python3 -m venv "$venv"
 # shellcheck disable=SC1091
