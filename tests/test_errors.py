@@ -1,5 +1,7 @@
 """Bad input gives clear exceptions; odd-but-valid input works."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -673,10 +675,32 @@ def test_zero_steps(dtype, reset_after):
     assert not np.any(h0 == 42)
 
 
-def test_zero_steps_and_batch():
-    layer = make_layer()
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("cell", [fastgru.GRU, fastgru.MGU])
+def test_zero_steps_and_batch(cell, batch_first):
+    layer = cell(I, H, num_layers=2, bidirectional=True, batch_first=batch_first)
     y, h_n = layer(np.zeros((0, 0, I), np.float32))
-    assert y.shape == (0, 0, H) and h_n.shape == (1, 0, H)
+    assert y.shape == (0, 0, 2 * H) and h_n.shape == (4, 0, H)
+    layer.forward(np.zeros((0, 0, I), np.float32), np.zeros((4, 0, H)), train=True)
+    dx, dh0 = layer.backward(np.zeros((0, 0, 2 * H)), np.zeros((4, 0, H)))
+    assert dx.shape == (0, 0, I) and dh0.shape == (4, 0, H)
+    y_t, h = cell(I, H, batch_first=batch_first).step(np.zeros((0, I)))
+    assert y_t.shape == (0, H) and h.shape == (1, 0, H)
+
+
+def test_empty_batch_of_many_steps_returns_at_once():
+    # Nothing to compute at any step: the step count must not matter (it took seconds at 10**7).
+    layer = make_layer()
+    steps = 10**7
+    start = time.perf_counter()
+    y, h_n = layer(np.zeros((steps, 0, I), np.float32))
+    assert y.shape == (steps, 0, H) and h_n.shape == (1, 0, H)
+    layer.forward(np.zeros((steps, 0, I), np.float32), train=True)
+    dx, dh0 = layer.backward(np.zeros((steps, 0, H), np.float32))
+    assert dx.shape == (steps, 0, I) and dh0.shape == (1, 0, H)
+    assert time.perf_counter() - start < 1.0
+    for name, grad in layer.grads.items():
+        assert not grad.any(), name
 
 
 def test_zero_batch_wrong_features_still_rejected():

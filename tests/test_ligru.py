@@ -312,3 +312,61 @@ def test_variants_have_no_framework_counterpart():
             cls.from_torch(None)
         with pytest.raises(TypeError, match=f"{cls.__name__}.from_onnx: only GRU layers"):
             cls.from_onnx("model.onnx")
+
+
+def saturating_state(layer, z_bias, n_bias):
+    """Zero weights, so that a = β: z = σ(z_bias) and n = act(n_bias) at every step."""
+    state = {name: np.zeros_like(value) for name, value in layer.state_dict().items()}
+    state["bn_weight_l0"][:] = 1
+    state["bn_running_var_l0"][:] = 1
+    state["bn_bias_l0"] = np.r_[z_bias, n_bias]
+    layer.load_state_dict(state)
+    return state
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_saturated_update_gate_keeps_the_state_exactly(dtype):
+    # z = 1 must keep h whatever n is, and z = 0 take n: n + z ⊙ (h − n) returned −0.6875 for
+    # h = −0.7 at n = 1e6 and 0 at n = 1e8 in float32.
+    layer = fastgru.LiGRU(2, 6, dtype=dtype)
+    n_bias = np.array([1e6, 1e8, 1e12, 1e6, 1e8, 1e12])
+    state = saturating_state(layer, np.r_[np.full(3, 50.0), np.full(3, -50.0)], n_bias)
+    x = np.random.default_rng(4).standard_normal((4, 3, 2)).astype(dtype)
+    h0 = np.full((1, 3, 6), -0.7, dtype)
+    y_ref, _, _ = network_reference(layer, state, x, h0, None, train=False)
+    kept, taken = slice(0, 3), slice(3, 6)
+    np.testing.assert_array_equal(y_ref[..., kept], np.full((4, 3, 3), -0.7, dtype))
+    for y in (layer(x, h0)[0], layer.forward(x, h0, train=True)[0], layer.step(x[0], h0)[0][np.newaxis]):
+        np.testing.assert_array_equal(y[..., kept], y_ref[: len(y), :, kept])
+        np.testing.assert_allclose(y[..., taken], y_ref[: len(y), :, taken], rtol=1e-6)
+
+
+def test_zoneout_keeps_the_state_exactly():
+    # A unit that zoneout keeps holds exactly its previous state, however far the new one is:
+    # h_new + 1 · (h_prev − h_new) lost it. Every output is either h0 (kept since step 0) or n.
+    layer = fastgru.LiGRU(2, 6, zoneout=0.5, seed=5)
+    saturating_state(layer, np.full(6, -50.0), np.full(6, 1e8))  # z ≈ 0: h_new = n = 1e8
+    h0 = np.full((1, 3, 6), -0.7, np.float32)
+    y, _ = layer.forward(np.zeros((8, 3, 2), np.float32), h0, train=True)
+    kept = y == np.float32(-0.7)
+    assert kept.any() and (~kept).any()
+    np.testing.assert_array_equal(y[~kept], np.float32(1e8))
+
+
+def test_an_infinite_batch_norm_scale_matches_the_reference():
+    # γ = inf saturates its channel (z = 0 or 1, tanh = ±1) where the reference stays finite;
+    # folding γ / √(σ² + ε) into W_ih gave inf − inf in the projection and inf · 0 in the shift.
+    layer = fastgru.LiGRU(4, 5, activation="tanh", seed=6)
+    rng = np.random.default_rng(6)
+    state = randomised_state(layer, rng)
+    state["bn_weight_l0"][[0, 3, 6, 9]] = np.inf  # z units 0 and 3, n units 1 and 4
+    state["bn_running_mean_l0"][[3, 9]] = 0  # their shift β − inf · μ was inf · 0
+    layer.load_state_dict(state)
+    x = rng.standard_normal((6, 3, 4)).astype(np.float32)
+    h0 = rng.standard_normal((1, 3, 5)).astype(np.float32)
+    y_ref, h_ref, _ = network_reference(layer, state, x, h0, None, train=False)
+    assert np.isfinite(y_ref).all()
+    y, h_n = layer(x, h0)
+    assert normalised_error(y, y_ref) <= 1e-5 and normalised_error(h_n, h_ref) <= 1e-5
+    y_t, _ = layer.step(x[0], h0)
+    assert normalised_error(y_t, y_ref[0]) <= 1e-5

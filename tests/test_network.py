@@ -263,3 +263,29 @@ def test_a_cache_is_only_used_by_its_own_network():
     one.backward(cache, np.zeros_like(y), None, grads)
     with pytest.raises(ValueError, match="cache: expected one filled"):
         one.backward(cache, np.zeros_like(y), None, grads)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", ["gru reset after", "gru reset before", "mgu"])
+def test_a_saturated_update_gate_keeps_the_state_exactly(cell, dtype):
+    # z = 1 (the MGU's f = 0) keeps h whatever n is, as the reference's z ⊙ h + (1 − z) ⊙ n does:
+    # n + z ⊙ (h − n) would round h to the precision of n (|h| ~ 1e-3, |n| ~ 1).
+    if cell == "mgu":
+        layer = fastgru.MGU(3, 5, dtype=dtype, seed=2)
+        saturating_bias = np.r_[np.full(5, -50.0), np.zeros(5)]  # f = σ(−50): 1 − f rounds to 1
+    else:
+        layer = fastgru.GRU(3, 5, reset_after=cell == "gru reset after", dtype=dtype, seed=2)
+        saturating_bias = np.r_[np.zeros(5), np.full(5, 50.0), np.zeros(5)]  # z = σ(50) rounds to 1
+    state = layer.state_dict()
+    state["bias_ih_l0"] = saturating_bias
+    layer.load_state_dict(state)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 4, 3)).astype(dtype)
+    h0 = (1e-3 * rng.standard_normal((1, 4, 5))).astype(dtype)
+    expected = np.broadcast_to(h0[0], (6, 4, 5))
+    y, h_n = layer(x, h0)
+    np.testing.assert_array_equal(y, expected)
+    y_train, _ = layer.forward(x, h0, train=True)
+    np.testing.assert_array_equal(y_train, expected)
+    y_t, _ = layer.step(x[0], h0)
+    np.testing.assert_array_equal(y_t, h0[0])

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fastgru/fastgru.h"
 
@@ -138,6 +139,20 @@ static void lengths_and_batch_first(const fastgru_model* model) {
   CHECK(max_difference(y, y_bf, T * B * H) == 0.0f);
 }
 
+/* Empty shapes need no buffers, and an empty batch costs nothing however many steps it has
+ * (10^7 steps took seconds). */
+static void empty_shapes(const fastgru_model* model) {
+  float x[T * B * I], y[T * B * H];
+  clock_t start;
+  fill(x, T * B * I, 6);
+  OK(fastgru_model_forward_f32(model, 0, 0, 0, NULL, NULL, NULL, NULL, NULL));
+  OK(fastgru_model_forward_f32(model, 0, 0, 1, NULL, NULL, NULL, NULL, NULL));
+  OK(fastgru_model_forward_f32(model, T, 0, 0, x, NULL, NULL, y, NULL));
+  start = clock();
+  OK(fastgru_model_forward_f32(model, 10000000, 0, 0, NULL, NULL, NULL, NULL, NULL));
+  CHECK(clock() - start < CLOCKS_PER_SEC / 2);
+}
+
 static void float64_bidirectional_model(void) {
   fastgru_model* model = NULL;
   fastgru_model_info info;
@@ -175,8 +190,10 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
                FASTGRU_ERROR_INVALID_ARGUMENT, "not a readable fastgru model file");
   EXPECT_ERROR(fastgru_model_load(NULL, FASTGRU_FLOAT32, &missing), FASTGRU_ERROR_INVALID_ARGUMENT,
                "path must not be null");
-  EXPECT_ERROR(fastgru_model_load(data_file("gru2_f32.safetensors"), (fastgru_dtype)7, &missing),
+  EXPECT_ERROR(fastgru_model_load(data_file("gru2_f32.safetensors"), 7, &missing),
                FASTGRU_ERROR_INVALID_ARGUMENT, "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got 7");
+  EXPECT_ERROR(fastgru_model_load(data_file("gru2_f32.safetensors"), -1, &missing),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got -1");
   EXPECT_ERROR(fastgru_model_load(data_file("gru2_f32.safetensors"), FASTGRU_FLOAT32, NULL),
                FASTGRU_ERROR_INVALID_ARGUMENT, "model must not be null");
   EXPECT_ERROR(fastgru_model_get_info(NULL, NULL), FASTGRU_ERROR_INVALID_ARGUMENT, "model must not be null");
@@ -318,6 +335,7 @@ int main(int argc, char** argv) {
   loads_and_reports_the_configuration(model);
   streaming_equals_whole_sequence(model);
   lengths_and_batch_first(model);
+  empty_shapes(model);
   float64_bidirectional_model();
   stream_outlives_its_model();
   ligru_model();

@@ -10,6 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "fastgru/gru.h"
 #include "fastgru/runtime.h"
 
@@ -166,6 +169,69 @@ void bad_arguments_are_clear_exceptions() {
                           "another Gru");
 }
 
+// Every cell given one bias without the other, or one it should not have: a clear exception
+// naming that bias, never a read through the null pointer.
+void partial_biases_are_clear_exceptions() {
+  const std::int64_t I = 2, H = 3;
+  for (fastgru::Cell cell : {fastgru::Cell::gru, fastgru::Cell::mgu, fastgru::Cell::ligru}) {
+    const std::int64_t G = (cell == fastgru::Cell::gru ? 3 : 2) * H;
+    const auto w_ih = random_vector<float>(G * I, 80), w_hh = random_vector<float>(G * H, 81);
+    const auto bias = random_vector<float>(G, 82);
+    const std::vector<float> ones(G, 1.0f), zeros(G, 0.0f);
+    const bool cell_has_biases = cell != fastgru::Cell::ligru;
+    for (bool with_bias : {true, false}) {
+      if (with_bias && !cell_has_biases) continue;
+      GruConfig c;
+      c.cell = cell;
+      c.input = I;
+      c.hidden = H;
+      c.bias = with_bias;
+      GruWeightsView<float> valid{w_ih.data(), w_hh.data()};
+      if (with_bias) valid.bias_ih = valid.bias_hh = bias.data();
+      valid.bn_weight = valid.bn_running_var = ones.data();
+      valid.bn_bias = valid.bn_running_mean = zeros.data();
+      Gru<float> accepted(c, {valid});
+      for (const float* GruWeightsView<float>::*member :
+           {&GruWeightsView<float>::bias_ih, &GruWeightsView<float>::bias_hh}) {
+        GruWeightsView<float> w = valid;
+        w.*member = with_bias ? nullptr : bias.data();
+        const char* name = member == &GruWeightsView<float>::bias_ih ? "bias_ih" : "bias_hh";
+        expect_invalid_argument([&] { Gru<float> network(c, {w}); }, std::string("weights[0].") + name);
+      }
+    }
+  }
+}
+
+// A child forked after its parent computed on 2 threads computes too (the OpenMP runtime's
+// worker pool does not survive a fork) and agrees with the parent.
+void forked_child_computes_like_its_parent() {
+  GruConfig c;
+  c.input = 32;
+  c.hidden = 64;
+  Weights<float> w(c, 70);
+  const Gru<float> network(c, w.views);
+  SequenceLayout layout;
+  layout.steps = 10;
+  layout.batch = 16;  // enough work for 2 threads
+  const auto x = random_vector<float>(layout.steps * layout.batch * c.input, 71);
+  std::vector<float> expected(layout.steps * layout.batch * c.hidden), h(layout.batch * c.hidden);
+  fastgru::set_num_threads(2);
+  network.forward(layout, x.data(), nullptr, expected.data(), h.data(), nullptr);
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(30);  // a hang ends the child with SIGALRM
+    std::vector<float> y(expected.size());
+    network.forward(layout, x.data(), nullptr, y.data(), h.data(), nullptr);
+    _exit(y == expected ? 0 : 1);
+  }
+  int status = 0;
+  const bool waited = child > 0 && waitpid(child, &status, 0) == child;
+  fastgru::set_num_threads(0);
+  check(waited, "fork or waitpid failed");
+  check(!WIFSIGNALED(status), "the child hung or crashed: signal " + std::to_string(WTERMSIG(status)));
+  check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's result differs from the parent's");
+}
+
 void one_network_serves_many_threads_at_once() {
   GruConfig c;
   c.input = 16;
@@ -209,6 +275,8 @@ int main() {
       {"backward_matches_central_differences", backward_matches_central_differences},
       {"bad_arguments_are_clear_exceptions", bad_arguments_are_clear_exceptions},
       {"one_network_serves_many_threads_at_once", one_network_serves_many_threads_at_once},
+      {"partial_biases_are_clear_exceptions", partial_biases_are_clear_exceptions},
+      {"forked_child_computes_like_its_parent", forked_child_computes_like_its_parent},
   };
   int passed = 0, failed = 0;
   std::printf("fastgru core tests, ISA %s\n", fastgru::active_isa().c_str());

@@ -41,7 +41,7 @@ cdef extern from "fastgru/fastgru.h" nogil:
     fastgru_status fastgru_set_num_threads(int n)
     fastgru_status fastgru_get_num_threads(int* n)
 
-    fastgru_status fastgru_model_load(const char* path, fastgru_dtype dtype, fastgru_model** model)
+    fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** model)
     void fastgru_model_free(fastgru_model* model)
     fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info)
     fastgru_status fastgru_model_forward_f32(const fastgru_model* model, int64_t steps, int64_t batch,

@@ -173,8 +173,12 @@ class GRU:
         """The core's batch normalisation arrays per layer and direction (a LiGRU's only)."""
         return []
 
-    def _on_training_forward(self):
-        """Runs after each training forward, before the lock is released."""
+    def _on_training_forward(self, core):
+        """Runs after each training forward by ``core``, before the lock is released."""
+
+    def _inference_core(self):
+        """The core that inference calls run."""
+        return self._core
 
     @classmethod
     def _parameter_names(cls, layer, direction, bias):
@@ -482,13 +486,15 @@ class GRU:
         x, h0, lengths, steps, batch, unbatched = self._check_input(x, h0, lengths)
         self._before_forward(train, steps, batch, lengths)
         if not train:
-            y, h_n = self._core.forward(x, h0, lengths, self.batch_first, None, 0)
+            y, h_n = self._inference_core().forward(x, h0, lengths, self.batch_first, None, 0)
         else:
             with self._training_lock:
                 seed = int(self._mask_seeds.integers(2**63))
-                y, h_n = self._core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
-                self._saved = (self._core, steps, batch, unbatched)
-                self._on_training_forward()
+                # Read once: inference on other threads may replace self._core meanwhile.
+                core = self._core
+                y, h_n = core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
+                self._saved = (core, steps, batch, unbatched)
+                self._on_training_forward(core)
         return self._unbatch(y, h_n) if unbatched else (y, h_n)
 
     def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
@@ -525,7 +531,7 @@ class GRU:
             if h is not None and reset.any():
                 h = h.copy()
                 h[:, reset.reshape(batch)] = 0
-        y, h_n = self._core.forward(x, h, None, self.batch_first, None, 0)
+        y, h_n = self._inference_core().forward(x, h, None, self.batch_first, None, 0)
         if unbatched:
             return y.reshape(self.hidden_size), h_n[:, 0]
         return y.reshape(batch, self.hidden_size), h_n
@@ -722,8 +728,8 @@ class LiGRU(GRU):
             self.negative_slope, self.bn_eps,
         )
 
-    def _on_training_forward(self):
-        count, statistics = self._core.batch_statistics(self._cache)
+    def _on_training_forward(self, core):
+        count, statistics = core.batch_statistics(self._cache)
         if not all(np.isfinite(mean).all() and np.isfinite(variance).all() for mean, variance in statistics):
             self._saved = None
             raise ValueError("x: the batch's statistics are not finite (NaN or inf in x?); the running "
@@ -743,7 +749,7 @@ class LiGRU(GRU):
                 self._params[name] = value
         self._core_stale = True
 
-    def _fresh_core(self):
+    def _inference_core(self):
         """The core with the current running statistics folded in (rebuilt after training)."""
         with self._statistics_lock:
             if self._core_stale:
@@ -761,28 +767,26 @@ class LiGRU(GRU):
         super().__setstate__(state)
 
     def load_state_dict(self, state: Mapping) -> None:
-        super().load_state_dict(state)
-        self._core_stale = False
+        # Under the lock: a core that inference rebuilds meanwhile from the previous parameters
+        # would otherwise replace the new one.
+        with self._statistics_lock:
+            super().load_state_dict(state)
+            self._core_stale = False
 
     def _update_parameters(self, update) -> None:
-        super()._update_parameters(update)
-        self._core_stale = False
+        # Under the lock: inference must not rebuild the core from half-updated arrays.
+        with self._statistics_lock:
+            super()._update_parameters(update)
+            self._core_stale = False
 
     def _before_forward(self, train, steps, batch, lengths):
         # Training normalises with the batch's statistics, inference with the running ones.
         if not train:
-            self._fresh_core()
             return
         real_steps = steps * batch if lengths is None else int(lengths.sum())
         if real_steps < 2:
             raise ValueError("x: a LiGRU's training forward normalises over the batch's real steps and "
                              f"needs at least 2 of them, got {real_steps}")
-
-    def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
-        """Advances every layer by one step, normalising with the running statistics: as
-        :meth:`GRU.step`."""
-        self._fresh_core()
-        return super().step(x_t, h, reset)
 
     def config(self) -> dict:
         config = super().config()

@@ -11,14 +11,23 @@ __all__ = ["info", "set_num_threads", "get_num_threads"]
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS, threadpoolctl)."""
+    """Threads used by compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS, threadpoolctl).
+
+    Forked processes (``os.fork``, ``multiprocessing`` with the ``"fork"`` start method) work:
+    where the forking thread had run compute calls on several threads, its OpenMP thread pool
+    does not exist in the child and the OpenMP runtime (libgomp) cannot start it again there, so
+    that thread's compute calls in the child run on one thread whatever ``n`` says (and
+    :func:`get_num_threads` there returns 1). Threads the child starts use ``n``. For several
+    threads per process, compute on a thread the child starts, or use the ``"spawn"`` or
+    ``"forkserver"`` start method.
+    """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n: expected an int, got {type(n).__name__}")
     _core.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:
-    """The thread count compute calls use at most."""
+    """The thread count compute calls from the calling thread use at most."""
     return _core.num_threads()
 
 

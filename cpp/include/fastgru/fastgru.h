@@ -72,14 +72,18 @@ const char* fastgru_last_error(void);
 /* The library's version, e.g. "0.1.0". */
 const char* fastgru_version(void);
 
-/* Threads used by the compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS). */
+/* Threads used by the compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS). In a
+ * forked child, a thread that had run compute calls on several threads before the fork runs them
+ * on one (see fastgru::set_num_threads in fastgru/runtime.h). */
 fastgru_status fastgru_set_num_threads(int n);
 fastgru_status fastgru_get_num_threads(int* n);
 
 /* Reads a model file written by Python's `layer.save(path)` (any class, layers, directions) into
- * a network computing in `dtype` (weights are converted if the file holds the other one). On
- * success *model is a new handle; on failure it is set to null. */
-fastgru_status fastgru_model_load(const char* path, fastgru_dtype dtype, fastgru_model** model);
+ * a network computing in `dtype`, FASTGRU_FLOAT32 or FASTGRU_FLOAT64 (weights are converted if
+ * the file holds the other one). `dtype` is an int so that any value a caller passes is checked
+ * (a C++ enum parameter could not hold other values). On success *model is a new handle; on
+ * failure it is set to null. */
+fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** model);
 void fastgru_model_free(fastgru_model* model);
 fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info);
 

@@ -24,6 +24,7 @@ std::atomic<std::uint64_t> next_network_id{1};
 template <typename Real>
 struct GruTrainingCache<Real>::Impl {
   driver::StackCache<Real> stack;
+  std::int64_t steps = 0;   // T of that forward (an empty batch packs no steps)
   std::uint64_t owner = 0;  // the id of the Gru whose forward filled it
   bool filled = false;
   std::atomic<bool> in_use{false};
@@ -60,7 +61,7 @@ bool GruTrainingCache<Real>::filled() const {
 
 template <typename Real>
 std::int64_t GruTrainingCache<Real>::steps() const {
-  return filled() ? impl_->stack.packing.steps : 0;
+  return filled() ? impl_->steps : 0;
 }
 template <typename Real>
 std::int64_t GruTrainingCache<Real>::batch() const {
@@ -200,9 +201,13 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
     for (std::int64_t d = 0; d < D; ++d) {
       const GruWeightsView<Real>& w = weights[l * D + d];
       const std::string name = "weights[" + std::to_string(l * D + d) + "]";
-      api::require((w.bias_ih != nullptr) == config.bias,
-                   name + ": biases must be " + (config.bias ? "given" : "null") +
-                       " when config.bias is " + (config.bias ? "true" : "false"));
+      for (auto [bias, member] : {std::pair<const Real*, const char*>{w.bias_ih, ".bias_ih"},
+                                  {w.bias_hh, ".bias_hh"}}) {
+        api::require((bias != nullptr) == config.bias,
+                     name + member + ": expected " + (config.bias ? "an array" : "null") +
+                         " as config.bias is " + (config.bias ? "true" : "false") + ", got " +
+                         (bias ? "an array" : "null"));
+      }
       const std::int64_t input = l == 0 ? config.input : D * config.hidden;
       if (config.cell == Cell::ligru) {
         impl_->layers.push_back(make_ligru_layer(input, config, w, name));
@@ -287,10 +292,13 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
   rates.recurrent_dropout = c.recurrent_dropout;
   rates.zoneout = c.zoneout;
   rates.seed = seed;
+  // An empty batch has nothing to compute at any step: packed as no steps, it costs nothing
+  // however many steps it has.
   driver::run_stack_forward(impl_->layers, directions(), rates,
-                            driver::pack_sequences(T, B, layout.lengths), layout.batch_first, x,
-                            h0, y, h_n, stack);
+                            driver::pack_sequences(B > 0 ? T : 0, B, layout.lengths),
+                            layout.batch_first, x, h0, y, h_n, stack);
   if (cache) {
+    cache->impl_->steps = T;
     cache->impl_->owner = impl_->id;
     cache->impl_->filled = true;
   }

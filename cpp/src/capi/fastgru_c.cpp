@@ -178,15 +178,15 @@ fastgru_status fastgru_get_num_threads(int* n) {
   });
 }
 
-fastgru_status fastgru_model_load(const char* path, fastgru_dtype dtype, fastgru_model** model) {
+fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** model) {
   return guarded([&] {
     require_pointer(model, "model");
     *model = nullptr;
     require_pointer(path, "path");
     require(dtype == FASTGRU_FLOAT32 || dtype == FASTGRU_FLOAT64,
-            "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got " + std::to_string(static_cast<int>(dtype)));
+            "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got " + std::to_string(dtype));
     auto loaded = std::make_unique<fastgru_model>();
-    loaded->dtype = dtype;
+    loaded->dtype = static_cast<fastgru_dtype>(dtype);
     if (dtype == FASTGRU_FLOAT32) {
       loaded->f32 = std::make_shared<const fastgru::Gru<float>>(fastgru::load_gru<float>(path));
     } else {

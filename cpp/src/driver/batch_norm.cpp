@@ -62,6 +62,20 @@ void batch_norm_forward(Index rows, Index columns, const Real* gamma, const Real
 }
 
 template <typename Real>
+void batch_norm_inference(Index rows, Index columns, const Real* gamma, const Real* beta,
+                          const Real* mean, const Real* variance, Real eps, Real* projection) {
+  for_column_ranges(rows, columns, [&](Index c0, Index c1) {
+    std::vector<Real> deviation(static_cast<size_t>(c1 - c0));
+    for (Index c = c0; c < c1; ++c) deviation[c - c0] = std::sqrt(variance[c] + eps);
+    for (Index i = 0; i < rows; ++i)
+      for (Index c = c0; c < c1; ++c) {
+        Real& p = projection[i * columns + c];
+        p = gamma[c] * ((p - mean[c]) / deviation[c - c0]) + beta[c];
+      }
+  });
+}
+
+template <typename Real>
 void batch_norm_backward(Index rows, Index columns, const Real* gamma, Real eps,
                          const Real* normalised, Index ld_normalised, const Real* statistics,
                          Real* d, Real* d_gamma, Real* d_beta) {
@@ -96,6 +110,10 @@ template void batch_norm_forward<float>(Index, Index, const float*, const float*
                                         float*, Index, float*);
 template void batch_norm_forward<double>(Index, Index, const double*, const double*, double,
                                          double*, double*, Index, double*);
+template void batch_norm_inference<float>(Index, Index, const float*, const float*, const float*,
+                                          const float*, float, float*);
+template void batch_norm_inference<double>(Index, Index, const double*, const double*,
+                                           const double*, const double*, double, double*);
 template void batch_norm_backward<float>(Index, Index, const float*, float, const float*, Index,
                                          const float*, float*, float*, float*);
 template void batch_norm_backward<double>(Index, Index, const double*, double, const double*,

@@ -13,6 +13,12 @@ template <typename Real>
 void batch_norm_forward(Index rows, Index columns, const Real* gamma, const Real* beta, Real eps,
                         Real* projection, Real* normalised, Index ld_normalised, Real* statistics);
 
+// Inference: projection (rows, G) in, a = γ ⊙ (p − μ) / √(σ² + ε) + β out (in place), with the
+// running statistics μ and σ² (G each).
+template <typename Real>
+void batch_norm_inference(Index rows, Index columns, const Real* gamma, const Real* beta,
+                          const Real* mean, const Real* variance, Real eps, Real* projection);
+
 // d (rows, G) in: dL/da; out (in place): dL/d(projection). d_gamma += Σ dL/da ⊙ x̂,
 // d_beta += Σ dL/da. normalised and statistics as written by batch_norm_forward.
 template <typename Real>

@@ -50,6 +50,8 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
                   const Real* y, const Real* cache, const Real* dy, const Real* dh_n, Real* dx,
                   Real* dh0, const GruGradientsView<Real>& grads, const Regularisation<Real>* reg,
                   const Real* batch_statistics) {
+  // No rows: dx and dh0 are empty and the gradients sum no terms, whatever the step count.
+  if (s.batch == 0) return;
   const kernels::KernelTable<Real>& k = *L.kernels;
   const Index B = s.batch, H = L.hidden, I = L.input, G = L.gates() * H, rows = s.total_rows();
   const Index PW = L.panel_width(), panels = (H + PW - 1) / PW, panel_stride = G * PW;

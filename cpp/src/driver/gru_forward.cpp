@@ -29,13 +29,17 @@ template <typename Real>
 void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
                  Real* y, Real* h_n, Real* cache, const Regularisation<Real>* reg,
                  Real* batch_statistics) {
+  // No rows: y and h_n are empty, whatever the step count.
+  if (s.batch == 0) return;
   const kernels::KernelTable<Real>& k = *L.kernels;
   const Index H = L.hidden, G = L.gates() * H, W = k.vector_width;
   const Index B = s.batch, I = L.input;
   const bool ligru = L.cell == Cell::ligru;
   // A LiGRU in training normalises with the whole batch's statistics: one projection of every
-  // step before the loop. Inference's normalisation is folded into the input weights.
+  // step before the loop. Inference's normalisation is folded into the input weights where the
+  // folding is finite, else applied to each chunk's projections.
   const bool normalise_batch = ligru && cache;
+  const bool normalise_running = ligru && !cache && !L.batch_norm_folded;
   const Index chunk_steps =
       normalise_batch ? std::max<Index>(1, s.steps)
                       : std::max<Index>(1, kProjectionChunkBytes / Index(sizeof(Real)) /
@@ -72,6 +76,11 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
       // x̂ goes to the records' last two blocks, which backward's normalisation reads.
       batch_norm_forward(chunk_rows, G, L.bn_weight.data(), L.bn_bias.data(), L.bn_eps, gi.data(),
                          cache + 2 * H, 4 * H, batch_statistics);
+    } else if (normalise_running) {
+      matmul_packed(k, chunk_rows, G, I, x + row0 * I, I, Index(1), L.training_input_panels.data(),
+                    gi.data(), G, static_cast<const Real*>(nullptr));
+      batch_norm_inference(chunk_rows, G, L.bn_weight.data(), L.bn_bias.data(),
+                           L.bn_running_mean.data(), L.bn_running_var.data(), L.bn_eps, gi.data());
     } else {
       matmul_packed(k, chunk_rows, G, I, x + row0 * I, I, Index(1), L.input_panels.data(),
                     gi.data(), G, input_bias);
@@ -104,13 +113,13 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
               masked[r * H + u] = h_prev[r * H + u] * recurrent_keep[r * H + u];
         };
         // Zoneout: each unit keeps its previous state where the mask says so (training), or
-        // by the rate's share (inference).
+        // by the rate's share (inference). As the gate update, a mix exact at keep = 1 and 0.
         auto zone_out = [&](Index r0, Index n, Index u0, Index u1) {
           for (Index r = r0; r < r0 + n; ++r)
             for (Index u = u0; u < u1; ++u) {
               Real& h = y_t[r * H + u];
               const Real keep = zoneout_keep ? zoneout_keep[(s.offset(t) + r) * H + u] : zoneout_rate;
-              h += keep * (h_prev[r * H + u] - h);
+              h = keep * h_prev[r * H + u] + (Real(1) - keep) * h;
             }
         };
         auto run_rows = [&](Index r0, Index n) {

@@ -21,7 +21,8 @@ struct PackedLayer {
   const kernels::KernelTable<Real>* kernels = nullptr;
   std::vector<Real> weight_ih, weight_hh, bias_ih, bias_hh;  // PyTorch layout; biases may be empty
   std::vector<Real> input_panels;      // W_ih^T (K = I, N = G), natural panels; the LiGRU's with
-                                       // inference's batch normalisation folded in
+                                       // inference's batch normalisation folded in (empty where
+                                       // it is not: see batch_norm_folded)
   std::vector<Real> step_panels;       // W_hh^T gate panels: r, z, n (after), r, z (before), z, n (LiGRU)
   std::vector<Real> candidate_panels;  // reset-before: W_hn^T (K = H, N = H), natural panels
   std::vector<Real> backward_panels;   // W_hh (K = G, N = H), natural panels
@@ -29,11 +30,14 @@ struct PackedLayer {
 
   // LiGRU: the candidate's activation, batch normalisation's γ, β (G), running statistics (G),
   // W_ih^T unfolded for training (natural panels) and inference's shift β − γ μ / √(σ² + ε) (G).
+  // Without batch_norm_folded (a non-finite γ / √(σ² + ε) ⊙ W_ih), inference projects with the
+  // unfolded panels and normalises explicitly; input_panels and inference_shift are empty.
   kernels::LigruActivation activation = kernels::kRelu;
   Real negative_slope = 0;
   Real bn_eps = 0;
   std::vector<Real> bn_weight, bn_bias, bn_running_mean, bn_running_var;
   std::vector<Real> training_input_panels, inference_shift;
+  bool batch_norm_folded = true;
 
   const Real* bias_ih_or_null() const { return bias_ih.empty() ? nullptr : bias_ih.data(); }
   const Real* bias_hh_or_null() const { return bias_hh.empty() ? nullptr : bias_hh.data(); }

@@ -1,4 +1,5 @@
 // Packs a layer's weights once, in the panel layouts described in kernels/kernels.h.
+#include <algorithm>
 #include <cmath>
 
 #include "driver/layer.h"
@@ -41,17 +42,26 @@ void pack_layer(const kernels::KernelTable<Real>& kernels, PackedLayer<Real>& la
   });
   if (layer.cell == Cell::ligru) {
     // Inference normalises with the running statistics: BN(W x) = scale ⊙ (W x) + shift, with
-    // scale = γ / √(σ² + ε) folded into the rows of W and shift = β − scale ⊙ μ.
+    // scale = γ / √(σ² + ε) folded into the rows of W and shift = β − scale ⊙ μ. The folding
+    // holds only where scale ⊙ W is finite: an infinite γ would make the product sum inf − inf
+    // and the shift inf · 0 where γ ⊙ (W x − μ) / √(σ² + ε) + β itself is finite (a saturated
+    // gate), so such a layer normalises its projections explicitly instead.
     std::vector<double> scale(static_cast<size_t>(G));
-    layer.inference_shift.resize(static_cast<size_t>(G));
-    for (Index c = 0; c < G; ++c) {
+    for (Index c = 0; c < G; ++c)
       scale[c] = layer.bn_weight[c] / std::sqrt(double(layer.bn_running_var[c]) + layer.bn_eps);
-      layer.inference_shift[c] = static_cast<Real>(layer.bn_bias[c] - scale[c] * layer.bn_running_mean[c]);
-    }
-    layer.training_input_panels = std::move(layer.input_panels);
-    layer.input_panels = pack_natural<Real>(I, G, PW, [&](Index k, Index col) {
+    std::vector<Real> folded = pack_natural<Real>(I, G, PW, [&](Index k, Index col) {
       return static_cast<Real>(scale[col] * w_ih[col * I + k]);
     });
+    layer.batch_norm_folded =
+        std::all_of(folded.begin(), folded.end(), [](Real v) { return std::isfinite(v); });
+    layer.training_input_panels = std::move(layer.input_panels);
+    layer.input_panels.clear();
+    layer.inference_shift.clear();
+    if (layer.batch_norm_folded) {
+      layer.input_panels = std::move(folded);
+      for (Index c = 0; c < G; ++c)
+        layer.inference_shift.push_back(static_cast<Real>(layer.bn_bias[c] - scale[c] * layer.bn_running_mean[c]));
+    }
   }
   // Gate panels: block u of W units holds W_hh^T columns g·H + u·W + c for each gate g.
   const Index gates = layer.cell == Cell::gru && layer.mode == ResetMode::after ? 3 : 2;

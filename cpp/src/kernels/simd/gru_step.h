@@ -18,6 +18,14 @@ inline typename S::V load_bias(const typename S::Real* bias, Index offset, int c
   return bias ? S::load_n(bias + offset, count) : S::zero();
 }
 
+// The gate update h' = z ⊙ h + (1 − z) ⊙ n, exact where z = 1 (h' = h) and z = 0 (h' = n):
+// the shorter n + z ⊙ (h − n) rounds h − n to the precision of the larger of the two, so a
+// saturated gate would lose the state it keeps (h = −0.7, n = 10⁸ gives 0 in float32).
+template <class S>
+inline typename S::V gate_update(typename S::V z, typename S::V h, typename S::V n) {
+  return S::fma(z, h, S::mul(S::sub(S::set1(1), z), n));
+}
+
 // Rows that are read back only after the time loop (records, dL/d(W_i x)) may be written
 // around the caches: whole aligned lines, where the vector is one, cost no read for ownership
 // and leave the recurrent weights in L2. Those rows hold blocks of H units (rows of 3H or 4H),
@@ -78,7 +86,7 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
         const V hn = S::add(acc[i][2], b_n);
         const V n = S::tanh(S::fma(r, hn, S::load_n(g + 2 * H + u, count)));
         const V h = S::load_n(h_prev + row * H + u, count);
-        S::store_n(h_next + row * ld_h_next + u, S::fma(z, S::sub(h, n), n), count);
+        S::store_n(h_next + row * ld_h_next + u, gate_update<S>(z, h, n), count);
         if (record) {
           typename S::Real* rec = record + row * 4 * H + u;
           store_streamed<S>(rec, r, count, stream);
@@ -160,7 +168,7 @@ void step_reset_before_n(Index rows, Index hidden, Index panel_begin, Index pane
           const V z = S::load_n(rec + H + u[v], count[v]);
           const V h = S::load_n(h_prev + row * H + u[v], count[v]);
           S::store_n(rec + 2 * H + u[v], n, count[v]);
-          S::store_n(h_next + row * ld_h_next + u[v], S::fma(z, S::sub(h, n), n), count[v]);
+          S::store_n(h_next + row * ld_h_next + u[v], gate_update<S>(z, h, n), count[v]);
         }
       }
     });

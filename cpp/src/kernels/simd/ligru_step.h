@@ -62,7 +62,7 @@ void step_ligru(Index rows, Index hidden, Index block_begin, Index block_end,
         const V z = S::sigmoid(S::add(S::load_n(a_row + u, count), acc[i][0]));
         const V n = ligru_activation<S, kActivation>(S::add(S::load_n(a_row + H + u, count), acc[i][1]), slope);
         const V h = S::load_n(h_prev + row * H + u, count);
-        S::store_n(h_next + row * ld_h_next + u, S::fma(z, S::sub(h, n), n), count);
+        S::store_n(h_next + row * ld_h_next + u, gate_update<S>(z, h, n), count);
         if (record) {
           typename S::Real* rec = record + row * 4 * H + u;
           S::store_n(rec, z, count);
