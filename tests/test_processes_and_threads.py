@@ -150,3 +150,43 @@ def test_training_and_inference_on_other_threads_share_a_layer(cell):
     rebuilt = _layer(cell)
     rebuilt.load_state_dict(layer.state_dict())
     np.testing.assert_array_equal(layer(x)[0], rebuilt(x)[0])
+
+
+# PyTorch, imported first, shares its OpenMP runtime with fastgru: a pool it starts on the main
+# thread is as lost in a child as one fastgru starts (a DataLoader's forked workers, say).
+_FORK_AFTER_TORCH_SCRIPT = textwrap.dedent("""
+    import os
+    import sys
+
+    import torch
+    import numpy as np
+    import fastgru
+
+    torch.set_num_threads(2)
+    a = torch.randn(256, 4096)
+    for _ in range(20):
+        a = torch.tanh(a) * 1.0001  # element-wise ops over 1M values: torch's OpenMP pool
+    fastgru.set_num_threads(2)
+    layer = fastgru.GRU(32, 64, seed=0)
+    x = np.random.default_rng(0).standard_normal((10, 16, 32)).astype(np.float32)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if np.isfinite(layer(x)[0]).all() else 1)
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+""")
+
+
+@pytest.mark.best_isa_only  # the fork, not the kernels, is under test
+def test_a_child_forked_after_another_librarys_openmp_work_computes(tmp_path):
+    pytest.importorskip("torch")
+    script = tmp_path / "fork_after_torch.py"
+    script.write_text(_FORK_AFTER_TORCH_SCRIPT)
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the child forked after PyTorch's OpenMP work hung")
+    assert process.returncode == 0, output

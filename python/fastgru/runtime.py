@@ -14,9 +14,9 @@ def set_num_threads(n: int) -> None:
     """Threads used by compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS, threadpoolctl).
 
     Forked processes (``os.fork``, ``multiprocessing`` with the ``"fork"`` start method) work:
-    where the forking thread had run compute calls on several threads, its OpenMP thread pool
-    does not exist in the child and the OpenMP runtime (libgomp) cannot start it again there, so
-    that thread's compute calls in the child run on one thread whatever ``n`` says (and
+    the OpenMP runtime (libgomp) cannot restart in a child the thread pool that the forking thread
+    may have started (by fastgru or any library sharing the runtime, such as PyTorch), so that
+    thread's compute calls in the child run on one thread whatever ``n`` says (and
     :func:`get_num_threads` there returns 1). Threads the child starts use ``n``. For several
     threads per process, compute on a thread the child starts, or use the ``"spawn"`` or
     ``"forkserver"`` start method.

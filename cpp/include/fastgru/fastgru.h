@@ -73,8 +73,8 @@ const char* fastgru_last_error(void);
 const char* fastgru_version(void);
 
 /* Threads used by the compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS). In a
- * forked child, a thread that had run compute calls on several threads before the fork runs them
- * on one (see fastgru::set_num_threads in fastgru/runtime.h). */
+ * forked child, the thread that forked runs them on one (see fastgru::set_num_threads in
+ * fastgru/runtime.h). */
 fastgru_status fastgru_set_num_threads(int n);
 fastgru_status fastgru_get_num_threads(int* n);
 

@@ -24,13 +24,13 @@ void set_isa(const std::string& isa);
 // Threads used by the compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS,
 // omp_set_num_threads, threadpoolctl). Throws std::invalid_argument for n < 0.
 //
-// Processes forked (fork(), Python's multiprocessing "fork" start method) work: where the
-// forking thread had run compute calls on several threads, its OpenMP thread pool does not exist
-// in the child and the OpenMP runtime (libgomp) cannot start it again there, so that thread's
-// compute calls in the child run on one thread, whatever this setting says, and num_threads()
-// there reports 1; threads the child starts use this setting. For several threads per
-// process, run the compute calls on a thread the child starts, or start processes with
-// "spawn" or "forkserver".
+// Processes forked (fork(), Python's multiprocessing "fork" start method) work: the OpenMP
+// runtime (libgomp) cannot restart in a child the thread pool that the forking thread may have
+// started, whether fastgru or another library sharing the runtime started it, so in the child
+// that thread's compute calls run on one thread, whatever this setting says, and num_threads()
+// there reports 1; threads the child starts use this setting. For several threads per process,
+// run the compute calls on a thread the child starts, or start processes with "spawn" or
+// "forkserver".
 void set_num_threads(int n);
 // The thread count compute calls from the calling thread will use at most.
 int num_threads();

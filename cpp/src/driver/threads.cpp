@@ -20,13 +20,15 @@ constexpr double kMinFlopsPerThread = 60e3;
 // The OpenMP runtime keeps a pool of worker threads per thread that starts parallel regions,
 // and a fork copies only the forking thread: in the child, that thread's pool names workers
 // that do not exist, and libgomp then waits for them forever in its next parallel region of
-// more than one thread (it has no fork handler). Per thread, as the pools are: whether this
-// thread started a pool, and whether it lost it in a fork (the child inherits the flags of
-// the thread that forked). Threads the child starts later get pools of their own.
-thread_local bool started_worker_pool = false;
+// more than one thread (it has no fork handler). The pool may have been started by fastgru or
+// by any other library sharing the runtime (PyTorch, NumPy's BLAS, ...), so in a child the
+// thread that forked computes on one thread, always. Threads the child starts get pools of
+// their own. The handler is registered when the library is loaded, before any pool exists.
 thread_local bool lost_worker_pool = false;
 
-void after_fork_in_child() { lost_worker_pool = started_worker_pool; }
+void after_fork_in_child() { lost_worker_pool = true; }
+
+const bool fork_handler_registered = pthread_atfork(nullptr, nullptr, after_fork_in_child) == 0;
 
 }  // namespace
 
@@ -39,7 +41,8 @@ void set_num_threads(int n) {
 }
 
 int num_threads() {
-  if (lost_worker_pool) return 1;
+  // Without the handler (registration fails only when out of memory), a child could hang.
+  if (lost_worker_pool || !fork_handler_registered) return 1;
   const int n = requested_threads.load();
   return n > 0 ? n : omp_get_max_threads();
 }
@@ -48,13 +51,7 @@ namespace driver {
 
 int threads_for(double flops) {
   const int useful = static_cast<int>(std::max(1.0, flops / kMinFlopsPerThread));
-  const int threads = std::max(1, std::min(num_threads(), useful));
-  if (threads > 1 && !started_worker_pool) {
-    // Registered before the first pool starts, so that every fork after it is seen.
-    [[maybe_unused]] static const int registered = pthread_atfork(nullptr, nullptr, after_fork_in_child);
-    started_worker_pool = true;
-  }
-  return threads;
+  return std::max(1, std::min(num_threads(), useful));
 }
 
 }  // namespace driver
