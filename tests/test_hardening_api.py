@@ -361,3 +361,75 @@ def test_model_predicts_one_prediction_for_a_2d_x(head):
         model.fit(X[:, :, 0], np.zeros((8, 2)), epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"lengths: .*one unbatched sequence"):
         model.predict(X[3], lengths=np.array([5]))
+
+
+# ------------------------------------------------------------------ review findings
+def test_from_onnx_refuses_operators_beside_the_gru_stack(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    path = onnx_gru_file(tmp_path / "gru.onnx")
+    model = onnx.load(path)
+    scaled = helper.make_node("Mul", ["X", "X"], ["X_scaled"])  # x * x before the GRU
+    model.graph.node.insert(0, scaled)
+    model.graph.node[1].input[0] = "X_scaled"
+    onnx.save(model, tmp_path / "mul.onnx")
+    with pytest.raises(ValueError, match="is a Mul"):
+        fastgru.GRU.from_onnx(tmp_path / "mul.onnx")
+
+
+def test_from_onnx_refuses_gru_nodes_that_are_not_chained(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    path = onnx_gru_file(tmp_path / "two.onnx", second_node={})
+    model = onnx.load(path)
+    second = next(node for i, node in enumerate(n for n in model.graph.node if n.op_type == "GRU") if i == 1)
+    second.input[0] = "X"  # the second GRU reads the graph's input, not the first one's output
+    onnx.save(model, tmp_path / "parallel.onnx")
+    with pytest.raises(ValueError, match="GRU node 1 reads 'X'"):
+        fastgru.GRU.from_onnx(tmp_path / "parallel.onnx")
+
+
+def test_from_keras_accepts_the_ops_spelling_of_its_activations(keras):
+    keras_layer = built_keras_gru(keras, activation=keras.ops.tanh, recurrent_activation=keras.ops.sigmoid)
+    x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
+    assert normalised_error(fastgru.GRU.from_keras(keras_layer)(x)[0], keras_outputs(keras, keras_layer, x)[0]) <= 1e-5
+
+
+def test_estimators_refuse_reset_after_for_cells_without_a_reset_gate():
+    estimators = pytest.importorskip("fastgru.estimators")
+    X = np.random.default_rng(0).standard_normal((8, 4, 2))
+    with pytest.raises(ValueError, match="reset_after"):
+        estimators.GRURegressor(cell="mgu", reset_after=False, epochs=1).fit(X, X[:, -1, 0])
+
+
+def test_a_subclass_may_add_properties_with_setters():
+    class Scaled(fastgru.GRU):
+        @property
+        def scale(self):
+            return self._scale
+
+        @scale.setter
+        def scale(self, value):
+            self._scale = float(value)
+
+    layer = Scaled(2, 3)
+    layer.scale = 2
+    assert layer.scale == 2.0
+    with pytest.raises(AttributeError):
+        layer.dropout = 0.5
+
+
+def test_an_optimizer_that_runs_inference_in_its_step_does_not_deadlock_a_ligru():
+    import threading
+
+    class Probing(SGD):
+        def step(self, params, grads):
+            model.predict(X[:2])  # inference inside the parameter update
+            super().step(params, grads)
+
+    X = np.random.default_rng(0).standard_normal((8, 4, 2)).astype(np.float32)
+    model = Model(fastgru.LiGRU(2, 3, batch_first=True, seed=0), optimizer=Probing(0.01))
+    fitted = threading.Thread(target=lambda: model.fit(X, X[:, -1, :1], epochs=1, verbose=0), daemon=True)
+    fitted.start()
+    fitted.join(timeout=60)
+    assert not fitted.is_alive(), "fit deadlocked"

@@ -109,6 +109,9 @@ class _GRUEstimator(BaseEstimator):
                        recurrent_dropout=self.recurrent_dropout, batch_first=True, dtype=self.dtype, seed=seed)
         if self.cell == "gru":
             options["reset_after"] = self.reset_after
+        elif self.reset_after is not True:  # scikit-learn's convention: checked at fit
+            raise ValueError(f"reset_after: only the 'gru' cell has a reset gate to place; got "
+                             f"reset_after={self.reset_after!r} with cell={self.cell!r}")
         layer = _CELLS[self.cell](X.shape[2], self.hidden_size, **options)
         optimizer_options = {"learning_rate": self.learning_rate}
         if self.weight_decay:

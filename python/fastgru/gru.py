@@ -236,7 +236,9 @@ class GRU:
     def __setattr__(self, name, value):
         # Private names are the layer's own state; the settings and ``grads`` are set once, by
         # __init__. Anything else would be kept where nothing reads it.
-        if name.startswith("_") or (name in (*self._SETTINGS, "grads") and name not in self.__dict__):
+        # A subclass's own properties with setters are its business.
+        owned_property = hasattr(getattr(type(self), name, None), "__set__")
+        if name.startswith("_") or owned_property or (name in (*self._SETTINGS, "grads") and name not in self.__dict__):
             object.__setattr__(self, name, value)
         else:
             raise AttributeError(self._why_not_assignable(name))
@@ -684,8 +686,9 @@ class LiGRU(GRU):
         # Training forwards change the running statistics; inference rebuilds the core from them.
         self._core_stale = False
         # Training forwards update the running statistics while inference may rebuild the core
-        # from them: one at a time.
-        self._statistics_lock = threading.Lock()
+        # from them: one at a time. Reentrant: an optimizer's step (run under it, see
+        # _update_parameters) may itself run inference.
+        self._statistics_lock = threading.RLock()
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=False,
                          batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
                          dtype=dtype, seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
@@ -763,7 +766,7 @@ class LiGRU(GRU):
         return state
 
     def __setstate__(self, state):
-        self._statistics_lock = threading.Lock()
+        self._statistics_lock = threading.RLock()
         super().__setstate__(state)
 
     def load_state_dict(self, state: Mapping) -> None:

@@ -321,6 +321,7 @@ def from_onnx(path):
     grus = [node for node in model.graph.node if node.op_type == "GRU"]
     if not grus:
         raise ValueError(f"{path}: no GRU node in the model")
+    _check_onnx_chain(path, model.graph, grus)
     labels = [f"{path}: GRU node {i}" + (f" ({node.name!r})" if node.name else "") for i, node in enumerate(grus)]
     node_settings = [
         _onnx_gru_settings(label, {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute},
@@ -353,6 +354,32 @@ def from_onnx(path):
                 state[f"bias_hh{suffix}"] = _from_onnx_gates(B[d][3 * H :], H)
     layer.load_state_dict(state)
     return layer
+
+
+# Nodes that only move a GRU stack's data around (layouts, directions side by side, the lengths'
+# type, the initial state's slices): what to_onnx writes around its GRU nodes.
+_ONNX_LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Identity", "Concat", "Cast", "Slice"}
+
+
+def _check_onnx_chain(path, graph, grus):
+    """Refuses a graph that computes more than its stack of GRU nodes: another operator anywhere,
+    or a GRU whose input is not the previous GRU's output (the graph's input for the first),
+    reached through layout nodes only."""
+    for node in graph.node:
+        if node.op_type not in _ONNX_LAYOUT_OPS | {"GRU"}:
+            raise ValueError(f"{path}: node {node.name or node.output[0]!r} is a {node.op_type}: from_onnx reads "
+                             f"a stack of GRU nodes and the layout nodes around them ({sorted(_ONNX_LAYOUT_OPS)}), "
+                             "and would ignore it")
+    producers = {output: node for node in graph.node for output in node.output}
+    graph_inputs = {value.name for value in graph.input}
+    for index, gru in enumerate(grus):
+        source = gru.input[0]
+        while source in producers and producers[source].op_type != "GRU":
+            source = producers[source].input[0]
+        expected = "the graph's input" if index == 0 else f"GRU node {index - 1}'s output"
+        found = source in graph_inputs if index == 0 else source == grus[index - 1].output[0]
+        if not found:
+            raise ValueError(f"{path}: GRU node {index} reads {source!r}, expected {expected} through layout nodes")
 
 
 def _keras_gru_state(gru, suffix, hidden):
@@ -392,9 +419,10 @@ def _check_keras_gru(gru, go_backwards, role):
     change what it computes, and warns about those that only shape training."""
     import keras
 
-    for name, expected in (("activation", keras.activations.tanh), ("recurrent_activation", keras.activations.sigmoid)):
+    for name, expected, same in (("activation", keras.activations.tanh, keras.ops.tanh),
+                                 ("recurrent_activation", keras.activations.sigmoid, keras.ops.sigmoid)):
         function = getattr(gru, name)
-        if function is not expected:
+        if function is not expected and function is not same:
             raise ValueError(f"keras_layer: {name} {getattr(function, '__name__', function)!r}{role}: fastgru's GRU "
                              f"computes {expected.__name__}")
     if gru.go_backwards != go_backwards:
