@@ -6,7 +6,7 @@ import json
 import math
 import numbers
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
