@@ -11,15 +11,15 @@ __all__ = ["info", "set_num_threads", "get_num_threads"]
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS, threadpoolctl).
+    """The most threads a compute call uses: ``n >= 1``, or 0 (the default) for the CPUs this
+    process may use (its affinity mask and its container's CPU quota), capped by OpenMP's setting
+    (``OMP_NUM_THREADS``, threadpoolctl's ``user_api="openmp"`` limits).
 
-    Forked processes (``os.fork``, ``multiprocessing`` with the ``"fork"`` start method) work:
-    the OpenMP runtime (libgomp) cannot restart in a child the thread pool that the forking thread
-    may have started (by fastgru or any library sharing the runtime, such as PyTorch), so that
-    thread's compute calls in the child run on one thread whatever ``n`` says (and
-    :func:`get_num_threads` there returns 1). Threads the child starts use ``n``. For several
-    threads per process, compute on a thread the child starts, or use the ``"spawn"`` or
-    ``"forkserver"`` start method.
+    Each call uses fewer threads where its work does not pay for more (a small model, one step
+    at B = 1), and drops to one thread for step loops while other processes keep the CPUs busy;
+    the README's "Threads" section says how. The threads are fastgru's own: waiting, they spin
+    briefly and then sleep, so an idle fastgru does not hold cores. Forked processes
+    (``os.fork``, ``multiprocessing``'s ``"fork"``) compute on all their threads.
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n: expected an int, got {type(n).__name__}")
@@ -27,7 +27,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The thread count compute calls from the calling thread use at most."""
+    """The most threads compute calls from the calling thread use (see :func:`set_num_threads`)."""
     return _core.num_threads()
 
 

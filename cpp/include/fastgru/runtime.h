@@ -21,18 +21,17 @@ std::string active_isa();
 // available_isas().
 void set_isa(const std::string& isa);
 
-// Threads used by the compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS,
-// omp_set_num_threads, threadpoolctl). Throws std::invalid_argument for n < 0.
+// The most threads a compute call uses: n >= 1, or 0 (the default) for the CPUs this process
+// may use (its affinity mask and its container's cgroup CPU quota), capped by OpenMP's setting
+// (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl). Each call uses fewer where its work
+// does not pay for more (see README "Threads"). Throws std::invalid_argument for n < 0.
 //
-// Processes forked (fork(), Python's multiprocessing "fork" start method) work: the OpenMP
-// runtime (libgomp) cannot restart in a child the thread pool that the forking thread may have
-// started, whether fastgru or another library sharing the runtime started it, so in the child
-// that thread's compute calls run on one thread, whatever this setting says, and num_threads()
-// there reports 1; threads the child starts use this setting. For several threads per process,
-// run the compute calls on a thread the child starts, or start processes with "spawn" or
-// "forkserver".
+// The threads are fastgru's own (one pool per thread that makes compute calls), not OpenMP's;
+// their waiting spins briefly and then sleeps, so they give their cores away on a busy machine.
+// Processes forked (fork(), multiprocessing's "fork") compute on all their threads: a child
+// starts a pool of its own.
 void set_num_threads(int n);
-// The thread count compute calls from the calling thread will use at most.
+// The most threads compute calls from the calling thread will use.
 int num_threads();
 
 }  // namespace fastgru

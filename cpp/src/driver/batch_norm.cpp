@@ -1,12 +1,10 @@
 #include "driver/batch_norm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "driver/threads.h"
+#include "driver/work_split.h"
 
 namespace fastgru::driver {
 namespace {
@@ -16,14 +14,13 @@ template <class Body>
 void for_column_ranges(Index rows, Index columns, Body body) {
   constexpr Index kColumnsPerLine = 16;
   const int threads = threads_for(8.0 * rows * columns);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
+  threads::parallel(threads, [&](const threads::Worker& worker) {
     const Range lines = split_evenly((columns + kColumnsPerLine - 1) / kColumnsPerLine,
-                                     omp_get_num_threads(), omp_get_thread_num());
+                                     worker.count(), worker.index());
     const Index c0 = std::min(lines.begin * kColumnsPerLine, columns);
     const Index c1 = std::min(lines.end * kColumnsPerLine, columns);
     if (c1 > c0) body(c0, c1);
-  }
+  });
 }
 
 }  // namespace

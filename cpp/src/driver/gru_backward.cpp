@@ -2,8 +2,6 @@
 // dL/dh over the rows active at that step; dx, dW_ih, dW_hh and the bias gradients are single
 // products or reductions afterwards (for the LiGRU after batch normalisation's backward, which
 // turns dL/da into dL/d(W_ih x)). Threads split rows or hidden units as in the forward loop.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -11,7 +9,8 @@
 #include "driver/layer.h"
 #include "driver/matmul.h"
 #include "driver/scratch.h"
-#include "driver/threads.h"
+#include "driver/work_split.h"
+#include "threads/contention.h"
 
 namespace fastgru::driver {
 namespace {
@@ -78,17 +77,25 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   // dgi is read only by the products after the loop; when it outgrows L2, it is written around
   // the caches, as the forward's records are.
   const bool stream_dgi = rows * G * Index(sizeof(Real)) > kStreamedRowBytes;
-  const int threads = threads_for(2.0 * B * G * H);
-  const bool by_rows = split_by_rows(B, threads, k.tile_rows);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+  const StepLoopPlan plan = plan_step_loop(2.0 * B * G * H, s.steps, B, k.tile_rows);
+  const bool by_rows = plan.by_rows;
+  threads::StepLoopWatch watch(plan.threads);
+  threads::parallel(plan.threads, [&](const threads::Worker& worker) {
+    const threads::Worker alone(0, 1, nullptr);
+    const threads::Worker* team = &worker;
     const Range my_rows = balanced_row_range(B, 0, s.steps, [&](Index t) { return s.rows_at(t); },
-                                             k.tile_rows, nt, tid);
-    const Range my_panels = by_rows ? Range{0, panels} : split_evenly(panels, nt, tid);
+                                             k.tile_rows, worker.count(), worker.index());
+    Range my_panels{0, panels};
+    Index u0 = 0, u1 = H;
     // A thread left without panels (fewer panels than threads) gets an empty unit range.
-    const Index u0 = std::min(my_panels.begin * PW, H), u1 = std::min(my_panels.end * PW, H);
+    auto take_units = [&](int nt, int tid) {
+      my_panels = split_evenly(panels, nt, tid);
+      u0 = std::min(my_panels.begin * PW, H);
+      u1 = std::min(my_panels.end * PW, H);
+    };
+    if (!by_rows) take_units(worker.count(), worker.index());
     for (Index t = s.steps - 1; t >= 0; --t) {
+      const Index step = s.steps - 1 - t;
       // dL/dh_t arrives in `carry`; dL/dh_{t-1} leaves in `prev` (the buffers alternate).
       const bool even = (s.steps - 1 - t) % 2 == 0;
       Real* carry = even ? dh_even.data() : dh_odd.data();
@@ -131,7 +138,8 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
                                    dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H, stream_dgi);
           }
           if (!by_rows) {
-#pragma omp barrier
+            team->barrier();
+            watch.observe(*team, step);
           }
           k.multiply_panels(n, H, G, dgh_t + r0 * G, G, 1, backward_panels, panel_stride,
                             my_panels.begin, my_panels.end, d_product, H, !recurrent_keep,
@@ -144,7 +152,8 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
               std::fill(d_masked.data() + r * H + unit_begin, d_masked.data() + r * H + unit_end, Real(0));
           }
           if (!by_rows) {
-#pragma omp barrier
+            team->barrier();
+            watch.observe(*team, step);
           }
           k.multiply_panels(n, H, H, dgi_t + r0 * G + 2 * H, G, 1, backward_panels + 2 * H * PW,
                             panel_stride, my_panels.begin, my_panels.end, d_rh.data() + r0 * H, H,
@@ -153,9 +162,7 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
           k.backward_reset_before_r(n, H, unit_begin, unit_end, rec,
                                     product_input ? product_input + r0 * H : hp,
                                     d_rh.data() + r0 * H, dgi_t + r0 * G, d_product);
-          if (!by_rows) {
-#pragma omp barrier
-          }
+          if (!by_rows) team->barrier();
           k.multiply_panels(n, H, 2 * H, dgi_t + r0 * G, G, 1, backward_panels, panel_stride,
                             my_panels.begin, my_panels.end, d_product, H, true, nullptr);
         }
@@ -172,9 +179,17 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
         if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin, 0, H);
       } else {
         run_rows(0, active, u0, u1);
+        // On a busy machine the loop may continue on thread 0 alone, over every unit, once
+        // every thread has finished this step (the steps have no closing barrier otherwise).
+        if (team != &alone && watch.alone(step)) {
+          team->barrier();
+          if (worker.index() != 0) return;
+          team = &alone;
+          take_units(1, 0);
+        }
       }
     }
-  }
+  });
   if (dh0) {
     // Every row is active at step 0, so dL/dh0 is the last `prev` (dh_n when there are no steps).
     const Real* first = s.steps == 0 ? dh_last : (s.steps % 2 == 1 ? dh_odd.data() : dh_even.data());

@@ -3,8 +3,6 @@
 // Threads take row tiles (independent sequences: no barrier) when there are enough rows, else
 // hidden-unit blocks (one barrier per step; reset-before needs a second between its two
 // dependent products).
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -12,7 +10,8 @@
 #include "driver/layer.h"
 #include "driver/matmul.h"
 #include "driver/scratch.h"
-#include "driver/threads.h"
+#include "driver/work_split.h"
+#include "threads/contention.h"
 
 namespace fastgru::driver {
 namespace {
@@ -55,8 +54,9 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   Scratch<Real> step_record(cache || ligru ? 0 : B * 4 * H);
   std::fill(zero_state.data(), zero_state.data() + B * H, Real(0));
 
-  const int threads = threads_for(2.0 * B * G * H);
-  const bool by_rows = split_by_rows(B, threads, k.tile_rows);
+  const StepLoopPlan plan =
+      plan_step_loop(2.0 * B * G * H, std::min(chunk_steps, s.steps), B, k.tile_rows);
+  const bool by_rows = plan.by_rows;
   const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
   const Real* h_first = h0 ? h0 : zero_state.data();
   // Backward reads the records only after its loop.
@@ -86,19 +86,26 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
                     gi.data(), G, input_bias);
     }
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-      const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    threads::StepLoopWatch watch(plan.threads);
+    threads::parallel(plan.threads, [&](const threads::Worker& worker) {
+      const threads::Worker alone(0, 1, nullptr);
+      const threads::Worker* team = &worker;
       const Range my_rows = balanced_row_range(B, chunk_start, chunk_end,
-                                               [&](Index t) { return s.rows_at(t); }, k.tile_rows, nt, tid);
-      const Range my_blocks = by_rows ? Range{0, blocks} : split_evenly(blocks, nt, tid);
-      const Range my_panels =
-          by_rows ? Range{0, candidate_panels} : split_evenly(candidate_panels, nt, tid);
+                                               [&](Index t) { return s.rows_at(t); }, k.tile_rows,
+                                               worker.count(), worker.index());
+      Range my_blocks{0, blocks}, my_panels{0, candidate_panels};
+      Index block_u0 = 0, block_u1 = H, state_u0 = 0, state_u1 = H;
       // Units this thread computes in a unit split: the blocks of the reset-after and r, z
       // kernels, the candidate panels of the reset-before n kernel (which writes the state).
-      const Index block_u0 = std::min(my_blocks.begin * W, H), block_u1 = std::min(my_blocks.end * W, H);
-      const Index state_u0 = reset_after || ligru ? block_u0 : std::min(my_panels.begin * 3 * W, H);
-      const Index state_u1 = reset_after || ligru ? block_u1 : std::min(my_panels.end * 3 * W, H);
+      auto take_units = [&](int nt, int tid) {
+        my_blocks = split_evenly(blocks, nt, tid);
+        my_panels = split_evenly(candidate_panels, nt, tid);
+        block_u0 = std::min(my_blocks.begin * W, H);
+        block_u1 = std::min(my_blocks.end * W, H);
+        state_u0 = reset_after || ligru ? block_u0 : std::min(my_panels.begin * 3 * W, H);
+        state_u1 = reset_after || ligru ? block_u1 : std::min(my_panels.end * 3 * W, H);
+      };
+      if (!by_rows) take_units(worker.count(), worker.index());
       for (Index t = chunk_start; t < chunk_end; ++t) {
         const Index active = s.rows_at(t);
         const Real* h_prev = t > 0 ? y + s.offset(t - 1) * H : h_first;
@@ -126,9 +133,7 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
           Real* rec = record + r0 * 4 * H;
           if (masked) {
             mask_states(r0, n, by_rows ? 0 : block_u0, by_rows ? H : block_u1);
-            if (!by_rows) {
-#pragma omp barrier
-            }
+            if (!by_rows) team->barrier();
           }
           const Real* h_product = (masked ? masked : h_prev) + r0 * H;
           if (ligru) {
@@ -142,9 +147,7 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
           } else {
             k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
                                    h_product, gi_t + r0 * G, G, bias_hh, rec);
-            if (!by_rows) {
-#pragma omp barrier
-            }
+            if (!by_rows) team->barrier();
             k.step_reset_before_n(n, H, my_panels.begin, my_panels.end,
                                   L.candidate_panels.data(), h_prev + r0 * H, gi_t + r0 * G, G,
                                   bias_hh, y_t + r0 * H, H, rec);
@@ -158,10 +161,18 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
           if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin);
         } else {
           run_rows(0, active);
-#pragma omp barrier
+          team->barrier();
+          // On a busy machine the loop may continue on thread 0 alone, over every unit.
+          const Index step = t - chunk_start;
+          watch.observe(*team, step);
+          if (team != &alone && watch.alone(step)) {
+            if (worker.index() != 0) return;
+            team = &alone;
+            take_units(1, 0);
+          }
         }
       }
-    }
+    });
   }
   // Each row's final state is its state after its own last step.
   if (s.steps == 0) std::memcpy(h_n, h_first, sizeof(Real) * B * H);

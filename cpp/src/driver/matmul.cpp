@@ -1,11 +1,9 @@
 #include "driver/matmul.h"
 
-#include <omp.h>
-
 #include <algorithm>
 
 #include "driver/scratch.h"
-#include "driver/threads.h"
+#include "driver/work_split.h"
 
 namespace fastgru::driver {
 namespace {
@@ -22,9 +20,10 @@ void zero_matrix(Index m, Index n, Real* c, Index ldc) {
   for (Index i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, Real(0));
 }
 
-// Every (row chunk, panel) pair of c, shared among the threads of the enclosing region.
+// This thread's share of the (row chunk, panel) pairs of c.
 template <typename Real>
-void multiply_block(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth,
+void multiply_block(const threads::Worker& worker, const kernels::KernelTable<Real>& k, Index m,
+                    Index n, Index depth,
                     const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
                     Index panel_stride, Real* c, Index ldc, bool accumulate,
                     const Real* column_bias) {
@@ -37,8 +36,8 @@ void multiply_block(const kernels::KernelTable<Real>& k, Index m, Index n, Index
   const Index row_chunks = (m + most_rows - 1) / most_rows;
   const Index tiles_per_chunk = ((m + row_chunks - 1) / row_chunks + k.tile_rows - 1) / k.tile_rows;
   const Index chunk_rows = tiles_per_chunk * k.tile_rows;
-#pragma omp for schedule(static)
-  for (Index item = 0; item < row_chunks * panel_count; ++item) {
+  const Range mine = split_evenly(row_chunks * panel_count, worker.count(), worker.index());
+  for (Index item = mine.begin; item < mine.end; ++item) {
     const Index r0 = (item / panel_count) * chunk_rows, p = item % panel_count;
     k.multiply_panels(std::min(chunk_rows, m - r0), n, depth, a + r0 * a_row_stride, a_row_stride,
                       a_depth_stride, panels, panel_stride, p, p + 1, c + r0 * ldc, ldc,
@@ -62,12 +61,14 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
   const Index chunk_rows = 8 * k.tile_rows, row_chunks = (m + chunk_rows - 1) / chunk_rows;
   Scratch<Real> packed(block * panel_count * PW);
   const int threads = threads_for(2.0 * m * n * depth);
+  const bool copy_a = a_depth_stride != 1 || a_row_sums;
+  // A row chunk of a transposed A per thread, allocated here: region bodies must not throw.
+  Scratch<Real> chunks(copy_a ? threads * block * chunk_rows : 0);
   for (Index k0 = 0; k0 < depth; k0 += block) {
     const Index kb = std::min(block, depth - k0);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-#pragma omp for schedule(static)
-      for (Index p = 0; p < panel_count; ++p) {
+    threads::parallel(threads, [&](const threads::Worker& worker) {
+      const Range my_panels = split_evenly(panel_count, worker.count(), worker.index());
+      for (Index p = my_panels.begin; p < my_panels.end; ++p) {
         Real* out = packed.data() + p * kb * PW;
         const Index col0 = p * PW, width = std::min(PW, n - col0);
         for (Index kk = 0; kk < kb; ++kk, out += PW) {
@@ -81,20 +82,22 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
           std::fill(out + width, out + PW, Real(0));
         }
       }
-      if (a_depth_stride == 1 && !a_row_sums) {
-        multiply_block(k, m, n, kb, a + k0, a_row_stride, Index(1), packed.data(), kb * PW, c,
+      // Every thread's products read every packed panel.
+      worker.barrier();
+      if (!copy_a) {
+        multiply_block(worker, k, m, n, kb, a + k0, a_row_stride, Index(1), packed.data(), kb * PW, c,
                        ldc, accumulate || k0 > 0, static_cast<const Real*>(nullptr));
       } else {
         // A transposed touches a new page at every k: a row chunk of it is copied k-major once
         // and reused for every panel (and summed on the way when asked).
-        Scratch<Real> chunk(kb * chunk_rows);
-#pragma omp for schedule(static)
-        for (Index rc = 0; rc < row_chunks; ++rc) {
+        Real* chunk = chunks.data() + worker.index() * block * chunk_rows;
+        const Range my_chunks = split_evenly(row_chunks, worker.count(), worker.index());
+        for (Index rc = my_chunks.begin; rc < my_chunks.end; ++rc) {
           const Index r0 = rc * chunk_rows, rows = std::min(chunk_rows, m - r0);
           Real* sums = a_row_sums ? a_row_sums + r0 : nullptr;
           for (Index kk = 0; kk < kb; ++kk) {
             const Real* source = a + r0 * a_row_stride + (k0 + kk) * a_depth_stride;
-            Real* target = chunk.data() + kk * chunk_rows;
+            Real* target = chunk + kk * chunk_rows;
             if (a_row_stride == 1) {
               // Each k starts a new source row; asking for later rows early hides the misses.
               if (kk + kCopyPrefetchRows < kb)
@@ -107,11 +110,11 @@ void matmul(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth, 
               for (Index i = 0; i < rows; ++i) sums[i] += target[i];
             }
           }
-          k.multiply_panels(rows, n, kb, chunk.data(), 1, chunk_rows, packed.data(), kb * PW, 0,
+          k.multiply_panels(rows, n, kb, chunk, 1, chunk_rows, packed.data(), kb * PW, 0,
                             panel_count, c + r0 * ldc, ldc, accumulate || k0 > 0, nullptr);
         }
       }
-    }
+    });
   }
 }
 
@@ -121,9 +124,10 @@ void matmul_packed(const kernels::KernelTable<Real>& k, Index m, Index n, Index 
                    Real* c, Index ldc, const Real* column_bias) {
   if (m == 0 || n == 0) return;
   const int threads = threads_for(2.0 * m * n * depth);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  multiply_block(k, m, n, depth, a, a_row_stride, a_depth_stride, panels,
-                 depth * 3 * k.vector_width, c, ldc, false, column_bias);
+  threads::parallel(threads, [&](const threads::Worker& worker) {
+    multiply_block(worker, k, m, n, depth, a, a_row_stride, a_depth_stride, panels,
+                   depth * 3 * k.vector_width, c, ldc, false, column_bias);
+  });
 }
 
 #define FASTGRU_INSTANTIATE_MATMUL(Real)                                                     \

@@ -1,6 +1,6 @@
 #include "driver/sequence_packing.h"
 
-#include "driver/threads.h"
+#include "driver/work_split.h"
 
 #include <algorithm>
 #include <cstring>
@@ -60,19 +60,18 @@ template <typename Real>
 void gather_packed(const SequencePacking& p, bool batch_first, const Real* x, Index x_row_width,
                    Index x_col, Index cols, Real* out) {
   const int threads = copy_threads(p.total_rows() * cols);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (Index t = 0; t < p.steps; ++t)
+  parallel_for(threads, p.steps, [&](Index t) {
     for (Index j = 0; j < p.batch_sizes[t]; ++j)
       std::memcpy(out + (p.offsets[t] + j) * cols,
                   x + caller_row(p, batch_first, t, j) * x_row_width + x_col, sizeof(Real) * cols);
+  });
 }
 
 template <typename Real>
 void scatter_packed(const SequencePacking& p, bool batch_first, const Real* packed, Index cols,
                     Real* out, Index out_row_width, Index out_col) {
   const int threads = copy_threads(p.steps * p.batch * cols);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (Index t = 0; t < p.steps; ++t)
+  parallel_for(threads, p.steps, [&](Index t) {
     for (Index j = 0; j < p.batch; ++j) {
       Real* row = out + caller_row(p, batch_first, t, j) * out_row_width + out_col;
       if (j < p.batch_sizes[t]) {
@@ -81,15 +80,16 @@ void scatter_packed(const SequencePacking& p, bool batch_first, const Real* pack
         std::fill(row, row + cols, Real(0));
       }
     }
+  });
 }
 
 template <typename Real>
 void mirror_packed(const SequencePacking& p, const Real* in, Index in_row_width, Index cols,
                    Real* out, Index out_row_width) {
   const int threads = copy_threads(p.total_rows() * cols);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (Index i = 0; i < p.total_rows(); ++i)
+  parallel_for(threads, p.total_rows(), [&](Index i) {
     std::memcpy(out + p.mirrored[i] * out_row_width, in + i * in_row_width, sizeof(Real) * cols);
+  });
 }
 
 template <typename Real>

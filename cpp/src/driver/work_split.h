@@ -1,15 +1,27 @@
-// Thread counts and work splitting for the driver's OpenMP regions.
+// Thread counts and work splitting for the driver's parallel regions.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "threads/pool.h"
+
 namespace fastgru::driver {
 
-// Threads worth using for `flops` of work: none beyond the first for tiny problems, where
-// waking threads costs more than it saves.
+// Threads worth using for a region of `flops` of work (a product, a copy): one per
+// kMinRegionFlopsPerThread, since starting a region costs a wake-up of its threads.
 int threads_for(double flops);
+
+// How a step loop runs: `threads`, taking row tiles (no barriers) or hidden units (a barrier
+// every step, so each thread needs kMinStepFlopsPerThread per step, and one thread while the
+// machine is busy: threads/contention.h).
+struct StepLoopPlan {
+  int threads;
+  bool by_rows;
+};
+StepLoopPlan plan_step_loop(double step_flops, std::int64_t steps, std::int64_t batch,
+                            int tile_rows);
 
 struct Range {
   std::int64_t begin;
@@ -21,6 +33,15 @@ inline Range split_evenly(std::int64_t total, int parts, int index) {
   const std::int64_t base = total / parts, extra = total % parts;
   const std::int64_t begin = index * base + std::min<std::int64_t>(index, extra);
   return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+// body(i) for every i in [0, count), the threads taking near-equal contiguous parts.
+template <class Body>
+void parallel_for(int threads, std::int64_t count, Body body) {
+  threads::parallel(threads, [&](const threads::Worker& worker) {
+    const Range mine = split_evenly(count, worker.count(), worker.index());
+    for (std::int64_t i = mine.begin; i < mine.end; ++i) body(i);
+  });
 }
 
 // Whether threads take batch rows (independent sequences, no barriers) rather than hidden
