@@ -1,5 +1,6 @@
-"""The busy processes that `fastgru bench --contention` runs beside each timed cell."""
+"""`fastgru bench --contention`: the busy processes beside each timed cell, and its report."""
 
+import json
 import os
 import subprocess
 import sys
@@ -72,3 +73,23 @@ def test_spinners_exit_when_their_parent_is_killed():
         time.sleep(0.05)
     assert not any(running(pid) for pid in pids)
 
+
+def test_bench_contention_reports_the_ratios_and_leaves_no_spinner(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fastgru", "bench", "--set", "quick", "--impls", "fastgru",
+                             "--contention", "--threads", "1,default", "--min-repeats", "1", "--target-seconds",
+                             "0.01", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "results.md").read_text()
+    for text in ("**under contention**: ", "### 1 thread, under contention", "### default threads, under contention",
+                 "## Under contention: ", "| fastgru 1 thread ms | fastgru default ms | default / 1 thread |",
+                 "| conv | fastgru 1 thread µs | fastgru default µs | default / 1 thread |",
+                 "- fastgru default ≤ 1.15× its 1-thread time in "):
+        assert text in report
+    assert report.count("| 10 | 4 | 96 | 128 | after | train |") == 3  # two thread settings, the summary
+    results = json.loads((tmp_path / "results.json").read_text())
+    spinners = len(os.sched_getaffinity(0))
+    assert results["settings"]["contention"]["spinners"] == spinners
+    assert {c["threads"] for c in results["cells"]} == {1, "default"} == {r["threads"] for r in results["stream"]}
+    assert all(r["contention"]["spinners"] == spinners for r in results["cells"] + results["stream"])
+    assert results["impl_info"]["fastgru"]["default"]["info"]["threads"] >= 1
+    assert not spinners_on_machine()
