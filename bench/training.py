@@ -2,7 +2,7 @@
 """Training speed of the whole path: fastgru.Model.fit against the same model, optimiser,
 batches and epochs written in plain PyTorch (nn.GRU + nn.Linear, torch.optim), on this machine.
 
-    python bench/training.py [--threads 1,2] [--repeats 3]
+    python bench/training.py [--threads 1,2] [--repeats 3] [--contention]
 
 Cases: the demo's sunspot forecaster (GRU(1, 32) + Linear, AdamW, batch 16, 209 windows of 12
 years) and the GunPoint classifier of the validation tests (bidirectional GRU(5, 32) on 30
@@ -10,12 +10,17 @@ steps, cross-entropy, batch 16, 50 series). Each run trains from the same initia
 copies fastgru's) on the same batches (those fit drew); the median wall time of --repeats runs
 is reported, with the last epoch's mean training loss of each side by side, as a check that both
 did the same work.
+
+--contention runs one busy process per usable CPU beside every timed training (a shared server)
+and compares the thread settings 1 and "default": fastgru.set_num_threads(0) (OpenMP's default in
+this process) and PyTorch's own default (its thread count when the script started).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import time
 
@@ -99,27 +104,49 @@ def train_torch(case, order, initial):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--threads", default=None,
+                        help="comma-separated thread counts, or 'default' (default: 1,2; 1,default with --contention)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--contention", action="store_true",
+                        help="run one busy process per usable CPU beside every timed training")
     args = parser.parse_args()
     import fastgru
     import torch
 
+    from fastgru.benchmark import busy_cpus
+
+    torch_default = torch.get_num_threads()  # before this script sets any
+    settings = (args.threads or ("1,default" if args.contention else "1,2")).split(",")
+    spinners = len(os.sched_getaffinity(0)) if args.contention else 0
+    if spinners:
+        fastgru.set_num_threads(0)  # to say what the default setting resolves to
+        print(f"Under contention: {spinners} busy processes beside every timed training. default: fastgru "
+              f"{fastgru.get_num_threads()} threads (set_num_threads(0)), PyTorch {torch_default} (its default).\n")
     print("| case | threads | epochs | fastgru s | PyTorch s | PyTorch / fastgru | last epoch loss fastgru / PyTorch |")
     print("|---|---:|---:|---:|---:|---:|---|")
-    for threads in [int(t) for t in args.threads.split(",")]:
-        fastgru.set_num_threads(threads)
-        torch.set_num_threads(threads)
+    fastgru_seconds = {}
+    for threads in settings:
+        fastgru.set_num_threads(0 if threads == "default" else int(threads))
+        torch.set_num_threads(torch_default if threads == "default" else int(threads))
         for case in (sunspot_case(), gunpoint_case()):
             ours, theirs = [], []
             for _ in range(args.repeats):
-                seconds, our_loss, initial, order = train_fastgru(case)
+                with busy_cpus(spinners):  # none unless --contention
+                    seconds, our_loss, initial, order = train_fastgru(case)
                 ours.append(seconds)
-                seconds, their_loss = train_torch(case, order, initial)
+                with busy_cpus(spinners):
+                    seconds, their_loss = train_torch(case, order, initial)
                 theirs.append(seconds)
             a, b = statistics.median(ours), statistics.median(theirs)
+            fastgru_seconds[case["name"], threads] = a
             print(f"| {case['name']} | {threads} | {case['epochs']} | {a:.3f} | {b:.3f} | {b / a:.2f}× | "
                   f"{our_loss:.5f} / {their_loss:.5f} |", flush=True)
+    if spinners:
+        print()
+        for (name, threads), seconds in fastgru_seconds.items():
+            if threads == "default" and (name, "1") in fastgru_seconds:
+                print(f"{name}: fastgru default / 1 thread = {seconds / fastgru_seconds[name, '1']:.2f} "
+                      f"(under contention)")
 
 
 if __name__ == "__main__":

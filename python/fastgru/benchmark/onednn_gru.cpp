@@ -22,7 +22,10 @@
 //   onednn_gru --T 100 --B 1 --I 128 --H 128 --threads 2 --data DIR
 //              [--cells reset_after:inference,reset_after:train,reset_before:inference,...]
 //              [--min-repeats 5] [--target-seconds 0.5] [--cell-budget 20] [--dump DIR]
-//              [--busy-retries 1] [--busy-threshold 0.1]
+//              [--busy-retries 1] [--busy-threshold 0.1] [--spinner-pids PID,PID,...]
+//   --threads 0 leaves OpenMP at its default (the runner's "default" thread setting). The processes
+//   of --spinner-pids (the busy processes of run.py --contention) are not counted as others in the
+//   contention measure: their share of the CPUs is reported apart ("spinner_cpu_share").
 //   onednn_gru --gemm 1024 --threads 2     (times dnnl::sgemm 1024^3 instead; prints its GFLOP/s)
 // Prints one JSON object on stdout: {"dnnl_version": ..., "cells": [{"convention", "mode",
 // "median_ms", "times_ms", "repeats", "warmup_runs", "warmup_ms", "contention"}, ...]}.
@@ -39,6 +42,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -69,6 +73,7 @@ struct Options {
     double target_seconds = 0.5, cell_budget = 20.0;
     int busy_retries = 1;
     double busy_threshold = 0.10;
+    std::vector<long> spinner_pids;
     long gemm = 0;  // > 0: time dnnl::sgemm of this square size instead of the GRU
 };
 
@@ -102,6 +107,8 @@ Options parse(int argc, char **argv) {
         else if (a == "--cell-budget") o.cell_budget = std::stod(next());
         else if (a == "--busy-retries") o.busy_retries = std::stoi(next());
         else if (a == "--busy-threshold") o.busy_threshold = std::stod(next());
+        else if (a == "--spinner-pids")
+            for (const auto &pid : split(next(), ',')) o.spinner_pids.push_back(std::stol(pid));
         else if (a == "--gemm") o.gemm = std::stol(next());
         else throw std::runtime_error("unknown argument " + a);
     }
@@ -142,18 +149,34 @@ struct CellResult {
     std::vector<double> times_ms;
     int warmup_runs = 0;
     double warmup_ms = 0;
-    double foreign_cpu_share = -1, steal_share = -1;  // -1: unknown
+    double foreign_cpu_share = -1, steal_share = -1, spinner_cpu_share = -1;  // -1: unknown
     int attempts = 0;
 };
 
-// Machine-wide busy and steal seconds (from /proc/stat) and this process's CPU seconds: the
-// share of the CPUs that others used while a cell ran, as run.py reports it.
+// Machine-wide busy and steal seconds (from /proc/stat), this process's CPU seconds and the
+// spinners' (from /proc/<pid>/stat): the share of the CPUs that others used while a cell ran, as
+// run.py reports it.
 struct CpuSnapshot {
     bool ok = false;
-    double busy = 0, steal = 0, own = 0;
+    double busy = 0, steal = 0, own = 0, spun = 0;
 };
 
-CpuSnapshot cpu_snapshot() {
+double process_cpu_seconds(long pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const size_t name_end = stat.rfind(')');
+    if (name_end == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(name_end + 1));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int k = 3; k <= 15 && (fields >> field); ++k) {  // fields 14 and 15 of proc(5): utime, stime
+        if (k == 14) utime = std::stoull(field);
+        if (k == 15) stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+CpuSnapshot cpu_snapshot(const std::vector<long> &spinner_pids) {
     CpuSnapshot c;
     std::ifstream f("/proc/stat");
     std::string cpu;
@@ -166,6 +189,7 @@ CpuSnapshot cpu_snapshot() {
     timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     c.own = static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    for (long pid : spinner_pids) c.spun += process_cpu_seconds(pid);
     c.ok = true;
     return c;
 }
@@ -199,7 +223,7 @@ CellResult measure(const std::function<void()> &run, const std::function<void()>
     std::vector<double> best_times;
     for (int attempt = 0; attempt <= std::max(0, o.busy_retries); ++attempt) {
         std::vector<double> times;
-        const CpuSnapshot c0 = cpu_snapshot();
+        const CpuSnapshot c0 = cpu_snapshot(o.spinner_pids);
         const double w0 = now_s();
         for (long k = 0; k < n; ++k) {
             double t0 = now_s();
@@ -207,11 +231,12 @@ CellResult measure(const std::function<void()> &run, const std::function<void()>
             times.push_back((now_s() - t0) * 1e3);
         }
         const double wall = now_s() - w0;
-        const CpuSnapshot c1 = cpu_snapshot();
-        double foreign = -1, steal = -1, share = 0;
+        const CpuSnapshot c1 = cpu_snapshot(o.spinner_pids);
+        double foreign = -1, steal = -1, spun = -1, share = 0;
         if (c0.ok && c1.ok && wall > 0 && ncpu > 0) {
-            foreign = std::max(0.0, (c1.busy - c0.busy) - (c1.own - c0.own)) / (wall * ncpu);
+            foreign = std::max(0.0, (c1.busy - c0.busy) - (c1.own - c0.own) - (c1.spun - c0.spun)) / (wall * ncpu);
             steal = (c1.steal - c0.steal) / (wall * ncpu);
+            spun = (c1.spun - c0.spun) / (wall * ncpu);
             share = foreign + steal;
         }
         r.attempts = attempt + 1;
@@ -220,6 +245,7 @@ CellResult measure(const std::function<void()> &run, const std::function<void()>
             best_times = times;
             r.foreign_cpu_share = foreign;
             r.steal_share = steal;
+            r.spinner_cpu_share = spun;
         }
         if (share <= o.busy_threshold) break;
     }
@@ -419,6 +445,9 @@ void print_json(const std::vector<CellResult> &results, const Options &o) {
         if (r.foreign_cpu_share >= 0)
             std::printf("\"foreign_cpu_share\": %.4f, \"steal_share\": %.4f, \"attempts\": %d",
                         r.foreign_cpu_share, r.steal_share, r.attempts);
+        if (r.foreign_cpu_share >= 0 && !o.spinner_pids.empty())
+            std::printf(", \"spinners\": %zu, \"spinner_cpu_share\": %.4f", o.spinner_pids.size(),
+                        r.spinner_cpu_share);
         std::printf("}, \"times_ms\": [");
         for (size_t i = 0; i < r.times_ms.size(); ++i) std::printf("%s%.6g", i ? ", " : "", r.times_ms[i]);
         std::printf("]}");
@@ -431,7 +460,7 @@ void print_json(const std::vector<CellResult> &results, const Options &o) {
 int main(int argc, char **argv) {
     try {
         Options o = parse(argc, argv);
-        omp_set_num_threads(o.threads);
+        if (o.threads > 0) omp_set_num_threads(o.threads);
         if (o.gemm > 0) {
             run_gemm(o);
             return 0;

@@ -14,7 +14,10 @@ See bench/README.md for what each column means. In short:
     takes over 1 s), then timed runs, each timed on its own, the last warm-up run's time setting
     their count; the reported figure is the median. Timed runs: max(min_repeats, enough for
     target_seconds), unless min_repeats runs would exceed --cell-budget seconds, in which case as
-    many as fit (at least 1); such cells are marked with their run count in the table.
+    many as fit (at least 1); such cells are marked with their run count in the table;
+  * --contention: one busy process per usable CPU runs beside every cell's warm-up and timed runs
+    (a shared server), a "default" thread setting joins the explicit counts, and the report ends
+    with the ratios that say how fastgru's default setting copes (see "Under contention" there).
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+if __package__:
+    from .spinners import busy_cpus
+else:  # a worker runs this file as a script: its directory is on sys.path, fastgru stays unimported
+    from spinners import busy_cpus
+
 HERE = Path(__file__).resolve().parent  # the shape sets and the oneDNN peer's source lie here
 CONVENTIONS = ("reset_after", "reset_before")
 MODES = ("inference", "train")
@@ -49,19 +57,38 @@ BUSY_THRESHOLD = 0.10
 # Warm-up: at least this many seconds of untimed runs per cell (and at least 2 runs, or 1 when a
 # run takes over a second): caches, allocator, thread pools and clock frequency settle first.
 WARMUP_SECONDS = 0.25
+# A thread setting beside the explicit counts: nothing configured, each library left to its
+# default (what a user gets), with no thread variables in the worker's environment.
+DEFAULT_THREADS = "default"
+# Issue 17's claim, read off a --contention run: fastgru at its default thread setting takes at most
+# this multiple of its 1-thread time under contention.
+CONTENTION_TARGET = 1.15
 
 
 def log(*parts):
     print(*parts, file=sys.stderr, flush=True)
 
 
+def thread_label(threads):
+    """'1 thread', '2 threads', or 'default threads'."""
+    if threads == DEFAULT_THREADS:
+        return "default threads"
+    return f"{threads} thread{'s' if threads > 1 else ''}"
+
+
+def thread_setting(text):
+    """A thread setting from the command line: a count >= 1 or 'default'."""
+    return text if text == DEFAULT_THREADS else int(text)
+
+
 # --------------------------------------------------------------------------------- timing
 class Policy:
-    def __init__(self, min_repeats=5, target_seconds=0.5, cell_budget=20.0, busy_retries=1):
+    def __init__(self, min_repeats=5, target_seconds=0.5, cell_budget=20.0, busy_retries=1, spinners=0):
         self.min_repeats = int(min_repeats)
         self.target_seconds = float(target_seconds)
         self.cell_budget = float(cell_budget)
         self.busy_retries = int(busy_retries)
+        self.spinners = int(spinners)  # busy processes beside each cell (--contention); not in as_dict
 
     def repeats(self, t_run):
         """Timed runs for a cell whose run takes t_run seconds (the same rule as onednn_gru.cpp)."""
@@ -76,8 +103,9 @@ class Policy:
                 "cell_budget_seconds": self.cell_budget, "busy_retries": self.busy_retries}
 
 
-def cpu_snapshot():
-    """(machine busy seconds, steal seconds, this process's CPU seconds), from /proc/stat."""
+def cpu_snapshot(spinners=None):
+    """(machine busy seconds, steal seconds, this process's CPU seconds, its spinners' CPU seconds),
+    from /proc/stat."""
     try:
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
@@ -86,16 +114,21 @@ def cpu_snapshot():
     tick = os.sysconf("SC_CLK_TCK")
     busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq (guest is inside user)
     steal = v[7] if len(v) > 7 else 0
-    return busy / tick, steal / tick, time.process_time()
+    return busy / tick, steal / tick, time.process_time(), spinners.cpu_seconds() if spinners else 0.0
 
 
-def contention(before, after, wall):
-    """Share of the machine's CPUs that others (other processes, the hypervisor) used meanwhile."""
+def contention(before, after, wall, spinners=0):
+    """Share of the machine's CPUs that others (other processes, the hypervisor) used meanwhile.
+    The spinners of a --contention run are not others: their own share is reported apart."""
     if before is None or after is None or wall <= 0:
         return {}
     ncpu = os.cpu_count() or 1
-    foreign = max(0.0, (after[0] - before[0]) - (after[2] - before[2]))
-    return {"foreign_cpu_share": foreign / (wall * ncpu), "steal_share": (after[1] - before[1]) / (wall * ncpu)}
+    spun = after[3] - before[3]
+    foreign = max(0.0, (after[0] - before[0]) - (after[2] - before[2]) - spun)
+    share = {"foreign_cpu_share": foreign / (wall * ncpu), "steal_share": (after[1] - before[1]) / (wall * ncpu)}
+    if spinners:
+        share.update(spinners=spinners, spinner_cpu_share=spun / (wall * ncpu))
+    return share
 
 
 def measure(run, policy, prep=None, before_first=None, after_first=None):
@@ -103,49 +136,53 @@ def measure(run, policy, prep=None, before_first=None, after_first=None):
 
     prep() runs before every call, outside the timer. The first warm-up call's result goes to
     after_first (the correctness check). Results are released only after the timer stopped.
+    policy.spinners busy processes run beside, from before the first warm-up run to after the last
+    timed run.
     """
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        warm, spent, t_last = 0, 0.0, 0.0
-        while warm < 1 or (warm < 2 and t_last < 1.0) or spent < WARMUP_SECONDS:
-            if warm == 0 and before_first is not None:
-                before_first()
-            if prep is not None:
-                prep()
-            t0 = time.perf_counter()
-            out = run()
-            t_last = time.perf_counter() - t0
-            spent += t_last
-            if warm == 0 and after_first is not None:
-                after_first(out)
-            del out
-            warm += 1
-        n = policy.repeats(t_last)
-        best = None
-        for attempt in range(1 + max(0, policy.busy_retries)):
-            # The timed runs; redone (up to busy_retries times) when others used more than
-            # BUSY_THRESHOLD of the CPUs meanwhile, keeping the least disturbed attempt. The choice
-            # looks only at the contention measure, never at the times.
-            times = []
-            snap0, w0 = cpu_snapshot(), time.perf_counter()
-            for _ in range(n):
+        with busy_cpus(policy.spinners) as spinners:  # none unless --contention
+            warm, spent, t_last = 0, 0.0, 0.0
+            while warm < 1 or (warm < 2 and t_last < 1.0) or spent < WARMUP_SECONDS:
+                if warm == 0 and before_first is not None:
+                    before_first()
                 if prep is not None:
                     prep()
                 t0 = time.perf_counter()
                 out = run()
-                t1 = time.perf_counter()
+                t_last = time.perf_counter() - t0
+                spent += t_last
+                if warm == 0 and after_first is not None:
+                    after_first(out)
                 del out
-                times.append(t1 - t0)
-            busy = contention(snap0, cpu_snapshot(), time.perf_counter() - w0)
-            share = busy.get("foreign_cpu_share", 0.0) + busy.get("steal_share", 0.0)
-            if best is None or share < best[0]:
-                best = (share, times, busy)
-            if share <= BUSY_THRESHOLD:
-                break
-        busy = dict(best[2], attempts=attempt + 1)
-        times = best[1]
+                warm += 1
+            n = policy.repeats(t_last)
+            best = None
+            for attempt in range(1 + max(0, policy.busy_retries)):
+                # The timed runs; redone (up to busy_retries times) when others used more than
+                # BUSY_THRESHOLD of the CPUs meanwhile, keeping the least disturbed attempt. The
+                # choice looks only at the contention measure, never at the times.
+                times = []
+                snap0, w0 = cpu_snapshot(spinners), time.perf_counter()
+                for _ in range(n):
+                    if prep is not None:
+                        prep()
+                    t0 = time.perf_counter()
+                    out = run()
+                    t1 = time.perf_counter()
+                    del out
+                    times.append(t1 - t0)
+                busy = contention(snap0, cpu_snapshot(spinners), time.perf_counter() - w0,
+                                  policy.spinners)
+                share = busy.get("foreign_cpu_share", 0.0) + busy.get("steal_share", 0.0)
+                if best is None or share < best[0]:
+                    best = (share, times, busy)
+                if share <= BUSY_THRESHOLD:
+                    break
+            busy = dict(best[2], attempts=attempt + 1)
+            times = best[1]
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -263,7 +300,7 @@ def worker_fastgru(plan, threads, policy):
     info = {"version": getattr(fastgru, "__version__", None), "file": fastgru.__file__,
             "has_set_num_threads": hasattr(fastgru, "set_num_threads"), "build": fastgru_build_id(fastgru)}
     if hasattr(fastgru, "set_num_threads"):
-        fastgru.set_num_threads(threads)
+        fastgru.set_num_threads(0 if threads == DEFAULT_THREADS else threads)  # 0: follow OpenMP's default
     if hasattr(fastgru, "info"):
         try:
             info["info"] = fastgru.info()
@@ -307,7 +344,8 @@ def worker_fastgru(plan, threads, policy):
 def worker_torch(plan, threads, policy):
     import torch
 
-    torch.set_num_threads(threads)
+    if threads != DEFAULT_THREADS:
+        torch.set_num_threads(threads)
     info = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
             "mkldnn_enabled": bool(torch.backends.mkldnn.enabled),
             "parallel_info": torch.__config__.parallel_info()}
@@ -390,7 +428,7 @@ def ort_session(model_bytes, threads):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
+    so.intra_op_num_threads = 0 if threads == DEFAULT_THREADS else threads  # 0: ORT's default
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -429,7 +467,7 @@ def worker_matmul(plan, threads, policy):
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
 
-        limiter = threadpool_limits(limits=threads)
+        limiter = threadpool_limits(limits=None if threads == DEFAULT_THREADS else threads)
         out["blas"] = threadpool_info()
     except ImportError:
         limiter = None
@@ -452,7 +490,8 @@ def worker_matmul(plan, threads, policy):
     try:
         import torch
 
-        torch.set_num_threads(threads)
+        if threads != DEFAULT_THREADS:
+            torch.set_num_threads(threads)
         for n, (a, b) in mats.items():
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             rate("torch", n, lambda: ta @ tb)
@@ -464,7 +503,8 @@ def worker_matmul(plan, threads, policy):
 def run_onednn_gemm(build, plan, threads, policy, env):
     rates = []
     for n in plan["matmul_sizes"]:
-        cmd = [build["exe"], "--gemm", str(n), "--threads", str(threads), "--min-repeats", str(policy.min_repeats),
+        cmd = [build["exe"], "--gemm", str(n), "--threads", onednn_threads(threads),
+               "--min-repeats", str(policy.min_repeats),
                "--target-seconds", str(policy.target_seconds), "--cell-budget", str(policy.cell_budget),
                "--busy-retries", str(policy.busy_retries), "--busy-threshold", str(BUSY_THRESHOLD)]
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -560,7 +600,7 @@ def worker_stream(plan, threads, policy, impl):
     if impl == "fastgru":
         fastgru = import_fastgru()
         if hasattr(fastgru, "set_num_threads"):
-            fastgru.set_num_threads(threads)
+            fastgru.set_num_threads(0 if threads == DEFAULT_THREADS else threads)
         for conv in CONVENTIONS:
             layer = fastgru.GRU(I, H, reset_after=(conv == "reset_after"), dtype="float32")
             layer.load_state_dict(torch_state(d))
@@ -570,7 +610,8 @@ def worker_stream(plan, threads, policy, impl):
     elif impl == "torch":
         import torch
 
-        torch.set_num_threads(threads)
+        if threads != DEFAULT_THREADS:
+            torch.set_num_threads(threads)
         info["version"] = torch.__version__
         cell = torch.nn.GRUCell(I, H)
         cell.load_state_dict({k[:-3]: torch.from_numpy(v.copy()) for k, v in torch_state(d).items()})
@@ -601,7 +642,10 @@ def worker_stream(plan, threads, policy, impl):
 def worker_main(args):
     plan = json.loads(Path(args.plan).read_text())
     pol = plan["policy"]
-    policy = Policy(pol["min_repeats"], pol["target_seconds"], pol["cell_budget_seconds"], pol["busy_retries"])
+    # The matrix-product rates are the quiet machine's, the basis of % mm: no spinners beside them.
+    spinners = 0 if args.worker == "matmul" else plan["spinners"]
+    policy = Policy(pol["min_repeats"], pol["target_seconds"], pol["cell_budget_seconds"], pol["busy_retries"],
+                    spinners)
     threads = args.threads_one
     if args.worker == "matmul":
         out = worker_matmul(plan, threads, policy)
@@ -651,16 +695,23 @@ def build_onednn(out_dir: Path):
     return {"exe": str(exe), "include": inc, "lib": lib, "compile": " ".join(cmd)}, None
 
 
+def onednn_threads(threads):
+    return "0" if threads == DEFAULT_THREADS else str(threads)  # 0: the program leaves OpenMP's default
+
+
 def run_onednn(build, plan, threads, policy, env):
     cells, info = [], {}
     for s in plan["sequences"]:
         ddir = Path(plan["data"]) / shape_id(s)
-        with tempfile.TemporaryDirectory(prefix="onednn_dump_") as dump:
+        # The program times four cells; under --contention the spinners run beside all of it.
+        with tempfile.TemporaryDirectory(prefix="onednn_dump_") as dump, busy_cpus(policy.spinners) as spinners:
             cmd = [build["exe"], "--T", str(s["T"]), "--B", str(s["B"]), "--I", str(s["I"]), "--H", str(s["H"]),
-                   "--threads", str(threads), "--data", str(ddir), "--dump", dump,
+                   "--threads", onednn_threads(threads), "--data", str(ddir), "--dump", dump,
                    "--min-repeats", str(policy.min_repeats), "--target-seconds", str(policy.target_seconds),
                    "--cell-budget", str(policy.cell_budget), "--busy-retries", str(policy.busy_retries),
                    "--busy-threshold", str(BUSY_THRESHOLD)]
+            if spinners.pids:
+                cmd += ["--spinner-pids", ",".join(str(pid) for pid in spinners.pids)]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 log(f"  oneDNN failed for {shape_id(s)}: {r.stderr.strip()}")
@@ -690,10 +741,15 @@ def run_onednn(build, plan, threads, policy, env):
 
 # --------------------------------------------------------------------------------- driver
 def thread_env(threads):
+    """The environment of a worker: the thread variables set to the count, or removed for the
+    default setting (a user who configured nothing)."""
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        env[var] = str(threads)
+        if threads == DEFAULT_THREADS:
+            env.pop(var, None)
+        else:
+            env[var] = str(threads)
     return env
 
 
@@ -704,9 +760,9 @@ def run_worker(name, threads, plan_path, tmp: Path, extra_path=None):
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=thread_env(threads))
     if r.returncode != 0 or not result.exists():
-        log(f"  worker {name} ({threads} thread{'s' if threads > 1 else ''}) failed with exit status {r.returncode}")
-        return None, f"{name} at {threads} thread{'s' if threads > 1 else ''} failed (exit status {r.returncode})"
-    log(f"  worker {name} ({threads} thread{'s' if threads > 1 else ''}) done in {time.perf_counter() - t0:.1f} s")
+        log(f"  worker {name} ({thread_label(threads)}) failed with exit status {r.returncode}")
+        return None, f"{name} at {thread_label(threads)} failed (exit status {r.returncode})"
+    log(f"  worker {name} ({thread_label(threads)}) done in {time.perf_counter() - t0:.1f} s")
     return json.loads(result.read_text()), None
 
 
@@ -764,16 +820,20 @@ def fmt_ms(v):
 
 
 def build_tables(results):
-    """The report as Markdown: one sequence table per thread count, then the streaming step."""
+    """The report as Markdown: one sequence table per thread setting, then the streaming step, then
+    (--contention) the contention section."""
     cells = results["cells"]
     by_key = {(c["impl"], c["threads"], c["T"], c["B"], c["I"], c["H"], c["convention"], c["mode"]): c for c in cells}
     peers = [p for p in ("torch", "onnxruntime", "onednn") if any(c["impl"] == p for c in cells)]
+    contended = "contention" in results["settings"]
+    under = ", under contention" if contended else ""
+    besides = " besides the spinners" if contended else ""
     lines = []
     budget_note = busy_note = False
     for threads in results["settings"]["threads"]:
         mm = results["matmul"].get(str(threads), {})
         base = matmul_basis(mm, results["settings"]["matmul_basis"])
-        lines.append(f"### {threads} thread{'s' if threads > 1 else ''}")
+        lines.append(f"### {thread_label(threads)}{under}")
         lines.append("")
         if base:
             all_rates = ", ".join(f"{LABELS.get(r['lib'], r['lib']) if r['lib'] != 'numpy' else 'NumPy'} "
@@ -782,7 +842,8 @@ def build_tables(results):
             busy_note = busy_note or any(busy(r) for r in mm.get("rates", []))
             lines.append(f"float32 matrix product, GFLOP/s: {all_rates}. "
                          f"**% mm divides by {base['gflops']:.0f} GFLOP/s** "
-                         f"({'NumPy' if base['lib'] == 'numpy' else LABELS[base['lib']]} {base['n']}³).")
+                         f"({'NumPy' if base['lib'] == 'numpy' else LABELS[base['lib']]} {base['n']}³)"
+                         f"{' (measured without spinners)' if contended else ''}.")
         lines.append("")
         head = ["T", "B", "I", "H", "conv", "mode", "fastgru ms", "GFLOP/s", "% mm"]
         for p in peers:
@@ -836,24 +897,25 @@ def build_tables(results):
                     lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     if busy_note:
-        lines.append(f"†: while this cell's timed runs ran, other processes (or the hypervisor) used more than "
-                     f"{100 * BUSY_THRESHOLD:.0f}% of the machine's CPUs; its time is suspect (share per cell in "
+        lines.append(f"†: while this cell's timed runs ran, other processes{besides} (or the hypervisor) used more "
+                     f"than {100 * BUSY_THRESHOLD:.0f}% of the machine's CPUs; its time is suspect (share per cell in "
                      f"the JSON, `contention`). Rerun on a quiet machine.")
         lines.append("")
     if budget_note:
         lines.append(f"(n=k): only k timed runs fitted in the per-cell budget of "
                      f"{results['settings']['policy']['cell_budget_seconds']:g} s (see README).")
         lines.append("")
-    if results.get("stream"):
-        st = results["settings"]["stream"]
+    st = results["settings"]["stream"]
+    for threads in dict.fromkeys(r.get("threads", st["threads"]) for r in results["stream"]):
+        stream = [r for r in results["stream"] if r.get("threads", st["threads"]) == threads]
         lines.append(f"### Streaming step from Python (B={st['B']}, I={st['I']}, H={st['H']}, "
-                     f"{st['threads']} thread, {st['steps_per_block']} chained steps per timed block)")
+                     f"{thread_label(threads)}, {st['steps_per_block']} chained steps per timed block){under}")
         lines.append("")
         lines.append("| implementation | conv | call | µs / step | × (vs fastgru, same conv) | check |")
         lines.append("|---|---|---|---:|---:|---|")
-        fg = {r["convention"]: r for r in results["stream"] if r["impl"] == "fastgru"}
+        fg = {r["convention"]: r for r in stream if r["impl"] == "fastgru"}
         busy_stream = False
-        for r in results["stream"]:
+        for r in stream:
             base = fg.get(r["convention"])
             ratio = f"{r['median_us'] / base['median_us']:.2f}" if base else "—"
             ok = "ok" if r["check"]["h_last"] <= CHECK_TOLERANCE else f"FAIL ({r['check']['h_last']:.1e})"
@@ -863,10 +925,129 @@ def build_tables(results):
                          f"{r['api']} | {r['median_us']:.1f}{mark} | {ratio} | {ok} |")
         lines.append("")
         if busy_stream:
-            lines.append("†: others used more than "
+            lines.append(f"†: others{besides} used more than "
                          f"{100 * BUSY_THRESHOLD:.0f}% of the CPUs meanwhile; suspect.")
             lines.append("")
+    if contended:
+        lines += contention_section(results)
     return "\n".join(lines)
+
+
+def contention_section(results):
+    """Issue 17's reading of a --contention run: per cell, fastgru at its default thread setting
+    against its own 1-thread time, and each peer at its default setting against fastgru's."""
+    spinners = results["settings"]["contention"]["spinners"]
+    explicit = [t for t in results["settings"]["threads"] if t != DEFAULT_THREADS]
+    cells = {(c["impl"], c["threads"], c["T"], c["B"], c["I"], c["H"], c["convention"], c["mode"]): c
+             for c in results["cells"]}
+    stream = {(r["impl"], r["threads"], r["convention"]): r for r in results["stream"]}
+
+    def peers_in(keys):
+        return [p for p in ("torch", "onnxruntime", "onednn") if any(key[:2] == (p, DEFAULT_THREADS) for key in keys)]
+
+    peers = peers_in(list(cells) + list(stream))
+    within, ahead = [], {p: [] for p in peers}  # (ratio, which cell, whether a time is †) per comparison
+
+    def timed(record, value, fmt):
+        return "—" if record is None else fmt(record[value]) + ("†" if busy(record) else "")
+
+    def row(columns, settings, peers, get, value, fmt, label):
+        default = get("fastgru", DEFAULT_THREADS)
+        one = get("fastgru", 1)
+        columns = list(columns) + [timed(get("fastgru", t), value, fmt) for t in settings + [DEFAULT_THREADS]]
+        if default and one:
+            ratio = default[value] / one[value]
+            within.append((ratio, label, busy(default) or busy(one)))
+            columns.append(f"{ratio:.2f} {'✓' if ratio <= CONTENTION_TARGET else '✗'}")
+        else:
+            columns.append("—")
+        for p in peers:
+            peer = get(p, DEFAULT_THREADS)
+            columns.append(timed(peer, value, fmt))
+            if peer and default:
+                ahead[p].append((peer[value] / default[value], label, busy(peer) or busy(default)))
+                columns.append(f"{ahead[p][-1][0]:.2f}")
+            else:
+                columns.append("—")
+        return "| " + " | ".join(columns) + " |"
+
+    def head(first, settings, peers, unit):
+        names = first + [f"fastgru {thread_label(t)} {unit}" for t in settings] + [f"fastgru default {unit}"]
+        names.append("default / 1 thread")
+        for p in peers:
+            names += [f"{LABELS[p]} default {unit}", "×"]
+        return ["| " + " | ".join(names) + " |",
+                "|" + "|".join("---" if name in ("conv", "mode") else "---:" for name in names) + "|"]
+
+    def default_info(impl):
+        return results["impl_info"].get(impl, {}).get(DEFAULT_THREADS, {})
+
+    resolved = [f"fastgru {default_info('fastgru').get('info', {}).get('threads', '?')} "
+                f"(set_num_threads(0), OpenMP's default)"]
+    if "torch" in peers:
+        resolved.append(f"PyTorch {default_info('torch').get('num_threads', '?')} (torch's own default)")
+    if "onnxruntime" in peers:
+        resolved.append("ONNX Runtime intra_op_num_threads = 0 (its own choice)")
+    if "onednn" in peers:
+        resolved.append(f"oneDNN {default_info('onednn').get('omp_max_threads', '?')} (OpenMP's default)")
+    lines = [f"## Under contention: {spinners} busy processes (one per usable CPU) beside every cell", "",
+             f"Every cell and streaming time in this report was measured with {spinners} spinners running beside "
+             f"it (the matrix-product rates without). "
+             f"`default`: no thread variable in the worker's environment and no thread count set, giving "
+             f"{'; '.join(resolved)}. default / 1 thread: fastgru's default time over its 1-thread time (target "
+             f"≤ {CONTENTION_TARGET}, ✓); ×: the peer's default time over fastgru's default time (above 1: "
+             f"fastgru faster).", ""]
+    sequence_peers = peers_in(cells)
+    lines += head(["T", "B", "I", "H", "conv", "mode"], explicit, sequence_peers, "ms")
+    for s in results["settings"]["sequences"]:
+        for conv in CONVENTIONS:
+            for mode in MODES:
+                key = (s["T"], s["B"], s["I"], s["H"], conv, mode)
+                measured = [("fastgru", t) for t in explicit + [DEFAULT_THREADS]]
+                if not any((impl, t) + key in cells
+                           for impl, t in measured + [(p, DEFAULT_THREADS) for p in sequence_peers]):
+                    continue
+                after = "after" if conv == "reset_after" else "before"
+                lines.append(row([str(s[k]) for k in "TBIH"] + [after, mode], explicit, sequence_peers,
+                                 lambda impl, t, key=key: cells.get((impl, t) + key), "median_ms", fmt_ms,
+                                 f"T={s['T']} B={s['B']} I={s['I']} H={s['H']} {after} {mode}"))
+    lines.append("")
+    stream_settings = [t for t in results["settings"]["contention"]["stream_threads"] if t != DEFAULT_THREADS]
+    if stream:
+        lines.append("Streaming step (B = 1, one step at a time), µs per step:")
+        lines.append("")
+        stream_peers = peers_in(stream)
+        lines += head(["conv"], stream_settings, stream_peers, "µs")
+        for conv in CONVENTIONS:
+            after = "after" if conv == "reset_after" else "before"
+            lines.append(row([after], stream_settings, stream_peers,
+                             lambda impl, t, conv=conv: stream.get((impl, t, conv)), "median_us",
+                             lambda v: f"{v:.1f}", f"streaming {after}"))
+        lines.append("")
+
+    def suspect(comparisons):
+        count = sum(marked for *_, marked in comparisons)
+        if not count:
+            return ""
+        return f"; {count} of the {len(comparisons)} comparisons {'uses' if count == 1 else 'use'} a † time"
+
+    if within:
+        worst = max(within)
+        lines.append(f"- fastgru default ≤ {CONTENTION_TARGET}× its 1-thread time in "
+                     f"{sum(r <= CONTENTION_TARGET for r, *_ in within)} of {len(within)} cells "
+                     f"(worst {worst[0]:.2f}×: {worst[1]}{suspect(within)}).")
+    for p in peers:
+        if ahead[p]:
+            least = min(ahead[p])
+            lines.append(f"- fastgru default ahead of {LABELS[p]} default in {sum(r > 1 for r, *_ in ahead[p])} of "
+                         f"{len(ahead[p])} cells (smallest ×: {least[0]:.2f}, {least[1]}{suspect(ahead[p])}).")
+    shares = [r["contention"]["spinner_cpu_share"] for r in results["cells"] + results["stream"]
+              if "spinner_cpu_share" in r.get("contention", {})]
+    if shares:
+        lines.append(f"- The spinners used {100 * statistics.median(shares):.0f}% of the machine's CPUs during the "
+                     f"timed runs (median over cells; {100 * min(shares):.0f}–{100 * max(shares):.0f}%).")
+    lines.append("")
+    return lines
 
 
 def make_plot(results, path: Path):
@@ -884,6 +1065,7 @@ def make_plot(results, path: Path):
     colors = {"fastgru": "tab:red", "torch": "tab:orange", "onnxruntime": "tab:green", "onednn": "tab:blue"}
     markers = {"reset_after": "o", "reset_before": "s"}
     rows = [(t, m) for t in threads_list for m in MODES]
+    under = ", under contention" if "contention" in results["settings"] else ""
     fig, axes = plt.subplots(len(rows), 2, figsize=(12, 3.6 * len(rows)), squeeze=False)
     for r, (threads, mode) in enumerate(rows):
         base = matmul_basis(results["matmul"].get(str(threads), {}), results["settings"]["matmul_basis"])
@@ -911,7 +1093,7 @@ def make_plot(results, path: Path):
             ax.tick_params(axis="y", which="minor", labelsize=7)
             ax.set_xlabel(var + (" (hidden units; I varies with it)" if var == "H" else " (batch)"))
             ax.set_ylabel("GFLOP/s (nominal)")
-            ax.set_title(f"{mode}, {threads} thread{'s' if threads > 1 else ''}")
+            ax.set_title(f"{mode}, {thread_label(threads)}{under}")
             ax.grid(True, which="both", alpha=0.3)
     handles, labels = [], []
     for ax in axes.flat:
@@ -933,7 +1115,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="fastgru bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the small 'quick' shape set (a smoke run)")
-    ap.add_argument("--threads", default=None, help="comma-separated thread counts (default: 1,<all cores>)")
+    ap.add_argument("--threads", default=None,
+                    help="comma-separated thread settings: counts, or 'default' for each library's own default "
+                         "(default: 1,<all cores>, and 'default' with --contention)")
     ap.add_argument("--out", default="bench-results", help="output directory (default ./bench-results)")
     ap.add_argument("--shapes", default=str(HERE / "shapes.json"), help="shape sets file")
     ap.add_argument("--set", default=None, help="shape set name in the shapes file (default full, or quick)")
@@ -950,9 +1134,12 @@ def main(argv=None):
                     help="what %% mm divides by: the best float32 matrix-product rate measured (NumPy, PyTorch, "
                          "oneDNN sgemm at every size of shapes.json's matmul_sizes; default) or NumPy's at 1024^3")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--contention", action="store_true",
+                    help="time every cell with one busy process per usable CPU running beside it (a shared "
+                         "server), add the 'default' thread setting and report how fastgru's default copes")
     # internal: a measuring subprocess
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--threads-one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--threads-one", type=thread_setting, help=argparse.SUPPRESS)
     ap.add_argument("--plan", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -964,9 +1151,13 @@ def main(argv=None):
     set_name = args.set or ("quick" if args.quick else "full")
     sset = shapes_doc["sets"][set_name]
     ncores = len(os.sched_getaffinity(0))
-    threads_list = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, ncores})
+    if args.threads:
+        threads_list = [thread_setting(t) for t in args.threads.split(",")]
+    else:
+        threads_list = sorted({1, ncores}) + ([DEFAULT_THREADS] if args.contention else [])
+    spinners = ncores if args.contention else 0  # one per usable CPU
     impls = [i for i in args.impls.split(",") if i]
-    policy = Policy(args.min_repeats, args.target_seconds, args.cell_budget, args.busy_retries)
+    policy = Policy(args.min_repeats, args.target_seconds, args.cell_budget, args.busy_retries, spinners)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     notes = []
@@ -998,7 +1189,7 @@ def main(argv=None):
                       with_backward=False)
         log(f"  done in {time.perf_counter() - t0:.1f} s")
         plan = {"data": str(tmp), "sequences": sset["sequences"], "stream": st, "policy": policy.as_dict(),
-                "matmul_sizes": shapes_doc.get("matmul_sizes", [1024])}
+                "matmul_sizes": shapes_doc.get("matmul_sizes", [1024]), "spinners": spinners}
         plan_path = tmp / "plan.json"
         plan_path.write_text(json.dumps(plan))
 
@@ -1008,10 +1199,19 @@ def main(argv=None):
             "flop_model": shapes_doc.get("flop_model"), "check_tolerance": CHECK_TOLERANCE,
             "busy_threshold": BUSY_THRESHOLD, "matmul_sizes": plan["matmul_sizes"], "matmul_basis": args.mm_basis},
             "matmul": {}, "cells": [], "stream": [], "impl_info": {}, "notes": notes}
+        # Under contention the streaming case runs at the default setting too (issue 17's claim).
+        stream_threads = []
+        if st and not args.no_stream:
+            stream_threads = [st["threads"]] + ([DEFAULT_THREADS] if args.contention else [])
+        if args.contention:
+            results["settings"]["contention"] = {
+                "spinners": spinners, "usable_cpus": ncores, "stream_threads": stream_threads,
+                "spinner": "a Python busy loop per usable CPU, started before each cell's warm-up and killed "
+                           "after its timed runs; the matrix-product rates are measured without them"}
         if build:
             results["impl_info"]["onednn_build"] = build
         for threads in threads_list:
-            log(f"== {threads} thread(s) ==")
+            log(f"== {threads} thread(s){' under contention' if spinners else ''} ==")
             out, err = run_worker("matmul", threads, plan_path, tmp)
             if out:
                 results["matmul"][str(threads)] = out
@@ -1030,15 +1230,18 @@ def main(argv=None):
                         continue
                 results["cells"] += out["cells"]
                 results["impl_info"].setdefault(impl, {})[str(threads)] = out["impl_info"]
-        if st and not args.no_stream:
-            log(f"== streaming step, {st['threads']} thread(s) ==")
+        for threads in stream_threads:
+            log(f"== streaming step, {threads} thread(s){' under contention' if spinners else ''} ==")
             for impl in impls:
                 if impl == "onednn":
                     continue
-                out, err = run_worker(f"stream-{impl}", st["threads"], plan_path, tmp)
+                out, err = run_worker(f"stream-{impl}", threads, plan_path, tmp)
                 if out is None:
                     notes.append(err)
                     continue
+                if args.contention:  # the streaming case has more than one thread setting then
+                    for r in out["stream"]:
+                        r["threads"] = threads
                 results["stream"] += out["stream"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1060,10 +1263,12 @@ def main(argv=None):
     fg_build = fg_info.get("build", {})
     fg_desc = (f"fastgru {fg_info.get('version')} (core sha256 {fg_build.get('sha256', '?')}, built "
                f"{fg_build.get('mtime', '?')}; {fg_info.get('info', 'no fastgru.info()')}); " if fg_info else "")
+    contention_note = (f"**under contention**: {spinners} busy processes ran beside every cell (see the last "
+                       f"section); " if spinners else "")
     header = (f"fastgru benchmark — {results['machine'].get('cpu', '?')}, {ncores} usable cores, "
               f"{results['machine']['date']}, git {results['machine'].get('git_head', '?')[:10]}"
               f"{' (dirty)' if results['machine'].get('git_dirty') else ''}; {fg_desc}"
-              f"set '{set_name}'; medians of timed runs after warm-up; "
+              f"set '{set_name}'; {contention_note}medians of timed runs after warm-up; "
               f"× = peer time / fastgru time (> 1: fastgru faster); GFLOP/s from the nominal count "
               f"2·T·B·3H·(I+H) per forward, ×3 for train.\n")
     text = header + "\n" + table + ("\nNotes:\n" + "\n".join("- " + n for n in notes) + "\n" if notes else "")
