@@ -23,6 +23,14 @@ struct StepLoopPlan {
 StepLoopPlan plan_step_loop(double step_flops, std::int64_t steps, std::int64_t batch,
                             int tile_rows);
 
+// The two crossovers on an idle machine with spinning workers, replaceable so that
+// bench/threads.py can measure them (0 = threads for any work); returns the previous ones.
+struct ThreadCrossovers {
+  double region_flops_per_thread;
+  double step_flops_per_thread;
+};
+ThreadCrossovers set_thread_crossovers(ThreadCrossovers crossovers);
+
 struct Range {
   std::int64_t begin;
   std::int64_t end;
