@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <tuple>
 #include <sstream>
@@ -158,8 +159,7 @@ class PyGru {
     if (!h0.is_none()) {
       h0_data = exact_data(h0);
       if (!h0_data) return py::none();
-      const auto state = py::reinterpret_borrow<py::array>(h0);
-      if (Shape(state.shape(), state.shape() + state.ndim()) != Shape{LD, B, H}) return py::none();
+      if (!has_shape(h0, {LD, B, H})) return py::none();
     }
     fastgru::SequenceLayout layout;
     layout.steps = T;
@@ -196,9 +196,7 @@ class PyGru {
     if (!h.is_none()) {
       h_data = exact_data(h);
       if (!h_data) return py::none();
-      const auto state = py::reinterpret_borrow<py::array>(h);
-      const Shape expected = unbatched ? Shape{L, H} : Shape{L, B, H};
-      if (Shape(state.shape(), state.shape() + state.ndim()) != expected) return py::none();
+      if (!(unbatched ? has_shape(h, {L, H}) : has_shape(h, {L, B, H}))) return py::none();
     }
     py::array_t<Real> y(unbatched ? Shape{H} : Shape{B, H});
     py::array_t<Real> h_n(unbatched ? Shape{L, H} : Shape{L, B, H});
@@ -290,6 +288,16 @@ class PyGru {
     const auto array = py::reinterpret_borrow<py::array>(object);
     if (!(array.flags() & py::array::c_style) || !holds<Real>(array.dtype())) return nullptr;
     return static_cast<const Real*>(array.data());
+  }
+
+  // Whether the ndarray `array` has exactly this shape (without building a shape vector).
+  static bool has_shape(py::handle array, std::initializer_list<py::ssize_t> shape) {
+    const auto a = py::reinterpret_borrow<py::array>(array);
+    if (a.ndim() != static_cast<py::ssize_t>(shape.size())) return false;
+    py::ssize_t axis = 0;
+    for (const py::ssize_t extent : shape)
+      if (a.shape(axis++) != extent) return false;
+    return true;
   }
 
   static fastgru::Gru<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
