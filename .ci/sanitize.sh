@@ -50,7 +50,7 @@ PYTHONPATH="$package" LD_PRELOAD="$preload" ASAN_OPTIONS="$ASAN_OPTIONS:detect_l
   python -m pytest -q -p no:cacheprovider --capture=sys \
   tests/test_network.py tests/test_mgu.py tests/test_ligru.py tests/test_errors.py \
   tests/test_interop.py tests/test_runtime.py tests/test_processes_and_threads.py \
-  tests/test_regularisation.py tests/test_model_file.py \
+  tests/test_regularisation.py tests/test_model_file.py tests/test_batch_one.py \
   --deselect tests/test_ligru.py::test_model_file_round_trip \
   --deselect tests/test_mgu.py::test_mgu_model_file_and_converters
 echo "sanitize: no reports"

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <tuple>
 #include <sstream>
@@ -144,6 +145,75 @@ class PyGru {
     return py::make_tuple(y, h_n);
   }
 
+  // Inference's fast path (GRU.__call__, forward(train=False) without lengths): x (T, B, I) or
+  // (B, T, I) and h0 (L·D, B, H) or None, exactly what the core reads (see try_step), T, B >= 1.
+  // Returns (y, h_n), or None for the caller's general path.
+  py::object try_forward(py::handle x_object, py::handle h0, bool batch_first) const {
+    const fastgru::GruConfig& c = gru_.config();
+    const Real* x_data = exact_data(x_object);
+    if (!x_data) return py::none();
+    const auto x = py::reinterpret_borrow<py::array>(x_object);
+    if (x.ndim() != 3 || x.shape(2) != c.input) return py::none();
+    const py::ssize_t T = x.shape(batch_first ? 1 : 0), B = x.shape(batch_first ? 0 : 1);
+    if (T < 1 || B < 1) return py::none();
+    const py::ssize_t H = c.hidden, LD = c.layers * gru_.directions(), DH = gru_.directions() * H;
+    const Real* h0_data = nullptr;
+    if (!h0.is_none()) {
+      h0_data = exact_data(h0);
+      if (!h0_data) return py::none();
+      if (!has_shape(h0, {LD, B, H})) return py::none();
+    }
+    fastgru::SequenceLayout layout;
+    layout.steps = T;
+    layout.batch = B;
+    layout.batch_first = batch_first;
+    py::array_t<Real> y(batch_first ? Shape{B, T, DH} : Shape{T, B, DH});
+    py::array_t<Real> h_n({LD, B, H});
+    Real* y_data = y.mutable_data();
+    Real* h_n_data = h_n.mutable_data();
+    {
+      py::gil_scoped_release release;
+      gru_.forward(layout, x_data, h0_data, y_data, h_n_data, nullptr, 0);
+    }
+    return py::make_tuple(std::move(y), std::move(h_n));
+  }
+
+  // The streaming step's fast path (GRU.step): x_t (B, I) or (I,) and h (L, B, H), (L, H) or
+  // None, each exactly what the core reads: an ndarray (not a subclass) of Real, native byte
+  // order, C-contiguous, of the right shape; a unidirectional network; B >= 1. Returns
+  // (y_t, h_n) shaped as GRU.step returns them, or None when anything differs: the caller then
+  // takes its general path, which converts what it can and names what it cannot.
+  py::object try_step(py::handle x_t, py::handle h) const {
+    const fastgru::GruConfig& c = gru_.config();
+    if (gru_.directions() != 1) return py::none();
+    const Real* x_data = exact_data(x_t);
+    if (!x_data) return py::none();
+    const auto x = py::reinterpret_borrow<py::array>(x_t);
+    const py::ssize_t ndim = x.ndim();
+    if ((ndim != 1 && ndim != 2) || x.shape(ndim - 1) != c.input) return py::none();
+    const bool unbatched = ndim == 1;
+    const py::ssize_t B = unbatched ? 1 : x.shape(0), H = c.hidden, L = c.layers;
+    if (B < 1) return py::none();
+    const Real* h_data = nullptr;
+    if (!h.is_none()) {
+      h_data = exact_data(h);
+      if (!h_data) return py::none();
+      if (!(unbatched ? has_shape(h, {L, H}) : has_shape(h, {L, B, H}))) return py::none();
+    }
+    py::array_t<Real> y(unbatched ? Shape{H} : Shape{B, H});
+    py::array_t<Real> h_n(unbatched ? Shape{L, H} : Shape{L, B, H});
+    Real* y_data = y.mutable_data();
+    Real* h_n_data = h_n.mutable_data();
+    fastgru::SequenceLayout layout;
+    layout.steps = 1;
+    layout.batch = B;
+    {
+      py::gil_scoped_release release;
+      gru_.forward(layout, x_data, h_data, y_data, h_n_data, nullptr, 0);
+    }
+    return py::make_tuple(std::move(y), std::move(h_n));
+  }
+
   // dy like y, dh_n (L·D, B, H) or None, grads: per layer and direction (grad_weight_ih,
   // grad_weight_hh, grad_bias_ih or None, grad_bias_hh or None), accumulated. Returns (dx, dh0).
   // batch_norm_grads: a LiGRU's (grad_bn_weight, grad_bn_bias) per layer and direction.
@@ -212,6 +282,26 @@ class PyGru {
   }
 
  private:
+  // The data of `object` when it is an ndarray (exactly, not a subclass) of native Reals,
+  // C-contiguous; else nullptr.
+  static const Real* exact_data(py::handle object) {
+    const auto& api = py::detail::npy_api::get();
+    if (Py_TYPE(object.ptr()) != api.PyArray_Type_) return nullptr;
+    const auto array = py::reinterpret_borrow<py::array>(object);
+    if (!(array.flags() & py::array::c_style) || !holds<Real>(array.dtype())) return nullptr;
+    return static_cast<const Real*>(array.data());
+  }
+
+  // Whether the ndarray `array` has exactly this shape (without building a shape vector).
+  static bool has_shape(py::handle array, std::initializer_list<py::ssize_t> shape) {
+    const auto a = py::reinterpret_borrow<py::array>(array);
+    if (a.ndim() != static_cast<py::ssize_t>(shape.size())) return false;
+    py::ssize_t axis = 0;
+    for (const py::ssize_t extent : shape)
+      if (a.shape(axis++) != extent) return false;
+    return true;
+  }
+
   static fastgru::Gru<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
                                      py::ssize_t num_layers, bool bidirectional, bool reset_after,
                                      bool bias, const std::vector<LayerArrays>& weights,
@@ -288,6 +378,8 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
            py::arg("bn_eps") = 1e-5)
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
+      .def("try_forward", &PyGru<Real>::try_forward, py::arg("x"), py::arg("h0"), py::arg("batch_first"))
+      .def("try_step", &PyGru<Real>::try_step, py::arg("x_t"), py::arg("h"))
       .def("backward", &PyGru<Real>::backward, py::arg("cache"), py::arg("dy"), py::arg("dh_n"),
            py::arg("grads"), py::arg("batch_norm_grads") = std::vector<BatchNormGradients>())
       .def("batch_statistics", &PyGru<Real>::batch_statistics, py::arg("cache"));

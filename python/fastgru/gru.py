@@ -485,6 +485,11 @@ class GRU:
             final states. For an unbatched x: y (T, D*H) and h_n (num_layers * D, H).
         """
         train = boolean(train, "train")
+        if not train and lengths is None:
+            # Fast path: arrays already in the core's form (see step) go straight to it.
+            out = self._inference_core().try_forward(x, h0, self.batch_first)
+            if out is not None:
+                return out
         x, h0, lengths, steps, batch, unbatched = self._check_input(x, h0, lengths)
         self._before_forward(train, steps, batch, lengths)
         if not train:
@@ -517,6 +522,13 @@ class GRU:
             (num_layers, B, H) the new states; (H,) and (num_layers, H) for an unbatched x_t.
             Running ``step`` over a sequence equals one call on the whole sequence, to rounding.
         """
+        if reset is None:
+            # Fast path: arrays already in the core's form (ndarrays of the layer's dtype,
+            # C-contiguous, of the right shapes) go straight to it; anything else (None back)
+            # takes the general path below, which converts or names what is wrong.
+            out = self._inference_core().try_step(x_t, h)
+            if out is not None:
+                return out
         if self.bidirectional:
             raise ValueError("step: a bidirectional GRU needs the whole sequence; call it on x instead")
         x_t = _as_array(x_t, "x_t")

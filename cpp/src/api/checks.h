@@ -15,13 +15,21 @@ inline void require(bool condition, const std::string& message) {
   if (!condition) throw std::invalid_argument("fastgru: " + message);
 }
 
-inline void require_pointer(const void* pointer, const std::string& name) {
-  require(pointer != nullptr, name + " must not be null");
+// These build their messages only when they fail: every forward call runs them, and a message
+// built anyway cost heap allocations on every streaming step.
+inline void require_pointer(const void* pointer, const char* name) {
+  if (!pointer) require(false, std::string(name) + " must not be null");
 }
 
-inline void require_at_least(std::int64_t value, std::int64_t minimum, const std::string& name) {
-  require(value >= minimum,
-          name + " must be >= " + std::to_string(minimum) + ", got " + std::to_string(value));
+inline void require_pointer(const void* pointer, const std::string& name) {
+  if (!pointer) require(false, name + " must not be null");
+}
+
+inline void require_at_least(std::int64_t value, std::int64_t minimum, const char* name) {
+  if (value < minimum) {
+    require(false, std::string(name) + " must be >= " + std::to_string(minimum) + ", got " +
+                       std::to_string(value));
+  }
 }
 
 // A layer's weights copied and packed for the kernels new layers use.

@@ -278,6 +278,13 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
     api::require(real_steps >= 2, "x: a LiGRU's training forward normalises over the batch's real steps "
                                   "and needs at least 2 of them, got " + std::to_string(real_steps));
   }
+  const GruConfig& c = impl_->config;
+  if (!cache && T == 1 && B > 0 && !c.bidirectional) {
+    // One step of a unidirectional network (streaming): its rows need no packing, lengths
+    // being 1 everywhere (and checked above), and y, h_n have the same layout batch-first or not.
+    driver::run_stack_step(impl_->layers, c.zoneout, B, x, h0, y, h_n);
+    return;
+  }
   driver::StackCache<Real>* stack = nullptr;
   std::optional<CacheUse<Real>> use;
   if (cache) {
@@ -286,7 +293,6 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
     cache->impl_->filled = false;
     stack = &cache->impl_->stack;
   }
-  const GruConfig& c = impl_->config;
   driver::RegularisationRates rates;
   rates.dropout = c.dropout;
   rates.recurrent_dropout = c.recurrent_dropout;

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <utility>
 
+#include "driver/scratch.h"
+
 namespace fastgru::driver {
 namespace {
 
@@ -128,8 +130,12 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
       Real* statistics = cache && !cache->batch_statistics.empty()
                              ? cache->batch_statistics[s].ensure(2 * layers[s].gates() * H)
                              : nullptr;
-      run_forward(layers[s], rows, direction_input, h0_packed ? h0_packed + s * B * H : nullptr,
-                  out, h_n_packed.data(), record, &reg, statistics);
+      const Real* direction_h0 = h0_packed ? h0_packed + s * B * H : nullptr;
+      if (cache || !run_forward_row(layers[s], rows, direction_input, direction_h0, out,
+                                    h_n_packed.data(), reg.zoneout_rate)) {
+        run_forward(layers[s], rows, direction_input, direction_h0, out, h_n_packed.data(), record,
+                    &reg, statistics);
+      }
       scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
       if (!next) continue;
       if (d == 0) {
@@ -149,6 +155,31 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
   if (cache) {
     cache->batch_first = batch_first;
     cache->packing = std::move(p);
+  }
+}
+
+template <typename Real>
+void run_stack_step(const std::vector<PackedLayer<Real>>& layers, double zoneout, Index batch,
+                    const Real* x, const Real* h0, Real* y, Real* h_n) {
+  const Index L = static_cast<Index>(layers.size()), H = layers[0].hidden, B = batch;
+  StepRows rows;
+  rows.steps = 1;
+  rows.batch = B;
+  Regularisation<Real> reg;
+  reg.zoneout_rate = static_cast<Real>(zoneout);
+  // Layer l's output is layer l + 1's input: two alternating scratch rows (the last layer
+  // writes y directly).
+  Scratch<Real> states(L > 1 ? 2 * B * H : 1);
+  const Real* input = x;
+  for (Index l = 0; l < L; ++l) {
+    Real* out = l == L - 1 ? y : states.data() + (l % 2) * B * H;
+    const Real* layer_h0 = h0 ? h0 + l * B * H : nullptr;
+    Real* layer_h_n = h_n + l * B * H;
+    if (!run_forward_row(layers[l], rows, input, layer_h0, out, layer_h_n, reg.zoneout_rate)) {
+      run_forward(layers[l], rows, input, layer_h0, out, layer_h_n, static_cast<Real*>(nullptr),
+                  &reg);
+    }
+    input = out;
   }
 }
 
@@ -221,6 +252,10 @@ template void run_stack_forward<double>(const std::vector<PackedLayer<double>>&,
                                         const RegularisationRates&, SequencePacking, bool,
                                         const double*, const double*, double*, double*,
                                         StackCache<double>*);
+template void run_stack_step<float>(const std::vector<PackedLayer<float>>&, double, Index,
+                                    const float*, const float*, float*, float*);
+template void run_stack_step<double>(const std::vector<PackedLayer<double>>&, double, Index,
+                                     const double*, const double*, double*, double*);
 template void run_stack_backward<float>(const std::vector<PackedLayer<float>>&, Index,
                                         const StackCache<float>&, const float*, const float*,
                                         float*, float*, const std::vector<GruGradientsView<float>>&);

@@ -77,6 +77,14 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index direc
                        const RegularisationRates& rates, SequencePacking packing, bool batch_first,
                        const Real* x, const Real* h0, Real* y, Real* h_n, StackCache<Real>* cache);
 
+// One step of a unidirectional stack at inference (streaming): x (B, I), h0 (L, B, H) or
+// nullptr, y (B, H), h_n (L, B, H). The same computation as run_stack_forward over one dense
+// step, without its packing and copies; intermediate layers' states go through per-thread
+// scratch, so a call allocates nothing once that scratch is warm.
+template <typename Real>
+void run_stack_step(const std::vector<PackedLayer<Real>>& layers, double zoneout, Index batch,
+                    const Real* x, const Real* h0, Real* y, Real* h_n);
+
 // dy like y; dh_n (L·D, B, H) or nullptr; dx like x (zero past each row's length); dh0
 // (L·D, B, H) or nullptr; grads[l · D + d] accumulated.
 template <typename Real>
