@@ -144,6 +144,7 @@ void cpu_budget_follows_the_affinity_mask() {
     CPU_ZERO(&one);
     CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
     if (sched_setaffinity(0, sizeof(one), &one) == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));  // usable_cpus() reads it again
       check(cpus_in_affinity_mask() == 1 && usable_cpus() == 1,
             "a thread pinned to one CPU may use one");
     }

@@ -131,11 +131,8 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
                              ? cache->batch_statistics[s].ensure(2 * layers[s].gates() * H)
                              : nullptr;
       const Real* direction_h0 = h0_packed ? h0_packed + s * B * H : nullptr;
-      if (cache || !run_forward_row(layers[s], rows, direction_input, direction_h0, out,
-                                    h_n_packed.data(), reg.zoneout_rate)) {
-        run_forward(layers[s], rows, direction_input, direction_h0, out, h_n_packed.data(), record,
-                    &reg, statistics);
-      }
+      run_forward(layers[s], rows, direction_input, direction_h0, out, h_n_packed.data(), record,
+                  &reg, statistics);
       scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
       if (!next) continue;
       if (d == 0) {
@@ -175,10 +172,8 @@ void run_stack_step(const std::vector<PackedLayer<Real>>& layers, double zoneout
     Real* out = l == L - 1 ? y : states.data() + (l % 2) * B * H;
     const Real* layer_h0 = h0 ? h0 + l * B * H : nullptr;
     Real* layer_h_n = h_n + l * B * H;
-    if (!run_forward_row(layers[l], rows, input, layer_h0, out, layer_h_n, reg.zoneout_rate)) {
-      run_forward(layers[l], rows, input, layer_h0, out, layer_h_n, static_cast<Real*>(nullptr),
-                  &reg);
-    }
+    run_forward(layers[l], rows, input, layer_h0, out, layer_h_n, static_cast<Real*>(nullptr),
+                &reg);
     input = out;
   }
 }

@@ -97,13 +97,6 @@ void run_forward(const PackedLayer<Real>& layer, const StepRows& rows, const Rea
                  const Real* h0, Real* y, Real* h_n, Real* cache,
                  const Regularisation<Real>* reg = nullptr, Real* batch_statistics = nullptr);
 
-// run_forward for inference (no cache, no training masks; zoneout by its rate) of one row
-// (B = 1) when compute calls use one thread, bit-identical to it; returns false, doing
-// nothing, when the call is not one of those.
-template <typename Real>
-bool run_forward_row(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
-                     const Real* h0, Real* y, Real* h_n, Real zoneout_rate);
-
 // dy (total rows, H), dh_n (B, H) or nullptr, dx (total rows, I), dh0 (B, H) or nullptr; reg as
 // given to the forward call.
 template <typename Real>

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -117,7 +118,17 @@ int cpu_quota() {
 }
 
 int usable_cpus() {
-  const int mask = cpus_in_affinity_mask(), quota = cpu_quota();
+  // The mask is the calling thread's and may change (os.sched_setaffinity, taskset -p): read
+  // again after a while, not on every call (a system call, where a B = 1 step takes 3 us).
+  constexpr auto kMaskLifetime = std::chrono::milliseconds(100);
+  thread_local std::chrono::steady_clock::time_point read_at;
+  thread_local int mask = 0;
+  const auto now = std::chrono::steady_clock::now();
+  if (mask == 0 || now - read_at > kMaskLifetime) {
+    mask = cpus_in_affinity_mask();
+    read_at = now;
+  }
+  const int quota = cpu_quota();
   return quota > 0 ? std::min(mask, quota) : mask;
 }
 

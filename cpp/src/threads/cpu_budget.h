@@ -12,7 +12,8 @@ int cpus_in_affinity_mask();
 // Read once: a container's quota is fixed for the life of the process.
 int cpu_quota();
 
-// min(affinity mask, quota): the default thread count.
+// min(affinity mask, quota): the default thread count. The calling thread's mask is read at
+// most every 100 ms.
 int usable_cpus();
 
 }  // namespace fastgru::threads
