@@ -19,3 +19,18 @@ def isa(request):
     _core.set_isa(request.param)
     yield request.param
     _core.set_isa(previous)
+
+
+@pytest.fixture
+def forced_threads():
+    """Every region and step loop runs on the thread count set, whatever its work and the
+    machine's load (fastgru itself runs small test problems on one thread); yields
+    fastgru.set_num_threads and restores the defaults after."""
+    import fastgru
+
+    _core._force_threads(True)
+    try:
+        yield fastgru.set_num_threads
+    finally:
+        _core._force_threads(False)
+        fastgru.set_num_threads(0)

@@ -197,7 +197,7 @@ def test_bidirectional_step_is_refused():
         layer.step(np.zeros((1, 2)))
 
 
-def test_results_do_not_depend_on_the_thread_count():
+def test_results_do_not_depend_on_the_thread_count(forced_threads):
     layer = fastgru.GRU(24, 40, num_layers=2, bidirectional=True, seed=5)
     x = np.random.default_rng(4).standard_normal((9, 37, 24)).astype(np.float32)
     lengths = np.random.default_rng(5).integers(1, 10, size=37)
@@ -229,7 +229,7 @@ def test_a_rows_result_does_not_depend_on_its_batch_to_rounding():
 
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("recurrent_dropout", [0.0, 0.3])
-def test_more_threads_than_unit_panels(reset_after, recurrent_dropout):
+def test_more_threads_than_unit_panels(reset_after, recurrent_dropout, forced_threads):
     # H = 32 is one panel on AVX-512 and B = 24 splits hidden units: a thread gets no units.
     layer = fastgru.GRU(8, 32, reset_after=reset_after, recurrent_dropout=recurrent_dropout, seed=1)
     x = np.random.default_rng(0).standard_normal((5, 24, 8)).astype(np.float32)

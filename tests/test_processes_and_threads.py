@@ -31,13 +31,17 @@ _FORKING_SCRIPT = textwrap.dedent("""
     import fastgru
 
     CHILD_SECONDS = 30
+    fastgru._core._force_threads(True)  # this small layer runs on 2 threads all the same
     fastgru.set_num_threads(2)
     layer = fastgru.GRU(32, 64, seed=0)
     x = np.random.default_rng(0).standard_normal((10, 16, 32)).astype(np.float32)
     parent_y, _ = layer(x)  # B = 16, H = 64: enough work for 2 threads
 
     def compute(_=None):
-        return fastgru.get_num_threads(), layer(x)[0]
+        before = fastgru._core._regions_on_several_threads()
+        y = layer(x)[0]
+        threaded = fastgru._core._regions_on_several_threads() > before
+        return (fastgru.get_num_threads() if threaded else 1), y
 
     def in_child(how):
         if how == "ask for 2 threads":
@@ -153,8 +157,8 @@ def test_training_and_inference_on_other_threads_share_a_layer(cell):
     np.testing.assert_array_equal(layer(x)[0], rebuilt(x)[0])
 
 
-# PyTorch, imported first, shares its OpenMP runtime with fastgru: a pool it starts on the main
-# thread is as lost in a child as one fastgru starts (a DataLoader's forked workers, say).
+# PyTorch, imported first, loads the same OpenMP runtime as fastgru and starts its pool on the
+# main thread: a child forked after that (a DataLoader's workers, say) must still compute.
 _FORK_AFTER_TORCH_SCRIPT = textwrap.dedent("""
     import os
     import sys

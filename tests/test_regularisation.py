@@ -54,7 +54,7 @@ def test_training_masks_are_reproducible_and_change_between_calls():
     assert not np.array_equal(y1, y_inference)
 
 
-def test_masks_do_not_depend_on_the_thread_count():
+def test_masks_do_not_depend_on_the_thread_count(forced_threads):
     layer = fastgru.GRU(16, 40, num_layers=2, bidirectional=True, seed=4, **RATES)
     x = np.random.default_rng(3).standard_normal((8, 40, 16)).astype(np.float32)
     lengths = np.random.default_rng(4).integers(1, 9, size=40)

@@ -3,6 +3,7 @@
 // Medians of many rounds, in microseconds. Built with -DFASTGRU_BUILD_TESTS=ON.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <thread>
 #include <vector>

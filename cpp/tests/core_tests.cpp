@@ -202,8 +202,8 @@ void partial_biases_are_clear_exceptions() {
   }
 }
 
-// A child forked after its parent computed on 2 threads computes too (the OpenMP runtime's
-// worker pool does not survive a fork) and agrees with the parent.
+// A child forked after its parent computed on 2 threads computes too (the parent's workers are
+// not copied into it: it starts a pool of its own) and agrees with the parent.
 void forked_child_computes_like_its_parent() {
   GruConfig c;
   c.input = 32;

@@ -19,8 +19,10 @@
 #include "fastgru/model_file.h"
 #include "fastgru/optimizers.h"
 #include "fastgru/runtime.h"
-// The one private header: the thread benchmark's hook (bench/threads.py).
+// Private headers: the hooks of the thread tests and of bench/threads.py.
 #include "driver/work_split.h"
+#include "threads/contention.h"
+#include "threads/pool.h"
 
 namespace py = pybind11;
 
@@ -430,18 +432,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &fastgru::set_num_threads, py::arg("n"),
         "The most threads for compute calls; 0 = the CPUs this process may use, capped by OpenMP's setting.");
   m.def("num_threads", &fastgru::num_threads, "The most threads compute calls use.");
-  m.def("_set_thread_crossovers",
-        [](double region, double step) {
-          if (!(region >= 0) || !(step >= 0)) {
-            throw std::invalid_argument("crossovers: expected flops per thread >= 0, got " +
-                                        std::to_string(region) + ", " + std::to_string(step));
-          }
-          const auto previous = fastgru::driver::set_thread_crossovers({region, step});
-          return std::make_tuple(previous.region_flops_per_thread, previous.step_flops_per_thread);
-        },
-        py::arg("region_flops_per_thread"), py::arg("step_flops_per_thread"),
-        "For bench/threads.py: replaces the idle-machine crossovers (0 = threads for any work); "
-        "returns the previous (region, step) pair.");
+  m.def("_force_threads", &fastgru::driver::force_threads, py::arg("force"),
+        "For tests and bench/threads.py: every region and step loop uses num_threads() threads, "
+        "whatever its work and the machine's load.");
+  m.def("_regions_on_several_threads", &fastgru::threads::regions_on_several_threads,
+        "For tests: how many regions have run on more than one thread in this process.");
+  m.def("_collapse_step_loops_after", &fastgru::threads::collapse_step_loops_after, py::arg("step"),
+        "For tests: every step loop on several threads continues on one after this step "
+        "(-1: only when its threads wait for each other).");
   m.def("adam_update", &adam_update, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
         py::arg("step_size"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("root_correction"),
         py::arg("decay_factor"), py::arg("l2"),

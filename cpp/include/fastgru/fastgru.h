@@ -72,9 +72,8 @@ const char* fastgru_last_error(void);
 /* The library's version, e.g. "0.1.0". */
 const char* fastgru_version(void);
 
-/* Threads used by the compute calls: n >= 1, or 0 to follow OpenMP (OMP_NUM_THREADS). In a
- * forked child, the thread that forked runs them on one (see fastgru::set_num_threads in
- * fastgru/runtime.h). */
+/* The most threads a compute call uses: n >= 1, or 0 (the default) for the CPUs this process
+ * may use, capped by OMP_NUM_THREADS (see fastgru::set_num_threads in fastgru/runtime.h). */
 fastgru_status fastgru_set_num_threads(int n);
 fastgru_status fastgru_get_num_threads(int* n);
 

@@ -79,7 +79,7 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   const bool stream_dgi = rows * G * Index(sizeof(Real)) > kStreamedRowBytes;
   const StepLoopPlan plan = plan_step_loop(2.0 * B * G * H, s.steps, B, k.tile_rows);
   const bool by_rows = plan.by_rows;
-  threads::StepLoopWatch watch(plan.threads);
+  threads::StepLoopWatch watch(uneven_share(panels, plan.threads));
   threads::parallel(plan.threads, [&](const threads::Worker& worker) {
     const threads::Worker alone(0, 1, nullptr);
     const threads::Worker* team = &worker;

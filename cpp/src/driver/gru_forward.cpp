@@ -54,9 +54,6 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   Scratch<Real> step_record(cache || ligru ? 0 : B * 4 * H);
   std::fill(zero_state.data(), zero_state.data() + B * H, Real(0));
 
-  const StepLoopPlan plan =
-      plan_step_loop(2.0 * B * G * H, std::min(chunk_steps, s.steps), B, k.tile_rows);
-  const bool by_rows = plan.by_rows;
   const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
   const Real* h_first = h0 ? h0 : zero_state.data();
   // Backward reads the records only after its loop.
@@ -86,7 +83,11 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
                     gi.data(), G, input_bias);
     }
 
-    threads::StepLoopWatch watch(plan.threads);
+    // Planned per chunk: the machine may have become busy, or idle, since the last.
+    const StepLoopPlan plan = plan_step_loop(2.0 * B * G * H, chunk_end - chunk_start, B, k.tile_rows);
+    const bool by_rows = plan.by_rows;
+    threads::StepLoopWatch watch(std::max(uneven_share(blocks, plan.threads),
+                                          uneven_share(candidate_panels, plan.threads)));
     threads::parallel(plan.threads, [&](const threads::Worker& worker) {
       const threads::Worker alone(0, 1, nullptr);
       const threads::Worker* team = &worker;

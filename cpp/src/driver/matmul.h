@@ -1,4 +1,4 @@
-// Large matrix products on the kernel table's microkernel, threaded with OpenMP:
+// Large matrix products on the kernel table's microkernel, on fastgru's threads:
 // c (m, n) (+)= a (m, depth) · b (depth, n), where a(i, k) = a[i·a_row_stride + k·a_depth_stride]
 // and b(k, j) = b[k·b_row_stride + j·b_col_stride] (so either may be used transposed).
 #pragma once

@@ -15,42 +15,51 @@ namespace {
 constexpr double kMinRegionFlopsPerThread = 1e6;
 constexpr double kMinColdRegionFlopsPerThread = 16e6;
 constexpr double kMinStepFlopsPerThread = 60e3;
-std::atomic<double> min_region_flops_per_thread{kMinRegionFlopsPerThread};
-std::atomic<double> min_step_flops_per_thread{kMinStepFlopsPerThread};
 // On a busy machine (threads/contention.h) a region's threads each need a few scheduler time
 // slices of work (200 MFLOP, about 4 ms) to come out ahead of one thread.
 constexpr double kMinBusyRegionFlopsPerThread = 200e6;
+// Set by tests and bench/threads.py: every region and step loop uses num_threads().
+std::atomic<bool> forced{false};
 
 int useful_threads(double flops, double per_thread) {
   return static_cast<int>(std::min<double>(num_threads(), std::max(1.0, flops / per_thread)));
 }
 
+// Threads for a region of `flops`, at most `cap`: as many as pay on spinning workers. Sleeping
+// ones are woken for the calls that follow (a loop of calls, the next layer) and this region
+// runs as their wake-up allows; on a busy machine only long regions get threads.
+int region_threads(double flops, int cap) {
+  if (forced.load(std::memory_order_relaxed)) return num_threads();
+  const int warm = std::min(cap, useful_threads(flops, kMinRegionFlopsPerThread));
+  if (warm <= 1) return 1;
+  if (threads::machine_busy()) return std::min(cap, useful_threads(flops, kMinBusyRegionFlopsPerThread));
+  if (threads::workers_spinning(warm)) return warm;
+  threads::wake_workers(warm);
+  return std::min(cap, useful_threads(flops, kMinColdRegionFlopsPerThread));
+}
+
 }  // namespace
 
-ThreadCrossovers set_thread_crossovers(ThreadCrossovers crossovers) {
-  return {min_region_flops_per_thread.exchange(crossovers.region_flops_per_thread),
-          min_step_flops_per_thread.exchange(crossovers.step_flops_per_thread)};
-}
+void force_threads(bool force) { forced.store(force, std::memory_order_relaxed); }
 
-int threads_for(double flops) {
-  const double per_thread = min_region_flops_per_thread.load(std::memory_order_relaxed);
-  const int warm = useful_threads(flops, per_thread);
-  if (warm == 1) return 1;
-  if (threads::machine_busy()) return useful_threads(flops, kMinBusyRegionFlopsPerThread);
-  if (threads::workers_spinning()) return warm;
-  // Work that threads would speed up once awake: wake them for the calls that follow (a loop
-  // of calls, the next layer), and run this one as their wake-up allows.
-  threads::wake_workers(warm);
-  return useful_threads(flops, std::max(per_thread, kMinColdRegionFlopsPerThread));
-}
+int threads_for(double flops) { return region_threads(flops, num_threads()); }
 
 StepLoopPlan plan_step_loop(double step_flops, std::int64_t steps, std::int64_t batch,
                             int tile_rows) {
-  int threads = threads_for(step_flops * static_cast<double>(steps));
-  if (split_by_rows(batch, threads, tile_rows)) return {threads, true};
-  threads = std::min(threads, useful_threads(step_flops, min_step_flops_per_thread.load(std::memory_order_relaxed)));
-  if (threads::machine_busy()) threads = 1;
-  return {threads, false};
+  const double flops = step_flops * static_cast<double>(steps);
+  if (forced.load(std::memory_order_relaxed)) {
+    const int n = num_threads();
+    return {n, split_by_rows(batch, n, tile_rows)};
+  }
+  // The most threads that pay on an idle machine, first without waking any.
+  const int most = useful_threads(flops, kMinRegionFlopsPerThread);
+  int cap = most;
+  if (!split_by_rows(batch, most, tile_rows)) {
+    // Hidden units: a barrier every step, and one thread while the machine is busy.
+    cap = threads::machine_busy() ? 1 : std::min(cap, useful_threads(step_flops, kMinStepFlopsPerThread));
+  }
+  const int threads = region_threads(flops, cap);
+  return {threads, split_by_rows(batch, threads, tile_rows)};
 }
 
 }  // namespace fastgru::driver

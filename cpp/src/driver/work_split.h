@@ -9,8 +9,8 @@
 
 namespace fastgru::driver {
 
-// Threads worth using for a region of `flops` of work (a product, a copy): one per
-// kMinRegionFlopsPerThread, since starting a region costs a wake-up of its threads.
+// Threads worth using for a region of `flops` of work (a product, a copy): see work_split.cpp.
+// May wake sleeping workers for the calls that follow, without waiting for them.
 int threads_for(double flops);
 
 // How a step loop runs: `threads`, taking row tiles (no barriers) or hidden units (a barrier
@@ -23,13 +23,9 @@ struct StepLoopPlan {
 StepLoopPlan plan_step_loop(double step_flops, std::int64_t steps, std::int64_t batch,
                             int tile_rows);
 
-// The two crossovers on an idle machine with spinning workers, replaceable so that
-// bench/threads.py can measure them (0 = threads for any work); returns the previous ones.
-struct ThreadCrossovers {
-  double region_flops_per_thread;
-  double step_flops_per_thread;
-};
-ThreadCrossovers set_thread_crossovers(ThreadCrossovers crossovers);
+// For tests and bench/threads.py: every region and step loop uses num_threads() threads,
+// whatever its work and the machine's load.
+void force_threads(bool force);
 
 struct Range {
   std::int64_t begin;
@@ -41,6 +37,14 @@ inline Range split_evenly(std::int64_t total, int parts, int index) {
   const std::int64_t base = total / parts, extra = total % parts;
   const std::int64_t begin = index * base + std::min<std::int64_t>(index, extra);
   return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+// The share of their time threads wait at a barrier on an idle machine when they split `total`
+// equal parts evenly: 1 - mean part / largest part.
+inline double uneven_share(std::int64_t total, int threads) {
+  if (threads <= 1 || total <= 0) return 0.0;
+  const std::int64_t largest = (total + threads - 1) / threads;
+  return 1.0 - static_cast<double>(total) / threads / static_cast<double>(largest);
 }
 
 // body(i) for every i in [0, count), the threads taking near-equal contiguous parts.

@@ -31,25 +31,36 @@ std::atomic<long long> hold_ns{kFirstHoldNs};
 std::atomic<long long> window_thread_ns{0};
 std::atomic<long long> window_waited_ns{0};
 
+std::atomic<std::int64_t> forced_collapse_step{-1};
+
+bool machine_busy_at(long long now) { return now < busy_until_ns.load(std::memory_order_relaxed); }
+
 void judge(bool waited_too_long) {
+  const long long now = now_ns();
   if (waited_too_long) {
     const long long hold = hold_ns.load(std::memory_order_relaxed);
-    busy_until_ns.store(now_ns() + hold, std::memory_order_relaxed);
+    busy_until_ns.store(now + hold, std::memory_order_relaxed);
     hold_ns.store(std::min(2 * hold, kLongestHoldNs), std::memory_order_relaxed);
-  } else {
+  } else if (!machine_busy_at(now)) {
+    // (During a hold, the regions that still run on threads are long ones, or a loop that
+    // went on alone: neither says the machine is idle again.)
     hold_ns.store(kFirstHoldNs, std::memory_order_relaxed);
   }
 }
 
-bool too_long(long long waited, long long thread_time) {
-  return static_cast<double>(waited) > kMostWaitingShare * static_cast<double>(thread_time);
+bool too_long(long long waited, long long thread_time, double share) {
+  return static_cast<double>(waited) > share * static_cast<double>(thread_time);
 }
 
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
 }  // namespace
 
-bool machine_busy() { return now_ns() < busy_until_ns.load(std::memory_order_relaxed); }
+bool machine_busy() { return machine_busy_at(now_ns()); }
+
+void collapse_step_loops_after(std::int64_t step) {
+  forced_collapse_step.store(step, std::memory_order_relaxed);
+}
 
 void report_region(int threads, long long elapsed_ns, long long waited_ns) {
   const long long thread_ns = threads * elapsed_ns;
@@ -59,20 +70,26 @@ void report_region(int threads, long long elapsed_ns, long long waited_ns) {
   // One reporter closes the window (concurrent reporters may blur one window: harmless).
   if (window_thread_ns.exchange(0, std::memory_order_relaxed) == 0) return;
   window_waited_ns.store(0, std::memory_order_relaxed);
-  judge(too_long(waited, total));
+  judge(too_long(waited, total, kMostWaitingShare));
 }
 
-StepLoopWatch::StepLoopWatch(int threads)
-    : threads_(threads), alone_from_(kNever), window_start_(Clock::now()) {}
+StepLoopWatch::StepLoopWatch(double uneven_share)
+    : uneven_share_(uneven_share), alone_from_(kNever), window_start_(Clock::now()) {}
 
 void StepLoopWatch::observe(const Worker& worker, std::int64_t step) {
-  if (threads_ <= 1 || worker.index() != 0 || step - window_start_step_ < kWindowSteps) return;
+  if (worker.count() <= 1 || worker.index() != 0) return;
   if (alone_from_.load(std::memory_order_relaxed) != kNever) return;
+  const std::int64_t forced = forced_collapse_step.load(std::memory_order_relaxed);
+  if (forced >= 0 && step >= forced) {
+    alone_from_.store(step + 1, std::memory_order_release);
+    return;
+  }
+  if (step - window_start_step_ < kWindowSteps) return;
   const Clock::time_point now = Clock::now();
   const long long elapsed = std::chrono::duration_cast<Nanoseconds>(now - window_start_).count();
   if (elapsed < kWindowNs) return;
   const long long waited = worker.barrier_wait_ns() - window_start_wait_ns_;
-  if (too_long(waited, threads_ * elapsed)) {
+  if (too_long(waited, worker.count() * elapsed, kMostWaitingShare + uneven_share_)) {
     judge(true);
     // Read by the other threads after the next barrier, which they pass only after this store.
     alone_from_.store(step + 1, std::memory_order_release);

@@ -18,6 +18,10 @@ namespace fastgru::threads {
 // Whether recent regions found their threads waiting for preempted partners.
 bool machine_busy();
 
+// For tests: step loops on several threads continue on one after `step` (-1: only when their
+// threads wait for each other).
+void collapse_step_loops_after(std::int64_t step);
+
 // A region of `threads` threads ran `elapsed_ns`, its threads waiting `waited_ns` in all.
 void report_region(int threads, long long elapsed_ns, long long waited_ns);
 
@@ -27,7 +31,9 @@ void report_region(int threads, long long elapsed_ns, long long waited_ns);
 // meets once more and continues on thread 0 alone, over the whole range.
 class StepLoopWatch {
  public:
-  explicit StepLoopWatch(int threads);
+  // `uneven_share`: the share of the threads' time an idle machine leaves them waiting because
+  // their parts of a step differ (1 - mean part / largest part), added to the threshold.
+  explicit StepLoopWatch(double uneven_share);
   StepLoopWatch(const StepLoopWatch&) = delete;
   StepLoopWatch& operator=(const StepLoopWatch&) = delete;
 
@@ -38,7 +44,7 @@ class StepLoopWatch {
 
  private:
   using Clock = std::chrono::steady_clock;
-  const int threads_;
+  const double uneven_share_;
   // The first step after which thread 0 goes on alone: written by thread 0 between two
   // barriers, read by all after the later one, so all threads agree on it.
   std::atomic<std::int64_t> alone_from_;

@@ -95,6 +95,10 @@ int read_cpu_quota() {
   return tightest;
 }
 
+// Read when the library is loaded: a first read racing a fork could leave a child waiting on
+// a function-local static's guard that another thread held.
+const int quota_at_load = read_cpu_quota();
+
 }  // namespace
 
 int cpus_in_affinity_mask() {
@@ -112,10 +116,7 @@ int cpus_in_affinity_mask() {
   return 1;
 }
 
-int cpu_quota() {
-  static const int quota = read_cpu_quota();
-  return quota;
-}
+int cpu_quota() { return quota_at_load; }
 
 int usable_cpus() {
   // The mask is the calling thread's and may change (os.sched_setaffinity, taskset -p): read

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -37,6 +38,8 @@ constexpr auto kBarrierSpin = std::chrono::microseconds(40);
 // found their threads waiting: threads/contention.h), it gives its core away soon.
 constexpr auto kIdleSpin = std::chrono::microseconds(1000);
 constexpr auto kIdleSpinOnABusyMachine = std::chrono::microseconds(40);
+// How long a sleeping worker takes to wake, as bench/cpp/thread_costs.cpp measured it.
+constexpr auto kWakeUp = std::chrono::microseconds(200);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -110,6 +113,8 @@ std::atomic<unsigned> forks{0};
 const bool fork_handler_registered =
     pthread_atfork(nullptr, nullptr, [] { forks.fetch_add(1, std::memory_order_relaxed); }) == 0;
 
+std::atomic<long long> threaded_regions{0};
+
 // Set on pool workers and while a thread runs a region: a region inside runs on one thread.
 thread_local bool inside_region = false;
 
@@ -142,7 +147,8 @@ class Region {
  private:
   int threads_ = 1;
   alignas(64) std::atomic<int> arrived_{0};
-  std::atomic<long long> waited_ns_{0};
+  // Apart from arrived_: released waiters write it while fast threads arrive at the next barrier.
+  alignas(64) std::atomic<long long> waited_ns_{0};
   Signal passed_;
 };
 
@@ -172,6 +178,8 @@ class Pool {
 
   // The threads a region gets: `wanted`, or fewer when the system refuses new threads.
   int reserve(int wanted) {
+    // Room first: a started thread must not be lost to a failed push_back.
+    workers_.reserve(static_cast<size_t>(std::max(wanted - 1, 0)));
     while (static_cast<int>(workers_.size()) + 1 < wanted) {
       auto w = std::make_unique<WorkerThread>();
       const int index = static_cast<int>(workers_.size()) + 1;
@@ -185,19 +193,34 @@ class Pool {
     return std::min(wanted, static_cast<int>(workers_.size()) + 1);
   }
 
-  // Whether the workers are likely still spinning: a region now starts without waking them.
-  bool workers_spinning() const { return Clock::now() - last_end_ < kIdleSpin / 2; }
+  // Whether the workers a region of `threads` would use are likely awake and spinning (the
+  // master's estimate): the region then starts without waking them.
+  bool workers_spinning(int threads) const {
+    if (static_cast<int>(workers_.size()) + 1 < threads) return false;
+    const Clock::time_point now = Clock::now();
+    for (int i = 0; i + 1 < threads; ++i) {
+      if (workers_[i]->awake_from > now || workers_[i]->spinning_until < now) return false;
+    }
+    return true;
+  }
 
+  // Wakes the workers a region of `threads` would use that are not awake or waking already.
   void nudge(int threads) {
     threads = reserve(threads);
-    for (int i = 0; i + 1 < threads; ++i) workers_[i]->start.nudge();
-    last_end_ = Clock::now();
+    const Clock::time_point now = Clock::now();
+    for (int i = 0; i + 1 < threads; ++i) {
+      WorkerThread& w = *workers_[i];
+      if (w.spinning_until >= now) continue;
+      w.start.nudge();
+      w.awake_from = now + kWakeUp;
+      w.spinning_until = w.awake_from + idle_spin();
+    }
   }
 
   void run(int threads, RegionBody call, void* body) {
     // Sleeping workers arrive late by their wake-up: only regions on spinning ones say how
     // busy the machine is.
-    const bool warm = workers_spinning();
+    const bool warm = workers_spinning(threads);
     const Clock::time_point start = Clock::now();
     call_ = call;
     body_ = body;
@@ -211,11 +234,15 @@ class Pool {
       if (unfinished_.load(std::memory_order_acquire) == 0) break;
       finished_.wait_for_change(seen, kBarrierSpin);
     }
-    last_end_ = Clock::now();
+    const Clock::time_point end = Clock::now();
+    for (int i = 0; i + 1 < threads; ++i) {
+      workers_[i]->awake_from = end;
+      workers_[i]->spinning_until = end + idle_spin();
+    }
     if (warm) {
-      report_region(threads, std::chrono::duration_cast<std::chrono::nanoseconds>(last_end_ - start).count(),
+      report_region(threads, std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count(),
                     region_.waited_ns() +
-                        std::chrono::duration_cast<std::chrono::nanoseconds>(last_end_ - done).count());
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(end - done).count());
     }
   }
 
@@ -224,16 +251,22 @@ class Pool {
     Signal start;
     bool stop = false;  // written before `start` changes, read after
     std::thread thread;
+    // The master's estimate of when this worker is awake and until when it spins (a new
+    // thread starts spinning).
+    Clock::time_point awake_from = Clock::now();
+    Clock::time_point spinning_until = awake_from + kIdleSpin;
   };
+
+  static Clock::duration idle_spin() {
+    return machine_busy() ? Clock::duration(kIdleSpinOnABusyMachine) : Clock::duration(kIdleSpin);
+  }
 
   void work(WorkerThread* self, int index) {
     inside_region = true;
     // Each change of `start` is one region (or the stop): counted from 0, not read here, since
     // the first region may start before this thread runs.
     for (std::uint32_t seen = 0;; ++seen) {
-      self->start.wait_for_change_with(seen, [] {
-        return Clock::duration(machine_busy() ? kIdleSpinOnABusyMachine : kIdleSpin);
-      });
+      self->start.wait_for_change_with(seen, idle_spin);
       if (self->stop) return;
       call_(body_, Worker(index, region_.threads(), &region_));
       if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1) finished_.change();
@@ -241,7 +274,6 @@ class Pool {
   }
 
   const unsigned forks_at_start_;
-  Clock::time_point last_end_;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   RegionBody call_ = nullptr;
   void* body_ = nullptr;
@@ -257,7 +289,9 @@ struct PoolHolder {
   ~PoolHolder() {
     if (pool && !pool->outlived_a_fork()) delete pool;
   }
-  bool workers_spinning() const { return pool && !pool->outlived_a_fork() && pool->workers_spinning(); }
+  bool workers_spinning(int threads) const {
+    return pool && !pool->outlived_a_fork() && pool->workers_spinning(threads);
+  }
   Pool& get() {
     if (pool && pool->outlived_a_fork()) pool = nullptr;
     if (!pool) pool = new Pool();
@@ -269,26 +303,27 @@ thread_local PoolHolder calling_thread_pool;
 
 }  // namespace
 
-bool workers_spinning() { return calling_thread_pool.workers_spinning(); }
+long long regions_on_several_threads() { return threaded_regions.load(std::memory_order_relaxed); }
+
+bool workers_spinning(int threads) { return calling_thread_pool.workers_spinning(threads); }
 
 void wake_workers(int threads) {
   if (threads > 1 && !inside_region && fork_handler_registered) calling_thread_pool.get().nudge(threads);
 }
 
 void run_region(int threads, RegionBody call, void* body) {
-  if (threads <= 1 || inside_region || !fork_handler_registered) {
-    call(body, Worker(0, 1, nullptr));
-    return;
+  if (threads > 1 && !inside_region && fork_handler_registered) {
+    Pool& pool = calling_thread_pool.get();
+    threads = pool.reserve(threads);
+    if (threads > 1) {
+      threaded_regions.fetch_add(1, std::memory_order_relaxed);
+      inside_region = true;
+      pool.run(threads, call, body);
+      inside_region = false;
+      return;
+    }
   }
-  Pool& pool = calling_thread_pool.get();
-  threads = pool.reserve(threads);
-  inside_region = true;
-  if (threads > 1) {
-    pool.run(threads, call, body);
-  } else {
-    call(body, Worker(0, 1, nullptr));
-  }
-  inside_region = false;
+  call(body, Worker(0, 1, nullptr));
 }
 
 }  // namespace fastgru::threads

@@ -31,13 +31,17 @@ class Worker {
 
 using RegionBody = void (*)(void* body, const Worker& worker);
 
-// Whether the calling thread's workers ran a region moments ago and are still spinning: a
-// region then starts in under a microsecond, against 100-200 us to wake sleeping workers.
-bool workers_spinning();
+// Whether the calling thread's workers that a region of `threads` would use are awake and
+// spinning (they ran a region moments ago): it then starts in under a microsecond, against
+// 100-200 us to wake sleeping workers.
+bool workers_spinning(int threads);
 
 // Wakes up to threads - 1 sleeping workers without giving them work, so that the next regions
 // find them spinning. Returns at once.
 void wake_workers(int threads);
+
+// Regions that have run on more than one thread in this process (for tests).
+long long regions_on_several_threads();
 
 // Runs body on `threads` threads of the calling thread's pool (the caller is thread 0) and
 // returns when all have finished. A region started from inside a region runs on one thread.

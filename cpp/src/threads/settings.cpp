@@ -1,6 +1,7 @@
 // The thread settings of the public API (fastgru/runtime.h).
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>

@@ -300,7 +300,7 @@ def worker_fastgru(plan, threads, policy):
     info = {"version": getattr(fastgru, "__version__", None), "file": fastgru.__file__,
             "has_set_num_threads": hasattr(fastgru, "set_num_threads"), "build": fastgru_build_id(fastgru)}
     if hasattr(fastgru, "set_num_threads"):
-        fastgru.set_num_threads(0 if threads == DEFAULT_THREADS else threads)  # 0: follow OpenMP's default
+        fastgru.set_num_threads(0 if threads == DEFAULT_THREADS else threads)  # 0: the usable CPUs, capped by OpenMP's setting
     if hasattr(fastgru, "info"):
         try:
             info["info"] = fastgru.info()
@@ -983,7 +983,7 @@ def contention_section(results):
         return results["impl_info"].get(impl, {}).get(DEFAULT_THREADS, {})
 
     resolved = [f"fastgru {default_info('fastgru').get('info', {}).get('threads', '?')} "
-                f"(set_num_threads(0), OpenMP's default)"]
+                f"(set_num_threads(0): the usable CPUs)"]
     if "torch" in peers:
         resolved.append(f"PyTorch {default_info('torch').get('num_threads', '?')} (torch's own default)")
     if "onnxruntime" in peers:
