@@ -1,8 +1,8 @@
 """Where a second thread starts paying: the crossovers behind fastgru's thread choice.
 
-For each shape, float32 inference (and training with --train) at 1 thread and at N threads with
-the work thresholds switched off (so N threads run whatever the work), timed interleaved in one
-process; the ratio N / 1 thread against the work of one step tells where threads start to win.
+For each shape, float32 inference (and training with --train) at 1 thread and at N threads
+forced (every region and step loop on N threads, whatever the work and the machine's load),
+timed interleaved in one process; the ratio N / 1 thread against the work of one step tells where threads start to win.
 The thresholds fastgru uses (cpp/src/driver/work_split.cpp) come from this table and from
 bench/cpp/thread_costs.cpp (what a region start and a barrier cost).
 
@@ -71,11 +71,11 @@ def main(argv=None):
                         layer(x)
 
                 chosen = interleaved_medians(run, [1, args.threads], args.seconds / 2)
-                previous = _core._set_thread_crossovers(0.0, 0.0)
+                _core._force_threads(True)
                 try:
                     forced = interleaved_medians(run, [1, args.threads], args.seconds / 2)
                 finally:
-                    _core._set_thread_crossovers(*previous)
+                    _core._force_threads(False)
                     fastgru.set_num_threads(0)
                 step_mflop = 2 * batch * 3 * hidden * hidden / 1e6
                 print(f"| {mode} | {batch} | {hidden} | {step_mflop:.3f} | {forced[1] * 1e3:.3f} | "
