@@ -83,8 +83,10 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   threads::parallel(plan.threads, [&](const threads::Worker& worker) {
     const threads::Worker alone(0, 1, nullptr);
     const threads::Worker* team = &worker;
-    const Range my_rows = balanced_row_range(B, 0, s.steps, [&](Index t) { return s.rows_at(t); },
-                                             k.tile_rows, worker.count(), worker.index());
+    const Range my_rows =
+        by_rows ? balanced_row_range(B, 0, s.steps, [&](Index t) { return s.rows_at(t); }, k.tile_rows,
+                                     worker.count(), worker.index())
+                : Range{0, B};
     Range my_panels{0, panels};
     Index u0 = 0, u1 = H;
     // A thread left without panels (fewer panels than threads) gets an empty unit range.

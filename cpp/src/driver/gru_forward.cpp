@@ -91,9 +91,10 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
     threads::parallel(plan.threads, [&](const threads::Worker& worker) {
       const threads::Worker alone(0, 1, nullptr);
       const threads::Worker* team = &worker;
-      const Range my_rows = balanced_row_range(B, chunk_start, chunk_end,
-                                               [&](Index t) { return s.rows_at(t); }, k.tile_rows,
-                                               worker.count(), worker.index());
+      const Range my_rows =
+          by_rows ? balanced_row_range(B, chunk_start, chunk_end, [&](Index t) { return s.rows_at(t); },
+                                       k.tile_rows, worker.count(), worker.index())
+                  : Range{0, B};
       Range my_blocks{0, blocks}, my_panels{0, candidate_panels};
       Index block_u0 = 0, block_u1 = H, state_u0 = 0, state_u1 = H;
       // Units this thread computes in a unit split: the blocks of the reset-after and r, z

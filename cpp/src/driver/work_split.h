@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "threads/pool.h"
 
@@ -72,21 +71,21 @@ inline Range balanced_row_range(std::int64_t batch, std::int64_t step_begin,
                                 std::int64_t step_end, ActiveAt active_at, int tile_rows,
                                 int threads, int thread) {
   const std::int64_t tiles = (batch + tile_rows - 1) / tile_rows;
-  std::vector<std::int64_t> work(static_cast<size_t>(tiles), 0);
+  // Rows of `tile` summed over the steps; recomputed rather than stored, so that a region body
+  // allocates nothing (it must not throw).
+  auto tile_work = [&](std::int64_t tile) {
+    std::int64_t rows = 0;
+    for (std::int64_t t = step_begin; t < step_end; ++t)
+      rows += std::clamp<std::int64_t>(active_at(t) - tile * tile_rows, 0, tile_rows);
+    return rows;
+  };
   std::int64_t total = 0;
-  for (std::int64_t t = step_begin; t < step_end; ++t) {
-    const std::int64_t active = active_at(t);
-    for (std::int64_t tile = 0; tile * tile_rows < active; ++tile) {
-      const std::int64_t rows = std::min<std::int64_t>(tile_rows, active - tile * tile_rows);
-      work[tile] += rows;
-      total += rows;
-    }
-  }
+  for (std::int64_t tile = 0; tile < tiles; ++tile) total += tile_work(tile);
   // Thread k starts at the first tile whose preceding work reaches k/threads of the total.
   auto start = [&](int k) {
     if (k >= threads) return tiles;
     std::int64_t tile = 0, done = 0;
-    while (tile < tiles && done * threads < total * k) done += work[tile++];
+    while (tile < tiles && done * threads < total * k) done += tile_work(tile++);
     return tile;
   };
   return {std::min(start(thread) * tile_rows, batch), std::min(start(thread + 1) * tile_rows, batch)};
