@@ -58,14 +58,21 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
       plan_step_loop(2.0 * B * G * H, std::min(chunk_steps, s.steps), B, k.tile_rows);
   const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
   const Real* h_first = h0 ? h0 : zero_state.data();
+  const Index* x_rows = caller ? caller->x_rows : nullptr;
+  Real* y_caller = caller ? caller->y : nullptr;
+  // States written only to the caller's rows (y null) need just the last step's for the next:
+  // two alternating (B, H) slots, which stay in cache, instead of every step's.
+  const bool ring = !y && y_caller;
+  Scratch<Real> slots(ring ? 2 * B * H : 0);
+  auto states_at = [&](Index t) {
+    return ring ? slots.data() + (t & 1) * B * H : y + s.offset(t) * H;
+  };
   // Backward reads the records only after its loop.
   const bool stream_records =
       cache && s.total_rows() * 4 * H * Index(sizeof(Real)) > kStreamedRowBytes;
   const Real* recurrent_keep = reg ? reg->recurrent_keep : nullptr;
   const Real* zoneout_keep = reg ? reg->zoneout_keep : nullptr;
   const Real zoneout_rate = reg ? reg->zoneout_rate : Real(0);
-  const Index* x_rows = caller ? caller->x_rows : nullptr;
-  Real* y_caller = caller ? caller->y : nullptr;
 
   for (Index chunk_start = 0; chunk_start < s.steps; chunk_start += chunk_steps) {
     const Index chunk_end = std::min(s.steps, chunk_start + chunk_steps);
@@ -117,9 +124,9 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
         if (!by_rows) take_units(worker.count(), worker.index());
         for (Index t = first; t < last; ++t) {
           const Index active = s.rows_at(t);
-          const Real* h_prev = t > 0 ? y + s.offset(t - 1) * H : h_first;
+          const Real* h_prev = t > 0 ? states_at(t - 1) : h_first;
           const Real* gi_t = gi.data() + (s.offset(t) - row0) * G;
-          Real* y_t = y + s.offset(t) * H;
+          Real* y_t = states_at(t);
           Real* record = cache ? cache + s.offset(t) * 4 * H : step_record.data();
           // Recurrent dropout: the products read h ⊙ keep, kept for backward.
           Real* masked = recurrent_keep ? reg->masked_states + s.offset(t) * H : nullptr;
@@ -171,6 +178,9 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
             const Index* rows = caller->y_rows + s.offset(t);
             for (Index r = r0; r < std::min(r1, active); ++r)
               std::memcpy(y_caller + rows[r] * caller->y_row_width, y_t + r * H, sizeof(Real) * H);
+            // The slots keep no step past the next: the final states of rows ending here too.
+            for (Index r = std::max(r0, s.rows_at(t + 1)); ring && r < std::min(r1, active); ++r)
+              std::memcpy(h_n + r * H, y_t + r * H, sizeof(Real) * H);
             if (r1 <= active) return;
             const Index* pads = caller->pad_rows + (t * B - s.offset(t));
             for (Index r = std::max(r0, active); r < r1; ++r)
@@ -225,7 +235,7 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   }
   // Each row's final state is its state after its own last step.
   if (s.steps == 0) std::memcpy(h_n, h_first, sizeof(Real) * B * H);
-  for (Index t = 0; t < s.steps; ++t) {
+  for (Index t = 0; t < s.steps && !ring; ++t) {
     const Index ending = s.rows_at(t) - s.rows_at(t + 1);
     if (ending > 0) {
       std::memcpy(h_n + s.rows_at(t + 1) * H, y + (s.offset(t) + s.rows_at(t + 1)) * H,

@@ -122,9 +122,11 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
       }
       // One direction's inference states are the next layer's input as they stand.
       const bool out_is_next = !cache && D == 1 && next;
+      // The states of a last layer that writes y's rows itself are not kept (run_forward).
       Real* out = last && y_in_place ? y
                   : cache          ? cache->outputs[s].ensure(total * H)
                   : out_is_next    ? next
+                  : last && y_direct ? nullptr
                                    : local_states.ensure(total * H);
       Real* record = cache ? cache->records[s].ensure(total * 4 * H) : nullptr;
       Regularisation<Real> reg;

@@ -107,7 +107,8 @@ struct Regularisation {
 // its last step, cache (total rows, 4H) or nullptr for inference; reg may be nullptr.
 // batch_statistics (2, G): a LiGRU's training forward writes the mean and biased variance of
 // its input projections over all rows there (nullptr otherwise).
-// caller (inference, optional): rows of the caller's arrays read or written in place.
+// caller (inference, optional): rows of the caller's arrays read or written in place; with
+// caller->y, y may be nullptr (the states go to caller->y's rows only).
 template <typename Real>
 void run_forward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
                  const Real* h0, Real* y, Real* h_n, Real* cache,
