@@ -2,7 +2,10 @@
 // each step runs only the fused recurrent product + gate update, over the rows still active.
 // Threads take row tiles (independent sequences: no barrier) when there are enough rows, else
 // hidden-unit blocks (one barrier per step; reset-before needs a second between its two
-// dependent products).
+// dependent products). In a variable-length batch the rows drop out as their sequences end:
+// the steps left with too few rows for row tiles run as a batch of those rows would.
+// Inference on a variable-length or batch-first batch reads x's rows and writes y's in place
+// (CallerRows in layer.h).
 #include <algorithm>
 #include <cstring>
 
