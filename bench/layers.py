@@ -7,6 +7,9 @@ Shapes come from bench/shapes.json ("layers"). Each cell is the median of timed 
 warm-up, float32, every implementation on the same arrays. Variable lengths compare a mixed-length
 batch with a dense batch holding the same number of real steps (B rows of the mean length), the
 padded batch, and PyTorch's packed sequences; `train` is forward + backward of all gradients.
+The mixed-length batch and its dense batch of the same real steps are timed alternately in one
+loop (so a busy machine slows both alike), and a table of their ratio, mixed / dense, closes the
+report: the cost of variable lengths beyond the real steps they hold (goal: at most 1.25).
 """
 
 from __future__ import annotations
@@ -30,6 +33,35 @@ def median_ms(run, repeats=9):
         run()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3
+
+
+def interleaved_ms(runs, seconds):
+    """Median ms of each of `runs`, timed one after the other in turn for `seconds`."""
+    for run in runs:
+        run()
+    times = [[] for _ in runs]
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times[0]) < 5:
+        for run, out in zip(runs, times):
+            start = time.perf_counter()
+            run()
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) * 1e3 for t in times]
+
+
+def fastgru_pair(fastgru, x, lengths, dy, dense_T, seconds=4.0):
+    """(inference ms, train ms) of the mixed-length batch and of the dense batch of its real
+    steps (B rows of dense_T steps), each pair timed alternately."""
+    layer = fastgru.GRU(x.shape[2], dy.shape[2], seed=0)
+    xd, dyd = x[:dense_T].copy(), dy[:dense_T].copy()
+
+    def train(inputs, grads, row_lengths):
+        layer.forward(inputs, lengths=row_lengths)
+        layer.backward(grads)
+
+    inference = interleaved_ms([lambda: layer(x, lengths=lengths), lambda: layer(xd)], seconds)
+    training = interleaved_ms([lambda: train(x, dy, lengths), lambda: train(xd, dyd, None)], seconds)
+    return (inference[0], training[0]), (inference[1], training[1])
 
 
 def fastgru_cells(fastgru, x, lengths, dy, cls="GRU", **config):
@@ -75,7 +107,7 @@ def main():
     import torch
 
     shapes = json.loads(fastgru.benchmark.SHAPES_FILE.read_text())["layers"]
-    rows = []
+    rows, ratios = [], []
     for threads in [int(t) for t in args.threads.split(",")]:
         fastgru.set_num_threads(threads)
         torch.set_num_threads(threads)
@@ -86,15 +118,18 @@ def main():
             x = rng.standard_normal((T, B, I)).astype(np.float32)
             dy = rng.standard_normal((T, B, H)).astype(np.float32)
             dense_T = int(round(lengths.sum() / B))
+            mixed, dense = fastgru_pair(fastgru, x, lengths, dy, dense_T)
             results = {
-                "fastgru mixed lengths": fastgru_cells(fastgru, x, lengths, dy, H=H),
-                "fastgru dense, same real steps": fastgru_cells(fastgru, x[:dense_T], None, dy[:dense_T], H=H),
+                "fastgru mixed lengths": mixed,
+                "fastgru dense, same real steps": dense,
                 "fastgru padded (lengths ignored)": fastgru_cells(fastgru, x, None, dy, H=H),
                 "PyTorch packed sequence": torch_cells(torch, x, lengths, dy, H),
                 "PyTorch padded": torch_cells(torch, x, None, dy, H),
             }
             label = f"T={T} B={B} I={I} H={H}, lengths {case['min_length']}..{T} ({lengths.sum() / (T * B):.0%} real)"
             rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
+            ratios.append(dict(threads=threads, case=label, dense_steps=f"{dense_T}x{B}",
+                               inference=mixed[0] / dense[0], train=mixed[1] / dense[1]))
         for case in shapes["stacked"]:
             T, B, I, H, L, bi = case["T"], case["B"], case["I"], case["H"], case["layers"], case["bidirectional"]
             rng = np.random.default_rng(0)
@@ -129,10 +164,15 @@ def main():
         base = first.setdefault((r["threads"], r["case"]), r)
         ratio = f"{r['inference_ms'] / base['inference_ms']:.2f} / {r['train_ms'] / base['train_ms']:.2f}"
         lines.append(f"| {r['threads']} | {r['case']} | {r['impl']} | {r['inference_ms']:.2f} | {r['train_ms']:.2f} | {ratio} |")
+    lines += ["", "Variable lengths: fastgru mixed lengths / fastgru dense batch of the same real steps "
+              "(timed alternately; goal <= 1.25)", "",
+              "| threads | case | dense batch (T x B) | inference | train |", "|---:|---|---|---:|---:|"]
+    for r in ratios:
+        lines.append(f"| {r['threads']} | {r['case']} | {r['dense_steps']} | {r['inference']:.2f} | {r['train']:.2f} |")
     print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "layers.json").write_text(json.dumps(rows, indent=1))
+    (out / "layers.json").write_text(json.dumps(dict(rows=rows, variable_length_ratios=ratios), indent=1))
     (out / "layers.md").write_text("\n".join(lines) + "\n")
 
 

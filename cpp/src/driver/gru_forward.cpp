@@ -2,7 +2,10 @@
 // each step runs only the fused recurrent product + gate update, over the rows still active.
 // Threads take row tiles (independent sequences: no barrier) when there are enough rows, else
 // hidden-unit blocks (one barrier per step; reset-before needs a second between its two
-// dependent products).
+// dependent products). In a variable-length batch the rows drop out as their sequences end:
+// the steps left with too few rows for row tiles run as a batch of those rows would.
+// Inference on a variable-length or batch-first batch reads x's rows and writes y's in place
+// (CallerRows in layer.h).
 #include <algorithm>
 #include <cstring>
 
@@ -27,7 +30,7 @@ constexpr Index kProjectionChunkBytes = Index(16) << 20;
 template <typename Real>
 void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
                  Real* y, Real* h_n, Real* cache, const Regularisation<Real>* reg,
-                 Real* batch_statistics) {
+                 Real* batch_statistics, const CallerRows<Real>* caller) {
   // No rows: y and h_n are empty, whatever the step count.
   if (s.batch == 0) return;
   const kernels::KernelTable<Real>& k = *L.kernels;
@@ -56,6 +59,15 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
 
   const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
   const Real* h_first = h0 ? h0 : zero_state.data();
+  const Index* x_rows = caller ? caller->x_rows : nullptr;
+  Real* y_caller = caller ? caller->y : nullptr;
+  // States written only to the caller's rows (y null) need just the last step's for the next:
+  // two alternating (B, H) slots, which stay in cache, instead of every step's.
+  const bool ring = !y && y_caller;
+  Scratch<Real> slots(ring ? 2 * B * H : 0);
+  auto states_at = [&](Index t) {
+    return ring ? slots.data() + (t & 1) * B * H : y + s.offset(t) * H;
+  };
   // Backward reads the records only after its loop.
   const bool stream_records =
       cache && s.total_rows() * 4 * H * Index(sizeof(Real)) > kStreamedRowBytes;
@@ -67,6 +79,14 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
     const Index chunk_end = std::min(s.steps, chunk_start + chunk_steps);
     const Index row0 = s.offset(chunk_start);
     const Index chunk_rows = s.offset(chunk_end) - row0;
+    // The chunk's input projections, reading x's rows where x_rows places them.
+    auto project = [&](const Real* panels, const Real* bias) {
+      if (x_rows) {
+        matmul_packed_rows(k, chunk_rows, G, I, x, I, x_rows + row0, panels, gi.data(), G, bias);
+      } else {
+        matmul_packed(k, chunk_rows, G, I, x + row0 * I, I, Index(1), panels, gi.data(), G, bias);
+      }
+    };
     if (normalise_batch) {
       matmul_packed(k, chunk_rows, G, I, x, I, Index(1), L.training_input_panels.data(),
                     gi.data(), G, static_cast<const Real*>(nullptr));
@@ -74,111 +94,153 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
       batch_norm_forward(chunk_rows, G, L.bn_weight.data(), L.bn_bias.data(), L.bn_eps, gi.data(),
                          cache + 2 * H, 4 * H, batch_statistics);
     } else if (normalise_running) {
-      matmul_packed(k, chunk_rows, G, I, x + row0 * I, I, Index(1), L.training_input_panels.data(),
-                    gi.data(), G, static_cast<const Real*>(nullptr));
+      project(L.training_input_panels.data(), static_cast<const Real*>(nullptr));
       batch_norm_inference(chunk_rows, G, L.bn_weight.data(), L.bn_bias.data(),
                            L.bn_running_mean.data(), L.bn_running_var.data(), L.bn_eps, gi.data());
     } else {
-      matmul_packed(k, chunk_rows, G, I, x + row0 * I, I, Index(1), L.input_panels.data(),
-                    gi.data(), G, input_bias);
+      project(L.input_panels.data(), input_bias);
     }
 
-    // Planned per chunk: the machine may have become busy, or idle, since the last.
-    const StepLoopPlan plan = plan_step_loop(2.0 * B * G * H, chunk_end - chunk_start, B, k.tile_rows);
-    const bool by_rows = plan.by_rows;
-    threads::StepLoopWatch watch(std::max(uneven_share(blocks, plan.threads),
-                                          uneven_share(candidate_panels, plan.threads)));
-    threads::parallel(plan.threads, [&](const threads::Worker& worker) {
-      const threads::Worker alone(0, 1, nullptr);
-      const threads::Worker* team = &worker;
-      const Range my_rows =
-          by_rows ? balanced_row_range(B, chunk_start, chunk_end, [&](Index t) { return s.rows_at(t); },
-                                       k.tile_rows, worker.count(), worker.index())
-                  : Range{0, B};
-      Range my_blocks{0, blocks}, my_panels{0, candidate_panels};
-      Index block_u0 = 0, block_u1 = H, state_u0 = 0, state_u1 = H;
-      // Units this thread computes in a unit split: the blocks of the reset-after and r, z
-      // kernels, the candidate panels of the reset-before n kernel (which writes the state).
-      auto take_units = [&](int nt, int tid) {
-        my_blocks = split_evenly(blocks, nt, tid);
-        my_panels = split_evenly(candidate_panels, nt, tid);
-        block_u0 = std::min(my_blocks.begin * W, H);
-        block_u1 = std::min(my_blocks.end * W, H);
-        state_u0 = reset_after || ligru ? block_u0 : std::min(my_panels.begin * 3 * W, H);
-        state_u1 = reset_after || ligru ? block_u1 : std::min(my_panels.end * 3 * W, H);
-      };
-      if (!by_rows) take_units(worker.count(), worker.index());
-      for (Index t = chunk_start; t < chunk_end; ++t) {
-        const Index active = s.rows_at(t);
-        const Real* h_prev = t > 0 ? y + s.offset(t - 1) * H : h_first;
-        const Real* gi_t = gi.data() + (s.offset(t) - row0) * G;
-        Real* y_t = y + s.offset(t) * H;
-        Real* record = cache ? cache + s.offset(t) * 4 * H : step_record.data();
-        // Recurrent dropout: the products read h ⊙ keep, kept for backward.
-        Real* masked = recurrent_keep ? reg->masked_states + s.offset(t) * H : nullptr;
-        auto mask_states = [&](Index r0, Index n, Index u0, Index u1) {
-          for (Index r = r0; r < r0 + n; ++r)
-            for (Index u = u0; u < u1; ++u)
-              masked[r * H + u] = h_prev[r * H + u] * recurrent_keep[r * H + u];
+    // Steps [first, last) on `threads`, taking row tiles or hidden units.
+    auto run_steps = [&](Index first, Index last, int threads, bool by_rows) {
+      threads::StepLoopWatch watch(std::max(uneven_share(blocks, threads),
+                                            uneven_share(candidate_panels, threads)));
+      threads::parallel(threads, [&](const threads::Worker& worker) {
+        const threads::Worker alone(0, 1, nullptr);
+        const threads::Worker* team = &worker;
+        const Range my_rows =
+            by_rows ? balanced_row_range(B, first, last, [&](Index t) { return s.rows_at(t); },
+                                         k.tile_rows, worker.count(), worker.index())
+                    : Range{0, B};
+        Range my_blocks{0, blocks}, my_panels{0, candidate_panels};
+        Index block_u0 = 0, block_u1 = H, state_u0 = 0, state_u1 = H;
+        // Units this thread computes in a unit split: the blocks of the reset-after and r, z
+        // kernels, the candidate panels of the reset-before n kernel (which writes the state).
+        auto take_units = [&](int nt, int tid) {
+          my_blocks = split_evenly(blocks, nt, tid);
+          my_panels = split_evenly(candidate_panels, nt, tid);
+          block_u0 = std::min(my_blocks.begin * W, H);
+          block_u1 = std::min(my_blocks.end * W, H);
+          state_u0 = reset_after || ligru ? block_u0 : std::min(my_panels.begin * 3 * W, H);
+          state_u1 = reset_after || ligru ? block_u1 : std::min(my_panels.end * 3 * W, H);
         };
-        // Zoneout: each unit keeps its previous state where the mask says so (training), or
-        // by the rate's share (inference). As the gate update, a mix exact at keep = 1 and 0.
-        auto zone_out = [&](Index r0, Index n, Index u0, Index u1) {
-          for (Index r = r0; r < r0 + n; ++r)
-            for (Index u = u0; u < u1; ++u) {
-              Real& h = y_t[r * H + u];
-              const Real keep = zoneout_keep ? zoneout_keep[(s.offset(t) + r) * H + u] : zoneout_rate;
-              h = keep * h_prev[r * H + u] + (Real(1) - keep) * h;
+        if (!by_rows) take_units(worker.count(), worker.index());
+        for (Index t = first; t < last; ++t) {
+          const Index active = s.rows_at(t);
+          const Real* h_prev = t > 0 ? states_at(t - 1) : h_first;
+          const Real* gi_t = gi.data() + (s.offset(t) - row0) * G;
+          Real* y_t = states_at(t);
+          Real* record = cache ? cache + s.offset(t) * 4 * H : step_record.data();
+          // Recurrent dropout: the products read h ⊙ keep, kept for backward.
+          Real* masked = recurrent_keep ? reg->masked_states + s.offset(t) * H : nullptr;
+          auto mask_states = [&](Index r0, Index n, Index u0, Index u1) {
+            for (Index r = r0; r < r0 + n; ++r)
+              for (Index u = u0; u < u1; ++u)
+                masked[r * H + u] = h_prev[r * H + u] * recurrent_keep[r * H + u];
+          };
+          // Zoneout: each unit keeps its previous state where the mask says so (training), or
+          // by the rate's share (inference). As the gate update, a mix exact at keep = 1 and 0.
+          auto zone_out = [&](Index r0, Index n, Index u0, Index u1) {
+            for (Index r = r0; r < r0 + n; ++r)
+              for (Index u = u0; u < u1; ++u) {
+                Real& h = y_t[r * H + u];
+                const Real keep = zoneout_keep ? zoneout_keep[(s.offset(t) + r) * H + u] : zoneout_rate;
+                h = keep * h_prev[r * H + u] + (Real(1) - keep) * h;
+              }
+          };
+          auto run_rows = [&](Index r0, Index n) {
+            Real* rec = record + r0 * 4 * H;
+            if (masked) {
+              mask_states(r0, n, by_rows ? 0 : block_u0, by_rows ? H : block_u1);
+              if (!by_rows) team->barrier();
             }
-        };
-        auto run_rows = [&](Index r0, Index n) {
-          Real* rec = record + r0 * 4 * H;
-          if (masked) {
-            mask_states(r0, n, by_rows ? 0 : block_u0, by_rows ? H : block_u1);
-            if (!by_rows) team->barrier();
-          }
-          const Real* h_product = (masked ? masked : h_prev) + r0 * H;
-          if (ligru) {
-            step_ligru(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(), h_prev + r0 * H,
-                       h_product, gi_t + r0 * G, G, L.negative_slope, y_t + r0 * H, H,
-                       cache ? rec : nullptr);
-          } else if (reset_after) {
-            k.step_reset_after(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                               h_prev + r0 * H, h_product, gi_t + r0 * G, G, bias_hh,
-                               y_t + r0 * H, H, cache ? rec : nullptr, stream_records);
+            const Real* h_product = (masked ? masked : h_prev) + r0 * H;
+            if (ligru) {
+              step_ligru(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(), h_prev + r0 * H,
+                         h_product, gi_t + r0 * G, G, L.negative_slope, y_t + r0 * H, H,
+                         cache ? rec : nullptr);
+            } else if (reset_after) {
+              k.step_reset_after(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
+                                 h_prev + r0 * H, h_product, gi_t + r0 * G, G, bias_hh,
+                                 y_t + r0 * H, H, cache ? rec : nullptr, stream_records);
+            } else {
+              k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
+                                     h_product, gi_t + r0 * G, G, bias_hh, rec);
+              if (!by_rows) team->barrier();
+              k.step_reset_before_n(n, H, my_panels.begin, my_panels.end,
+                                    L.candidate_panels.data(), h_prev + r0 * H, gi_t + r0 * G, G,
+                                    bias_hh, y_t + r0 * H, H, rec);
+            }
+            if (zoneout_keep || zoneout_rate != Real(0)) {
+              zone_out(r0, n, by_rows ? 0 : state_u0, by_rows ? H : state_u1);
+            }
+          };
+          // Finished states to the caller's rows, from this thread's cache, and zeros to the rows
+          // of the caller's rows [r0, r1) that ended before this step.
+          auto copy_out = [&](Index r0, Index r1) {
+            const Index* rows = caller->y_rows + s.offset(t);
+            for (Index r = r0; r < std::min(r1, active); ++r)
+              std::memcpy(y_caller + rows[r] * caller->y_row_width, y_t + r * H, sizeof(Real) * H);
+            // The slots keep no step past the next: the final states of rows ending here too.
+            for (Index r = std::max(r0, s.rows_at(t + 1)); ring && r < std::min(r1, active); ++r)
+              std::memcpy(h_n + r * H, y_t + r * H, sizeof(Real) * H);
+            if (r1 <= active) return;
+            const Index* pads = caller->pad_rows + (t * B - s.offset(t));
+            for (Index r = std::max(r0, active); r < r1; ++r)
+              std::fill_n(y_caller + pads[r - active] * caller->y_row_width, H, Real(0));
+          };
+          if (by_rows) {
+            const Index end = std::min(my_rows.end, active);
+            if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin);
+            if (y_caller) copy_out(my_rows.begin, my_rows.end);
           } else {
-            k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                                   h_product, gi_t + r0 * G, G, bias_hh, rec);
-            if (!by_rows) team->barrier();
-            k.step_reset_before_n(n, H, my_panels.begin, my_panels.end,
-                                  L.candidate_panels.data(), h_prev + r0 * H, gi_t + r0 * G, G,
-                                  bias_hh, y_t + r0 * H, H, rec);
-          }
-          if (zoneout_keep || zoneout_rate != Real(0)) {
-            zone_out(r0, n, by_rows ? 0 : state_u0, by_rows ? H : state_u1);
-          }
-        };
-        if (by_rows) {
-          const Index end = std::min(my_rows.end, active);
-          if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin);
-        } else {
-          run_rows(0, active);
-          team->barrier();
-          // On a busy machine the loop may continue on thread 0 alone, over every unit.
-          const Index step = t - chunk_start;
-          watch.observe(*team, step);
-          if (team != &alone && watch.alone(step)) {
-            if (worker.index() != 0) return;
-            team = &alone;
-            take_units(1, 0);
+            run_rows(0, active);
+            team->barrier();
+            if (y_caller) {
+              const Range mine = split_evenly(B, team->count(), team->index());
+              copy_out(mine.begin, mine.end);
+            }
+            // On a busy machine the loop may continue on thread 0 alone, over every unit.
+            const Index step = t - first;
+            watch.observe(*team, step);
+            if (team != &alone && watch.alone(step)) {
+              if (worker.index() != 0) return;
+              team = &alone;
+              take_units(1, 0);
+            }
           }
         }
+      });
+    };
+    // Taking rows, the threads keep the same rows for the chunk; once too few rows remain for
+    // that (the longest sequences' last steps), the rest of the chunk runs as a batch of those
+    // rows would: by hidden units, or on one thread. Balancing rows over only the steps that
+    // take rows keeps a thread from being left with the long sequences' tail alone.
+    // Planned per chunk: the machine may have become busy, or idle, since the last.
+    const StepLoopPlan plan = plan_step_loop(2.0 * B * G * H, chunk_end - chunk_start, B, k.tile_rows);
+    Index rows_end = chunk_end;
+    int tail_threads = plan.threads;
+    if (plan.by_rows) {
+      rows_end = chunk_start;
+      while (rows_end < chunk_end && split_by_rows(s.rows_at(rows_end), plan.threads, k.tile_rows))
+        ++rows_end;
+      if (rows_end < chunk_end) {
+        const Index tail_rows = s.rows_at(rows_end);
+        const StepLoopPlan tail =
+            plan_step_loop(2.0 * tail_rows * G * H, chunk_end - rows_end, tail_rows, k.tile_rows);
+        if (tail.by_rows) {
+          rows_end = chunk_end;
+        } else {
+          tail_threads = std::min(plan.threads, tail.threads);
+        }
       }
-    });
+    }
+    if (rows_end > chunk_start) run_steps(chunk_start, rows_end, plan.threads, plan.by_rows);
+    if (rows_end < chunk_end) run_steps(rows_end, chunk_end, tail_threads, false);
   }
   // Each row's final state is its state after its own last step.
   if (s.steps == 0) std::memcpy(h_n, h_first, sizeof(Real) * B * H);
-  for (Index t = 0; t < s.steps; ++t) {
+  for (Index t = 0; t < s.steps && !ring; ++t) {
     const Index ending = s.rows_at(t) - s.rows_at(t + 1);
     if (ending > 0) {
       std::memcpy(h_n + s.rows_at(t + 1) * H, y + (s.offset(t) + s.rows_at(t + 1)) * H,
@@ -189,9 +251,11 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
 
 template void run_forward<float>(const PackedLayer<float>&, const StepRows&, const float*,
                                  const float*, float*, float*, float*,
-                                 const Regularisation<float>*, float*);
+                                 const Regularisation<float>*, float*,
+                                 const CallerRows<float>*);
 template void run_forward<double>(const PackedLayer<double>&, const StepRows&, const double*,
                                   const double*, double*, double*, double*,
-                                  const Regularisation<double>*, double*);
+                                  const Regularisation<double>*, double*,
+                                  const CallerRows<double>*);
 
 }  // namespace fastgru::driver

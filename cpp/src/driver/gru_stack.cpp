@@ -79,33 +79,56 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
     h0_packed = (cache ? cache->h0 : local_h0).ensure(L * D * B * H);
     for (Index s = 0; s < L * D; ++s) gather_states(p, h0 + s * B * H, H, h0_packed + s * B * H);
   }
+  std::vector<Real> h_n_packed(static_cast<size_t>(B * H));
+  const bool y_in_place = L > 0 && D == 1 && in_place && !cache;
+  // Otherwise inference reads x's rows where they are (unless x is packed already) and writes
+  // the last layer's states to y's rows as it goes: no packed copy of either. caller_rows[d]:
+  // the caller's row of each packed row in direction d's step order.
+  const bool y_direct = L > 0 && !cache && !y_in_place;
+  std::vector<Index> caller_rows[2], pad_rows;
+  if (y_direct) {
+    for (Index d = 0; d < D; ++d) caller_rows[d] = packed_source_rows(p, batch_first, d == 1);
+    pad_rows = padded_rows(p, batch_first);
+  }
   const Real* layer_input = x;
-  if (cache || !in_place) {
-    Real* packed = (cache ? cache->inputs[0] : local_input).ensure(total * I0);
+  if (cache) {
+    Real* packed = cache->inputs[0].ensure(total * I0);
     gather_packed(p, batch_first, x, I0, Index(0), I0, packed);
     layer_input = packed;
   }
-  std::vector<Real> h_n_packed(static_cast<size_t>(B * H));
-  const bool y_in_place = L > 0 && D == 1 && in_place && !cache;
+  const bool x_direct = y_direct && !in_place;
   for (Index l = 0; l < L; ++l) {
     const Index I = layers[l * D].input;
     const bool last = l == L - 1;
     // The next layer's input: cached for backward, or a scratch buffer (two alternate).
     Real* next = nullptr;
-    if (!(last && y_in_place)) {
+    if (!(last && (y_in_place || y_direct))) {
       next = cache && !last ? cache->inputs[l + 1].ensure(total * D * H)
                             : (l % 2 == 0 ? local_next : local_input).ensure(total * D * H);
     }
     for (Index d = 0; d < D; ++d) {
       const Index s = l * D + d;
+      CallerRows<Real> in_caller;
+      if (l == 0 && x_direct) in_caller.x_rows = caller_rows[d].data();
+      if (last && y_direct) {
+        in_caller.y = y + d * H;
+        in_caller.y_rows = caller_rows[d].data();
+        in_caller.pad_rows = pad_rows.data();
+        in_caller.y_row_width = D * H;
+      }
       const Real* direction_input = layer_input;
-      if (d == 1) {
+      if (d == 1 && !in_caller.x_rows) {
         Real* mirrored = mirrored_input.ensure(total * I);
         mirror_packed(p, layer_input, I, I, mirrored, I);
         direction_input = mirrored;
       }
+      // One direction's inference states are the next layer's input as they stand.
+      const bool out_is_next = !cache && D == 1 && next;
+      // The states of a last layer that writes y's rows itself are not kept (run_forward).
       Real* out = last && y_in_place ? y
                   : cache          ? cache->outputs[s].ensure(total * H)
+                  : out_is_next    ? next
+                  : last && y_direct ? nullptr
                                    : local_states.ensure(total * H);
       Real* record = cache ? cache->records[s].ensure(total * 4 * H) : nullptr;
       Regularisation<Real> reg;
@@ -130,11 +153,10 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
       Real* statistics = cache && !cache->batch_statistics.empty()
                              ? cache->batch_statistics[s].ensure(2 * layers[s].gates() * H)
                              : nullptr;
-      const Real* direction_h0 = h0_packed ? h0_packed + s * B * H : nullptr;
-      run_forward(layers[s], rows, direction_input, direction_h0, out, h_n_packed.data(), record,
-                  &reg, statistics);
+      run_forward(layers[s], rows, direction_input, h0_packed ? h0_packed + s * B * H : nullptr,
+                  out, h_n_packed.data(), record, &reg, statistics, &in_caller);
       scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
-      if (!next) continue;
+      if (!next || out_is_next) continue;
       if (d == 0) {
         copy_columns(total, H, out, H, next, D * H);
       } else {
@@ -148,7 +170,9 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
     }
     layer_input = next;
   }
-  if (!y_in_place) scatter_packed(p, batch_first, layer_input, D * H, y, D * H, Index(0));
+  if (!y_in_place && !y_direct) {
+    scatter_packed(p, batch_first, layer_input, D * H, y, D * H, Index(0));
+  }
   if (cache) {
     cache->batch_first = batch_first;
     cache->packing = std::move(p);

@@ -73,6 +73,21 @@ struct StepRows {
   Index total_rows() const { return offset(steps); }
 };
 
+// Inference on a variable-length or batch-first batch, in the caller's arrays: no packed copy of
+// x or y. Members are optional (nullptr). x_rows (total rows): packed row i of the input is
+// x + x_rows[i] · I. y: each packed state row i is also written to y + y_rows[i] · y_row_width
+// (H values) as soon as its step is done, while it is in cache, and y's rows past each sequence's
+// end are zeroed beside that step: pad_rows[t · B − offset(t) + k], k < B − rows_at(t), are
+// step t's (the rows ended before it), in packed order.
+template <typename Real>
+struct CallerRows {
+  const Index* x_rows = nullptr;
+  Real* y = nullptr;
+  const Index* y_rows = nullptr;
+  const Index* pad_rows = nullptr;
+  Index y_row_width = 0;
+};
+
 // Regularisation of one layer and direction; every member is optional (nullptr / 0).
 template <typename Real>
 struct Regularisation {
@@ -92,10 +107,13 @@ struct Regularisation {
 // its last step, cache (total rows, 4H) or nullptr for inference; reg may be nullptr.
 // batch_statistics (2, G): a LiGRU's training forward writes the mean and biased variance of
 // its input projections over all rows there (nullptr otherwise).
+// caller (inference, optional): rows of the caller's arrays read or written in place; with
+// caller->y, y may be nullptr (the states go to caller->y's rows only).
 template <typename Real>
 void run_forward(const PackedLayer<Real>& layer, const StepRows& rows, const Real* x,
                  const Real* h0, Real* y, Real* h_n, Real* cache,
-                 const Regularisation<Real>* reg = nullptr, Real* batch_statistics = nullptr);
+                 const Regularisation<Real>* reg = nullptr, Real* batch_statistics = nullptr,
+                 const CallerRows<Real>* caller = nullptr);
 
 // dy (total rows, H), dh_n (B, H) or nullptr, dx (total rows, I), dh0 (B, H) or nullptr; reg as
 // given to the forward call.

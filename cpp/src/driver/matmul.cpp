@@ -130,13 +130,49 @@ void matmul_packed(const kernels::KernelTable<Real>& k, Index m, Index n, Index 
   });
 }
 
+template <typename Real>
+void matmul_packed_rows(const kernels::KernelTable<Real>& k, Index m, Index n, Index depth,
+                        const Real* a, Index a_row_stride, const Index* rows,
+                        const Real* panels, Real* c, Index ldc, const Real* column_bias) {
+  if (m == 0 || n == 0) return;
+  const int threads = threads_for(2.0 * m * n * depth);
+  // Chunks of at most kChunkTiles tiles and about 64 KB of gathered rows (the L2 holds them
+  // beside the panels), near-equal whole tiles, a multiple of the thread count.
+  const Index tiles = (m + k.tile_rows - 1) / k.tile_rows;
+  const Index row_bytes = std::max<Index>(1, depth * Index(sizeof(Real)));
+  const Index most_tiles =
+      std::max<Index>(1, std::min<Index>(kChunkTiles, (Index(64) << 10) / row_bytes / k.tile_rows));
+  Index row_chunks = (tiles + most_tiles - 1) / most_tiles;
+  row_chunks = std::min(tiles, (row_chunks + threads - 1) / threads * threads);
+  const Index chunk_rows = (tiles + row_chunks - 1) / row_chunks * k.tile_rows;
+  row_chunks = (m + chunk_rows - 1) / chunk_rows;
+  const Index panel_count = (n + 3 * k.vector_width - 1) / (3 * k.vector_width);
+  // Allocated here: region bodies must not throw.
+  Scratch<Real> gathered(threads * chunk_rows * depth);
+  threads::parallel(threads, [&](const threads::Worker& worker) {
+    Real* chunk = gathered.data() + worker.index() * chunk_rows * depth;
+    const Range mine = split_evenly(row_chunks, worker.count(), worker.index());
+    for (Index rc = mine.begin; rc < mine.end; ++rc) {
+      const Index r0 = rc * chunk_rows, count = std::min(chunk_rows, m - r0);
+      for (Index i = 0; i < count; ++i)
+        std::copy(a + rows[r0 + i] * a_row_stride, a + rows[r0 + i] * a_row_stride + depth,
+                  chunk + i * depth);
+      k.multiply_panels(count, n, depth, chunk, depth, Index(1), panels, depth * 3 * k.vector_width,
+                        0, panel_count, c + r0 * ldc, ldc, false, column_bias);
+    }
+  });
+}
+
 #define FASTGRU_INSTANTIATE_MATMUL(Real)                                                     \
   template void matmul<Real>(const kernels::KernelTable<Real>&, Index, Index, Index,         \
                              const Real*, Index, Index, const Real*, Index, Index, Real*,    \
                              Index, bool, Real*);                                            \
   template void matmul_packed<Real>(const kernels::KernelTable<Real>&, Index, Index, Index,  \
                                     const Real*, Index, Index, const Real*, Real*, Index,        \
-                                    const Real*);
+                                    const Real*);                                            \
+  template void matmul_packed_rows<Real>(const kernels::KernelTable<Real>&, Index, Index, Index, \
+                                         const Real*, Index, const Index*, const Real*, Real*,   \
+                                         Index, const Real*);
 FASTGRU_INSTANTIATE_MATMUL(float)
 FASTGRU_INSTANTIATE_MATMUL(double)
 #undef FASTGRU_INSTANTIATE_MATMUL

@@ -25,4 +25,13 @@ void matmul_packed(const kernels::KernelTable<Real>& kernels, Index m, Index n, 
                    const Real* a, Index a_row_stride, Index a_depth_stride, const Real* panels,
                    Real* c, Index ldc, const Real* column_bias);
 
+// matmul_packed with a's rows gathered: row i of a is a + rows[i] · a_row_stride (depth
+// contiguous values). Each thread copies a chunk of rows into a cache-sized buffer and runs
+// every panel over it, so a variable-length batch's inputs are read once, in place, instead of
+// being packed into a full copy first. Every row's result is the same as matmul_packed's.
+template <typename Real>
+void matmul_packed_rows(const kernels::KernelTable<Real>& kernels, Index m, Index n, Index depth,
+                        const Real* a, Index a_row_stride, const Index* rows,
+                        const Real* panels, Real* c, Index ldc, const Real* column_bias);
+
 }  // namespace fastgru::driver

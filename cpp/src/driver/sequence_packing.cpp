@@ -56,6 +56,26 @@ int copy_threads(Index elements) { return threads_for(4.0 * static_cast<double>(
 
 }  // namespace
 
+std::vector<Index> packed_source_rows(const SequencePacking& p, bool batch_first, bool mirrored) {
+  std::vector<Index> rows(static_cast<size_t>(p.total_rows()));
+  for (Index t = 0; t < p.steps; ++t)
+    for (Index j = 0; j < p.batch_sizes[t]; ++j) {
+      // The reverse direction's input is mirror_packed of the forward order's: row i moves to
+      // mirrored[i].
+      const Index i = p.offsets[t] + j;
+      rows[mirrored ? p.mirrored[i] : i] = caller_row(p, batch_first, t, j);
+    }
+  return rows;
+}
+
+std::vector<Index> padded_rows(const SequencePacking& p, bool batch_first) {
+  std::vector<Index> rows;
+  rows.reserve(static_cast<size_t>(p.steps * p.batch - p.total_rows()));
+  for (Index t = 0; t < p.steps; ++t)
+    for (Index j = p.batch_sizes[t]; j < p.batch; ++j) rows.push_back(caller_row(p, batch_first, t, j));
+  return rows;
+}
+
 template <typename Real>
 void gather_packed(const SequencePacking& p, bool batch_first, const Real* x, Index x_row_width,
                    Index x_col, Index cols, Real* out) {

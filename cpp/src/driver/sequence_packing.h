@@ -33,6 +33,13 @@ template <typename Real>
 void gather_packed(const SequencePacking& p, bool batch_first, const Real* x, Index x_row_width,
                    Index x_col, Index cols, Real* out);
 
+// (total rows) the row of x (as gather_packed reads it, in rows of the caller's layout) that
+// each packed row holds; `mirrored` for the reverse direction's step order.
+std::vector<Index> packed_source_rows(const SequencePacking& p, bool batch_first, bool mirrored);
+// (T · B − total rows) the caller's rows past each sequence's end, step by step (step t's from
+// t · B − offsets[t]), in packed order.
+std::vector<Index> padded_rows(const SequencePacking& p, bool batch_first);
+
 // The inverse of gather_packed into columns [out_col, out_col + cols) of rows of out_row_width;
 // those columns of padded steps are set to zero.
 template <typename Real>
