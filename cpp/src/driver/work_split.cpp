@@ -32,6 +32,7 @@ int region_threads(double flops, int cap) {
   if (forced.load(std::memory_order_relaxed)) return num_threads();
   const int warm = std::min(cap, useful_threads(flops, kMinRegionFlopsPerThread));
   if (warm <= 1) return 1;
+  threads::notice_preemptions();
   if (threads::machine_busy()) return std::min(cap, useful_threads(flops, kMinBusyRegionFlopsPerThread));
   if (threads::workers_spinning(warm)) return warm;
   threads::wake_workers(warm);
@@ -53,6 +54,7 @@ StepLoopPlan plan_step_loop(double step_flops, std::int64_t steps, std::int64_t 
   }
   // The most threads that pay on an idle machine, first without waking any.
   const int most = useful_threads(flops, kMinRegionFlopsPerThread);
+  if (most > 1) threads::notice_preemptions();
   int cap = most;
   if (!split_by_rows(batch, most, tile_rows)) {
     // Hidden units: a barrier every step, and one thread while the machine is busy.

@@ -1,5 +1,7 @@
 #include "threads/contention.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -71,6 +73,27 @@ void report_region(int threads, long long elapsed_ns, long long waited_ns) {
   if (window_thread_ns.exchange(0, std::memory_order_relaxed) == 0) return;
   window_waited_ns.store(0, std::memory_order_relaxed);
   judge(too_long(waited, total, kMostWaitingShare));
+}
+
+void notice_preemptions() {
+#if defined(RUSAGE_THREAD)
+  // Involuntary context switches: the scheduler took the CPU from this thread for another one.
+  // On an idle machine there are next to none; beside one busy process per CPU, one every few
+  // milliseconds of this thread's running.
+  constexpr long kPreemptions = 3;
+  constexpr long long kWithinNs = 50'000'000;
+  thread_local long last_count = -1;
+  thread_local long long last_ns = 0;
+  rusage usage{};
+  if (getrusage(RUSAGE_THREAD, &usage) != 0) return;
+  const long long now = now_ns();
+  if (last_count >= 0 && usage.ru_nivcsw - last_count >= kPreemptions && now - last_ns <= kWithinNs)
+    judge(true);
+  if (last_count < 0 || now - last_ns > kWithinNs || usage.ru_nivcsw - last_count >= kPreemptions) {
+    last_count = usage.ru_nivcsw;
+    last_ns = now;
+  }
+#endif
 }
 
 StepLoopWatch::StepLoopWatch(double uneven_share)

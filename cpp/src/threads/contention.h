@@ -25,6 +25,11 @@ void collapse_step_loops_after(std::int64_t step);
 // A region of `threads` threads ran `elapsed_ns`, its threads waiting `waited_ns` in all.
 void report_region(int threads, long long elapsed_ns, long long waited_ns);
 
+// Called where threads are about to be chosen: when the calling thread itself has been
+// preempted repeatedly since its last call (runnable processes outnumber the CPUs), the machine
+// counts as busy, before any region on several threads has had to find it out by waiting.
+void notice_preemptions();
+
 // Shared by the threads of one step loop, whose every step has a barrier. After it, every
 // thread calls observe(); when the threads spent too much of the last window at barriers,
 // alone(step) turns true from the next step on, the same step on every thread: the loop then
