@@ -12,8 +12,9 @@ using Clock = std::chrono::steady_clock;
 using Nanoseconds = std::chrono::nanoseconds;
 
 // Share of the threads' time spent waiting for each other above which the machine counts as
-// busy. Measured on the 2-core development machine: 1-15% idle (uneven splits), 40-90% beside
-// one busy process per CPU.
+// busy (step loops add what their uneven split leaves them waiting on an idle machine). A
+// preempted partner keeps the others waiting for a scheduler time slice, milliseconds against
+// a step's microseconds, so beside busy processes the share is far above this.
 constexpr double kMostWaitingShare = 0.3;
 // Regions are judged over windows that span several scheduler ticks.
 constexpr long long kWindowNs = 2'000'000;
