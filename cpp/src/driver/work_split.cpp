@@ -14,7 +14,9 @@ namespace {
 // bench/cpp/thread_costs.cpp on the 2-core development machine), which is 8 MFLOP of work.
 constexpr double kMinRegionFlopsPerThread = 1e6;
 constexpr double kMinColdRegionFlopsPerThread = 16e6;
-constexpr double kMinStepFlopsPerThread = 60e3;
+// Two threads splitting hidden units at B = 1 ran 0.72x one thread's time at H = 64 (25 KFLOP
+// a step) and 0.65x at H = 128 (bench/threads.py, forced threads, idle machine).
+constexpr double kMinStepFlopsPerThread = 20e3;
 // On a busy machine (threads/contention.h) a region's threads each need a few scheduler time
 // slices of work (200 MFLOP, about 4 ms) to come out ahead of one thread.
 constexpr double kMinBusyRegionFlopsPerThread = 200e6;

@@ -81,17 +81,18 @@ void notice_preemptions() {
   // Involuntary context switches: the scheduler took the CPU from this thread for another one.
   // On an idle machine there are next to none; beside one busy process per CPU, one every few
   // milliseconds of this thread's running.
+  // Workers this thread woke may have preempted it themselves: those switches do not count.
   constexpr long kPreemptions = 3;
   constexpr long long kWithinNs = 50'000'000;
   thread_local long last_count = -1;
   thread_local long long last_ns = 0;
   rusage usage{};
   if (getrusage(RUSAGE_THREAD, &usage) != 0) return;
+  const long count = usage.ru_nivcsw - wake_ups_issued();
   const long long now = now_ns();
-  if (last_count >= 0 && usage.ru_nivcsw - last_count >= kPreemptions && now - last_ns <= kWithinNs)
-    judge(true);
-  if (last_count < 0 || now - last_ns > kWithinNs || usage.ru_nivcsw - last_count >= kPreemptions) {
-    last_count = usage.ru_nivcsw;
+  if (last_count >= 0 && count - last_count >= kPreemptions && now - last_ns <= kWithinNs) judge(true);
+  if (last_count < 0 || now - last_ns > kWithinNs || count - last_count >= kPreemptions) {
+    last_count = count;
     last_ns = now;
   }
 #endif

@@ -57,7 +57,12 @@ inline void sleep_while_equal(std::atomic<std::uint32_t>& word, std::uint32_t va
 #endif
 }
 
+// Wake-ups this thread has issued: a woken worker often runs on its waker's CPU first,
+// preempting it, which must not count as another process's doing (contention.cpp).
+thread_local long wakes_issued = 0;
+
 inline void wake_all(std::atomic<std::uint32_t>& word) {
+  ++wakes_issued;
 #if defined(__linux__)
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX,
           nullptr, nullptr, 0);
@@ -302,6 +307,8 @@ struct PoolHolder {
 thread_local PoolHolder calling_thread_pool;
 
 }  // namespace
+
+long wake_ups_issued() { return wakes_issued; }
 
 long long regions_on_several_threads() { return threaded_regions.load(std::memory_order_relaxed); }
 

@@ -40,6 +40,9 @@ bool workers_spinning(int threads);
 // find them spinning. Returns at once.
 void wake_workers(int threads);
 
+// Sleeping threads the calling thread has woken so far.
+long wake_ups_issued();
+
 // Regions that have run on more than one thread in this process (for tests).
 long long regions_on_several_threads();
 
