@@ -41,9 +41,11 @@ CC=gcc CXX=g++ cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DCMAKE_C_FLAGS="-fsanitize=thread" -DCMAKE_CXX_FLAGS="-fsanitize=thread" -DFASTGRU_BUILD_TESTS=ON
 cmake --build "$tsan" -j2 --target fastgru_thread_pool_tests fastgru_core_tests
-# die_after_fork=0: the fork test's child starts threads, which TSan allows when told.
-TSAN_OPTIONS="halt_on_error=1:die_after_fork=0" "$tsan/fastgru_thread_pool_tests"
-TSAN_OPTIONS="halt_on_error=1" "$tsan/fastgru_core_tests"
+# die_after_fork=0: both suites fork a child that starts threads, which TSan allows when told.
+export TSAN_OPTIONS="halt_on_error=1:die_after_fork=0"
+"$tsan/fastgru_thread_pool_tests"
+"$tsan/fastgru_core_tests"
+unset TSAN_OPTIONS
 
 # The Python extension, loaded into an uninstrumented interpreter: the sanitizer runtimes go
 # first (LD_PRELOAD), and CPython's deliberate leaks at exit are not reported.
