@@ -599,7 +599,7 @@ class GRU:
 
 
 class MGU(GRU):
-    """A minimal gated unit network (Zhou et al. 2016; ``shared/gru-math.md`` §4)::
+    """A minimal gated unit network (Zhou et al. 2016; ``EQUATIONS.md`` §4)::
 
         f = σ(W_if x + b_if + W_hf h + b_hf)
         n = tanh(W_in x + b_in + W_hn (f ⊙ h) + b_hn)
@@ -643,7 +643,7 @@ def _real_number(value, name, expected, accept):
 
 
 class LiGRU(GRU):
-    """A light GRU network (Ravanelli et al. 2018; ``shared/gru-math.md`` §5)::
+    """A light GRU network (Ravanelli et al. 2018; ``EQUATIONS.md`` §5)::
 
         a_z = BN(W_iz x),  a_n = BN(W_in x)
         z = σ(a_z + W_hz h)

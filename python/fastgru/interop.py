@@ -1,6 +1,6 @@
 """Moving weights between fastgru and other frameworks, and fastgru's model file.
 
-Gate orders and bias layouts differ between frameworks (``shared/gru-math.md`` §3); these
+Gate orders and bias layouts differ between frameworks (``EQUATIONS.md`` §3); these
 functions convert them, so that no user writes a converter by hand. Other frameworks are
 imported only when their converter is called: none is a dependency.
 """

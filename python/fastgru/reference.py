@@ -1,6 +1,6 @@
 """The NumPy reference GRU: the project's definition of right.
 
-Plain, readable NumPy, one line per equation of ``shared/gru-math.md`` (§1 reset after the
+Plain, readable NumPy, one line per equation of ``EQUATIONS.md`` (§1 reset after the
 recurrent product, §2 reset before it, §4 the MGU, §5 the LiGRU, §6 backpropagation through
 time). It computes in the
 dtype of its inputs; the tests run it in float64. Speed is not its purpose.
@@ -220,7 +220,7 @@ def gru_network_backward(cache, dy, dh_n=None):
 
 
 def mgu_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    """The minimal gated unit over a sequence (gru-math.md §4); weights have row blocks f, n.
+    """The minimal gated unit over a sequence (EQUATIONS.md §4); weights have row blocks f, n.
 
     Returns ``(y, h_n, cache)`` like :func:`gru_forward`.
     """
@@ -308,7 +308,7 @@ def _real_steps(T, B, lengths):
 
 def ligru_forward(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean=None, running_var=None,
                   train=True, activation="relu", negative_slope=0.01, eps=1e-5, lengths=None):
-    """The light GRU over a sequence (gru-math.md §5); weights have row blocks z, n.
+    """The light GRU over a sequence (EQUATIONS.md §5); weights have row blocks z, n.
 
     ``train``: batch normalisation with the mean and biased variance of the input projections
     over the real steps of every row (within ``lengths``); else with ``running_mean`` and

@@ -6,7 +6,7 @@
 //   G  gates (3 for the GRU: r, z, n, in that order, PyTorch's)
 //   L  stacked layers                 D  directions (2 when bidirectional)
 // Arrays are dense and row-major, the last index fastest: "(T, B, I)" means element
-// [t][b][i] lives at offset (t * B + b) * I + i. The equations are those of shared/gru-math.md.
+// [t][b][i] lives at offset (t * B + b) * I + i. The equations are those of EQUATIONS.md (in the source tree).
 //
 // This header includes only the standard library.
 #pragma once
@@ -17,7 +17,7 @@
 
 namespace fastgru {
 
-// Where the reset gate acts on the candidate (gru-math.md §1 and §2).
+// Where the reset gate acts on the candidate (EQUATIONS.md §1 and §2).
 enum class ResetMode : int {
   // n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)): PyTorch, cuDNN, Keras reset_after=True,
   // ONNX linear_before_reset=1.
@@ -33,14 +33,14 @@ struct GruLayerSizes {
   std::int64_t hidden;  // H >= 1
 };
 
-// Borrowed weights in PyTorch's layout (gru-math.md §3). Read only during the call that takes them.
+// Borrowed weights in PyTorch's layout (EQUATIONS.md §3). Read only during the call that takes them.
 template <typename Real>
 struct GruWeightsView {
   const Real* weight_ih = nullptr;  // (3H, I), row blocks r, z, n
   const Real* weight_hh = nullptr;  // (3H, H), row blocks r, z, n
   const Real* bias_ih = nullptr;    // (3H), or nullptr for a layer without bias
   const Real* bias_hh = nullptr;    // (3H), or nullptr for a layer without bias
-  // LiGRU only (gru-math.md §5), each (2H), row blocks z, n: batch normalisation's scale γ and
+  // LiGRU only (EQUATIONS.md §5), each (2H), row blocks z, n: batch normalisation's scale γ and
   // shift β, and the running mean and (unbiased) variance that inference normalises with.
   const Real* bn_weight = nullptr;
   const Real* bn_bias = nullptr;
@@ -117,7 +117,7 @@ class GruLayer {
 extern template class GruLayer<float>;
 extern template class GruLayer<double>;
 
-// The recurrent cell (gru-math.md): the GRU (§1, §2), the minimal gated unit (§4), whose
+// The recurrent cell (EQUATIONS.md): the GRU (§1, §2), the minimal gated unit (§4), whose
 // weights have the row blocks f, n ((2H, ·) instead of (3H, ·)) and which ignores `mode`, or
 // the light GRU (§5): row blocks z, n, no biases, batch normalisation of the input projections
 // (GruWeightsView's bn_* members), the candidate's activation chosen by GruConfig.activation.

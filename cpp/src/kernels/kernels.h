@@ -91,7 +91,7 @@ using BackwardResetBeforeRFn = void (*)(Index rows, Index hidden, Index unit_beg
 // one backward kernel for each.
 enum LigruActivation : int { kRelu = 0, kTanh = 1, kLeakyRelu = 2, kLigruActivations = 3 };
 
-// LiGRU step (gru-math.md §5) for unit blocks [block_begin, block_end): [g_z, g_n] =
+// LiGRU step (EQUATIONS.md §5) for unit blocks [block_begin, block_end): [g_z, g_n] =
 // h_product · [W_hz; W_hn]^T from gate panels holding z, n (2W wide), then z = σ(a_z + g_z),
 // n = act(a_n + g_n), h_next = z ⊙ h_prev + (1 − z) ⊙ n. a (rows, 2H, ld_a) holds the normalised
 // input projections a_z, a_n; negative_slope is leaky ReLU's (ignored by the others); record

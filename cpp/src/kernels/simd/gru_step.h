@@ -1,4 +1,4 @@
-// Fused GRU step kernels (gru-math.md §1, §2) and their derivatives, written once over a SIMD
+// Fused GRU step kernels (EQUATIONS.md §1, §2) and their derivatives, written once over a SIMD
 // traits class S. Each forward kernel runs the recurrent product for a range of hidden-unit
 // blocks and applies the gate update to the accumulators before they leave the registers.
 // Packed layouts are described in kernels.h; a step record row holds r, z, n and the fourth term.

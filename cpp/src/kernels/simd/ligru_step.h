@@ -1,4 +1,4 @@
-// Fused LiGRU step kernels (gru-math.md §5) and their derivatives, written once over a SIMD
+// Fused LiGRU step kernels (EQUATIONS.md §5) and their derivatives, written once over a SIMD
 // traits class S and the candidate's activation. The forward kernel runs the recurrent product
 // of a block of hidden units (z and n columns side by side, 2W wide) and applies the gate update
 // to the accumulators before they leave the registers. A record row holds z, n, then the two
