@@ -2,7 +2,7 @@
 
 Plain, readable NumPy, one line per equation of ``EQUATIONS.md`` (§1 reset after the
 recurrent product, §2 reset before it, §4 the MGU, §5 the LiGRU, §6 backpropagation through
-time). It computes in the
+time, §7 the GRU's gate variants, §8 the LiBRU). It computes in the
 dtype of its inputs; the tests run it in float64. Speed is not its purpose.
 
 Shapes: ``x`` (T, B, I), ``h0`` (B, H), weights in PyTorch's layout with row blocks r, z, n:
@@ -15,7 +15,8 @@ import numpy as np
 
 __all__ = ["gru_forward", "gru_backward", "gru_network_forward", "gru_network_backward",
            "mgu_forward", "mgu_backward", "ligru_forward", "ligru_backward", "ligru_network_forward",
-           "ligru_network_backward", "ligru_running_statistics"]
+           "ligru_network_backward", "ligru_running_statistics", "GATE_TERMS", "gru_variant_shapes",
+           "gru_variant_forward", "gru_variant_backward", "libru_forward", "libru_backward"]
 
 
 def _sigmoid(v):
@@ -306,6 +307,35 @@ def _real_steps(T, B, lengths):
     return np.arange(T)[:, None] < lengths[None, :]
 
 
+def _batch_norm(projection, real, bn_weight, bn_bias, running_mean, running_var, train, eps):
+    """γ ⊙ x̂ + β of the input projections (T, B, G), with the batch's mean and biased variance
+    over the real steps (``train``) or the running statistics. Returns it and what
+    :func:`_batch_norm_backward` needs."""
+    if train:
+        mean, var = projection[real].mean(0), projection[real].var(0)
+    else:
+        mean, var = running_mean, running_var
+    x_hat = (projection - mean) / np.sqrt(var + eps)
+    return bn_weight * x_hat + bn_bias, {"x_hat": x_hat, "mean": mean, "var": var, "eps": eps, "train": train,
+                                         "bn_weight": bn_weight, "real": real}
+
+
+def _batch_norm_backward(state, da):
+    """dL/d(projection), dL/dγ and dL/dβ from dL/da (T, B, G); in training through the batch
+    statistics. Steps past a row's length have no gradient."""
+    real, x_hat = state["real"], state["x_hat"]
+    d_bn_weight = (da * x_hat)[real].sum(0)
+    d_bn_bias = da[real].sum(0)
+    d_x_hat = da * state["bn_weight"]
+    inv_std = 1 / np.sqrt(state["var"] + state["eps"])
+    if state["train"]:
+        d_projection = inv_std * (d_x_hat - d_x_hat[real].mean(0) - x_hat * (d_x_hat * x_hat)[real].mean(0))
+        d_projection = d_projection * real[:, :, None]
+    else:
+        d_projection = d_x_hat * inv_std
+    return d_projection, d_bn_weight, d_bn_bias
+
+
 def ligru_forward(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean=None, running_var=None,
                   train=True, activation="relu", negative_slope=0.01, eps=1e-5, lengths=None):
     """The light GRU over a sequence (EQUATIONS.md §5); weights have row blocks z, n.
@@ -320,13 +350,7 @@ def ligru_forward(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean=
     H = weight_hh.shape[1]
     real = _real_steps(T, B, lengths)
     W_hz, W_hn = weight_hh[:H], weight_hh[H:]
-    projection = x @ weight_ih.T
-    if train:
-        mean, var = projection[real].mean(0), projection[real].var(0)
-    else:
-        mean, var = running_mean, running_var
-    x_hat = (projection - mean) / np.sqrt(var + eps)
-    a = bn_weight * x_hat + bn_bias
+    a, norm = _batch_norm(x @ weight_ih.T, real, bn_weight, bn_bias, running_mean, running_var, train, eps)
     h = np.zeros((B, H), dtype=x.dtype) if h0 is None else h0
     y = np.zeros((T, B, H), dtype=x.dtype)
     steps = []
@@ -339,10 +363,9 @@ def ligru_forward(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean=
         steps.append({"h_prev": h, "z": z, "n": n, "a_n": a_n, "real": m})
         h = np.where(m, h_new, h)
         y[t] = np.where(m, h_new, 0)
-    cache = {"x": x, "steps": steps, "weight_ih": weight_ih, "weight_hh": weight_hh,
-             "bn_weight": bn_weight, "x_hat": x_hat, "var": var, "eps": eps, "train": train,
-             "real": real, "activation": activation, "negative_slope": negative_slope,
-             "batch_mean": mean, "batch_var": var, "count": int(real.sum())}
+    cache = {"x": x, "steps": steps, "weight_ih": weight_ih, "weight_hh": weight_hh, "norm": norm,
+             "activation": activation, "negative_slope": negative_slope,
+             "batch_mean": norm["mean"], "batch_var": norm["var"], "count": int(real.sum())}
     return y, h, cache
 
 
@@ -352,7 +375,7 @@ def ligru_backward(cache, dy, dh_n=None):
     Returns ``dx``, ``dh0`` and the gradients ``weight_ih``, ``weight_hh``, ``bn_weight`` and
     ``bn_bias``, summed over steps and batch.
     """
-    x, steps, real = cache["x"], cache["steps"], cache["real"]
+    x, steps = cache["x"], cache["steps"]
     weight_ih, weight_hh = cache["weight_ih"], cache["weight_hh"]
     H = weight_hh.shape[1]
     T = len(steps)
@@ -371,16 +394,7 @@ def ligru_backward(cache, dy, dh_n=None):
         d_weight_hh += da[t].T @ h
         dh = dh * ~m + dh_step * z + da[t] @ weight_hh
     # a = γ x̂ + β; in training x̂ depends on every real step through the batch statistics.
-    d_bn_weight = (da * cache["x_hat"])[real].sum(0)
-    d_bn_bias = da[real].sum(0)
-    d_x_hat = da * cache["bn_weight"]
-    inv_std = 1 / np.sqrt(cache["var"] + cache["eps"])
-    if cache["train"]:
-        x_hat = cache["x_hat"]
-        d_projection = inv_std * (d_x_hat - d_x_hat[real].mean(0) - x_hat * (d_x_hat * x_hat)[real].mean(0))
-        d_projection = d_projection * real[:, :, None]
-    else:
-        d_projection = d_x_hat * inv_std
+    d_projection, d_bn_weight, d_bn_bias = _batch_norm_backward(cache["norm"], da)
     return {"dx": d_projection @ weight_ih, "dh0": dh,
             "weight_ih": np.einsum("tbg,tbi->gi", d_projection, x), "weight_hh": d_weight_hh,
             "bn_weight": d_bn_weight, "bn_bias": d_bn_bias}
@@ -461,3 +475,187 @@ def ligru_network_backward(cache, dy, dh_n=None):
                 grads[name + suffix] = g[name]
         d_output = d_input
     return {"dx": np.swapaxes(d_output, 0, 1) if cache["batch_first"] else d_output, "dh0": dh0, "grads": grads}
+
+
+# The fully gated unit's other forms (EQUATIONS.md §7): which terms feed the r and z gates.
+# gates -> (input product, recurrent product, recurrent bias) in the gates' pre-activations.
+GATE_TERMS = {
+    "full": (True, True, True),
+    "hidden_bias": (False, True, True),
+    "hidden": (False, True, False),
+    "bias": (False, False, True),
+}
+
+
+def gru_variant_shapes(gates, input_size, hidden_size, bias=True):
+    """Parameter name -> shape of one layer of a GRU whose gates are ``gates`` (EQUATIONS.md §7)."""
+    from_input, from_hidden, gate_bias = GATE_TERMS[gates]
+    I, H = input_size, hidden_size
+    shapes = {"weight_ih": ((3 if from_input else 1) * H, I),
+              "weight_hh": ((3 if from_hidden else 1) * H, H)}
+    if bias:
+        shapes["bias_ih"] = ((3 if from_input else 1) * H,)
+        shapes["bias_hh"] = ((3 if gate_bias else 1) * H,)
+    return shapes
+
+
+def gru_variant_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, gates="full", reset_after=True):
+    """A GRU whose gates r, z are computed from the terms ``gates`` names (EQUATIONS.md §7); the
+    candidate and the update are §1 (``reset_after``) or §2. Weights and biases have the shapes of
+    :func:`gru_variant_shapes`: the blocks of the terms that exist, in the order r, z, n, the
+    candidate's last. ``gates="full"`` is :func:`gru_forward`. Returns ``(y, h_n, cache)``.
+    """
+    from_input, from_hidden, gate_bias = GATE_TERMS[gates]
+    T, B, _ = x.shape
+    H = weight_hh.shape[1]
+    dtype = np.result_type(x, weight_ih)
+    W_in, W_hn = weight_ih[-H:], weight_hh[-H:]
+    b_in = np.zeros(H, dtype) if bias_ih is None else bias_ih[-H:]
+    b_hn = np.zeros(H, dtype) if bias_hh is None else bias_hh[-H:]
+    # Everything but the recurrent product, for r and z at every step: (T, B, H) each.
+    a_r = np.zeros((T, B, H), dtype)
+    a_z = np.zeros((T, B, H), dtype)
+    if from_input:
+        a_r = a_r + x @ weight_ih[:H].T + (0 if bias_ih is None else bias_ih[:H])
+        a_z = a_z + x @ weight_ih[H : 2 * H].T + (0 if bias_ih is None else bias_ih[H : 2 * H])
+    if gate_bias and bias_hh is not None:
+        a_r = a_r + bias_hh[:H]
+        a_z = a_z + bias_hh[H : 2 * H]
+    h = np.zeros((B, H), dtype=dtype) if h0 is None else h0
+    y = np.empty((T, B, H), dtype=dtype)
+    steps = []
+    for t in range(T):
+        r_in, z_in = a_r[t], a_z[t]
+        if from_hidden:
+            r_in = r_in + h @ weight_hh[:H].T
+            z_in = z_in + h @ weight_hh[H : 2 * H].T
+        r, z = _sigmoid(r_in), _sigmoid(z_in)
+        if reset_after:
+            hn = h @ W_hn.T + b_hn
+            n = np.tanh(x[t] @ W_in.T + b_in + r * hn)
+        else:
+            hn = None
+            n = np.tanh(x[t] @ W_in.T + b_in + (r * h) @ W_hn.T + b_hn)
+        steps.append({"h_prev": h, "r": r, "z": z, "n": n, "hn": hn})
+        h = (1 - z) * n + z * h
+        y[t] = h
+    cache = {"x": x, "steps": steps, "weight_ih": weight_ih, "weight_hh": weight_hh, "gates": gates,
+             "reset_after": reset_after, "bias": bias_ih is not None}
+    return y, h, cache
+
+
+def gru_variant_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`gru_variant_forward`: ``dx``, ``dh0`` and the gradients of
+    the parameters it was given (``bias_ih`` and ``bias_hh`` only with biases), shaped like them."""
+    from_input, from_hidden, gate_bias = GATE_TERMS[cache["gates"]]
+    x, steps = cache["x"], cache["steps"]
+    weight_ih, weight_hh = cache["weight_ih"], cache["weight_hh"]
+    H = weight_hh.shape[1]
+    W_in, W_hn = weight_ih[-H:], weight_hh[-H:]
+    d_weight_ih = np.zeros_like(weight_ih, dtype=dy.dtype)
+    d_weight_hh = np.zeros_like(weight_hh, dtype=dy.dtype)
+    d_bias_ih = np.zeros(weight_ih.shape[0], dtype=dy.dtype)
+    d_bias_hh = np.zeros((3 if gate_bias else 1) * H, dtype=dy.dtype)
+    dx = np.zeros_like(x, dtype=dy.dtype)
+    dh = np.zeros(dy.shape[1:], dtype=dy.dtype) if dh_n is None else dh_n.copy()
+    for t in reversed(range(len(steps))):
+        s = steps[t]
+        h, r, z, n = s["h_prev"], s["r"], s["z"], s["n"]
+        dh = dh + dy[t]
+        # h' = (1 − z) ⊙ n + z ⊙ h
+        da_n = dh * (1 - z) * (1 - n**2)
+        da_z = dh * (h - n) * z * (1 - z)
+        dh_prev = dh * z
+        if cache["reset_after"]:
+            da_r = da_n * s["hn"] * r * (1 - r)
+            dhn = da_n * r
+            dh_prev = dh_prev + dhn @ W_hn
+            d_weight_hh[-H:] += dhn.T @ h
+            d_bias_hh[-H:] += dhn.sum(0)
+        else:
+            d_rh = da_n @ W_hn
+            da_r = d_rh * h * r * (1 - r)
+            dh_prev = dh_prev + d_rh * r
+            d_weight_hh[-H:] += da_n.T @ (r * h)
+            d_bias_hh[-H:] += da_n.sum(0)
+        if from_hidden:
+            dh_prev = dh_prev + da_r @ weight_hh[:H] + da_z @ weight_hh[H : 2 * H]
+            d_weight_hh[:H] += da_r.T @ h
+            d_weight_hh[H : 2 * H] += da_z.T @ h
+        if gate_bias:
+            d_bias_hh[:H] += da_r.sum(0)
+            d_bias_hh[H : 2 * H] += da_z.sum(0)
+        da_input = np.concatenate([da_r, da_z, da_n], axis=1) if from_input else da_n
+        dx[t] = da_input @ weight_ih
+        d_weight_ih += da_input.T @ x[t]
+        d_bias_ih += da_input.sum(0)
+        dh = dh_prev
+    grads = {"dx": dx, "dh0": dh, "weight_ih": d_weight_ih, "weight_hh": d_weight_hh}
+    if cache["bias"]:
+        grads.update(bias_ih=d_bias_ih, bias_hh=d_bias_hh)
+    return grads
+
+
+def _softplus(v):
+    """log(1 + e^v), without overflow for large v."""
+    return np.logaddexp(0, v)
+
+
+def libru_forward(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean=None, running_var=None,
+                  train=True, eps=1e-5, lengths=None):
+    """The light Bayesian recurrent unit over a sequence (EQUATIONS.md §8); weights have row
+    blocks z, c. The state holds log-probabilities (``h0`` None: zeros). Batch normalisation as
+    in :func:`ligru_forward`. Past its length a row keeps its state and outputs zeros.
+    Returns ``(y, h_n, cache)``.
+    """
+    T, B, _ = x.shape
+    H = weight_hh.shape[1]
+    real = _real_steps(T, B, lengths)
+    a, norm = _batch_norm(x @ weight_ih.T, real, bn_weight, bn_bias, running_mean, running_var, train, eps)
+    W_hz, W_hc = weight_hh[:H], weight_hh[H:]
+    h = np.zeros((B, H), dtype=x.dtype) if h0 is None else h0
+    y = np.zeros((T, B, H), dtype=x.dtype)
+    steps = []
+    for t in range(T):
+        a_z = a[t, :, :H] + h @ W_hz.T
+        a_c = a[t, :, H:] + h @ W_hc.T
+        # log z = −softplus(−a_z), log(1 − z) = −softplus(a_z), c = softplus(a_c)
+        kept = h - _softplus(-a_z)
+        new = _softplus(a_c) - _softplus(a_z)
+        h_new = np.logaddexp(kept, new)
+        m = real[t][:, None]
+        steps.append({"h_prev": h, "a_z": a_z, "a_c": a_c, "kept_share": np.exp(kept - h_new), "real": m})
+        h = np.where(m, h_new, h)
+        y[t] = np.where(m, h_new, 0)
+    cache = {"x": x, "steps": steps, "weight_ih": weight_ih, "weight_hh": weight_hh, "norm": norm,
+             "batch_mean": norm["mean"], "batch_var": norm["var"], "count": int(real.sum())}
+    return y, h, cache
+
+
+def libru_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`libru_forward`, through the batch statistics in training.
+
+    With w = z e^ĥ / e^ĥ' (the share of the kept state in the new one): dL/da_z = g (w − z),
+    dL/da_c = g (1 − w) σ(a_c), and ĥ' depends on ĥ directly with weight w. Returns ``dx``,
+    ``dh0`` and the gradients ``weight_ih``, ``weight_hh``, ``bn_weight`` and ``bn_bias``.
+    """
+    x, steps = cache["x"], cache["steps"]
+    weight_ih, weight_hh = cache["weight_ih"], cache["weight_hh"]
+    H = weight_hh.shape[1]
+    T = len(steps)
+    da = np.zeros((T,) + dy.shape[1:2] + (2 * H,), dtype=dy.dtype)
+    d_weight_hh = np.zeros_like(weight_hh, dtype=dy.dtype)
+    dh = np.zeros(dy.shape[1:], dtype=dy.dtype) if dh_n is None else dh_n.copy()
+    for t in reversed(range(T)):
+        s = steps[t]
+        h, w, m = s["h_prev"], s["kept_share"], s["real"]
+        g = (dh + dy[t]) * m
+        # σ(a) = e^(−softplus(−a)): no overflow where a is very negative.
+        z, dc = np.exp(-_softplus(-s["a_z"])), np.exp(-_softplus(-s["a_c"]))
+        da[t] = np.concatenate([g * (w - z), g * (1 - w) * dc], axis=1)
+        d_weight_hh += da[t].T @ h
+        dh = dh * ~m + g * w + da[t] @ weight_hh
+    d_projection, d_bn_weight, d_bn_bias = _batch_norm_backward(cache["norm"], da)
+    return {"dx": d_projection @ weight_ih, "dh0": dh,
+            "weight_ih": np.einsum("tbg,tbi->gi", d_projection, x), "weight_hh": d_weight_hh,
+            "bn_weight": d_bn_weight, "bn_bias": d_bn_bias}
