@@ -1,0 +1,131 @@
+"""The NumPy definition of fastgru's reduced-precision inference: what a bf16 or int8 GRU
+computes, to the bit where the scheme fixes it (EQUATIONS.md §9).
+
+- ``"bf16"``: every weight is rounded to bfloat16 (to nearest, ties to even); so is each
+  product's input row (x_t, h, and r ⊙ h for reset-before) before the product. Products
+  accumulate in float32 or wider; the gates, the update and the state stay in float32.
+- ``"int8"``: every weight row (one output unit) is scaled symmetrically to int8 in −127..127
+  with its own scale; each product's input row is quantized the same way, dynamically (per row,
+  at every step), and the product accumulates in int32, exactly; the result is dequantised by
+  the two scales before the gate arithmetic.
+
+Like :mod:`fastgru.reference` it is written for clarity, not speed, and computes the gate
+arithmetic in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .reference import _blocks, _sigmoid
+
+__all__ = ["MODES", "round_to_bf16", "quantize_rows_int8", "QuantizedMatrix", "quantize_matrix",
+           "quantized_product", "gru_forward_quantized"]
+
+MODES = ("bf16", "int8")
+INT8_LIMIT = 127
+
+
+def round_to_bf16(values) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (ties to even), as float32.
+
+    Overflow gives ±inf, as the rounding of the top bits does; NaN stays NaN.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    bits = values.view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint32) << np.uint32(16)
+    # A NaN whose payload lies in the dropped bits would round to inf: keep it a (quiet) NaN.
+    rounded = np.where(np.isnan(values), bits.astype(np.uint32) >> np.uint32(16) << np.uint32(16) | np.uint32(0x00400000),
+                       rounded)
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+def quantize_rows_int8(rows):
+    """Symmetric int8 quantization of each row of a 2-D float32 array.
+
+    Returns ``(q, scale)``: q (rows, n) int8 in −127..127 and scale (rows,) float32 with
+    rows ≈ q · scale[:, None]. The scale is max|row| / 127; each value is multiplied by the
+    float32 reciprocal 127 / max|row| and rounded to nearest, ties to even (what a vector
+    conversion does). An all-zero row has scale 0 and q 0.
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    if rows.ndim != 2:
+        raise ValueError(f"rows: expected a 2-D array, got shape {rows.shape}")
+    if not np.isfinite(rows).all():
+        raise ValueError("rows: int8 quantization needs finite values")
+    largest = np.abs(rows).max(axis=1) if rows.shape[1] else np.zeros(rows.shape[0], np.float32)
+    nonzero = largest > 0
+    inverse = np.where(nonzero, np.float32(INT8_LIMIT) / np.where(nonzero, largest, 1), 0).astype(np.float32)
+    q = np.clip(np.rint(rows * inverse[:, None]), -INT8_LIMIT, INT8_LIMIT).astype(np.int8)
+    scale = (largest / np.float32(INT8_LIMIT)).astype(np.float32)
+    return q, scale
+
+
+class QuantizedMatrix:
+    """A weight matrix (out, in) in a reduced-precision mode: ``values`` (float32 holding bf16
+    values) for bf16; ``values`` int8 and ``scale`` (out,) float32 for int8."""
+
+    def __init__(self, mode, values, scale=None):
+        self.mode, self.values, self.scale = mode, values, scale
+
+    @property
+    def shape(self):
+        return self.values.shape
+
+
+def quantize_matrix(weight, mode) -> QuantizedMatrix:
+    """A float32 weight (out, in), PyTorch's layout, in ``mode`` ("bf16" or "int8")."""
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    weight = np.asarray(weight, dtype=np.float32)
+    if mode == "bf16":
+        return QuantizedMatrix(mode, round_to_bf16(weight))
+    q, scale = quantize_rows_int8(weight)
+    return QuantizedMatrix(mode, q, scale)
+
+
+def quantized_product(rows, weight: QuantizedMatrix) -> np.ndarray:
+    """rows (B, in) · weightᵀ (in, out) as the mode computes it, in float64: the inputs rounded
+    or quantized row by row, then an exact product (bf16 values multiply exactly in float64 and
+    the sums of in ≤ 2^20 terms lose nothing that float32 accumulation would keep; int8 sums
+    are exact integers), dequantised by the row and weight scales for int8."""
+    rows = np.asarray(rows, dtype=np.float32)
+    if weight.mode == "bf16":
+        return round_to_bf16(rows).astype(np.float64) @ weight.values.astype(np.float64).T
+    q, row_scale = quantize_rows_int8(rows)
+    accumulated = q.astype(np.int64) @ weight.values.astype(np.int64).T
+    return accumulated * (row_scale.astype(np.float64)[:, None] * weight.scale.astype(np.float64)[None, :])
+
+
+def gru_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True,
+                          mode="bf16", recurrent_mode=None):
+    """A GRU (EQUATIONS.md §1, §2) over a sequence with its products in ``mode``.
+
+    ``weight_ih`` (3H, I) and ``weight_hh`` (3H, H) are float32 weights in PyTorch's layout,
+    quantized here; ``recurrent_mode`` (default: ``mode``) may put W_hh in another mode (int8
+    inputs with bf16 recurrent weights, say). Biases are added in float32. x (T, B, I), h0 (B, H)
+    or None. Returns ``(y, h_n)``, float32: the state is rounded to float32 after every step.
+    """
+    H = np.asarray(weight_hh).shape[1]
+    w_ih = quantize_matrix(weight_ih, mode)
+    w_hh_blocks = [quantize_matrix(block, recurrent_mode or mode) for block in _blocks(np.asarray(weight_hh), H)]
+    zeros = np.zeros(3 * H, np.float32)
+    b_ir, b_iz, b_in = _blocks(np.float32(zeros if bias_ih is None else bias_ih), H)
+    b_hr, b_hz, b_hn = _blocks(np.float32(zeros if bias_hh is None else bias_hh), H)
+    x = np.asarray(x, dtype=np.float32)
+    T, B, _ = x.shape
+    h = np.zeros((B, H), np.float32) if h0 is None else np.asarray(h0, dtype=np.float32)
+    y = np.empty((T, B, H), np.float32)
+    W_hr, W_hz, W_hn = w_hh_blocks
+    for t in range(T):
+        gi_r, gi_z, gi_n = _blocks(quantized_product(x[t], w_ih).T, H)
+        r = _sigmoid(gi_r.T + b_ir + quantized_product(h, W_hr) + b_hr)
+        z = _sigmoid(gi_z.T + b_iz + quantized_product(h, W_hz) + b_hz)
+        if reset_after:
+            n = np.tanh(gi_n.T + b_in + r * (quantized_product(h, W_hn) + b_hn))
+        else:
+            # The candidate's product input r ⊙ h is itself rounded to float32, then quantized.
+            n = np.tanh(gi_n.T + b_in + quantized_product((r * h).astype(np.float32), W_hn) + b_hn)
+        h = ((1 - z) * n + z * h).astype(np.float32)
+        y[t] = h
+    return y, h
