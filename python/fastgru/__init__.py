@@ -7,11 +7,10 @@ compute.
 
 import importlib
 
+from ._version import __version__
 from .embedding import get_cmake_dir, get_include, get_library_dir
-from .gru import GRU, MGU, LiGRU
+from .layers import GRU, MGU, LiGRU, flip_update_gate
 from .runtime import get_num_threads, info, set_num_threads
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GRU", "MGU", "LiGRU", "Model", "load", "flip_update_gate", "reference", "training", "datasets", "info",
@@ -22,7 +21,7 @@ __all__ = [
 # (submodule, attribute or None for the submodule itself).
 _LAZY = {
     "Model": ("training", "Model"), "training": ("training", None), "datasets": ("datasets", None),
-    "reference": ("reference", None), "load": ("interop", "load"), "flip_update_gate": ("interop", "flip_update_gate"),
+    "reference": ("reference", None), "load": ("serialisation", "load"),
 }
 
 

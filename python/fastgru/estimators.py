@@ -18,14 +18,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .gru import GRU, MGU, LiGRU
+from .layers import CELL_CLASSES
+from .layers.cells import CELLS
 from .training.callbacks import EarlyStopping
 from .training.model import Model
 from .training.optimizers import SGD, Adam, AdamW
 
 __all__ = ["GRURegressor", "GRUClassifier"]
 
-_CELLS = {"gru": GRU, "mgu": MGU, "ligru": LiGRU}
 _OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD}
 
 
@@ -90,8 +90,8 @@ class _GRUEstimator(BaseEstimator):
                    else self.random_state.randint(2**31))
 
     def _fit_model(self, X, y, outputs, loss):
-        if self.cell not in _CELLS:
-            raise ValueError(f"cell: expected one of {sorted(_CELLS)}, got {self.cell!r}")
+        if self.cell not in CELL_CLASSES:
+            raise ValueError(f"cell: expected one of {sorted(CELL_CLASSES)}, got {self.cell!r}")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {sorted(_OPTIMIZERS)}, got {self.optimizer!r}")
         fraction = self.validation_fraction
@@ -107,12 +107,14 @@ class _GRUEstimator(BaseEstimator):
         seed = self._seed()
         options = dict(num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
                        recurrent_dropout=self.recurrent_dropout, batch_first=True, dtype=self.dtype, seed=seed)
-        if self.cell == "gru":
+        layer_class = CELL_CLASSES[self.cell]
+        if CELLS[layer_class.__name__]["has_reset_conventions"]:
             options["reset_after"] = self.reset_after
         elif self.reset_after is not True:  # scikit-learn's convention: checked at fit
-            raise ValueError(f"reset_after: only the 'gru' cell has a reset gate to place; got "
+            placed = [description["cell"] for description in CELLS.values() if description["has_reset_conventions"]]
+            raise ValueError(f"reset_after: only the cells {placed} have a reset gate to place; got "
                              f"reset_after={self.reset_after!r} with cell={self.cell!r}")
-        layer = _CELLS[self.cell](X.shape[2], self.hidden_size, **options)
+        layer = layer_class(X.shape[2], self.hidden_size, **options)
         optimizer_options = {"learning_rate": self.learning_rate}
         if self.weight_decay:
             optimizer_options["weight_decay"] = self.weight_decay
@@ -140,12 +142,14 @@ class _GRUEstimator(BaseEstimator):
 
 
 class GRURegressor(RegressorMixin, _GRUEstimator):
-    """A GRU (or MGU, LiGRU: ``cell="mgu"``, ``"ligru"``) regressor on sequences: the last state through a dense
-    layer, trained on the mean squared error of the standardised targets.
+    """A GRU (or another cell of :mod:`fastgru.layers`: ``cell``) regressor on sequences: the last
+    state through a dense layer, trained on the mean squared error of the standardised targets.
 
     Args:
-        hidden_size, num_layers, cell, bidirectional, reset_after, dropout, recurrent_dropout:
+        hidden_size, num_layers, bidirectional, reset_after, dropout, recurrent_dropout:
             the recurrent network (see :class:`fastgru.GRU`).
+        cell: which recurrent layer, by its cell id: a key of ``fastgru.layers.CELL_CLASSES``
+            (``"gru"``, the default, for :class:`fastgru.GRU`).
         epochs, batch_size, optimizer (``"adam"``, ``"adamw"``, ``"sgd"``), learning_rate,
             weight_decay, clip_grad_norm: training (see :meth:`fastgru.Model.fit`).
         validation_fraction, patience: hold out this share of the samples and stop when their
@@ -181,7 +185,7 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
 
 
 class GRUClassifier(ClassifierMixin, _GRUEstimator):
-    """A GRU (or MGU, LiGRU) sequence classifier: the last state through a dense layer, trained with
+    """A GRU (or another cell: ``cell``) sequence classifier: the last state through a dense layer, trained with
     softmax cross-entropy. Takes any labels (``classes_`` holds them, sorted). Arguments as
     :class:`GRURegressor`'s."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 
 __all__ = ["atomic_write", "describe_file_type"]
@@ -79,8 +78,10 @@ def describe_file_type(mode: int) -> str:
 def _create_beside(folder: str, name: str, shown: str):
     """A new, exclusively created file in ``folder``: (descriptor, its path)."""
     for _ in range(100):
-        # NAME_MAX is 255: a long name is shortened in the temporary one
-        temporary = os.path.join(folder, f".{name[:200]}.{secrets.token_hex(6)}.tmp")
+        # NAME_MAX is 255: a long name is shortened in the temporary one. os.urandom is what
+        # secrets.token_hex reads, without the import time of secrets (random, hashlib, hmac):
+        # saving is reachable from `import fastgru`.
+        temporary = os.path.join(folder, f".{name[:200]}.{os.urandom(6).hex()}.tmp")
         try:
             return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), temporary
         except FileExistsError:

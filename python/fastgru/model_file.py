@@ -25,23 +25,23 @@ import os
 import re
 import stat
 import struct
-from typing import Callable, Dict, Mapping, Tuple, Union
+import warnings
+from typing import Callable, Dict, Mapping, NamedTuple, Tuple, Union
 
 import numpy as np
 
 from . import _core
+from ._version import __version__
 from .files import atomic_write, describe_file_type
 
-__all__ = ["FORMAT_VERSION", "LAYER_CLASSES", "CONFIG_FIELDS", "ModelFileError", "write_model_file",
-           "read_model_file", "check_layer_config", "check_tensors"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "write_model_file", "read_model_file", "save_layer",
+           "check_layer_config", "layer_plan", "check_tensors"]
 
 FORMAT_VERSION = 1
 
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own readers cap the header there
 MAX_SIZE = 2**31  # configured sizes: 1..2^31
 MAX_OFFSET = 2**53  # shape entries and byte offsets: 0..2^53 (exact in a double)
-
-LAYER_CLASSES = ("GRU", "MGU", "LiGRU")
 
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 _NAMES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64"}
@@ -256,6 +256,15 @@ def _json_type(value) -> str:
 
 
 # ----------------------------------------------------------------------------- layer classes
+class Field(NamedTuple):
+    """How a model file's configuration field is checked: what it must be (for messages), the
+    check, and whether it is a number (read as a float, as the C++ reader reads it)."""
+
+    expected: str
+    valid: Callable[[object], bool]
+    number: bool = False
+
+
 def as_number(value):
     """A JSON number as the float the C++ reader reads it as, or None (not a number, or beyond
     a double's range)."""
@@ -267,50 +276,72 @@ def as_number(value):
         return None
 
 
-def _number_in(expected, accept):
-    return expected, lambda v: as_number(v) is not None and accept(as_number(v))
+def number_field(expected: str, accept: Callable[[float], bool]) -> Field:
+    return Field(expected, lambda v: as_number(v) is not None and accept(as_number(v)), number=True)
 
 
-# The configuration of each layer class: field -> (what it must be, check). Numbers are read as
-# floats, as the C++ reader reads them.
-_SIZE = ("an integer in 1..2^31", lambda v: _is_integer(v, 1, MAX_SIZE))
-_BOOLEAN = ("a boolean", lambda v: type(v) is bool)
-_RATE = _number_in("a number in [0, 1)", lambda v: 0 <= v < 1)
-_DTYPE = ("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
-_COMMON_FIELDS = {
-    "input_size": _SIZE, "hidden_size": _SIZE, "num_layers": _SIZE, "batch_first": _BOOLEAN,
-    "dropout": _RATE, "bidirectional": _BOOLEAN, "dtype": _DTYPE, "recurrent_dropout": _RATE, "zoneout": _RATE,
-}
-CONFIG_FIELDS = {
-    "GRU": {**_COMMON_FIELDS, "bias": _BOOLEAN, "reset_after": _BOOLEAN},
-    "MGU": {**_COMMON_FIELDS, "bias": _BOOLEAN},
-    "LiGRU": {
-        **_COMMON_FIELDS,
-        "activation": ("'relu', 'tanh' or 'leaky_relu'", lambda v: v in ("relu", "tanh", "leaky_relu")),
-        "negative_slope": _number_in("a number >= 0", lambda v: v >= 0),
-        "bn_momentum": _number_in("a number in [0, 1]", lambda v: 0 <= v <= 1),
-        "bn_eps": _number_in("a number > 0", lambda v: v > 0),
-    },
-}
-_NUMBER_FIELDS = {field for fields in CONFIG_FIELDS.values() for field, spec in fields.items()
-                  if spec[0].startswith("a number")}
+SIZE = Field("an integer in 1..2^31", lambda v: _is_integer(v, 1, MAX_SIZE))
+BOOLEAN = Field("a boolean", lambda v: type(v) is bool)
+RATE = number_field("a number in [0, 1)", lambda v: 0 <= v < 1)
+DTYPE = Field("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
 
 
-def check_layer_config(class_name: str, text: str, what: str, refuse) -> dict:
-    """The configuration JSON of a ``class_name`` layer: exactly its fields, each of its type
-    (numbers as floats)."""
+def check_layer_config(layer_class, text: str, what: str, refuse) -> dict:
+    """The configuration JSON of a ``layer_class`` layer: exactly the fields of its
+    ``_file_fields()``, each of its type (numbers as floats)."""
     config = parse_json(text, what, refuse)
     if not isinstance(config, dict):
         raise refuse(f"{what}: expected a JSON object, got {_json_type(config)}")
-    fields = CONFIG_FIELDS[class_name]
+    fields = layer_class._file_fields()
     missing, unknown = sorted(set(fields) - set(config)), sorted(set(config) - set(fields))
     if missing or unknown:
-        raise refuse(f"{what}: a {class_name} has the fields {sorted(fields)}; missing {missing}, "
+        raise refuse(f"{what}: a {layer_class.__name__} has the fields {sorted(fields)}; missing {missing}, "
                      f"unknown {_listing(unknown)}")
-    for field, (expected, valid) in fields.items():
-        if not valid(config[field]):
-            raise refuse(f"{what} {field}: expected {expected}, got {config[field]!r:.50}")
-    return {field: as_number(value) if field in _NUMBER_FIELDS else value for field, value in config.items()}
+    for name, field in fields.items():
+        if not field.valid(config[name]):
+            raise refuse(f"{what} {name}: expected {field.expected}, got {config[name]!r:.50}")
+    return {name: as_number(value) if fields[name].number else value for name, value in config.items()}
+
+
+def layer_plan(layer_class, text: str, what: str, refuse, tensor_count: int):
+    """What a model file's configuration of a ``layer_class`` layer (JSON ``text``) builds,
+    checked: (config, name -> shape of the tensors it needs), so that the tensors can be checked
+    before anything is built."""
+    config = check_layer_config(layer_class, text, what, refuse)
+    needed = 2 * config["num_layers"] * (2 if config["bidirectional"] else 1)  # weights of each layer and direction
+    if needed > tensor_count:
+        raise refuse(f"{what} num_layers: {config['num_layers']} layers need at least {needed} tensors, "
+                     f"the file has {tensor_count}")
+    return config, layer_class._parameter_shapes_of(config)
+
+
+def build_layer(layer_class, config):
+    """The layer of a checked file configuration. Its warnings were given when it was first
+    built (e.g. dropout with one layer): loading it does not repeat them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return layer_class(**config)
+
+
+@contextlib.contextmanager
+def refused_as(refuse):
+    """Turns what a constructor refuses in a model file (e.g. a negative running variance) into
+    the file's error."""
+    try:
+        yield
+    except ValueError as error:
+        raise refuse(str(error)) from None
+
+
+def save_layer(layer, path) -> None:
+    """Writes ``layer``'s weights and configuration to ``path`` (:meth:`fastgru.GRU.save`)."""
+    write_model_file(path, layer.state_dict(), {
+        "format": "fastgru",
+        "format_version": str(FORMAT_VERSION),
+        "class": type(layer).__name__,
+        "config": json.dumps(layer.config()),
+        "fastgru_version": __version__,
+    })
 
 
 def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, tuple], dtype: str, refuse) -> None:

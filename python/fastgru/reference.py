@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers.cells import parameter_name
+
 __all__ = ["gru_forward", "gru_backward", "gru_network_forward", "gru_network_backward",
            "mgu_forward", "mgu_backward", "ligru_forward", "ligru_backward", "ligru_network_forward",
            "ligru_network_backward", "ligru_running_statistics", "GATE_TERMS", "gru_variant_shapes",
@@ -136,12 +138,11 @@ def gru_backward(cache, dy, dh_n=None):
 
 
 def _layer_params(params, layer, direction):
-    suffix = f"_l{layer}" + ("_reverse" if direction else "")
     return (
-        params[f"weight_ih{suffix}"],
-        params[f"weight_hh{suffix}"],
-        params.get(f"bias_ih{suffix}"),
-        params.get(f"bias_hh{suffix}"),
+        params[parameter_name("weight_ih", layer, direction)],
+        params[parameter_name("weight_hh", layer, direction)],
+        params.get(parameter_name("bias_ih", layer, direction)),
+        params.get(parameter_name("bias_hh", layer, direction)),
     )
 
 
@@ -212,9 +213,9 @@ def gru_network_backward(cache, dy, dh_n=None):
                 g = gru_backward(cache["caches"][b][s], np.ascontiguousarray(d_states), d_last)
                 d_input = d_input + (g["dx"] if direction == 0 else g["dx"][::-1])
                 dh0[s, b] = g["dh0"][0]
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    grads[name + suffix] = grads.get(name + suffix, 0) + g[name]
+                for base in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    name = parameter_name(base, layer, direction)
+                    grads[name] = grads.get(name, 0) + g[base]
             d_output = d_input
         dx[:n, b] = d_output[:, 0]
     return {"dx": np.swapaxes(dx, 0, 1) if cache["batch_first"] else dx, "dh0": dh0, "grads": grads}
@@ -435,12 +436,13 @@ def ligru_network_forward(x, h0, params, num_layers=1, bidirectional=False, trai
         outputs = []
         for direction in range(D):
             s = layer * D + direction
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            suffix = parameter_name("", layer, direction)  # what follows each name: "_l0", ...
             seq = layer_input if direction == 0 else _reverse_real_steps(layer_input, lengths)
-            names = ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")
-            out, h_last, cache = ligru_forward(seq, None if h0 is None else h0[s], *(params[n + suffix] for n in names),
-                                               train=train, activation=activation, negative_slope=negative_slope,
-                                               eps=eps, lengths=lengths)
+            arrays = [params[parameter_name(base, layer, direction)] for base in
+                      ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")]
+            out, h_last, cache = ligru_forward(seq, None if h0 is None else h0[s], *arrays, train=train,
+                                               activation=activation, negative_slope=negative_slope, eps=eps,
+                                               lengths=lengths)
             outputs.append(out if direction == 0 else _reverse_real_steps(out, lengths))
             h_n[s] = h_last
             caches.append(cache)
@@ -470,9 +472,8 @@ def ligru_network_backward(cache, dy, dh_n=None):
             g = ligru_backward(cache["caches"][s], d_states, None if dh_n is None else dh_n[s])
             d_input = d_input + (g["dx"] if direction == 0 else _reverse_real_steps(g["dx"], lengths))
             dh0[s] = g["dh0"]
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
-            for name in ("weight_ih", "weight_hh", "bn_weight", "bn_bias"):
-                grads[name + suffix] = g[name]
+            for base in ("weight_ih", "weight_hh", "bn_weight", "bn_bias"):
+                grads[parameter_name(base, layer, direction)] = g[base]
         d_output = d_input
     return {"dx": np.swapaxes(d_output, 0, 1) if cache["batch_first"] else d_output, "dh0": dh0, "grads": grads}
 

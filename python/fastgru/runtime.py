@@ -6,6 +6,8 @@ import numbers
 import os
 
 from . import _core
+from ._version import __version__
+from .embedding import get_cmake_dir
 
 __all__ = ["info", "set_num_threads", "get_num_threads"]
 
@@ -41,9 +43,6 @@ def info() -> dict:
 
     ``FASTGRU_ISA=avx2|scalar`` in the environment forces a lower instruction set.
     """
-    from . import __version__
-    from .embedding import get_cmake_dir
-
     library, openmp_date = _core.openmp_runtime()
     try:
         cmake_dir = get_cmake_dir()

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from . import reference
-from .gru import GRU
+from .layers import GRU
 
 
 def _normalised_error(actual, expected):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ..datasets import load_sunspots
-from ..gru import GRU
+from ..layers import GRU
 from ..timeseries import Scaler, make_windows
 from ..training import AdamW, Model
 from . import png_axes

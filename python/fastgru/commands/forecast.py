@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import atomic_write
-from ..gru import GRU
+from ..layers import GRU
 from ..timeseries import Scaler, forecast_direct, make_windows
 from ..training import Adam, EarlyStopping, Model
 from . import png_axes

@@ -11,6 +11,10 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .._arguments import boolean
+from .._version import __version__
+from ..layers import LAYER_CLASSES
+from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_tensors, layer_plan, parse_json, refusal,
+                          refused_as, write_model_file)
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
@@ -28,8 +32,6 @@ MAX_USER_METADATA_BYTES = 1_000_000
 def _user_metadata(text: str, refuse) -> dict:
     """The user metadata of a model file (JSON text): a JSON object of at most
     MAX_USER_METADATA_BYTES, nested at most 64 deep."""
-    from ..model_file import parse_json
-
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_USER_METADATA_BYTES:
         raise refuse(f"user_metadata: {size} bytes of JSON, more than the format's {MAX_USER_METADATA_BYTES}")
@@ -123,8 +125,8 @@ class _Sequences:
 
 
 class Model:
-    """A recurrent network (:class:`fastgru.GRU`, :class:`fastgru.MGU`, ...) with a dense head,
-    for regression and classification, trained with :meth:`fit`.
+    """A recurrent network (a layer of :mod:`fastgru.layers`: :class:`fastgru.GRU`, ...) with a
+    dense head, for regression and classification, trained with :meth:`fit`.
 
     Args:
         recurrent: the recurrent layer (its ``input_size`` is the number of features F; either
@@ -150,7 +152,8 @@ class Model:
                  seed: Optional[int] = None):
         for attribute in ("forward", "backward", "grads", "state_dict", "load_state_dict", "hidden_size"):
             if not hasattr(recurrent, attribute):
-                raise TypeError(f"recurrent: expected a fastgru recurrent layer (GRU, MGU, ...), got {type(recurrent).__name__}")
+                raise TypeError(f"recurrent: expected a fastgru recurrent layer ({', '.join(LAYER_CLASSES)}), "
+                                f"got {type(recurrent).__name__}")
         if isinstance(outputs, bool) or not isinstance(outputs, numbers.Integral) or outputs < 1:
             raise ValueError(f"outputs: expected an int >= 1, got {outputs!r}")
         if head not in _HEADS:
@@ -505,9 +508,6 @@ class Model:
         ``fastgru.load(path)`` returns the model (the optimiser's state is not kept).
         ``metadata``: a JSON-serialisable dict kept beside them (e.g. how inputs were scaled);
         the loaded model has it as :attr:`metadata`."""
-        from .. import __version__
-        from ..model_file import FORMAT_VERSION, write_model_file
-
         try:
             builtin = type(losses_module.get(self.loss.name))
         except ValueError:
@@ -540,15 +540,13 @@ class Model:
     def _from_file(cls, path, tensors, metadata):
         """The model of a checked model file's tensors and metadata (see :func:`fastgru.load`):
         every field and tensor is checked before anything is built."""
-        from ..interop import build_layer, layer_plan, refused_as
-        from ..model_file import LAYER_CLASSES, as_number, check_tensors, parse_json, refusal
-
         refuse = refusal(path)
         recurrent_class = metadata.get("recurrent_class")
         if recurrent_class not in LAYER_CLASSES:
-            raise refuse(f"recurrent_class: expected one of {LAYER_CLASSES}, got {recurrent_class!r:.50}")
-        layer_class, recurrent_config, recurrent_shapes = layer_plan(
-            recurrent_class, metadata.get("recurrent_config", ""), "recurrent_config", refuse, len(tensors))
+            raise refuse(f"recurrent_class: expected one of {tuple(LAYER_CLASSES)}, got {recurrent_class!r:.50}")
+        layer_class = LAYER_CLASSES[recurrent_class]
+        recurrent_config, recurrent_shapes = layer_plan(
+            layer_class, metadata.get("recurrent_config", ""), "recurrent_config", refuse, len(tensors))
         config = parse_json(metadata["config"], "config", refuse)
         if not isinstance(config, dict) or set(config) != _FILE_FIELDS:
             raise refuse(f"config: expected an object of the fields {sorted(_FILE_FIELDS)}, got {config!r:.200}")
