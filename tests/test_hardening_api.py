@@ -52,10 +52,12 @@ def test_pickles_name_the_public_class(cell):
     assert f"cfastgru\n{cell.__name__}\n".encode() in pickle.dumps(cell(2, 3), protocol=0)
 
 
-def test_layers_pickled_by_fastgru_0_1_0_still_load():
-    """Written by fastgru 0.1.0, whose pickles name ``fastgru.gru.<class>``: one layer per cell, a
-    LiGRU whose running statistics a training forward moved, and their outputs on ``x``."""
-    with open(os.path.join(os.path.dirname(__file__), "data", "layers_pickled_by_0.1.0.pickle"), "rb") as file:
+def test_layers_pickled_before_the_layers_package_still_load():
+    """Written by fastgru 0.1.0 at commit 27d1764, whose pickles name ``fastgru.gru.<class>``: one
+    layer per cell, a LiGRU whose running statistics a training forward moved, and their outputs
+    on ``x``."""
+    path = os.path.join(os.path.dirname(__file__), "data", "layers_pickled_before_the_layers_package.pickle")
+    with open(path, "rb") as file:
         pickled = pickle.load(file)
     assert [type(layer) for layer in pickled["layers"]] == CELLS
     for layer, expected in zip(pickled["layers"], pickled["outputs"]):

@@ -1,5 +1,6 @@
-"""Where layers pickled by fastgru 0.1.0 name their classes (``fastgru.gru.GRU``, ...): those
-pickles still load. The layers live in :mod:`fastgru.layers`; pickles now name ``fastgru.GRU``."""
+"""Where layers pickled before :mod:`fastgru.layers` existed name their classes
+(``fastgru.gru.GRU``, ...): those pickles still load. The layers live in :mod:`fastgru.layers`;
+pickles now name ``fastgru.GRU``, ..."""
 
 from . import layers
 
