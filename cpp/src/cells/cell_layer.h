@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "cells/packing.h"
 #include "driver/matmul.h"
 #include "driver/step_rows.h"
 #include "driver/work_split.h"
@@ -151,9 +152,9 @@ class CellLayer {
   const kernels::KernelTable<Real>* kernels_;
   Index input_, hidden_, gates_;
   std::vector<Real> weight_ih_, weight_hh_, bias_ih_, bias_hh_;  // PyTorch layout
-  std::vector<Real> input_panels_;           // W_ih^T (K = I, N = G), natural panels
-  std::vector<Real> recurrent_backward_panels_;  // W_hh (K = G, N = H), natural panels
-  std::vector<Real> input_backward_panels_;  // W_ih (K = G, N = I), natural panels
+  Panels<Real> input_panels_;           // W_ih^T (K = I, N = G), natural panels
+  Panels<Real> recurrent_backward_panels_;  // W_hh (K = G, N = H), natural panels
+  Panels<Real> input_backward_panels_;  // W_ih (K = G, N = I), natural panels
 };
 
 template <typename Real>

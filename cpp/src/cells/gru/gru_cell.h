@@ -40,9 +40,9 @@ class GruCellLayer final : public CellLayer<Real> {
   ResetMode mode_;
   const GruKernels<Real>* cell_kernels_;
   // W_hh^T gate panels: r, z, n (reset-after) or r, z (reset-before).
-  std::vector<Real> step_panels_;
+  Panels<Real> step_panels_;
   // Reset-before: W_hn^T (K = H, N = H) in natural panels; else empty.
-  std::vector<Real> candidate_panels_;
+  Panels<Real> candidate_panels_;
 };
 
 const CellDescription& gru_description();

@@ -107,7 +107,7 @@ LigruCellLayer<Real>::LigruCellLayer(const kernels::KernelTable<Real>& kernels, 
   for (Index c = 0; c < G; ++c)
     scale[c] = bn_weight_[c] / std::sqrt(double(bn_running_var_[c]) + bn_eps_);
   const Real* w_ih = this->weight_ih_.data();
-  std::vector<Real> folded = pack_natural<Real>(I, G, 3 * W, [&](Index k, Index col) {
+  Panels<Real> folded = pack_natural<Real>(I, G, 3 * W, [&](Index k, Index col) {
     return static_cast<Real>(scale[col] * w_ih[col * I + k]);
   });
   batch_norm_folded_ =

@@ -46,11 +46,11 @@ class LigruCellLayer final : public CellLayer<Real> {
   Real bn_eps_;
   // Batch normalisation's γ, β and running statistics (2H each).
   std::vector<Real> bn_weight_, bn_bias_, bn_running_mean_, bn_running_var_;
-  std::vector<Real> step_panels_;  // W_hh^T gate panels: z, n
+  Panels<Real> step_panels_;  // W_hh^T gate panels: z, n
   // Inference: W_ih^T with γ / √(σ² + ε) folded into its columns (natural panels) and the shift
   // β − γ μ / √(σ² + ε) (2H); both empty where the folding is not finite (batch_norm_folded_
   // false), and inference then projects with the unfolded panels and normalises explicitly.
-  std::vector<Real> folded_input_panels_, inference_shift_;
+  Panels<Real> folded_input_panels_, inference_shift_;
   bool batch_norm_folded_ = true;
 };
 

@@ -32,8 +32,8 @@ class MguCellLayer final : public CellLayer<Real> {
   using CellLayer<Real>::hidden_;
 
   const MguKernels<Real>* cell_kernels_;
-  std::vector<Real> gate_panels_;       // W_hf^T (K = H, N = H), natural panels
-  std::vector<Real> candidate_panels_;  // W_hn^T (K = H, N = H), natural panels
+  Panels<Real> gate_panels_;       // W_hf^T (K = H, N = H), natural panels
+  Panels<Real> candidate_panels_;  // W_hn^T (K = H, N = H), natural panels
 };
 
 const CellDescription& mgu_description();
