@@ -16,7 +16,7 @@ def test_every_layer_class_is_described():
         assert isinstance(getattr(fastgru, class_name), type)
         assert entry["gates"] == len(entry["gate_blocks"]) >= 2
         assert entry["parameters"][:2] == ("weight_ih", "weight_hh")
-        assert all(isinstance(name, str) for key in ("gate_blocks", "parameters", "buffers", "activations")
+        assert all(isinstance(name, str) for key in ("gate_blocks", "parameters", "buffers", "activations", "options")
                    for name in entry[key])
 
 
@@ -61,6 +61,9 @@ def test_options_are_the_layers(class_name):
             cls(INPUT, HIDDEN, bias=True)
     for activation in entry["activations"]:
         assert cls(INPUT, HIDDEN, activation=activation).activation == activation
+    # The cell's own settings are the model file's configuration beyond the common ones.
+    common = set(fastgru.MGU(INPUT, HIDDEN).config()) - {"bias"}
+    assert set(cls(INPUT, HIDDEN).config()) - common - {"bias"} == set(entry["options"])
     assert entry["normalises_inputs"] == ("bn_weight" in entry["parameters"])
     if entry["has_reset_conventions"]:
         x = np.random.default_rng(0).standard_normal((5, 2, INPUT))

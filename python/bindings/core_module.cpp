@@ -94,7 +94,7 @@ const fastgru::cells::CellDescription& parse_cell(const std::string& cell) {
 
 // The activation `activation` of a cell that has a choice of them; a cell without one ignores it.
 fastgru::Activation parse_activation(const fastgru::cells::CellDescription& cell, const std::string& activation) {
-  const std::vector<std::string>& names = cell.activations;
+  const std::vector<std::string>& names = cell.activations();
   if (names.empty()) return fastgru::Activation::relu;
   const auto chosen = std::find(names.begin(), names.end(), activation);
   if (chosen == names.end()) {
@@ -122,7 +122,10 @@ py::dict cell_descriptions() {
     entry["has_bias_option"] = cell.has_bias_option;
     entry["has_reset_conventions"] = cell.has_reset_conventions;
     entry["normalises_inputs"] = cell.normalises_inputs;
-    entry["activations"] = strings(cell.activations);
+    entry["activations"] = strings(cell.activations());
+    std::vector<std::string> options;
+    for (const fastgru::cells::CellOption& option : cell.options) options.push_back(option.name);
+    entry["options"] = strings(options);
     table[py::str(cell.class_name)] = entry;
   }
   return table;
@@ -484,7 +487,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("cell_descriptions", &cell_descriptions,
         "Every cell's description, keyed by its Python class name: cell, class_name, gate_blocks, "
         "gates, parameters and buffers (names without _l{k}), has_bias_option, "
-        "has_reset_conventions, normalises_inputs, activations.");
+        "has_reset_conventions, normalises_inputs, activations, options (the cell's own settings).");
   m.def("openmp_runtime", &openmp_runtime,
         "(path of the OpenMP runtime library in use, _OPENMP version yyyymm compiled against).");
   bind_gru<float>(m, "GruF32", "TrainingCacheF32");

@@ -24,6 +24,7 @@ class CellDescription(TypedDict):
     has_reset_conventions: bool    # reset_after selects EQUATIONS.md §1 or §2
     normalises_inputs: bool        # batch normalisation of the input projections
     activations: Tuple[str, ...]   # the candidate's choices (empty: tanh, fixed)
+    options: Tuple[str, ...]       # the cell's own settings (model-file fields, Python keywords)
 
 def cell_descriptions() -> Dict[str, CellDescription]: ...
 

@@ -247,20 +247,23 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
       {"dtype", {"'float32' or 'float64'", [](const JsonValue& v) { return is_string_in(v, {"float32", "float64"}); }}},
   };
   if (cell.has_bias_option) fields.emplace("bias", boolean);
-  if (cell.has_reset_conventions) fields.emplace("reset_after", boolean);
-  if (!cell.activations.empty()) {
-    const std::vector<std::string>& names = cell.activations;
-    fields.emplace("activation", Field{cells::name_list(names, "'"), [names](const JsonValue& v) {
-                                         return v.kind == JsonValue::Kind::string &&
-                                                std::find(names.begin(), names.end(), v.string) != names.end();
-                                       }});
-    fields.emplace("negative_slope", Field{"a number >= 0", [](const JsonValue& v) { return is_number(v) && v.number >= 0; }});
-  }
-  if (cell.normalises_inputs) {
-    fields.emplace("bn_momentum", Field{"a number in [0, 1]", [](const JsonValue& v) {
-                                          return is_number(v) && v.number >= 0 && v.number <= 1;
-                                        }});
-    fields.emplace("bn_eps", Field{"a number > 0", [](const JsonValue& v) { return is_number(v) && v.number > 0; }});
+  for (const cells::CellOption& option : cell.options) {
+    switch (option.kind) {
+      case cells::CellOption::Kind::boolean:
+        fields.emplace(option.name, boolean);
+        break;
+      case cells::CellOption::Kind::choice:
+        fields.emplace(option.name, Field{option.expected, [choices = option.choices](const JsonValue& v) {
+                                            return v.kind == JsonValue::Kind::string &&
+                                                   std::find(choices.begin(), choices.end(), v.string) != choices.end();
+                                          }});
+        break;
+      case cells::CellOption::Kind::number:
+        fields.emplace(option.name, Field{option.expected, [valid = option.valid](const JsonValue& v) {
+                                            return is_number(v) && valid(v.number);
+                                          }});
+        break;
+    }
   }
   return fields;
 }
@@ -346,17 +349,25 @@ Gru<Real> load_gru(const std::string& path) {
   config.layers = static_cast<std::int64_t>(number("num_layers"));
   config.bidirectional = boolean("bidirectional");
   config.bias = cell->has_bias_option && boolean("bias");
-  config.mode = cell->has_reset_conventions && !boolean("reset_after") ? ResetMode::before : ResetMode::after;
   config.dropout = number("dropout");
   config.recurrent_dropout = number("recurrent_dropout");
   config.zoneout = number("zoneout");
-  if (!cell->activations.empty()) {
-    const std::vector<std::string>& names = cell->activations;
-    const auto chosen = std::find(names.begin(), names.end(), fields.find("activation")->string);
-    config.activation = static_cast<Activation>(chosen - names.begin());
-    config.negative_slope = number("negative_slope");
+  for (const cells::CellOption& option : cell->options) {
+    if (!option.apply) continue;
+    const JsonValue& value = *fields.find(option.name);
+    switch (option.kind) {
+      case cells::CellOption::Kind::boolean:
+        option.apply(config, value.boolean ? 1 : 0);
+        break;
+      case cells::CellOption::Kind::choice:
+        option.apply(config, static_cast<double>(std::find(option.choices.begin(), option.choices.end(), value.string) -
+                                                 option.choices.begin()));
+        break;
+      case cells::CellOption::Kind::number:
+        option.apply(config, value.number);
+        break;
+    }
   }
-  if (cell->normalises_inputs) config.bn_eps = number("bn_eps");
   const std::string dtype = fields.find("dtype")->string == "float32" ? "F32" : "F64";
 
   // The tensors the configuration needs, in the order the network takes them; every one is

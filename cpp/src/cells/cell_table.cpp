@@ -24,6 +24,13 @@ std::string name_list(const std::vector<std::string>& names, const char* quote) 
   return text;
 }
 
+const std::vector<std::string>& CellDescription::activations() const {
+  static const std::vector<std::string> none;
+  for (const CellOption& option : options)
+    if (option.name == "activation") return option.choices;
+  return none;
+}
+
 const CellDescription& describe(Cell cell, const std::string& what) {
   for (const CellDescription& description : cell_descriptions())
     if (description.cell == cell) return description;

@@ -20,6 +20,21 @@ using LayerFactory = std::unique_ptr<const CellLayer<Real>> (*)(
     const kernels::KernelTable<Real>& kernels, Index input, const GruConfig& config,
     const GruWeightsView<Real>& weights, const std::string& name);
 
+// A setting of one cell beyond those every cell has (sizes, layers, directions, bias,
+// regularisation): its model-file field and Python keyword, the values it takes, and where it
+// goes in GruConfig.
+struct CellOption {
+  enum class Kind { boolean, number, choice };
+  std::string name;
+  Kind kind;
+  std::string expected;              // the values it takes, for messages: "a number >= 0"
+  std::vector<std::string> choices;  // Kind::choice: the names, in the order apply numbers them
+  bool (*valid)(double value);       // Kind::number: its range; else nullptr
+  // Puts a value into config (a boolean as 0 or 1, a choice as its index, a number as itself);
+  // nullptr for a setting that only the Python layer uses.
+  void (*apply)(GruConfig& config, double value);
+};
+
 struct CellDescription {
   Cell cell;
   std::string name;        // "gru": the bindings' and C API's name
@@ -33,8 +48,7 @@ struct CellDescription {
   bool has_bias_option;        // bias_ih, bias_hh exist when config.bias; else never
   bool has_reset_conventions;  // config.mode selects §1 or §2
   bool normalises_inputs;      // batch normalisation of the input projections (bn_* arrays)
-  // The candidate's activations in fastgru::Activation's order (empty: tanh, fixed).
-  std::vector<std::string> activations;
+  std::vector<CellOption> options;
   // Throws std::invalid_argument naming the config field this cell cannot take; nullptr for a
   // cell without settings of its own.
   void (*check_config)(const GruConfig& config);
@@ -42,6 +56,9 @@ struct CellDescription {
   LayerFactory<double> make_f64;
 
   Index gates() const { return static_cast<Index>(gate_blocks.size()); }
+  // The candidate's activations in fastgru::Activation's order: the choices of the option
+  // "activation" (none: tanh, fixed).
+  const std::vector<std::string>& activations() const;
   template <typename Real>
   LayerFactory<Real> factory() const;
 };

@@ -40,8 +40,22 @@ std::unique_ptr<const CellLayer<Real>> make_gru_layer(const kernels::KernelTable
 
 const CellDescription& gru_description() {
   static const CellDescription description{
-      Cell::gru, "gru", "GRU", {"r", "z", "n"}, {"weight_ih", "weight_hh", "bias_ih", "bias_hh"},
-      {}, true, true, false, {}, check_gru_config, make_gru_layer<float>, make_gru_layer<double>};
+      Cell::gru,
+      "gru",
+      "GRU",
+      {"r", "z", "n"},
+      {"weight_ih", "weight_hh", "bias_ih", "bias_hh"},
+      {},
+      true,
+      true,
+      false,
+      {{"reset_after", CellOption::Kind::boolean, "a boolean", {}, nullptr,
+        [](GruConfig& config, double after) {
+          config.mode = after != 0 ? ResetMode::after : ResetMode::before;
+        }}},
+      check_gru_config,
+      make_gru_layer<float>,
+      make_gru_layer<double>};
   return description;
 }
 

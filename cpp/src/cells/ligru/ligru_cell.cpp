@@ -62,6 +62,22 @@ std::unique_ptr<const CellLayer<Real>> make_ligru_layer(const kernels::KernelTab
   return std::make_unique<LigruCellLayer<Real>>(kernels, input, config, w);
 }
 
+// The model file's and the Python layer's LiGRU settings; bn_momentum (the running statistics'
+// update) is the Python layer's alone.
+std::vector<CellOption> ligru_options() {
+  return {{"activation", CellOption::Kind::choice, "'relu', 'tanh' or 'leaky_relu'",
+           {"relu", "tanh", "leaky_relu"}, nullptr,
+           [](GruConfig& config, double index) { config.activation = static_cast<Activation>(int(index)); }},
+          {"negative_slope", CellOption::Kind::number, "a number >= 0", {},
+           [](double value) { return value >= 0; },
+           [](GruConfig& config, double value) { config.negative_slope = value; }},
+          {"bn_momentum", CellOption::Kind::number, "a number in [0, 1]", {},
+           [](double value) { return value >= 0 && value <= 1; }, nullptr},
+          {"bn_eps", CellOption::Kind::number, "a number > 0", {},
+           [](double value) { return value > 0; },
+           [](GruConfig& config, double value) { config.bn_eps = value; }}};
+}
+
 }  // namespace
 
 const CellDescription& ligru_description() {
@@ -74,7 +90,7 @@ const CellDescription& ligru_description() {
                                            false,
                                            false,
                                            true,
-                                           {"relu", "tanh", "leaky_relu"},
+                                           ligru_options(),
                                            check_ligru_config,
                                            make_ligru_layer<float>,
                                            make_ligru_layer<double>};
