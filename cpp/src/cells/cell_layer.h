@@ -52,7 +52,6 @@ struct ForwardStep {
   // (rows, 4H): the training cache's rows (training), a per-call workspace (inference, when
   // needs_step_record), or nullptr.
   Real* record;
-  bool training;
   bool stream_record;  // the record is read only after the loop: it may bypass the caches
 };
 

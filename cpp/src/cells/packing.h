@@ -13,7 +13,7 @@ using kernels::Index;
 
 // Packed weights start on a cache line, so that the kernels' vector loads of a panel row never
 // straddle two lines wherever the allocator put them (16 bytes past a line, every other 32-byte
-// load of a row splits: LiGRU inference at T = 100, B = 32, H = 256 ran 12% slower).
+// load of a row splits).
 template <typename T>
 struct LineAlignedAllocator {
   using value_type = T;

@@ -138,7 +138,6 @@ void run_forward(const cells::CellLayer<Real>& L, const StepRows& s, const Real*
                                                 y_t + r0 * H,
                                                 H,
                                                 record ? record + r0 * 4 * H : nullptr,
-                                                training,
                                                 stream_records};
             for (int phase = 0; phase < phases; ++phase) {
               if (phase > 0 && !by_rows) team->barrier();
