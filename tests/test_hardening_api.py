@@ -65,25 +65,6 @@ def test_layers_pickled_before_the_layers_package_still_load():
         layer.forward(pickled["x"], train=True)  # trains on after unpickling
 
 
-def test_each_layer_has_what_its_entry_in_the_cell_table_says():
-    from fastgru.layers import LAYER_CLASSES
-    from fastgru.layers.cells import CELLS
-
-    schema = {"cell", "class_name", "gate_blocks", "parameters", "buffers", "has_bias_option",
-              "has_reset_conventions", "activations"}
-    assert list(LAYER_CLASSES) == list(CELLS)
-    for name, description in CELLS.items():
-        assert set(description) == schema and description["class_name"] == name
-        layer = LAYER_CLASSES[name](3, 4, seed=0)
-        state = layer.state_dict()
-        assert list(state) == [f"{base}_l0" for base in description["parameters"] + description["buffers"]]
-        assert set(layer.grads) == {f"{base}_l0" for base in description["parameters"]}
-        assert {array.shape[0] for array in state.values()} == {len(description["gate_blocks"]) * 4}
-        assert ("bias" in layer.config()) == description["has_bias_option"]
-        assert ("reset_after" in layer.config()) == description["has_reset_conventions"]
-        assert ("activation" in layer.config()) == bool(description["activations"])
-
-
 # ------------------------------------------------------------------ 2. booleans are booleans
 BOOLEAN_ARGUMENTS = [(fastgru.GRU, name) for name in ("bias", "batch_first", "bidirectional", "reset_after")] + [
     (fastgru.MGU, name) for name in ("bias", "batch_first", "bidirectional")] + [

@@ -1,8 +1,8 @@
 """What tells the recurrent cells apart, in one table, and the one rule that names parameters.
 
 Every other module (the layers, the model file, the converters, the estimators, ``Model``) takes
-class names, cell ids, gate counts and parameter names from here. The table has the shape of the
-compiled core's own cell descriptions, one entry per layer class:
+class names, cell ids, gate counts and parameter names from here. The table is the compiled
+core's own, one entry per layer class:
 
     cell                  the core's id of the cell
     class_name            the Python class (the key)
@@ -13,32 +13,21 @@ compiled core's own cell descriptions, one entry per layer class:
     has_reset_conventions whether the reset gate goes after the recurrent product or before
                           (``reset_after``)
     activations           the candidate's activations to choose from (none: tanh, fixed)
+    gates                 len(gate_blocks)
+    normalises_inputs     whether the input projections are batch-normalised (``bn_*`` arrays)
+    options               the cell's own settings (keywords and model-file fields)
 """
 
 from __future__ import annotations
 
 from typing import Dict, Tuple
 
+from .. import _core
+
 __all__ = ["CELLS", "parameter_name", "gate_count", "parameter_names"]
 
-CELLS: Dict[str, dict] = {
-    "GRU": {
-        "cell": "gru", "class_name": "GRU", "gate_blocks": ("r", "z", "n"),
-        "parameters": ("weight_ih", "weight_hh", "bias_ih", "bias_hh"), "buffers": (),
-        "has_bias_option": True, "has_reset_conventions": True, "activations": (),
-    },
-    "MGU": {
-        "cell": "mgu", "class_name": "MGU", "gate_blocks": ("f", "n"),
-        "parameters": ("weight_ih", "weight_hh", "bias_ih", "bias_hh"), "buffers": (),
-        "has_bias_option": True, "has_reset_conventions": False, "activations": (),
-    },
-    "LiGRU": {
-        "cell": "ligru", "class_name": "LiGRU", "gate_blocks": ("z", "n"),
-        "parameters": ("weight_ih", "weight_hh", "bn_weight", "bn_bias"),
-        "buffers": ("bn_running_mean", "bn_running_var"),
-        "has_bias_option": False, "has_reset_conventions": False, "activations": ("relu", "tanh", "leaky_relu"),
-    },
-}
+# The core's table (cpp/src/cells/cell_table.h), the single source of these facts.
+CELLS: Dict[str, dict] = _core.cell_descriptions()
 
 # The parameters that a layer built with bias=False lacks (where the cell has the option).
 _BIAS_PREFIX = "bias_"
