@@ -25,6 +25,9 @@ def test_names_match_the_core():
     assert cells == {"gru", "mgu", "ligru"}
     with pytest.raises(ValueError, match="cell: expected 'gru', 'mgu' or 'ligru', got 'lstm'"):
         _core.GruF64(INPUT, HIDDEN, 1, False, True, True, [], cell="lstm")
+    # A setting the cell cannot honour is refused, not dropped.
+    with pytest.raises(ValueError, match="activation: cell 'gru' has no choice of activation, got 'tanh'"):
+        _core.GruF64(INPUT, HIDDEN, 1, False, True, True, [], cell="gru", activation="tanh")
 
 
 @pytest.mark.parametrize("class_name", sorted(DESCRIPTIONS))

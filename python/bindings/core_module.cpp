@@ -92,10 +92,15 @@ const fastgru::cells::CellDescription& parse_cell(const std::string& cell) {
   throw py::value_error("cell: expected " + fastgru::cells::name_list(names, "'") + ", got '" + cell + "'");
 }
 
-// The activation `activation` of a cell that has a choice of them; a cell without one ignores it.
+// The activation `activation` of a cell that has a choice of them ("" for a cell without one).
 fastgru::Activation parse_activation(const fastgru::cells::CellDescription& cell, const std::string& activation) {
   const std::vector<std::string>& names = cell.activations();
-  if (names.empty()) return fastgru::Activation::relu;
+  if (names.empty()) {
+    if (!activation.empty()) {
+      throw py::value_error("activation: cell '" + cell.name + "' has no choice of activation, got '" + activation + "'");
+    }
+    return fastgru::Activation::relu;
+  }
   const auto chosen = std::find(names.begin(), names.end(), activation);
   if (chosen == names.end()) {
     throw py::value_error("activation: expected " + fastgru::cells::name_list(names, "'") + ", got '" + activation + "'");
@@ -416,7 +421,7 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
            py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
-           py::arg("activation") = "relu", py::arg("negative_slope") = 0.01,
+           py::arg("activation") = "", py::arg("negative_slope") = 0.01,
            py::arg("bn_eps") = 1e-5)
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)

@@ -111,8 +111,8 @@ class _GRUEstimator(BaseEstimator):
         if CELLS[layer_class.__name__]["has_reset_conventions"]:
             options["reset_after"] = self.reset_after
         elif self.reset_after is not True:  # scikit-learn's convention: checked at fit
-            placed = [description["cell"] for description in CELLS.values() if description["has_reset_conventions"]]
-            raise ValueError(f"reset_after: only the cells {placed} have a reset gate to place; got "
+            placed = ", ".join(repr(d["cell"]) for d in CELLS.values() if d["has_reset_conventions"])
+            raise ValueError(f"reset_after: only cell={placed} has a reset gate to place; got "
                              f"reset_after={self.reset_after!r} with cell={self.cell!r}")
         layer = layer_class(X.shape[2], self.hidden_size, **options)
         optimizer_options = {"learning_rate": self.learning_rate}

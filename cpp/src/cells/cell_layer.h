@@ -124,7 +124,9 @@ class CellLayer {
   virtual void forward_phase(int phase, const ForwardStep<Real>& step, Range units) const = 0;
 
   // Backward phases all take natural panels of 3W units: units [unit_begin, unit_end) are
-  // those of `panels`.
+  // those of `panels`. A step has at least two phases, and phase 0 reads and writes only its
+  // own units of the step's arrays: the barrier before phase 1 is where the threads of a step
+  // meet (the loop has none at a step's end), and where a busy machine is noticed.
   virtual int backward_phases() const = 0;
   virtual Index backward_workspace_width() const;
   virtual bool separate_recurrent_gate_gradients() const;

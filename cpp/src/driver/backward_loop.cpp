@@ -5,6 +5,7 @@
 // hidden units as in the forward loop, units in natural panels of 3W.
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "driver/matmul.h"
 #include "driver/scratch.h"
@@ -25,6 +26,8 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
   const Index B = s.batch, H = L.hidden(), I = L.input(), G = L.gate_width(), rows = s.total_rows();
   const Index PW = 3 * k.vector_width, panels = (H + PW - 1) / PW;
   const int phases = L.backward_phases();
+  // The barrier before phase 1 orders one step's products before the next step's reads.
+  if (phases < 2) throw std::logic_error("fastgru: a cell's backward step needs at least 2 phases");
   const bool separate = L.separate_recurrent_gate_gradients();
 
   Scratch<Real> dgi(rows * G);

@@ -24,8 +24,8 @@ class MGU(RecurrentLayer):
     and ``bias_hh_l{k}`` (2H,), ``_reverse`` for the reverse direction. No other framework has
     it: it has no converters.
 
-    The core runs it as the reset-before GRU with r = f and z = 1 − f (the weights of z are those
-    of f negated), exactly, in the same kernels, folding the gradients back onto f.
+    The core runs it in kernels of its own: an input product of 2H columns, then each step f from
+    W_hf h and the candidate from W_hn (f ⊙ h), each fused with its gate arithmetic.
     """
 
     __module__ = "fastgru"  # the path pickles name: stable however the package is laid out
@@ -35,7 +35,7 @@ class MGU(RecurrentLayer):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype="float32", seed: Optional[int] = None, recurrent_dropout: float = 0.0,
                  zoneout: float = 0.0):
-        # reset_after=False: the core runs it as the reset-before GRU (see above).
+        # reset_after: unused by this cell (its gate acts before the product, as §2's reset).
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=False, dtype=dtype, seed=seed,
                          recurrent_dropout=recurrent_dropout, zoneout=zoneout)
