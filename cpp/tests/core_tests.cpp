@@ -267,12 +267,134 @@ void one_network_serves_many_threads_at_once() {
     check(mismatches[i] == 0, "thread " + std::to_string(i) + " saw results differ from the serial run");
 }
 
+
+// Every cell's backward, in float64, against central differences of a training forward: dx and
+// every parameter's gradient, through two bidirectional layers of uneven lengths, with and
+// without recurrent dropout (its masks depend only on the seed).
+void every_cell_matches_central_differences() {
+  struct Case {
+    fastgru::Cell cell;
+    fastgru::ResetMode mode;
+    double recurrent_dropout;
+  };
+  const Case cases[] = {{fastgru::Cell::gru, fastgru::ResetMode::after, 0.0},
+                        {fastgru::Cell::gru, fastgru::ResetMode::before, 0.3},
+                        {fastgru::Cell::mgu, fastgru::ResetMode::after, 0.0},
+                        {fastgru::Cell::mgu, fastgru::ResetMode::after, 0.3},
+                        {fastgru::Cell::ligru, fastgru::ResetMode::after, 0.3}};
+  for (const Case& test : cases) {
+    GruConfig c;
+    c.cell = test.cell;
+    c.mode = test.mode;
+    c.input = 3;
+    c.hidden = 5;
+    c.layers = 2;
+    c.bidirectional = true;
+    c.recurrent_dropout = test.recurrent_dropout;
+    const bool ligru = test.cell == fastgru::Cell::ligru;
+    c.bias = !ligru;
+    c.activation = fastgru::Activation::tanh;  // smooth: no kink for the differences to straddle
+    const std::int64_t D = 2, H = c.hidden, G = (test.cell == fastgru::Cell::gru ? 3 : 2) * H;
+    // Per layer and direction: weight_ih, weight_hh, then the biases or batch normalisation's
+    // γ, β, running mean and running variance (kept positive).
+    std::vector<std::vector<double>> arrays;
+    unsigned seed = 40;
+    for (std::int64_t s = 0; s < c.layers * D; ++s) {
+      const std::int64_t input = s < D ? c.input : D * H;
+      arrays.push_back(random_vector<double>(G * input, seed++, 0.6));
+      arrays.push_back(random_vector<double>(G * H, seed++, 0.6));
+      for (int extra = 0; extra < (ligru ? 4 : 2); ++extra) {
+        arrays.push_back(random_vector<double>(G, seed++, 0.5));
+        if (ligru && extra == 0) for (double& v : arrays.back()) v += 1.0;
+        if (ligru && extra == 3) for (double& v : arrays.back()) v = 0.5 + v * v;
+      }
+    }
+    const std::size_t per_layer = ligru ? 6 : 4;
+    auto views_of = [&](std::vector<std::vector<double>>& a) {
+      std::vector<GruWeightsView<double>> views;
+      for (std::size_t s = 0; s < a.size(); s += per_layer) {
+        GruWeightsView<double> v{a[s].data(), a[s + 1].data()};
+        if (ligru) {
+          v.bn_weight = a[s + 2].data();
+          v.bn_bias = a[s + 3].data();
+          v.bn_running_mean = a[s + 4].data();
+          v.bn_running_var = a[s + 5].data();
+        } else {
+          v.bias_ih = a[s + 2].data();
+          v.bias_hh = a[s + 3].data();
+        }
+        views.push_back(v);
+      }
+      return views;
+    };
+    const std::int64_t T = 4, B = 2, out = D * H;
+    const std::int64_t lengths[] = {4, 3};
+    SequenceLayout layout;
+    layout.steps = T;
+    layout.batch = B;
+    layout.lengths = lengths;
+    auto x = random_vector<double>(T * B * c.input, 30);
+    const auto dy = random_vector<double>(T * B * out, 31);
+    std::vector<double> y(T * B * out), h_n(c.layers * D * B * H), dx(x.size());
+    auto loss = [&] {
+      const Gru<double> network(c, views_of(arrays));
+      fastgru::GruTrainingCache<double> cache;
+      network.forward(layout, x.data(), nullptr, y.data(), h_n.data(), &cache, 7);
+      double sum = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) sum += y[i] * dy[i];
+      return sum;
+    };
+    std::vector<std::vector<double>> grads;
+    for (const auto& a : arrays) grads.emplace_back(a.size(), 0.0);
+    std::vector<GruGradientsView<double>> grad_views;
+    for (std::size_t s = 0; s < grads.size(); s += per_layer) {
+      GruGradientsView<double> v{grads[s].data(), grads[s + 1].data()};
+      if (ligru) {
+        v.bn_weight = grads[s + 2].data();
+        v.bn_bias = grads[s + 3].data();
+      } else {
+        v.bias_ih = grads[s + 2].data();
+        v.bias_hh = grads[s + 3].data();
+      }
+      grad_views.push_back(v);
+    }
+    {
+      const Gru<double> network(c, views_of(arrays));
+      fastgru::GruTrainingCache<double> cache;
+      network.forward(layout, x.data(), nullptr, y.data(), h_n.data(), &cache, 7);
+      network.backward(cache, dy.data(), nullptr, dx.data(), nullptr, grad_views);
+    }
+    const std::string name = "cell " + std::to_string(static_cast<int>(test.cell)) + ", mode " +
+                             std::to_string(static_cast<int>(test.mode)) + ", recurrent dropout " +
+                             std::to_string(test.recurrent_dropout) + ": ";
+    auto compare = [&](double& value, double analytic, const std::string& what) {
+      const double saved = value, eps = 1e-6;
+      value = saved + eps;
+      const double plus = loss();
+      value = saved - eps;
+      const double minus = loss();
+      value = saved;
+      const double numeric = (plus - minus) / (2 * eps);
+      check(std::fabs(numeric - analytic) <= 1e-6 * (1 + std::fabs(numeric)),
+            name + what + " = " + std::to_string(analytic) + ", central difference " +
+                std::to_string(numeric));
+    };
+    for (std::size_t i = 0; i < x.size(); ++i) compare(x[i], dx[i], "dx[" + std::to_string(i) + "]");
+    for (std::size_t s = 0; s < arrays.size(); ++s) {
+      if (ligru && s % per_layer >= 4) continue;  // running statistics: no gradient in training
+      for (std::size_t i = 0; i < arrays[s].size(); ++i)
+        compare(arrays[s][i], grads[s][i], "gradient " + std::to_string(s) + "[" + std::to_string(i) + "]");
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   const std::pair<const char*, void (*)()> tests[] = {
       {"gru_network_of_one_layer_equals_gru_layer", gru_network_of_one_layer_equals_gru_layer},
       {"backward_matches_central_differences", backward_matches_central_differences},
+      {"every_cell_matches_central_differences", every_cell_matches_central_differences},
       {"bad_arguments_are_clear_exceptions", bad_arguments_are_clear_exceptions},
       {"one_network_serves_many_threads_at_once", one_network_serves_many_threads_at_once},
       {"partial_biases_are_clear_exceptions", partial_biases_are_clear_exceptions},

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -19,7 +20,8 @@
 #include "fastgru/model_file.h"
 #include "fastgru/optimizers.h"
 #include "fastgru/runtime.h"
-// Private headers: the hooks of the thread tests and of bench/threads.py.
+// Private headers: the table of cells, and the hooks of the thread tests and of bench/threads.py.
+#include "cells/cell_table.h"
 #include "driver/work_split.h"
 #include "threads/contention.h"
 #include "threads/pool.h"
@@ -77,23 +79,53 @@ const Real* optional_data(const std::optional<py::array>& array, const char* nam
 // One layer and direction's weights as Python hands them over: (weight_ih, weight_hh,
 // bias_ih or None, bias_hh or None).
 using LayerArrays = std::tuple<py::array, py::array, std::optional<py::array>, std::optional<py::array>>;
-// A LiGRU layer and direction's batch normalisation: (bn_weight, bn_bias, bn_running_mean,
-// bn_running_var), and its gradients (bn_weight, bn_bias).
+// The batch normalisation of one layer and direction, for a cell that normalises its input
+// projections: (bn_weight, bn_bias, bn_running_mean, bn_running_var), and its gradients
+// (bn_weight, bn_bias).
 using BatchNormArrays = std::tuple<py::array, py::array, py::array, py::array>;
 using BatchNormGradients = std::tuple<py::array, py::array>;
 
-fastgru::Cell parse_cell(const std::string& cell) {
-  if (cell == "gru") return fastgru::Cell::gru;
-  if (cell == "mgu") return fastgru::Cell::mgu;
-  if (cell == "ligru") return fastgru::Cell::ligru;
-  throw py::value_error("cell: expected 'gru', 'mgu' or 'ligru', got '" + cell + "'");
+const fastgru::cells::CellDescription& parse_cell(const std::string& cell) {
+  if (const fastgru::cells::CellDescription* description = fastgru::cells::find_cell(cell)) return *description;
+  std::vector<std::string> names;
+  for (const auto& description : fastgru::cells::cell_descriptions()) names.push_back(description.name);
+  throw py::value_error("cell: expected " + fastgru::cells::name_list(names, "'") + ", got '" + cell + "'");
 }
 
-fastgru::Activation parse_activation(const std::string& activation) {
-  if (activation == "relu") return fastgru::Activation::relu;
-  if (activation == "tanh") return fastgru::Activation::tanh;
-  if (activation == "leaky_relu") return fastgru::Activation::leaky_relu;
-  throw py::value_error("activation: expected 'relu', 'tanh' or 'leaky_relu', got '" + activation + "'");
+// The activation `activation` of a cell that has a choice of them; a cell without one ignores it.
+fastgru::Activation parse_activation(const fastgru::cells::CellDescription& cell, const std::string& activation) {
+  const std::vector<std::string>& names = cell.activations;
+  if (names.empty()) return fastgru::Activation::relu;
+  const auto chosen = std::find(names.begin(), names.end(), activation);
+  if (chosen == names.end()) {
+    throw py::value_error("activation: expected " + fastgru::cells::name_list(names, "'") + ", got '" + activation + "'");
+  }
+  return static_cast<fastgru::Activation>(chosen - names.begin());
+}
+
+// Every cell's description (cells/cell_table.h), keyed by its Python class name.
+py::dict cell_descriptions() {
+  auto strings = [](const std::vector<std::string>& names) {
+    py::tuple tuple(names.size());
+    for (size_t i = 0; i < names.size(); ++i) tuple[i] = py::str(names[i]);
+    return tuple;
+  };
+  py::dict table;
+  for (const fastgru::cells::CellDescription& cell : fastgru::cells::cell_descriptions()) {
+    py::dict entry;
+    entry["cell"] = cell.name;
+    entry["class_name"] = cell.class_name;
+    entry["gate_blocks"] = strings(cell.gate_blocks);
+    entry["gates"] = cell.gates();
+    entry["parameters"] = strings(cell.parameters);
+    entry["buffers"] = strings(cell.buffers);
+    entry["has_bias_option"] = cell.has_bias_option;
+    entry["has_reset_conventions"] = cell.has_reset_conventions;
+    entry["normalises_inputs"] = cell.normalises_inputs;
+    entry["activations"] = strings(cell.activations);
+    table[py::str(cell.class_name)] = entry;
+  }
+  return table;
 }
 
 template <typename Real>
@@ -218,7 +250,8 @@ class PyGru {
 
   // dy like y, dh_n (L·D, B, H) or None, grads: per layer and direction (grad_weight_ih,
   // grad_weight_hh, grad_bias_ih or None, grad_bias_hh or None), accumulated. Returns (dx, dh0).
-  // batch_norm_grads: a LiGRU's (grad_bn_weight, grad_bn_bias) per layer and direction.
+  // batch_norm_grads: (grad_bn_weight, grad_bn_bias) per layer and direction where the cell
+  // normalises its input projections.
   py::tuple backward(fastgru::GruTrainingCache<Real>& cache, const py::array& dy,
                      const std::optional<py::array>& dh_n, const std::vector<LayerArrays>& grads,
                      const std::vector<BatchNormGradients>& batch_norm_grads) const {
@@ -235,10 +268,11 @@ class PyGru {
       throw py::value_error("grads: expected " + std::to_string(LD) + " entries, got " + std::to_string(grads.size()));
     }
     std::vector<fastgru::GruGradientsView<Real>> views(LD);
-    const py::ssize_t G = (c.cell == fastgru::Cell::gru ? 3 : 2) * H;
-    const bool ligru = c.cell == fastgru::Cell::ligru;
-    if (static_cast<py::ssize_t>(batch_norm_grads.size()) != (ligru ? LD : 0)) {
-      throw py::value_error("batch_norm_grads: expected " + std::to_string(ligru ? LD : 0) +
+    const fastgru::cells::CellDescription& cell = fastgru::cells::describe(c.cell);
+    const py::ssize_t G = cell.gates() * H;
+    const bool batch_norm = cell.normalises_inputs;
+    if (static_cast<py::ssize_t>(batch_norm_grads.size()) != (batch_norm ? LD : 0)) {
+      throw py::value_error("batch_norm_grads: expected " + std::to_string(batch_norm ? LD : 0) +
                             " entries, got " + std::to_string(batch_norm_grads.size()));
     }
     for (py::ssize_t s = 0; s < LD; ++s) {
@@ -253,7 +287,7 @@ class PyGru {
         views[s].bias_ih = checked_data<Real>(*b_ih, "grad bias_ih", {G}, true);
         views[s].bias_hh = checked_data<Real>(*b_hh, "grad bias_hh", {G}, true);
       }
-      if (ligru) {
+      if (batch_norm) {
         const auto& [bn_weight, bn_bias] = batch_norm_grads[s];
         views[s].bn_weight = checked_data<Real>(bn_weight, "grad bn_weight", {G}, true);
         views[s].bn_bias = checked_data<Real>(bn_bias, "grad bn_bias", {G}, true);
@@ -270,10 +304,12 @@ class PyGru {
     return py::make_tuple(dx, dh0);
   }
 
-  // A LiGRU's training forward that filled `cache`: (rows normalised over, [(mean, biased
-  // variance) of the input projections, (2H,) each, per layer and direction]).
+  // The training forward that filled `cache`, of a cell that normalises its input projections:
+  // (rows normalised over, [(mean, biased variance) of the input projections, (G,) each, per
+  // layer and direction]).
   py::tuple batch_statistics(const fastgru::GruTrainingCache<Real>& cache) const {
-    const py::ssize_t LD = gru_.config().layers * gru_.directions(), G = 2 * gru_.config().hidden;
+    const py::ssize_t LD = gru_.config().layers * gru_.directions();
+    const py::ssize_t G = fastgru::cells::describe(gru_.config().cell).gates() * gru_.config().hidden;
     py::list statistics;
     for (py::ssize_t s = 0; s < LD; ++s) {
       py::array_t<Real> mean(G), variance(G);
@@ -322,12 +358,13 @@ class PyGru {
     config.dropout = dropout;
     config.recurrent_dropout = recurrent_dropout;
     config.zoneout = zoneout;
-    config.cell = parse_cell(cell);
-    config.activation = parse_activation(activation);
+    const fastgru::cells::CellDescription& description = parse_cell(cell);
+    config.cell = description.cell;
+    config.activation = parse_activation(description, activation);
     config.negative_slope = negative_slope;
     config.bn_eps = bn_eps;
-    const bool ligru = config.cell == fastgru::Cell::ligru;
-    const py::ssize_t D = bidirectional ? 2 : 1, G = (cell == "gru" ? 3 : 2) * hidden_size;
+    const bool batch_norm_arrays = description.normalises_inputs;
+    const py::ssize_t D = bidirectional ? 2 : 1, G = description.gates() * hidden_size;
     if (input_size < 1 || hidden_size < 1 || num_layers < 1) {
       throw py::value_error("input_size, hidden_size, num_layers: expected >= 1, got " +
                             std::to_string(input_size) + ", " + std::to_string(hidden_size) +
@@ -337,8 +374,8 @@ class PyGru {
       throw py::value_error("weights: expected " + std::to_string(num_layers * D) + " entries, got " +
                             std::to_string(weights.size()));
     }
-    if (static_cast<py::ssize_t>(batch_norm.size()) != (ligru ? num_layers * D : 0)) {
-      throw py::value_error("batch_norm: expected " + std::to_string(ligru ? num_layers * D : 0) +
+    if (static_cast<py::ssize_t>(batch_norm.size()) != (batch_norm_arrays ? num_layers * D : 0)) {
+      throw py::value_error("batch_norm: expected " + std::to_string(batch_norm_arrays ? num_layers * D : 0) +
                             " entries, got " + std::to_string(batch_norm.size()));
     }
     std::vector<fastgru::GruWeightsView<Real>> views(weights.size());
@@ -349,7 +386,7 @@ class PyGru {
       views[s].weight_hh = checked_data<Real>(w_hh, "weight_hh", {G, hidden_size});
       views[s].bias_ih = optional_data<Real>(b_ih, "bias_ih", {G});
       views[s].bias_hh = optional_data<Real>(b_hh, "bias_hh", {G});
-      if (ligru) {
+      if (batch_norm_arrays) {
         const auto& [bn_weight, bn_bias, running_mean, running_var] = batch_norm[s];
         views[s].bn_weight = checked_data<Real>(bn_weight, "bn_weight", {G});
         views[s].bn_bias = checked_data<Real>(bn_bias, "bn_bias", {G});
@@ -444,6 +481,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("step_size"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("root_correction"),
         py::arg("decay_factor"), py::arg("l2"),
         "One fused Adam/AdamW step on param, m and v in place (see fastgru/optimizers.h).");
+  m.def("cell_descriptions", &cell_descriptions,
+        "Every cell's description, keyed by its Python class name: cell, class_name, gate_blocks, "
+        "gates, parameters and buffers (names without _l{k}), has_bias_option, "
+        "has_reset_conventions, normalises_inputs, activations.");
   m.def("openmp_runtime", &openmp_runtime,
         "(path of the OpenMP runtime library in use, _OPENMP version yyyymm compiled against).");
   bind_gru<float>(m, "GruF32", "TrainingCacheF32");

@@ -1,16 +1,31 @@
 """Type stubs of fastgru's compiled core (private: use the fastgru package)."""
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 _LayerArrays = Tuple[npt.NDArray, npt.NDArray, Optional[npt.NDArray], Optional[npt.NDArray]]
-# A LiGRU's (bn_weight, bn_bias, bn_running_mean, bn_running_var) and gradients (bn_weight, bn_bias).
+# Batch normalisation's (bn_weight, bn_bias, bn_running_mean, bn_running_var) and gradients
+# (bn_weight, bn_bias), for a cell that normalises its input projections.
 _BatchNormArrays = Tuple[npt.NDArray, npt.NDArray, npt.NDArray, npt.NDArray]
 _BatchNormGradients = Tuple[npt.NDArray, npt.NDArray]
 
 class CoreArgumentError(ValueError): ...
+
+class CellDescription(TypedDict):
+    cell: str                      # the core's name: "gru", "mgu", "ligru"
+    class_name: str                # the Python class and the model file's "class"
+    gate_blocks: Tuple[str, ...]   # row blocks of weight_ih / weight_hh, in order
+    gates: int                     # len(gate_blocks)
+    parameters: Tuple[str, ...]    # per layer and direction, without "_l{k}[_reverse]"
+    buffers: Tuple[str, ...]
+    has_bias_option: bool          # bias_ih, bias_hh exist when bias=True
+    has_reset_conventions: bool    # reset_after selects EQUATIONS.md §1 or §2
+    normalises_inputs: bool        # batch normalisation of the input projections
+    activations: Tuple[str, ...]   # the candidate's choices (empty: tanh, fixed)
+
+def cell_descriptions() -> Dict[str, CellDescription]: ...
 
 def available_isas() -> List[str]: ...
 def active_isa() -> str: ...

@@ -10,14 +10,15 @@
 
 namespace fastgru {
 
-// Reads a GRU, MGU or LiGRU model file into a network computing in Real (float64 weights are rounded
-// to float32 for Gru<float>, and the reverse). Training-only settings (dropout rates) are kept.
+// Reads the model file of a recurrent layer (any cell of fastgru::Cell) into a network computing
+// in Real (float64 weights are rounded to float32 for Gru<float>, and the reverse).
+// Training-only settings (dropout rates) are kept.
 // Enforces the format of README.md ("The model file") exactly as the Python reader does: only
 // regular files are opened, the header is capped, and every configured size is checked against
 // the tensors present before any network is built, so that reading costs memory and time bounded
 // by a small multiple of the file's size. Throws std::invalid_argument naming the file and the
 // problem for a missing, non-regular, truncated, corrupt, foreign or malformed file, one from a
-// newer format version, or a class other than GRU, MGU and LiGRU.
+// newer format version, or a class that is not a recurrent layer's.
 template <typename Real>
 Gru<Real> load_gru(const std::string& path);
 

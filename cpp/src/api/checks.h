@@ -6,8 +6,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "driver/layer.h"
-#include "fastgru/gru.h"
 
 namespace fastgru::api {
 
@@ -31,11 +29,5 @@ inline void require_at_least(std::int64_t value, std::int64_t minimum, const cha
                        std::to_string(value));
   }
 }
-
-// A layer's weights copied and packed for the kernels new layers use.
-template <typename Real>
-driver::PackedLayer<Real> make_packed_layer(GruLayerSizes sizes, ResetMode mode,
-                                            const GruWeightsView<Real>& weights,
-                                            const std::string& name);
 
 }  // namespace fastgru::api

@@ -1,51 +1,34 @@
-// GruLayer: argument checks and weight ownership; the time loops live in driver/.
+// GruLayer: argument checks and weight ownership; the GRU cell lives in cells/gru/, the time
+// loops in driver/.
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "api/checks.h"
+#include "cells/gru/gru_cell.h"
 #include "dispatch/kernel_table.h"
-#include "driver/layer.h"
+#include "driver/time_loops.h"
 #include "fastgru/gru.h"
 
 namespace fastgru {
-namespace api {
+namespace {
 
 template <typename Real>
-driver::PackedLayer<Real> make_packed_layer(GruLayerSizes sizes, ResetMode mode,
-                                            const GruWeightsView<Real>& w,
-                                            const std::string& name) {
-  require_at_least(sizes.input, 1, "input size");
-  require_at_least(sizes.hidden, 1, "hidden size");
-  require(mode == ResetMode::after || mode == ResetMode::before,
-          "reset mode must be ResetMode::after or ResetMode::before");
-  require_pointer(w.weight_ih, name + ".weight_ih");
-  require_pointer(w.weight_hh, name + ".weight_hh");
-  require((w.bias_ih == nullptr) == (w.bias_hh == nullptr),
-          name + ".bias_ih and " + name + ".bias_hh must be both given or both null");
-  const std::int64_t G = 3 * sizes.hidden;
-  auto copy_of = [](const Real* data, std::int64_t count) {
-    return data ? std::vector<Real>(data, data + count) : std::vector<Real>();
-  };
-  driver::PackedLayer<Real> layer;
-  layer.input = sizes.input;
-  layer.hidden = sizes.hidden;
-  layer.mode = mode;
-  layer.weight_ih = copy_of(w.weight_ih, G * sizes.input);
-  layer.weight_hh = copy_of(w.weight_hh, G * sizes.hidden);
-  layer.bias_ih = copy_of(w.bias_ih, G);
-  layer.bias_hh = copy_of(w.bias_hh, G);
-  driver::pack_layer(dispatch::active_kernels<Real>(), layer);
-  return layer;
+std::unique_ptr<const cells::GruCellLayer<Real>> make_layer(GruLayerSizes sizes, ResetMode mode,
+                                                            const GruWeightsView<Real>& w) {
+  api::require_at_least(sizes.input, 1, "input size");
+  api::require_at_least(sizes.hidden, 1, "hidden size");
+  api::require(mode == ResetMode::after || mode == ResetMode::before,
+               "reset mode must be ResetMode::after or ResetMode::before");
+  api::require_pointer(w.weight_ih, "weights.weight_ih");
+  api::require_pointer(w.weight_hh, "weights.weight_hh");
+  api::require((w.bias_ih == nullptr) == (w.bias_hh == nullptr),
+               "weights.bias_ih and weights.bias_hh must be both given or both null");
+  return std::make_unique<const cells::GruCellLayer<Real>>(dispatch::active_kernels<Real>(),
+                                                           sizes.input, sizes.hidden, mode, w);
 }
 
-template driver::PackedLayer<float> make_packed_layer<float>(GruLayerSizes, ResetMode,
-                                                             const GruWeightsView<float>&,
-                                                             const std::string&);
-template driver::PackedLayer<double> make_packed_layer<double>(GruLayerSizes, ResetMode,
-                                                               const GruWeightsView<double>&,
-                                                               const std::string&);
-
-}  // namespace api
+}  // namespace
 
 std::int64_t training_cache_size(std::int64_t steps, std::int64_t batch, std::int64_t hidden) {
   return steps * batch * 4 * hidden;
@@ -53,12 +36,12 @@ std::int64_t training_cache_size(std::int64_t steps, std::int64_t batch, std::in
 
 template <typename Real>
 struct GruLayer<Real>::Impl {
-  driver::PackedLayer<Real> layer;
+  std::unique_ptr<const cells::GruCellLayer<Real>> layer;
 };
 
 template <typename Real>
 GruLayer<Real>::GruLayer(GruLayerSizes sizes, ResetMode mode, const GruWeightsView<Real>& w)
-    : impl_(std::make_unique<Impl>(Impl{api::make_packed_layer(sizes, mode, w, "weights")})) {}
+    : impl_(std::make_unique<Impl>(Impl{make_layer(sizes, mode, w)})) {}
 
 template <typename Real>
 GruLayer<Real>::~GruLayer() = default;
@@ -69,17 +52,17 @@ GruLayer<Real>& GruLayer<Real>::operator=(GruLayer&&) noexcept = default;
 
 template <typename Real>
 GruLayerSizes GruLayer<Real>::sizes() const {
-  return {impl_->layer.input, impl_->layer.hidden};
+  return {impl_->layer->input(), impl_->layer->hidden()};
 }
 
 template <typename Real>
 ResetMode GruLayer<Real>::reset_mode() const {
-  return impl_->layer.mode;
+  return impl_->layer->reset_mode();
 }
 
 template <typename Real>
 bool GruLayer<Real>::has_bias() const {
-  return !impl_->layer.bias_ih.empty();
+  return impl_->layer->has_bias();
 }
 
 template <typename Real>
@@ -95,7 +78,7 @@ void GruLayer<Real>::forward(std::int64_t steps, std::int64_t batch, const Real*
   driver::StepRows rows;
   rows.steps = steps;
   rows.batch = batch;
-  driver::run_forward(impl_->layer, rows, x, h0, y, h_n, cache);
+  driver::run_forward(*impl_->layer, rows, x, h0, y, h_n, cache);
 }
 
 template <typename Real>
@@ -121,7 +104,7 @@ void GruLayer<Real>::backward(std::int64_t steps, std::int64_t batch, const Real
   driver::StepRows rows;
   rows.steps = steps;
   rows.batch = batch;
-  driver::run_backward(impl_->layer, rows, x, h0, y, cache, dy, dh_n, dx, dh0, grads);
+  driver::run_backward(*impl_->layer, rows, x, h0, y, cache, dy, dh_n, dx, dh0, grads);
 }
 
 template class GruLayer<float>;

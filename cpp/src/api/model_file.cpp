@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "api/json.h"
+#include "cells/cell_table.h"
 
 namespace fastgru {
 namespace {
@@ -224,7 +225,7 @@ const JsonValue& checked_metadata(const JsonValue& header, const Refusal& refuse
 
 // One configuration field: what it must be and the test.
 struct Field {
-  const char* expected;
+  std::string expected;
   std::function<bool(const JsonValue&)> valid;
 };
 
@@ -234,8 +235,9 @@ bool is_string_in(const JsonValue& v, std::initializer_list<const char*> allowed
          std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return v.string == a; });
 }
 
-// The configuration fields of each layer class (README.md, "The model file").
-std::map<std::string, Field> config_fields(Cell cell) {
+// The configuration fields of each layer class (README.md, "The model file"): the common ones,
+// then those of the cell's options (cells/cell_table.h).
+std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
   const Field size{"an integer in 1..2^31", [](const JsonValue& v) { return is_integer(v, 1, kMaxSize); }};
   const Field boolean{"a boolean", [](const JsonValue& v) { return v.kind == JsonValue::Kind::boolean; }};
   const Field rate{"a number in [0, 1)", [](const JsonValue& v) { return is_number(v) && v.number >= 0 && v.number < 1; }};
@@ -244,13 +246,17 @@ std::map<std::string, Field> config_fields(Cell cell) {
       {"dropout", rate}, {"bidirectional", boolean}, {"recurrent_dropout", rate}, {"zoneout", rate},
       {"dtype", {"'float32' or 'float64'", [](const JsonValue& v) { return is_string_in(v, {"float32", "float64"}); }}},
   };
-  if (cell != Cell::ligru) fields.emplace("bias", boolean);
-  if (cell == Cell::gru) fields.emplace("reset_after", boolean);
-  if (cell == Cell::ligru) {
-    fields.emplace("activation", Field{"'relu', 'tanh' or 'leaky_relu'", [](const JsonValue& v) {
-                                         return is_string_in(v, {"relu", "tanh", "leaky_relu"});
+  if (cell.has_bias_option) fields.emplace("bias", boolean);
+  if (cell.has_reset_conventions) fields.emplace("reset_after", boolean);
+  if (!cell.activations.empty()) {
+    const std::vector<std::string>& names = cell.activations;
+    fields.emplace("activation", Field{cells::name_list(names, "'"), [names](const JsonValue& v) {
+                                         return v.kind == JsonValue::Kind::string &&
+                                                std::find(names.begin(), names.end(), v.string) != names.end();
                                        }});
     fields.emplace("negative_slope", Field{"a number >= 0", [](const JsonValue& v) { return is_number(v) && v.number >= 0; }});
+  }
+  if (cell.normalises_inputs) {
     fields.emplace("bn_momentum", Field{"a number in [0, 1]", [](const JsonValue& v) {
                                           return is_number(v) && v.number >= 0 && v.number <= 1;
                                         }});
@@ -259,7 +265,7 @@ std::map<std::string, Field> config_fields(Cell cell) {
   return fields;
 }
 
-JsonValue checked_config(Cell cell, const std::string& text, const Refusal& refuse) {
+JsonValue checked_config(const cells::CellDescription& cell, const std::string& text, const Refusal& refuse) {
   JsonValue config = parse(text, "config", refuse);
   if (config.kind != JsonValue::Kind::object) throw refuse("config: expected a JSON object, got " + json_type(config));
   const std::map<std::string, Field> fields = config_fields(cell);
@@ -324,48 +330,54 @@ Gru<Real> load_gru(const std::string& path) {
     throw refuse("a fastgru.Model file (a recurrent layer with a dense head): the C and C++ loaders read "
                  "recurrent layers; save model.recurrent instead");
   }
-  if (layer_class != "GRU" && layer_class != "MGU" && layer_class != "LiGRU") {
-    throw refuse("expected a GRU, MGU or LiGRU model, got class " + api::printable(layer_class));
+  const cells::CellDescription* cell = cells::find_class(layer_class);
+  if (!cell) {
+    std::vector<std::string> classes;
+    for (const cells::CellDescription& description : cells::cell_descriptions()) classes.push_back(description.class_name);
+    throw refuse("expected a " + cells::name_list(classes) + " model, got class " + api::printable(layer_class));
   }
   GruConfig config;
-  config.cell = layer_class == "GRU" ? Cell::gru : layer_class == "MGU" ? Cell::mgu : Cell::ligru;
-  const bool ligru = config.cell == Cell::ligru;
-  const JsonValue fields = checked_config(config.cell, metadata.find("config")->string, refuse);
+  config.cell = cell->cell;
+  const JsonValue fields = checked_config(*cell, metadata.find("config")->string, refuse);
   auto number = [&](const char* key) { return fields.find(key)->number; };
   auto boolean = [&](const char* key) { return fields.find(key)->boolean; };
   config.input = static_cast<std::int64_t>(number("input_size"));
   config.hidden = static_cast<std::int64_t>(number("hidden_size"));
   config.layers = static_cast<std::int64_t>(number("num_layers"));
   config.bidirectional = boolean("bidirectional");
-  config.bias = !ligru && boolean("bias");
-  config.mode = config.cell == Cell::gru && !boolean("reset_after") ? ResetMode::before : ResetMode::after;
+  config.bias = cell->has_bias_option && boolean("bias");
+  config.mode = cell->has_reset_conventions && !boolean("reset_after") ? ResetMode::before : ResetMode::after;
   config.dropout = number("dropout");
   config.recurrent_dropout = number("recurrent_dropout");
   config.zoneout = number("zoneout");
-  if (ligru) {
-    const std::string& activation = fields.find("activation")->string;
-    config.activation = activation == "relu" ? Activation::relu : activation == "tanh" ? Activation::tanh : Activation::leaky_relu;
+  if (!cell->activations.empty()) {
+    const std::vector<std::string>& names = cell->activations;
+    const auto chosen = std::find(names.begin(), names.end(), fields.find("activation")->string);
+    config.activation = static_cast<Activation>(chosen - names.begin());
     config.negative_slope = number("negative_slope");
-    config.bn_eps = number("bn_eps");
   }
+  if (cell->normalises_inputs) config.bn_eps = number("bn_eps");
   const std::string dtype = fields.find("dtype")->string == "float32" ? "F32" : "F64";
 
   // The tensors the configuration needs, in the order the network takes them; every one is
   // checked against the file before any array is made.
   const std::int64_t D = config.bidirectional ? 2 : 1;
-  const std::int64_t G = (config.cell == Cell::gru ? 3 : 2) * config.hidden;
+  const std::int64_t G = cell->gates() * config.hidden;
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected;
+  std::vector<std::pair<std::int64_t, std::string>> members;  // of each: (view, member name)
   for (std::int64_t l = 0; l < config.layers; ++l) {
     for (std::int64_t d = 0; d < D; ++d) {
       const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
       const std::int64_t input = l == 0 ? config.input : D * config.hidden;
-      expected.push_back({"weight_ih" + suffix, {G, input}});
-      expected.push_back({"weight_hh" + suffix, {G, config.hidden}});
-      for (const char* name : {"bias_ih", "bias_hh"}) {
-        if (config.bias) expected.push_back({name + suffix, {G}});
-      }
-      for (const char* name : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) {
-        if (ligru) expected.push_back({name + suffix, {G}});
+      for (const std::vector<std::string>* names : {&cell->parameters, &cell->buffers}) {
+        for (const std::string& name : *names) {
+          if (!config.bias && name.compare(0, 5, "bias_") == 0) continue;
+          const std::vector<std::int64_t> shape = name == "weight_ih"   ? std::vector<std::int64_t>{G, input}
+                                                  : name == "weight_hh" ? std::vector<std::int64_t>{G, config.hidden}
+                                                                        : std::vector<std::int64_t>{G};
+          expected.push_back({name + suffix, shape});
+          members.push_back({l * D + d, name});
+        }
       }
     }
     // A file cannot name more tensors than it has: stop before listing a huge configuration.
@@ -386,24 +398,9 @@ Gru<Real> load_gru(const std::string& path) {
   std::vector<std::vector<Real>> arrays;
   arrays.reserve(expected.size());  // every array is in place before the first view is taken
   for (const auto& [name, shape] : expected) arrays.push_back(tensor_values<Real>(data, tensors.at(name)));
-  std::vector<GruWeightsView<Real>> views;
-  std::size_t next = 0;
-  for (std::int64_t s = 0; s < config.layers * D; ++s) {
-    GruWeightsView<Real> view;
-    view.weight_ih = arrays[next++].data();
-    view.weight_hh = arrays[next++].data();
-    if (config.bias) {
-      view.bias_ih = arrays[next++].data();
-      view.bias_hh = arrays[next++].data();
-    }
-    if (ligru) {
-      view.bn_weight = arrays[next++].data();
-      view.bn_bias = arrays[next++].data();
-      view.bn_running_mean = arrays[next++].data();
-      view.bn_running_var = arrays[next++].data();
-    }
-    views.push_back(view);
-  }
+  std::vector<GruWeightsView<Real>> views(static_cast<std::size_t>(config.layers * D));
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    *cells::weight_member(views[members[i].first], members[i].second) = arrays[i].data();
   try {
     return Gru<Real>(config, views);
   } catch (const std::invalid_argument& error) {  // values the network refuses (a negative running variance)

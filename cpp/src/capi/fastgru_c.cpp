@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cells/cell_table.h"
 #include "fastgru/gru.h"
 #include "fastgru/model_file.h"
 #include "fastgru/runtime.h"
@@ -33,6 +34,12 @@ struct fastgru_stream {
 };
 
 namespace {
+
+// fastgru_cell numbers the cells as fastgru::Cell does.
+static_assert(static_cast<int>(fastgru::Cell::gru) == FASTGRU_CELL_GRU &&
+                  static_cast<int>(fastgru::Cell::mgu) == FASTGRU_CELL_MGU &&
+                  static_cast<int>(fastgru::Cell::ligru) == FASTGRU_CELL_LIGRU,
+              "fastgru_cell and fastgru::Cell disagree");
 
 thread_local std::string last_error;
 
@@ -204,14 +211,13 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
     require_pointer(info, "info");
     const fastgru::GruConfig& c = model->f32 ? model->f32->config() : model->f64->config();
     info->dtype = model->dtype;
-    info->cell = c.cell == fastgru::Cell::mgu     ? FASTGRU_CELL_MGU
-                 : c.cell == fastgru::Cell::ligru ? FASTGRU_CELL_LIGRU
-                                                  : FASTGRU_CELL_GRU;
+    info->cell = static_cast<fastgru_cell>(static_cast<int>(c.cell));
     info->input = c.input;
     info->hidden = c.hidden;
     info->layers = c.layers;
     info->directions = c.bidirectional ? 2 : 1;
-    info->reset_after = c.cell == fastgru::Cell::gru && c.mode == fastgru::ResetMode::after ? 1 : 0;
+    info->reset_after =
+        fastgru::cells::describe(c.cell).has_reset_conventions && c.mode == fastgru::ResetMode::after ? 1 : 0;
     info->bias = c.bias ? 1 : 0;
   });
 }

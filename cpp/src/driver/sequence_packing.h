@@ -1,4 +1,4 @@
-// Packing a batch of sequences for the driver (see StepRows in layer.h): rows sorted by length,
+// Packing a batch of sequences for the driver (see StepRows in step_rows.h): rows sorted by length,
 // longest first (stable, so equal lengths keep the caller's order), each step's active rows one
 // after the other. The reverse direction runs the same forward loop over each row's steps in
 // mirrored order: `mirrored` maps a packed row (t, j) to (length_j − 1 − t, j).
@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "driver/layer.h"
+#include "driver/step_rows.h"
 
 namespace fastgru::driver {
 

@@ -1,18 +1,16 @@
-// Forward time loop. The input projection of a chunk of steps is one product before the loop;
-// each step runs only the fused recurrent product + gate update, over the rows still active.
-// Threads take row tiles (independent sequences: no barrier) when there are enough rows, else
-// hidden-unit blocks (one barrier per step; reset-before needs a second between its two
-// dependent products). In a variable-length batch the rows drop out as their sequences end:
-// the steps left with too few rows for row tiles run as a batch of those rows would.
+// Forward time loop. The input projection of a chunk of steps is one product before the loop
+// (the cell's project_inputs); each step runs only the cell's fused recurrent product + gate
+// update phases, over the rows still active. Threads take row tiles (independent sequences: no
+// barrier) when there are enough rows, else hidden units (a barrier every step, and one between
+// a cell's phases). In a variable-length batch the rows drop out as their sequences end: the
+// steps left with too few rows for row tiles run as a batch of those rows would.
 // Inference on a variable-length or batch-first batch reads x's rows and writes y's in place
-// (CallerRows in layer.h).
+// (CallerRows in time_loops.h).
 #include <algorithm>
 #include <cstring>
 
-#include "driver/batch_norm.h"
-#include "driver/layer.h"
-#include "driver/matmul.h"
 #include "driver/scratch.h"
+#include "driver/time_loops.h"
 #include "driver/work_split.h"
 #include "threads/contention.h"
 
@@ -28,36 +26,28 @@ constexpr Index kProjectionChunkBytes = Index(16) << 20;
 }  // namespace
 
 template <typename Real>
-void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
+void run_forward(const cells::CellLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
                  Real* y, Real* h_n, Real* cache, const Regularisation<Real>* reg,
                  Real* batch_statistics, const CallerRows<Real>* caller) {
   // No rows: y and h_n are empty, whatever the step count.
   if (s.batch == 0) return;
-  const kernels::KernelTable<Real>& k = *L.kernels;
-  const Index H = L.hidden, G = L.gates() * H, W = k.vector_width;
-  const Index B = s.batch, I = L.input;
-  const bool ligru = L.cell == Cell::ligru;
-  // A LiGRU in training normalises with the whole batch's statistics: one projection of every
-  // step before the loop. Inference's normalisation is folded into the input weights where the
-  // folding is finite, else applied to each chunk's projections.
-  const bool normalise_batch = ligru && cache;
-  const bool normalise_running = ligru && !cache && !L.batch_norm_folded;
+  const kernels::KernelTable<Real>& k = L.kernels();
+  const Index H = L.hidden(), G = L.gate_width(), W = k.vector_width;
+  const Index B = s.batch, I = L.input();
+  const bool training = cache != nullptr;
   const Index chunk_steps =
-      normalise_batch ? std::max<Index>(1, s.steps)
-                      : std::max<Index>(1, kProjectionChunkBytes / Index(sizeof(Real)) /
-                                               std::max<Index>(1, B * G));
-  const bool reset_after = L.mode == ResetMode::after;
-  const Real* bias_hh = L.bias_hh_or_null();
-  const Real* input_bias = ligru ? L.inference_shift.data() : L.bias_ih_or_null();
-  const auto step_ligru = ligru ? k.step_ligru[L.activation] : nullptr;
+      L.projects_whole_sequence(training)
+          ? std::max<Index>(1, s.steps)
+          : std::max<Index>(1, kProjectionChunkBytes / Index(sizeof(Real)) / std::max<Index>(1, B * G));
+  const int phases = L.forward_phases();
 
   Scratch<Real> gi(std::min(chunk_steps, std::max<Index>(s.steps, 1)) * B * G);
   Scratch<Real> zero_state(B * H);
-  // Reset-before needs r, z and r ⊙ h between its two products even when nothing is cached.
-  Scratch<Real> step_record(cache || ligru ? 0 : B * 4 * H);
+  const bool step_workspace = !training && L.needs_step_record();
+  Scratch<Real> step_record(step_workspace ? B * 4 * H : 0);
   std::fill(zero_state.data(), zero_state.data() + B * H, Real(0));
 
-  const Index blocks = (H + W - 1) / W, candidate_panels = (H + 3 * W - 1) / (3 * W);
+  const Index blocks = (H + W - 1) / W, panels = (H + 3 * W - 1) / (3 * W);
   const Real* h_first = h0 ? h0 : zero_state.data();
   const Index* x_rows = caller ? caller->x_rows : nullptr;
   Real* y_caller = caller ? caller->y : nullptr;
@@ -70,7 +60,7 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   };
   // Backward reads the records only after its loop.
   const bool stream_records =
-      cache && s.total_rows() * 4 * H * Index(sizeof(Real)) > kStreamedRowBytes;
+      training && s.total_rows() * 4 * H * Index(sizeof(Real)) > kStreamedRowBytes;
   const Real* recurrent_keep = reg ? reg->recurrent_keep : nullptr;
   const Real* zoneout_keep = reg ? reg->zoneout_keep : nullptr;
   const Real zoneout_rate = reg ? reg->zoneout_rate : Real(0);
@@ -78,33 +68,14 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   for (Index chunk_start = 0; chunk_start < s.steps; chunk_start += chunk_steps) {
     const Index chunk_end = std::min(s.steps, chunk_start + chunk_steps);
     const Index row0 = s.offset(chunk_start);
-    const Index chunk_rows = s.offset(chunk_end) - row0;
-    // The chunk's input projections, reading x's rows where x_rows places them.
-    auto project = [&](const Real* panels, const Real* bias) {
-      if (x_rows) {
-        matmul_packed_rows(k, chunk_rows, G, I, x, I, x_rows + row0, panels, gi.data(), G, bias);
-      } else {
-        matmul_packed(k, chunk_rows, G, I, x + row0 * I, I, Index(1), panels, gi.data(), G, bias);
-      }
-    };
-    if (normalise_batch) {
-      matmul_packed(k, chunk_rows, G, I, x, I, Index(1), L.training_input_panels.data(),
-                    gi.data(), G, static_cast<const Real*>(nullptr));
-      // x̂ goes to the records' last two blocks, which backward's normalisation reads.
-      batch_norm_forward(chunk_rows, G, L.bn_weight.data(), L.bn_bias.data(), L.bn_eps, gi.data(),
-                         cache + 2 * H, 4 * H, batch_statistics);
-    } else if (normalise_running) {
-      project(L.training_input_panels.data(), static_cast<const Real*>(nullptr));
-      batch_norm_inference(chunk_rows, G, L.bn_weight.data(), L.bn_bias.data(),
-                           L.bn_running_mean.data(), L.bn_running_var.data(), L.bn_eps, gi.data());
-    } else {
-      project(L.input_panels.data(), input_bias);
-    }
+    const cells::InputRows<Real> chunk_x{x, I, x_rows, row0, s.offset(chunk_end) - row0};
+    L.project_inputs(chunk_x, gi.data(), training ? cache + row0 * 4 * H : nullptr,
+                     batch_statistics, training);
 
     // Steps [first, last) on `threads`, taking row tiles or hidden units.
     auto run_steps = [&](Index first, Index last, int threads, bool by_rows) {
       threads::StepLoopWatch watch(std::max(uneven_share(blocks, threads),
-                                            uneven_share(candidate_panels, threads)));
+                                            uneven_share(panels, threads)));
       threads::parallel(threads, [&](const threads::Worker& worker) {
         const threads::Worker alone(0, 1, nullptr);
         const threads::Worker* team = &worker;
@@ -112,17 +83,22 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
             by_rows ? balanced_row_range(B, first, last, [&](Index t) { return s.rows_at(t); },
                                          k.tile_rows, worker.count(), worker.index())
                     : Range{0, B};
-        Range my_blocks{0, blocks}, my_panels{0, candidate_panels};
+        Range my_blocks{0, blocks}, my_panels{0, panels};
+        // Units this thread computes in a unit split, in each grain. It masks the states of
+        // its blocks; it writes the states of its units of the last phase's grain.
+        auto units_of = [&](cells::UnitGrain grain) {
+          return grain == cells::UnitGrain::blocks ? my_blocks : my_panels;
+        };
+        const cells::UnitGrain state_grain = L.forward_grain(phases - 1);
+        const Index state_grain_width = state_grain == cells::UnitGrain::blocks ? W : 3 * W;
         Index block_u0 = 0, block_u1 = H, state_u0 = 0, state_u1 = H;
-        // Units this thread computes in a unit split: the blocks of the reset-after and r, z
-        // kernels, the candidate panels of the reset-before n kernel (which writes the state).
         auto take_units = [&](int nt, int tid) {
           my_blocks = split_evenly(blocks, nt, tid);
-          my_panels = split_evenly(candidate_panels, nt, tid);
+          my_panels = split_evenly(panels, nt, tid);
           block_u0 = std::min(my_blocks.begin * W, H);
           block_u1 = std::min(my_blocks.end * W, H);
-          state_u0 = reset_after || ligru ? block_u0 : std::min(my_panels.begin * 3 * W, H);
-          state_u1 = reset_after || ligru ? block_u1 : std::min(my_panels.end * 3 * W, H);
+          state_u0 = std::min(units_of(state_grain).begin * state_grain_width, H);
+          state_u1 = std::min(units_of(state_grain).end * state_grain_width, H);
         };
         if (!by_rows) take_units(worker.count(), worker.index());
         for (Index t = first; t < last; ++t) {
@@ -130,7 +106,8 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
           const Real* h_prev = t > 0 ? states_at(t - 1) : h_first;
           const Real* gi_t = gi.data() + (s.offset(t) - row0) * G;
           Real* y_t = states_at(t);
-          Real* record = cache ? cache + s.offset(t) * 4 * H : step_record.data();
+          Real* record = training ? cache + s.offset(t) * 4 * H
+                                  : (step_workspace ? step_record.data() : nullptr);
           // Recurrent dropout: the products read h ⊙ keep, kept for backward.
           Real* masked = recurrent_keep ? reg->masked_states + s.offset(t) * H : nullptr;
           auto mask_states = [&](Index r0, Index n, Index u0, Index u1) {
@@ -149,27 +126,23 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
               }
           };
           auto run_rows = [&](Index r0, Index n) {
-            Real* rec = record + r0 * 4 * H;
             if (masked) {
               mask_states(r0, n, by_rows ? 0 : block_u0, by_rows ? H : block_u1);
               if (!by_rows) team->barrier();
             }
-            const Real* h_product = (masked ? masked : h_prev) + r0 * H;
-            if (ligru) {
-              step_ligru(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(), h_prev + r0 * H,
-                         h_product, gi_t + r0 * G, G, L.negative_slope, y_t + r0 * H, H,
-                         cache ? rec : nullptr);
-            } else if (reset_after) {
-              k.step_reset_after(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                                 h_prev + r0 * H, h_product, gi_t + r0 * G, G, bias_hh,
-                                 y_t + r0 * H, H, cache ? rec : nullptr, stream_records);
-            } else {
-              k.step_reset_before_rz(n, H, my_blocks.begin, my_blocks.end, L.step_panels.data(),
-                                     h_product, gi_t + r0 * G, G, bias_hh, rec);
-              if (!by_rows) team->barrier();
-              k.step_reset_before_n(n, H, my_panels.begin, my_panels.end,
-                                    L.candidate_panels.data(), h_prev + r0 * H, gi_t + r0 * G, G,
-                                    bias_hh, y_t + r0 * H, H, rec);
+            const cells::ForwardStep<Real> step{n,
+                                                h_prev + r0 * H,
+                                                (masked ? masked : h_prev) + r0 * H,
+                                                gi_t + r0 * G,
+                                                G,
+                                                y_t + r0 * H,
+                                                H,
+                                                record ? record + r0 * 4 * H : nullptr,
+                                                training,
+                                                stream_records};
+            for (int phase = 0; phase < phases; ++phase) {
+              if (phase > 0 && !by_rows) team->barrier();
+              L.forward_phase(phase, step, units_of(L.forward_grain(phase)));
             }
             if (zoneout_keep || zoneout_rate != Real(0)) {
               zone_out(r0, n, by_rows ? 0 : state_u0, by_rows ? H : state_u1);
@@ -249,11 +222,11 @@ void run_forward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, c
   }
 }
 
-template void run_forward<float>(const PackedLayer<float>&, const StepRows&, const float*,
+template void run_forward<float>(const cells::CellLayer<float>&, const StepRows&, const float*,
                                  const float*, float*, float*, float*,
                                  const Regularisation<float>*, float*,
                                  const CallerRows<float>*);
-template void run_forward<double>(const PackedLayer<double>&, const StepRows&, const double*,
+template void run_forward<double>(const cells::CellLayer<double>&, const StepRows&, const double*,
                                   const double*, double*, double*, double*,
                                   const Regularisation<double>*, double*,
                                   const CallerRows<double>*);

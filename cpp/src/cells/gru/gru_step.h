@@ -1,60 +1,17 @@
 // Fused GRU step kernels (EQUATIONS.md §1, §2) and their derivatives, written once over a SIMD
 // traits class S. Each forward kernel runs the recurrent product for a range of hidden-unit
 // blocks and applies the gate update to the accumulators before they leave the registers.
-// Packed layouts are described in kernels.h; a step record row holds r, z, n and the fourth term.
+// Packed layouts are described in gru_kernels.h; a step record row holds r, z, n and the fourth
+// term. make_gru_kernels<S>() fills the GRU's kernel table for one ISA.
 #pragma once
 
 #include <algorithm>
-#include <cstddef>
-#include <cstdint>
 
-#include "kernels/kernels.h"
+#include "cells/gru/gru_kernels.h"
 #include "kernels/simd/panel_product.h"
+#include "kernels/simd/step_helpers.h"
 
 namespace fastgru::kernels {
-
-template <class S>
-inline typename S::V load_bias(const typename S::Real* bias, Index offset, int count) {
-  return bias ? S::load_n(bias + offset, count) : S::zero();
-}
-
-// The gate update h' = z ⊙ h + (1 − z) ⊙ n, exact where z = 1 (h' = h) and z = 0 (h' = n):
-// the shorter n + z ⊙ (h − n) rounds h − n to the precision of the larger of the two, so a
-// saturated gate would lose the state it keeps (h = −0.7, n = 10⁸ gives 0 in float32).
-template <class S>
-inline typename S::V gate_update(typename S::V z, typename S::V h, typename S::V n) {
-  return S::fma(z, h, S::mul(S::sub(S::set1(1), z), n));
-}
-
-// Rows that are read back only after the time loop (records, dL/d(W_i x)) may be written
-// around the caches: whole aligned lines, where the vector is one, cost no read for ownership
-// and leave the recurrent weights in L2. Those rows hold blocks of H units (rows of 3H or 4H),
-// so every vector starts on a line when `rows` does and H units fill whole lines.
-template <class S>
-inline bool can_stream_rows(const typename S::Real* rows, Index hidden) {
-  constexpr Index kLine = 64;
-  return S::kStoresLines && rows && reinterpret_cast<std::uintptr_t>(rows) % kLine == 0 &&
-         (hidden * Index(sizeof(typename S::Real))) % kLine == 0;
-}
-
-template <class S>
-inline void store_streamed(typename S::Real* p, typename S::V v, int count, bool stream) {
-  if constexpr (S::kStoresLines) {
-    if (stream && count == S::kWidth) {
-      S::stream(p, v);
-      return;
-    }
-  }
-  S::store_n(p, v, count);
-}
-
-// Orders a kernel's streamed stores before the caller's later ones.
-template <class S>
-inline void end_streaming(bool stream) {
-  if constexpr (S::kStoresLines) {
-    if (stream) S::stream_fence();
-  }
-}
 
 template <class S>
 void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_end,
@@ -175,34 +132,6 @@ void step_reset_before_n(Index rows, Index hidden, Index panel_begin, Index pane
   }
 }
 
-// A block of H units of one row of a step's arrays read from memory (records, dy, states).
-template <class S>
-struct RowSource {
-  const typename S::Real* data;
-  Index row_stride;
-};
-
-// Calls body(row, j, count) for every vector of units [unit_begin, unit_end) of every row.
-// The rows of the backward kernels' inputs come from memory, each a few lines and often a page
-// apart, where hardware prefetchers stop: each row's lines of `sources` are asked for
-// kRowsAhead rows early (T = 100, B = 32, H = 256 training: 7% faster at 1 thread, 11% at 2).
-template <class S, std::size_t kSources, class Body>
-inline void for_each_unit_vector(Index rows, Index unit_begin, Index unit_end,
-                                 const RowSource<S> (&sources)[kSources], Body&& body) {
-  constexpr int W = S::kWidth;
-  constexpr Index kRowsAhead = 2;
-  if (unit_begin >= unit_end) return;
-  for (Index row = 0; row < rows; ++row) {
-    if (row + kRowsAhead < rows) {
-      for (const RowSource<S>& source : sources)
-        prefetch_range(source.data + (row + kRowsAhead) * source.row_stride + unit_begin,
-                       unit_end - unit_begin);
-    }
-    for (Index j = unit_begin; j < unit_end; j += W)
-      body(row, j, static_cast<int>(std::min<Index>(W, unit_end - j)));
-  }
-}
-
 template <class S>
 void backward_reset_after(Index rows, Index hidden, Index unit_begin, Index unit_end,
                           const typename S::Real* record, const typename S::Real* h_prev,
@@ -278,31 +207,10 @@ void backward_reset_before_r(Index rows, Index hidden, Index unit_begin, Index u
   });
 }
 
-// Each column sums its rows in order, whatever the blocking; a block of vectors takes every
-// row in one sweep so that the rows stream through memory whole.
-template <class S, int NV>
-inline void column_sum_block(Index rows, Index col0, Index cols, const typename S::Real* a,
-                             Index lda, typename S::Real* sums) {
-  constexpr int W = S::kWidth;
-  typename S::V total[NV];
-  int count[NV];
-  for (int v = 0; v < NV; ++v) {
-    count[v] = static_cast<int>(std::clamp<Index>(cols - col0 - v * W, 0, W));
-    total[v] = S::load_n(sums + col0 + v * W, count[v]);
-  }
-  for (Index i = 0; i < rows; ++i)
-    for (int v = 0; v < NV; ++v)
-      total[v] = S::add(total[v], S::load_n(a + i * lda + col0 + v * W, count[v]));
-  for (int v = 0; v < NV; ++v) S::store_n(sums + col0 + v * W, total[v], count[v]);
-}
-
 template <class S>
-void column_sum(Index rows, Index cols, const typename S::Real* a, Index lda,
-                typename S::Real* sums) {
-  constexpr int W = S::kWidth, NV = 8;
-  Index j = 0;
-  for (; j + NV * W <= cols; j += NV * W) column_sum_block<S, NV>(rows, j, cols, a, lda, sums);
-  for (; j < cols; j += W) column_sum_block<S, 1>(rows, j, cols, a, lda, sums);
+cells::GruKernels<typename S::Real> make_gru_kernels() {
+  return {step_reset_after<S>,         step_reset_before_rz<S>,     step_reset_before_n<S>,
+          backward_reset_after<S>,     backward_reset_before_zn<S>, backward_reset_before_r<S>};
 }
 
 }  // namespace fastgru::kernels

@@ -1,4 +1,4 @@
-#include "driver/batch_norm.h"
+#include "cells/ligru/batch_norm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,8 +6,12 @@
 
 #include "driver/work_split.h"
 
-namespace fastgru::driver {
+namespace fastgru::cells {
 namespace {
+
+using driver::Range;
+using driver::split_evenly;
+using driver::threads_for;
 
 // Threads take disjoint column ranges (whole cache lines) and walk every row: no shared sums.
 template <class Body>
@@ -116,4 +120,4 @@ template void batch_norm_backward<float>(Index, Index, const float*, float, cons
 template void batch_norm_backward<double>(Index, Index, const double*, double, const double*,
                                           Index, const double*, double*, double*, double*);
 
-}  // namespace fastgru::driver
+}  // namespace fastgru::cells

@@ -5,7 +5,7 @@
 namespace fastgru::kernels {
 
 const KernelTable<float>& f32_kernels__avx2() {
-  static const KernelTable<float> table = make_kernel_table<VecAvx2F32>("avx2");
+  static const KernelTable<float> table = make_kernel_table<VecAvx2F32>("avx2", Isa::avx2);
   return table;
 }
 

@@ -1,4 +1,4 @@
-#include "driver/gru_stack.h"
+#include "driver/stack.h"
 
 #include <cstring>
 #include <utility>
@@ -51,11 +51,11 @@ void fill_step_mask(const SequencePacking& p, std::uint64_t seed, std::uint64_t 
 }  // namespace
 
 template <typename Real>
-void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
+void run_stack_forward(const cells::CellLayers<Real>& layers, Index D,
                        const RegularisationRates& rates, SequencePacking p, bool batch_first,
                        const Real* x, const Real* h0, Real* y, Real* h_n, StackCache<Real>* cache) {
-  const Index L = static_cast<Index>(layers.size()) / D, H = layers[0].hidden, B = p.batch;
-  const Index total = p.total_rows(), I0 = layers[0].input;
+  const Index L = static_cast<Index>(layers.size()) / D, H = layers[0]->hidden(), B = p.batch;
+  const Index total = p.total_rows(), I0 = layers[0]->input();
   const StepRows rows = p.step_rows();
   // A dense time-major batch is already packed: inference reads x and (one direction) writes y
   // in place, so it holds no copy of the sequence.
@@ -64,7 +64,8 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
     cache->inputs.resize(L);
     cache->outputs.resize(L * D);
     cache->records.resize(L * D);
-    cache->batch_statistics.resize(layers[0].cell == Cell::ligru ? L * D : 0);
+    cache->batch_statistics.resize(layers[0]->batch_statistics_size() > 0 ? L * D : 0);
+    cache->statistics_columns = layers[0]->batch_statistics_size() / 2;
     cache->dropout_keep.resize(rates.dropout > 0 ? L - 1 : 0);
     cache->recurrent_keep.resize(rates.recurrent_dropout > 0 ? L * D : 0);
     cache->masked_states.resize(rates.recurrent_dropout > 0 ? L * D : 0);
@@ -98,7 +99,7 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
   }
   const bool x_direct = y_direct && !in_place;
   for (Index l = 0; l < L; ++l) {
-    const Index I = layers[l * D].input;
+    const Index I = layers[l * D]->input();
     const bool last = l == L - 1;
     // The next layer's input: cached for backward, or a scratch buffer (two alternate).
     Real* next = nullptr;
@@ -151,9 +152,9 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
         reg.zoneout_rate = static_cast<Real>(rates.zoneout);
       }
       Real* statistics = cache && !cache->batch_statistics.empty()
-                             ? cache->batch_statistics[s].ensure(2 * layers[s].gates() * H)
+                             ? cache->batch_statistics[s].ensure(layers[s]->batch_statistics_size())
                              : nullptr;
-      run_forward(layers[s], rows, direction_input, h0_packed ? h0_packed + s * B * H : nullptr,
+      run_forward(*layers[s], rows, direction_input, h0_packed ? h0_packed + s * B * H : nullptr,
                   out, h_n_packed.data(), record, &reg, statistics, &in_caller);
       scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
       if (!next || out_is_next) continue;
@@ -180,9 +181,9 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index D,
 }
 
 template <typename Real>
-void run_stack_step(const std::vector<PackedLayer<Real>>& layers, double zoneout, Index batch,
+void run_stack_step(const cells::CellLayers<Real>& layers, double zoneout, Index batch,
                     const Real* x, const Real* h0, Real* y, Real* h_n) {
-  const Index L = static_cast<Index>(layers.size()), H = layers[0].hidden, B = batch;
+  const Index L = static_cast<Index>(layers.size()), H = layers[0]->hidden(), B = batch;
   StepRows rows;
   rows.steps = 1;
   rows.batch = B;
@@ -196,18 +197,18 @@ void run_stack_step(const std::vector<PackedLayer<Real>>& layers, double zoneout
     Real* out = l == L - 1 ? y : states.data() + (l % 2) * B * H;
     const Real* layer_h0 = h0 ? h0 + l * B * H : nullptr;
     Real* layer_h_n = h_n + l * B * H;
-    run_forward(layers[l], rows, input, layer_h0, out, layer_h_n, static_cast<Real*>(nullptr),
+    run_forward(*layers[l], rows, input, layer_h0, out, layer_h_n, static_cast<Real*>(nullptr),
                 &reg);
     input = out;
   }
 }
 
 template <typename Real>
-void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
+void run_stack_backward(const cells::CellLayers<Real>& layers, Index D,
                         const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
                         Real* dh0, const std::vector<GruGradientsView<Real>>& grads) {
   const SequencePacking& p = cache.packing;
-  const Index L = static_cast<Index>(layers.size()) / D, H = layers[0].hidden, B = p.batch;
+  const Index L = static_cast<Index>(layers.size()) / D, H = layers[0]->hidden(), B = p.batch;
   const Index total = p.total_rows();
   const StepRows rows = p.step_rows();
 
@@ -218,7 +219,7 @@ void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
   Real* dh_n_rows = state_in.ensure(B * H);
   Real* dh0_rows = state_out.ensure(B * H);
   for (Index l = L - 1; l >= 0; --l) {
-    const Index I = layers[l * D].input;
+    const Index I = layers[l * D]->input();
     const Real* input = cache.inputs[l].data();
     Real* d_input = (l % 2 == (L - 1) % 2 ? d_b : d_a).ensure(total * I);
     for (Index d = 0; d < D; ++d) {
@@ -242,7 +243,7 @@ void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
         reg.masked_states = cache.masked_states[s].data();
       }
       if (!cache.zoneout_keep.empty()) reg.zoneout_keep = cache.zoneout_keep[s].data();
-      run_backward(layers[s], rows, direction_input, cache.has_h0 ? cache.h0.data() + s * B * H : nullptr,
+      run_backward(*layers[s], rows, direction_input, cache.has_h0 ? cache.h0.data() + s * B * H : nullptr,
                    cache.outputs[s].data(), cache.records[s].data(), d_direction_states,
                    dh_n ? dh_n_rows : nullptr, d_x, dh0_rows, grads[s], &reg,
                    cache.batch_statistics.empty() ? nullptr : cache.batch_statistics[s].data());
@@ -260,25 +261,25 @@ void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index D,
     }
     d_output = d_input;
   }
-  scatter_packed(p, cache.batch_first, d_output, layers[0].input, dx, layers[0].input, Index(0));
+  scatter_packed(p, cache.batch_first, d_output, layers[0]->input(), dx, layers[0]->input(), Index(0));
 }
 
-template void run_stack_forward<float>(const std::vector<PackedLayer<float>>&, Index,
+template void run_stack_forward<float>(const cells::CellLayers<float>&, Index,
                                        const RegularisationRates&, SequencePacking, bool,
                                        const float*, const float*, float*, float*,
                                        StackCache<float>*);
-template void run_stack_forward<double>(const std::vector<PackedLayer<double>>&, Index,
+template void run_stack_forward<double>(const cells::CellLayers<double>&, Index,
                                         const RegularisationRates&, SequencePacking, bool,
                                         const double*, const double*, double*, double*,
                                         StackCache<double>*);
-template void run_stack_step<float>(const std::vector<PackedLayer<float>>&, double, Index,
+template void run_stack_step<float>(const cells::CellLayers<float>&, double, Index,
                                     const float*, const float*, float*, float*);
-template void run_stack_step<double>(const std::vector<PackedLayer<double>>&, double, Index,
+template void run_stack_step<double>(const cells::CellLayers<double>&, double, Index,
                                      const double*, const double*, double*, double*);
-template void run_stack_backward<float>(const std::vector<PackedLayer<float>>&, Index,
+template void run_stack_backward<float>(const cells::CellLayers<float>&, Index,
                                         const StackCache<float>&, const float*, const float*,
                                         float*, float*, const std::vector<GruGradientsView<float>>&);
-template void run_stack_backward<double>(const std::vector<PackedLayer<double>>&, Index,
+template void run_stack_backward<double>(const cells::CellLayers<double>&, Index,
                                          const StackCache<double>&, const double*, const double*,
                                          double*, double*,
                                          const std::vector<GruGradientsView<double>>&);

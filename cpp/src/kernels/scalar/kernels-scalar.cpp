@@ -5,12 +5,14 @@
 namespace fastgru::kernels {
 
 const KernelTable<float>& f32_kernels__scalar() {
-  static const KernelTable<float> table = make_kernel_table<VecScalar<float>>("scalar");
+  static const KernelTable<float> table =
+      make_kernel_table<VecScalar<float>>("scalar", Isa::scalar);
   return table;
 }
 
 const KernelTable<double>& f64_kernels__scalar() {
-  static const KernelTable<double> table = make_kernel_table<VecScalar<double>>("scalar");
+  static const KernelTable<double> table =
+      make_kernel_table<VecScalar<double>>("scalar", Isa::scalar);
   return table;
 }
 

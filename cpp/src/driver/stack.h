@@ -1,5 +1,5 @@
-// Stacked, bidirectional GRU over a packed batch: runs each layer's directions with the
-// single-layer driver and moves activations between them. Layer l direction d is
+// A stacked, bidirectional network of any cell over a packed batch: runs each layer's
+// directions with the single-layer time loops and moves activations between them. Layer l direction d is
 // layers[l · D + d]; the reverse direction runs the forward loop over mirrored rows.
 #pragma once
 
@@ -9,8 +9,9 @@
 #include <new>
 #include <vector>
 
-#include "driver/layer.h"
+#include "cells/cell_layer.h"
 #include "driver/sequence_packing.h"
+#include "driver/time_loops.h"
 
 namespace fastgru::driver {
 
@@ -65,15 +66,17 @@ struct StackCache {
   std::vector<Buffer<Real>> outputs;  // per layer and direction: states in that direction's own
                                       // step order (total rows, H)
   std::vector<Buffer<Real>> records;  // per layer and direction: (total rows, 4H)
-  std::vector<Buffer<Real>> batch_statistics;  // LiGRU, per layer and direction: (2, 2H) the
-                                              // input projections' mean and biased variance
+  // Per layer and direction where the cell normalises its input projections: (2, G) their mean
+  // and biased variance over the batch.
+  std::vector<Buffer<Real>> batch_statistics;
+  Index statistics_columns = 0;  // G of those statistics
   Buffer<Real> h0;                    // (L·D, B, H) when has_h0
 };
 
 // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or nullptr; y like x with D·H features, zero past
 // each row's length; h_n (L·D, B, H); cache nullptr for inference.
 template <typename Real>
-void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index directions,
+void run_stack_forward(const cells::CellLayers<Real>& layers, Index directions,
                        const RegularisationRates& rates, SequencePacking packing, bool batch_first,
                        const Real* x, const Real* h0, Real* y, Real* h_n, StackCache<Real>* cache);
 
@@ -82,13 +85,13 @@ void run_stack_forward(const std::vector<PackedLayer<Real>>& layers, Index direc
 // step, without its packing and copies; intermediate layers' states go through per-thread
 // scratch, so a call allocates nothing once that scratch is warm.
 template <typename Real>
-void run_stack_step(const std::vector<PackedLayer<Real>>& layers, double zoneout, Index batch,
+void run_stack_step(const cells::CellLayers<Real>& layers, double zoneout, Index batch,
                     const Real* x, const Real* h0, Real* y, Real* h_n);
 
 // dy like y; dh_n (L·D, B, H) or nullptr; dx like x (zero past each row's length); dh0
 // (L·D, B, H) or nullptr; grads[l · D + d] accumulated.
 template <typename Real>
-void run_stack_backward(const std::vector<PackedLayer<Real>>& layers, Index directions,
+void run_stack_backward(const cells::CellLayers<Real>& layers, Index directions,
                         const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
                         Real* dh0, const std::vector<GruGradientsView<Real>>& grads);
 

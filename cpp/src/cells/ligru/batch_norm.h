@@ -3,9 +3,11 @@
 //   x̂ = (p − μ_c) / √(σ²_c + ε),  a = γ_c x̂ + β_c,  μ, σ² the batch's mean and biased variance.
 #pragma once
 
-#include "driver/layer.h"
+#include "kernels/kernels.h"
 
-namespace fastgru::driver {
+namespace fastgru::cells {
+
+using kernels::Index;
 
 // projection (rows, G) in, a out (in place); x̂ to normalised (rows, G, ld_normalised);
 // statistics (2, G) out: μ then σ². rows >= 1.
@@ -26,4 +28,4 @@ void batch_norm_backward(Index rows, Index columns, const Real* gamma, Real eps,
                          const Real* normalised, Index ld_normalised, const Real* statistics,
                          Real* d, Real* d_gamma, Real* d_beta);
 
-}  // namespace fastgru::driver
+}  // namespace fastgru::cells

@@ -3,15 +3,20 @@
 // of a block of hidden units (z and n columns side by side, 2W wide) and applies the gate update
 // to the accumulators before they leave the registers. A record row holds z, n, then the two
 // normalised input projections x̂_z, x̂_n that batch normalisation's backward reads.
+// make_ligru_kernels<S>() fills the LiGRU's kernel table for one ISA.
 #pragma once
 
 #include <algorithm>
 
-#include "kernels/kernels.h"
-#include "kernels/simd/gru_step.h"
+#include "cells/ligru/ligru_kernels.h"
 #include "kernels/simd/panel_product.h"
+#include "kernels/simd/step_helpers.h"
 
 namespace fastgru::kernels {
+
+using cells::kLeakyRelu;
+using cells::kRelu;
+using cells::kTanh;
 
 template <class S, int kActivation>
 inline typename S::V ligru_activation(typename S::V a, typename S::V negative_slope) {
@@ -97,6 +102,12 @@ void backward_ligru(Index rows, Index hidden, Index unit_begin, Index unit_end,
     S::store_n(da_row + H, dn_pre, count);
     S::store_n(dh_prev + b * H + j, S::mul(dh, z), count);
   });
+}
+
+template <class S>
+cells::LigruKernels<typename S::Real> make_ligru_kernels() {
+  return {{step_ligru<S, kRelu>, step_ligru<S, kTanh>, step_ligru<S, kLeakyRelu>},
+          {backward_ligru<S, kRelu>, backward_ligru<S, kTanh>, backward_ligru<S, kLeakyRelu>}};
 }
 
 }  // namespace fastgru::kernels

@@ -1,73 +1,40 @@
-// Backward time loop: each step runs the fused gate derivatives and the recurrent product for
-// dL/dh over the rows active at that step; dx, dW_ih, dW_hh and the bias gradients are single
-// products or reductions afterwards (for the LiGRU after batch normalisation's backward, which
-// turns dL/da into dL/d(W_ih x)). Threads split rows or hidden units as in the forward loop.
+// Backward time loop: each step runs the cell's backward phases (fused gate derivatives and the
+// recurrent products for dL/dh) over the rows active at that step; dx, dW_ih, dW_hh and the bias
+// gradients are single products or reductions afterwards (after the cell's own transform of its
+// input projections' gradients, e.g. batch normalisation's backward). Threads split rows or
+// hidden units as in the forward loop, units in natural panels of 3W.
 #include <algorithm>
 #include <cstring>
 
-#include "driver/batch_norm.h"
-#include "driver/layer.h"
 #include "driver/matmul.h"
 #include "driver/scratch.h"
+#include "driver/time_loops.h"
 #include "driver/work_split.h"
 #include "threads/contention.h"
 
 namespace fastgru::driver {
-namespace {
-
-// grad_w (rows_out, H) += dg^T · H_prev over all steps: h0 for step 0, the previous step's state
-// after it. In a dense batch H_prev is h0 followed by y itself; otherwise it is gathered.
-// column_sums (rows_out) or nullptr: adds the column sums of dg over every row.
-template <typename Real>
-void accumulate_recurrent_weight_gradient(const kernels::KernelTable<Real>& k, const StepRows& s,
-                                          Index rows_out, Index hidden, const Real* dg,
-                                          Index ld_dg, const Real* h_first, const Real* h_prev_all,
-                                          const Real* y, Real* grad_w, Real* column_sums) {
-  if (h_prev_all) {
-    matmul(k, rows_out, hidden, s.total_rows(), dg, Index(1), ld_dg, h_prev_all, hidden, Index(1),
-           grad_w, hidden, true, column_sums);
-    return;
-  }
-  if (s.steps > 1) {
-    matmul(k, rows_out, hidden, s.total_rows() - s.batch, dg + s.batch * ld_dg, Index(1), ld_dg,
-           y, hidden, Index(1), grad_w, hidden, true, column_sums);
-  }
-  if (s.steps == 0) return;
-  if (h_first) {
-    matmul(k, rows_out, hidden, s.batch, dg, Index(1), ld_dg, h_first, hidden, Index(1), grad_w,
-           hidden, true, column_sums);
-  } else if (column_sums) {
-    // A zero h0 adds nothing to grad_w, but step 0's rows still count in the sums.
-    k.column_sum(s.batch, rows_out, dg, ld_dg, column_sums);
-  }
-}
-
-}  // namespace
 
 template <typename Real>
-void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
+void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
                   const Real* y, const Real* cache, const Real* dy, const Real* dh_n, Real* dx,
                   Real* dh0, const GruGradientsView<Real>& grads, const Regularisation<Real>* reg,
                   const Real* batch_statistics) {
   // No rows: dx and dh0 are empty and the gradients sum no terms, whatever the step count.
   if (s.batch == 0) return;
-  const kernels::KernelTable<Real>& k = *L.kernels;
-  const Index B = s.batch, H = L.hidden, I = L.input, G = L.gates() * H, rows = s.total_rows();
-  const Index PW = L.panel_width(), panels = (H + PW - 1) / PW, panel_stride = G * PW;
-  const bool ligru = L.cell == Cell::ligru;
-  const bool reset_after = !ligru && L.mode == ResetMode::after;
-  const auto backward_ligru = ligru ? k.backward_ligru[L.activation] : nullptr;
+  const kernels::KernelTable<Real>& k = L.kernels();
+  const Index B = s.batch, H = L.hidden(), I = L.input(), G = L.gate_width(), rows = s.total_rows();
+  const Index PW = 3 * k.vector_width, panels = (H + PW - 1) / PW;
+  const int phases = L.backward_phases();
+  const bool separate = L.separate_recurrent_gate_gradients();
 
   Scratch<Real> dgi(rows * G);
-  // Reset-after feeds r ⊙ dn to W_hn, unlike the input side; reset-before's and the LiGRU's
-  // differ in no block.
-  Scratch<Real> dgh_storage(reset_after ? rows * G : 0);
-  Real* dgh = reset_after ? dgh_storage.data() : dgi.data();
-  Scratch<Real> dh_even(B * H), dh_odd(B * H), d_rh(B * H), zero_state(B * H);
+  Scratch<Real> dgh_storage(separate ? rows * G : 0);
+  Real* dgh = separate ? dgh_storage.data() : dgi.data();
+  const Index workspace_width = L.backward_workspace_width();
+  Scratch<Real> dh_even(B * H), dh_odd(B * H), workspace(B * workspace_width), zero_state(B * H);
   std::fill(zero_state.data(), zero_state.data() + B * H, Real(0));
   const Real* h_first = h0 ? h0 : zero_state.data();
   const Real* dh_last = dh_n ? dh_n : zero_state.data();
-  const Real* backward_panels = L.backward_panels.data();
   const Real* recurrent_keep = reg ? reg->recurrent_keep : nullptr;
   const Real* masked_states = reg ? reg->masked_states : nullptr;
   const Real* zoneout_keep = reg ? reg->zoneout_keep : nullptr;
@@ -108,13 +75,11 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
       const Real* dy_t = dy + s.offset(t) * H;
       Real* dgi_t = dgi.data() + s.offset(t) * G;
       Real* dgh_t = dgh + s.offset(t) * G;
-      auto run_rows = [&](Index r0, Index n, Index unit_begin, Index unit_end) {
+      auto run_rows = [&](Index r0, Index n, Range unit_panels, Index unit_begin, Index unit_end) {
         // Rows whose sequence ends at this step start from dL/dh_n.
         for (Index r = std::max(r0, continuing); r < r0 + n; ++r)
           std::copy(dh_last + r * H + unit_begin, dh_last + r * H + unit_end,
                     carry + r * H + unit_begin);
-        const Real* rec = record + r0 * 4 * H;
-        const Real* hp = h_prev + r0 * H;
         // The gate derivatives see dL/dh of the candidate state: all of dy + carry, or with
         // zoneout the share of the units that did not keep their previous state.
         const Real* d_state = dy_t + r0 * H;
@@ -129,44 +94,27 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
           d_carry = zero_state.data() + r0 * H;
         }
         // The recurrent products give dL/d(h ⊙ keep) with recurrent dropout, else dL/dh itself.
-        const Real* product_input = recurrent_keep ? masked_states + s.offset(t) * H : nullptr;
-        Real* d_product = (recurrent_keep ? d_masked.data() : prev) + r0 * H;
-        if (reset_after || ligru) {
-          if (ligru) {
-            backward_ligru(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry, L.negative_slope,
-                           dgi_t + r0 * G, prev + r0 * H);
-          } else {
-            k.backward_reset_after(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry,
-                                   dgi_t + r0 * G, dgh_t + r0 * G, prev + r0 * H, stream_dgi);
-          }
-          if (!by_rows) {
+        const Real* product_input = recurrent_keep ? masked_states + s.offset(t) * H + r0 * H
+                                                   : h_prev + r0 * H;
+        const cells::BackwardStep<Real> backward_step{
+            n,
+            record + r0 * 4 * H,
+            h_prev + r0 * H,
+            product_input,
+            d_state,
+            d_carry,
+            dgi_t + r0 * G,
+            dgh_t + r0 * G,
+            prev + r0 * H,
+            (recurrent_keep ? d_masked.data() : prev) + r0 * H,
+            workspace_width ? workspace.data() + r0 * workspace_width : nullptr,
+            stream_dgi};
+        for (int phase = 0; phase < phases; ++phase) {
+          if (phase > 0 && !by_rows) {
             team->barrier();
-            watch.observe(*team, step);
+            if (phase == 1) watch.observe(*team, step);
           }
-          k.multiply_panels(n, H, G, dgh_t + r0 * G, G, 1, backward_panels, panel_stride,
-                            my_panels.begin, my_panels.end, d_product, H, !recurrent_keep,
-                            nullptr);
-        } else {
-          k.backward_reset_before_zn(n, H, unit_begin, unit_end, rec, hp, d_state, d_carry,
-                                     dgi_t + r0 * G, prev + r0 * H);
-          if (recurrent_keep) {
-            for (Index r = r0; r < r0 + n; ++r)
-              std::fill(d_masked.data() + r * H + unit_begin, d_masked.data() + r * H + unit_end, Real(0));
-          }
-          if (!by_rows) {
-            team->barrier();
-            watch.observe(*team, step);
-          }
-          k.multiply_panels(n, H, H, dgi_t + r0 * G + 2 * H, G, 1, backward_panels + 2 * H * PW,
-                            panel_stride, my_panels.begin, my_panels.end, d_rh.data() + r0 * H, H,
-                            false, nullptr);
-          // r multiplies the product's input: h, or h ⊙ keep.
-          k.backward_reset_before_r(n, H, unit_begin, unit_end, rec,
-                                    product_input ? product_input + r0 * H : hp,
-                                    d_rh.data() + r0 * H, dgi_t + r0 * G, d_product);
-          if (!by_rows) team->barrier();
-          k.multiply_panels(n, H, 2 * H, dgi_t + r0 * G, G, 1, backward_panels, panel_stride,
-                            my_panels.begin, my_panels.end, d_product, H, true, nullptr);
+          L.backward_phase(phase, backward_step, unit_panels, unit_begin, unit_end);
         }
         if (!recurrent_keep && !zone) return;
         for (Index r = r0; r < r0 + n; ++r)
@@ -178,9 +126,9 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
       };
       if (by_rows) {
         const Index end = std::min(my_rows.end, active);
-        if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin, 0, H);
+        if (end > my_rows.begin) run_rows(my_rows.begin, end - my_rows.begin, Range{0, panels}, 0, H);
       } else {
-        run_rows(0, active, u0, u1);
+        run_rows(0, active, my_panels, u0, u1);
         // On a busy machine the loop may continue on thread 0 alone, over every unit, once
         // every thread has finished this step (the steps have no closing barrier otherwise).
         if (team != &alone && watch.alone(step)) {
@@ -206,38 +154,32 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
       std::memcpy(h_prev_all.data() + s.offset(t) * H, source, sizeof(Real) * s.rows_at(t) * H);
     }
   }
-  // With recurrent dropout the products' input was h ⊙ keep, kept by forward.
-  const Real* gathered = recurrent_keep ? masked_states : (s.batch_sizes ? h_prev_all.data() : nullptr);
-  const Real* h_first_or_null = h0;
   // Bias gradients are column sums of dL/dg, taken by the weight-gradient products as they copy
-  // it: dL/db_i from dgi; dL/db_h from dgh where reset-after's n block differs, else the same.
+  // it: dL/db_i from dgi; dL/db_h from dgh where the cell keeps it apart, else the same.
   const bool bias = grads.bias_ih != nullptr;
   const Index sum_count = bias ? G : 0;
   Scratch<Real> input_sums(sum_count), recurrent_sums(sum_count);
   std::fill(input_sums.data(), input_sums.data() + sum_count, Real(0));
   std::fill(recurrent_sums.data(), recurrent_sums.data() + sum_count, Real(0));
-  if (reset_after || ligru) {
-    accumulate_recurrent_weight_gradient(k, s, G, H, dgh, G, h_first_or_null, gathered, y,
-                                         grads.weight_hh,
-                                         bias ? recurrent_sums.data() : static_cast<Real*>(nullptr));
-  } else {
-    accumulate_recurrent_weight_gradient(k, s, 2 * H, H, dgi.data(), G, h_first_or_null, gathered,
-                                         y, grads.weight_hh, static_cast<Real*>(nullptr));
-    // The candidate's recurrent input is r ⊙ h_{t-1}, kept in the cache's fourth block.
-    matmul(k, H, H, rows, dgi.data() + 2 * H, Index(1), G, cache + 3 * H, 4 * H, Index(1),
-           grads.weight_hh + 2 * H * H, H, true);
-  }
-  if (ligru && rows > 0) {
-    // dgi holds dL/da; batch normalisation turns it into dL/d(W_ih x) in place.
-    batch_norm_backward(rows, G, L.bn_weight.data(), L.bn_eps, cache + 2 * H, 4 * H,
-                        batch_statistics, dgi.data(), grads.bn_weight, grads.bn_bias);
-  }
-  matmul_packed(k, rows, I, G, dgi.data(), G, Index(1), L.input_backward_panels.data(), dx, I,
+  const cells::GradientInputs<Real> gradient_inputs{
+      &s,
+      h0,
+      // With recurrent dropout the products' input was h ⊙ keep, kept by forward.
+      recurrent_keep ? masked_states : (s.batch_sizes ? h_prev_all.data() : nullptr),
+      y,
+      cache,
+      dgi.data(),
+      dgh,
+      batch_statistics,
+      bias && separate ? recurrent_sums.data() : nullptr};
+  L.recurrent_gradients(gradient_inputs, grads);
+  L.project_inputs_backward(gradient_inputs, grads);
+  matmul_packed(k, rows, I, G, dgi.data(), G, Index(1), L.input_backward_panels(), dx, I,
                 static_cast<const Real*>(nullptr));
   matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true,
          bias ? input_sums.data() : static_cast<Real*>(nullptr));
   if (bias) {
-    const Real* recurrent = reset_after ? recurrent_sums.data() : input_sums.data();
+    const Real* recurrent = separate ? recurrent_sums.data() : input_sums.data();
     for (Index c = 0; c < G; ++c) {
       grads.bias_ih[c] += input_sums.data()[c];
       grads.bias_hh[c] += recurrent[c];
@@ -245,11 +187,11 @@ void run_backward(const PackedLayer<Real>& L, const StepRows& s, const Real* x, 
   }
 }
 
-template void run_backward<float>(const PackedLayer<float>&, const StepRows&, const float*,
+template void run_backward<float>(const cells::CellLayer<float>&, const StepRows&, const float*,
                                   const float*, const float*, const float*, const float*,
                                   const float*, float*, float*, const GruGradientsView<float>&,
                                   const Regularisation<float>*, const float*);
-template void run_backward<double>(const PackedLayer<double>&, const StepRows&, const double*,
+template void run_backward<double>(const cells::CellLayer<double>&, const StepRows&, const double*,
                                    const double*, const double*, const double*, const double*,
                                    const double*, double*, double*,
                                    const GruGradientsView<double>&,

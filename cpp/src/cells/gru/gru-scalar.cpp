@@ -1,0 +1,17 @@
+// The portable GRU step kernels: any CPU, and every float64 computation.
+#include "cells/gru/gru_step.h"
+#include "kernels/simd/vec_scalar.h"
+
+namespace fastgru::cells {
+
+const GruKernels<float>& f32_gru_kernels__scalar() {
+  static const GruKernels<float> table = kernels::make_gru_kernels<kernels::VecScalar<float>>();
+  return table;
+}
+
+const GruKernels<double>& f64_gru_kernels__scalar() {
+  static const GruKernels<double> table = kernels::make_gru_kernels<kernels::VecScalar<double>>();
+  return table;
+}
+
+}  // namespace fastgru::cells

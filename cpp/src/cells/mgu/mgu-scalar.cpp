@@ -1,0 +1,17 @@
+// The portable MGU step kernels: any CPU, and every float64 computation.
+#include "cells/mgu/mgu_step.h"
+#include "kernels/simd/vec_scalar.h"
+
+namespace fastgru::cells {
+
+const MguKernels<float>& f32_mgu_kernels__scalar() {
+  static const MguKernels<float> table = kernels::make_mgu_kernels<kernels::VecScalar<float>>();
+  return table;
+}
+
+const MguKernels<double>& f64_mgu_kernels__scalar() {
+  static const MguKernels<double> table = kernels::make_mgu_kernels<kernels::VecScalar<double>>();
+  return table;
+}
+
+}  // namespace fastgru::cells
