@@ -36,7 +36,14 @@ CELLS: Dict[str, dict] = {
         "cell": "ligru", "class_name": "LiGRU", "gate_blocks": ("z", "n"),
         "parameters": ("weight_ih", "weight_hh", "bn_weight", "bn_bias"),
         "buffers": ("bn_running_mean", "bn_running_var"),
-        "has_bias_option": False, "has_reset_conventions": False, "activations": ("relu", "tanh", "leaky_relu"),
+        "has_bias_option": False, "has_reset_conventions": False,
+        "activations": ("relu", "tanh", "leaky_relu", "softplus"),
+    },
+    "LiBRU": {
+        "cell": "libru", "class_name": "LiBRU", "gate_blocks": ("z", "c"),
+        "parameters": ("weight_ih", "weight_hh", "bn_weight", "bn_bias"),
+        "buffers": ("bn_running_mean", "bn_running_var"),
+        "has_bias_option": False, "has_reset_conventions": False, "activations": (),
     },
 }
 
