@@ -41,23 +41,21 @@ inline typename S::V fast_tanh(typename S::V x) {
 }
 
 // log(1 + e^−t) for t >= 0 (softplus and logaddexp in log space, kernels/simd/log_space.h):
-// with x = e^−t in (0, 1], log(1 + x) = 2 atanh(s), s = x / (2 + x) in (0, 1/3], by its odd
-// series to s^15 (the next term is below 1e-9 of the result). No range reduction, and full
-// relative precision where x is tiny (log1p(x) ≈ x). e^−t underflows to 0 for t > 88: the exact
-// value is then below float32's normal range too.
+// with x = e^−t in (0, 1], log(1 + x) = 2 atanh(s) = 2 s P(s²), s = x / (2 + x) in (0, 1/3],
+// P(u) = atanh(√u) / √u fitted on [0, 1/9] at Chebyshev nodes by a degree-4 polynomial (relative
+// error 8e-9, the odd series to s^15 took three terms more). No range reduction, and full relative
+// precision where x is tiny (log1p(x) ≈ x). e^−t underflows to 0 for t > 88: the exact value is
+// then below float32's normal range too.
 template <class S>
 inline typename S::V fast_log1p_exp_negative(typename S::V t) {
   using V = typename S::V;
   const V x = fast_exp<S>(S::sub(S::zero(), t));
   const V s = S::div(x, S::add(S::set1(2.0f), x));
   const V s2 = S::mul(s, s);
-  V p = S::set1(1.0f / 15);
-  p = S::fma(p, s2, S::set1(1.0f / 13));
-  p = S::fma(p, s2, S::set1(1.0f / 11));
-  p = S::fma(p, s2, S::set1(1.0f / 9));
-  p = S::fma(p, s2, S::set1(1.0f / 7));
-  p = S::fma(p, s2, S::set1(1.0f / 5));
-  p = S::fma(p, s2, S::set1(1.0f / 3));
+  V p = S::set1(0.140873283f);
+  p = S::fma(p, s2, S::set1(0.13980709f));
+  p = S::fma(p, s2, S::set1(0.200124264f));
+  p = S::fma(p, s2, S::set1(0.333331585f));
   p = S::fma(p, s2, S::set1(1.0f));
   return S::mul(S::add(s, s), p);
 }
