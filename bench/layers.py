@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Variable-length batches, stacked bidirectional networks, the MGU and the LiGRU: fastgru against torch.nn.GRU.
+"""Variable-length batches, stacked bidirectional networks, the MGU, the LiGRU and the LiBRU: fastgru against torch.nn.GRU.
 
     python bench/layers.py [--threads 1,2] [--out bench/results]
 
@@ -9,7 +9,9 @@ batch with a dense batch holding the same number of real steps (B rows of the me
 padded batch, and PyTorch's packed sequences; `train` is forward + backward of all gradients.
 The mixed-length batch and its dense batch of the same real steps are timed alternately in one
 loop (so a busy machine slows both alike), and a table of their ratio, mixed / dense, closes the
-report: the cost of variable lengths beyond the real steps they hold (goal: at most 1.25).
+report: the cost of variable lengths beyond the real steps they hold (goal: at most 1.25). A
+last table gives the LiBRU's time over the LiGRU's (ReLU) on the "cells" shapes, the two timed
+alternately in one loop (goal: at most 1.15).
 """
 
 from __future__ import annotations
@@ -74,6 +76,19 @@ def fastgru_cells(fastgru, x, lengths, dy, cls="GRU", **config):
     return median_ms(lambda: layer(x, lengths=lengths)), median_ms(train, 5)
 
 
+def libru_over_ligru(fastgru, x, dy, H, seconds=4.0):
+    """(inference, train): the LiBRU's median time over the LiGRU's, the two timed alternately."""
+    libru, ligru = fastgru.LiBRU(x.shape[2], H, seed=0), fastgru.LiGRU(x.shape[2], H, seed=0)
+
+    def train(layer):
+        layer.forward(x)
+        layer.backward(dy)
+
+    inference = interleaved_ms([lambda: libru(x), lambda: ligru(x)], seconds)
+    training = interleaved_ms([lambda: train(libru), lambda: train(ligru)], seconds)
+    return inference[0] / inference[1], training[0] / training[1]
+
+
 def torch_cells(torch, x, lengths, dy, H, **config):
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -107,7 +122,7 @@ def main():
     import torch
 
     shapes = json.loads(fastgru.benchmark.SHAPES_FILE.read_text())["layers"]
-    rows, ratios = [], []
+    rows, ratios, libru_ratios = [], [], []
     for threads in [int(t) for t in args.threads.split(",")]:
         fastgru.set_num_threads(threads)
         torch.set_num_threads(threads)
@@ -153,8 +168,13 @@ def main():
                 "fastgru MGU": fastgru_cells(fastgru, x, None, dy, cls="MGU", H=H),
                 "fastgru LiGRU (ReLU)": fastgru_cells(fastgru, x, None, dy, cls="LiGRU", H=H),
                 "fastgru LiGRU (tanh)": fastgru_cells(fastgru, x, None, dy, cls="LiGRU", H=H, activation="tanh"),
+                "fastgru LiGRU (softplus)": fastgru_cells(fastgru, x, None, dy, cls="LiGRU", H=H,
+                                                          activation="softplus"),
+                "fastgru LiBRU": fastgru_cells(fastgru, x, None, dy, cls="LiBRU", H=H),
             }
             label = f"T={T} B={B} I={I} H={H}, cells"
+            inference, train = libru_over_ligru(fastgru, x, dy, H)
+            libru_ratios.append(dict(threads=threads, case=label, inference=inference, train=train))
             rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
 
     lines = ["| threads | case | implementation | inference ms | train ms | × (vs first fastgru row) |",
@@ -169,10 +189,15 @@ def main():
               "| threads | case | dense batch (T x B) | inference | train |", "|---:|---|---|---:|---:|"]
     for r in ratios:
         lines.append(f"| {r['threads']} | {r['case']} | {r['dense_steps']} | {r['inference']:.2f} | {r['train']:.2f} |")
+    lines += ["", "LiBRU / LiGRU (ReLU), timed alternately (goal <= 1.15)", "",
+              "| threads | case | inference | train |", "|---:|---|---:|---:|"]
+    for r in libru_ratios:
+        lines.append(f"| {r['threads']} | {r['case']} | {r['inference']:.2f} | {r['train']:.2f} |")
     print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "layers.json").write_text(json.dumps(dict(rows=rows, variable_length_ratios=ratios), indent=1))
+    (out / "layers.json").write_text(json.dumps(dict(rows=rows, variable_length_ratios=ratios,
+                                                       libru_over_ligru=libru_ratios), indent=1))
     (out / "layers.md").write_text("\n".join(lines) + "\n")
 
 

@@ -10,7 +10,7 @@ INPUT, HIDDEN = 3, 4
 
 
 def test_every_layer_class_is_described():
-    assert set(DESCRIPTIONS) == {"GRU", "MGU", "LiGRU"}
+    assert set(DESCRIPTIONS) == {"GRU", "MGU", "LiGRU", "LiBRU"}
     for class_name, entry in DESCRIPTIONS.items():
         assert entry["class_name"] == class_name
         assert isinstance(getattr(fastgru, class_name), type)
@@ -22,8 +22,8 @@ def test_every_layer_class_is_described():
 
 def test_names_match_the_core():
     cells = {entry["cell"] for entry in DESCRIPTIONS.values()}
-    assert cells == {"gru", "mgu", "ligru"}
-    with pytest.raises(ValueError, match="cell: expected 'gru', 'mgu' or 'ligru', got 'lstm'"):
+    assert cells == {"gru", "mgu", "ligru", "libru"}
+    with pytest.raises(ValueError, match="cell: expected 'gru', 'mgu', 'ligru' or 'libru', got 'lstm'"):
         _core.GruF64(INPUT, HIDDEN, 1, False, True, True, [], cell="lstm")
     # A setting the cell cannot honour is refused, not dropped.
     with pytest.raises(ValueError, match="activation: cell 'gru' has no choice of activation, got 'tanh'"):

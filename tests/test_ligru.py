@@ -12,7 +12,7 @@ from fastgru import reference
 from .helpers import central_difference, normalised_error
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
-ACTIVATIONS = ["relu", "tanh", "leaky_relu"]
+ACTIVATIONS = ["relu", "tanh", "leaky_relu", "softplus"]
 BN_NAMES = ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")
 CASES = {
     "one layer": dict(shape=(7, 3, 5, 13), config={}, lengths=None),
@@ -206,7 +206,7 @@ def test_model_file_round_trip(tmp_path, dtype):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(activation="gelu"), r"activation: expected one of 'relu', 'tanh', 'leaky_relu', got 'gelu'"),
+    (dict(activation="gelu"), r"activation: expected one of 'relu', 'tanh', 'leaky_relu', 'softplus', got 'gelu'"),
     (dict(activation=None), r"activation: expected one of .*, got None"),
     (dict(negative_slope=-0.1), r"negative_slope: expected a finite number >= 0, got -0.1"),
     (dict(negative_slope=float("nan")), r"negative_slope: expected a finite number >= 0, got nan"),
@@ -253,7 +253,9 @@ def torch_ligru(torch, x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_
     a = torch.nn.functional.batch_norm(projection, running_mean, running_var, bn_weight, bn_bias,
                                        training=True, momentum=0.1, eps=1e-5).reshape(T, B, 2 * H)
     act = {"relu": torch.relu, "tanh": torch.tanh,
-           "leaky_relu": lambda v: torch.nn.functional.leaky_relu(v, 0.2)}[activation]
+           "leaky_relu": lambda v: torch.nn.functional.leaky_relu(v, 0.2),
+           # (torch's softplus returns v itself past its threshold, 20 by default)
+           "softplus": lambda v: torch.nn.functional.softplus(v, threshold=50)}[activation]
     h, ys = h0, []
     for t in range(T):
         z = torch.sigmoid(a[t, :, :H] + h @ weight_hh[:H].T)

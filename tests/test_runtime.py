@@ -46,6 +46,32 @@ def test_tanh_accuracy():
     assert np.abs(y - exact).max() <= 5e-7
 
 
+def run_softplus(x):
+    """softplus(x) through a LiGRU unit: z = σ(0) = 1/2 and h0 = 0 give y = n / 2, the batch
+    normalisation an identity (γ = 1, β = μ = 0, σ² + ε = 1 to double rounding)."""
+    layer = fastgru.LiGRU(1, 1, activation="softplus", bn_eps=1e-30, seed=0)
+    layer.load_state_dict({
+        "weight_ih_l0": np.array([[0], [1]], np.float32), "weight_hh_l0": np.zeros((2, 1), np.float32),
+        "bn_weight_l0": np.ones(2, np.float32), "bn_bias_l0": np.zeros(2, np.float32),
+        "bn_running_mean_l0": np.zeros(2, np.float32), "bn_running_var_l0": np.ones(2, np.float32),
+    })
+    y, _ = layer(x.reshape(1, -1, 1))
+    return y.reshape(-1).astype(np.float64) * 2
+
+
+def test_softplus_accuracy_and_saturation():
+    # log(1 + e^−|x|) by its series: a few float32 ulps of max(1, softplus(x)), and relative
+    # precision where softplus(x) ≈ e^x is tiny (down to float32's normal range).
+    y = run_softplus(GRID)
+    exact = np.logaddexp(0, GRID.astype(np.float64))
+    assert (np.abs(y - exact) / np.maximum(exact, 1)).max() <= 2e-7
+    normal = exact > 1e-37
+    assert (np.abs(y - exact)[normal] / exact[normal]).max() <= 1e-6
+    huge = run_softplus(np.array([1e30, -1e30, 3e38, np.nan], np.float32))
+    np.testing.assert_allclose(huge[:3], [1e30, 0.0, 3e38], rtol=1e-7, atol=0)
+    assert np.isnan(huge[3])
+
+
 def test_activations_saturate_on_huge_inputs_and_keep_nan():
     x = np.array([1e30, -1e30, 3e38, np.nan], np.float32)
     sig = run_single_unit([0, 1, 0], x, np.ones((1, 4, 1), np.float32))

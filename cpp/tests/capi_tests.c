@@ -263,6 +263,28 @@ static void ligru_model(void) {
   fastgru_model_free(model);
 }
 
+/* A LiBRU file (trained in Python: running statistics and γ, β away from their initial values);
+ * tests/test_libru.py checks its outputs against the NumPy reference. */
+static void libru_model(void) {
+  fastgru_model* model = NULL;
+  fastgru_model_info info;
+  float x[T * B * I], y[T * B * H];
+  int i, finite = 0, nonzero = 0;
+  fill(x, T * B * I, 6);
+  OK(fastgru_model_load(data_file("libru2_f32.safetensors"), FASTGRU_FLOAT32, &model));
+  OK(fastgru_model_get_info(model, &info));
+  CHECK(info.cell == FASTGRU_CELL_LIBRU && info.reset_after == 0 && info.bias == 0);
+  CHECK(info.input == I && info.hidden == H && info.layers == L && info.directions == 1);
+  streaming_equals_whole_sequence(model);
+  OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, y, NULL));
+  for (i = 0; i < T * B * H; ++i) {
+    finite += y[i] == y[i] && y[i] - y[i] == 0.0f;
+    nonzero += y[i] != 0.0f;
+  }
+  CHECK(finite == T * B * H && nonzero > 0);
+  fastgru_model_free(model);
+}
+
 /* Many threads run one model at once; each must get exactly the single-threaded result. */
 enum { WORKERS = 6, ROUNDS = 20 };
 
@@ -339,6 +361,7 @@ int main(int argc, char** argv) {
   float64_bidirectional_model();
   stream_outlives_its_model();
   ligru_model();
+  libru_model();
   errors_are_reported_clearly(model);
   impossible_requests_are_invalid_arguments(model);
   one_model_from_many_threads(model);

@@ -173,12 +173,13 @@ void bad_arguments_are_clear_exceptions() {
 // naming that bias, never a read through the null pointer.
 void partial_biases_are_clear_exceptions() {
   const std::int64_t I = 2, H = 3;
-  for (fastgru::Cell cell : {fastgru::Cell::gru, fastgru::Cell::mgu, fastgru::Cell::ligru}) {
+  for (fastgru::Cell cell :
+       {fastgru::Cell::gru, fastgru::Cell::mgu, fastgru::Cell::ligru, fastgru::Cell::libru}) {
     const std::int64_t G = (cell == fastgru::Cell::gru ? 3 : 2) * H;
     const auto w_ih = random_vector<float>(G * I, 80), w_hh = random_vector<float>(G * H, 81);
     const auto bias = random_vector<float>(G, 82);
     const std::vector<float> ones(G, 1.0f), zeros(G, 0.0f);
-    const bool cell_has_biases = cell != fastgru::Cell::ligru;
+    const bool cell_has_biases = cell != fastgru::Cell::ligru && cell != fastgru::Cell::libru;
     for (bool with_bias : {true, false}) {
       if (with_bias && !cell_has_biases) continue;
       GruConfig c;
@@ -276,12 +277,17 @@ void every_cell_matches_central_differences() {
     fastgru::Cell cell;
     fastgru::ResetMode mode;
     double recurrent_dropout;
+    // The LiGRU's: smooth ones, no kink for the differences to straddle.
+    fastgru::Activation activation = fastgru::Activation::tanh;
   };
   const Case cases[] = {{fastgru::Cell::gru, fastgru::ResetMode::after, 0.0},
                         {fastgru::Cell::gru, fastgru::ResetMode::before, 0.3},
                         {fastgru::Cell::mgu, fastgru::ResetMode::after, 0.0},
                         {fastgru::Cell::mgu, fastgru::ResetMode::after, 0.3},
-                        {fastgru::Cell::ligru, fastgru::ResetMode::after, 0.3}};
+                        {fastgru::Cell::ligru, fastgru::ResetMode::after, 0.3},
+                        {fastgru::Cell::ligru, fastgru::ResetMode::after, 0.0, fastgru::Activation::softplus},
+                        {fastgru::Cell::libru, fastgru::ResetMode::after, 0.0},
+                        {fastgru::Cell::libru, fastgru::ResetMode::after, 0.3}};
   for (const Case& test : cases) {
     GruConfig c;
     c.cell = test.cell;
@@ -291,9 +297,10 @@ void every_cell_matches_central_differences() {
     c.layers = 2;
     c.bidirectional = true;
     c.recurrent_dropout = test.recurrent_dropout;
-    const bool ligru = test.cell == fastgru::Cell::ligru;
-    c.bias = !ligru;
-    c.activation = fastgru::Activation::tanh;  // smooth: no kink for the differences to straddle
+    // The cells with batch-normalised input projections and no biases.
+    const bool normalised = test.cell == fastgru::Cell::ligru || test.cell == fastgru::Cell::libru;
+    c.bias = !normalised;
+    c.activation = test.activation;
     const std::int64_t D = 2, H = c.hidden, G = (test.cell == fastgru::Cell::gru ? 3 : 2) * H;
     // Per layer and direction: weight_ih, weight_hh, then the biases or batch normalisation's
     // γ, β, running mean and running variance (kept positive).
@@ -303,18 +310,18 @@ void every_cell_matches_central_differences() {
       const std::int64_t input = s < D ? c.input : D * H;
       arrays.push_back(random_vector<double>(G * input, seed++, 0.6));
       arrays.push_back(random_vector<double>(G * H, seed++, 0.6));
-      for (int extra = 0; extra < (ligru ? 4 : 2); ++extra) {
+      for (int extra = 0; extra < (normalised ? 4 : 2); ++extra) {
         arrays.push_back(random_vector<double>(G, seed++, 0.5));
-        if (ligru && extra == 0) for (double& v : arrays.back()) v += 1.0;
-        if (ligru && extra == 3) for (double& v : arrays.back()) v = 0.5 + v * v;
+        if (normalised && extra == 0) for (double& v : arrays.back()) v += 1.0;
+        if (normalised && extra == 3) for (double& v : arrays.back()) v = 0.5 + v * v;
       }
     }
-    const std::size_t per_layer = ligru ? 6 : 4;
+    const std::size_t per_layer = normalised ? 6 : 4;
     auto views_of = [&](std::vector<std::vector<double>>& a) {
       std::vector<GruWeightsView<double>> views;
       for (std::size_t s = 0; s < a.size(); s += per_layer) {
         GruWeightsView<double> v{a[s].data(), a[s + 1].data()};
-        if (ligru) {
+        if (normalised) {
           v.bn_weight = a[s + 2].data();
           v.bn_bias = a[s + 3].data();
           v.bn_running_mean = a[s + 4].data();
@@ -349,7 +356,7 @@ void every_cell_matches_central_differences() {
     std::vector<GruGradientsView<double>> grad_views;
     for (std::size_t s = 0; s < grads.size(); s += per_layer) {
       GruGradientsView<double> v{grads[s].data(), grads[s + 1].data()};
-      if (ligru) {
+      if (normalised) {
         v.bn_weight = grads[s + 2].data();
         v.bn_bias = grads[s + 3].data();
       } else {
@@ -365,7 +372,8 @@ void every_cell_matches_central_differences() {
       network.backward(cache, dy.data(), nullptr, dx.data(), nullptr, grad_views);
     }
     const std::string name = "cell " + std::to_string(static_cast<int>(test.cell)) + ", mode " +
-                             std::to_string(static_cast<int>(test.mode)) + ", recurrent dropout " +
+                             std::to_string(static_cast<int>(test.mode)) + ", activation " +
+                             std::to_string(static_cast<int>(test.activation)) + ", recurrent dropout " +
                              std::to_string(test.recurrent_dropout) + ": ";
     auto compare = [&](double& value, double analytic, const std::string& what) {
       const double saved = value, eps = 1e-6;
@@ -381,7 +389,7 @@ void every_cell_matches_central_differences() {
     };
     for (std::size_t i = 0; i < x.size(); ++i) compare(x[i], dx[i], "dx[" + std::to_string(i) + "]");
     for (std::size_t s = 0; s < arrays.size(); ++s) {
-      if (ligru && s % per_layer >= 4) continue;  // running statistics: no gradient in training
+      if (normalised && s % per_layer >= 4) continue;  // running statistics: no gradient in training
       for (std::size_t i = 0; i < arrays[s].size(); ++i)
         compare(arrays[s][i], grads[s][i], "gradient " + std::to_string(s) + "[" + std::to_string(i) + "]");
     }

@@ -1,19 +1,19 @@
 """fastgru: fast GRU forward and backpropagation through time on CPUs.
 
-The layers are :class:`GRU`, :class:`MGU` and :class:`LiGRU`; :class:`Model` trains them end to
-end (:mod:`fastgru.training`); :mod:`fastgru.reference` is the NumPy definition of what they
-compute.
+The layers are :class:`GRU`, :class:`MGU`, :class:`LiGRU` and :class:`LiBRU`; :class:`Model`
+trains them end to end (:mod:`fastgru.training`); :mod:`fastgru.reference` is the NumPy
+definition of what they compute.
 """
 
 import importlib
 
 from ._version import __version__
 from .embedding import get_cmake_dir, get_include, get_library_dir
-from .layers import GRU, MGU, LiGRU, flip_update_gate
+from .layers import GRU, MGU, LiBRU, LiGRU, flip_update_gate
 from .runtime import get_num_threads, info, set_num_threads
 
 __all__ = [
-    "GRU", "MGU", "LiGRU", "Model", "load", "flip_update_gate", "reference", "training", "datasets", "info",
+    "GRU", "MGU", "LiGRU", "LiBRU", "Model", "load", "flip_update_gate", "reference", "training", "datasets", "info",
     "set_num_threads", "get_num_threads", "get_include", "get_library_dir", "get_cmake_dir", "__version__",
 ]
 

@@ -14,7 +14,7 @@ _BatchNormGradients = Tuple[npt.NDArray, npt.NDArray]
 class CoreArgumentError(ValueError): ...
 
 class CellDescription(TypedDict):
-    cell: str                      # the core's name: "gru", "mgu", "ligru"
+    cell: str                      # the core's name: "gru", "mgu", "ligru", ...
     class_name: str                # the Python class and the model file's "class"
     gate_blocks: Tuple[str, ...]   # row blocks of weight_ih / weight_hh, in order
     gates: int                     # len(gate_blocks)

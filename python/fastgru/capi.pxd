@@ -19,6 +19,7 @@ cdef extern from "fastgru/fastgru.h" nogil:
         FASTGRU_CELL_GRU
         FASTGRU_CELL_MGU
         FASTGRU_CELL_LIGRU
+        FASTGRU_CELL_LIBRU
 
     ctypedef struct fastgru_model:
         pass

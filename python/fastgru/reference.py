@@ -18,7 +18,8 @@ from .layers.cells import parameter_name
 __all__ = ["gru_forward", "gru_backward", "gru_network_forward", "gru_network_backward",
            "mgu_forward", "mgu_backward", "ligru_forward", "ligru_backward", "ligru_network_forward",
            "ligru_network_backward", "ligru_running_statistics", "GATE_TERMS", "gru_variant_shapes",
-           "gru_variant_forward", "gru_variant_backward", "libru_forward", "libru_backward"]
+           "gru_variant_forward", "gru_variant_backward", "libru_forward", "libru_backward",
+           "libru_network_forward", "libru_network_backward"]
 
 
 def _sigmoid(v):
@@ -291,6 +292,8 @@ def _ligru_activation(a, activation, negative_slope):
         return np.maximum(a, 0)
     if activation == "tanh":
         return np.tanh(a)
+    if activation == "softplus":
+        return _softplus(a)
     return np.maximum(a, 0) + negative_slope * np.minimum(a, 0)
 
 
@@ -299,6 +302,8 @@ def _ligru_activation_derivative(a, activation, negative_slope):
         return (a > 0).astype(a.dtype)
     if activation == "tanh":
         return 1 - np.tanh(a) ** 2
+    if activation == "softplus":
+        return np.exp(-_softplus(-a))  # σ(a), without overflow where a is very negative
     return np.where(a > 0, 1.0, negative_slope).astype(a.dtype)
 
 
@@ -417,13 +422,12 @@ def _reverse_real_steps(sequence, lengths):
     return out
 
 
-def ligru_network_forward(x, h0, params, num_layers=1, bidirectional=False, train=True, activation="relu",
-                          negative_slope=0.01, eps=1e-5, lengths=None, batch_first=False):
-    """A stacked, optionally bidirectional LiGRU, layer by layer (batch normalisation couples
-    the rows). ``params`` maps the LiGRU's names (``weight_ih_l{k}``, ``bn_weight_l{k}``,
-    ``bn_running_mean_l{k}`` ... with ``_reverse``) to arrays. Returns ``(y, h_n, cache)``;
-    ``cache["statistics"]`` maps each layer and direction's suffix to (mean, biased var, count).
-    """
+def _normalised_network_forward(cell_forward, x, h0, params, num_layers, bidirectional, lengths, batch_first,
+                                **cell_options):
+    """A stacked, optionally bidirectional network of a cell with batch-normalised input
+    projections (the LiGRU's structure), layer by layer (batch normalisation couples the rows).
+    ``cell_forward`` runs one layer and direction (:func:`ligru_forward`, :func:`libru_forward`)
+    with ``cell_options``."""
     if batch_first:
         x = np.swapaxes(x, 0, 1)
     T, B, _ = x.shape
@@ -440,9 +444,8 @@ def ligru_network_forward(x, h0, params, num_layers=1, bidirectional=False, trai
             seq = layer_input if direction == 0 else _reverse_real_steps(layer_input, lengths)
             arrays = [params[parameter_name(base, layer, direction)] for base in
                       ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")]
-            out, h_last, cache = ligru_forward(seq, None if h0 is None else h0[s], *arrays, train=train,
-                                               activation=activation, negative_slope=negative_slope, eps=eps,
-                                               lengths=lengths)
+            out, h_last, cache = cell_forward(seq, None if h0 is None else h0[s], *arrays, lengths=lengths,
+                                              **cell_options)
             outputs.append(out if direction == 0 else _reverse_real_steps(out, lengths))
             h_n[s] = h_last
             caches.append(cache)
@@ -453,9 +456,9 @@ def ligru_network_forward(x, h0, params, num_layers=1, bidirectional=False, trai
     return (np.swapaxes(layer_input, 0, 1) if batch_first else layer_input), h_n, cache
 
 
-def ligru_network_backward(cache, dy, dh_n=None):
-    """Backpropagation through :func:`ligru_network_forward`: ``dx``, ``dh0`` and ``grads``
-    (name -> gradient, the buffers excepted)."""
+def _normalised_network_backward(cell_backward, cache, dy, dh_n):
+    """Backpropagation through :func:`_normalised_network_forward`, ``cell_backward`` the
+    backward of its ``cell_forward``."""
     if cache["batch_first"]:
         dy = np.swapaxes(dy, 0, 1)
     L, D, H, lengths = cache["layers"], cache["directions"], cache["hidden"], cache["lengths"]
@@ -469,13 +472,31 @@ def ligru_network_backward(cache, dy, dh_n=None):
             d_states = d_output[:, :, direction * H : (direction + 1) * H]
             if direction == 1:
                 d_states = _reverse_real_steps(d_states, lengths)
-            g = ligru_backward(cache["caches"][s], d_states, None if dh_n is None else dh_n[s])
+            g = cell_backward(cache["caches"][s], d_states, None if dh_n is None else dh_n[s])
             d_input = d_input + (g["dx"] if direction == 0 else _reverse_real_steps(g["dx"], lengths))
             dh0[s] = g["dh0"]
             for base in ("weight_ih", "weight_hh", "bn_weight", "bn_bias"):
                 grads[parameter_name(base, layer, direction)] = g[base]
         d_output = d_input
     return {"dx": np.swapaxes(d_output, 0, 1) if cache["batch_first"] else d_output, "dh0": dh0, "grads": grads}
+
+
+def ligru_network_forward(x, h0, params, num_layers=1, bidirectional=False, train=True, activation="relu",
+                          negative_slope=0.01, eps=1e-5, lengths=None, batch_first=False):
+    """A stacked, optionally bidirectional LiGRU, layer by layer (batch normalisation couples
+    the rows). ``params`` maps the LiGRU's names (``weight_ih_l{k}``, ``bn_weight_l{k}``,
+    ``bn_running_mean_l{k}`` ... with ``_reverse``) to arrays. Returns ``(y, h_n, cache)``;
+    ``cache["statistics"]`` maps each layer and direction's suffix to (mean, biased var, count).
+    """
+    return _normalised_network_forward(ligru_forward, x, h0, params, num_layers, bidirectional, lengths,
+                                       batch_first, train=train, activation=activation,
+                                       negative_slope=negative_slope, eps=eps)
+
+
+def ligru_network_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`ligru_network_forward`: ``dx``, ``dh0`` and ``grads``
+    (name -> gradient, the buffers excepted)."""
+    return _normalised_network_backward(ligru_backward, cache, dy, dh_n)
 
 
 # The fully gated unit's other forms (EQUATIONS.md §7): which terms feed the r and z gates.
@@ -660,3 +681,17 @@ def libru_backward(cache, dy, dh_n=None):
     return {"dx": d_projection @ weight_ih, "dh0": dh,
             "weight_ih": np.einsum("tbg,tbi->gi", d_projection, x), "weight_hh": d_weight_hh,
             "bn_weight": d_bn_weight, "bn_bias": d_bn_bias}
+
+
+def libru_network_forward(x, h0, params, num_layers=1, bidirectional=False, train=True, eps=1e-5, lengths=None,
+                          batch_first=False):
+    """A stacked, optionally bidirectional LiBRU (EQUATIONS.md §8), layer by layer, as
+    :func:`ligru_network_forward` with the LiBRU's names (the same as the LiGRU's)."""
+    return _normalised_network_forward(libru_forward, x, h0, params, num_layers, bidirectional, lengths,
+                                       batch_first, train=train, eps=eps)
+
+
+def libru_network_backward(cache, dy, dh_n=None):
+    """Backpropagation through :func:`libru_network_forward`: ``dx``, ``dh0`` and ``grads``
+    (name -> gradient, the buffers excepted)."""
+    return _normalised_network_backward(libru_backward, cache, dy, dh_n)

@@ -45,7 +45,12 @@ typedef enum fastgru_status {
 
 typedef enum fastgru_dtype { FASTGRU_FLOAT32 = 0, FASTGRU_FLOAT64 = 1 } fastgru_dtype;
 
-typedef enum fastgru_cell { FASTGRU_CELL_GRU = 0, FASTGRU_CELL_MGU = 1, FASTGRU_CELL_LIGRU = 2 } fastgru_cell;
+typedef enum fastgru_cell {
+  FASTGRU_CELL_GRU = 0,
+  FASTGRU_CELL_MGU = 1,
+  FASTGRU_CELL_LIGRU = 2,
+  FASTGRU_CELL_LIBRU = 3
+} fastgru_cell;
 
 /* A loaded network (opaque). */
 typedef struct fastgru_model fastgru_model;
@@ -60,8 +65,8 @@ typedef struct fastgru_model_info {
   int64_t layers;     /* L */
   int64_t directions; /* D: 1, or 2 when bidirectional */
   int reset_after;    /* GRU: 1 for PyTorch's candidate (reset after the product), 0 for Cho et
-                         * al.'s; MGU and LiGRU: 0 (the MGU's gate acts before the product, the
-                         * LiGRU has no reset gate) */
+                         * al.'s; MGU, LiGRU and LiBRU: 0 (the MGU's gate acts before the
+                         * product, the LiGRU and LiBRU have no reset gate) */
   int bias;           /* 1 when the layers have biases */
 } fastgru_model_info;
 

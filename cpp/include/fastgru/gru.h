@@ -40,7 +40,7 @@ struct GruWeightsView {
   const Real* weight_hh = nullptr;  // (3H, H), row blocks r, z, n
   const Real* bias_ih = nullptr;    // (3H), or nullptr for a layer without bias
   const Real* bias_hh = nullptr;    // (3H), or nullptr for a layer without bias
-  // LiGRU only (EQUATIONS.md §5), each (2H), row blocks z, n: batch normalisation's scale γ and
+  // LiGRU and LiBRU only (EQUATIONS.md §5, §8), each (2H), row blocks z, n (c): batch normalisation's scale γ and
   // shift β, and the running mean and (unbiased) variance that inference normalises with.
   const Real* bn_weight = nullptr;
   const Real* bn_bias = nullptr;
@@ -56,7 +56,7 @@ struct GruGradientsView {
   Real* weight_hh = nullptr;
   Real* bias_ih = nullptr;
   Real* bias_hh = nullptr;
-  Real* bn_weight = nullptr;  // LiGRU only: dL/dγ and dL/dβ (2H)
+  Real* bn_weight = nullptr;  // LiGRU, LiBRU: dL/dγ and dL/dβ (2H)
   Real* bn_bias = nullptr;
 };
 
@@ -120,11 +120,14 @@ extern template class GruLayer<double>;
 // The recurrent cell (EQUATIONS.md): the GRU (§1, §2), the minimal gated unit (§4), whose
 // weights have the row blocks f, n ((2H, ·) instead of (3H, ·)) and which ignores `mode`, or
 // the light GRU (§5): row blocks z, n, no biases, batch normalisation of the input projections
-// (GruWeightsView's bn_* members), the candidate's activation chosen by GruConfig.activation.
-enum class Cell : int { gru = 0, mgu = 1, ligru = 2 };
+// (GruWeightsView's bn_* members), the candidate's activation chosen by GruConfig.activation,
+// or the light Bayesian recurrent unit (§8): the LiGRU's structure (row blocks z, c), its state
+// log-probabilities updated in log space.
+enum class Cell : int { gru = 0, mgu = 1, ligru = 2, libru = 3 };
 
-// The LiGRU candidate's activation: ReLU, tanh, or leaky ReLU (max(a, 0) + slope · min(a, 0)).
-enum class Activation : int { relu = 0, tanh = 1, leaky_relu = 2 };
+// The LiGRU candidate's activation: ReLU, tanh, leaky ReLU (max(a, 0) + slope · min(a, 0)), or
+// softplus (log(1 + e^a): the LiBRU's "geometric mean" approximation, §8).
+enum class Activation : int { relu = 0, tanh = 1, leaky_relu = 2, softplus = 3 };
 
 // A GRU network: `layers` stacked layers, each with one or two directions (D = 2 when
 // bidirectional), PyTorch's semantics. Layer l > 0 takes the D·H outputs of layer l − 1.
@@ -145,8 +148,8 @@ struct GruConfig {
   double dropout = 0;
   double recurrent_dropout = 0;
   double zoneout = 0;
-  // LiGRU only. A training forward normalises each input projection with the batch's mean and
-  // biased variance over its real steps and rows; inference with the running statistics, folded
+  // LiGRU and LiBRU (activation and negative_slope: LiGRU only). A training forward normalises
+  // each input projection with the batch's mean and biased variance over its real steps and rows; inference with the running statistics, folded
   // into the input weights. negative_slope (>= 0, so the derivative can be read from the
   // output) is leaky ReLU's; bn_eps (> 0) is added to the variance.
   Activation activation = Activation::relu;
@@ -200,7 +203,7 @@ template <typename Real>
 class Gru {
  public:
   // weights[l · D + d]: layer l, direction d (0 forward, 1 reverse), copied. Layer 0 takes
-  // (G·H, I) input weights, later layers (G·H, D·H), with G = 3 gates (GRU) or 2 (MGU, LiGRU).
+  // (G·H, I) input weights, later layers (G·H, D·H), with G = 3 gates (GRU) or 2 (MGU, LiGRU, LiBRU).
   // Throws std::invalid_argument on bad sizes, a null weight, biases that disagree with
   // config.bias (a LiGRU has none: config.bias must be false), or a LiGRU without its bn_*
   // arrays, with a negative running variance or bad activation settings.

@@ -38,7 +38,8 @@ namespace {
 // fastgru_cell numbers the cells as fastgru::Cell does.
 static_assert(static_cast<int>(fastgru::Cell::gru) == FASTGRU_CELL_GRU &&
                   static_cast<int>(fastgru::Cell::mgu) == FASTGRU_CELL_MGU &&
-                  static_cast<int>(fastgru::Cell::ligru) == FASTGRU_CELL_LIGRU,
+                  static_cast<int>(fastgru::Cell::ligru) == FASTGRU_CELL_LIGRU &&
+                  static_cast<int>(fastgru::Cell::libru) == FASTGRU_CELL_LIBRU,
               "fastgru_cell and fastgru::Cell disagree");
 
 thread_local std::string last_error;

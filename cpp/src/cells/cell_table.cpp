@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "cells/gru/gru_cell.h"
+#include "cells/libru/libru_cell.h"
 #include "cells/ligru/ligru_cell.h"
 #include "cells/mgu/mgu_cell.h"
 
@@ -11,7 +12,7 @@ namespace fastgru::cells {
 
 const std::vector<CellDescription>& cell_descriptions() {
   static const std::vector<CellDescription> table{gru_description(), mgu_description(),
-                                                  ligru_description()};
+                                                  ligru_description(), libru_description()};
   return table;
 }
 

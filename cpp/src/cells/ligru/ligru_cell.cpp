@@ -1,7 +1,8 @@
-// The light GRU: one step phase over blocks of W units (gate panels z, n side by side). A
-// training forward normalises the projections of every step with the batch's statistics, so it
-// projects the whole sequence before its loop; inference normalises with the running
-// statistics, folded into the input weights where the folding is finite.
+// The light GRU, and the layer it shares with the cells of its structure: one step phase over
+// blocks of W units (gate panels z and the candidate's side by side). A training forward
+// normalises the projections of every step with the batch's statistics, so it projects the whole
+// sequence before its loop; inference normalises with the running statistics, folded into the
+// input weights where the folding is finite.
 #include "cells/ligru/ligru_cell.h"
 
 #include <algorithm>
@@ -17,7 +18,8 @@ namespace {
 
 static_assert(static_cast<int>(Activation::relu) == kRelu &&
                   static_cast<int>(Activation::tanh) == kTanh &&
-                  static_cast<int>(Activation::leaky_relu) == kLeakyRelu,
+                  static_cast<int>(Activation::leaky_relu) == kLeakyRelu &&
+                  static_cast<int>(Activation::softplus) == kSoftplus,
               "the kernel tables index their kernels by Activation");
 
 const LigruKernels<float>& ligru_kernels(const kernels::KernelTable<float>& shared) {
@@ -31,16 +33,13 @@ const LigruKernels<double>& ligru_kernels(const kernels::KernelTable<double>&) {
 }
 
 void check_ligru_config(const GruConfig& config) {
-  api::require(!config.bias, "config.bias: a LiGRU has no biases (batch normalisation's shift "
-                             "replaces them), expected false, got true");
+  check_batch_norm_config(config, "LiGRU");
   const int activation = static_cast<int>(config.activation);
   api::require(activation >= 0 && activation < kLigruActivations,
-               "config.activation: expected relu, tanh or leaky_relu, got " + std::to_string(activation));
+               "config.activation: expected relu, tanh, leaky_relu or softplus, got " + std::to_string(activation));
   api::require(std::isfinite(config.negative_slope) && config.negative_slope >= 0,
                "config.negative_slope: expected a finite number >= 0, got " +
                    std::to_string(config.negative_slope));
-  api::require(std::isfinite(config.bn_eps) && config.bn_eps > 0,
-               "config.bn_eps: expected a finite number > 0, got " + std::to_string(config.bn_eps));
 }
 
 template <typename Real>
@@ -48,34 +47,63 @@ std::unique_ptr<const CellLayer<Real>> make_ligru_layer(const kernels::KernelTab
                                                         Index input, const GruConfig& config,
                                                         const GruWeightsView<Real>& w,
                                                         const std::string& name) {
+  check_batch_norm_weights(w, config.hidden, name);
+  const LigruKernels<Real>& cell_kernels = ligru_kernels(kernels);
+  const int activation = static_cast<int>(config.activation);
+  return std::make_unique<BatchNormCellLayer<Real>>(kernels, input, config, w,
+                                                    cell_kernels.step[activation],
+                                                    cell_kernels.backward[activation]);
+}
+
+}  // namespace
+
+void check_batch_norm_config(const GruConfig& config, const std::string& class_name) {
+  api::require(!config.bias, "config.bias: a " + class_name + " has no biases (batch normalisation's "
+                             "shift replaces them), expected false, got true");
+  api::require(std::isfinite(config.bn_eps) && config.bn_eps > 0,
+               "config.bn_eps: expected a finite number > 0, got " + std::to_string(config.bn_eps));
+}
+
+template <typename Real>
+void check_batch_norm_weights(const GruWeightsView<Real>& w, Index hidden, const std::string& name) {
   for (auto [pointer, member] : {std::pair<const Real*, const char*>{w.bn_weight, ".bn_weight"},
                                  {w.bn_bias, ".bn_bias"},
                                  {w.bn_running_mean, ".bn_running_mean"},
                                  {w.bn_running_var, ".bn_running_var"}}) {
     api::require_pointer(pointer, name + member);
   }
-  for (Index c = 0; c < 2 * config.hidden; ++c) {
+  for (Index c = 0; c < 2 * hidden; ++c) {
     api::require(w.bn_running_var[c] >= 0, name + ".bn_running_var: expected values >= 0, got " +
                                                std::to_string(w.bn_running_var[c]) + " at " +
                                                std::to_string(c));
   }
-  return std::make_unique<LigruCellLayer<Real>>(kernels, input, config, w);
 }
 
-// The model file's and the Python layer's LiGRU settings; bn_momentum (the running statistics'
-// update) is the Python layer's alone.
-std::vector<CellOption> ligru_options() {
-  return {{"activation", CellOption::Kind::choice, "'relu', 'tanh' or 'leaky_relu'",
-           {"relu", "tanh", "leaky_relu"}, nullptr,
-           [](GruConfig& config, double index) { config.activation = static_cast<Activation>(int(index)); }},
-          {"negative_slope", CellOption::Kind::number, "a number >= 0", {},
-           [](double value) { return value >= 0; },
-           [](GruConfig& config, double value) { config.negative_slope = value; }},
-          {"bn_momentum", CellOption::Kind::number, "a number in [0, 1]", {},
+template void check_batch_norm_weights<float>(const GruWeightsView<float>&, Index, const std::string&);
+template void check_batch_norm_weights<double>(const GruWeightsView<double>&, Index, const std::string&);
+
+std::vector<CellOption> batch_norm_options() {
+  return {{"bn_momentum", CellOption::Kind::number, "a number in [0, 1]", {},
            [](double value) { return value >= 0 && value <= 1; }, nullptr},
           {"bn_eps", CellOption::Kind::number, "a number > 0", {},
            [](double value) { return value > 0; },
            [](GruConfig& config, double value) { config.bn_eps = value; }}};
+}
+
+namespace {
+
+// The model file's and the Python layer's LiGRU settings; bn_momentum (the running statistics'
+// update) is the Python layer's alone.
+std::vector<CellOption> ligru_options() {
+  std::vector<CellOption> options{
+      {"activation", CellOption::Kind::choice, "'relu', 'tanh', 'leaky_relu' or 'softplus'",
+       {"relu", "tanh", "leaky_relu", "softplus"}, nullptr,
+       [](GruConfig& config, double index) { config.activation = static_cast<Activation>(int(index)); }},
+      {"negative_slope", CellOption::Kind::number, "a number >= 0", {},
+       [](double value) { return value >= 0; },
+       [](GruConfig& config, double value) { config.negative_slope = value; }}};
+  for (CellOption& option : batch_norm_options()) options.push_back(std::move(option));
+  return options;
 }
 
 }  // namespace
@@ -98,16 +126,15 @@ const CellDescription& ligru_description() {
 }
 
 template <typename Real>
-LigruCellLayer<Real>::LigruCellLayer(const kernels::KernelTable<Real>& kernels, Index input,
-                                     const GruConfig& config, const GruWeightsView<Real>& w)
+BatchNormCellLayer<Real>::BatchNormCellLayer(const kernels::KernelTable<Real>& kernels, Index input,
+                                     const GruConfig& config, const GruWeightsView<Real>& w,
+                                     StepLigruFn<Real> step, BackwardLigruFn<Real> backward)
     : CellLayer<Real>(kernels, input, config.hidden, 2, w.weight_ih, w.weight_hh, nullptr,
                       nullptr),
+      step_(step),
+      backward_(backward),
       negative_slope_(static_cast<Real>(config.negative_slope)),
       bn_eps_(static_cast<Real>(config.bn_eps)) {
-  const LigruKernels<Real>& cell_kernels = ligru_kernels(kernels);
-  const int activation = static_cast<int>(config.activation);
-  step_ = cell_kernels.step[activation];
-  backward_ = cell_kernels.backward[activation];
   const Index I = input, H = config.hidden, G = 2 * H, W = kernels.vector_width;
   bn_weight_.assign(w.bn_weight, w.bn_weight + G);
   bn_bias_.assign(w.bn_bias, w.bn_bias + G);
@@ -136,7 +163,7 @@ LigruCellLayer<Real>::LigruCellLayer(const kernels::KernelTable<Real>& kernels, 
 }
 
 template <typename Real>
-void LigruCellLayer<Real>::project_inputs(const InputRows<Real>& x, Real* projection,
+void BatchNormCellLayer<Real>::project_inputs(const InputRows<Real>& x, Real* projection,
                                           Real* record, Real* batch_statistics,
                                           bool training) const {
   const Index H = hidden_, G = 2 * H;
@@ -155,43 +182,43 @@ void LigruCellLayer<Real>::project_inputs(const InputRows<Real>& x, Real* projec
 }
 
 template <typename Real>
-bool LigruCellLayer<Real>::projects_whole_sequence(bool training) const {
+bool BatchNormCellLayer<Real>::projects_whole_sequence(bool training) const {
   return training;
 }
 
 template <typename Real>
-Index LigruCellLayer<Real>::batch_statistics_size() const {
+Index BatchNormCellLayer<Real>::batch_statistics_size() const {
   return 2 * this->gate_width();
 }
 
 template <typename Real>
-int LigruCellLayer<Real>::forward_phases() const {
+int BatchNormCellLayer<Real>::forward_phases() const {
   return 1;
 }
 
 template <typename Real>
-UnitGrain LigruCellLayer<Real>::forward_grain(int) const {
+UnitGrain BatchNormCellLayer<Real>::forward_grain(int) const {
   return UnitGrain::blocks;
 }
 
 template <typename Real>
-bool LigruCellLayer<Real>::needs_step_record() const {
+bool BatchNormCellLayer<Real>::needs_step_record() const {
   return false;
 }
 
 template <typename Real>
-void LigruCellLayer<Real>::forward_phase(int, const ForwardStep<Real>& s, Range units) const {
+void BatchNormCellLayer<Real>::forward_phase(int, const ForwardStep<Real>& s, Range units) const {
   step_(s.rows, hidden_, units.begin, units.end, step_panels_.data(), s.h_prev, s.h_product,
         s.projection, s.ld_projection, negative_slope_, s.h_next, s.ld_h_next, s.record);
 }
 
 template <typename Real>
-int LigruCellLayer<Real>::backward_phases() const {
+int BatchNormCellLayer<Real>::backward_phases() const {
   return 2;
 }
 
 template <typename Real>
-void LigruCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s, Range panels,
+void BatchNormCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s, Range panels,
                                           Index unit_begin, Index unit_end) const {
   const Index H = hidden_, G = 2 * H, PW = 3 * kernels_->vector_width;
   if (phase == 0) {
@@ -205,7 +232,7 @@ void LigruCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s
 }
 
 template <typename Real>
-void LigruCellLayer<Real>::recurrent_gradients(const GradientInputs<Real>& in,
+void BatchNormCellLayer<Real>::recurrent_gradients(const GradientInputs<Real>& in,
                                                const GruGradientsView<Real>& grads) const {
   const Index H = hidden_, G = 2 * H;
   accumulate_recurrent_weight_gradient(*kernels_, *in.rows, G, H, in.d_recurrent_gates, G, in.h0,
@@ -214,7 +241,7 @@ void LigruCellLayer<Real>::recurrent_gradients(const GradientInputs<Real>& in,
 }
 
 template <typename Real>
-void LigruCellLayer<Real>::project_inputs_backward(const GradientInputs<Real>& in,
+void BatchNormCellLayer<Real>::project_inputs_backward(const GradientInputs<Real>& in,
                                                    const GruGradientsView<Real>& grads) const {
   const Index rows = in.rows->total_rows(), H = hidden_;
   if (rows == 0) return;
@@ -223,7 +250,7 @@ void LigruCellLayer<Real>::project_inputs_backward(const GradientInputs<Real>& i
                       in.batch_statistics, in.d_input_gates, grads.bn_weight, grads.bn_bias);
 }
 
-template class LigruCellLayer<float>;
-template class LigruCellLayer<double>;
+template class BatchNormCellLayer<float>;
+template class BatchNormCellLayer<double>;
 
 }  // namespace fastgru::cells

@@ -1,6 +1,8 @@
-// The light GRU (EQUATIONS.md §5): its description, packing (with inference's batch
-// normalisation folded into the input weights), step phases and the batch normalisation of its
-// input projections forward and backward.
+// The light GRU (EQUATIONS.md §5): its description, and the layer of the cells with its
+// structure (row blocks z and a candidate, batch-normalised input projections, no bias), which
+// each runs with its own kernels (the light Bayesian unit of §8 too): packing (with inference's
+// batch normalisation folded into the input weights), step phases and the batch normalisation
+// of the input projections forward and backward.
 #pragma once
 
 #include <string>
@@ -12,11 +14,14 @@
 namespace fastgru::cells {
 
 template <typename Real>
-class LigruCellLayer final : public CellLayer<Real> {
+class BatchNormCellLayer final : public CellLayer<Real> {
  public:
-  // weights (2H, ·) with row blocks z, n and the bn_* arrays (2H) each, checked by the caller.
-  LigruCellLayer(const kernels::KernelTable<Real>& kernels, Index input, const GruConfig& config,
-                 const GruWeightsView<Real>& weights);
+  // weights (2H, ·) with row blocks z and the candidate's, and the bn_* arrays (2H) each,
+  // checked by the caller (check_batch_norm_weights); step and backward: the cell's kernels
+  // for the ISA of `kernels`, with the signatures of ligru_kernels.h.
+  BatchNormCellLayer(const kernels::KernelTable<Real>& kernels, Index input,
+                     const GruConfig& config, const GruWeightsView<Real>& weights,
+                     StepLigruFn<Real> step, BackwardLigruFn<Real> backward);
 
   void project_inputs(const InputRows<Real>& x, Real* projection, Real* record,
                       Real* batch_statistics, bool training) const override;
@@ -46,13 +51,26 @@ class LigruCellLayer final : public CellLayer<Real> {
   Real bn_eps_;
   // Batch normalisation's γ, β and running statistics (2H each).
   std::vector<Real> bn_weight_, bn_bias_, bn_running_mean_, bn_running_var_;
-  Panels<Real> step_panels_;  // W_hh^T gate panels: z, n
+  Panels<Real> step_panels_;  // W_hh^T gate panels: z and the candidate's
   // Inference: W_ih^T with γ / √(σ² + ε) folded into its columns (natural panels) and the shift
   // β − γ μ / √(σ² + ε) (2H); both empty where the folding is not finite (batch_norm_folded_
   // false), and inference then projects with the unfolded panels and normalises explicitly.
   Panels<Real> folded_input_panels_, inference_shift_;
   bool batch_norm_folded_ = true;
 };
+
+// What a cell of this layer's structure requires of config (no bias, a valid bn_eps): throws
+// std::invalid_argument naming the field, and `class_name`.
+void check_batch_norm_config(const GruConfig& config, const std::string& class_name);
+
+// The settings of a cell of this layer's structure: bn_momentum (the Python layer's) and bn_eps.
+std::vector<CellOption> batch_norm_options();
+
+// Throws std::invalid_argument naming `name` + the member where a bn_* array is missing or a
+// running variance negative.
+template <typename Real>
+void check_batch_norm_weights(const GruWeightsView<Real>& weights, Index hidden,
+                              const std::string& name);
 
 const CellDescription& ligru_description();
 

@@ -14,7 +14,7 @@ namespace fastgru::cells {
 using kernels::Index;
 
 // The candidate activations, in fastgru::Activation's order.
-enum LigruActivation : int { kRelu = 0, kTanh = 1, kLeakyRelu = 2, kLigruActivations = 3 };
+enum LigruActivation : int { kRelu = 0, kTanh = 1, kLeakyRelu = 2, kSoftplus = 3, kLigruActivations = 4 };
 
 // LiGRU step for unit blocks [block_begin, block_end): [g_z, g_n] = h_product · [W_hz; W_hn]^T
 // from gate panels, then z = σ(a_z + g_z), n = act(a_n + g_n), h_next = z ⊙ h_prev + (1 − z) ⊙ n.
@@ -30,7 +30,8 @@ using StepLigruFn = void (*)(Index rows, Index hidden, Index block_begin, Index 
 // Backward of a LiGRU step for units [unit_begin, unit_end): with dh = dy + dh_carry,
 // da (rows, 2H) = dL/d(a_z + g_z), dL/d(a_n + g_n), which is also dL/d(g) for the recurrent
 // product; dh_prev = dh ⊙ z (the caller adds the recurrent product). The activation's
-// derivative is read from n (negative_slope >= 0 keeps sign(n) = sign(a)).
+// derivative is read from n (negative_slope >= 0 keeps sign(n) = sign(a); softplus's σ(a) is
+// 1 − e^−n).
 template <typename Real>
 using BackwardLigruFn = void (*)(Index rows, Index hidden, Index unit_begin, Index unit_end,
                                  const Real* record, const Real* h_prev, const Real* dy,

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "cells/ligru/ligru_kernels.h"
+#include "kernels/simd/log_space.h"
 #include "kernels/simd/panel_product.h"
 #include "kernels/simd/step_helpers.h"
 
@@ -16,6 +17,7 @@ namespace fastgru::kernels {
 
 using cells::kLeakyRelu;
 using cells::kRelu;
+using cells::kSoftplus;
 using cells::kTanh;
 
 template <class S, int kActivation>
@@ -24,6 +26,8 @@ inline typename S::V ligru_activation(typename S::V a, typename S::V negative_sl
     return S::max(a, S::zero());
   } else if constexpr (kActivation == kTanh) {
     return S::tanh(a);
+  } else if constexpr (kActivation == kSoftplus) {
+    return softplus<S>(a);
   } else {
     return S::fma(negative_slope, S::min(a, S::zero()), S::max(a, S::zero()));
   }
@@ -37,6 +41,9 @@ inline typename S::V ligru_activation_derivative(typename S::V n, typename S::V 
     return S::positive(n);
   } else if constexpr (kActivation == kTanh) {
     return S::sub(one, S::mul(n, n));
+  } else if constexpr (kActivation == kSoftplus) {
+    // n = log(1 + e^a): σ(a) = 1 − 1 / (1 + e^a) = 1 − e^−n.
+    return S::sub(one, S::exp(S::sub(S::zero(), n)));
   } else {
     return S::fma(S::sub(one, negative_slope), S::positive(n), negative_slope);
   }
@@ -106,8 +113,10 @@ void backward_ligru(Index rows, Index hidden, Index unit_begin, Index unit_end,
 
 template <class S>
 cells::LigruKernels<typename S::Real> make_ligru_kernels() {
-  return {{step_ligru<S, kRelu>, step_ligru<S, kTanh>, step_ligru<S, kLeakyRelu>},
-          {backward_ligru<S, kRelu>, backward_ligru<S, kTanh>, backward_ligru<S, kLeakyRelu>}};
+  return {{step_ligru<S, kRelu>, step_ligru<S, kTanh>, step_ligru<S, kLeakyRelu>,
+           step_ligru<S, kSoftplus>},
+          {backward_ligru<S, kRelu>, backward_ligru<S, kTanh>, backward_ligru<S, kLeakyRelu>,
+           backward_ligru<S, kSoftplus>}};
 }
 
 }  // namespace fastgru::kernels

@@ -1,4 +1,4 @@
-// Vectorized exp, sigmoid and tanh for float32 SIMD types, written once over a traits class S
+// Vectorized exp, sigmoid, tanh and log(1 + e^−t) for float32 SIMD types, written once over a traits class S
 // (S supplies set1, fma, add, sub, mul, div, min, max, round, scale_by_pow2).
 // exp: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for e^r, then e^r · 2^n.
 // Inputs are clamped to ±88 (keeping NaN: x86 min/max return their second operand on NaN), so
@@ -38,6 +38,26 @@ inline typename S::V fast_tanh(typename S::V x) {
   const typename S::V one = S::set1(1.0f);
   const typename S::V two = S::set1(2.0f);
   return S::sub(one, S::div(two, S::add(one, fast_exp<S>(S::mul(two, x)))));
+}
+
+// log(1 + e^−t) for t >= 0 (softplus and logaddexp in log space, kernels/simd/log_space.h):
+// with x = e^−t in (0, 1], log(1 + x) = 2 atanh(s) = 2 s P(s²), s = x / (2 + x) in (0, 1/3],
+// P(u) = atanh(√u) / √u fitted on [0, 1/9] at Chebyshev nodes by a degree-4 polynomial (relative
+// error 8e-9, the odd series to s^15 took three terms more). No range reduction, and full relative
+// precision where x is tiny (log1p(x) ≈ x). e^−t underflows to 0 for t > 88: the exact value is
+// then below float32's normal range too.
+template <class S>
+inline typename S::V fast_log1p_exp_negative(typename S::V t) {
+  using V = typename S::V;
+  const V x = fast_exp<S>(S::sub(S::zero(), t));
+  const V s = S::div(x, S::add(S::set1(2.0f), x));
+  const V s2 = S::mul(s, s);
+  V p = S::set1(0.140873283f);
+  p = S::fma(p, s2, S::set1(0.13980709f));
+  p = S::fma(p, s2, S::set1(0.200124264f));
+  p = S::fma(p, s2, S::set1(0.333331585f));
+  p = S::fma(p, s2, S::set1(1.0f));
+  return S::mul(S::add(s, s), p);
 }
 
 }  // namespace fastgru::kernels

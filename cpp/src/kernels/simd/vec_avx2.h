@@ -51,6 +51,9 @@ struct VecAvx2F32 {
   }
   static V sigmoid(V a) { return fast_sigmoid<VecAvx2F32>(a); }
   static V tanh(V a) { return fast_tanh<VecAvx2F32>(a); }
+  static V exp(V a) { return fast_exp<VecAvx2F32>(a); }
+  // log(1 + e^−t) for t >= 0.
+  static V log1p_exp_negative(V t) { return fast_log1p_exp_negative<VecAvx2F32>(t); }
 };
 
 }  // namespace fastgru::kernels

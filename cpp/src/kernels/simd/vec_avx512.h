@@ -47,6 +47,9 @@ struct VecAvx512F32 {
   static V scale_by_pow2(V p, V n) { return _mm512_scalef_ps(p, n); }
   static V sigmoid(V a) { return fast_sigmoid<VecAvx512F32>(a); }
   static V tanh(V a) { return fast_tanh<VecAvx512F32>(a); }
+  static V exp(V a) { return fast_exp<VecAvx512F32>(a); }
+  // log(1 + e^−t) for t >= 0.
+  static V log1p_exp_negative(V t) { return fast_log1p_exp_negative<VecAvx512F32>(t); }
 };
 
 }  // namespace fastgru::kernels

@@ -1,5 +1,5 @@
 // Portable "vector" of four scalars: the SIMD kernel templates instantiated with it are the
-// scalar path (any x86-64, and float64), with the standard library's exact exp and tanh.
+// scalar path (any x86-64, and float64), with the standard library's exact exp, tanh and log1p.
 #pragma once
 
 #include <cmath>
@@ -63,6 +63,13 @@ struct VecScalar {
   }
   static V tanh(V a) {
     return map(a, [](Real x) { return std::tanh(x); });
+  }
+  static V exp(V a) {
+    return map(a, [](Real x) { return std::exp(x); });
+  }
+  // log(1 + e^−t) for t >= 0.
+  static V log1p_exp_negative(V t) {
+    return map(t, [](Real x) { return std::log1p(std::exp(-x)); });
   }
 };
 

@@ -1,0 +1,32 @@
+// The LiBRU's fused step kernels (EQUATIONS.md §8), one table per ISA. They have the LiGRU's
+// signatures (cells/ligru/ligru_kernels.h: the same gate panels of z and c, the same projection
+// and record layout) and run in its batch-normalised layer; negative_slope is unused.
+//
+// A record row (4H) holds the pre-activations a_z, a_c, then the normalised input projections
+// x̂_z, x̂_c that batch normalisation's backward reads: backward recomputes z = σ(a_z), c and the
+// kept state's share w = σ(a_z + ĥ − c) from them and ĥ.
+#pragma once
+
+#include "cells/ligru/ligru_kernels.h"
+
+namespace fastgru::cells {
+
+// step: for unit blocks [block_begin, block_end): [g_z, g_c] = ĥ_product · [W_hz; W_hc]^T from
+// gate panels, a_z = a[z] + g_z, a_c = a[c] + g_c, ĥ_next = logaddexp(ĥ − softplus(−a_z),
+// softplus(a_c) − softplus(a_z)); record (rows, 4H) receives a_z, a_c, or is nullptr.
+// backward: with g = dy + dh_carry, da (rows, 2H) = g ⊙ (w − z), g ⊙ (1 − w) ⊙ σ(a_c); dh_prev =
+// g ⊙ w (the caller adds the recurrent product).
+template <typename Real>
+struct LibruKernels {
+  StepLigruFn<Real> step;
+  BackwardLigruFn<Real> backward;
+};
+
+// One table per ISA, each defined in that ISA's source file (f32-libru-<isa>.cpp,
+// libru-scalar.cpp).
+const LibruKernels<float>& f32_libru_kernels__scalar();
+const LibruKernels<double>& f64_libru_kernels__scalar();
+const LibruKernels<float>& f32_libru_kernels__avx2();
+const LibruKernels<float>& f32_libru_kernels__avx512();
+
+}  // namespace fastgru::cells
