@@ -23,11 +23,12 @@ def example(request):
 
 @pytest.mark.parametrize("cls, kwargs", [("GRU", dict(num_layers=2)), ("GRU", dict(reset_after=False)),
                                          ("MGU", dict(num_layers=2)), ("GRU", dict(dtype="float64")),
-                                         ("LiGRU", dict(num_layers=2, activation="leaky_relu", negative_slope=0.1))],
+                                         ("LiGRU", dict(num_layers=2, activation="leaky_relu", negative_slope=0.1)),
+                                         ("LiGRU", dict(activation="softplus")), ("LiBRU", dict(num_layers=2))],
                          ids=str)
 def test_stream_example_matches_python(example, tmp_path, cls, kwargs):
     layer = getattr(fastgru, cls)(3, 5, seed=7, **kwargs)
-    if cls == "LiGRU":
+    if cls in ("LiGRU", "LiBRU"):
         # Running statistics away from their initial values, which the C++ loader must fold in.
         layer.forward(np.random.default_rng(1).standard_normal((6, 4, 3)) + 0.5)
     layer.save(tmp_path / "model.safetensors")

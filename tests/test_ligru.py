@@ -190,9 +190,10 @@ def test_initial_parameters_and_names():
     assert np.abs(layer.weight_hh_l0).max() <= 0.5
 
 
+@pytest.mark.parametrize("activation", ["leaky_relu", "softplus"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_model_file_round_trip(tmp_path, dtype):
-    layer = fastgru.LiGRU(3, 4, num_layers=2, bidirectional=True, batch_first=True, activation="leaky_relu",
+def test_model_file_round_trip(tmp_path, dtype, activation):
+    layer = fastgru.LiGRU(3, 4, num_layers=2, bidirectional=True, batch_first=True, activation=activation,
                           negative_slope=0.05, bn_momentum=0.2, bn_eps=1e-4, dtype=dtype, seed=9)
     x = np.random.default_rng(9).standard_normal((2, 5, 3)).astype(dtype)
     layer.forward(x)

@@ -40,8 +40,9 @@ struct GruWeightsView {
   const Real* weight_hh = nullptr;  // (3H, H), row blocks r, z, n
   const Real* bias_ih = nullptr;    // (3H), or nullptr for a layer without bias
   const Real* bias_hh = nullptr;    // (3H), or nullptr for a layer without bias
-  // LiGRU and LiBRU only (EQUATIONS.md §5, §8), each (2H), row blocks z, n (c): batch normalisation's scale γ and
-  // shift β, and the running mean and (unbiased) variance that inference normalises with.
+  // LiGRU and LiBRU only (EQUATIONS.md §5, §8), each (2H), row blocks z, n (LiBRU: z, c): batch
+  // normalisation's scale γ and shift β, and the running mean and (unbiased) variance that
+  // inference normalises with.
   const Real* bn_weight = nullptr;
   const Real* bn_bias = nullptr;
   const Real* bn_running_mean = nullptr;
@@ -186,10 +187,10 @@ class GruTrainingCache {
   std::int64_t steps() const;
   std::int64_t batch() const;
   bool batch_first() const;
-  // LiGRU: the statistics the forward pass normalised the input projections of layer l,
+  // LiGRU, LiBRU: the statistics the forward pass normalised the input projections of layer l,
   // direction d (index l·D + d) with: mean and biased variance, (2H) each, over
   // normalised_rows() rows (the real steps of all rows). Throws std::invalid_argument unless
-  // filled by a LiGRU's training forward.
+  // filled by a LiGRU's or LiBRU's training forward.
   std::int64_t normalised_rows() const;
   void batch_statistics(std::int64_t index, Real* mean, Real* variance) const;
 
@@ -203,10 +204,10 @@ template <typename Real>
 class Gru {
  public:
   // weights[l · D + d]: layer l, direction d (0 forward, 1 reverse), copied. Layer 0 takes
-  // (G·H, I) input weights, later layers (G·H, D·H), with G = 3 gates (GRU) or 2 (MGU, LiGRU, LiBRU).
-  // Throws std::invalid_argument on bad sizes, a null weight, biases that disagree with
-  // config.bias (a LiGRU has none: config.bias must be false), or a LiGRU without its bn_*
-  // arrays, with a negative running variance or bad activation settings.
+  // (G·H, I) input weights, later layers (G·H, D·H), with G = 3 gates (GRU) or 2 (MGU, LiGRU,
+  // LiBRU). Throws std::invalid_argument on bad sizes, a null weight, biases that disagree with
+  // config.bias (a LiGRU or LiBRU has none: config.bias must be false), or a LiGRU or LiBRU
+  // without its bn_* arrays, with a negative running variance or bad activation settings.
   Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>& weights);
   ~Gru();
   Gru(Gru&&) noexcept;
@@ -235,7 +236,8 @@ class Gru {
   //   dx    like x, out: dL/dx, zero past each row's length
   //   dh0   (L·D, B, H) out: dL/dh0, or nullptr if not wanted
   //   grads[l · D + d]  parameter gradients of that layer and direction, accumulated (+=);
-  //                     a LiGRU needs bn_weight and bn_bias there (and no bias pointers)
+  //                     a LiGRU or LiBRU needs bn_weight and bn_bias there (and no bias
+  //                     pointers)
   void backward(GruTrainingCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
                 Real* dh0, const std::vector<GruGradientsView<Real>>& grads) const;
 

@@ -1,10 +1,10 @@
-// The LiBRU: the LiGRU's structure (row blocks z, c, batch-normalised input projections, no
+// The LiBRU: the light GRU's structure (row blocks z, c, batch-normalised input projections, no
 // bias), its state log-probabilities and its update computed in log space by its own kernels.
 #include "cells/libru/libru_cell.h"
 
+#include "cells/batch_norm/batch_norm_layer.h"
 #include "cells/isa_tables.h"
 #include "cells/libru/libru_kernels.h"
-#include "cells/ligru/ligru_cell.h"
 
 namespace fastgru::cells {
 namespace {

@@ -1,13 +1,12 @@
-// The LiBRU's fused step kernels (EQUATIONS.md §8), one table per ISA. They have the LiGRU's
-// signatures (cells/ligru/ligru_kernels.h: the same gate panels of z and c, the same projection
-// and record layout) and run in its batch-normalised layer; negative_slope is unused.
+// The LiBRU's fused step kernels (EQUATIONS.md §8), one table per ISA, with the signatures,
+// packing and record layout of cells/batch_norm/batch_norm_kernels.h; negative_slope is unused.
 //
 // A record row (4H) holds the pre-activations a_z, a_c, then the normalised input projections
 // x̂_z, x̂_c that batch normalisation's backward reads: backward recomputes z = σ(a_z), c and the
 // kept state's share w = σ(a_z + ĥ − c) from them and ĥ.
 #pragma once
 
-#include "cells/ligru/ligru_kernels.h"
+#include "cells/batch_norm/batch_norm_kernels.h"
 
 namespace fastgru::cells {
 
@@ -18,8 +17,8 @@ namespace fastgru::cells {
 // g ⊙ w (the caller adds the recurrent product).
 template <typename Real>
 struct LibruKernels {
-  StepLigruFn<Real> step;
-  BackwardLigruFn<Real> backward;
+  BatchNormStepFn<Real> step;
+  BatchNormBackwardFn<Real> backward;
 };
 
 // One table per ISA, each defined in that ISA's source file (f32-libru-<isa>.cpp,

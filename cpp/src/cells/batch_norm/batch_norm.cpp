@@ -1,4 +1,4 @@
-#include "cells/ligru/batch_norm.h"
+#include "cells/batch_norm/batch_norm.h"
 
 #include <algorithm>
 #include <cmath>

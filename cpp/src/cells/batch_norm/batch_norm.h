@@ -1,4 +1,4 @@
-// Batch normalisation of a LiGRU's input projections (EQUATIONS.md §5) in training: over all
+// Batch normalisation of a cell's input projections (EQUATIONS.md §5) in training: over all
 // rows of a packed sequence, i.e. over the batch and the real steps. Per column c of (rows, G):
 //   x̂ = (p − μ_c) / √(σ²_c + ε),  a = γ_c x̂ + β_c,  μ, σ² the batch's mean and biased variance.
 #pragma once
