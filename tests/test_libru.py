@@ -11,33 +11,9 @@ import pytest
 import fastgru
 from fastgru import reference
 
-from .helpers import central_difference, normalised_error
+from .helpers import BATCH_NORM_CASES, central_difference, normalised_error, randomised_batch_norm_state
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
-CASES = {
-    "one layer": dict(shape=(7, 3, 5, 13), config={}, lengths=None),
-    "one unit": dict(shape=(4, 2, 2, 1), config={}, lengths=None),
-    "wide": dict(shape=(5, 17, 16, 33), config={}, lengths=[5, 2, 4, 1, 3, 5, 5, 2, 1, 4, 3, 3, 5, 2, 4, 1, 5]),
-    "2 layers bidirectional lengths": dict(shape=(6, 4, 3, 10), config=dict(num_layers=2, bidirectional=True),
-                                           lengths=[6, 2, 5, 1]),
-    "batch first": dict(shape=(4, 3, 2, 5), config=dict(batch_first=True, num_layers=2), lengths=[3, 4, 2]),
-}
-
-
-def randomised_state(layer, rng):
-    """The layer's parameters with γ, β and the running statistics away from their initial values."""
-    state = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
-    for name, value in state.items():
-        if name.startswith("bn_weight"):
-            state[name] = rng.uniform(0.5, 1.5, value.shape)
-        elif name.startswith(("bn_bias", "bn_running_mean")):
-            state[name] = 0.3 * rng.standard_normal(value.shape)
-        elif name.startswith("bn_running_var"):
-            state[name] = rng.uniform(0.5, 2.0, value.shape)
-    layer.load_state_dict(state)
-    return state
-
-
 def network_reference(layer, state, x, h0, lengths, train):
     return reference.libru_network_forward(x, h0, state, num_layers=layer.num_layers,
                                            bidirectional=layer.bidirectional, train=train, eps=layer.bn_eps,
@@ -45,12 +21,12 @@ def network_reference(layer, state, x, h0, lengths, train):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("case", BATCH_NORM_CASES, ids=str)
 def test_libru_matches_reference(case, dtype):
-    (T, B, I, H), config, lengths = CASES[case]["shape"], CASES[case]["config"], CASES[case]["lengths"]
+    (T, B, I, H), config, lengths = (BATCH_NORM_CASES[case][key] for key in ("shape", "config", "lengths"))
     layer = fastgru.LiBRU(I, H, dtype=dtype, seed=T * B, **config)
     rng = np.random.default_rng(1)
-    state = randomised_state(layer, rng)
+    state = randomised_batch_norm_state(layer, rng)
     D = layer.num_directions
     LD = layer.num_layers * D
     x = rng.standard_normal((B, T, I) if layer.batch_first else (T, B, I))
@@ -96,7 +72,7 @@ def test_core_gradients_match_central_differences(rates):
         return fastgru.LiBRU(2, 3, num_layers=2, bidirectional=True, dtype="float64", seed=3, **rates)
 
     layer = fresh()
-    params = randomised_state(layer, np.random.default_rng(5))
+    params = randomised_batch_norm_state(layer, np.random.default_rng(5))
     layer.forward(x, h0, lengths=lengths)
     dx, dh0 = layer.backward(dy, dh_n)
 
@@ -160,7 +136,7 @@ def test_the_ligru_with_softplus_is_a_lower_bound():
     rng = np.random.default_rng(7)
     libru = fastgru.LiBRU(3, 5, dtype="float64", seed=7)
     ligru = fastgru.LiGRU(3, 5, activation="softplus", dtype="float64")
-    state = randomised_state(libru, rng)
+    state = randomised_batch_norm_state(libru, rng)
     ligru.load_state_dict(state)
     x, h = rng.standard_normal((3, 3)), -np.abs(rng.standard_normal((1, 3, 5)))
     upper, _ = libru.step(x, h)

@@ -9,36 +9,11 @@ import pytest
 import fastgru
 from fastgru import reference
 
-from .helpers import central_difference, normalised_error
+from .helpers import BATCH_NORM_CASES, central_difference, normalised_error, randomised_batch_norm_state
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 ACTIVATIONS = ["relu", "tanh", "leaky_relu", "softplus"]
 BN_NAMES = ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var")
-CASES = {
-    "one layer": dict(shape=(7, 3, 5, 13), config={}, lengths=None),
-    # (I = 1 would make dL/dW_ih exactly zero: the normalisation undoes any scale of one input.)
-    "one unit": dict(shape=(4, 2, 2, 1), config={}, lengths=None),
-    "wide": dict(shape=(5, 17, 16, 33), config={}, lengths=[5, 2, 4, 1, 3, 5, 5, 2, 1, 4, 3, 3, 5, 2, 4, 1, 5]),
-    "2 layers bidirectional lengths": dict(shape=(6, 4, 3, 10), config=dict(num_layers=2, bidirectional=True),
-                                           lengths=[6, 2, 5, 1]),
-    "batch first": dict(shape=(4, 3, 2, 5), config=dict(batch_first=True, num_layers=2), lengths=[3, 4, 2]),
-}
-
-
-def randomised_state(layer, rng):
-    """The layer's parameters with γ, β and the running statistics away from their initial values."""
-    state = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
-    for name, value in state.items():
-        if name.startswith("bn_weight"):
-            state[name] = rng.uniform(0.5, 1.5, value.shape)
-        elif name.startswith(("bn_bias", "bn_running_mean")):
-            state[name] = 0.3 * rng.standard_normal(value.shape)
-        elif name.startswith("bn_running_var"):
-            state[name] = rng.uniform(0.5, 2.0, value.shape)
-    layer.load_state_dict(state)
-    return state
-
-
 def network_reference(layer, state, x, h0, lengths, train):
     return reference.ligru_network_forward(
         x, h0, state, num_layers=layer.num_layers, bidirectional=layer.bidirectional, train=train,
@@ -48,12 +23,12 @@ def network_reference(layer, state, x, h0, lengths, train):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("case", BATCH_NORM_CASES, ids=str)
 def test_ligru_matches_reference(case, activation, dtype):
-    (T, B, I, H), config, lengths = CASES[case]["shape"], CASES[case]["config"], CASES[case]["lengths"]
+    (T, B, I, H), config, lengths = (BATCH_NORM_CASES[case][key] for key in ("shape", "config", "lengths"))
     layer = fastgru.LiGRU(I, H, activation=activation, negative_slope=0.2, dtype=dtype, seed=T * B, **config)
     rng = np.random.default_rng(1)
-    state = randomised_state(layer, rng)
+    state = randomised_batch_norm_state(layer, rng)
     D = layer.num_directions
     LD = layer.num_layers * D
     x = rng.standard_normal((B, T, I) if layer.batch_first else (T, B, I))
@@ -130,7 +105,7 @@ def test_core_gradients_match_central_differences(activation, rates):
         return layer
 
     layer = fresh()
-    params = randomised_state(layer, np.random.default_rng(5))
+    params = randomised_batch_norm_state(layer, np.random.default_rng(5))
     layer.forward(x, h0, lengths=lengths)
     dx, dh0 = layer.backward(dy, dh_n)
 
@@ -271,7 +246,7 @@ def test_matches_an_independent_torch_autograd_ligru(activation):
     torch = pytest.importorskip("torch")
     layer = fastgru.LiGRU(4, 5, activation=activation, negative_slope=0.2, dtype="float64", seed=11)
     rng = np.random.default_rng(11)
-    state = randomised_state(layer, rng)
+    state = randomised_batch_norm_state(layer, rng)
     x, h0 = rng.standard_normal((6, 3, 4)), rng.standard_normal((1, 3, 5))
     dy, dh_n = rng.standard_normal((6, 3, 5)), rng.standard_normal((1, 3, 5))
     y, h_n = layer.forward(x, h0)
@@ -363,7 +338,7 @@ def test_an_infinite_batch_norm_scale_matches_the_reference():
     # folding γ / √(σ² + ε) into W_ih gave inf − inf in the projection and inf · 0 in the shift.
     layer = fastgru.LiGRU(4, 5, activation="tanh", seed=6)
     rng = np.random.default_rng(6)
-    state = randomised_state(layer, rng)
+    state = randomised_batch_norm_state(layer, rng)
     state["bn_weight_l0"][[0, 3, 6, 9]] = np.inf  # z units 0 and 3, n units 1 and 4
     state["bn_running_mean_l0"][[3, 9]] = 0  # their shift β − inf · μ was inf · 0
     layer.load_state_dict(state)
