@@ -108,6 +108,19 @@ fastgru::Activation parse_activation(const fastgru::cells::CellDescription& cell
   return static_cast<fastgru::Activation>(chosen - names.begin());
 }
 
+// The form of the gates `gates` names: one of the cell's option "gates" choices, or "full".
+fastgru::GateTerms parse_gates(const fastgru::cells::CellDescription& cell, const std::string& gates) {
+  std::vector<std::string> names{"full"};
+  for (const fastgru::cells::CellOption& option : cell.options)
+    if (option.name == "gates") names = option.choices;
+  const auto chosen = std::find(names.begin(), names.end(), gates);
+  if (chosen == names.end()) {
+    throw py::value_error("gates: expected " + fastgru::cells::name_list(names, "'") + " for cell '" + cell.name +
+                          "', got '" + gates + "'");
+  }
+  return static_cast<fastgru::GateTerms>(chosen - names.begin());
+}
+
 // Every cell's description (cells/cell_table.h), keyed by its Python class name.
 py::dict cell_descriptions() {
   auto strings = [](const std::vector<std::string>& names) {
@@ -131,6 +144,20 @@ py::dict cell_descriptions() {
     std::vector<std::string> options;
     for (const fastgru::cells::CellOption& option : cell.options) options.push_back(option.name);
     entry["options"] = strings(options);
+    // Row blocks of each array for each form of the gates ("full" alone for most cells).
+    py::dict blocks;
+    std::vector<std::string> forms{"full"};
+    for (const fastgru::cells::CellOption& option : cell.options)
+      if (option.name == "gates") forms = option.choices;
+    for (const std::string& form : forms) {
+      fastgru::GruConfig config;
+      config.gates = parse_gates(cell, form);
+      py::dict per_name;
+      for (const auto* names : {&cell.parameters, &cell.buffers})
+        for (const std::string& name : *names) per_name[py::str(name)] = cell.parameter_blocks(name, config);
+      blocks[py::str(form)] = per_name;
+    }
+    entry["parameter_blocks"] = blocks;
     table[py::str(cell.class_name)] = entry;
   }
   return table;
@@ -143,10 +170,10 @@ class PyGru {
         bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights,
         double dropout, double recurrent_dropout, double zoneout, const std::string& cell,
         const std::vector<BatchNormArrays>& batch_norm, const std::string& activation,
-        double negative_slope, double bn_eps)
+        double negative_slope, double bn_eps, const std::string& gates)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
-                      negative_slope, bn_eps)) {}
+                      negative_slope, bn_eps, gates)) {}
   // A network the C++ loader read from a model file.
   explicit PyGru(fastgru::Gru<Real>&& gru) : gru_(std::move(gru)) {}
 
@@ -278,6 +305,7 @@ class PyGru {
     std::vector<fastgru::GruGradientsView<Real>> views(LD);
     const fastgru::cells::CellDescription& cell = fastgru::cells::describe(c.cell);
     const py::ssize_t G = cell.gates() * H;
+    auto rows = [&](const char* name) -> py::ssize_t { return cell.parameter_blocks(name, c) * H; };
     const bool batch_norm = cell.normalises_inputs;
     if (static_cast<py::ssize_t>(batch_norm_grads.size()) != (batch_norm ? LD : 0)) {
       throw py::value_error("batch_norm_grads: expected " + std::to_string(batch_norm ? LD : 0) +
@@ -286,14 +314,14 @@ class PyGru {
     for (py::ssize_t s = 0; s < LD; ++s) {
       const py::ssize_t I = s < D ? c.input : D * H;
       const auto& [w_ih, w_hh, b_ih, b_hh] = grads[s];
-      views[s].weight_ih = checked_data<Real>(w_ih, "grad weight_ih", {G, I}, true);
-      views[s].weight_hh = checked_data<Real>(w_hh, "grad weight_hh", {G, H}, true);
+      views[s].weight_ih = checked_data<Real>(w_ih, "grad weight_ih", {rows("weight_ih"), I}, true);
+      views[s].weight_hh = checked_data<Real>(w_hh, "grad weight_hh", {rows("weight_hh"), H}, true);
       if (c.bias != (b_ih.has_value() && b_hh.has_value())) {
         throw py::value_error("grad biases: expected them exactly when the network has biases");
       }
       if (c.bias) {
-        views[s].bias_ih = checked_data<Real>(*b_ih, "grad bias_ih", {G}, true);
-        views[s].bias_hh = checked_data<Real>(*b_hh, "grad bias_hh", {G}, true);
+        views[s].bias_ih = checked_data<Real>(*b_ih, "grad bias_ih", {rows("bias_ih")}, true);
+        views[s].bias_hh = checked_data<Real>(*b_hh, "grad bias_hh", {rows("bias_hh")}, true);
       }
       if (batch_norm) {
         const auto& [bn_weight, bn_bias] = batch_norm_grads[s];
@@ -355,7 +383,7 @@ class PyGru {
                                      const std::string& cell,
                                      const std::vector<BatchNormArrays>& batch_norm,
                                      const std::string& activation, double negative_slope,
-                                     double bn_eps) {
+                                     double bn_eps, const std::string& gates) {
     fastgru::GruConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
@@ -369,10 +397,14 @@ class PyGru {
     const fastgru::cells::CellDescription& description = parse_cell(cell);
     config.cell = description.cell;
     config.activation = parse_activation(description, activation);
+    config.gates = parse_gates(description, gates);
     config.negative_slope = negative_slope;
     config.bn_eps = bn_eps;
     const bool batch_norm_arrays = description.normalises_inputs;
     const py::ssize_t D = bidirectional ? 2 : 1, G = description.gates() * hidden_size;
+    auto rows = [&](const char* name) -> py::ssize_t {
+      return description.parameter_blocks(name, config) * hidden_size;
+    };
     if (input_size < 1 || hidden_size < 1 || num_layers < 1) {
       throw py::value_error("input_size, hidden_size, num_layers: expected >= 1, got " +
                             std::to_string(input_size) + ", " + std::to_string(hidden_size) +
@@ -390,10 +422,10 @@ class PyGru {
     for (size_t s = 0; s < weights.size(); ++s) {
       const py::ssize_t I = static_cast<py::ssize_t>(s) < D ? input_size : D * hidden_size;
       const auto& [w_ih, w_hh, b_ih, b_hh] = weights[s];
-      views[s].weight_ih = checked_data<Real>(w_ih, "weight_ih", {G, I});
-      views[s].weight_hh = checked_data<Real>(w_hh, "weight_hh", {G, hidden_size});
-      views[s].bias_ih = optional_data<Real>(b_ih, "bias_ih", {G});
-      views[s].bias_hh = optional_data<Real>(b_hh, "bias_hh", {G});
+      views[s].weight_ih = checked_data<Real>(w_ih, "weight_ih", {rows("weight_ih"), I});
+      views[s].weight_hh = checked_data<Real>(w_hh, "weight_hh", {rows("weight_hh"), hidden_size});
+      views[s].bias_ih = optional_data<Real>(b_ih, "bias_ih", {rows("bias_ih")});
+      views[s].bias_hh = optional_data<Real>(b_hh, "bias_hh", {rows("bias_hh")});
       if (batch_norm_arrays) {
         const auto& [bn_weight, bn_bias, running_mean, running_var] = batch_norm[s];
         views[s].bn_weight = checked_data<Real>(bn_weight, "bn_weight", {G});
@@ -416,13 +448,14 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
   py::class_<PyGru<Real>>(m, name)
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
                     const std::vector<LayerArrays>&, double, double, double, const std::string&,
-                    const std::vector<BatchNormArrays>&, const std::string&, double, double>(),
+                    const std::vector<BatchNormArrays>&, const std::string&, double, double,
+                    const std::string&>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
            py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
            py::arg("activation") = "", py::arg("negative_slope") = 0.01,
-           py::arg("bn_eps") = 1e-5)
+           py::arg("bn_eps") = 1e-5, py::arg("gates") = "full")
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
       .def("try_forward", &PyGru<Real>::try_forward, py::arg("x"), py::arg("h0"), py::arg("batch_first"))
@@ -492,7 +525,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("cell_descriptions", &cell_descriptions,
         "Every cell's description, keyed by its Python class name: cell, class_name, gate_blocks, "
         "gates, parameters and buffers (names without _l{k}), has_bias_option, "
-        "has_reset_conventions, normalises_inputs, activations, options (the cell's own settings).");
+        "has_reset_conventions, normalises_inputs, activations, options (the cell's own settings), "
+        "parameter_blocks (form of the gates -> array name -> row blocks of H).");
   m.def("openmp_runtime", &openmp_runtime,
         "(path of the OpenMP runtime library in use, _OPENMP version yyyymm compiled against).");
   bind_gru<float>(m, "GruF32", "TrainingCacheF32");

@@ -36,6 +36,7 @@ cdef extern from "fastgru/fastgru.h" nogil:
         int64_t directions
         int reset_after
         int bias
+        int gates
 
     const char* fastgru_last_error()
     const char* fastgru_version()

@@ -263,6 +263,9 @@ class Field(NamedTuple):
     expected: str
     valid: Callable[[object], bool]
     number: bool = False
+    # What a file written before the field existed means by leaving it out (None: every file
+    # names it).
+    absent_means: object = None
 
 
 def as_number(value):
@@ -293,6 +296,8 @@ def check_layer_config(layer_class, text: str, what: str, refuse) -> dict:
     if not isinstance(config, dict):
         raise refuse(f"{what}: expected a JSON object, got {_json_type(config)}")
     fields = layer_class._file_fields()
+    config = {**{name: field.absent_means for name, field in fields.items() if field.absent_means is not None},
+              **config}
     missing, unknown = sorted(set(fields) - set(config)), sorted(set(config) - set(fields))
     if missing or unknown:
         raise refuse(f"{what}: a {layer_class.__name__} has the fields {sorted(fields)}; missing {missing}, "

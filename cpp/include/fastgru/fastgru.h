@@ -68,6 +68,9 @@ typedef struct fastgru_model_info {
                          * al.'s; MGU, LiGRU and LiBRU: 0 (the MGU's gate acts before the
                          * product, the LiGRU and LiBRU have no reset gate) */
   int bias;           /* 1 when the layers have biases */
+  int gates;          /* GRU: the terms its gates r and z see (EQUATIONS.md §7): 0 the input,
+                       * the state and the biases (the GRU), 1 the state and the biases, 2 the
+                       * state alone, 3 the biases alone; other cells: 0 */
 } fastgru_model_info;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next failing

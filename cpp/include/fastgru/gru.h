@@ -130,6 +130,13 @@ enum class Cell : int { gru = 0, mgu = 1, ligru = 2, libru = 3 };
 // softplus (log(1 + e^a): the LiBRU's "geometric mean" approximation, §8).
 enum class Activation : int { relu = 0, tanh = 1, leaky_relu = 2, softplus = 3 };
 
+// The terms the GRU's gates r and z see (EQUATIONS.md §7): the input, the state and the biases
+// (full, the GRU); the state and the biases (hidden_bias, Dey & Salem's type 1); the state alone
+// (hidden, type 2); the biases alone (bias, type 3: constant gates). Every form but full has an
+// input product of H columns: weight_ih (H, I) and bias_ih (H) hold the candidate's block alone,
+// weight_hh is (3H, H) (types 1, 2) or (H, H) = W_hn (type 3), bias_hh (3H) or (H) = b_hn (type 2).
+enum class GateTerms : int { full = 0, hidden_bias = 1, hidden = 2, bias = 3 };
+
 // A GRU network: `layers` stacked layers, each with one or two directions (D = 2 when
 // bidirectional), PyTorch's semantics. Layer l > 0 takes the D·H outputs of layer l − 1.
 struct GruConfig {
@@ -139,6 +146,7 @@ struct GruConfig {
   std::int64_t layers = 1;  // L >= 1
   bool bidirectional = false;
   ResetMode mode = ResetMode::after;
+  GateTerms gates = GateTerms::full;  // GRU only
   bool bias = true;
   // Regularisation, probabilities in [0, 1). In training: `dropout` zeroes each layer's outputs
   // but the last's (PyTorch's meaning), `recurrent_dropout` zeroes the state fed to the

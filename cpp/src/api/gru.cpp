@@ -120,6 +120,9 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
   }
   const cells::CellDescription& cell = cells::describe(config.cell);
   if (cell.check_config) cell.check_config(config);
+  api::require(config.gates == GateTerms::full || cell.has_option("gates"),
+               "config.gates: the " + cell.class_name + " has no other form of its gates than " +
+                   "GateTerms::full, got " + std::to_string(static_cast<int>(config.gates)));
   impl_->config = config;
   impl_->cell = &cell;
   for (std::int64_t l = 0; l < config.layers; ++l) {

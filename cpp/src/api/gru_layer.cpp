@@ -25,7 +25,8 @@ std::unique_ptr<const cells::GruCellLayer<Real>> make_layer(GruLayerSizes sizes,
   api::require((w.bias_ih == nullptr) == (w.bias_hh == nullptr),
                "weights.bias_ih and weights.bias_hh must be both given or both null");
   return std::make_unique<const cells::GruCellLayer<Real>>(dispatch::active_kernels<Real>(),
-                                                           sizes.input, sizes.hidden, mode, w);
+                                                           sizes.input, sizes.hidden, mode,
+                                                           GateTerms::full, w);
 }
 
 }  // namespace

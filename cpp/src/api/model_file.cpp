@@ -227,6 +227,7 @@ const JsonValue& checked_metadata(const JsonValue& header, const Refusal& refuse
 struct Field {
   std::string expected;
   std::function<bool(const JsonValue&)> valid;
+  bool optional = false;  // older files leave it out (CellOption::absent_means)
 };
 
 bool is_number(const JsonValue& v) { return v.kind == JsonValue::Kind::number; }
@@ -256,7 +257,7 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
         fields.emplace(option.name, Field{option.expected, [choices = option.choices](const JsonValue& v) {
                                             return v.kind == JsonValue::Kind::string &&
                                                    std::find(choices.begin(), choices.end(), v.string) != choices.end();
-                                          }});
+                                          }, !option.absent_means.empty()});
         break;
       case cells::CellOption::Kind::number:
         fields.emplace(option.name, Field{option.expected, [valid = option.valid](const JsonValue& v) {
@@ -277,6 +278,7 @@ JsonValue checked_config(const cells::CellDescription& cell, const std::string& 
   }
   for (const auto& [key, field] : fields) {
     const JsonValue* value = config.find(key);
+    if (!value && field.optional) continue;
     if (!value) throw refuse("config: missing field '" + key + "'");
     if (!field.valid(*value)) throw refuse("config " + key + ": expected " + field.expected + ", got " + json_type(*value));
   }
@@ -354,7 +356,13 @@ Gru<Real> load_gru(const std::string& path) {
   config.zoneout = number("zoneout");
   for (const cells::CellOption& option : cell->options) {
     if (!option.apply) continue;
-    const JsonValue& value = *fields.find(option.name);
+    const JsonValue* found = fields.find(option.name);
+    JsonValue absent;
+    if (!found) {
+      absent.kind = JsonValue::Kind::string;
+      absent.string = option.absent_means;
+    }
+    const JsonValue& value = found ? *found : absent;
     switch (option.kind) {
       case cells::CellOption::Kind::boolean:
         option.apply(config, value.boolean ? 1 : 0);
@@ -373,7 +381,6 @@ Gru<Real> load_gru(const std::string& path) {
   // The tensors the configuration needs, in the order the network takes them; every one is
   // checked against the file before any array is made.
   const std::int64_t D = config.bidirectional ? 2 : 1;
-  const std::int64_t G = cell->gates() * config.hidden;
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected;
   std::vector<std::pair<std::int64_t, std::string>> members;  // of each: (view, member name)
   for (std::int64_t l = 0; l < config.layers; ++l) {
@@ -383,9 +390,10 @@ Gru<Real> load_gru(const std::string& path) {
       for (const std::vector<std::string>* names : {&cell->parameters, &cell->buffers}) {
         for (const std::string& name : *names) {
           if (!config.bias && name.compare(0, 5, "bias_") == 0) continue;
-          const std::vector<std::int64_t> shape = name == "weight_ih"   ? std::vector<std::int64_t>{G, input}
-                                                  : name == "weight_hh" ? std::vector<std::int64_t>{G, config.hidden}
-                                                                        : std::vector<std::int64_t>{G};
+          const std::int64_t rows = cell->parameter_blocks(name, config) * config.hidden;
+          const std::vector<std::int64_t> shape = name == "weight_ih"   ? std::vector<std::int64_t>{rows, input}
+                                                  : name == "weight_hh" ? std::vector<std::int64_t>{rows, config.hidden}
+                                                                        : std::vector<std::int64_t>{rows};
           expected.push_back({name + suffix, shape});
           members.push_back({l * D + d, name});
         }

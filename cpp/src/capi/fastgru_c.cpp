@@ -220,6 +220,7 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
     info->reset_after =
         fastgru::cells::describe(c.cell).has_reset_conventions && c.mode == fastgru::ResetMode::after ? 1 : 0;
     info->bias = c.bias ? 1 : 0;
+    info->gates = static_cast<int>(c.gates);
   });
 }
 

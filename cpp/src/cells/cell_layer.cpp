@@ -10,17 +10,27 @@ template <typename Real>
 CellLayer<Real>::CellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
                            Index gates, const Real* weight_ih, const Real* weight_hh,
                            const Real* bias_ih, const Real* bias_hh)
-    : kernels_(&kernels), input_(input), hidden_(hidden), gates_(gates) {
-  const Index I = input, H = hidden, G = gates * hidden, PW = 3 * kernels.vector_width;
+    : CellLayer(kernels, input, hidden, gates, gates, gates, weight_ih, weight_hh, bias_ih,
+                bias_hh) {}
+
+template <typename Real>
+CellLayer<Real>::CellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
+                           Index gates, Index recurrent_gates, Index recurrent_bias_gates,
+                           const Real* weight_ih, const Real* weight_hh, const Real* bias_ih,
+                           const Real* bias_hh)
+    : kernels_(&kernels), input_(input), hidden_(hidden), gates_(gates),
+      recurrent_gates_(recurrent_gates) {
+  const Index I = input, H = hidden, G = gates * hidden, GH = recurrent_gates * hidden,
+              PW = 3 * kernels.vector_width;
   weight_ih_.assign(weight_ih, weight_ih + G * I);
-  weight_hh_.assign(weight_hh, weight_hh + G * H);
+  weight_hh_.assign(weight_hh, weight_hh + GH * H);
   if (bias_ih) bias_ih_.assign(bias_ih, bias_ih + G);
-  if (bias_hh) bias_hh_.assign(bias_hh, bias_hh + G);
+  if (bias_hh) bias_hh_.assign(bias_hh, bias_hh + recurrent_bias_gates * H);
   const Real* w_ih = weight_ih_.data();
   const Real* w_hh = weight_hh_.data();
   input_panels_ = pack_natural<Real>(I, G, PW, [&](Index k, Index col) { return w_ih[col * I + k]; });
   recurrent_backward_panels_ =
-      pack_natural<Real>(G, H, PW, [&](Index k, Index col) { return w_hh[k * H + col]; });
+      pack_natural<Real>(GH, H, PW, [&](Index k, Index col) { return w_hh[k * H + col]; });
   input_backward_panels_ =
       pack_natural<Real>(G, I, PW, [&](Index k, Index col) { return w_ih[k * I + col]; });
 }
@@ -62,6 +72,11 @@ Index CellLayer<Real>::backward_workspace_width() const {
 template <typename Real>
 bool CellLayer<Real>::separate_recurrent_gate_gradients() const {
   return false;
+}
+
+template <typename Real>
+Index CellLayer<Real>::recurrent_gate_width() const {
+  return recurrent_product_width();
 }
 
 template <typename Real>

@@ -86,7 +86,9 @@ struct GradientInputs {
   Real* d_input_gates;            // (total rows, G); project_inputs_backward rewrites it
   const Real* d_recurrent_gates;  // (total rows, G)
   const Real* batch_statistics;   // as the forward wrote them, or nullptr
-  Real* recurrent_bias_sums;      // (G) or nullptr: column sums of d_recurrent_gates
+  // (recurrent_gate_width()) zeros, or nullptr: room for the column sums of d_recurrent_gates
+  // when the cell keeps them apart and has biases
+  Real* recurrent_bias_sums;
 };
 
 template <typename Real>
@@ -96,13 +98,20 @@ class CellLayer {
   CellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden, Index gates,
             const Real* weight_ih, const Real* weight_hh, const Real* bias_ih,
             const Real* bias_hh);
+  // A cell whose recurrent arrays have other row counts than its input's: weight_hh
+  // (recurrent_gates · H, H), bias_hh (recurrent_bias_gates · H).
+  CellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden, Index gates,
+            Index recurrent_gates, Index recurrent_bias_gates, const Real* weight_ih,
+            const Real* weight_hh, const Real* bias_ih, const Real* bias_hh);
   virtual ~CellLayer() = default;
   CellLayer(const CellLayer&) = delete;
   CellLayer& operator=(const CellLayer&) = delete;
 
   Index input() const { return input_; }
   Index hidden() const { return hidden_; }
-  Index gate_width() const { return gates_ * hidden_; }  // G
+  Index gate_width() const { return gates_ * hidden_; }  // G: the input projection's columns
+  // Rows of W_hh: a step's recurrent products take this many multiply-adds per row and unit.
+  Index recurrent_product_width() const { return recurrent_gates_ * hidden_; }
   bool has_bias() const { return !bias_ih_.empty(); }
   const kernels::KernelTable<Real>& kernels() const { return *kernels_; }
 
@@ -129,7 +138,10 @@ class CellLayer {
   // meet (the loop has none at a step's end), and where a busy machine is noticed.
   virtual int backward_phases() const = 0;
   virtual Index backward_workspace_width() const;
+  // Whether d_recurrent_gates is an array of its own, (rows, recurrent_gate_width()); then
+  // recurrent_gradients adds the recurrent bias gradient itself. Else it is d_input_gates.
   virtual bool separate_recurrent_gate_gradients() const;
+  virtual Index recurrent_gate_width() const;  // default: recurrent_product_width()
   virtual void backward_phase(int phase, const BackwardStep<Real>& step, Range panels,
                               Index unit_begin, Index unit_end) const = 0;
 
@@ -151,10 +163,10 @@ class CellLayer {
   const Real* bias_hh_or_null() const { return bias_hh_.empty() ? nullptr : bias_hh_.data(); }
 
   const kernels::KernelTable<Real>* kernels_;
-  Index input_, hidden_, gates_;
+  Index input_, hidden_, gates_, recurrent_gates_;
   std::vector<Real> weight_ih_, weight_hh_, bias_ih_, bias_hh_;  // PyTorch layout
   Panels<Real> input_panels_;           // W_ih^T (K = I, N = G), natural panels
-  Panels<Real> recurrent_backward_panels_;  // W_hh (K = G, N = H), natural panels
+  Panels<Real> recurrent_backward_panels_;  // W_hh (K = its rows, N = H), natural panels
   Panels<Real> input_backward_panels_;  // W_ih (K = G, N = I), natural panels
 };
 

@@ -32,6 +32,12 @@ const std::vector<std::string>& CellDescription::activations() const {
   return none;
 }
 
+bool CellDescription::has_option(const std::string& option_name) const {
+  for (const CellOption& option : options)
+    if (option.name == option_name) return true;
+  return false;
+}
+
 const CellDescription& describe(Cell cell, const std::string& what) {
   for (const CellDescription& description : cell_descriptions())
     if (description.cell == cell) return description;

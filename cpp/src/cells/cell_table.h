@@ -33,13 +33,17 @@ struct CellOption {
   // Puts a value into config (a boolean as 0 or 1, a choice as its index, a number as itself);
   // nullptr for a setting that only the Python layer uses.
   void (*apply)(GruConfig& config, double value);
+  // The value a model file written before the option existed means by leaving it out (a choice's
+  // name); empty: every file names it.
+  std::string absent_means = {};
 };
 
 struct CellDescription {
   Cell cell;
   std::string name;        // "gru": the bindings' and C API's name
   std::string class_name;  // "GRU": the Python class, and the model file's "class"
-  // Row blocks of weight_ih and weight_hh, in order (EQUATIONS.md §3): G = gates() · H rows.
+  // Row blocks of weight_ih and weight_hh, in order (EQUATIONS.md §3): G = gates() · H rows
+  // (unless parameter_blocks says otherwise).
   std::vector<std::string> gate_blocks;
   // Names of one layer and direction's parameters and buffers, in the model file's order, without
   // the "_l{k}" / "_l{k}_reverse" suffix; each is (G, I_k) (weight_ih), (G, H) (weight_hh) or (G).
@@ -54,11 +58,20 @@ struct CellDescription {
   void (*check_config)(const GruConfig& config);
   LayerFactory<float> make_f32;
   LayerFactory<double> make_f64;
+  // Row blocks of parameter `name` where a setting of the cell decides them (the GRU's gates,
+  // EQUATIONS.md §7); nullptr: gates() for every array.
+  Index (*setting_blocks)(const std::string& name, const GruConfig& config) = nullptr;
 
   Index gates() const { return static_cast<Index>(gate_blocks.size()); }
+  // Rows of parameter or buffer `name` under `config`, in blocks of H (weight_* (rows, ·),
+  // the others (rows)).
+  Index parameter_blocks(const std::string& name, const GruConfig& config) const {
+    return setting_blocks ? setting_blocks(name, config) : gates();
+  }
   // The candidate's activations in fastgru::Activation's order: the choices of the option
   // "activation" (none: tanh, fixed).
   const std::vector<std::string>& activations() const;
+  bool has_option(const std::string& option_name) const;
   template <typename Real>
   LayerFactory<Real> factory() const;
 };

@@ -29,9 +29,11 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
   // The barrier before phase 1 orders one step's products before the next step's reads.
   if (phases < 2) throw std::logic_error("fastgru: a cell's backward step needs at least 2 phases");
   const bool separate = L.separate_recurrent_gate_gradients();
+  // dL/d(the recurrent products' gates): G columns where they are dgi itself.
+  const Index GH = separate ? L.recurrent_gate_width() : G;
 
   Scratch<Real> dgi(rows * G);
-  Scratch<Real> dgh_storage(separate ? rows * G : 0);
+  Scratch<Real> dgh_storage(separate ? rows * GH : 0);
   Real* dgh = separate ? dgh_storage.data() : dgi.data();
   const Index workspace_width = L.backward_workspace_width();
   Scratch<Real> dh_even(B * H), dh_odd(B * H), workspace(B * workspace_width), zero_state(B * H);
@@ -47,7 +49,8 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
   // dgi is read only by the products after the loop; when it outgrows L2, it is written around
   // the caches, as the forward's records are.
   const bool stream_dgi = rows * G * Index(sizeof(Real)) > kStreamedRowBytes;
-  const StepLoopPlan plan = plan_step_loop(2.0 * B * G * H, s.steps, B, k.tile_rows);
+  const StepLoopPlan plan =
+      plan_step_loop(2.0 * B * L.recurrent_product_width() * H, s.steps, B, k.tile_rows);
   const bool by_rows = plan.by_rows;
   threads::StepLoopWatch watch(uneven_share(panels, plan.threads));
   threads::parallel(plan.threads, [&](const threads::Worker& worker) {
@@ -77,7 +80,7 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
       const Real* record = cache + s.offset(t) * 4 * H;
       const Real* dy_t = dy + s.offset(t) * H;
       Real* dgi_t = dgi.data() + s.offset(t) * G;
-      Real* dgh_t = dgh + s.offset(t) * G;
+      Real* dgh_t = dgh + s.offset(t) * GH;
       auto run_rows = [&](Index r0, Index n, Range unit_panels, Index unit_begin, Index unit_end) {
         // Rows whose sequence ends at this step start from dL/dh_n.
         for (Index r = std::max(r0, continuing); r < r0 + n; ++r)
@@ -107,7 +110,7 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
             d_state,
             d_carry,
             dgi_t + r0 * G,
-            dgh_t + r0 * G,
+            dgh_t + r0 * GH,
             prev + r0 * H,
             (recurrent_keep ? d_masked.data() : prev) + r0 * H,
             workspace_width ? workspace.data() + r0 * workspace_width : nullptr,
@@ -158,12 +161,13 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
     }
   }
   // Bias gradients are column sums of dL/dg, taken by the weight-gradient products as they copy
-  // it: dL/db_i from dgi; dL/db_h from dgh where the cell keeps it apart, else the same.
+  // it: dL/db_i from dgi; dL/db_h from dgh where the cell keeps it apart (the cell adds them),
+  // else the same as dL/db_i.
   const bool bias = grads.bias_ih != nullptr;
-  const Index sum_count = bias ? G : 0;
-  Scratch<Real> input_sums(sum_count), recurrent_sums(sum_count);
+  const Index sum_count = bias ? G : 0, recurrent_sum_count = bias && separate ? GH : 0;
+  Scratch<Real> input_sums(sum_count), recurrent_sums(recurrent_sum_count);
   std::fill(input_sums.data(), input_sums.data() + sum_count, Real(0));
-  std::fill(recurrent_sums.data(), recurrent_sums.data() + sum_count, Real(0));
+  std::fill(recurrent_sums.data(), recurrent_sums.data() + recurrent_sum_count, Real(0));
   const cells::GradientInputs<Real> gradient_inputs{
       &s,
       h0,
@@ -182,10 +186,9 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
   matmul(k, G, I, rows, dgi.data(), Index(1), G, x, I, Index(1), grads.weight_ih, I, true,
          bias ? input_sums.data() : static_cast<Real*>(nullptr));
   if (bias) {
-    const Real* recurrent = separate ? recurrent_sums.data() : input_sums.data();
     for (Index c = 0; c < G; ++c) {
       grads.bias_ih[c] += input_sums.data()[c];
-      grads.bias_hh[c] += recurrent[c];
+      if (!separate) grads.bias_hh[c] += input_sums.data()[c];
     }
   }
 }

@@ -33,6 +33,8 @@ void run_forward(const cells::CellLayer<Real>& L, const StepRows& s, const Real*
   if (s.batch == 0) return;
   const kernels::KernelTable<Real>& k = L.kernels();
   const Index H = L.hidden(), G = L.gate_width(), W = k.vector_width;
+  // A step's recurrent products: GH · H multiply-adds per row (the threads' work estimate).
+  const Index GH = L.recurrent_product_width();
   const Index B = s.batch, I = L.input();
   const bool training = cache != nullptr;
   const Index chunk_steps =
@@ -189,7 +191,7 @@ void run_forward(const cells::CellLayer<Real>& L, const StepRows& s, const Real*
     // rows would: by hidden units, or on one thread. Balancing rows over only the steps that
     // take rows keeps a thread from being left with the long sequences' tail alone.
     // Planned per chunk: the machine may have become busy, or idle, since the last.
-    const StepLoopPlan plan = plan_step_loop(2.0 * B * G * H, chunk_end - chunk_start, B, k.tile_rows);
+    const StepLoopPlan plan = plan_step_loop(2.0 * B * GH * H, chunk_end - chunk_start, B, k.tile_rows);
     Index rows_end = chunk_end;
     int tail_threads = plan.threads;
     if (plan.by_rows) {
@@ -199,7 +201,7 @@ void run_forward(const cells::CellLayer<Real>& L, const StepRows& s, const Real*
       if (rows_end < chunk_end) {
         const Index tail_rows = s.rows_at(rows_end);
         const StepLoopPlan tail =
-            plan_step_loop(2.0 * tail_rows * G * H, chunk_end - rows_end, tail_rows, k.tile_rows);
+            plan_step_loop(2.0 * tail_rows * GH * H, chunk_end - rows_end, tail_rows, k.tile_rows);
         if (tail.by_rows) {
           rows_end = chunk_end;
         } else {

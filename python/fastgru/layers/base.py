@@ -17,7 +17,7 @@ import numpy as np
 from .. import _core
 from .. import model_file
 from .._arguments import as_array, as_numeric_array, boolean, layer_dtype, positive_int, probability
-from .cells import parameter_name, parameter_names
+from .cells import parameter_name, parameter_names, parameter_rows
 
 __all__ = ["RecurrentLayer"]
 
@@ -115,18 +115,23 @@ class RecurrentLayer:
         (:meth:`config`'s fields), without building it: a model file's tensors are checked
         against these first."""
         H = config["hidden_size"]
-        G = len(cls._description["gate_blocks"]) * H
         D = 2 if config["bidirectional"] else 1
+        class_name, gates = cls._description["class_name"], config.get("gates", "full")
         shapes = {}
         for layer in range(config["num_layers"]):
             inputs = config["input_size"] if layer == 0 else D * H
             for direction in range(D):
-                parameters, buffers = parameter_names(cls._description["class_name"], layer, direction,
-                                                      config.get("bias", False))
-                for name in parameters + buffers:
-                    shapes[name] = ((G, inputs) if name.startswith("weight_ih") else
-                                    (G, H) if name.startswith("weight_hh") else (G,))
+                for base in cls._description["parameters"] + cls._description["buffers"]:
+                    if base.startswith("bias_") and not config.get("bias", False):
+                        continue
+                    rows = parameter_rows(class_name, base, H, gates)
+                    shapes[parameter_name(base, layer, direction)] = (
+                        (rows, inputs) if base == "weight_ih" else (rows, H) if base == "weight_hh" else (rows,))
         return shapes
+
+    def parameter_count(self) -> int:
+        """How many values training adjusts: the sizes of every parameter (not the buffers)."""
+        return sum(array.size for array in self.grads.values())
 
     def _per_direction(self, arrays):
         """Per layer and direction: (weight_ih, weight_hh, bias_ih or None, bias_hh or None)."""
@@ -137,15 +142,15 @@ class RecurrentLayer:
         """The core's batch normalisation arrays per layer and direction (cells that have it)."""
         return []
 
-    def _cell_core_arguments(self):
-        """The core constructor's arguments after the cell's id (the cell's own options)."""
-        return ()
+    def _cell_core_arguments(self) -> dict:
+        """The core constructor's keyword arguments for the cell's own options."""
+        return {}
 
     def _make_core(self):
         return _CORE[self.dtype][0](
             self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.reset_after, self.bias,
             self._per_direction(self._params), self.dropout, self.recurrent_dropout, self.zoneout,
-            self._description["cell"], *self._cell_core_arguments(),
+            self._description["cell"], **self._cell_core_arguments(),
         )
 
     def _on_training_forward(self, core):

@@ -16,6 +16,8 @@ core's own, one entry per layer class:
     gates                 len(gate_blocks)
     normalises_inputs     whether the input projections are batch-normalised (``bn_*`` arrays)
     options               the cell's own settings (keywords and model-file fields)
+    parameter_blocks      form of the gates -> array base name -> row blocks of H ("full" alone
+                          but for the GRU, whose ``gates`` option changes its arrays' shapes)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Dict, Tuple
 
 from .. import _core
 
-__all__ = ["CELLS", "parameter_name", "gate_count", "parameter_names"]
+__all__ = ["CELLS", "parameter_name", "gate_count", "parameter_names", "parameter_rows"]
 
 # The core's table (cpp/src/cells/cell_table.h), the single source of these facts.
 CELLS: Dict[str, dict] = _core.cell_descriptions()
@@ -42,6 +44,12 @@ def parameter_name(base: str, layer: int, direction: int) -> str:
 def gate_count(class_name: str) -> int:
     """Row blocks per weight of a ``class_name`` layer (3 for the GRU's r, z, n)."""
     return len(CELLS[class_name]["gate_blocks"])
+
+
+def parameter_rows(class_name: str, base: str, hidden_size: int, gates: str = "full") -> int:
+    """Rows of array ``base`` (``weight_ih``, ``bias_hh``, ...) of a ``class_name`` layer whose
+    gates have the form ``gates`` (EQUATIONS.md §7)."""
+    return CELLS[class_name]["parameter_blocks"][gates][base] * hidden_size
 
 
 def parameter_names(class_name: str, layer: int, direction: int, bias: bool) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:

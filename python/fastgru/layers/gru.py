@@ -14,7 +14,8 @@ from typing import Optional
 
 import numpy as np
 
-from .._arguments import boolean
+from .. import model_file
+from .._arguments import boolean, one_of
 from .._version import __version__
 from .base import RecurrentLayer
 from .cells import CELLS, gate_count, parameter_name
@@ -23,6 +24,8 @@ __all__ = ["GRU", "flip_update_gate"]
 
 # Row blocks of the GRU's weights here and in PyTorch (r, z, n), and in ONNX and Keras (z, r, h).
 _GATE_BLOCKS = CELLS["GRU"]["gate_blocks"]
+# The forms of the gates (EQUATIONS.md §7), "full" first: the core's choices.
+GATE_FORMS = tuple(CELLS["GRU"]["parameter_blocks"])
 _ONNX_GATE_BLOCKS = ("z", "r", "n")
 _ONNX_OPSET = 14  # of the models to_onnx writes
 
@@ -50,6 +53,11 @@ class GRU(RecurrentLayer):
             mask per sequence (the variational kind); the gate update still mixes the whole state.
         zoneout: in training, each unit keeps its previous state with this probability at each
             step; at inference the state is the expectation p * h_prev + (1 - p) * h_new.
+        gates: the terms the gates r and z see (EQUATIONS.md §7, Dey & Salem 2017): ``"full"``
+            (x, h and biases: the GRU), ``"hidden_bias"`` (h and biases, type 1), ``"hidden"``
+            (h alone, type 2) or ``"bias"`` (biases alone, type 3: gates constant over time).
+            Every form but ``"full"`` projects x onto the candidate alone (an input product of
+            H columns instead of 3H), so it runs faster; its arrays have the shapes below.
         Masked units are scaled by 1/(1 - p) for both dropouts; :meth:`backward` honours the
         masks of the forward it differentiates exactly.
         The flags (bias, batch_first, bidirectional, reset_after) must be ``bool`` or ``np.bool_``:
@@ -67,6 +75,10 @@ class GRU(RecurrentLayer):
     and with the suffix ``_reverse`` for the reverse direction:
         ``weight_ih_l{k}`` (3H, I) for k = 0 and (3H, D*H) after, ``weight_hh_l{k}`` (3H, H),
         ``bias_ih_l{k}`` (3H,), ``bias_hh_l{k}`` (3H,).
+    The other forms of the gates keep the blocks of the terms they have, in the same order:
+    ``weight_ih`` (H, ·) and ``bias_ih`` (H,) are the candidate's (W_in, b_in); ``weight_hh`` is
+    (3H, H), or (H, H) = W_hn for ``"bias"``; ``bias_hh`` is (3H,), or (H,) = b_hn for
+    ``"hidden"``. :meth:`parameter_count` counts them.
     Attribute access (``layer.weight_ih_l0``) returns a read-only view; change parameters with
     :meth:`load_state_dict`, so that the core's packed copy stays in step. Assigning a parameter
     (or any name the layer does not have, such as a misspelt one) is refused with an
@@ -75,6 +87,10 @@ class GRU(RecurrentLayer):
 
     __module__ = "fastgru"  # the path pickles name: stable however the package is laid out
     _description = CELLS["GRU"]
+    # Files written before the forms existed hold full GRUs.
+    _OPTION_FIELDS = {"gates": model_file.Field(", ".join(map(repr, GATE_FORMS)), lambda v: v in GATE_FORMS,
+                                                absent_means="full")}
+    _SETTINGS = RecurrentLayer._SETTINGS + tuple(_OPTION_FIELDS)
 
     def __init__(
         self,
@@ -90,10 +106,19 @@ class GRU(RecurrentLayer):
         seed: Optional[int] = None,
         recurrent_dropout: float = 0.0,
         zoneout: float = 0.0,
+        gates: str = "full",
     ):
+        self.gates = one_of(gates, "gates", GATE_FORMS)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=reset_after, dtype=dtype,
                          seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+
+    def _cell_core_arguments(self):
+        return {"gates": self.gates}
+
+    def __setstate__(self, state):
+        # Layers pickled before the forms of the gates existed are full GRUs.
+        super().__setstate__({"gates": "full", **state})
 
     # ----------------------------------------------------------------------- PyTorch
     @classmethod
@@ -378,22 +403,29 @@ class GRU(RecurrentLayer):
 
 
 def _require_gru(layer, converter):
-    """Refuses another kind of layer handed to a GRU converter (``GRU.to_torch(other)``)."""
+    """Refuses another kind of layer handed to a GRU converter (``GRU.to_torch(other)``), and
+    the forms of the gates that no other framework has."""
     if not isinstance(layer, GRU):
         raise TypeError(f"{converter}: only GRU layers have a counterpart there, got {type(layer).__name__}")
+    if layer.gates != "full":
+        raise ValueError(f"{converter}: only GRUs with gates='full' have a counterpart there, got gates={layer.gates!r}")
 
 
 def flip_update_gate(state: dict) -> dict:
     """Converts GRU weights between the update-gate forms ``h' = (1 − z) ⊙ n + z ⊙ h``
     (fastgru, PyTorch, Keras, ONNX) and ``h' = (1 − z) ⊙ h + z ⊙ n`` (some texts): z ↦ 1 − z,
     i.e. the z rows of every ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` negated.
-    Its own inverse; returns a new dict of NumPy arrays."""
+    Its own inverse; returns a new dict of NumPy arrays. For the other forms of the gates
+    (``gates``), the arrays of H rows hold no z and are left as they are."""
     z = _GATE_BLOCKS.index("z")
+    # H from the recurrent weights where the state has them (every form's are (·, H)).
+    hiddens = {np.shape(value)[1] for name, value in state.items() if name.startswith("weight_hh") and np.ndim(value) == 2}
+    state_hidden = hiddens.pop() if len(hiddens) == 1 else None
     out = {}
     for name, value in state.items():
         array = np.array(value, copy=True)
-        hidden = array.shape[0] // gate_count("GRU")
-        if name.startswith(CELLS["GRU"]["parameters"]):
+        hidden = state_hidden or array.shape[0] // gate_count("GRU")
+        if name.startswith(CELLS["GRU"]["parameters"]) and array.shape[0] == gate_count("GRU") * hidden:
             array[z * hidden : (z + 1) * hidden] *= -1
         out[name] = array
     return out

@@ -63,7 +63,9 @@ class BatchNormalisedLayer(RecurrentLayer):
         return [tuple(arrays[name] for name in direction if name in arrays) for direction in names]
 
     def _cell_core_arguments(self):
-        return (self._batch_norm_per_direction(self._params), *self._candidate_options(), self.bn_eps)
+        activation, negative_slope = self._candidate_options()
+        return {"batch_norm": self._batch_norm_per_direction(self._params), "activation": activation,
+                "negative_slope": negative_slope, "bn_eps": self.bn_eps}
 
     def _on_training_forward(self, core):
         count, statistics = core.batch_statistics(self._cache)

@@ -5,8 +5,8 @@
 
 namespace fastgru::cells {
 
-const GruKernels<float>& f32_gru_kernels__avx2() {
-  static const GruKernels<float> table = kernels::make_gru_kernels<kernels::VecAvx2F32>();
+const GruKernelForms<float>& f32_gru_kernels__avx2() {
+  static const GruKernelForms<float> table = kernels::make_gru_kernels<kernels::VecAvx2F32>();
   return table;
 }
 

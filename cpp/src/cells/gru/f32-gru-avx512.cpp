@@ -9,8 +9,8 @@
 
 namespace fastgru::cells {
 
-const GruKernels<float>& f32_gru_kernels__avx512() {
-  static const GruKernels<float> table = kernels::make_gru_kernels<kernels::VecAvx512F32>();
+const GruKernelForms<float>& f32_gru_kernels__avx512() {
+  static const GruKernelForms<float> table = kernels::make_gru_kernels<kernels::VecAvx512F32>();
   return table;
 }
 

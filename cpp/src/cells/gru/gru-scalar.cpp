@@ -4,13 +4,13 @@
 
 namespace fastgru::cells {
 
-const GruKernels<float>& f32_gru_kernels__scalar() {
-  static const GruKernels<float> table = kernels::make_gru_kernels<kernels::VecScalar<float>>();
+const GruKernelForms<float>& f32_gru_kernels__scalar() {
+  static const GruKernelForms<float> table = kernels::make_gru_kernels<kernels::VecScalar<float>>();
   return table;
 }
 
-const GruKernels<double>& f64_gru_kernels__scalar() {
-  static const GruKernels<double> table = kernels::make_gru_kernels<kernels::VecScalar<double>>();
+const GruKernelForms<double>& f64_gru_kernels__scalar() {
+  static const GruKernelForms<double> table = kernels::make_gru_kernels<kernels::VecScalar<double>>();
   return table;
 }
 

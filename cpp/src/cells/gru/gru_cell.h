@@ -1,5 +1,5 @@
-// The GRU (EQUATIONS.md §1, §2), with either reset convention: its description, packing, step
-// phases and gradient products.
+// The GRU (EQUATIONS.md §1, §2), with either reset convention and any form of its gates (§7):
+// its description, packing, step phases and gradient products.
 #pragma once
 
 #include <string>
@@ -13,9 +13,10 @@ namespace fastgru::cells {
 template <typename Real>
 class GruCellLayer final : public CellLayer<Real> {
  public:
-  // weights (3H, ·) with row blocks r, z, n; biases both set or both null (checked by the caller).
+  // weights with the row blocks of `gates` (fastgru::GateTerms): (3H, ·) r, z, n for the full
+  // GRU; biases both set or both null (checked by the caller).
   GruCellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
-               ResetMode mode, const GruWeightsView<Real>& weights);
+               ResetMode mode, GateTerms gates, const GruWeightsView<Real>& weights);
 
   ResetMode reset_mode() const { return mode_; }
 
@@ -27,6 +28,7 @@ class GruCellLayer final : public CellLayer<Real> {
   int backward_phases() const override;
   Index backward_workspace_width() const override;
   bool separate_recurrent_gate_gradients() const override;
+  Index recurrent_gate_width() const override;
   void backward_phase(int phase, const BackwardStep<Real>& step, Range panels, Index unit_begin,
                       Index unit_end) const override;
   void recurrent_gradients(const GradientInputs<Real>& in,
@@ -37,12 +39,24 @@ class GruCellLayer final : public CellLayer<Real> {
   using CellLayer<Real>::hidden_;
   using CellLayer<Real>::recurrent_backward_panels_;
 
+  bool full() const { return gates_form_ == GateTerms::full; }
+  // Whether r and z see h: every form but type 3.
+  bool hidden_gates() const { return gates_form_ != GateTerms::bias; }
+  // The recurrent biases as the step kernels read them: bias_hh (full GRU; nullptr without
+  // biases), or b_hr, b_hz, b_hn with zeros for the blocks the form lacks.
+  const Real* step_bias() const;
+  // The recurrent bias gradient from the column sums of d_recurrent_gates (3H).
+  void add_recurrent_bias_gradient(const Real* sums, Real* grad_bias_hh) const;
+
   ResetMode mode_;
+  GateTerms gates_form_;
   const GruKernels<Real>* cell_kernels_;
-  // W_hh^T gate panels: r, z, n (reset-after) or r, z (reset-before).
+  // W_hh^T gate panels: r, z, n (reset-after) or r, z (reset-before), n alone for type 3's
+  // reset-after, none for its reset-before.
   Panels<Real> step_panels_;
   // Reset-before: W_hn^T (K = H, N = H) in natural panels; else empty.
   Panels<Real> candidate_panels_;
+  std::vector<Real> form_bias_;  // the forms' step_bias(), (3H) or empty
 };
 
 const CellDescription& gru_description();

@@ -53,14 +53,17 @@ using BackwardResetAfterFn = void (*)(Index rows, Index hidden, Index unit_begin
                                       Real* dh_prev, bool stream_dgi);
 
 // Backward of a reset-before step, first half: the z and n blocks of dgi, dh_prev = dh ⊙ z.
+// A form whose gates do not see x writes dgi's n block alone (rows of H) and z, n into dgh
+// (rows, 3H); the full GRU leaves dgh alone.
 template <typename Real>
 using BackwardResetBeforeZnFn = void (*)(Index rows, Index hidden, Index unit_begin,
                                          Index unit_end, const Real* record, const Real* h_prev,
                                          const Real* dy, const Real* dh_carry, Real* dgi,
-                                         Real* dh_prev);
+                                         Real* dgh, Real* dh_prev);
 
 // Backward of a reset-before step, second half, given d_rh = dL/d(r ⊙ h) (rows, H):
-// the r block of dgi, and dh_prev += d_rh ⊙ r.
+// the r block of dgi (rows, 3H: dgh for a form whose gates do not see x), and
+// dh_prev += d_rh ⊙ r.
 template <typename Real>
 using BackwardResetBeforeRFn = void (*)(Index rows, Index hidden, Index unit_begin,
                                         Index unit_end, const Real* record, const Real* h_prev,
@@ -76,10 +79,21 @@ struct GruKernels {
   BackwardResetBeforeRFn<Real> backward_reset_before_r;
 };
 
+// The kernels of each form of the gates (EQUATIONS.md §7). Where the gates do not see x, the
+// projection gi holds n's block alone (rows of H, ld_gi = H) and so does dgi; dgh is always
+// (rows, 3H). Where they see neither x nor h (type 3), the gate panels hold n's columns alone
+// (W wide) and reset-before's first phase runs no product.
+template <typename Real>
+struct GruKernelForms {
+  GruKernels<Real> full;          // r, z see x, h and biases
+  GruKernels<Real> hidden_gates;  // r, z see h (and biases): types 1, 2
+  GruKernels<Real> bias_gates;    // r, z see their biases alone: type 3
+};
+
 // One table per ISA, each defined in that ISA's source file (f32-gru-<isa>.cpp, gru-scalar.cpp).
-const GruKernels<float>& f32_gru_kernels__scalar();
-const GruKernels<double>& f64_gru_kernels__scalar();
-const GruKernels<float>& f32_gru_kernels__avx2();
-const GruKernels<float>& f32_gru_kernels__avx512();
+const GruKernelForms<float>& f32_gru_kernels__scalar();
+const GruKernelForms<double>& f64_gru_kernels__scalar();
+const GruKernelForms<float>& f32_gru_kernels__avx2();
+const GruKernelForms<float>& f32_gru_kernels__avx512();
 
 }  // namespace fastgru::cells

@@ -2,7 +2,12 @@
 // traits class S. Each forward kernel runs the recurrent product for a range of hidden-unit
 // blocks and applies the gate update to the accumulators before they leave the registers.
 // Packed layouts are described in gru_kernels.h; a step record row holds r, z, n and the fourth
-// term. make_gru_kernels<S>() fills the GRU's kernel table for one ISA.
+// term. make_gru_kernels<S>() fills the GRU's kernel tables for one ISA: one per form of the
+// gates (EQUATIONS.md §7), chosen by two template flags of each kernel:
+//   kInputGates   r and z see W_i x (the full GRU); else the projection gi holds n's block alone
+//                 (rows of H) and the gate gradients of a step go to dgh only;
+//   kHiddenGates  r and z see W_h h (the full GRU, types 1 and 2); else they see their biases
+//                 alone (type 3) and the gate panels hold n's columns alone.
 #pragma once
 
 #include <algorithm>
@@ -13,7 +18,7 @@
 
 namespace fastgru::kernels {
 
-template <class S>
+template <class S, bool kInputGates, bool kHiddenGates>
 void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_end,
                       const typename S::Real* panels, const typename S::Real* h_prev,
                       const typename S::Real* h_product, const typename S::Real* gi, Index ld_gi,
@@ -21,7 +26,9 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
                       typename S::Real* record, bool stream_record) {
   using V = typename S::V;
   constexpr int W = S::kWidth;
-  const Index H = hidden;
+  static_assert(kHiddenGates || !kInputGates, "gates from the input need the state's too");
+  constexpr int NB = kHiddenGates ? 3 : 1;  // vectors of a gate panel's row: r, z, n or n
+  const Index H = hidden, n_offset = kInputGates ? 2 * H : 0;
   const bool stream = stream_record && can_stream_rows<S>(record, H);
   for (Index block = block_begin; block < block_end; ++block) {
     const Index u = block * W;
@@ -29,19 +36,29 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
     const V b_r = load_bias<S>(bias_hh, u, count);
     const V b_z = load_bias<S>(bias_hh, H + u, count);
     const V b_n = load_bias<S>(bias_hh, 2 * H + u, count);
-    const typename S::Real* panel = panels + block * H * 3 * W;
+    // Gates of the biases alone are the same at every step and row.
+    const V fixed_r = kHiddenGates ? S::zero() : S::sigmoid(b_r);
+    const V fixed_z = kHiddenGates ? S::zero() : S::sigmoid(b_z);
+    const typename S::Real* panel = panels + block * H * NB * W;
     for_each_row_tile<S>(rows, [&](auto tile_rows, Index r0) {
       constexpr int MR = decltype(tile_rows)::value;
-      V acc[MR][3];
-      for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = acc[i][2] = S::zero();
-      panel_product<S, MR, 3>(H, h_product + r0 * H, H, 1, panel, acc);
+      V acc[MR][NB];
+      for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NB; ++v) acc[i][v] = S::zero();
+      panel_product<S, MR, NB>(H, h_product + r0 * H, H, 1, panel, acc);
       for (int i = 0; i < MR; ++i) {
         const Index row = r0 + i;
         const typename S::Real* g = gi + row * ld_gi;
-        const V r = S::sigmoid(S::add(S::add(S::load_n(g + u, count), acc[i][0]), b_r));
-        const V z = S::sigmoid(S::add(S::add(S::load_n(g + H + u, count), acc[i][1]), b_z));
-        const V hn = S::add(acc[i][2], b_n);
-        const V n = S::tanh(S::fma(r, hn, S::load_n(g + 2 * H + u, count)));
+        V r = fixed_r, z = fixed_z;
+        if constexpr (kInputGates) {
+          r = S::sigmoid(S::add(S::add(S::load_n(g + u, count), acc[i][0]), b_r));
+          z = S::sigmoid(S::add(S::add(S::load_n(g + H + u, count), acc[i][1]), b_z));
+        } else if constexpr (kHiddenGates) {
+          r = S::sigmoid(S::add(acc[i][0], b_r));
+          z = S::sigmoid(S::add(acc[i][1], b_z));
+        }
+        const V hn = S::add(acc[i][NB - 1], b_n);
+        const V n = S::tanh(S::fma(r, hn, S::load_n(g + n_offset + u, count)));
         const V h = S::load_n(h_prev + row * H + u, count);
         S::store_n(h_next + row * ld_h_next + u, gate_update<S>(z, h, n), count);
         if (record) {
@@ -57,19 +74,31 @@ void step_reset_after(Index rows, Index hidden, Index block_begin, Index block_e
   end_streaming<S>(stream);
 }
 
-template <class S>
+template <class S, bool kInputGates, bool kHiddenGates>
 void step_reset_before_rz(Index rows, Index hidden, Index block_begin, Index block_end,
                           const typename S::Real* panels, const typename S::Real* h_product,
                           const typename S::Real* gi, Index ld_gi,
                           const typename S::Real* bias_hh, typename S::Real* record) {
   using V = typename S::V;
   constexpr int W = S::kWidth;
+  static_assert(kHiddenGates || !kInputGates, "gates from the input need the state's too");
   const Index H = hidden;
   for (Index block = block_begin; block < block_end; ++block) {
     const Index u = block * W;
     const int count = static_cast<int>(std::min<Index>(W, H - u));
     const V b_r = load_bias<S>(bias_hh, u, count);
     const V b_z = load_bias<S>(bias_hh, H + u, count);
+    if constexpr (!kHiddenGates) {
+      // Gates of the biases alone: no product, the same r and z for every row.
+      const V r = S::sigmoid(b_r), z = S::sigmoid(b_z);
+      for (Index row = 0; row < rows; ++row) {
+        typename S::Real* rec = record + row * 4 * H + u;
+        S::store_n(rec, r, count);
+        S::store_n(rec + H, z, count);
+        S::store_n(rec + 3 * H, S::mul(r, S::load_n(h_product + row * H + u, count)), count);
+      }
+      continue;
+    }
     const typename S::Real* panel = panels + block * H * 2 * W;
     for_each_row_tile<S>(rows, [&](auto tile_rows, Index r0) {
       constexpr int MR = decltype(tile_rows)::value;
@@ -79,8 +108,14 @@ void step_reset_before_rz(Index rows, Index hidden, Index block_begin, Index blo
       for (int i = 0; i < MR; ++i) {
         const Index row = r0 + i;
         const typename S::Real* g = gi + row * ld_gi;
-        const V r = S::sigmoid(S::add(S::add(S::load_n(g + u, count), acc[i][0]), b_r));
-        const V z = S::sigmoid(S::add(S::add(S::load_n(g + H + u, count), acc[i][1]), b_z));
+        V r, z;
+        if constexpr (kInputGates) {
+          r = S::sigmoid(S::add(S::add(S::load_n(g + u, count), acc[i][0]), b_r));
+          z = S::sigmoid(S::add(S::add(S::load_n(g + H + u, count), acc[i][1]), b_z));
+        } else {
+          r = S::sigmoid(S::add(acc[i][0], b_r));
+          z = S::sigmoid(S::add(acc[i][1], b_z));
+        }
         typename S::Real* rec = record + row * 4 * H + u;
         S::store_n(rec, r, count);
         S::store_n(rec + H, z, count);
@@ -90,7 +125,7 @@ void step_reset_before_rz(Index rows, Index hidden, Index block_begin, Index blo
   }
 }
 
-template <class S>
+template <class S, bool kInputGates>
 void step_reset_before_n(Index rows, Index hidden, Index panel_begin, Index panel_end,
                          const typename S::Real* panels, const typename S::Real* h_prev,
                          const typename S::Real* gi, Index ld_gi,
@@ -98,7 +133,7 @@ void step_reset_before_n(Index rows, Index hidden, Index panel_begin, Index pane
                          Index ld_h_next, typename S::Real* record) {
   using V = typename S::V;
   constexpr int W = S::kWidth;
-  const Index H = hidden;
+  const Index H = hidden, n_offset = kInputGates ? 2 * H : 0;
   for (Index p = panel_begin; p < panel_end; ++p) {
     Index u[3];
     int count[3];
@@ -120,7 +155,7 @@ void step_reset_before_n(Index rows, Index hidden, Index panel_begin, Index pane
         typename S::Real* rec = record + row * 4 * H;
         for (int v = 0; v < 3; ++v) {
           if (!count[v]) continue;
-          const V a_n = S::add(S::load_n(gi + row * ld_gi + 2 * H + u[v], count[v]), b_n[v]);
+          const V a_n = S::add(S::load_n(gi + row * ld_gi + n_offset + u[v], count[v]), b_n[v]);
           const V n = S::tanh(S::add(a_n, acc[i][v]));
           const V z = S::load_n(rec + H + u[v], count[v]);
           const V h = S::load_n(h_prev + row * H + u[v], count[v]);
@@ -132,7 +167,7 @@ void step_reset_before_n(Index rows, Index hidden, Index panel_begin, Index pane
   }
 }
 
-template <class S>
+template <class S, bool kInputGates>
 void backward_reset_after(Index rows, Index hidden, Index unit_begin, Index unit_end,
                           const typename S::Real* record, const typename S::Real* h_prev,
                           const typename S::Real* dy, const typename S::Real* dh_carry,
@@ -153,24 +188,29 @@ void backward_reset_after(Index rows, Index hidden, Index unit_begin, Index unit
     const V dn_pre = S::mul(S::mul(dh, S::sub(one, z)), S::sub(one, S::mul(n, n)));
     const V dz_pre = S::mul(S::mul(dh, S::sub(h, n)), S::mul(z, S::sub(one, z)));
     const V dr_pre = S::mul(S::mul(dn_pre, hn), S::mul(r, S::sub(one, r)));
-    typename S::Real* gi_row = dgi + b * 3 * H + j;
     typename S::Real* gh_row = dgh + b * 3 * H + j;
-    store_streamed<S>(gi_row, dr_pre, count, stream);
     S::store_n(gh_row, dr_pre, count);
-    store_streamed<S>(gi_row + H, dz_pre, count, stream);
     S::store_n(gh_row + H, dz_pre, count);
-    store_streamed<S>(gi_row + 2 * H, dn_pre, count, stream);
     S::store_n(gh_row + 2 * H, S::mul(dn_pre, r), count);
+    if constexpr (kInputGates) {
+      typename S::Real* gi_row = dgi + b * 3 * H + j;
+      store_streamed<S>(gi_row, dr_pre, count, stream);
+      store_streamed<S>(gi_row + H, dz_pre, count, stream);
+      store_streamed<S>(gi_row + 2 * H, dn_pre, count, stream);
+    } else {
+      store_streamed<S>(dgi + b * H + j, dn_pre, count, stream);
+    }
     S::store_n(dh_prev + b * H + j, S::mul(dh, z), count);
   });
   end_streaming<S>(stream);
 }
 
-template <class S>
+template <class S, bool kInputGates>
 void backward_reset_before_zn(Index rows, Index hidden, Index unit_begin, Index unit_end,
                               const typename S::Real* record, const typename S::Real* h_prev,
                               const typename S::Real* dy, const typename S::Real* dh_carry,
-                              typename S::Real* dgi, typename S::Real* dh_prev) {
+                              typename S::Real* dgi, typename S::Real* dgh,
+                              typename S::Real* dh_prev) {
   using V = typename S::V;
   const Index H = hidden;
   const V one = S::set1(1);
@@ -180,10 +220,18 @@ void backward_reset_before_zn(Index rows, Index hidden, Index unit_begin, Index 
     const V z = S::load_n(rec + H, count), n = S::load_n(rec + 2 * H, count);
     const V dh = S::add(S::load_n(dy + b * H + j, count), S::load_n(dh_carry + b * H + j, count));
     const V h = S::load_n(h_prev + b * H + j, count);
-    typename S::Real* gi_row = dgi + b * 3 * H + j;
-    S::store_n(gi_row + H, S::mul(S::mul(dh, S::sub(h, n)), S::mul(z, S::sub(one, z))), count);
-    S::store_n(gi_row + 2 * H, S::mul(S::mul(dh, S::sub(one, z)), S::sub(one, S::mul(n, n))),
-               count);
+    const V dz_pre = S::mul(S::mul(dh, S::sub(h, n)), S::mul(z, S::sub(one, z)));
+    const V dn_pre = S::mul(S::mul(dh, S::sub(one, z)), S::sub(one, S::mul(n, n)));
+    if constexpr (kInputGates) {
+      typename S::Real* gi_row = dgi + b * 3 * H + j;
+      S::store_n(gi_row + H, dz_pre, count);
+      S::store_n(gi_row + 2 * H, dn_pre, count);
+    } else {
+      typename S::Real* gh_row = dgh + b * 3 * H + j;
+      S::store_n(gh_row + H, dz_pre, count);
+      S::store_n(gh_row + 2 * H, dn_pre, count);
+      S::store_n(dgi + b * H + j, dn_pre, count);
+    }
     S::store_n(dh_prev + b * H + j, S::mul(dh, z), count);
   });
 }
@@ -207,10 +255,20 @@ void backward_reset_before_r(Index rows, Index hidden, Index unit_begin, Index u
   });
 }
 
+template <class S, bool kInputGates, bool kHiddenGates>
+cells::GruKernels<typename S::Real> make_gru_form_kernels() {
+  return {step_reset_after<S, kInputGates, kHiddenGates>,
+          step_reset_before_rz<S, kInputGates, kHiddenGates>,
+          step_reset_before_n<S, kInputGates>,
+          backward_reset_after<S, kInputGates>,
+          backward_reset_before_zn<S, kInputGates>,
+          backward_reset_before_r<S>};
+}
+
 template <class S>
-cells::GruKernels<typename S::Real> make_gru_kernels() {
-  return {step_reset_after<S>,         step_reset_before_rz<S>,     step_reset_before_n<S>,
-          backward_reset_after<S>,     backward_reset_before_zn<S>, backward_reset_before_r<S>};
+cells::GruKernelForms<typename S::Real> make_gru_kernels() {
+  return {make_gru_form_kernels<S, true, true>(), make_gru_form_kernels<S, false, true>(),
+          make_gru_form_kernels<S, false, false>()};
 }
 
 }  // namespace fastgru::kernels
