@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Variable-length batches, stacked bidirectional networks, the MGU, the LiGRU and the LiBRU: fastgru against torch.nn.GRU.
+"""Variable-length batches, stacked bidirectional networks, the GRU's gate forms, the MGU, the LiGRU and the LiBRU: fastgru against torch.nn.GRU.
 
-    python bench/layers.py [--threads 1,2] [--out bench/results]
+    python bench/layers.py [--threads 1,2] [--parts lengths,stacked,cells,gates] [--out bench/results]
 
 Shapes come from bench/shapes.json ("layers"). Each cell is the median of timed runs after a
 warm-up, float32, every implementation on the same arrays. Variable lengths compare a mixed-length
@@ -10,8 +10,11 @@ padded batch, and PyTorch's packed sequences; `train` is forward + backward of a
 The mixed-length batch and its dense batch of the same real steps are timed alternately in one
 loop (so a busy machine slows both alike), and a table of their ratio, mixed / dense, closes the
 report: the cost of variable lengths beyond the real steps they hold (goal: at most 1.25). A
-last table gives the LiBRU's time over the LiGRU's (ReLU) on the "cells" shapes, the two timed
-alternately in one loop (goal: at most 1.15).
+table gives the LiBRU's time over the LiGRU's (ReLU) on the "cells" shapes, the two timed
+alternately in one loop (goal: at most 1.15). The last gives each form of the GRU's gates
+(EQUATIONS.md §7) over the full GRU of the same reset convention on the "cells" shapes, all timed
+in turn in one loop (goals at T=100, B=32, I=H=256: "hidden_bias" and "hidden" at most 0.85,
+"bias" at most 0.5, inference and training).
 """
 
 from __future__ import annotations
@@ -89,6 +92,21 @@ def libru_over_ligru(fastgru, x, dy, H, seconds=4.0):
     return inference[0] / inference[1], training[0] / training[1]
 
 
+def gate_forms_over_full(fastgru, x, dy, H, reset_after, seconds=4.0):
+    """form -> (inference, train): each form of the gates' median time over the full GRU's, all
+    timed in turn in one loop."""
+    forms = ("full", "hidden_bias", "hidden", "bias")
+    layers = [fastgru.GRU(x.shape[2], H, gates=form, reset_after=reset_after, seed=0) for form in forms]
+
+    def train(layer):
+        layer.forward(x)
+        layer.backward(dy)
+
+    inference = interleaved_ms([lambda layer=layer: layer(x) for layer in layers], seconds)
+    training = interleaved_ms([lambda layer=layer: train(layer) for layer in layers], seconds)
+    return {form: (inference[i] / inference[0], training[i] / training[0]) for i, form in enumerate(forms) if i}
+
+
 def torch_cells(torch, x, lengths, dy, H, **config):
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -115,18 +133,24 @@ def torch_cells(torch, x, lengths, dy, H, **config):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--parts", default="lengths,stacked,cells,gates",
+                        help="which tables: lengths, stacked, cells, gates (comma-separated)")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    unknown = parts - {"lengths", "stacked", "cells", "gates"}
+    if unknown:
+        parser.error(f"--parts: expected lengths, stacked, cells or gates, got {', '.join(sorted(unknown))}")
     import fastgru
     import fastgru.benchmark
     import torch
 
     shapes = json.loads(fastgru.benchmark.SHAPES_FILE.read_text())["layers"]
-    rows, ratios, libru_ratios = [], [], []
+    rows, ratios, libru_ratios, form_ratios = [], [], [], []
     for threads in [int(t) for t in args.threads.split(",")]:
         fastgru.set_num_threads(threads)
         torch.set_num_threads(threads)
-        for case in shapes["variable_lengths"]:
+        for case in shapes["variable_lengths"] if "lengths" in parts else []:
             T, B, I, H = case["T"], case["B"], case["I"], case["H"]
             rng = np.random.default_rng(case["seed"])
             lengths = rng.integers(case["min_length"], T + 1, size=B)
@@ -145,7 +169,7 @@ def main():
             rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
             ratios.append(dict(threads=threads, case=label, dense_steps=f"{dense_T}x{B}",
                                inference=mixed[0] / dense[0], train=mixed[1] / dense[1]))
-        for case in shapes["stacked"]:
+        for case in shapes["stacked"] if "stacked" in parts else []:
             T, B, I, H, L, bi = case["T"], case["B"], case["I"], case["H"], case["layers"], case["bidirectional"]
             rng = np.random.default_rng(0)
             x = rng.standard_normal((T, B, I)).astype(np.float32)
@@ -157,7 +181,16 @@ def main():
             label = f"T={T} B={B} I={I} H={H}, {L} layers{', bidirectional' if bi else ''}"
             rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
 
-        for case in shapes["cells"]:
+        for case in shapes["cells"] if "gates" in parts else []:
+            T, B, I, H = case["T"], case["B"], case["I"], case["H"]
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((T, B, I)).astype(np.float32)
+            dy = rng.standard_normal((T, B, H)).astype(np.float32)
+            for reset_after in (True, False):
+                for form, (inference, train) in gate_forms_over_full(fastgru, x, dy, H, reset_after).items():
+                    form_ratios.append(dict(threads=threads, case=f"T={T} B={B} I={I} H={H}",
+                                            reset_after=reset_after, gates=form, inference=inference, train=train))
+        for case in shapes["cells"] if "cells" in parts else []:
             T, B, I, H = case["T"], case["B"], case["I"], case["H"]
             rng = np.random.default_rng(0)
             x = rng.standard_normal((T, B, I)).astype(np.float32)
@@ -193,11 +226,18 @@ def main():
               "| threads | case | inference | train |", "|---:|---|---:|---:|"]
     for r in libru_ratios:
         lines.append(f"| {r['threads']} | {r['case']} | {r['inference']:.2f} | {r['train']:.2f} |")
+    lines += ["", "GRU gate forms / the full GRU of the same convention, timed in turn (goals at T=100 B=32 "
+              "I=H=256: hidden_bias, hidden <= 0.85; bias <= 0.5)", "",
+              "| threads | case | reset | gates | inference | train |", "|---:|---|---|---|---:|---:|"]
+    for r in form_ratios:
+        lines.append(f"| {r['threads']} | {r['case']} | {'after' if r['reset_after'] else 'before'} | {r['gates']} "
+                     f"| {r['inference']:.2f} | {r['train']:.2f} |")
     print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "layers.json").write_text(json.dumps(dict(rows=rows, variable_length_ratios=ratios,
-                                                       libru_over_ligru=libru_ratios), indent=1))
+                                                       libru_over_ligru=libru_ratios,
+                                                       gate_forms_over_full=form_ratios), indent=1))
     (out / "layers.md").write_text("\n".join(lines) + "\n")
 
 

@@ -191,3 +191,21 @@ def test_flip_update_gate_leaves_the_arrays_without_z():
     np.testing.assert_array_equal(flipped["bias_hh_l0"], state["bias_hh_l0"])
     np.testing.assert_array_equal(flipped["weight_hh_l0"][3:6], -state["weight_hh_l0"][3:6])
     np.testing.assert_array_equal(flipped["weight_hh_l0"][:3], state["weight_hh_l0"][:3])
+
+
+def test_the_c_tests_model_files_match_the_reference():
+    # cpp/tests/data/gru_{hidden,bias}2_f32.safetensors, which the C and C++ tests load.
+    from pathlib import Path
+
+    data = Path(__file__).parents[1] / "cpp" / "tests" / "data"
+    x = np.random.default_rng(13).standard_normal((7, 3, 3))
+    for file, gates, reset_after in (("gru_hidden2_f32", "hidden", False), ("gru_bias2_f32", "bias", True)):
+        layer = fastgru.load(data / f"{file}.safetensors")
+        assert (layer.gates, layer.reset_after, layer.num_layers, layer.input_size) == (gates, reset_after, 2, 3)
+        p = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
+        h = x
+        for k in range(2):
+            h, _, _ = reference.gru_variant_forward(h, None, p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"],
+                                                    p[f"bias_ih_l{k}"], p[f"bias_hh_l{k}"], gates=gates,
+                                                    reset_after=reset_after)
+        assert normalised_error(layer(x.astype(np.float32))[0], h) <= 1e-5

@@ -210,13 +210,24 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     assert verdicts == [("refused", "refused")]
 
 
-def test_a_pytorch_file_says_how_to_load_it(tmp_path):
+@pytest.mark.parametrize("zip_file", [True, False], ids=["zip", "legacy pickle"])
+def test_a_pytorch_file_says_how_to_load_it(tmp_path, zip_file):
     torch = pytest.importorskip("torch")
     path = tmp_path / "model.pt"
-    torch.save(torch.nn.GRU(2, 3).state_dict(), path)
+    torch.save(torch.nn.GRU(2, 3).state_dict(), path, _use_new_zipfile_serialization=zip_file)
     with pytest.raises(ModelFileError, match=r"PyTorch.*torch\.load.*from_torch"):
         fastgru.load(path)
     with pytest.raises(_core.CoreArgumentError, match="PyTorch"):
+        _core.load_model_file_f64(str(path))
+
+
+def test_a_truncated_header_whose_size_starts_like_a_pickle_is_called_truncated(tmp_path):
+    # A header of 0x280 bytes: the size's first bytes are 80 02, as a pickle's PROTO 2 is.
+    path = tmp_path / "cut.safetensors"
+    path.write_bytes(struct.pack("<Q", 0x280) + b"{" + b" " * 11)
+    with pytest.raises(ModelFileError, match="does not fit"):
+        fastgru.load(path)
+    with pytest.raises(_core.CoreArgumentError, match="does not fit"):
         _core.load_model_file_f64(str(path))
 
 

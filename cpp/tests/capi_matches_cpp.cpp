@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
     same_results<float>(data + "/ligru2_f32.safetensors", FASTGRU_FLOAT32);
     same_results<float>(data + "/libru2_f32.safetensors", FASTGRU_FLOAT32);
     same_results<double>(data + "/libru2_f32.safetensors", FASTGRU_FLOAT64);
+    same_results<float>(data + "/gru_hidden2_f32.safetensors", FASTGRU_FLOAT32);
+    same_results<float>(data + "/gru_bias2_f32.safetensors", FASTGRU_FLOAT32);
     same_results<double>(data + "/bigru_f64.safetensors", FASTGRU_FLOAT64);
     same_results<double>(data + "/gru2_f32.safetensors", FASTGRU_FLOAT64);  // weights widened on load
     same_error_messages(data);

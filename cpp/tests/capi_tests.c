@@ -70,7 +70,7 @@ static void loads_and_reports_the_configuration(const fastgru_model* model) {
   OK(fastgru_model_get_info(model, &info));
   CHECK(info.dtype == FASTGRU_FLOAT32 && info.cell == FASTGRU_CELL_GRU);
   CHECK(info.input == I && info.hidden == H && info.layers == L && info.directions == 1);
-  CHECK(info.reset_after == 1 && info.bias == 1);
+  CHECK(info.reset_after == 1 && info.bias == 1 && info.gates == 0);
 }
 
 static void streaming_equals_whole_sequence(const fastgru_model* model) {
@@ -285,6 +285,31 @@ static void libru_model(void) {
   fastgru_model_free(model);
 }
 
+/* GRUs of the other forms of the gates (EQUATIONS.md §7): a "hidden" one (type 2) with reset
+ * before, a "bias" one (type 3) with reset after; tests/test_gate_variants.py checks their
+ * outputs against the NumPy reference. */
+static void gate_form_models(void) {
+  const char* files[] = {"gru_hidden2_f32.safetensors", "gru_bias2_f32.safetensors"};
+  const int forms[] = {2, 3}, reset_after[] = {0, 1};
+  int f;
+  for (f = 0; f < 2; ++f) {
+    fastgru_model* model = NULL;
+    fastgru_model_info info;
+    float x[T * B * I], y[T * B * H];
+    int i, nonzero = 0;
+    fill(x, T * B * I, 7 + f);
+    OK(fastgru_model_load(data_file(files[f]), FASTGRU_FLOAT32, &model));
+    OK(fastgru_model_get_info(model, &info));
+    CHECK(info.cell == FASTGRU_CELL_GRU && info.gates == forms[f] && info.reset_after == reset_after[f]);
+    CHECK(info.input == I && info.hidden == H && info.layers == L && info.bias == 1);
+    streaming_equals_whole_sequence(model);
+    OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, y, NULL));
+    for (i = 0; i < T * B * H; ++i) nonzero += y[i] != 0.0f;
+    CHECK(nonzero > 0);
+    fastgru_model_free(model);
+  }
+}
+
 /* Many threads run one model at once; each must get exactly the single-threaded result. */
 enum { WORKERS = 6, ROUNDS = 20 };
 
@@ -362,6 +387,7 @@ int main(int argc, char** argv) {
   stream_outlives_its_model();
   ligru_model();
   libru_model();
+  gate_form_models();
   errors_are_reported_clearly(model);
   impossible_requests_are_invalid_arguments(model);
   one_model_from_many_threads(model);

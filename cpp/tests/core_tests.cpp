@@ -279,6 +279,7 @@ void every_cell_matches_central_differences() {
     double recurrent_dropout;
     // The LiGRU's: smooth ones, no kink for the differences to straddle.
     fastgru::Activation activation = fastgru::Activation::tanh;
+    fastgru::GateTerms gates = fastgru::GateTerms::full;
   };
   const Case cases[] = {{fastgru::Cell::gru, fastgru::ResetMode::after, 0.0},
                         {fastgru::Cell::gru, fastgru::ResetMode::before, 0.3},
@@ -287,7 +288,15 @@ void every_cell_matches_central_differences() {
                         {fastgru::Cell::ligru, fastgru::ResetMode::after, 0.3},
                         {fastgru::Cell::ligru, fastgru::ResetMode::after, 0.0, fastgru::Activation::softplus},
                         {fastgru::Cell::libru, fastgru::ResetMode::after, 0.0},
-                        {fastgru::Cell::libru, fastgru::ResetMode::after, 0.3}};
+                        {fastgru::Cell::libru, fastgru::ResetMode::after, 0.3},
+                        {fastgru::Cell::gru, fastgru::ResetMode::before, 0.3, fastgru::Activation::tanh,
+                         fastgru::GateTerms::hidden_bias},
+                        {fastgru::Cell::gru, fastgru::ResetMode::after, 0.3, fastgru::Activation::tanh,
+                         fastgru::GateTerms::hidden},
+                        {fastgru::Cell::gru, fastgru::ResetMode::after, 0.0, fastgru::Activation::tanh,
+                         fastgru::GateTerms::bias},
+                        {fastgru::Cell::gru, fastgru::ResetMode::before, 0.0, fastgru::Activation::tanh,
+                         fastgru::GateTerms::bias}};
   for (const Case& test : cases) {
     GruConfig c;
     c.cell = test.cell;
@@ -301,17 +310,22 @@ void every_cell_matches_central_differences() {
     const bool normalised = test.cell == fastgru::Cell::ligru || test.cell == fastgru::Cell::libru;
     c.bias = !normalised;
     c.activation = test.activation;
+    c.gates = test.gates;
     const std::int64_t D = 2, H = c.hidden, G = (test.cell == fastgru::Cell::gru ? 3 : 2) * H;
+    // Rows of weight_ih, weight_hh, bias_ih, bias_hh (EQUATIONS.md §7 for the gate forms).
+    const bool full = test.gates == fastgru::GateTerms::full;
+    const std::int64_t rows[] = {full ? G : H, test.gates == fastgru::GateTerms::bias ? H : G, full ? G : H,
+                                 test.gates == fastgru::GateTerms::hidden ? H : G};
     // Per layer and direction: weight_ih, weight_hh, then the biases or batch normalisation's
     // γ, β, running mean and running variance (kept positive).
     std::vector<std::vector<double>> arrays;
     unsigned seed = 40;
     for (std::int64_t s = 0; s < c.layers * D; ++s) {
       const std::int64_t input = s < D ? c.input : D * H;
-      arrays.push_back(random_vector<double>(G * input, seed++, 0.6));
-      arrays.push_back(random_vector<double>(G * H, seed++, 0.6));
+      arrays.push_back(random_vector<double>(rows[0] * input, seed++, 0.6));
+      arrays.push_back(random_vector<double>(rows[1] * H, seed++, 0.6));
       for (int extra = 0; extra < (normalised ? 4 : 2); ++extra) {
-        arrays.push_back(random_vector<double>(G, seed++, 0.5));
+        arrays.push_back(random_vector<double>(normalised ? G : rows[2 + extra], seed++, 0.5));
         if (normalised && extra == 0) for (double& v : arrays.back()) v += 1.0;
         if (normalised && extra == 3) for (double& v : arrays.back()) v = 0.5 + v * v;
       }
@@ -373,7 +387,8 @@ void every_cell_matches_central_differences() {
     }
     const std::string name = "cell " + std::to_string(static_cast<int>(test.cell)) + ", mode " +
                              std::to_string(static_cast<int>(test.mode)) + ", activation " +
-                             std::to_string(static_cast<int>(test.activation)) + ", recurrent dropout " +
+                             std::to_string(static_cast<int>(test.activation)) + ", gates " +
+                             std::to_string(static_cast<int>(test.gates)) + ", recurrent dropout " +
                              std::to_string(test.recurrent_dropout) + ": ";
     auto compare = [&](double& value, double analytic, const std::string& what) {
       const double saved = value, eps = 1e-6;

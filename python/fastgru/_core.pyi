@@ -25,6 +25,8 @@ class CellDescription(TypedDict):
     normalises_inputs: bool        # batch normalisation of the input projections
     activations: Tuple[str, ...]   # the candidate's choices (empty: tanh, fixed)
     options: Tuple[str, ...]       # the cell's own settings (model-file fields, Python keywords)
+    # form of the gates ("full" alone but for the GRU) -> array base name -> row blocks of H
+    parameter_blocks: Dict[str, Dict[str, int]]
 
 def cell_descriptions() -> Dict[str, CellDescription]: ...
 
@@ -56,7 +58,7 @@ class GruF32:
                  reset_after: bool, bias: bool, weights: Sequence[_LayerArrays],
                  dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
                  cell: str = ..., batch_norm: Sequence[_BatchNormArrays] = ..., activation: str = ...,
-                 negative_slope: float = ..., bn_eps: float = ...) -> None: ...
+                 negative_slope: float = ..., bn_eps: float = ..., gates: str = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float32], h0: Optional[npt.NDArray[np.float32]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF32], seed: int = ...) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
@@ -73,7 +75,7 @@ class GruF64:
                  reset_after: bool, bias: bool, weights: Sequence[_LayerArrays],
                  dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
                  cell: str = ..., batch_norm: Sequence[_BatchNormArrays] = ..., activation: str = ...,
-                 negative_slope: float = ..., bn_eps: float = ...) -> None: ...
+                 negative_slope: float = ..., bn_eps: float = ..., gates: str = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float64], h0: Optional[npt.NDArray[np.float64]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF64], seed: int = ...) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

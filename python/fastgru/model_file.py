@@ -117,7 +117,10 @@ def refusal(path) -> Callable[[str], ModelFileError]:
 
 def _foreign_format(prefix: bytes) -> str:
     """What a file whose header makes no sense probably is, and how to load it (or "")."""
-    if prefix.startswith(b"PK\x03\x04") or prefix[:1] == b"\x80" and prefix[1:2] in b"\x02\x03\x04\x05":
+    # A pickle: PROTO 2..5, then an opcode, never a NUL (which a model file's header size of
+    # 0x280..0x5ff bytes starts the same way with).
+    pickle = prefix[:1] == b"\x80" and prefix[1:2] in b"\x02\x03\x04\x05" and prefix[2:3] not in (b"", b"\x00")
+    if prefix.startswith(b"PK\x03\x04") or pickle:
         return ("this looks like a PyTorch file (torch.save's zip or pickle; or another zip archive such as a "
                 "Keras .keras file): load it with torch, module.load_state_dict(torch.load(path)), then "
                 "fastgru.GRU.from_torch(module); Keras layers: fastgru.GRU.from_keras(layer)")

@@ -129,7 +129,10 @@ JsonValue parse(const std::string& text, const std::string& what, const Refusal&
 
 std::string foreign_format(const std::string& content) {
   const bool zip = content.compare(0, 4, "PK\x03\x04") == 0;
-  const bool pickle = static_cast<unsigned char>(content[0]) == 0x80 && content[1] >= 2 && content[1] <= 5;
+  // A pickle: PROTO 2..5, then an opcode, never a NUL (which a model file's header size of
+  // 0x280..0x5ff bytes starts the same way with).
+  const bool pickle = content.size() >= 3 && static_cast<unsigned char>(content[0]) == 0x80 &&
+                      content[1] >= 2 && content[1] <= 5 && content[2] != '\0';
   if (zip || pickle) {
     return "this looks like a PyTorch file (torch.save's zip or pickle; or another zip archive such as a "
            "Keras .keras file): convert it in Python with fastgru.GRU.from_torch or from_keras, then save()";
