@@ -258,7 +258,7 @@ def test_a_cache_is_only_used_by_its_own_network():
     cache = _core.TrainingCacheF64()
     y, _ = one.forward(np.zeros((4, 2, 2)), None, None, False, cache)
     grads = [(np.zeros((9, 2)), np.zeros((9, 3)), np.zeros(9), np.zeros(9))]
-    with pytest.raises(ValueError, match="another Gru"):
+    with pytest.raises(ValueError, match="another Network"):
         other.backward(cache, np.zeros_like(y), None, grads)
     one.backward(cache, np.zeros_like(y), None, grads)
     with pytest.raises(ValueError, match="cache: expected one filled"):

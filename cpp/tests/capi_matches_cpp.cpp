@@ -37,10 +37,10 @@ fastgru_status forward_c(const fastgru_model* m, std::int64_t T, std::int64_t B,
 
 template <typename Real>
 void same_results(const std::string& path, fastgru_dtype dtype) {
-  const fastgru::Gru<Real> gru = fastgru::load_gru<Real>(path);
+  const fastgru::Network<Real> gru = fastgru::load_network<Real>(path);
   fastgru_model* model = nullptr;
   check(fastgru_model_load(path.c_str(), dtype, &model) == FASTGRU_OK, fastgru_last_error());
-  const fastgru::GruConfig& c = gru.config();
+  const fastgru::NetworkConfig& c = gru.config();
   const std::int64_t T = 6, B = 4, D = gru.directions(), states = c.layers * D * B * c.hidden;
   const std::vector<std::int64_t> lengths = {6, 1, 4, 3};
   const std::vector<Real> x = random_vector<Real>(T * B * c.input, 11), h0 = random_vector<Real>(states, 12);
@@ -64,7 +64,7 @@ void same_error_messages(const std::string& data) {
   const std::string path = data + "/not_a_model.safetensors";
   std::string cpp_message;
   try {
-    fastgru::load_gru<float>(path);
+    fastgru::load_network<float>(path);
   } catch (const std::invalid_argument& error) {
     cpp_message = error.what();
   }

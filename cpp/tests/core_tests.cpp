@@ -13,15 +13,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <type_traits>
+
 #include "fastgru/gru.h"
+#include "fastgru/network.h"
 #include "fastgru/runtime.h"
+
+// Programs written against fastgru 0.1's names still compile.
+static_assert(std::is_same_v<fastgru::Gru<float>, fastgru::Network<float>> &&
+              std::is_same_v<fastgru::GruConfig, fastgru::NetworkConfig> &&
+              std::is_same_v<fastgru::GruWeightsView<double>, fastgru::WeightsView<double>> &&
+              std::is_same_v<fastgru::GruTrainingCache<float>, fastgru::TrainingCache<float>>);
 
 namespace {
 
-using fastgru::Gru;
-using fastgru::GruConfig;
-using fastgru::GruGradientsView;
-using fastgru::GruWeightsView;
+using fastgru::Network;
+using fastgru::NetworkConfig;
+using fastgru::GradientsView;
+using fastgru::WeightsView;
 using fastgru::SequenceLayout;
 
 void check(bool condition, const std::string& what) {
@@ -41,9 +50,9 @@ std::vector<Real> random_vector(std::size_t count, unsigned seed, double scale =
 template <typename Real>
 struct Weights {
   std::vector<std::vector<Real>> arrays;
-  std::vector<GruWeightsView<Real>> views;
+  std::vector<WeightsView<Real>> views;
 
-  Weights(const GruConfig& c, unsigned seed) {
+  Weights(const NetworkConfig& c, unsigned seed) {
     const std::int64_t D = c.bidirectional ? 2 : 1, G = 3 * c.hidden;
     const double bound = 1.0 / std::sqrt(static_cast<double>(c.hidden));
     for (std::int64_t l = 0; l < c.layers; ++l) {
@@ -59,12 +68,12 @@ struct Weights {
 };
 
 void gru_network_of_one_layer_equals_gru_layer() {
-  GruConfig c;
+  NetworkConfig c;
   c.input = 5;
   c.hidden = 7;
   Weights<float> w(c, 1);
   const fastgru::GruLayer<float> layer({c.input, c.hidden}, c.mode, w.views[0]);
-  const Gru<float> network(c, w.views);
+  const Network<float> network(c, w.views);
   const std::int64_t T = 6, B = 3;
   const auto x = random_vector<float>(T * B * c.input, 9);
   std::vector<float> y1(T * B * c.hidden), y2(y1.size()), h1(B * c.hidden), h2(h1.size());
@@ -73,18 +82,18 @@ void gru_network_of_one_layer_equals_gru_layer() {
   layout.steps = T;
   layout.batch = B;
   network.forward(layout, x.data(), nullptr, y2.data(), h2.data(), nullptr);
-  check(y1 == y2 && h1 == h2, "Gru with one layer differs from GruLayer");
+  check(y1 == y2 && h1 == h2, "Network with one layer differs from GruLayer");
 }
 
 void backward_matches_central_differences() {
-  GruConfig c;
+  NetworkConfig c;
   c.input = 3;
   c.hidden = 4;
   c.layers = 2;
   c.bidirectional = true;
   c.mode = fastgru::ResetMode::before;
   Weights<double> w(c, 20);
-  const Gru<double> network(c, w.views);
+  const Network<double> network(c, w.views);
   const std::int64_t T = 4, B = 2, out = 2 * c.hidden;
   const std::int64_t lengths[] = {4, 3};
   SequenceLayout layout;
@@ -101,10 +110,10 @@ void backward_matches_central_differences() {
     for (std::size_t i = 0; i < y.size(); ++i) sum += y[i] * dy[i];
     return sum;
   };
-  fastgru::GruTrainingCache<double> cache;
+  fastgru::TrainingCache<double> cache;
   network.forward(layout, x.data(), nullptr, y.data(), h_n.data(), &cache);
   std::vector<std::vector<double>> grads;
-  std::vector<GruGradientsView<double>> views;
+  std::vector<GradientsView<double>> views;
   for (std::size_t s = 0; s < w.arrays.size(); ++s) grads.emplace_back(w.arrays[s].size(), 0.0);
   for (std::size_t s = 0; s < grads.size(); s += 4)
     views.push_back({grads[s].data(), grads[s + 1].data(), grads[s + 2].data(), grads[s + 3].data()});
@@ -135,21 +144,21 @@ void expect_invalid_argument(const std::function<void()>& call, const std::strin
 }
 
 void bad_arguments_are_clear_exceptions() {
-  GruConfig c;
+  NetworkConfig c;
   c.input = 2;
   c.hidden = 3;
   Weights<float> w(c, 40);
   expect_invalid_argument([&] {
-    GruConfig bad = c;
+    NetworkConfig bad = c;
     bad.hidden = 0;
-    Gru<float> network(bad, w.views);
+    Network<float> network(bad, w.views);
   }, "config.hidden");
   expect_invalid_argument([&] {
-    GruConfig bad = c;
+    NetworkConfig bad = c;
     bad.layers = 2;
-    Gru<float> network(bad, w.views);
+    Network<float> network(bad, w.views);
   }, "weights: expected 2 entries");
-  const Gru<float> network(c, w.views), other(c, w.views);
+  const Network<float> network(c, w.views), other(c, w.views);
   std::vector<float> x(4 * 2 * 2), y(4 * 2 * 3), h(2 * 3), dx(x.size());
   SequenceLayout layout;
   layout.steps = 4;
@@ -160,13 +169,13 @@ void bad_arguments_are_clear_exceptions() {
                           "lengths[1]: expected 1..4, got 5");
   layout.lengths = nullptr;
   std::vector<float> g_ih(9 * 2), g_hh(9 * 3), g_b1(9), g_b2(9);
-  const std::vector<GruGradientsView<float>> grads = {{g_ih.data(), g_hh.data(), g_b1.data(), g_b2.data()}};
-  fastgru::GruTrainingCache<float> cache;
+  const std::vector<GradientsView<float>> grads = {{g_ih.data(), g_hh.data(), g_b1.data(), g_b2.data()}};
+  fastgru::TrainingCache<float> cache;
   expect_invalid_argument([&] { network.backward(cache, y.data(), nullptr, dx.data(), nullptr, grads); },
                           "cache: expected one filled");
   network.forward(layout, x.data(), nullptr, y.data(), h.data(), &cache);
   expect_invalid_argument([&] { other.backward(cache, y.data(), nullptr, dx.data(), nullptr, grads); },
-                          "another Gru");
+                          "another Network");
 }
 
 // Every cell given one bias without the other, or one it should not have: a clear exception
@@ -182,22 +191,22 @@ void partial_biases_are_clear_exceptions() {
     const bool cell_has_biases = cell != fastgru::Cell::ligru && cell != fastgru::Cell::libru;
     for (bool with_bias : {true, false}) {
       if (with_bias && !cell_has_biases) continue;
-      GruConfig c;
+      NetworkConfig c;
       c.cell = cell;
       c.input = I;
       c.hidden = H;
       c.bias = with_bias;
-      GruWeightsView<float> valid{w_ih.data(), w_hh.data()};
+      WeightsView<float> valid{w_ih.data(), w_hh.data()};
       if (with_bias) valid.bias_ih = valid.bias_hh = bias.data();
       valid.bn_weight = valid.bn_running_var = ones.data();
       valid.bn_bias = valid.bn_running_mean = zeros.data();
-      Gru<float> accepted(c, {valid});
-      for (const float* GruWeightsView<float>::*member :
-           {&GruWeightsView<float>::bias_ih, &GruWeightsView<float>::bias_hh}) {
-        GruWeightsView<float> w = valid;
+      Network<float> accepted(c, {valid});
+      for (const float* WeightsView<float>::*member :
+           {&WeightsView<float>::bias_ih, &WeightsView<float>::bias_hh}) {
+        WeightsView<float> w = valid;
         w.*member = with_bias ? nullptr : bias.data();
-        const char* name = member == &GruWeightsView<float>::bias_ih ? "bias_ih" : "bias_hh";
-        expect_invalid_argument([&] { Gru<float> network(c, {w}); }, std::string("weights[0].") + name);
+        const char* name = member == &WeightsView<float>::bias_ih ? "bias_ih" : "bias_hh";
+        expect_invalid_argument([&] { Network<float> network(c, {w}); }, std::string("weights[0].") + name);
       }
     }
   }
@@ -206,11 +215,11 @@ void partial_biases_are_clear_exceptions() {
 // A child forked after its parent computed on 2 threads computes too (the parent's workers are
 // not copied into it: it starts a pool of its own) and agrees with the parent.
 void forked_child_computes_like_its_parent() {
-  GruConfig c;
+  NetworkConfig c;
   c.input = 32;
   c.hidden = 64;
   Weights<float> w(c, 70);
-  const Gru<float> network(c, w.views);
+  const Network<float> network(c, w.views);
   SequenceLayout layout;
   layout.steps = 10;
   layout.batch = 16;  // enough work for 2 threads
@@ -234,12 +243,12 @@ void forked_child_computes_like_its_parent() {
 }
 
 void one_network_serves_many_threads_at_once() {
-  GruConfig c;
+  NetworkConfig c;
   c.input = 16;
   c.hidden = 48;
   c.layers = 2;
   Weights<float> w(c, 50);
-  const Gru<float> network(c, w.views);
+  const Network<float> network(c, w.views);
   const std::int64_t T = 12, B = 5;
   SequenceLayout layout;
   layout.steps = T;
@@ -298,7 +307,7 @@ void every_cell_matches_central_differences() {
                         {fastgru::Cell::gru, fastgru::ResetMode::before, 0.0, fastgru::Activation::tanh,
                          fastgru::GateTerms::bias}};
   for (const Case& test : cases) {
-    GruConfig c;
+    NetworkConfig c;
     c.cell = test.cell;
     c.mode = test.mode;
     c.input = 3;
@@ -332,9 +341,9 @@ void every_cell_matches_central_differences() {
     }
     const std::size_t per_layer = normalised ? 6 : 4;
     auto views_of = [&](std::vector<std::vector<double>>& a) {
-      std::vector<GruWeightsView<double>> views;
+      std::vector<WeightsView<double>> views;
       for (std::size_t s = 0; s < a.size(); s += per_layer) {
-        GruWeightsView<double> v{a[s].data(), a[s + 1].data()};
+        WeightsView<double> v{a[s].data(), a[s + 1].data()};
         if (normalised) {
           v.bn_weight = a[s + 2].data();
           v.bn_bias = a[s + 3].data();
@@ -358,8 +367,8 @@ void every_cell_matches_central_differences() {
     const auto dy = random_vector<double>(T * B * out, 31);
     std::vector<double> y(T * B * out), h_n(c.layers * D * B * H), dx(x.size());
     auto loss = [&] {
-      const Gru<double> network(c, views_of(arrays));
-      fastgru::GruTrainingCache<double> cache;
+      const Network<double> network(c, views_of(arrays));
+      fastgru::TrainingCache<double> cache;
       network.forward(layout, x.data(), nullptr, y.data(), h_n.data(), &cache, 7);
       double sum = 0;
       for (std::size_t i = 0; i < y.size(); ++i) sum += y[i] * dy[i];
@@ -367,9 +376,9 @@ void every_cell_matches_central_differences() {
     };
     std::vector<std::vector<double>> grads;
     for (const auto& a : arrays) grads.emplace_back(a.size(), 0.0);
-    std::vector<GruGradientsView<double>> grad_views;
+    std::vector<GradientsView<double>> grad_views;
     for (std::size_t s = 0; s < grads.size(); s += per_layer) {
-      GruGradientsView<double> v{grads[s].data(), grads[s + 1].data()};
+      GradientsView<double> v{grads[s].data(), grads[s + 1].data()};
       if (normalised) {
         v.bn_weight = grads[s + 2].data();
         v.bn_bias = grads[s + 3].data();
@@ -380,8 +389,8 @@ void every_cell_matches_central_differences() {
       grad_views.push_back(v);
     }
     {
-      const Gru<double> network(c, views_of(arrays));
-      fastgru::GruTrainingCache<double> cache;
+      const Network<double> network(c, views_of(arrays));
+      fastgru::TrainingCache<double> cache;
       network.forward(layout, x.data(), nullptr, y.data(), h_n.data(), &cache, 7);
       network.backward(cache, dy.data(), nullptr, dx.data(), nullptr, grad_views);
     }

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 #include "fastgru/model_file.h"
 #include "fastgru/optimizers.h"
 #include "fastgru/runtime.h"
@@ -150,7 +150,7 @@ py::dict cell_descriptions() {
     for (const fastgru::cells::CellOption& option : cell.options)
       if (option.name == "gates") forms = option.choices;
     for (const std::string& form : forms) {
-      fastgru::GruConfig config;
+      fastgru::NetworkConfig config;
       config.gates = parse_gates(cell, form);
       py::dict per_name;
       for (const auto* names : {&cell.parameters, &cell.buffers})
@@ -175,15 +175,15 @@ class PyGru {
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
                       negative_slope, bn_eps, gates)) {}
   // A network the C++ loader read from a model file.
-  explicit PyGru(fastgru::Gru<Real>&& gru) : gru_(std::move(gru)) {}
+  explicit PyGru(fastgru::Network<Real>&& gru) : gru_(std::move(gru)) {}
 
   // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or None; lengths (B,) int64 or None;
   // cache: a TrainingCache to fill, or None for inference. Returns (y, h_n).
   py::tuple forward(const py::array& x, const std::optional<py::array>& h0,
                     const std::optional<py::array>& lengths, bool batch_first,
-                    std::optional<std::reference_wrapper<fastgru::GruTrainingCache<Real>>> cache,
+                    std::optional<std::reference_wrapper<fastgru::TrainingCache<Real>>> cache,
                     std::uint64_t seed) const {
-    const fastgru::GruConfig& c = gru_.config();
+    const fastgru::NetworkConfig& c = gru_.config();
     if (x.ndim() != 3) {
       throw py::value_error("x: expected 3 dimensions, got " + std::to_string(x.ndim()));
     }
@@ -206,7 +206,7 @@ class PyGru {
     py::array_t<Real> h_n({LD, B, H});
     Real* y_data = y.mutable_data();
     Real* h_n_data = h_n.mutable_data();
-    fastgru::GruTrainingCache<Real>* cache_ptr = cache ? &cache->get() : nullptr;
+    fastgru::TrainingCache<Real>* cache_ptr = cache ? &cache->get() : nullptr;
     {
       py::gil_scoped_release release;
       gru_.forward(layout, x_data, h0_data, y_data, h_n_data, cache_ptr, seed);
@@ -218,7 +218,7 @@ class PyGru {
   // (B, T, I) and h0 (L·D, B, H) or None, exactly what the core reads (see try_step), T, B >= 1.
   // Returns (y, h_n), or None for the caller's general path.
   py::object try_forward(py::handle x_object, py::handle h0, bool batch_first) const {
-    const fastgru::GruConfig& c = gru_.config();
+    const fastgru::NetworkConfig& c = gru_.config();
     const Real* x_data = exact_data(x_object);
     if (!x_data) return py::none();
     const auto x = py::reinterpret_borrow<py::array>(x_object);
@@ -253,7 +253,7 @@ class PyGru {
   // (y_t, h_n) shaped as GRU.step returns them, or None when anything differs: the caller then
   // takes its general path, which converts what it can and names what it cannot.
   py::object try_step(py::handle x_t, py::handle h) const {
-    const fastgru::GruConfig& c = gru_.config();
+    const fastgru::NetworkConfig& c = gru_.config();
     if (gru_.directions() != 1) return py::none();
     const Real* x_data = exact_data(x_t);
     if (!x_data) return py::none();
@@ -287,13 +287,13 @@ class PyGru {
   // grad_weight_hh, grad_bias_ih or None, grad_bias_hh or None), accumulated. Returns (dx, dh0).
   // batch_norm_grads: (grad_bn_weight, grad_bn_bias) per layer and direction where the cell
   // normalises its input projections.
-  py::tuple backward(fastgru::GruTrainingCache<Real>& cache, const py::array& dy,
+  py::tuple backward(fastgru::TrainingCache<Real>& cache, const py::array& dy,
                      const std::optional<py::array>& dh_n, const std::vector<LayerArrays>& grads,
                      const std::vector<BatchNormGradients>& batch_norm_grads) const {
     if (!cache.filled()) {
       throw py::value_error("cache: expected one filled by a training forward and not yet used by backward");
     }
-    const fastgru::GruConfig& c = gru_.config();
+    const fastgru::NetworkConfig& c = gru_.config();
     const py::ssize_t D = gru_.directions(), H = c.hidden, LD = c.layers * D;
     const py::ssize_t T = cache.steps(), B = cache.batch();
     const bool batch_first = cache.batch_first();
@@ -302,7 +302,7 @@ class PyGru {
     if (static_cast<py::ssize_t>(grads.size()) != LD) {
       throw py::value_error("grads: expected " + std::to_string(LD) + " entries, got " + std::to_string(grads.size()));
     }
-    std::vector<fastgru::GruGradientsView<Real>> views(LD);
+    std::vector<fastgru::GradientsView<Real>> views(LD);
     const fastgru::cells::CellDescription& cell = fastgru::cells::describe(c.cell);
     const py::ssize_t G = cell.gates() * H;
     auto rows = [&](const char* name) -> py::ssize_t { return cell.parameter_blocks(name, c) * H; };
@@ -343,7 +343,7 @@ class PyGru {
   // The training forward that filled `cache`, of a cell that normalises its input projections:
   // (rows normalised over, [(mean, biased variance) of the input projections, (G,) each, per
   // layer and direction]).
-  py::tuple batch_statistics(const fastgru::GruTrainingCache<Real>& cache) const {
+  py::tuple batch_statistics(const fastgru::TrainingCache<Real>& cache) const {
     const py::ssize_t LD = gru_.config().layers * gru_.directions();
     const py::ssize_t G = fastgru::cells::describe(gru_.config().cell).gates() * gru_.config().hidden;
     py::list statistics;
@@ -376,7 +376,7 @@ class PyGru {
     return true;
   }
 
-  static fastgru::Gru<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
+  static fastgru::Network<Real> make_gru(py::ssize_t input_size, py::ssize_t hidden_size,
                                      py::ssize_t num_layers, bool bidirectional, bool reset_after,
                                      bool bias, const std::vector<LayerArrays>& weights,
                                      double dropout, double recurrent_dropout, double zoneout,
@@ -384,7 +384,7 @@ class PyGru {
                                      const std::vector<BatchNormArrays>& batch_norm,
                                      const std::string& activation, double negative_slope,
                                      double bn_eps, const std::string& gates) {
-    fastgru::GruConfig config;
+    fastgru::NetworkConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
     config.layers = num_layers;
@@ -418,7 +418,7 @@ class PyGru {
       throw py::value_error("batch_norm: expected " + std::to_string(batch_norm_arrays ? num_layers * D : 0) +
                             " entries, got " + std::to_string(batch_norm.size()));
     }
-    std::vector<fastgru::GruWeightsView<Real>> views(weights.size());
+    std::vector<fastgru::WeightsView<Real>> views(weights.size());
     for (size_t s = 0; s < weights.size(); ++s) {
       const py::ssize_t I = static_cast<py::ssize_t>(s) < D ? input_size : D * hidden_size;
       const auto& [w_ih, w_hh, b_ih, b_hh] = weights[s];
@@ -434,17 +434,17 @@ class PyGru {
         views[s].bn_running_var = checked_data<Real>(running_var, "bn_running_var", {G});
       }
     }
-    return fastgru::Gru<Real>(config, views);
+    return fastgru::Network<Real>(config, views);
   }
 
-  fastgru::Gru<Real> gru_;
+  fastgru::Network<Real> gru_;
 };
 
 template <typename Real>
 void bind_gru(py::module_& m, const char* name, const char* cache_name) {
-  py::class_<fastgru::GruTrainingCache<Real>>(m, cache_name)
+  py::class_<fastgru::TrainingCache<Real>>(m, cache_name)
       .def(py::init<>())
-      .def_property_readonly("filled", &fastgru::GruTrainingCache<Real>::filled);
+      .def_property_readonly("filled", &fastgru::TrainingCache<Real>::filled);
   py::class_<PyGru<Real>>(m, name)
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
                     const std::vector<LayerArrays>&, double, double, double, const std::string&,
@@ -534,7 +534,7 @@ PYBIND11_MODULE(_core, m) {
   // The C and C++ applications' reader, so that tests hold it to the Python one.
   m.def("load_model_file_f64", [](const std::string& path) {
           py::gil_scoped_release release;
-          return PyGru<double>(fastgru::load_gru<double>(path));
+          return PyGru<double>(fastgru::load_network<double>(path));
         }, py::arg("path"), "The network the C++ loader reads from a model file, computing in float64.");
   m.def("check_model_json", [](const py::bytes& json, bool user_data) {
           char* data = nullptr;

@@ -43,8 +43,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const fastgru::Gru<float> gru = fastgru::load_gru<float>(argv[1]);
-    const fastgru::GruConfig& c = gru.config();
+    const fastgru::Network<float> gru = fastgru::load_network<float>(argv[1]);
+    const fastgru::NetworkConfig& c = gru.config();
     if (c.bidirectional) throw std::invalid_argument("a bidirectional model needs whole sequences, not streaming");
     std::ifstream file;
     if (argc == 3) {

@@ -6,7 +6,7 @@
  *   fastgru_last_error() gives the reason (the argument, what was expected and what came), the
  *   same message the C++ API's exception carries. No C++ exception crosses this interface.
  * - Arrays are dense and row-major, the last index fastest; the shape letters are those of
- *   fastgru/gru.h: T steps, B batch rows, I inputs, H hidden units, L layers, D directions.
+ *   fastgru/network.h: T steps, B batch rows, I inputs, H hidden units, L layers, D directions.
  * - A model computes in the precision it was loaded in (FASTGRU_FLOAT32 or FASTGRU_FLOAT64),
  *   and only the functions of that precision (`_f32` or `_f64`) accept it.
  * - Handles are owned by the caller and released with their `_free` function (null is allowed).

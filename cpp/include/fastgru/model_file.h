@@ -6,12 +6,12 @@
 #include <string>
 #include <string_view>
 
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 
 namespace fastgru {
 
 // Reads the model file of a recurrent layer (any cell of fastgru::Cell) into a network computing
-// in Real (float64 weights are rounded to float32 for Gru<float>, and the reverse).
+// in Real (float64 weights are rounded to float32 for Network<float>, and the reverse).
 // Training-only settings (dropout rates) are kept.
 // Enforces the format of README.md ("The model file") exactly as the Python reader does: only
 // regular files are opened, the header is capped, and every configured size is checked against
@@ -20,7 +20,7 @@ namespace fastgru {
 // problem for a missing, non-regular, truncated, corrupt, foreign or malformed file, one from a
 // newer format version, or a class that is not a recurrent layer's.
 template <typename Real>
-Gru<Real> load_gru(const std::string& path);
+Network<Real> load_network(const std::string& path);
 
 // The format's bounds on JSON text in a model file, which keep what parsing allocates to a small
 // multiple of the text's size: nesting at most 64 deep and, but for `user_data` (a Model file's
@@ -29,7 +29,7 @@ Gru<Real> load_gru(const std::string& path);
 // function, so that both readers count alike.
 void check_model_json(std::string_view json, bool user_data);
 
-extern template Gru<float> load_gru<float>(const std::string&);
-extern template Gru<double> load_gru<double>(const std::string&);
+extern template Network<float> load_network<float>(const std::string&);
+extern template Network<double> load_network<double>(const std::string&);
 
 }  // namespace fastgru

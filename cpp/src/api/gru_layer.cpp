@@ -8,14 +8,14 @@
 #include "cells/gru/gru_cell.h"
 #include "dispatch/kernel_table.h"
 #include "driver/time_loops.h"
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 
 namespace fastgru {
 namespace {
 
 template <typename Real>
 std::unique_ptr<const cells::GruCellLayer<Real>> make_layer(GruLayerSizes sizes, ResetMode mode,
-                                                            const GruWeightsView<Real>& w) {
+                                                            const WeightsView<Real>& w) {
   api::require_at_least(sizes.input, 1, "input size");
   api::require_at_least(sizes.hidden, 1, "hidden size");
   api::require(mode == ResetMode::after || mode == ResetMode::before,
@@ -41,7 +41,7 @@ struct GruLayer<Real>::Impl {
 };
 
 template <typename Real>
-GruLayer<Real>::GruLayer(GruLayerSizes sizes, ResetMode mode, const GruWeightsView<Real>& w)
+GruLayer<Real>::GruLayer(GruLayerSizes sizes, ResetMode mode, const WeightsView<Real>& w)
     : impl_(std::make_unique<Impl>(Impl{make_layer(sizes, mode, w)})) {}
 
 template <typename Real>
@@ -86,7 +86,7 @@ template <typename Real>
 void GruLayer<Real>::backward(std::int64_t steps, std::int64_t batch, const Real* x,
                               const Real* h0, const Real* y, const Real* cache, const Real* dy,
                               const Real* dh_n, Real* dx, Real* dh0,
-                              const GruGradientsView<Real>& grads) const {
+                              const GradientsView<Real>& grads) const {
   api::require_at_least(steps, 0, "steps");
   api::require_at_least(batch, 0, "batch");
   if (steps * batch > 0) {

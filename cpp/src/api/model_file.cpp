@@ -312,7 +312,7 @@ std::vector<Real> tensor_values(const std::string& data, const Tensor& tensor) {
 }  // namespace
 
 template <typename Real>
-Gru<Real> load_gru(const std::string& path) {
+Network<Real> load_network(const std::string& path) {
   const Refusal refuse(path);
   RegularFile file(path, refuse);
   if (file.size() < 8) throw refuse("expected at least 8 bytes, got " + std::to_string(file.size()));
@@ -344,7 +344,7 @@ Gru<Real> load_gru(const std::string& path) {
     for (const cells::CellDescription& description : cells::cell_descriptions()) classes.push_back(description.class_name);
     throw refuse("expected a " + cells::name_list(classes) + " model, got class " + api::printable(layer_class));
   }
-  GruConfig config;
+  NetworkConfig config;
   config.cell = cell->cell;
   const JsonValue fields = checked_config(*cell, metadata.find("config")->string, refuse);
   auto number = [&](const char* key) { return fields.find(key)->number; };
@@ -420,11 +420,11 @@ Gru<Real> load_gru(const std::string& path) {
   std::vector<std::vector<Real>> arrays;
   arrays.reserve(expected.size());  // every array is in place before the first view is taken
   for (const auto& [name, shape] : expected) arrays.push_back(tensor_values<Real>(data, tensors.at(name)));
-  std::vector<GruWeightsView<Real>> views(static_cast<std::size_t>(config.layers * D));
+  std::vector<WeightsView<Real>> views(static_cast<std::size_t>(config.layers * D));
   for (std::size_t i = 0; i < expected.size(); ++i)
     *cells::weight_member(views[members[i].first], members[i].second) = arrays[i].data();
   try {
-    return Gru<Real>(config, views);
+    return Network<Real>(config, views);
   } catch (const std::invalid_argument& error) {  // values the network refuses (a negative running variance)
     throw refuse(error.what());
   }
@@ -434,7 +434,7 @@ void check_model_json(std::string_view json, bool user_data) {
   api::check_json_bounds(json, user_data ? 0 : api::kBytesPerValue);
 }
 
-template Gru<float> load_gru<float>(const std::string&);
-template Gru<double> load_gru<double>(const std::string&);
+template Network<float> load_network<float>(const std::string&);
+template Network<double> load_network<double>(const std::string&);
 
 }  // namespace fastgru

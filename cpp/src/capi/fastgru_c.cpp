@@ -12,21 +12,21 @@
 #include <vector>
 
 #include "cells/cell_table.h"
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 #include "fastgru/model_file.h"
 #include "fastgru/runtime.h"
 
 struct fastgru_model {
   fastgru_dtype dtype;
   // shared: a stream keeps the network alive after the model handle is freed
-  std::shared_ptr<const fastgru::Gru<float>> f32;
-  std::shared_ptr<const fastgru::Gru<double>> f64;
+  std::shared_ptr<const fastgru::Network<float>> f32;
+  std::shared_ptr<const fastgru::Network<double>> f64;
 };
 
 struct fastgru_stream {
   fastgru_dtype dtype;
-  std::shared_ptr<const fastgru::Gru<float>> f32;
-  std::shared_ptr<const fastgru::Gru<double>> f64;
+  std::shared_ptr<const fastgru::Network<float>> f32;
+  std::shared_ptr<const fastgru::Network<double>> f64;
   std::int64_t batch;
   // (L, B, H) in the model's precision; `next` receives h_n and is swapped in after each step
   std::vector<float> state_f32, next_f32;
@@ -95,7 +95,7 @@ void require_dtype(fastgru_dtype actual, fastgru_dtype wanted, const char* name)
 
 // The network (model or stream) or the state vector (stream) of precision Real.
 template <typename Real, typename Handle>
-const fastgru::Gru<Real>& network_of(const Handle& handle) {
+const fastgru::Network<Real>& network_of(const Handle& handle) {
   if constexpr (std::is_same_v<Real, float>) return *handle.f32;
   else return *handle.f64;
 }
@@ -116,8 +116,8 @@ fastgru_status forward(const fastgru_model* model, std::int64_t steps, std::int6
     require_pointer(model, "model");
     require_dtype(model->dtype, dtype_of<Real>(), "model");
     require(batch_first == 0 || batch_first == 1, "batch_first: expected 0 or 1, got " + std::to_string(batch_first));
-    const fastgru::Gru<Real>& gru = network_of<Real>(*model);
-    const fastgru::GruConfig& config = gru.config();
+    const fastgru::Network<Real>& gru = network_of<Real>(*model);
+    const fastgru::NetworkConfig& config = gru.config();
     const std::int64_t widest = std::max({config.input, gru.directions() * config.hidden,
                                           config.layers * gru.directions() * config.hidden});
     require_addressable(batch, widest, "batch");
@@ -131,7 +131,7 @@ fastgru_status forward(const fastgru_model* model, std::int64_t steps, std::int6
     // h_n is optional here (not in the C++ API): a scratch buffer takes it when not wanted
     std::vector<Real> unwanted_h_n;
     if (h_n == nullptr && batch > 0) {
-      const fastgru::GruConfig& c = gru.config();
+      const fastgru::NetworkConfig& c = gru.config();
       unwanted_h_n.resize(static_cast<std::size_t>(c.layers * gru.directions() * batch * c.hidden));
       h_n = unwanted_h_n.data();
     }
@@ -196,9 +196,9 @@ fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** m
     auto loaded = std::make_unique<fastgru_model>();
     loaded->dtype = static_cast<fastgru_dtype>(dtype);
     if (dtype == FASTGRU_FLOAT32) {
-      loaded->f32 = std::make_shared<const fastgru::Gru<float>>(fastgru::load_gru<float>(path));
+      loaded->f32 = std::make_shared<const fastgru::Network<float>>(fastgru::load_network<float>(path));
     } else {
-      loaded->f64 = std::make_shared<const fastgru::Gru<double>>(fastgru::load_gru<double>(path));
+      loaded->f64 = std::make_shared<const fastgru::Network<double>>(fastgru::load_network<double>(path));
     }
     *model = loaded.release();
   });
@@ -210,7 +210,7 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
   return guarded([&] {
     require_pointer(model, "model");
     require_pointer(info, "info");
-    const fastgru::GruConfig& c = model->f32 ? model->f32->config() : model->f64->config();
+    const fastgru::NetworkConfig& c = model->f32 ? model->f32->config() : model->f64->config();
     info->dtype = model->dtype;
     info->cell = static_cast<fastgru_cell>(static_cast<int>(c.cell));
     info->input = c.input;
@@ -242,7 +242,7 @@ fastgru_status fastgru_stream_create(const fastgru_model* model, int64_t batch, 
     *stream = nullptr;
     require_pointer(model, "model");
     require(batch >= 1, "batch: expected >= 1, got " + std::to_string(batch));
-    const fastgru::GruConfig& c = model->f32 ? model->f32->config() : model->f64->config();
+    const fastgru::NetworkConfig& c = model->f32 ? model->f32->config() : model->f64->config();
     require_addressable(batch, c.layers * c.hidden, "batch");
     require(!c.bidirectional, "model: expected a unidirectional model for streaming, got a bidirectional one "
                               "(it needs whole sequences: use fastgru_model_forward_*)");

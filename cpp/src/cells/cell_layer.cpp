@@ -81,7 +81,7 @@ Index CellLayer<Real>::recurrent_gate_width() const {
 
 template <typename Real>
 void CellLayer<Real>::project_inputs_backward(const GradientInputs<Real>&,
-                                              const GruGradientsView<Real>&) const {}
+                                              const GradientsView<Real>&) const {}
 
 template <typename Real>
 void accumulate_recurrent_weight_gradient(const kernels::KernelTable<Real>& k, const StepRows& s,

@@ -16,7 +16,7 @@
 #include "driver/matmul.h"
 #include "driver/step_rows.h"
 #include "driver/work_split.h"
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 #include "kernels/kernels.h"
 
 namespace fastgru::cells {
@@ -148,9 +148,9 @@ class CellLayer {
   // After the backward loop: dL/dW_hh (and the recurrent bias sums) into grads, then
   // d_input_gates turned into dL/d(W_ih x) where the cell transforms its projections.
   virtual void recurrent_gradients(const GradientInputs<Real>& in,
-                                   const GruGradientsView<Real>& grads) const = 0;
+                                   const GradientsView<Real>& grads) const = 0;
   virtual void project_inputs_backward(const GradientInputs<Real>& in,
-                                       const GruGradientsView<Real>& grads) const;
+                                       const GradientsView<Real>& grads) const;
 
   // W_ih in natural panels (K = G, N = I): dx = d_input_gates · W_ih.
   const Real* input_backward_panels() const { return input_backward_panels_.data(); }

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cells/cell_layer.h"
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 
 namespace fastgru::cells {
 
@@ -17,12 +17,12 @@ namespace fastgru::cells {
 // arrays (a missing one throws std::invalid_argument naming `name` + its member).
 template <typename Real>
 using LayerFactory = std::unique_ptr<const CellLayer<Real>> (*)(
-    const kernels::KernelTable<Real>& kernels, Index input, const GruConfig& config,
-    const GruWeightsView<Real>& weights, const std::string& name);
+    const kernels::KernelTable<Real>& kernels, Index input, const NetworkConfig& config,
+    const WeightsView<Real>& weights, const std::string& name);
 
 // A setting of one cell beyond those every cell has (sizes, layers, directions, bias,
 // regularisation): its model-file field and Python keyword, the values it takes, and where it
-// goes in GruConfig.
+// goes in NetworkConfig.
 struct CellOption {
   enum class Kind { boolean, number, choice };
   std::string name;
@@ -32,7 +32,7 @@ struct CellOption {
   bool (*valid)(double value);       // Kind::number: its range; else nullptr
   // Puts a value into config (a boolean as 0 or 1, a choice as its index, a number as itself);
   // nullptr for a setting that only the Python layer uses.
-  void (*apply)(GruConfig& config, double value);
+  void (*apply)(NetworkConfig& config, double value);
   // The value a model file written before the option existed means by leaving it out (a choice's
   // name); empty: every file names it.
   std::string absent_means = {};
@@ -55,17 +55,17 @@ struct CellDescription {
   std::vector<CellOption> options;
   // Throws std::invalid_argument naming the config field this cell cannot take; nullptr for a
   // cell without settings of its own.
-  void (*check_config)(const GruConfig& config);
+  void (*check_config)(const NetworkConfig& config);
   LayerFactory<float> make_f32;
   LayerFactory<double> make_f64;
   // Row blocks of parameter `name` where a setting of the cell decides them (the GRU's gates,
   // EQUATIONS.md §7); nullptr: gates() for every array.
-  Index (*setting_blocks)(const std::string& name, const GruConfig& config) = nullptr;
+  Index (*setting_blocks)(const std::string& name, const NetworkConfig& config) = nullptr;
 
   Index gates() const { return static_cast<Index>(gate_blocks.size()); }
   // Rows of parameter or buffer `name` under `config`, in blocks of H (weight_* (rows, ·),
   // the others (rows)).
-  Index parameter_blocks(const std::string& name, const GruConfig& config) const {
+  Index parameter_blocks(const std::string& name, const NetworkConfig& config) const {
     return setting_blocks ? setting_blocks(name, config) : gates();
   }
   // The candidate's activations in fastgru::Activation's order: the choices of the option
@@ -101,7 +101,7 @@ std::string name_list(const std::vector<std::string>& names, const char* quote =
 
 // The weights view's member for a parameter or buffer name of the table (nullptr for another).
 template <typename Real>
-const Real** weight_member(GruWeightsView<Real>& view, const std::string& name) {
+const Real** weight_member(WeightsView<Real>& view, const std::string& name) {
   if (name == "weight_ih") return &view.weight_ih;
   if (name == "weight_hh") return &view.weight_hh;
   if (name == "bias_ih") return &view.bias_ih;

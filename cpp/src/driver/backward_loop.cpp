@@ -18,7 +18,7 @@ namespace fastgru::driver {
 template <typename Real>
 void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real* x, const Real* h0,
                   const Real* y, const Real* cache, const Real* dy, const Real* dh_n, Real* dx,
-                  Real* dh0, const GruGradientsView<Real>& grads, const Regularisation<Real>* reg,
+                  Real* dh0, const GradientsView<Real>& grads, const Regularisation<Real>* reg,
                   const Real* batch_statistics) {
   // No rows: dx and dh0 are empty and the gradients sum no terms, whatever the step count.
   if (s.batch == 0) return;
@@ -195,12 +195,12 @@ void run_backward(const cells::CellLayer<Real>& L, const StepRows& s, const Real
 
 template void run_backward<float>(const cells::CellLayer<float>&, const StepRows&, const float*,
                                   const float*, const float*, const float*, const float*,
-                                  const float*, float*, float*, const GruGradientsView<float>&,
+                                  const float*, float*, float*, const GradientsView<float>&,
                                   const Regularisation<float>*, const float*);
 template void run_backward<double>(const cells::CellLayer<double>&, const StepRows&, const double*,
                                    const double*, const double*, const double*, const double*,
                                    const double*, double*, double*,
-                                   const GruGradientsView<double>&,
+                                   const GradientsView<double>&,
                                    const Regularisation<double>*, const double*);
 
 }  // namespace fastgru::driver

@@ -206,7 +206,7 @@ void run_stack_step(const cells::CellLayers<Real>& layers, double zoneout, Index
 template <typename Real>
 void run_stack_backward(const cells::CellLayers<Real>& layers, Index D,
                         const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
-                        Real* dh0, const std::vector<GruGradientsView<Real>>& grads) {
+                        Real* dh0, const std::vector<GradientsView<Real>>& grads) {
   const SequencePacking& p = cache.packing;
   const Index L = static_cast<Index>(layers.size()) / D, H = layers[0]->hidden(), B = p.batch;
   const Index total = p.total_rows();
@@ -278,10 +278,10 @@ template void run_stack_step<double>(const cells::CellLayers<double>&, double, I
                                      const double*, const double*, double*, double*);
 template void run_stack_backward<float>(const cells::CellLayers<float>&, Index,
                                         const StackCache<float>&, const float*, const float*,
-                                        float*, float*, const std::vector<GruGradientsView<float>>&);
+                                        float*, float*, const std::vector<GradientsView<float>>&);
 template void run_stack_backward<double>(const cells::CellLayers<double>&, Index,
                                          const StackCache<double>&, const double*, const double*,
                                          double*, double*,
-                                         const std::vector<GruGradientsView<double>>&);
+                                         const std::vector<GradientsView<double>>&);
 
 }  // namespace fastgru::driver

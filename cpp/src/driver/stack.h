@@ -93,6 +93,6 @@ void run_stack_step(const cells::CellLayers<Real>& layers, double zoneout, Index
 template <typename Real>
 void run_stack_backward(const cells::CellLayers<Real>& layers, Index directions,
                         const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
-                        Real* dh0, const std::vector<GruGradientsView<Real>>& grads);
+                        Real* dh0, const std::vector<GradientsView<Real>>& grads);
 
 }  // namespace fastgru::driver

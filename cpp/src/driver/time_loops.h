@@ -4,7 +4,7 @@
 
 #include "cells/cell_layer.h"
 #include "driver/step_rows.h"
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 
 namespace fastgru::driver {
 
@@ -55,7 +55,7 @@ void run_forward(const cells::CellLayer<Real>& layer, const StepRows& rows, cons
 template <typename Real>
 void run_backward(const cells::CellLayer<Real>& layer, const StepRows& rows, const Real* x,
                   const Real* h0, const Real* y, const Real* cache, const Real* dy,
-                  const Real* dh_n, Real* dx, Real* dh0, const GruGradientsView<Real>& grads,
+                  const Real* dh_n, Real* dx, Real* dh0, const GradientsView<Real>& grads,
                   const Regularisation<Real>* reg = nullptr,
                   const Real* batch_statistics = nullptr);
 

@@ -1,5 +1,5 @@
 // The cell-independent kernels: plain-pointer functions that know nothing of layers, time loops,
-// threads or Python. Shape letters as in fastgru/gru.h; W is the kernel table's vector width.
+// threads or Python. Shape letters as in fastgru/network.h; W is the kernel table's vector width.
 // Each cell's step kernels live with the cell (cpp/src/cells/<cell>/) and are chosen for the
 // same instruction set as this table (KernelTable::level).
 //

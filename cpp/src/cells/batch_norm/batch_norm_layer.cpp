@@ -18,10 +18,10 @@ std::vector<CellOption> batch_norm_options() {
            [](double value) { return value >= 0 && value <= 1; }, nullptr},
           {"bn_eps", CellOption::Kind::number, "a number > 0", {},
            [](double value) { return value > 0; },
-           [](GruConfig& config, double value) { config.bn_eps = value; }}};
+           [](NetworkConfig& config, double value) { config.bn_eps = value; }}};
 }
 
-void check_batch_norm_config(const GruConfig& config, const std::string& class_name) {
+void check_batch_norm_config(const NetworkConfig& config, const std::string& class_name) {
   api::require(!config.bias, "config.bias: a " + class_name + " has no biases (batch normalisation's "
                              "shift replaces them), expected false, got true");
   api::require(std::isfinite(config.bn_eps) && config.bn_eps > 0,
@@ -29,7 +29,7 @@ void check_batch_norm_config(const GruConfig& config, const std::string& class_n
 }
 
 template <typename Real>
-void check_batch_norm_weights(const GruWeightsView<Real>& w, Index hidden, const std::string& name) {
+void check_batch_norm_weights(const WeightsView<Real>& w, Index hidden, const std::string& name) {
   for (auto [pointer, member] : {std::pair<const Real*, const char*>{w.bn_weight, ".bn_weight"},
                                  {w.bn_bias, ".bn_bias"},
                                  {w.bn_running_mean, ".bn_running_mean"},
@@ -43,13 +43,13 @@ void check_batch_norm_weights(const GruWeightsView<Real>& w, Index hidden, const
   }
 }
 
-template void check_batch_norm_weights<float>(const GruWeightsView<float>&, Index, const std::string&);
-template void check_batch_norm_weights<double>(const GruWeightsView<double>&, Index, const std::string&);
+template void check_batch_norm_weights<float>(const WeightsView<float>&, Index, const std::string&);
+template void check_batch_norm_weights<double>(const WeightsView<double>&, Index, const std::string&);
 
 template <typename Real>
 BatchNormCellLayer<Real>::BatchNormCellLayer(const kernels::KernelTable<Real>& kernels,
-                                             Index input, const GruConfig& config,
-                                             const GruWeightsView<Real>& w,
+                                             Index input, const NetworkConfig& config,
+                                             const WeightsView<Real>& w,
                                              BatchNormStepFn<Real> step,
                                              BatchNormBackwardFn<Real> backward)
     : CellLayer<Real>(kernels, input, config.hidden, 2, w.weight_ih, w.weight_hh, nullptr,
@@ -156,7 +156,7 @@ void BatchNormCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real
 
 template <typename Real>
 void BatchNormCellLayer<Real>::recurrent_gradients(const GradientInputs<Real>& in,
-                                                   const GruGradientsView<Real>& grads) const {
+                                                   const GradientsView<Real>& grads) const {
   const Index H = hidden_, G = 2 * H;
   accumulate_recurrent_weight_gradient(*kernels_, *in.rows, G, H, in.d_recurrent_gates, G, in.h0,
                                        in.h_prev_all, in.y, grads.weight_hh,
@@ -165,7 +165,7 @@ void BatchNormCellLayer<Real>::recurrent_gradients(const GradientInputs<Real>& i
 
 template <typename Real>
 void BatchNormCellLayer<Real>::project_inputs_backward(const GradientInputs<Real>& in,
-                                                       const GruGradientsView<Real>& grads) const {
+                                                       const GradientsView<Real>& grads) const {
   const Index rows = in.rows->total_rows(), H = hidden_;
   if (rows == 0) return;
   // d_input_gates holds dL/da; batch normalisation turns it into dL/d(W_ih x) in place.

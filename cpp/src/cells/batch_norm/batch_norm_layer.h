@@ -19,7 +19,7 @@ class BatchNormCellLayer final : public CellLayer<Real> {
   // checked by the caller (check_batch_norm_weights); step and backward: the cell's kernels
   // for the ISA of `kernels`, with the signatures of batch_norm_kernels.h.
   BatchNormCellLayer(const kernels::KernelTable<Real>& kernels, Index input,
-                     const GruConfig& config, const GruWeightsView<Real>& weights,
+                     const NetworkConfig& config, const WeightsView<Real>& weights,
                      BatchNormStepFn<Real> step, BatchNormBackwardFn<Real> backward);
 
   void project_inputs(const InputRows<Real>& x, Real* projection, Real* record,
@@ -36,9 +36,9 @@ class BatchNormCellLayer final : public CellLayer<Real> {
   void backward_phase(int phase, const BackwardStep<Real>& step, Range panels, Index unit_begin,
                       Index unit_end) const override;
   void recurrent_gradients(const GradientInputs<Real>& in,
-                           const GruGradientsView<Real>& grads) const override;
+                           const GradientsView<Real>& grads) const override;
   void project_inputs_backward(const GradientInputs<Real>& in,
-                               const GruGradientsView<Real>& grads) const override;
+                               const GradientsView<Real>& grads) const override;
 
  private:
   using CellLayer<Real>::kernels_;
@@ -60,7 +60,7 @@ class BatchNormCellLayer final : public CellLayer<Real> {
 
 // What a cell of this layer's structure requires of config (no bias, a valid bn_eps): throws
 // std::invalid_argument naming the field, and `class_name`.
-void check_batch_norm_config(const GruConfig& config, const std::string& class_name);
+void check_batch_norm_config(const NetworkConfig& config, const std::string& class_name);
 
 // The settings of a cell of this layer's structure: bn_momentum (the Python layer's) and bn_eps.
 std::vector<CellOption> batch_norm_options();
@@ -68,7 +68,7 @@ std::vector<CellOption> batch_norm_options();
 // Throws std::invalid_argument naming `name` + the member where a bn_* array is missing or a
 // running variance negative.
 template <typename Real>
-void check_batch_norm_weights(const GruWeightsView<Real>& weights, Index hidden,
+void check_batch_norm_weights(const WeightsView<Real>& weights, Index hidden,
                               const std::string& name);
 
 }  // namespace fastgru::cells

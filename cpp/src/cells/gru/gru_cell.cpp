@@ -34,7 +34,7 @@ const GruKernels<double>& gru_kernels(const kernels::KernelTable<double>&, GateT
 
 const std::vector<std::string> kGateForms{"full", "hidden_bias", "hidden", "bias"};
 
-void check_gru_config(const GruConfig& config) {
+void check_gru_config(const NetworkConfig& config) {
   api::require(config.mode == ResetMode::after || config.mode == ResetMode::before,
                "config.mode: expected ResetMode::after or ResetMode::before, got " +
                    std::to_string(static_cast<int>(config.mode)));
@@ -45,7 +45,7 @@ void check_gru_config(const GruConfig& config) {
 }
 
 // Row blocks of each array (EQUATIONS.md §7): the forms but full have n's input block alone.
-Index gru_parameter_blocks(const std::string& name, const GruConfig& config) {
+Index gru_parameter_blocks(const std::string& name, const NetworkConfig& config) {
   const GateTerms gates = config.gates;
   if (gates == GateTerms::full) return 3;
   if (name == "weight_ih" || name == "bias_ih") return 1;
@@ -55,8 +55,8 @@ Index gru_parameter_blocks(const std::string& name, const GruConfig& config) {
 
 template <typename Real>
 std::unique_ptr<const CellLayer<Real>> make_gru_layer(const kernels::KernelTable<Real>& kernels,
-                                                      Index input, const GruConfig& config,
-                                                      const GruWeightsView<Real>& weights,
+                                                      Index input, const NetworkConfig& config,
+                                                      const WeightsView<Real>& weights,
                                                       const std::string&) {
   return std::make_unique<GruCellLayer<Real>>(kernels, input, config.hidden, config.mode,
                                               config.gates, weights);
@@ -76,11 +76,11 @@ const CellDescription& gru_description() {
       true,
       false,
       {{"reset_after", CellOption::Kind::boolean, "a boolean", {}, nullptr,
-        [](GruConfig& config, double after) {
+        [](NetworkConfig& config, double after) {
           config.mode = after != 0 ? ResetMode::after : ResetMode::before;
         }},
        {"gates", CellOption::Kind::choice, name_list(kGateForms, "'"), kGateForms, nullptr,
-        [](GruConfig& config, double form) { config.gates = static_cast<GateTerms>(form); },
+        [](NetworkConfig& config, double form) { config.gates = static_cast<GateTerms>(form); },
         "full"}},
       check_gru_config,
       make_gru_layer<float>,
@@ -92,7 +92,7 @@ const CellDescription& gru_description() {
 template <typename Real>
 GruCellLayer<Real>::GruCellLayer(const kernels::KernelTable<Real>& kernels, Index input,
                                  Index hidden, ResetMode mode, GateTerms gates,
-                                 const GruWeightsView<Real>& w)
+                                 const WeightsView<Real>& w)
     : CellLayer<Real>(kernels, input, hidden, gates == GateTerms::full ? 3 : 1,
                       gates == GateTerms::bias ? 1 : 3, gates == GateTerms::hidden ? 1 : 3,
                       w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh),
@@ -243,7 +243,7 @@ void GruCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s, 
 
 template <typename Real>
 void GruCellLayer<Real>::recurrent_gradients(const GradientInputs<Real>& in,
-                                             const GruGradientsView<Real>& grads) const {
+                                             const GradientsView<Real>& grads) const {
   const kernels::KernelTable<Real>& k = *kernels_;
   const Index H = hidden_, G = 3 * H, rows = in.rows->total_rows();
   Real* sums = in.recurrent_bias_sums;

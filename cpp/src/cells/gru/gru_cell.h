@@ -16,7 +16,7 @@ class GruCellLayer final : public CellLayer<Real> {
   // weights with the row blocks of `gates` (fastgru::GateTerms): (3H, ·) r, z, n for the full
   // GRU; biases both set or both null (checked by the caller).
   GruCellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
-               ResetMode mode, GateTerms gates, const GruWeightsView<Real>& weights);
+               ResetMode mode, GateTerms gates, const WeightsView<Real>& weights);
 
   ResetMode reset_mode() const { return mode_; }
 
@@ -32,7 +32,7 @@ class GruCellLayer final : public CellLayer<Real> {
   void backward_phase(int phase, const BackwardStep<Real>& step, Range panels, Index unit_begin,
                       Index unit_end) const override;
   void recurrent_gradients(const GradientInputs<Real>& in,
-                           const GruGradientsView<Real>& grads) const override;
+                           const GradientsView<Real>& grads) const override;
 
  private:
   using CellLayer<Real>::kernels_;

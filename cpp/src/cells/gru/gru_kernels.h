@@ -5,7 +5,7 @@
 //                 r, z, n columns side by side (3W wide), so the gate update runs on the
 //                 product's accumulators (reset-after); reset-before uses r, z only (2W).
 //   candidate     reset-before: W_hn^T (K = H, N = H) in natural panels (kernels/kernels.h).
-// A "record" row is (4H): r, z, n and the fourth term of the training cache (fastgru/gru.h).
+// A "record" row is (4H): r, z, n and the fourth term of the training cache (fastgru/network.h).
 #pragma once
 
 #include "kernels/kernels.h"

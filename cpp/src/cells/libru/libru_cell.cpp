@@ -19,12 +19,12 @@ const LibruKernels<double>& libru_kernels(const kernels::KernelTable<double>&) {
   return f64_libru_kernels__scalar();
 }
 
-void check_libru_config(const GruConfig& config) { check_batch_norm_config(config, "LiBRU"); }
+void check_libru_config(const NetworkConfig& config) { check_batch_norm_config(config, "LiBRU"); }
 
 template <typename Real>
 std::unique_ptr<const CellLayer<Real>> make_libru_layer(const kernels::KernelTable<Real>& kernels,
-                                                        Index input, const GruConfig& config,
-                                                        const GruWeightsView<Real>& w,
+                                                        Index input, const NetworkConfig& config,
+                                                        const WeightsView<Real>& w,
                                                         const std::string& name) {
   check_batch_norm_weights(w, config.hidden, name);
   const LibruKernels<Real>& cell_kernels = libru_kernels(kernels);

@@ -27,7 +27,7 @@ const LigruKernels<double>& ligru_kernels(const kernels::KernelTable<double>&) {
   return f64_ligru_kernels__scalar();
 }
 
-void check_ligru_config(const GruConfig& config) {
+void check_ligru_config(const NetworkConfig& config) {
   check_batch_norm_config(config, "LiGRU");
   const int activation = static_cast<int>(config.activation);
   api::require(activation >= 0 && activation < kLigruActivations,
@@ -39,8 +39,8 @@ void check_ligru_config(const GruConfig& config) {
 
 template <typename Real>
 std::unique_ptr<const CellLayer<Real>> make_ligru_layer(const kernels::KernelTable<Real>& kernels,
-                                                        Index input, const GruConfig& config,
-                                                        const GruWeightsView<Real>& w,
+                                                        Index input, const NetworkConfig& config,
+                                                        const WeightsView<Real>& w,
                                                         const std::string& name) {
   check_batch_norm_weights(w, config.hidden, name);
   const LigruKernels<Real>& cell_kernels = ligru_kernels(kernels);
@@ -56,10 +56,10 @@ std::vector<CellOption> ligru_options() {
   std::vector<CellOption> options{
       {"activation", CellOption::Kind::choice, "'relu', 'tanh', 'leaky_relu' or 'softplus'",
        {"relu", "tanh", "leaky_relu", "softplus"}, nullptr,
-       [](GruConfig& config, double index) { config.activation = static_cast<Activation>(int(index)); }},
+       [](NetworkConfig& config, double index) { config.activation = static_cast<Activation>(int(index)); }},
       {"negative_slope", CellOption::Kind::number, "a number >= 0", {},
        [](double value) { return value >= 0; },
-       [](GruConfig& config, double value) { config.negative_slope = value; }}};
+       [](NetworkConfig& config, double value) { config.negative_slope = value; }}};
   for (CellOption& option : batch_norm_options()) options.push_back(std::move(option));
   return options;
 }

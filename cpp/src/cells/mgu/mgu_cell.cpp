@@ -23,8 +23,8 @@ const MguKernels<double>& mgu_kernels(const kernels::KernelTable<double>&) {
 
 template <typename Real>
 std::unique_ptr<const CellLayer<Real>> make_mgu_layer(const kernels::KernelTable<Real>& kernels,
-                                                      Index input, const GruConfig& config,
-                                                      const GruWeightsView<Real>& weights,
+                                                      Index input, const NetworkConfig& config,
+                                                      const WeightsView<Real>& weights,
                                                       const std::string&) {
   return std::make_unique<MguCellLayer<Real>>(kernels, input, config.hidden, weights);
 }
@@ -40,7 +40,7 @@ const CellDescription& mgu_description() {
 
 template <typename Real>
 MguCellLayer<Real>::MguCellLayer(const kernels::KernelTable<Real>& kernels, Index input,
-                                 Index hidden, const GruWeightsView<Real>& w)
+                                 Index hidden, const WeightsView<Real>& w)
     : CellLayer<Real>(kernels, input, hidden, 2, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh),
       cell_kernels_(&mgu_kernels(kernels)) {
   const Index H = hidden, PW = 3 * kernels.vector_width;
@@ -124,7 +124,7 @@ void MguCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s, 
 
 template <typename Real>
 void MguCellLayer<Real>::recurrent_gradients(const GradientInputs<Real>& in,
-                                             const GruGradientsView<Real>& grads) const {
+                                             const GradientsView<Real>& grads) const {
   const kernels::KernelTable<Real>& k = *kernels_;
   const Index H = hidden_, G = 2 * H;
   accumulate_recurrent_weight_gradient(k, *in.rows, H, H, in.d_input_gates, G, in.h0,

@@ -13,7 +13,7 @@ class MguCellLayer final : public CellLayer<Real> {
  public:
   // weights (2H, ·) with row blocks f, n; biases both set or both null (checked by the caller).
   MguCellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
-               const GruWeightsView<Real>& weights);
+               const WeightsView<Real>& weights);
 
   int forward_phases() const override;
   UnitGrain forward_grain(int phase) const override;
@@ -25,7 +25,7 @@ class MguCellLayer final : public CellLayer<Real> {
   void backward_phase(int phase, const BackwardStep<Real>& step, Range panels, Index unit_begin,
                       Index unit_end) const override;
   void recurrent_gradients(const GradientInputs<Real>& in,
-                           const GruGradientsView<Real>& grads) const override;
+                           const GradientsView<Real>& grads) const override;
 
  private:
   using CellLayer<Real>::kernels_;

@@ -1,4 +1,4 @@
-// Gru (the network of any cell): argument checks and weight ownership; the cells live in
+// Network (the network of any cell): argument checks and weight ownership; the cells live in
 // cells/, the stacking in driver/.
 #include <algorithm>
 #include <atomic>
@@ -12,22 +12,22 @@
 #include "cells/cell_table.h"
 #include "dispatch/kernel_table.h"
 #include "driver/stack.h"
-#include "fastgru/gru.h"
+#include "fastgru/network.h"
 
 namespace fastgru {
 
 namespace {
 
-// Identifies a Gru for the lifetime of the process (an address could be reused).
+// Identifies a Network for the lifetime of the process (an address could be reused).
 std::atomic<std::uint64_t> next_network_id{1};
 
 }  // namespace
 
 template <typename Real>
-struct GruTrainingCache<Real>::Impl {
+struct TrainingCache<Real>::Impl {
   driver::StackCache<Real> stack;
   std::int64_t steps = 0;   // T of that forward (an empty batch packs no steps)
-  std::uint64_t owner = 0;  // the id of the Gru whose forward filled it
+  std::uint64_t owner = 0;  // the id of the Network whose forward filled it
   bool filled = false;
   std::atomic<bool> in_use{false};
 };
@@ -49,38 +49,38 @@ class CacheUse {
 };
 
 template <typename Real>
-GruTrainingCache<Real>::GruTrainingCache() : impl_(std::make_unique<Impl>()) {}
+TrainingCache<Real>::TrainingCache() : impl_(std::make_unique<Impl>()) {}
 template <typename Real>
-GruTrainingCache<Real>::~GruTrainingCache() = default;
+TrainingCache<Real>::~TrainingCache() = default;
 template <typename Real>
-GruTrainingCache<Real>::GruTrainingCache(GruTrainingCache&&) noexcept = default;
+TrainingCache<Real>::TrainingCache(TrainingCache&&) noexcept = default;
 template <typename Real>
-GruTrainingCache<Real>& GruTrainingCache<Real>::operator=(GruTrainingCache&&) noexcept = default;
+TrainingCache<Real>& TrainingCache<Real>::operator=(TrainingCache&&) noexcept = default;
 template <typename Real>
-bool GruTrainingCache<Real>::filled() const {
+bool TrainingCache<Real>::filled() const {
   return impl_ && impl_->filled;
 }
 
 template <typename Real>
-std::int64_t GruTrainingCache<Real>::steps() const {
+std::int64_t TrainingCache<Real>::steps() const {
   return filled() ? impl_->steps : 0;
 }
 template <typename Real>
-std::int64_t GruTrainingCache<Real>::batch() const {
+std::int64_t TrainingCache<Real>::batch() const {
   return filled() ? impl_->stack.packing.batch : 0;
 }
 template <typename Real>
-bool GruTrainingCache<Real>::batch_first() const {
+bool TrainingCache<Real>::batch_first() const {
   return filled() && impl_->stack.batch_first;
 }
 
 template <typename Real>
-std::int64_t GruTrainingCache<Real>::normalised_rows() const {
+std::int64_t TrainingCache<Real>::normalised_rows() const {
   return filled() ? impl_->stack.packing.total_rows() : 0;
 }
 
 template <typename Real>
-void GruTrainingCache<Real>::batch_statistics(std::int64_t index, Real* mean, Real* variance) const {
+void TrainingCache<Real>::batch_statistics(std::int64_t index, Real* mean, Real* variance) const {
   api::require(filled() && !impl_->stack.batch_statistics.empty(),
                "cache: expected one filled by the training forward of a cell that normalises its "
                "input projections");
@@ -95,15 +95,15 @@ void GruTrainingCache<Real>::batch_statistics(std::int64_t index, Real* mean, Re
 }
 
 template <typename Real>
-struct Gru<Real>::Impl {
-  GruConfig config;
+struct Network<Real>::Impl {
+  NetworkConfig config;
   const cells::CellDescription* cell = nullptr;
   cells::CellLayers<Real> layers;
   std::uint64_t id = next_network_id.fetch_add(1);
 };
 
 template <typename Real>
-Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>& weights)
+Network<Real>::Network(const NetworkConfig& config, const std::vector<WeightsView<Real>>& weights)
     : impl_(std::make_unique<Impl>()) {
   api::require_at_least(config.input, 1, "config.input");
   api::require_at_least(config.hidden, 1, "config.hidden");
@@ -127,7 +127,7 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
   impl_->cell = &cell;
   for (std::int64_t l = 0; l < config.layers; ++l) {
     for (std::int64_t d = 0; d < D; ++d) {
-      const GruWeightsView<Real>& w = weights[l * D + d];
+      const WeightsView<Real>& w = weights[l * D + d];
       const std::string name = "weights[" + std::to_string(l * D + d) + "]";
       for (auto [bias, member] : {std::pair<const Real*, const char*>{w.bias_ih, ".bias_ih"},
                                   {w.bias_hh, ".bias_hh"}}) {
@@ -146,25 +146,25 @@ Gru<Real>::Gru(const GruConfig& config, const std::vector<GruWeightsView<Real>>&
 }
 
 template <typename Real>
-Gru<Real>::~Gru() = default;
+Network<Real>::~Network() = default;
 template <typename Real>
-Gru<Real>::Gru(Gru&&) noexcept = default;
+Network<Real>::Network(Network&&) noexcept = default;
 template <typename Real>
-Gru<Real>& Gru<Real>::operator=(Gru&&) noexcept = default;
+Network<Real>& Network<Real>::operator=(Network&&) noexcept = default;
 
 template <typename Real>
-const GruConfig& Gru<Real>::config() const {
+const NetworkConfig& Network<Real>::config() const {
   return impl_->config;
 }
 
 template <typename Real>
-std::int64_t Gru<Real>::directions() const {
+std::int64_t Network<Real>::directions() const {
   return impl_->config.bidirectional ? 2 : 1;
 }
 
 template <typename Real>
-void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real* h0, Real* y,
-                        Real* h_n, GruTrainingCache<Real>* cache, std::uint64_t seed) const {
+void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const Real* h0, Real* y,
+                        Real* h_n, TrainingCache<Real>* cache, std::uint64_t seed) const {
   const std::int64_t T = layout.steps, B = layout.batch;
   api::require_at_least(T, 0, "layout.steps");
   api::require_at_least(B, 0, "layout.batch");
@@ -188,7 +188,7 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
                                       "and needs at least 2 of them, got " +
                                       std::to_string(real_steps));
   }
-  const GruConfig& c = impl_->config;
+  const NetworkConfig& c = impl_->config;
   if (!cache && T == 1 && B > 0 && !c.bidirectional) {
     // One step of a unidirectional network (streaming): its rows need no packing, lengths
     // being 1 everywhere (and checked above), and y, h_n have the same layout batch-first or not.
@@ -198,7 +198,7 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
   driver::StackCache<Real>* stack = nullptr;
   std::optional<CacheUse<Real>> use;
   if (cache) {
-    if (!cache->impl_) cache->impl_ = std::make_unique<typename GruTrainingCache<Real>::Impl>();
+    if (!cache->impl_) cache->impl_ = std::make_unique<typename TrainingCache<Real>::Impl>();
     use.emplace(cache->impl_->in_use);
     cache->impl_->filled = false;
     stack = &cache->impl_->stack;
@@ -221,14 +221,14 @@ void Gru<Real>::forward(const SequenceLayout& layout, const Real* x, const Real*
 }
 
 template <typename Real>
-void Gru<Real>::backward(GruTrainingCache<Real>& cache, const Real* dy, const Real* dh_n,
+void Network<Real>::backward(TrainingCache<Real>& cache, const Real* dy, const Real* dh_n,
                          Real* dx, Real* dh0,
-                         const std::vector<GruGradientsView<Real>>& grads) const {
+                         const std::vector<GradientsView<Real>>& grads) const {
   api::require(cache.filled(),
                "cache: expected one filled by a training forward and not yet used by backward");
   CacheUse<Real> use(cache.impl_->in_use);
   api::require(cache.filled(), "cache: emptied by another call");
-  api::require(cache.impl_->owner == impl_->id, "cache: filled by another Gru");
+  api::require(cache.impl_->owner == impl_->id, "cache: filled by another Network");
   const std::int64_t D = directions();
   api::require(static_cast<std::int64_t>(grads.size()) == impl_->config.layers * D,
                "grads: expected " + std::to_string(impl_->config.layers * D) + " entries, got " +
@@ -258,9 +258,9 @@ void Gru<Real>::backward(GruTrainingCache<Real>& cache, const Real* dy, const Re
   cache.impl_->filled = false;
 }
 
-template class GruTrainingCache<float>;
-template class GruTrainingCache<double>;
-template class Gru<float>;
-template class Gru<double>;
+template class TrainingCache<float>;
+template class TrainingCache<double>;
+template class Network<float>;
+template class Network<double>;
 
 }  // namespace fastgru
