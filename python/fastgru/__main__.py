@@ -47,7 +47,7 @@ def main(argv=None) -> int:
         return benchmark.main(argv[1:]) or 0
     args = parser.parse_args(argv)
     if args.cmake_dir:
-        from .embedding import get_cmake_dir
+        from .linking import get_cmake_dir
 
         print(get_cmake_dir())
         return 0
