@@ -22,7 +22,7 @@ def _add_demo(commands):
     demo.add_argument("--members", type=int, help="sunspots: GRUs averaged (default 5)")
     demo.add_argument("--quiet", action="store_true", default=None, help="sunspots: no progress bar")
     demo.add_argument("--hidden", type=int, help="text: GRU units (default 256)")
-    demo.add_argument("--window", type=int, help="text: characters per training window (default 128)")
+    demo.add_argument("--window", type=int, help="text: characters per training window (default 100)")
     demo.add_argument("--seconds", type=float, help="text: training budget in seconds, instead of --epochs "
                                                      "(default 180)")
 
@@ -59,7 +59,7 @@ def _run_demo(args, parser):
         if args.seconds is not None and args.epochs is not None:
             parser.error("--seconds, --epochs: expected one budget, got both")
         seconds = 180.0 if args.seconds is None else args.seconds
-        text.run(args.hidden or 256, args.window or 128, args.epochs, None if args.epochs else seconds, args.seed)
+        text.run(args.hidden or 256, args.window or 100, args.epochs, None if args.epochs else seconds, args.seed)
         return
     from .commands import demo
 

@@ -90,7 +90,7 @@ def bits_per_character(model: Model, context: np.ndarray, held_out: np.ndarray) 
     return float(-log_probabilities[np.arange(len(held_out)), held_out].mean() / math.log(2))
 
 
-def train_language_model(train_ids, vocab_size, hidden=256, embedding=48, window=128, batch_size=32,
+def train_language_model(train_ids, vocab_size, hidden=256, embedding=48, window=100, batch_size=16,
                          epochs: Optional[int] = None, seconds: Optional[float] = None, learning_rate=3e-3,
                          seed=0, out=sys.stdout):
     """A GRU language model trained on ``train_ids`` for ``epochs`` passes, or as many as fit
@@ -119,7 +119,7 @@ def train_language_model(train_ids, vocab_size, hidden=256, embedding=48, window
     return model, epoch, time.perf_counter() - started
 
 
-def run(hidden=256, window=128, epochs=None, seconds=180.0, seed=0, sample_length=400, out=sys.stdout) -> dict:
+def run(hidden=256, window=100, epochs=None, seconds=180.0, seed=0, sample_length=400, out=sys.stdout) -> dict:
     """Trains the model, prints its held-out bits per character beside the compressors' and a
     generated sample; returns the figures."""
     text = load_text()
