@@ -57,7 +57,10 @@ class Optimizer:
         self._begin_step()
         rows = rows or {}
         for name, param in params.items():
-            self._update(name, param, grads[name], rows.get(name))
+            if name in rows:
+                self._update(name, param, grads[name], rows[name])
+            else:
+                self._update(name, param, grads[name])
 
     def _begin_step(self):
         """What every parameter's update of this step shares (after ``iterations`` advanced)."""
