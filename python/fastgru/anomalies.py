@@ -149,19 +149,22 @@ def rolling_zscore(series, window: int = 50) -> np.ndarray:
     start; 0 for the first two values and where the std is 0). Returns (T,) float64."""
     values = _as_series(series)
     window = positive_int(window, "window")
-    padded = np.concatenate([[0.0], np.cumsum(values)])
-    squares = np.concatenate([[0.0], np.cumsum(values**2)])
-    ends = np.arange(len(values))
-    starts = np.maximum(0, ends - window)
-    counts = ends - starts
     scores = np.zeros(len(values))
-    enough = counts >= 2
-    mean = (padded[ends[enough]] - padded[starts[enough]]) / counts[enough]
-    variance = np.maximum((squares[ends[enough]] - squares[starts[enough]]) / counts[enough] - mean**2, 0.0)
-    std = np.sqrt(variance)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores[enough] = np.where(std > 0, np.abs(values[enough] - mean) / std, 0.0)
+    # Each mean and std from its window's values (not running sums, which cancel badly when the
+    # level is large against the spread): the first full windows at once, the shorter ones first.
+    for t in range(2, min(window, len(values))):
+        scores[t] = _distance(values[t], values[:t])
+    if len(values) > window:
+        history = np.lib.stride_tricks.sliding_window_view(values[:-1], window)
+        mean, std = history.mean(axis=1), history.std(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores[window:] = np.where(std > 0, np.abs(values[window:] - mean) / std, 0.0)
     return scores
+
+
+def _distance(value, history):
+    std = history.std()
+    return abs(value - history.mean()) / std if std > 0 else 0.0
 
 
 def _labels_and_scores(labels, scores):
