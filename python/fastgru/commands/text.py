@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from .._arguments import positive_int, real_number
 from ..layers import GRU
 from ..training import AdamW, Model
 
@@ -98,7 +99,11 @@ def train_language_model(train_ids, vocab_size, hidden=256, embedding=48, window
     at a new offset. AdamW, the rate on a cosine from ``learning_rate`` to a tenth, gradients
     clipped at norm 1. Returns (model, epochs run, seconds)."""
     if (epochs is None) == (seconds is None):
-        raise ValueError(f"expected a budget of epochs or of seconds, got epochs={epochs!r}, seconds={seconds!r}")
+        raise ValueError(f"epochs, seconds: expected one budget, got epochs={epochs!r}, seconds={seconds!r}")
+    if epochs is not None:
+        positive_int(epochs, "epochs")
+    else:
+        real_number(seconds, "seconds", "a number > 0", lambda value: value > 0)
     model = Model(GRU(embedding, hidden, batch_first=True, seed=seed), outputs=vocab_size, head="sequence",
                   loss="cross_entropy", optimizer=AdamW(learning_rate, weight_decay=0.01), clip_grad_norm=1.0,
                   seed=seed, vocab_size=vocab_size)
