@@ -8,7 +8,7 @@ definition of what they compute.
 import importlib
 
 from ._version import __version__
-from .embedding import get_cmake_dir, get_include, get_library_dir
+from .linking import get_cmake_dir, get_include, get_library_dir
 from .layers import GRU, MGU, LiBRU, LiGRU, flip_update_gate
 from .runtime import get_num_threads, info, set_num_threads
 

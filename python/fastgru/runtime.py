@@ -7,7 +7,7 @@ import os
 
 from . import _core
 from ._version import __version__
-from .embedding import get_cmake_dir
+from .linking import get_cmake_dir
 
 __all__ = ["info", "set_num_threads", "get_num_threads"]
 

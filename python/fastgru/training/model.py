@@ -10,7 +10,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .._arguments import boolean
+from .._arguments import boolean, positive_int, real_number
 from .._version import __version__
 from ..layers import LAYER_CLASSES
 from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_tensors, layer_plan, parse_json, refusal,
@@ -89,15 +89,16 @@ class _Sequences:
                 raise ValueError(f"{name}: expected shape (samples, steps, {features}), or a list of (steps, "
                                  f"{features}) arrays, got shape {dense.shape}")
             self.dense, self.items = dense, None
-            if lengths is None:
-                self.lengths = None
-            else:
-                lengths = np.asarray(lengths)
-                if lengths.dtype.kind not in "iu" or lengths.shape != (len(dense),):
-                    raise ValueError(f"lengths: expected {len(dense)} integers, got {lengths.dtype} {lengths.shape}")
-                if lengths.min() < 1 or lengths.max() > dense.shape[1]:
-                    raise ValueError(f"lengths: expected values in 1..{dense.shape[1]}, got {lengths.min()}..{lengths.max()}")
-                self.lengths = lengths.astype(np.int64)
+            self.lengths = None if lengths is None else self._check_lengths(lengths, dense)
+
+    @staticmethod
+    def _check_lengths(lengths, dense):
+        lengths = np.asarray(lengths)
+        if lengths.dtype.kind not in "iu" or lengths.shape != (len(dense),):
+            raise ValueError(f"lengths: expected {len(dense)} integers, got {lengths.dtype} {lengths.shape}")
+        if lengths.min() < 1 or lengths.max() > dense.shape[1]:
+            raise ValueError(f"lengths: expected values in 1..{dense.shape[1]}, got {lengths.min()}..{lengths.max()}")
+        return lengths.astype(np.int64)
 
     def __len__(self):
         return len(self.items) if self.items is not None else len(self.dense)
@@ -124,6 +125,61 @@ class _Sequences:
         return x, (None if lengths.min() == steps else lengths)
 
 
+def _as_ids(value, name, vocab_size):
+    """Token ids as an int64 array, every one in 0..vocab_size-1."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer token ids (an int dtype), got dtype {array.dtype}")
+    array = array.astype(np.int64, copy=False)
+    if array.size and (array.min() < 0 or array.max() >= vocab_size):
+        raise ValueError(f"{name}: expected token ids in 0..{vocab_size - 1} (vocab_size={vocab_size}), "
+                         f"got values in {array.min()}..{array.max()}")
+    return array
+
+
+class _TokenSequences(_Sequences):
+    """Token-id sequences, dense (N, T) with optional lengths or a list of (T_i,) arrays, cut
+    into batches of ids (B, T_b) padded with ``fill`` to each batch's longest sequence."""
+
+    def __init__(self, X, vocab_size, fill, lengths=None, name="X"):
+        self.fill = fill
+        if _is_sequence_list(X):
+            if len(X) == 0:
+                raise ValueError(f"{name}: expected at least one sequence, got an empty list")
+            self.items = []
+            for i, seq in enumerate(X):
+                seq = _as_ids(seq, f"{name}[{i}]", vocab_size)
+                if seq.ndim != 1 or seq.shape[0] < 1:
+                    raise ValueError(f"{name}[{i}]: expected a 1-D array of >= 1 token ids, got shape {seq.shape}")
+                self.items.append(seq)
+            self.dense = None
+            self.lengths = np.array([len(s) for s in self.items], dtype=np.int64)
+            if lengths is not None:
+                raise ValueError("lengths: a list of sequences carries its own lengths; pass lengths=None")
+            return
+        dense = _as_ids(X, name, vocab_size)
+        if dense.ndim == 1:
+            raise ValueError(f"{name}: a 1-D array of shape {dense.shape} is one sequence of token ids; expected a "
+                             f"batch: shape (samples, steps) ({name}[None] for this one sequence), or a list of "
+                             "1-D id arrays")
+        if dense.ndim != 2 or 0 in dense.shape:
+            raise ValueError(f"{name}: expected token ids of shape (samples, steps), or a list of 1-D id arrays, "
+                             f"got shape {dense.shape}")
+        self.dense, self.items = dense, None
+        self.lengths = None if lengths is None else _Sequences._check_lengths(lengths, dense)
+
+    def batch(self, rows):
+        """(ids (B, T_b) int64, lengths (B,) or None when every row fills T_b)."""
+        if self.items is None:
+            return super().batch(rows)
+        lengths = self.lengths[rows]
+        steps = int(lengths.max())
+        ids = np.full((len(rows), steps), self.fill, np.int64)
+        for out, row in zip(ids, rows):
+            out[: self.lengths[row]] = self.items[row]
+        return ids, (None if lengths.min() == steps else lengths)
+
+
 class Model:
     """A recurrent network (a layer of :mod:`fastgru.layers`: :class:`fastgru.GRU`, ...) with a
     dense head, for regression and classification, trained with :meth:`fit`.
@@ -141,15 +197,31 @@ class Model:
             :class:`fastgru.training.optimizers.Optimizer`.
         learning_rate: the optimiser's rate when it is given by name (default: its own).
         clip_grad_norm: if set, the global L2 norm of all gradients is clipped to it each step.
-        seed: initialisation of the head and the shuffling of :meth:`fit`.
+        seed: initialisation of the head (and embedding) and the shuffling of :meth:`fit`.
+        vocab_size: V, for token inputs: the model then begins with an embedding table (V, F)
+            (F = the recurrent layer's ``input_size``), trained with the rest, and takes integer
+            token ids in 0..V-1 instead of real-valued features: X (N, T) or a list of (T_i,)
+            id arrays, any int dtype. Initialised N(0, 1), as PyTorch's ``nn.Embedding``.
+        padding_id: with ``vocab_size``, an id whose row is zero and never trained (no gradient,
+            no optimiser step): a padding step feeds the recurrent layer zeros. It is still a
+            step: to skip padded steps, give lengths or a list of sequences.
 
-    Parameters (:meth:`get_weights`): ``recurrent.<name>`` for each of the recurrent layer's
-    (its own names), ``head.weight`` (K, D*H) and ``head.bias`` (K,), in the layer's dtype.
+    The embedding is an option of Model rather than a layer object of its own: a Model is the
+    unit that trains, saves (one file: the table is the tensor ``embedding.weight``, its size
+    and padding id in the config's ``embedding`` field) and deploys, and the table's only
+    consumer is the recurrent layer's first input. Each batch's embedding gradient holds only
+    the rows its real steps used, and the optimiser steps only those rows (lazily: see
+    :mod:`fastgru.training.optimizers`): an untouched row keeps its value and moments, and
+    AdamW's weight decay reaches a row only on the steps that use it.
+
+    Parameters (:meth:`get_weights`): ``embedding.weight`` (V, F) for a token model,
+    ``recurrent.<name>`` for each of the recurrent layer's (its own names), ``head.weight``
+    (K, D*H) and ``head.bias`` (K,), in the layer's dtype.
     """
 
     def __init__(self, recurrent, outputs: int = 1, head: str = "last", loss="mse", optimizer="adam",
                  learning_rate: Optional[float] = None, clip_grad_norm: Optional[float] = None,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None, vocab_size: Optional[int] = None, padding_id: Optional[int] = None):
         for attribute in ("forward", "backward", "grads", "state_dict", "load_state_dict", "hidden_size"):
             if not hasattr(recurrent, attribute):
                 raise TypeError(f"recurrent: expected a fastgru recurrent layer ({', '.join(LAYER_CLASSES)}), "
@@ -180,6 +252,25 @@ class Model:
         bound = 1.0 / math.sqrt(features)  # PyTorch's nn.Linear initialisation
         self.head_weight = self._rng.uniform(-bound, bound, (self.outputs, features)).astype(recurrent.dtype)
         self.head_bias = self._rng.uniform(-bound, bound, self.outputs).astype(recurrent.dtype)
+        self.vocab_size, self.padding_id, self.embedding_weight = None, None, None
+        if vocab_size is not None:
+            self.vocab_size = positive_int(vocab_size, "vocab_size")
+            if padding_id is not None:
+                if isinstance(padding_id, bool) or not isinstance(padding_id, numbers.Integral):
+                    raise TypeError(f"padding_id: expected an int or None, got {type(padding_id).__name__}")
+                if not 0 <= padding_id < self.vocab_size:
+                    raise ValueError(f"padding_id: expected an id in 0..{self.vocab_size - 1} (vocab_size="
+                                     f"{self.vocab_size}), got {padding_id}")
+                self.padding_id = int(padding_id)
+            table = self._rng.standard_normal((self.vocab_size, recurrent.input_size)).astype(recurrent.dtype)
+            if self.padding_id is not None:
+                table[self.padding_id] = 0
+            self.embedding_weight = table
+        elif padding_id is not None:
+            raise ValueError(f"padding_id: needs token inputs (vocab_size), got padding_id={padding_id!r} "
+                             "with vocab_size=None")
+        # The distinct rows of embedding.weight that the last _gradients' embedding gradient holds.
+        self._embedding_rows = None
         self.stop_training = False
         #: user data saved with the model (see :meth:`save`)
         self.metadata: dict = {}
@@ -187,7 +278,8 @@ class Model:
     # ------------------------------------------------------------------ parameters
     def get_weights(self) -> Dict[str, np.ndarray]:
         """Copies of every parameter (and the recurrent layer's buffers, if any), by name."""
-        weights = {f"recurrent.{k}": v for k, v in self.recurrent.state_dict().items()}
+        weights = {} if self.vocab_size is None else {"embedding.weight": self.embedding_weight.copy()}
+        weights.update({f"recurrent.{k}": v for k, v in self.recurrent.state_dict().items()})
         weights["head.weight"] = self.head_weight.copy()
         weights["head.bias"] = self.head_bias.copy()
         return weights
@@ -196,20 +288,31 @@ class Model:
         """Loads what :meth:`get_weights` returned (every key and shape checked)."""
         recurrent = {k[len("recurrent."):]: v for k, v in weights.items() if k.startswith("recurrent.")}
         head = {k: v for k, v in weights.items() if not k.startswith("recurrent.")}
-        if set(head) != {"head.weight", "head.bias"}:
-            raise KeyError(f"set_weights: expected head.weight and head.bias besides recurrent.*, got {sorted(head)}")
+        expected = {"head.weight", "head.bias"} | ({"embedding.weight"} if self.vocab_size is not None else set())
+        if set(head) != expected:
+            raise KeyError(f"set_weights: expected {', '.join(sorted(expected))} besides recurrent.*, got {sorted(head)}")
         weight = _as_float_array(head["head.weight"], "head.weight", self.recurrent.dtype)
         bias = _as_float_array(head["head.bias"], "head.bias", self.recurrent.dtype)
         if weight.shape != self.head_weight.shape or bias.shape != self.head_bias.shape:
             raise ValueError(f"set_weights: head expected {self.head_weight.shape} and {self.head_bias.shape}, "
                              f"got {weight.shape} and {bias.shape}")
+        table = None
+        if self.vocab_size is not None:
+            table = _as_float_array(head["embedding.weight"], "embedding.weight", self.recurrent.dtype)
+            if table.shape != self.embedding_weight.shape:
+                raise ValueError(f"set_weights: embedding.weight expected {self.embedding_weight.shape}, got {table.shape}")
         self.recurrent.load_state_dict(recurrent)
         self.head_weight, self.head_bias = weight.copy(), bias.copy()
+        if table is not None:
+            self.embedding_weight = table.copy()
 
     # ------------------------------------------------------------------ compute
     def _run(self, x, lengths, train):
-        """Recurrent layer and head on one batch: (pred (rows, K), features, y, h_n)."""
+        """Recurrent layer and head on one batch (x: (B, T, F) features, or (B, T) ids for a
+        token model): (pred (rows, K), features, y, h_n)."""
         layer = self.recurrent
+        if self.vocab_size is not None:
+            x = self.embedding_weight[x]
         x_in = x if layer.batch_first else np.ascontiguousarray(x.transpose(1, 0, 2))
         y, h_n = layer.forward(x_in, train=train, lengths=lengths)
         if not layer.batch_first:
@@ -263,7 +366,9 @@ class Model:
 
     def _gradients(self, x, lengths, target, weight):
         """Loss of one batch and its gradient for every parameter, by name (a training forward,
-        the head's backward, BPTT)."""
+        the head's backward, BPTT). A token model's ``embedding.weight`` gradient holds only
+        the rows its real steps used, :attr:`_embedding_rows` (sorted, distinct, without the
+        padding id)."""
         layer = self.recurrent
         layer.zero_grad()
         pred, features, y, h_n = self._run(x, lengths, train=True)
@@ -282,8 +387,28 @@ class Model:
             dh_n, dy = None, dfeatures.reshape(y.shape)
         if not layer.batch_first:
             dy = dy.transpose(1, 0, 2)
-        layer.backward(dy, dh_n)
+        dx, _ = layer.backward(dy, dh_n)
+        if self.vocab_size is not None:
+            dx = dx if layer.batch_first else dx.transpose(1, 0, 2)
+            self._embedding_rows, grads["embedding.weight"] = self._embedding_gradient(x, lengths, dx)
         return loss, grads, pred
+
+    def _embedding_gradient(self, ids, lengths, dx):
+        """(rows, gradient (len(rows), F)): dx (B, T, F) summed by the id of each real step."""
+        if lengths is None:
+            ids, dx = ids.reshape(-1), dx.reshape(-1, dx.shape[2])
+        else:
+            real = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+            ids, dx = ids[real], dx[real]
+        if self.padding_id is not None:
+            kept = ids != self.padding_id
+            ids, dx = ids[kept], dx[kept]
+        # Sort-based scatter: the steps grouped by id, each group summed (np.add.at is slower).
+        rows, inverse = np.unique(ids, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(rows)))[:-1]])
+        grad = np.add.reduceat(dx[order], starts, axis=0) if len(rows) else np.zeros((0, dx.shape[1]), dx.dtype)
+        return rows, grad.astype(self.head_weight.dtype, copy=False)
 
     def _train_batch(self, x, lengths, target, weight):
         """One optimiser step; returns the batch's loss and, for classification, its correct
@@ -306,7 +431,11 @@ class Model:
         def update(trainable):
             params = {f"recurrent.{k}": v for k, v in trainable.items()}
             params["head.weight"], params["head.bias"] = self.head_weight, self.head_bias
-            self.optimizer.step(params, grads)
+            if self.vocab_size is None:
+                self.optimizer.step(params, grads)
+            else:  # only the rows the batch used step (see the class's docstring)
+                params["embedding.weight"] = self.embedding_weight
+                self.optimizer.step(params, grads, rows={"embedding.weight": self._embedding_rows})
 
         layer._update_parameters(update)
         return loss, hits
@@ -318,7 +447,8 @@ class Model:
         Args:
             X: (N, T, F) array of real numbers, or a list (tuple, 1-D object array) of N arrays
                 (T_i, F) of different lengths ((T_i,) when F = 1), batched with lengths: padded
-                steps cost nothing. A 2-D array, one sequence, is refused.
+                steps cost nothing. A 2-D array, one sequence, is refused. For a token model
+                (``vocab_size``): integer ids (N, T) or a list of N (T_i,) id arrays.
             y: targets. Head ``"last"``: (N, K) or (N,) values, or (N,) class indices for
                 cross-entropy. Head ``"sequence"``: (N, T, K) / (N, T) arrays or a list of
                 (T_i, K) / (T_i,) arrays; padded steps do not count.
@@ -404,6 +534,9 @@ class Model:
         return history
 
     def _sequences(self, X, lengths, name="X"):
+        if self.vocab_size is not None:
+            fill = 0 if self.padding_id is None else self.padding_id
+            return _TokenSequences(X, self.vocab_size, fill, lengths, name)
         return _Sequences(X, self.recurrent.input_size, self.recurrent.dtype, lengths, name)
 
     def _predict_batches(self, sequences, batch_size):
@@ -437,8 +570,10 @@ class Model:
             (N, K) for head ``"last"``; for ``"sequence"`` (N, T, K) for a dense X (zero past
             each row's length) or a list of (T_i, K) arrays for a list X. For one (T, F)
             sequence, its one prediction: (K,) for ``"last"``, (T, K) for ``"sequence"``.
+            For a token model: ids (N, T), a list of (T_i,) id arrays, or one sequence (T,).
         """
-        if not _is_sequence_list(X) and np.ndim(X) == 2:
+        one_sequence_ndim = 2 if self.vocab_size is None else 1
+        if not _is_sequence_list(X) and np.ndim(X) == one_sequence_ndim:
             if lengths is not None:
                 raise ValueError(f"lengths: X of shape {np.shape(X)} is one unbatched sequence, all of whose steps "
                                  "are real; pass lengths=None (and only its real steps)")
@@ -472,6 +607,102 @@ class Model:
             return [_softmax(l) for l in logits]
         return _softmax(logits)
 
+    # ------------------------------------------------------------------ streaming and generation
+    def _step_inputs(self, x_t, name):
+        """x_t as the recurrent layer's step input: (B, F) or (F,) features, or embedded ids."""
+        if self.vocab_size is None:
+            return x_t
+        ids = _as_ids(x_t, name, self.vocab_size)
+        if ids.ndim > 1:
+            raise ValueError(f"{name}: expected token ids of shape (B,) (one per stream), or one id, got shape {ids.shape}")
+        return self.embedding_weight[ids]
+
+    def step(self, x_t, state=None, reset=None):
+        """Advances B independent streams by one step: the recurrent layer's
+        :meth:`~fastgru.GRU.step`, then the head (streaming inference; not for a
+        bidirectional layer).
+
+        Args:
+            x_t: (B, F) features of this step, or (F,) for one stream; for a token model, (B,)
+                integer ids, or one id.
+            state: (num_layers, B, H) from the previous step ((num_layers, H) for one stream),
+                or None for zeros.
+            reset: optional (B,) bool mask (a bool for one stream): those streams start again
+                from the zero state (a new sequence in one slot).
+        Returns:
+            ``(output_t, state)``: output_t (B, K) (or (K,)), the head's outputs (logits for
+            cross-entropy) in the layer's dtype; the new state. Stepping through a sequence
+            gives, at each step, what :meth:`predict` gives with ``head="sequence"`` (and, with
+            ``head="last"``, the prediction for the sequence so far), to rounding.
+        """
+        y_t, state = self.recurrent.step(self._step_inputs(x_t, "x_t"), state, reset)
+        return y_t @ self.head_weight.T + self.head_bias, state
+
+    def generate(self, prompt, steps: int, temperature: float = 1.0, top_k: Optional[int] = None,
+                 seed: Optional[int] = None) -> np.ndarray:
+        """Continues ``prompt`` by ``steps`` steps, each prediction fed back as the next input
+        (for a ``head="sequence"`` model whose outputs are its inputs' next value).
+
+        A token model (cross-entropy over ``outputs == vocab_size`` classes) samples each next
+        id from the softmax of the logits divided by ``temperature`` (restricted to the
+        ``top_k`` likeliest ids if set); ``temperature=0`` takes the likeliest id (greedy). A
+        real-valued model (``outputs == input_size``) feeds each predicted value back as is;
+        it draws nothing, so ``temperature``, ``top_k`` and ``seed`` do not apply to it.
+
+        Args:
+            prompt: token model: ids (T0,), or (N, T0) for N prompts at once; real-valued:
+                (T0, F), or (N, T0, F). T0 >= 1.
+            steps: how many steps to generate (an int >= 1).
+            temperature: a number >= 0.
+            top_k: None, or an int in 1..vocab_size.
+            seed: the sampling generator's seed: the same seed, the same continuation.
+        Returns:
+            the continuation without the prompt: ids (steps,) / (N, steps) int64, or values
+            (steps, F) / (N, steps, F) in the layer's dtype.
+        """
+        steps = positive_int(steps, "steps")
+        if self.head != "sequence":
+            raise ValueError(f"generate: expected a model with head='sequence' (trained to predict each next step), "
+                             f"got head={self.head!r}")
+        if self.vocab_size is not None:
+            if not (self.loss.classification and self.outputs == self.vocab_size):
+                raise ValueError(f"generate: a token model generates with a cross-entropy head over its vocabulary; "
+                                 f"expected outputs={self.vocab_size} (vocab_size) and loss cross_entropy, got "
+                                 f"outputs={self.outputs} and loss {self.loss!r}")
+            temperature = real_number(temperature, "temperature", "a number >= 0", lambda t: t >= 0)
+            if top_k is not None:
+                if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or not 1 <= top_k <= self.outputs:
+                    raise ValueError(f"top_k: expected None or an int in 1..{self.outputs}, got {top_k!r}")
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+                raise ValueError(f"seed: expected None or an int >= 0, got {seed!r}")
+            prompt = _as_ids(prompt, "prompt", self.vocab_size)
+            one, expected = prompt.ndim == 1, "ids (T0,) or (N, T0)"
+        else:
+            if self.outputs != self.recurrent.input_size:
+                raise ValueError(f"generate: a real-valued model feeds its predictions back as inputs; expected "
+                                 f"outputs == input_size, got outputs={self.outputs} and input_size="
+                                 f"{self.recurrent.input_size}")
+            if temperature != 1.0 or top_k is not None or seed is not None:
+                raise ValueError(f"generate: a real-valued model draws nothing: temperature, top_k and seed apply to "
+                                 f"token models; got temperature={temperature!r}, top_k={top_k!r}, seed={seed!r}")
+            prompt = _as_float_array(prompt, "prompt", self.recurrent.dtype)
+            one, expected = prompt.ndim == 2, f"(T0, {self.outputs}) or (N, T0, {self.outputs})"
+        batch = prompt[None] if one else prompt
+        features_ok = self.vocab_size is not None or batch.shape[-1] == self.outputs
+        if batch.ndim != (2 if self.vocab_size is not None else 3) or 0 in batch.shape or not features_ok:
+            raise ValueError(f"prompt: expected {expected} with T0 >= 1, got shape {prompt.shape}")
+        rng = np.random.default_rng(seed)
+        state = None
+        for t in range(batch.shape[1]):
+            output, state = self.step(batch[:, t], state)
+        generated = []
+        for _ in range(steps):
+            following = output if self.vocab_size is None else _sample(output, temperature, top_k, rng)
+            generated.append(following)
+            output, state = self.step(following, state)
+        result = np.stack(generated, axis=1)
+        return result[0] if one else result
+
     def _score(self, sequences, targets, batch_size):
         total, count, correct = 0.0, 0.0, 0.0
         for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
@@ -500,8 +731,10 @@ class Model:
     def config(self) -> dict:
         """The model's settings (without the recurrent layer's, weights or optimiser)."""
         loss = {"name": self.loss.name, **({"delta": self.loss.delta} if hasattr(self.loss, "delta") else {})}
-        return {"outputs": self.outputs, "head": self.head, "loss": loss,
-                "clip_grad_norm": self.clip_grad_norm}
+        config = {"outputs": self.outputs, "head": self.head, "loss": loss, "clip_grad_norm": self.clip_grad_norm}
+        if self.vocab_size is not None:
+            config["embedding"] = {"vocab_size": self.vocab_size, "padding_id": self.padding_id}
+        return config
 
     def save(self, path, metadata: Optional[dict] = None) -> None:
         """Writes the recurrent layer, the head and the settings to a ``.safetensors`` file;
@@ -548,8 +781,10 @@ class Model:
         recurrent_config, recurrent_shapes = layer_plan(
             layer_class, metadata.get("recurrent_config", ""), "recurrent_config", refuse, len(tensors))
         config = parse_json(metadata["config"], "config", refuse)
-        if not isinstance(config, dict) or set(config) != _FILE_FIELDS:
-            raise refuse(f"config: expected an object of the fields {sorted(_FILE_FIELDS)}, got {config!r:.200}")
+        if not isinstance(config, dict) or set(config) - {"embedding"} != _FILE_FIELDS:
+            raise refuse(f"config: expected an object of the fields {sorted(_FILE_FIELDS)} (and embedding for a "
+                         f"token model), got {config!r:.200}")
+        vocab_size, padding_id = _file_embedding(config.get("embedding"), refuse)
         outputs, head, loss, clip = config["outputs"], config["head"], config["loss"], config["clip_grad_norm"]
         if type(outputs) is not int or not 1 <= outputs <= 2**31:
             raise refuse(f"config outputs: expected an integer in 1..2^31, got {outputs!r:.50}")
@@ -564,19 +799,54 @@ class Model:
         expected = {f"recurrent.{name}": shape for name, shape in recurrent_shapes.items()}
         features = (2 if recurrent_config["bidirectional"] else 1) * recurrent_config["hidden_size"]
         expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
+        if vocab_size is not None:
+            expected["embedding.weight"] = (vocab_size, recurrent_config["input_size"])
         check_tensors(tensors, expected, recurrent_config["dtype"], refuse)
         user_metadata = _user_metadata(metadata.get("user_metadata", "{}"), refuse)
         with refused_as(refuse):
             model = cls(build_layer(layer_class, recurrent_config), outputs=outputs, head=head,
                         loss=losses_module.Huber(as_number(loss["delta"])) if huber else loss["name"],
-                        clip_grad_norm=None if clip is None else as_number(clip))
+                        clip_grad_norm=None if clip is None else as_number(clip), vocab_size=vocab_size,
+                        padding_id=padding_id)
             model.set_weights(tensors)
         model.metadata = user_metadata
         return model
 
     def __repr__(self):
+        tokens = "" if self.vocab_size is None else f", vocab_size={self.vocab_size}, padding_id={self.padding_id}"
         return (f"Model({self.recurrent!r}, outputs={self.outputs}, head={self.head!r}, loss={self.loss!r}, "
-                f"optimizer={type(self.optimizer).__name__}(learning_rate={self.optimizer.learning_rate}))")
+                f"optimizer={type(self.optimizer).__name__}(learning_rate={self.optimizer.learning_rate}){tokens})")
+
+
+def _file_embedding(field, refuse):
+    """(vocab_size, padding_id) of a model file's config ``embedding`` field ((None, None) without one)."""
+    if field is None:
+        return None, None
+    if not isinstance(field, dict) or set(field) != {"vocab_size", "padding_id"}:
+        raise refuse(f"config embedding: expected an object of the fields ['padding_id', 'vocab_size'], got {field!r:.200}")
+    vocab_size, padding_id = field["vocab_size"], field["padding_id"]
+    if type(vocab_size) is not int or not 1 <= vocab_size <= 2**31:
+        raise refuse(f"config embedding vocab_size: expected an integer in 1..2^31, got {vocab_size!r:.50}")
+    if padding_id is not None and (type(padding_id) is not int or not 0 <= padding_id < vocab_size):
+        raise refuse(f"config embedding padding_id: expected null or an integer in 0..{vocab_size - 1}, "
+                     f"got {padding_id!r:.50}")
+    return vocab_size, padding_id
+
+
+def _sample(logits, temperature, top_k, rng):
+    """One id per row of logits (B, K): the likeliest at temperature 0, else drawn from the
+    softmax of logits / temperature over the top_k likeliest (all if None)."""
+    logits = logits.astype(np.float64)
+    if temperature == 0:
+        return logits.argmax(axis=1)
+    if top_k is not None and top_k < logits.shape[1]:
+        kth = np.partition(logits, -top_k, axis=1)[:, -top_k][:, None]
+        logits = np.where(logits >= kth, logits, -np.inf)
+    probabilities = _softmax(logits / temperature)
+    # Inverse-CDF draws: one uniform per row.
+    cumulative = np.cumsum(probabilities, axis=1)
+    draws = rng.random((len(logits), 1)) * cumulative[:, -1:]
+    return np.minimum((cumulative < draws).sum(axis=1), logits.shape[1] - 1)
 
 
 def _softmax(logits):

@@ -4,13 +4,20 @@ An optimiser updates a dict of parameter arrays in place from a dict of gradient
 same keys: ``optimizer.step(params, grads)``. Its state (moments) is keyed by parameter name,
 so it follows the parameters across calls. ``learning_rate`` may be changed between steps
 (schedules and callbacks do).
+
+Row-sparse gradients (an embedding table's: only the rows a batch used) step lazily, as
+``torch.optim.SparseAdam`` and TensorFlow's LazyAdam do: ``step(params, grads, rows={name:
+row indices})`` with ``grads[name]`` holding just those rows; only they move, and only their
+moments (and, for decoupled weight decay, only their decay) advance. A dense optimiser would
+also move every untouched row by its stale momentum and decay rare tokens' vectors towards zero
+at every step, at the cost of a pass over the whole table.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -41,14 +48,45 @@ class Optimizer:
         self.state: Dict[str, dict] = {}
         self.iterations = 0
 
-    def step(self, params: Dict[str, np.ndarray], grads: Dict[str, np.ndarray]) -> None:
-        """Updates every array of ``params`` in place from the gradient of the same name."""
+    def step(self, params: Dict[str, np.ndarray], grads: Dict[str, np.ndarray],
+             rows: Optional[Dict[str, np.ndarray]] = None) -> None:
+        """Updates every array of ``params`` in place from the gradient of the same name.
+        ``rows``: for a row-sparse gradient, name -> the (R,) distinct row indices that
+        ``grads[name]`` (R, ...) holds; only those rows step (see the module's docstring)."""
         self.iterations += 1
+        self._begin_step()
+        rows = rows or {}
         for name, param in params.items():
-            self._update(name, param, grads[name])
+            if name in rows:
+                self._update(name, param, grads[name], rows[name])
+            else:
+                self._update(name, param, grads[name])
 
-    def _update(self, name, param, grad):
+    def _begin_step(self):
+        """What every parameter's update of this step shares (after ``iterations`` advanced)."""
+
+    def _new_state(self, param) -> Dict[str, np.ndarray]:
+        """The per-parameter state: arrays shaped like ``param``, zero at the start."""
+        return {}
+
+    def _apply(self, param, grad, state) -> None:
+        """One step of ``param`` in place from ``grad`` and its ``state`` (arrays like param)."""
         raise NotImplementedError
+
+    def _update(self, name, param, grad, rows=None):
+        state = self.state.get(name)
+        if state is None:
+            state = self.state[name] = self._new_state(param)
+        if rows is None:
+            self._apply(param, grad, state)
+            return
+        # Gathered rows are contiguous copies: step them, then put them back.
+        part = param[rows]
+        part_state = {key: value[rows] for key, value in state.items()}
+        self._apply(part, np.asarray(grad, dtype=param.dtype), part_state)
+        param[rows] = part
+        for key, value in part_state.items():
+            state[key][rows] = value
 
     def reset(self) -> None:
         """Forgets the moments and the step count (a fresh start)."""
@@ -73,18 +111,16 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov: needs momentum > 0")
 
-    def _update(self, name, param, grad):
+    def _new_state(self, param):
+        return {"velocity": np.zeros_like(param)} if self.momentum else {}
+
+    def _apply(self, param, grad, state):
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         if self.momentum:
-            state = self.state.get(name)
-            if state is None:
-                velocity = grad.copy()
-                self.state[name] = {"velocity": velocity}
-            else:
-                velocity = state["velocity"]
-                velocity *= self.momentum
-                velocity += grad
+            velocity = state["velocity"]  # zero at first, so that it starts as the gradient
+            velocity *= self.momentum
+            velocity += grad
             grad = grad + self.momentum * velocity if self.nesterov else velocity
         param -= self.learning_rate * grad
 
@@ -103,18 +139,15 @@ class Adam(Optimizer):
         self.epsilon = _non_negative(epsilon, "epsilon")
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
 
-    def step(self, params, grads):
-        self.iterations += 1
+    def _begin_step(self):
         t = self.iterations
         self._step_size = self.learning_rate / (1.0 - self.beta1**t)
         self._root_correction = math.sqrt(1.0 - self.beta2**t)
-        for name, param in params.items():
-            self._update(name, param, grads[name])
 
-    def _update(self, name, param, grad):
-        state = self.state.get(name)
-        if state is None:
-            state = self.state[name] = {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+    def _new_state(self, param):
+        return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+
+    def _apply(self, param, grad, state):
         decay = self.weight_decay if self._decoupled else 0.0
         # One fused pass in the core (fastgru/optimizers.h) instead of a chain of NumPy temporaries.
         _core.adam_update(param, np.ascontiguousarray(grad, dtype=param.dtype), state["m"], state["v"],
