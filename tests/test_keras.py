@@ -54,3 +54,22 @@ def test_to_keras_refuses_what_keras_cannot_express():
         fastgru.GRU(2, 3, reset_after=False, seed=0).to_keras()
     with pytest.raises(TypeError, match="keras.layers.GRU"):
         fastgru.GRU.from_keras(keras.layers.Dense(3))
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_go_backwards_is_a_reverse_layer(reset_after):
+    keras.utils.set_random_seed(5)
+    gru = keras.layers.GRU(6, reset_after=reset_after, return_sequences=True, return_state=True, go_backwards=True,
+                           bias_initializer="random_normal")
+    x = np.random.default_rng(1).standard_normal((3, 7, 4)).astype(np.float32)
+    expected_y, expected_h = keras_outputs(gru, x)
+    layer = fastgru.GRU.from_keras(gru)
+    assert layer.reverse and not layer.bidirectional
+    y, h_n = layer(x)
+    # Keras returns a backward layer's outputs in reversed order; fastgru's stay aligned with x.
+    assert normalised_error(y[:, ::-1], expected_y) <= 1e-5
+    assert normalised_error(h_n[0], expected_h) <= 1e-5
+    back = layer.to_keras()
+    assert back.go_backwards
+    for theirs, ours in zip(keras_outputs(back, x), (expected_y, expected_h)):
+        assert normalised_error(theirs, ours) <= 1e-5

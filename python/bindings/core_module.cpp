@@ -170,10 +170,10 @@ class PyGru {
         bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights,
         double dropout, double recurrent_dropout, double zoneout, const std::string& cell,
         const std::vector<BatchNormArrays>& batch_norm, const std::string& activation,
-        double negative_slope, double bn_eps, const std::string& gates)
+        double negative_slope, double bn_eps, const std::string& gates, bool reverse)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
-                      negative_slope, bn_eps, gates)) {}
+                      negative_slope, bn_eps, gates, reverse)) {}
   // A network the C++ loader read from a model file.
   explicit PyGru(fastgru::Network<Real>&& gru) : gru_(std::move(gru)) {}
 
@@ -254,7 +254,7 @@ class PyGru {
   // takes its general path, which converts what it can and names what it cannot.
   py::object try_step(py::handle x_t, py::handle h) const {
     const fastgru::NetworkConfig& c = gru_.config();
-    if (gru_.directions() != 1) return py::none();
+    if (gru_.directions() != 1 || c.reverse) return py::none();
     const Real* x_data = exact_data(x_t);
     if (!x_data) return py::none();
     const auto x = py::reinterpret_borrow<py::array>(x_t);
@@ -383,12 +383,13 @@ class PyGru {
                                      const std::string& cell,
                                      const std::vector<BatchNormArrays>& batch_norm,
                                      const std::string& activation, double negative_slope,
-                                     double bn_eps, const std::string& gates) {
+                                     double bn_eps, const std::string& gates, bool reverse) {
     fastgru::NetworkConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
     config.layers = num_layers;
     config.bidirectional = bidirectional;
+    config.reverse = reverse;
     config.mode = reset_after ? fastgru::ResetMode::after : fastgru::ResetMode::before;
     config.bias = bias;
     config.dropout = dropout;
@@ -449,13 +450,13 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
                     const std::vector<LayerArrays>&, double, double, double, const std::string&,
                     const std::vector<BatchNormArrays>&, const std::string&, double, double,
-                    const std::string&>(),
+                    const std::string&, bool>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
            py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
            py::arg("activation") = "", py::arg("negative_slope") = 0.01,
-           py::arg("bn_eps") = 1e-5, py::arg("gates") = "full")
+           py::arg("bn_eps") = 1e-5, py::arg("gates") = "full", py::arg("reverse") = false)
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
       .def("try_forward", &PyGru<Real>::try_forward, py::arg("x"), py::arg("h0"), py::arg("batch_first"))

@@ -37,6 +37,7 @@ cdef extern from "fastgru/fastgru.h" nogil:
         int reset_after
         int bias
         int gates
+        int reverse
 
     const char* fastgru_last_error()
     const char* fastgru_version()

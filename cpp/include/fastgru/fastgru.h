@@ -71,6 +71,8 @@ typedef struct fastgru_model_info {
   int gates;          /* GRU: the terms its gates r and z see (EQUATIONS.md §7): 0 the input,
                        * the state and the biases (the GRU), 1 the state and the biases, 2 the
                        * state alone, 3 the biases alone; other cells: 0 */
+  int reverse;        /* 1 when a unidirectional model runs backward in time (outputs aligned
+                       * with the input steps; no streaming) */
 } fastgru_model_info;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next failing

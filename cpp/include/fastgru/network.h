@@ -147,6 +147,9 @@ struct NetworkConfig {
   std::int64_t hidden = 0;  // H >= 1
   std::int64_t layers = 1;  // L >= 1
   bool bidirectional = false;
+  // A unidirectional network whose layers run backward in time (ONNX's direction="reverse");
+  // its outputs stay aligned with the input steps, as a bidirectional one's second half is.
+  bool reverse = false;
   ResetMode mode = ResetMode::after;
   GateTerms gates = GateTerms::full;  // GRU only
   bool bias = true;

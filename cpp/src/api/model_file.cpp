@@ -251,6 +251,8 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
       {"dtype", {"'float32' or 'float64'", [](const JsonValue& v) { return is_string_in(v, {"float32", "float64"}); }}},
   };
   if (cell.has_bias_option) fields.emplace("bias", boolean);
+  // Files written before reverse networks existed leave it out: forward in time.
+  fields.emplace("reverse", Field{boolean.expected, boolean.valid, true});
   for (const cells::CellOption& option : cell.options) {
     switch (option.kind) {
       case cells::CellOption::Kind::boolean:
@@ -353,6 +355,7 @@ Network<Real> load_network(const std::string& path) {
   config.hidden = static_cast<std::int64_t>(number("hidden_size"));
   config.layers = static_cast<std::int64_t>(number("num_layers"));
   config.bidirectional = boolean("bidirectional");
+  config.reverse = fields.find("reverse") && boolean("reverse");
   config.bias = cell->has_bias_option && boolean("bias");
   config.dropout = number("dropout");
   config.recurrent_dropout = number("recurrent_dropout");

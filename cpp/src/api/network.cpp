@@ -118,6 +118,9 @@ Network<Real>::Network(const NetworkConfig& config, const std::vector<WeightsVie
     api::require(rate >= 0 && rate < 1, std::string(name) + " must be a probability in [0, 1), got " +
                                             std::to_string(rate));
   }
+  api::require(!(config.reverse && config.bidirectional),
+               "config.reverse: a bidirectional network runs both directions already; expected "
+               "reverse = false with bidirectional = true");
   const cells::CellDescription& cell = cells::describe(config.cell);
   if (cell.check_config) cell.check_config(config);
   api::require(config.gates == GateTerms::full || cell.has_option("gates"),
@@ -189,6 +192,7 @@ void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const R
                                       std::to_string(real_steps));
   }
   const NetworkConfig& c = impl_->config;
+  // (A reverse network's one step is the same step.)
   if (!cache && T == 1 && B > 0 && !c.bidirectional) {
     // One step of a unidirectional network (streaming): its rows need no packing, lengths
     // being 1 everywhere (and checked above), and y, h_n have the same layout batch-first or not.
@@ -210,7 +214,7 @@ void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const R
   rates.seed = seed;
   // An empty batch has nothing to compute at any step: packed as no steps, it costs nothing
   // however many steps it has.
-  driver::run_stack_forward(impl_->layers, directions(), rates,
+  driver::run_stack_forward(impl_->layers, driver::Directions{directions(), c.reverse}, rates,
                             driver::pack_sequences(B > 0 ? T : 0, B, layout.lengths),
                             layout.batch_first, x, h0, y, h_n, stack);
   if (cache) {
@@ -253,7 +257,8 @@ void Network<Real>::backward(TrainingCache<Real>& cache, const Real* dy, const R
                    name + ": a " + impl_->cell->class_name + " has no bias gradients, expected null");
     }
   }
-  driver::run_stack_backward(impl_->layers, D, cache.impl_->stack, dy, dh_n, dx, dh0, grads);
+  driver::run_stack_backward(impl_->layers, driver::Directions{D, impl_->config.reverse},
+                             cache.impl_->stack, dy, dh_n, dx, dh0, grads);
   // Its buffers stay allocated for the next training forward.
   cache.impl_->filled = false;
 }

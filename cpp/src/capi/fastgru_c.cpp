@@ -221,6 +221,7 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
         fastgru::cells::describe(c.cell).has_reset_conventions && c.mode == fastgru::ResetMode::after ? 1 : 0;
     info->bias = c.bias ? 1 : 0;
     info->gates = static_cast<int>(c.gates);
+    info->reverse = c.reverse ? 1 : 0;
   });
 }
 
@@ -246,6 +247,8 @@ fastgru_status fastgru_stream_create(const fastgru_model* model, int64_t batch, 
     require_addressable(batch, c.layers * c.hidden, "batch");
     require(!c.bidirectional, "model: expected a unidirectional model for streaming, got a bidirectional one "
                               "(it needs whole sequences: use fastgru_model_forward_*)");
+    require(!c.reverse, "model: expected a forward-in-time model for streaming, got a reverse one "
+                        "(it needs whole sequences: use fastgru_model_forward_*)");
     auto created = std::make_unique<fastgru_stream>();
     created->dtype = model->dtype;
     created->f32 = model->f32;

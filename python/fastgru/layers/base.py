@@ -36,6 +36,8 @@ _COMMON_FILE_FIELDS = {
     "bias": model_file.BOOLEAN, "batch_first": model_file.BOOLEAN, "dropout": model_file.RATE,
     "bidirectional": model_file.BOOLEAN, "reset_after": model_file.BOOLEAN, "dtype": model_file.DTYPE,
     "recurrent_dropout": model_file.RATE, "zoneout": model_file.RATE,
+    # Files written before reverse layers existed hold forward ones.
+    "reverse": model_file.Field(model_file.BOOLEAN.expected, model_file.BOOLEAN.valid, absent_means=False),
 }
 
 
@@ -48,13 +50,13 @@ class RecurrentLayer:
     # The constructor's arguments the layer keeps: set once by __init__, then fixed (the core,
     # config() and the model file are built from them; a later change would reach only some).
     _SETTINGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout")
+                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout", "reverse")
     # A cell's own settings, after the common ones: name -> how a model file's value is checked.
     _OPTION_FIELDS: Mapping[str, model_file.Field] = {}
 
     def __init__(self, input_size: int, hidden_size: int, *, num_layers: int, bias: bool, batch_first: bool,
                  dropout: float, bidirectional: bool, reset_after: bool, dtype, seed: Optional[int],
-                 recurrent_dropout: float, zoneout: float):
+                 recurrent_dropout: float, zoneout: float, reverse: bool = False):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
@@ -66,6 +68,10 @@ class RecurrentLayer:
         self.batch_first = boolean(batch_first, "batch_first")
         self.bidirectional = boolean(bidirectional, "bidirectional")
         self.reset_after = boolean(reset_after, "reset_after")
+        self.reverse = boolean(reverse, "reverse")
+        if self.reverse and self.bidirectional:
+            raise ValueError("reverse: a bidirectional layer runs both directions already; expected reverse=False "
+                             "with bidirectional=True")
         if self.dropout and self.num_layers == 1:
             warnings.warn(f"dropout={self.dropout} does nothing with num_layers=1: it acts on each layer's "
                           "outputs but the last's (between stacked layers), as in PyTorch", UserWarning,
@@ -150,7 +156,7 @@ class RecurrentLayer:
         return _CORE[self.dtype][0](
             self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.reset_after, self.bias,
             self._per_direction(self._params), self.dropout, self.recurrent_dropout, self.zoneout,
-            self._description["cell"], **self._cell_core_arguments(),
+            self._description["cell"], reverse=self.reverse, **self._cell_core_arguments(),
         )
 
     def _on_training_forward(self, core):
@@ -281,6 +287,8 @@ class RecurrentLayer:
         return state
 
     def __setstate__(self, state):
+        # Layers pickled before reverse layers existed run forward in time.
+        state = {"reverse": False, **state}
         # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
         dtype = np.dtype(state["dtype"].name)
 
@@ -415,8 +423,9 @@ class RecurrentLayer:
             out = self._inference_core().try_step(x_t, h)
             if out is not None:
                 return out
-        if self.bidirectional:
-            raise ValueError(f"step: a bidirectional {type(self).__name__} needs the whole sequence; call it on x instead")
+        if self.bidirectional or self.reverse:
+            kind = "bidirectional" if self.bidirectional else "reverse"
+            raise ValueError(f"step: a {kind} {type(self).__name__} needs the whole sequence; call it on x instead")
         x_t = as_array(x_t, "x_t")
         if x_t.ndim not in (1, 2):
             raise ValueError(f"x_t: expected (B, I), or (I,) for one unbatched sequence, got shape {x_t.shape}")

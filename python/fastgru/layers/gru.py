@@ -43,6 +43,10 @@ class GRU(RecurrentLayer):
         dropout: in training, dropout on each layer's outputs but the last's (PyTorch's meaning;
             with ``num_layers=1`` it has nothing to act on, and a UserWarning says so).
         bidirectional: a reverse direction per layer (D = 2); outputs side by side.
+        reverse: run the (single) direction backward in time, from each row's last real step
+            to its first (ONNX ``direction="reverse"``, Keras ``go_backwards``); y[t] stays
+            aligned with x[t] (Keras's go_backwards returns the outputs in reversed order: flip
+            them along time to compare). Not with ``bidirectional``; no ``step``.
         reset_after: True for the reset gate applied after the recurrent product
             (PyTorch, cuDNN, Keras ``reset_after=True``), False for Cho et al.'s form (Keras
             ``reset_after=False``, ONNX ``linear_before_reset=0``).
@@ -107,11 +111,12 @@ class GRU(RecurrentLayer):
         recurrent_dropout: float = 0.0,
         zoneout: float = 0.0,
         gates: str = "full",
+        reverse: bool = False,
     ):
         self.gates = one_of(gates, "gates", GATE_FORMS)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=reset_after, dtype=dtype,
-                         seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+                         seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse)
 
     def _cell_core_arguments(self):
         return {"gates": self.gates}
@@ -220,7 +225,7 @@ class GRU(RecurrentLayer):
                 gru_inputs.pop()
             nodes.append(helper.make_node(
                 "GRU", gru_inputs, [f"Y{l}", f"Y_h{l}"], hidden_size=H,
-                direction="bidirectional" if D == 2 else "forward",
+                direction="bidirectional" if D == 2 else ("reverse" if self.reverse else "forward"),
                 linear_before_reset=1 if self.reset_after else 0))
             # (T, D, B, H) -> (T, B, D*H): the directions side by side, as the next layer reads them.
             nodes.append(helper.make_node("Transpose", [f"Y{l}"], [f"Y{l}_tbdh"], perm=[0, 2, 1, 3]))
@@ -248,13 +253,13 @@ class GRU(RecurrentLayer):
     @classmethod
     def from_onnx(cls, path) -> "GRU":
         """A GRU from an ONNX model of chained GRU nodes: one written by :meth:`to_onnx` (its
-        configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward or
+        configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward, reverse or
         bidirectional, time-major) whose W, R and B are initializers.
 
         What fastgru cannot compute is refused (ValueError naming the node and the attribute or
         input), never ignored: ``clip``; ``activations`` other than the defaults (Sigmoid, Tanh
         for each direction; given explicitly they are fine); ``activation_alpha`` and
-        ``activation_beta``; ``layout=1``; direction ``reverse``; W, R or B that are not
+        ``activation_beta``; ``layout=1``; W, R or B that are not
         initializers; ``sequence_lens`` or ``initial_h`` stored as constants; and nodes whose
         hidden size, direction, ``linear_before_reset`` or bias differ from the layer's.
         """
@@ -305,14 +310,16 @@ class GRU(RecurrentLayer):
     def from_keras(cls, keras_layer, seed=None) -> "GRU":
         """A GRU (batch_first, like Keras) from ``keras.layers.GRU`` or
         ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``.
+        A GRU with ``go_backwards=True`` becomes a ``reverse=True`` layer, whose outputs are
+        aligned with the input steps: Keras returns them in reversed order (``y[:, ::-1]``).
 
         Carried: the weights, ``use_bias``, ``reset_after`` and ``recurrent_dropout`` (fastgru's
         is the same variational dropout on the state fed to the recurrent products, with one mask
         for the three gates where Keras draws one per gate). Ignored as they do not change the
         outputs: ``unroll``, ``return_sequences``, ``return_state`` (fastgru returns both).
         Refused (ValueError naming the setting), as they change what is computed: activations
-        other than tanh and sigmoid, ``go_backwards`` (but the backward layer of a
-        Bidirectional), and ``stateful``. Warned about (UserWarning naming the setting), as they
+        other than tanh and sigmoid, ``go_backwards`` in a Bidirectional's forward layer, and
+        ``stateful``. Warned about (UserWarning naming the setting), as they
         only shape training and have no fastgru counterpart: ``dropout`` (on the inputs), the
         regularizers and the constraints.
         """
@@ -332,7 +339,9 @@ class GRU(RecurrentLayer):
         if not first.built:
             raise ValueError("keras_layer: build it first (call it once or give it an input shape)")
         roles = [" (forward layer)", " (backward layer)"] if bidirectional else [""]
-        for gru, role, go_backwards in zip(directions, roles, (False, True)):
+        # A lone GRU may run either way; a Bidirectional's halves run one each.
+        expected_backwards = (False, True) if bidirectional else (bool(first.go_backwards),)
+        for gru, role, go_backwards in zip(directions, roles, expected_backwards):
             _check_keras_gru(gru, go_backwards, role)
             for name in ("units", "use_bias", "reset_after", "recurrent_dropout"):
                 if getattr(gru, name) != getattr(first, name):
@@ -346,7 +355,8 @@ class GRU(RecurrentLayer):
         kernel = np.asarray(first.get_weights()[0])
         layer = cls(
             int(kernel.shape[0]), hidden, bias=bool(first.use_bias), batch_first=True,
-            bidirectional=bidirectional, reset_after=bool(first.reset_after),
+            bidirectional=bidirectional, reverse=not bidirectional and bool(first.go_backwards),
+            reset_after=bool(first.reset_after),
             dtype="float64" if kernel.dtype == np.float64 else "float32",
             recurrent_dropout=float(first.recurrent_dropout), seed=seed,
         )
@@ -357,8 +367,9 @@ class GRU(RecurrentLayer):
         return layer
 
     def to_keras(self):
-        """A built ``keras.layers.GRU`` (``Bidirectional`` when bidirectional) with
-        ``return_sequences`` and ``return_state`` and this layer's weights. Keras has no stacked
+        """A built ``keras.layers.GRU`` (``Bidirectional`` when bidirectional; ``go_backwards``
+        when reverse, returning its outputs in reversed order) with ``return_sequences`` and
+        ``return_state`` and this layer's weights. Keras has no stacked
         GRU layer, and its reset-before GRU has no recurrent bias: such layers are refused."""
         _require_gru(self, "to_keras")
         import keras
@@ -377,7 +388,8 @@ class GRU(RecurrentLayer):
 
         def make(direction):
             gru = keras.layers.GRU(H, reset_after=self.reset_after, use_bias=self.bias,
-                                   return_sequences=True, return_state=True, go_backwards=bool(direction),
+                                   return_sequences=True, return_state=True,
+                                   go_backwards=direction == 1 or self.reverse,
                                    recurrent_dropout=self.recurrent_dropout, dtype=str(self.dtype))
             gru.build((None, None, self.input_size))
 
@@ -454,8 +466,8 @@ _ONNX_UNSUPPORTED = {
     "activation_beta": "fastgru's gate activations take no parameters",
 }
 # The node's attribute or input behind each setting, for messages.
-_ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "reset_after": "linear_before_reset",
-                 "bias": "input B"}
+_ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "reverse": "direction",
+                 "reset_after": "linear_before_reset", "bias": "input B"}
 
 
 def _onnx_gru_settings(label, attributes, inputs, weights):
@@ -466,8 +478,8 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
         if name in attributes:
             raise ValueError(f"{label} has {name}={attributes[name]!r}: {reason}")
     direction = attributes.get("direction", b"forward").decode()
-    if direction not in ("forward", "bidirectional"):
-        raise ValueError(f"{label} has direction {direction!r}: fastgru has 'forward' and 'bidirectional'")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"{label} has direction {direction!r}: expected 'forward', 'reverse' or 'bidirectional'")
     if attributes.get("layout", 0) != 0:
         raise ValueError(f"{label} has layout={attributes['layout']}: only time-major nodes (layout=0) are read")
     defaults = ["Sigmoid", "Tanh"] * (2 if direction == "bidirectional" else 1)
@@ -485,7 +497,7 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
                              f"takes it with each call: pass it as {argument}")
     W, R = weights[inputs[1]], weights[inputs[2]]
     return {"input_size": int(W.shape[2]), "hidden_size": int(attributes.get("hidden_size", R.shape[2])),
-            "bidirectional": direction == "bidirectional",
+            "bidirectional": direction == "bidirectional", "reverse": direction == "reverse",
             "reset_after": bool(attributes.get("linear_before_reset", 0)), "bias": inputs[3] != "",
             "dtype": "float64" if W.dtype == np.float64 else "float32"}
 
@@ -562,7 +574,7 @@ def _check_keras_gru(gru, go_backwards, role):
                              f"computes {expected.__name__}")
     if gru.go_backwards != go_backwards:
         raise ValueError(f"keras_layer: go_backwards={gru.go_backwards}{role}: expected {go_backwards} (a "
-                         "reversed sequence has no fastgru counterpart; reverse x instead)")
+                         "Bidirectional's forward layer runs forward in time, its backward layer backward)")
     if gru.stateful:
         raise ValueError(f"keras_layer: stateful=True{role}: each call of a fastgru layer starts from its h0 "
                          "(pass the previous call's h_n as h0 to carry the state on)")
