@@ -108,3 +108,68 @@ def test_reverse_is_refused_where_it_cannot_be_honoured():
     layer = fastgru.MGU(2, 3, reverse=True)
     with pytest.raises(ValueError, match="step: a reverse MGU needs the whole sequence"):
         layer.step(np.zeros((1, 2), np.float32))
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", "mul", "ave", None])
+def test_merged_directions_match_central_differences_and_the_concatenation(merge_mode):
+    rng = np.random.default_rng(12)
+    lengths = np.array([4, 2, 3])
+    x = rng.standard_normal((4, 3, 2))
+    layer = fastgru.GRU(2, 3, num_layers=2, bidirectional=True, merge_mode=merge_mode, dtype="float64", seed=13)
+    concat = fastgru.GRU(2, 3, num_layers=2, bidirectional=True, dtype="float64", seed=13)
+    both, _ = concat(x, lengths=lengths)
+    forward, backward = both[..., :3], both[..., 3:]
+    expected = {"sum": forward + backward, "mul": forward * backward, "ave": (forward + backward) / 2,
+                None: np.stack([forward, backward], axis=2)}[merge_mode]
+    y, _ = layer(x, lengths=lengths)
+    assert normalised_error(y, expected) <= 1e-14
+    dy = rng.standard_normal(y.shape)
+    for b, n in enumerate(lengths):
+        dy[n:, b] = 0
+    layer.forward(x, lengths=lengths, train=True)
+    dx, _ = layer.backward(dy)
+    params = layer.state_dict()
+
+    def loss(x=x, state=params):
+        other = fastgru.GRU(2, 3, num_layers=2, bidirectional=True, merge_mode=merge_mode, dtype="float64")
+        other.load_state_dict(state)
+        return float(np.sum(dy * other(x, lengths=lengths)[0]))
+
+    assert normalised_error(dx, central_difference(loss, x)) <= 1e-7
+    value = params["weight_hh_l1_reverse"].copy()
+    numeric = central_difference(lambda: loss(state={**params, "weight_hh_l1_reverse": value}), value)
+    assert normalised_error(layer.grads["weight_hh_l1_reverse"], numeric) <= 1e-7
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", None])
+def test_merged_layers_in_the_model_file_and_models(merge_mode, tmp_path):
+    layer = fastgru.GRU(3, 4, bidirectional=True, merge_mode=merge_mode, seed=14)
+    layer.save(tmp_path / "merged.safetensors")
+    loaded = fastgru.load(tmp_path / "merged.safetensors")
+    assert loaded.merge_mode == merge_mode
+    x = np.random.default_rng(15).standard_normal((5, 2, 3))
+    y = layer(x.astype(np.float32))[0]
+    np.testing.assert_array_equal(loaded(x.astype(np.float32))[0], y)
+    # The C++ reader merges as Python does; merge_mode None is the concatenation, shaped apart.
+    core_y = _core.load_model_file_f64(str(tmp_path / "merged.safetensors")).forward(x, None, None, False, None)[0]
+    assert normalised_error(core_y, y.reshape(core_y.shape)) <= 1e-6
+    if merge_mode is None:
+        with pytest.raises(ValueError, match="merge_mode=None gives the directions apart"):
+            fastgru.Model(layer, outputs=2, head="sequence")
+    else:
+        model = fastgru.Model(layer, outputs=2, head="sequence", seed=0)
+        assert model.predict(x.transpose(1, 0, 2)).shape == (2, 5, 2)
+        model.save(tmp_path / "model.safetensors")
+        np.testing.assert_array_equal(fastgru.load(tmp_path / "model.safetensors").predict(x.transpose(1, 0, 2)),
+                                      model.predict(x.transpose(1, 0, 2)))
+
+
+def test_merge_modes_are_refused_where_they_cannot_be_honoured():
+    with pytest.raises(ValueError, match="merge_mode: only a bidirectional layer has two directions to merge"):
+        fastgru.GRU(2, 3, merge_mode="sum")
+    with pytest.raises(ValueError, match="merge_mode: expected one of"):
+        fastgru.GRU(2, 3, bidirectional=True, merge_mode="max")
+    layer = fastgru.GRU(2, 3, bidirectional=True, merge_mode="ave")
+    layer.forward(np.zeros((4, 1, 2)), train=True)
+    with pytest.raises(ValueError, match=r"dy: expected shape \(4, 1, 3\)"):
+        layer.backward(np.zeros((4, 1, 6)))

@@ -73,3 +73,25 @@ def test_go_backwards_is_a_reverse_layer(reset_after):
     assert back.go_backwards
     for theirs, ours in zip(keras_outputs(back, x), (expected_y, expected_h)):
         assert normalised_error(theirs, ours) <= 1e-5
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", "mul", "ave", "concat", None])
+def test_bidirectional_merge_modes_match_keras(merge_mode):
+    keras.utils.set_random_seed(7)
+    gru = keras.layers.GRU(5, return_sequences=True, return_state=True, bias_initializer="random_normal")
+    keras_layer = keras.layers.Bidirectional(gru, merge_mode=merge_mode)
+    x = np.random.default_rng(2).standard_normal((3, 6, 4)).astype(np.float32)
+    expected = keras_outputs(keras_layer, x)
+    layer = fastgru.GRU.from_keras(keras_layer)
+    assert layer.merge_mode == merge_mode
+    y, h_n = layer(x)
+    if merge_mode is None:  # Keras gives the two directions' sequences apart
+        assert y.shape == (3, 6, 2, 5)
+        assert normalised_error(y[:, :, 0], expected[0]) <= 1e-5
+        assert normalised_error(y[:, :, 1], expected[1]) <= 1e-5
+    else:
+        assert y.shape == (3, 6, layer.output_size) and normalised_error(y, expected[0]) <= 1e-5
+    back = layer.to_keras()
+    assert back.merge_mode == merge_mode
+    for theirs, ours in zip(keras_outputs(back, x), expected):
+        assert normalised_error(theirs, ours) <= 1e-5

@@ -38,6 +38,7 @@ cdef extern from "fastgru/fastgru.h" nogil:
         int bias
         int gates
         int reverse
+        int64_t outputs
 
     const char* fastgru_last_error()
     const char* fastgru_version()

@@ -253,6 +253,10 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
   if (cell.has_bias_option) fields.emplace("bias", boolean);
   // Files written before reverse networks existed leave it out: forward in time.
   fields.emplace("reverse", Field{boolean.expected, boolean.valid, true});
+  // Keras's merge modes; null (the directions apart, which Python shapes) and absent: concat.
+  fields.emplace("merge_mode", Field{"'concat', 'sum', 'mul', 'ave' or null", [](const JsonValue& v) {
+                                       return v.kind == JsonValue::Kind::null || is_string_in(v, {"concat", "sum", "mul", "ave"});
+                                     }, true});
   for (const cells::CellOption& option : cell.options) {
     switch (option.kind) {
       case cells::CellOption::Kind::boolean:
@@ -356,6 +360,12 @@ Network<Real> load_network(const std::string& path) {
   config.layers = static_cast<std::int64_t>(number("num_layers"));
   config.bidirectional = boolean("bidirectional");
   config.reverse = fields.find("reverse") && boolean("reverse");
+  if (const JsonValue* merge = fields.find("merge_mode"); merge && merge->kind == JsonValue::Kind::string) {
+    config.merge = merge->string == "sum"   ? MergeMode::sum
+                   : merge->string == "mul" ? MergeMode::mul
+                   : merge->string == "ave" ? MergeMode::average
+                                            : MergeMode::concat;
+  }
   config.bias = cell->has_bias_option && boolean("bias");
   config.dropout = number("dropout");
   config.recurrent_dropout = number("recurrent_dropout");

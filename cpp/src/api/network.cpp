@@ -26,6 +26,9 @@ std::atomic<std::uint64_t> next_network_id{1};
 template <typename Real>
 struct TrainingCache<Real>::Impl {
   driver::StackCache<Real> stack;
+  // A merging bidirectional network's outputs before the merge, (rows, 2H): what the product's
+  // gradient reads.
+  std::vector<Real> unmerged;
   std::int64_t steps = 0;   // T of that forward (an empty batch packs no steps)
   std::uint64_t owner = 0;  // the id of the Network whose forward filled it
   bool filled = false;
@@ -118,6 +121,12 @@ Network<Real>::Network(const NetworkConfig& config, const std::vector<WeightsVie
     api::require(rate >= 0 && rate < 1, std::string(name) + " must be a probability in [0, 1), got " +
                                             std::to_string(rate));
   }
+  const int merge = static_cast<int>(config.merge);
+  api::require(merge >= 0 && merge <= static_cast<int>(MergeMode::average),
+               "config.merge: expected MergeMode::concat, sum, mul or average, got " + std::to_string(merge));
+  api::require(config.merge == MergeMode::concat || config.bidirectional,
+               "config.merge: only a bidirectional network has two directions to merge; expected "
+               "MergeMode::concat with bidirectional = false");
   api::require(!(config.reverse && config.bidirectional),
                "config.reverse: a bidirectional network runs both directions already; expected "
                "reverse = false with bidirectional = true");
@@ -166,6 +175,51 @@ std::int64_t Network<Real>::directions() const {
 }
 
 template <typename Real>
+std::int64_t Network<Real>::output_width() const {
+  const NetworkConfig& c = impl_->config;
+  return c.merge == MergeMode::concat ? directions() * c.hidden : c.hidden;
+}
+
+namespace {
+
+// y (rows, H) from the two directions' outputs side by side, (rows, 2H).
+template <typename Real>
+void merge_directions(MergeMode merge, std::int64_t rows, std::int64_t hidden, const Real* both,
+                      Real* y) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const Real* forward = both + r * 2 * hidden;
+    const Real* backward = forward + hidden;
+    Real* out = y + r * hidden;
+    for (std::int64_t u = 0; u < hidden; ++u) {
+      out[u] = merge == MergeMode::sum   ? forward[u] + backward[u]
+               : merge == MergeMode::mul ? forward[u] * backward[u]
+                                         : (forward[u] + backward[u]) * Real(0.5);
+    }
+  }
+}
+
+// dL/d(both directions' outputs), (rows, 2H), from dL/dy (rows, H).
+template <typename Real>
+void unmerge_gradient(MergeMode merge, std::int64_t rows, std::int64_t hidden, const Real* both,
+                      const Real* dy, Real* d_both) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const Real* d = dy + r * hidden;
+    Real* d_forward = d_both + r * 2 * hidden;
+    Real* d_backward = d_forward + hidden;
+    for (std::int64_t u = 0; u < hidden; ++u) {
+      if (merge == MergeMode::mul) {
+        d_forward[u] = d[u] * both[r * 2 * hidden + hidden + u];
+        d_backward[u] = d[u] * both[r * 2 * hidden + u];
+      } else {
+        d_forward[u] = d_backward[u] = merge == MergeMode::sum ? d[u] : d[u] * Real(0.5);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename Real>
 void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const Real* h0, Real* y,
                         Real* h_n, TrainingCache<Real>* cache, std::uint64_t seed) const {
   const std::int64_t T = layout.steps, B = layout.batch;
@@ -212,11 +266,17 @@ void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const R
   rates.recurrent_dropout = c.recurrent_dropout;
   rates.zoneout = c.zoneout;
   rates.seed = seed;
+  // A merging network's stack writes both directions, merged into y after it.
+  const bool merged = c.merge != MergeMode::concat;
+  std::vector<Real> local_unmerged;
+  std::vector<Real>& unmerged = cache ? cache->impl_->unmerged : local_unmerged;
+  if (merged) unmerged.resize(static_cast<std::size_t>(T * B * 2 * c.hidden));
   // An empty batch has nothing to compute at any step: packed as no steps, it costs nothing
   // however many steps it has.
   driver::run_stack_forward(impl_->layers, driver::Directions{directions(), c.reverse}, rates,
                             driver::pack_sequences(B > 0 ? T : 0, B, layout.lengths),
-                            layout.batch_first, x, h0, y, h_n, stack);
+                            layout.batch_first, x, h0, merged ? unmerged.data() : y, h_n, stack);
+  if (merged) merge_directions(c.merge, T * B, c.hidden, unmerged.data(), y);
   if (cache) {
     cache->impl_->steps = T;
     cache->impl_->owner = impl_->id;
@@ -257,8 +317,16 @@ void Network<Real>::backward(TrainingCache<Real>& cache, const Real* dy, const R
                    name + ": a " + impl_->cell->class_name + " has no bias gradients, expected null");
     }
   }
-  driver::run_stack_backward(impl_->layers, driver::Directions{D, impl_->config.reverse},
-                             cache.impl_->stack, dy, dh_n, dx, dh0, grads);
+  const NetworkConfig& c = impl_->config;
+  std::vector<Real> d_unmerged;
+  if (c.merge != MergeMode::concat) {
+    const std::int64_t rows = cache.impl_->steps * cache.batch();
+    d_unmerged.resize(static_cast<std::size_t>(rows * 2 * c.hidden));
+    if (rows > 0) unmerge_gradient(c.merge, rows, c.hidden, cache.impl_->unmerged.data(), dy, d_unmerged.data());
+    dy = d_unmerged.data();
+  }
+  driver::run_stack_backward(impl_->layers, driver::Directions{D, c.reverse}, cache.impl_->stack,
+                             dy, dh_n, dx, dh0, grads);
   // Its buffers stay allocated for the next training forward.
   cache.impl_->filled = false;
 }

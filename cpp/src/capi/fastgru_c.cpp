@@ -222,6 +222,7 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
     info->bias = c.bias ? 1 : 0;
     info->gates = static_cast<int>(c.gates);
     info->reverse = c.reverse ? 1 : 0;
+    info->outputs = model->f32 ? model->f32->output_width() : model->f64->output_width();
   });
 }
 

@@ -30,6 +30,10 @@ _CORE = {
 # out (None).
 _CORE_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
+# How a bidirectional layer gives its two directions (Keras Bidirectional's merge_mode): side by
+# side, their sum, product or mean, or None: apart, on an axis of their own.
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
 # How a model file's configuration fields of every layer are checked (a cell adds its options).
 _COMMON_FILE_FIELDS = {
     "input_size": model_file.SIZE, "hidden_size": model_file.SIZE, "num_layers": model_file.SIZE,
@@ -38,6 +42,9 @@ _COMMON_FILE_FIELDS = {
     "recurrent_dropout": model_file.RATE, "zoneout": model_file.RATE,
     # Files written before reverse layers existed hold forward ones.
     "reverse": model_file.Field(model_file.BOOLEAN.expected, model_file.BOOLEAN.valid, absent_means=False),
+    # ... and before merge modes existed, concatenating ones (null: Keras's None, the halves apart).
+    "merge_mode": model_file.Field("'concat', 'sum', 'mul', 'ave' or null", lambda v: v in _MERGE_MODES,
+                                   absent_means="concat"),
 }
 
 
@@ -50,13 +57,13 @@ class RecurrentLayer:
     # The constructor's arguments the layer keeps: set once by __init__, then fixed (the core,
     # config() and the model file are built from them; a later change would reach only some).
     _SETTINGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout", "reverse")
+                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout", "reverse", "merge_mode")
     # A cell's own settings, after the common ones: name -> how a model file's value is checked.
     _OPTION_FIELDS: Mapping[str, model_file.Field] = {}
 
     def __init__(self, input_size: int, hidden_size: int, *, num_layers: int, bias: bool, batch_first: bool,
                  dropout: float, bidirectional: bool, reset_after: bool, dtype, seed: Optional[int],
-                 recurrent_dropout: float, zoneout: float, reverse: bool = False):
+                 recurrent_dropout: float, zoneout: float, reverse: bool = False, merge_mode="concat"):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
@@ -72,6 +79,12 @@ class RecurrentLayer:
         if self.reverse and self.bidirectional:
             raise ValueError("reverse: a bidirectional layer runs both directions already; expected reverse=False "
                              "with bidirectional=True")
+        if not (merge_mode is None or isinstance(merge_mode, str) and merge_mode in _MERGE_MODES):
+            raise ValueError(f"merge_mode: expected one of {_MERGE_MODES}, got {merge_mode!r}")
+        if merge_mode != "concat" and not self.bidirectional:
+            raise ValueError(f"merge_mode: only a bidirectional layer has two directions to merge; expected "
+                             f"'concat' with bidirectional=False, got {merge_mode!r}")
+        self.merge_mode = merge_mode
         if self.dropout and self.num_layers == 1:
             warnings.warn(f"dropout={self.dropout} does nothing with num_layers=1: it acts on each layer's "
                           "outputs but the last's (between stacked layers), as in PyTorch", UserWarning,
@@ -97,6 +110,12 @@ class RecurrentLayer:
     def num_directions(self) -> int:
         """D: 2 when bidirectional, else 1."""
         return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """Features of each output step: D*H, or H when merge_mode sums, multiplies or averages
+        the directions (with merge_mode None, y holds them apart: (..., 2, H))."""
+        return self.hidden_size if self.merge_mode in ("sum", "mul", "ave") else self.num_directions * self.hidden_size
 
     def _initial_parameters(self, rng):
         """name -> array: uniform in ±1/√H, as PyTorch initialises its GRU."""
@@ -156,7 +175,8 @@ class RecurrentLayer:
         return _CORE[self.dtype][0](
             self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.reset_after, self.bias,
             self._per_direction(self._params), self.dropout, self.recurrent_dropout, self.zoneout,
-            self._description["cell"], reverse=self.reverse, **self._cell_core_arguments(),
+            self._description["cell"], reverse=self.reverse, merge=self.merge_mode or "concat",
+            **self._cell_core_arguments(),
         )
 
     def _on_training_forward(self, core):
@@ -288,7 +308,7 @@ class RecurrentLayer:
 
     def __setstate__(self, state):
         # Layers pickled before reverse layers existed run forward in time.
-        state = {"reverse": False, **state}
+        state = {"reverse": False, "merge_mode": "concat", **state}
         # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
         dtype = np.dtype(state["dtype"].name)
 
@@ -374,16 +394,18 @@ class RecurrentLayer:
                 the state after its last real step, and the reverse direction starts there. Not
                 for an unbatched x.
         Returns:
-            ``(y, h_n)`` in the layer's dtype: y (T, B, D*H) or (B, T, D*H), the last layer's
-            outputs with the directions side by side; h_n (num_layers * D, B, H), every layer's
-            final states. For an unbatched x: y (T, D*H) and h_n (num_layers * D, H).
+            ``(y, h_n)`` in the layer's dtype: y (T, B, W) or (B, T, W), the last layer's
+            outputs, W = :attr:`output_size` (D*H, the directions side by side, unless
+            ``merge_mode`` merges them; with merge_mode None, (T, B, 2, H): forward, backward);
+            h_n (num_layers * D, B, H), every layer's final states. For an unbatched x: y
+            without its B axis and h_n (num_layers * D, H).
         """
         train = boolean(train, "train")
         if not train and lengths is None:
             # Fast path: arrays already in the core's form (see step) go straight to it.
             out = self._inference_core().try_forward(x, h0, self.batch_first)
             if out is not None:
-                return out
+                return self._apart(out[0]), out[1]
         x, h0, lengths, steps, batch, unbatched = self._check_input(x, h0, lengths)
         self._before_forward(train, steps, batch, lengths)
         if not train:
@@ -396,7 +418,14 @@ class RecurrentLayer:
                 y, h_n = core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
                 self._saved = (core, steps, batch, unbatched)
                 self._on_training_forward(core)
-        return self._unbatch(y, h_n) if unbatched else (y, h_n)
+        y, h_n = self._unbatch(y, h_n) if unbatched else (y, h_n)
+        return self._apart(y), h_n
+
+    def _apart(self, y):
+        """y with merge_mode None: the directions on an axis of their own, (..., 2, H)."""
+        if self.merge_mode is None:
+            return y.reshape(y.shape[:-1] + (2, self.hidden_size))
+        return y
 
     def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
         """Inference: ``forward(x, h0, train=False, lengths=lengths)``."""
@@ -467,14 +496,16 @@ class RecurrentLayer:
                 "first (each forward can be differentiated once)"
             )
         core, steps, batch, unbatched = self._saved
-        D, H = self.num_directions, self.hidden_size
-        y_shape = (batch, steps, D * H) if self.batch_first else (steps, batch, D * H)
+        D, H, W = self.num_directions, self.hidden_size, self.output_size
+        y_shape = (batch, steps, W) if self.batch_first else (steps, batch, W)
         state_shape = (self.num_layers * D, batch, H)
         if unbatched:
-            y_shape, state_shape = (steps, D * H), (self.num_layers * D, H)
+            y_shape, state_shape = (steps, W), (self.num_layers * D, H)
         dy = as_numeric_array(dy, "dy", self.dtype)
-        if dy.shape != y_shape:
-            raise ValueError(f"dy: expected shape {y_shape} (like y), got {dy.shape}")
+        like_y = y_shape[:-1] + ((2, H) if self.merge_mode is None else (W,))
+        if dy.shape != like_y:
+            raise ValueError(f"dy: expected shape {like_y} (like y), got {dy.shape}")
+        dy = dy.reshape(y_shape)
         if dh_n is not None:
             dh_n = as_numeric_array(dh_n, "dh_n", self.dtype)
             if dh_n.shape != state_shape:

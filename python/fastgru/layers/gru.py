@@ -47,6 +47,10 @@ class GRU(RecurrentLayer):
             to its first (ONNX ``direction="reverse"``, Keras ``go_backwards``); y[t] stays
             aligned with x[t] (Keras's go_backwards returns the outputs in reversed order: flip
             them along time to compare). Not with ``bidirectional``; no ``step``.
+        merge_mode: what a bidirectional layer outputs (Keras Bidirectional's): ``"concat"``
+            (the directions side by side, D*H features), ``"sum"``, ``"mul"``, ``"ave"`` (H
+            features), or None (y (T, B, 2, H): forward, backward apart). Only the last layer's
+            outputs are merged; stacked layers read both directions side by side.
         reset_after: True for the reset gate applied after the recurrent product
             (PyTorch, cuDNN, Keras ``reset_after=True``), False for Cho et al.'s form (Keras
             ``reset_after=False``, ONNX ``linear_before_reset=0``).
@@ -112,11 +116,13 @@ class GRU(RecurrentLayer):
         zoneout: float = 0.0,
         gates: str = "full",
         reverse: bool = False,
+        merge_mode="concat",
     ):
         self.gates = one_of(gates, "gates", GATE_FORMS)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=reset_after, dtype=dtype,
-                         seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse)
+                         seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
+                         merge_mode=merge_mode)
 
     def _cell_core_arguments(self):
         return {"gates": self.gates}
@@ -309,7 +315,7 @@ class GRU(RecurrentLayer):
     @classmethod
     def from_keras(cls, keras_layer, seed=None) -> "GRU":
         """A GRU (batch_first, like Keras) from ``keras.layers.GRU`` or
-        ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``.
+        ``keras.layers.Bidirectional(GRU)`` (any ``merge_mode``, carried), either ``reset_after``.
         A GRU with ``go_backwards=True`` becomes a ``reverse=True`` layer, whose outputs are
         aligned with the input steps: Keras returns them in reversed order (``y[:, ::-1]``).
 
@@ -327,8 +333,6 @@ class GRU(RecurrentLayer):
 
         bidirectional = isinstance(keras_layer, keras.layers.Bidirectional)
         if bidirectional:
-            if keras_layer.merge_mode != "concat":
-                raise ValueError(f"keras_layer: expected merge_mode 'concat', got {keras_layer.merge_mode!r}")
             directions = [keras_layer.forward_layer, keras_layer.backward_layer]
         elif isinstance(keras_layer, keras.layers.GRU):
             directions = [keras_layer]
@@ -356,6 +360,7 @@ class GRU(RecurrentLayer):
         layer = cls(
             int(kernel.shape[0]), hidden, bias=bool(first.use_bias), batch_first=True,
             bidirectional=bidirectional, reverse=not bidirectional and bool(first.go_backwards),
+            merge_mode=keras_layer.merge_mode if bidirectional else "concat",
             reset_after=bool(first.reset_after),
             dtype="float64" if kernel.dtype == np.float64 else "float32",
             recurrent_dropout=float(first.recurrent_dropout), seed=seed,
@@ -406,7 +411,7 @@ class GRU(RecurrentLayer):
         if not self.bidirectional:
             return make(0)
         forward, backward = make(0), make(1)
-        wrapper = keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode="concat")
+        wrapper = keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=self.merge_mode)
         # Bidirectional rebuilds its layers from their configs: the weights go in after build.
         wrapper.build((None, None, self.input_size))
         wrapper.forward_layer.set_weights(forward.get_weights())
