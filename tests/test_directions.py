@@ -173,3 +173,33 @@ def test_merge_modes_are_refused_where_they_cannot_be_honoured():
     layer.forward(np.zeros((4, 1, 2)), train=True)
     with pytest.raises(ValueError, match=r"dy: expected shape \(4, 1, 3\)"):
         layer.backward(np.zeros((4, 1, 6)))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_a_stateful_layer_continues_where_its_last_call_ended(cls):
+    import pickle
+
+    x = np.random.default_rng(16).standard_normal((7, 3, 2))
+    whole = cls(2, 4, num_layers=2, dtype="float64", seed=17)
+    layer = cls(2, 4, num_layers=2, dtype="float64", seed=17, stateful=True)
+    y, h_n = whole(x)
+    first, _ = layer(x[:3])
+    # Training calls carry the states too (those of the batch-normalised cells normalise with
+    # the batch's statistics, so they are compared at inference).
+    second, h = layer.forward(x[3:5], train=not layer._description["normalises_inputs"])
+    if layer._saved is not None:
+        layer.backward(np.ones_like(second))
+    y_t, h = layer.step(x[5])
+    y_last, h_last = layer(x[6:])
+    assert normalised_error(np.concatenate([first, second, y_t[None], y_last]), y) <= 1e-12
+    assert normalised_error(h_last, h_n) <= 1e-12
+    # An explicit h0 starts from it; reset_states starts from zeros again.
+    np.testing.assert_array_equal(layer(x[:3], np.zeros((2, 3, 4)))[0], first)
+    layer.reset_states()
+    np.testing.assert_array_equal(layer(x[:3])[0], first)
+    with pytest.raises(ValueError, match="carries the states of 3 rows from its last call, and this call has 2 rows"):
+        layer(x[:3, :2])
+    copy = pickle.loads(pickle.dumps(layer))  # the states are not saved: a copy starts from zeros
+    np.testing.assert_array_equal(copy(x[:3])[0], first)
+    with pytest.raises(ValueError, match="reset_states: this .* has stateful=False"):
+        whole.reset_states()

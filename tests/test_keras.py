@@ -95,3 +95,23 @@ def test_bidirectional_merge_modes_match_keras(merge_mode):
     assert back.merge_mode == merge_mode
     for theirs, ours in zip(keras_outputs(back, x), expected):
         assert normalised_error(theirs, ours) <= 1e-5
+
+
+def test_stateful_layers_carry_their_states_as_keras_does():
+    keras.utils.set_random_seed(9)
+    gru = keras.layers.GRU(5, return_sequences=True, return_state=True, stateful=True,
+                           bias_initializer="random_normal")
+    x = np.random.default_rng(3).standard_normal((2, 8, 4)).astype(np.float32)
+    gru.build((2, None, 4))
+    layer = fastgru.GRU.from_keras(gru)
+    assert layer.stateful
+    for chunk in (x[:, :3], x[:, 3:]):  # two calls continue one sequence
+        expected_y, expected_h = keras_outputs(gru, chunk)
+        y, h_n = layer(chunk)
+        assert normalised_error(y, expected_y) <= 1e-5 and normalised_error(h_n[0], expected_h) <= 1e-5
+    gru.reset_states()
+    layer.reset_states()
+    expected_y, _ = keras_outputs(gru, x[:, :3])
+    assert normalised_error(layer(x[:, :3])[0], expected_y) <= 1e-5
+    with pytest.raises(ValueError, match="to_keras: a stateful Keras GRU is built for one fixed batch size"):
+        layer.to_keras()

@@ -253,6 +253,9 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
   if (cell.has_bias_option) fields.emplace("bias", boolean);
   // Files written before reverse networks existed leave it out: forward in time.
   fields.emplace("reverse", Field{boolean.expected, boolean.valid, true});
+  // Whether Python's layer carries its states between calls: how Python calls it, not what it
+  // computes (C and C++ callers carry states with h0 / h_n or the C stream).
+  fields.emplace("stateful", Field{boolean.expected, boolean.valid, true});
   // Keras's merge modes; null (the directions apart, which Python shapes) and absent: concat.
   fields.emplace("merge_mode", Field{"'concat', 'sum', 'mul', 'ave' or null", [](const JsonValue& v) {
                                        return v.kind == JsonValue::Kind::null || is_string_in(v, {"concat", "sum", "mul", "ave"});

@@ -45,6 +45,8 @@ _COMMON_FILE_FIELDS = {
     # ... and before merge modes existed, concatenating ones (null: Keras's None, the halves apart).
     "merge_mode": model_file.Field("'concat', 'sum', 'mul', 'ave' or null", lambda v: v in _MERGE_MODES,
                                    absent_means="concat"),
+    # ... and before stateful layers existed, layers that start each call from h0.
+    "stateful": model_file.Field(model_file.BOOLEAN.expected, model_file.BOOLEAN.valid, absent_means=False),
 }
 
 
@@ -57,13 +59,15 @@ class RecurrentLayer:
     # The constructor's arguments the layer keeps: set once by __init__, then fixed (the core,
     # config() and the model file are built from them; a later change would reach only some).
     _SETTINGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout", "reverse", "merge_mode")
+                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout", "reverse", "merge_mode",
+                 "stateful")
     # A cell's own settings, after the common ones: name -> how a model file's value is checked.
     _OPTION_FIELDS: Mapping[str, model_file.Field] = {}
 
     def __init__(self, input_size: int, hidden_size: int, *, num_layers: int, bias: bool, batch_first: bool,
                  dropout: float, bidirectional: bool, reset_after: bool, dtype, seed: Optional[int],
-                 recurrent_dropout: float, zoneout: float, reverse: bool = False, merge_mode="concat"):
+                 recurrent_dropout: float, zoneout: float, reverse: bool = False, merge_mode="concat",
+                 stateful: bool = False):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
@@ -85,6 +89,10 @@ class RecurrentLayer:
             raise ValueError(f"merge_mode: only a bidirectional layer has two directions to merge; expected "
                              f"'concat' with bidirectional=False, got {merge_mode!r}")
         self.merge_mode = merge_mode
+        self.stateful = boolean(stateful, "stateful")
+        # A stateful layer's states after its last call (None: zeros), under their own lock.
+        self._states = None
+        self._states_lock = threading.Lock()
         if self.dropout and self.num_layers == 1:
             warnings.warn(f"dropout={self.dropout} does nothing with num_layers=1: it acts on each layer's "
                           "outputs but the last's (between stacked layers), as in PyTorch", UserWarning,
@@ -302,13 +310,13 @@ class RecurrentLayer:
         """Configuration, parameters, gradients and the mask generator; the core and the
         training cache are rebuilt on unpickling (a pending backward is not carried over)."""
         state = self.__dict__.copy()
-        for transient in ("_core", "_cache", "_training_lock", "_saved"):
-            del state[transient]
+        for transient in ("_core", "_cache", "_training_lock", "_saved", "_states", "_states_lock"):
+            state.pop(transient, None)
         return state
 
     def __setstate__(self, state):
         # Layers pickled before reverse layers existed run forward in time.
-        state = {"reverse": False, "merge_mode": "concat", **state}
+        state = {"reverse": False, "merge_mode": "concat", "stateful": False, **state}
         # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
         dtype = np.dtype(state["dtype"].name)
 
@@ -327,6 +335,48 @@ class RecurrentLayer:
         self._training_lock = threading.Lock()
         self._core = self._make_core()
         self._saved = None
+        self._states, self._states_lock = None, threading.Lock()
+
+    # ----------------------------------------------------------------------- stateful use
+    def reset_states(self, states=None) -> None:
+        """A stateful layer's next call starts from ``states`` ((num_layers * D, B, H), or
+        (num_layers * D, H) for unbatched calls), or from zeros when None (Keras's
+        ``reset_states``)."""
+        if not self.stateful:
+            raise ValueError(f"reset_states: this {type(self).__name__} has stateful=False: each call starts from its h0")
+        if states is not None:
+            states = as_numeric_array(states, "states", self.dtype).copy()
+            expected = self.num_layers * self.num_directions
+            if states.ndim not in (2, 3) or states.shape[0] != expected or states.shape[-1] != self.hidden_size:
+                raise ValueError(f"states: expected shape ({expected}, B, {self.hidden_size}) or ({expected}, "
+                                 f"{self.hidden_size}), got {states.shape}")
+        with self._states_lock:
+            self._states = states
+
+    def _carried(self, h0, batch, unbatched, h0_name):
+        """The initial states of a stateful layer's call: h0 when given, else the states its
+        last call left (checked against this call's batch), or None for zeros."""
+        if h0 is not None or self._states is None:
+            return h0
+        rows = None if self._states.ndim == 2 else self._states.shape[1]
+        if (rows is None) != unbatched or (rows is not None and rows != batch):
+            carried = "one unbatched sequence" if rows is None else f"{rows} rows"
+            given = "one unbatched sequence" if unbatched else f"{batch} rows"
+            raise ValueError(f"{h0_name}: this stateful {type(self).__name__} carries the states of {carried} from its "
+                             f"last call, and this call has {given}: call reset_states() to start again")
+        return self._states
+
+    @staticmethod
+    def _batch_of(x, batch_first):
+        """(batch, unbatched) of a sequence input as given (before any check: those come
+        later, and name what is wrong)."""
+        try:
+            shape = np.shape(x)
+        except ValueError:  # a ragged list: refused by the checks that follow
+            return 0, False
+        if len(shape) == 2:
+            return 1, True
+        return (shape[0] if batch_first else shape[1]) if len(shape) == 3 else 0, False
 
     # ----------------------------------------------------------------------- compute
     def _check_input(self, x, h0, lengths, x_name="x", h0_name="h0"):
@@ -401,6 +451,15 @@ class RecurrentLayer:
             without its B axis and h_n (num_layers * D, H).
         """
         train = boolean(train, "train")
+        if self.stateful:
+            with self._states_lock:
+                batch, unbatched = self._batch_of(x, self.batch_first)
+                y, h_n = self._forward(x, self._carried(h0, batch, unbatched, "h0"), train, lengths)
+                self._states = h_n.copy()
+            return y, h_n
+        return self._forward(x, h0, train, lengths)
+
+    def _forward(self, x, h0, train, lengths):
         if not train and lengths is None:
             # Fast path: arrays already in the core's form (see step) go straight to it.
             out = self._inference_core().try_forward(x, h0, self.batch_first)
@@ -444,7 +503,21 @@ class RecurrentLayer:
             ``(y_t, h)`` in the layer's dtype: y_t (B, H) the last layer's output and h
             (num_layers, B, H) the new states; (H,) and (num_layers, H) for an unbatched x_t.
             Running ``step`` over a sequence equals one call on the whole sequence, to rounding.
+            A stateful layer given no h continues from the states its last call left.
         """
+        if self.stateful:
+            with self._states_lock:
+                shape = np.shape(x_t)
+                unbatched = len(shape) == 1
+                carried = self._carried(h, 1 if unbatched else (shape[0] if shape else 0), unbatched, "h")
+                if reset is not None and carried is not None and h is None:
+                    carried = carried.copy()  # the reset rows are zeroed in a copy, not in place
+                y_t, h_n = self._step(x_t, carried, reset)
+                self._states = h_n.copy()
+            return y_t, h_n
+        return self._step(x_t, h, reset)
+
+    def _step(self, x_t, h, reset):
         if reset is None:
             # Fast path: arrays already in the core's form (ndarrays of the layer's dtype,
             # C-contiguous, of the right shapes) go straight to it; anything else (None back)

@@ -51,6 +51,10 @@ class GRU(RecurrentLayer):
             (the directions side by side, D*H features), ``"sum"``, ``"mul"``, ``"ave"`` (H
             features), or None (y (T, B, 2, H): forward, backward apart). Only the last layer's
             outputs are merged; stacked layers read both directions side by side.
+        stateful: each call (and ``step`` without h) continues from the states the last call left
+            (Keras's meaning), until :meth:`reset_states`; an explicit h0 starts from it. Gradients
+            do not flow between calls. The C and C++ readers run the layer stateless (their
+            stream carries the state).
         reset_after: True for the reset gate applied after the recurrent product
             (PyTorch, cuDNN, Keras ``reset_after=True``), False for Cho et al.'s form (Keras
             ``reset_after=False``, ONNX ``linear_before_reset=0``).
@@ -117,12 +121,13 @@ class GRU(RecurrentLayer):
         gates: str = "full",
         reverse: bool = False,
         merge_mode="concat",
+        stateful: bool = False,
     ):
         self.gates = one_of(gates, "gates", GATE_FORMS)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=reset_after, dtype=dtype,
                          seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
-                         merge_mode=merge_mode)
+                         merge_mode=merge_mode, stateful=stateful)
 
     def _cell_core_arguments(self):
         return {"gates": self.gates}
@@ -324,8 +329,8 @@ class GRU(RecurrentLayer):
         for the three gates where Keras draws one per gate). Ignored as they do not change the
         outputs: ``unroll``, ``return_sequences``, ``return_state`` (fastgru returns both).
         Refused (ValueError naming the setting), as they change what is computed: activations
-        other than tanh and sigmoid, ``go_backwards`` in a Bidirectional's forward layer, and
-        ``stateful``. Warned about (UserWarning naming the setting), as they
+        other than tanh and sigmoid and ``go_backwards`` in a Bidirectional's forward layer.
+        ``stateful`` is carried (a stateful fastgru layer). Warned about (UserWarning naming the setting), as they
         only shape training and have no fastgru counterpart: ``dropout`` (on the inputs), the
         regularizers and the constraints.
         """
@@ -360,7 +365,7 @@ class GRU(RecurrentLayer):
         layer = cls(
             int(kernel.shape[0]), hidden, bias=bool(first.use_bias), batch_first=True,
             bidirectional=bidirectional, reverse=not bidirectional and bool(first.go_backwards),
-            merge_mode=keras_layer.merge_mode if bidirectional else "concat",
+            merge_mode=keras_layer.merge_mode if bidirectional else "concat", stateful=bool(first.stateful),
             reset_after=bool(first.reset_after),
             dtype="float64" if kernel.dtype == np.float64 else "float32",
             recurrent_dropout=float(first.recurrent_dropout), seed=seed,
@@ -384,6 +389,9 @@ class GRU(RecurrentLayer):
             raise ValueError(f"to_keras: Keras has no stacked GRU layer; this layer has num_layers={self.num_layers}")
         if self.zoneout:
             raise ValueError("to_keras: Keras's GRU has no zoneout")
+        if self.stateful:
+            raise ValueError("to_keras: a stateful Keras GRU is built for one fixed batch size, which this layer "
+                             "does not have; convert a copy with stateful=False and build it stateful in Keras")
         state = self.state_dict()
         if self.bias and not self.reset_after:
             nonzero = [n for n in state if n.startswith("bias_hh") and np.any(state[n])]
@@ -580,9 +588,6 @@ def _check_keras_gru(gru, go_backwards, role):
     if gru.go_backwards != go_backwards:
         raise ValueError(f"keras_layer: go_backwards={gru.go_backwards}{role}: expected {go_backwards} (a "
                          "Bidirectional's forward layer runs forward in time, its backward layer backward)")
-    if gru.stateful:
-        raise ValueError(f"keras_layer: stateful=True{role}: each call of a fastgru layer starts from its h0 "
-                         "(pass the previous call's h_n as h0 to carry the state on)")
     for name, reason in _KERAS_TRAINING_ONLY.items():
         value = getattr(gru, name, None)
         if value:
