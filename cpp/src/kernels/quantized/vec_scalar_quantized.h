@@ -1,0 +1,65 @@
+// The portable quantized traits: VecScalar<float> (four scalars) with the quantized panels'
+// loads and integer arithmetic (quantized_product.h), lane by lane.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/quantized/conversions.h"
+#include "kernels/simd/vec_scalar.h"
+
+namespace fastgru::kernels {
+
+struct VecScalarQuantized : VecScalar<float> {
+  struct I {  // kWidth int32 sums
+    std::int32_t lane[kWidth];
+  };
+  struct Pairs {  // kWidth pairs of int16: lane j is (value[2j], value[2j + 1])
+    std::int16_t value[2 * kWidth];
+  };
+
+  static void load_bf16_pairs(const Bf16* p, V& even, V& odd) {
+    for (int j = 0; j < kWidth; ++j) {
+      even.lane[j] = float_from_bf16(p[2 * j]);
+      odd.lane[j] = float_from_bf16(p[2 * j + 1]);
+    }
+  }
+  static Pairs load_int8_pairs(const std::int8_t* p) {
+    Pairs out;
+    for (int j = 0; j < 2 * kWidth; ++j) out.value[j] = p[j];
+    return out;
+  }
+  static Pairs set1_pair(const std::int16_t* p) {
+    Pairs out;
+    for (int j = 0; j < kWidth; ++j) {
+      out.value[2 * j] = p[0];
+      out.value[2 * j + 1] = p[1];
+    }
+    return out;
+  }
+  static I zero_i32() { return I{}; }
+  // acc + the pairwise sums of a · b (vpmaddwd then vpaddd).
+  static I madd_add(Pairs a, Pairs b, I acc) {
+    for (int j = 0; j < kWidth; ++j)
+      acc.lane[j] += std::int32_t(a.value[2 * j]) * b.value[2 * j] +
+                     std::int32_t(a.value[2 * j + 1]) * b.value[2 * j + 1];
+    return acc;
+  }
+  static V to_float(I a) {
+    V out;
+    for (int j = 0; j < kWidth; ++j) out.lane[j] = static_cast<float>(a.lane[j]);
+    return out;
+  }
+
+  static void round_row_to_bf16(Index count, const float* in, float* out) {
+    for (Index k = 0; k < count; ++k) out[k] = round_to_bf16(in[k]);
+  }
+  static std::uint32_t largest_magnitude_bits(Index count, const float* row) {
+    return kernels::largest_magnitude_bits(count, row);
+  }
+  // inverse is finite (int8_row_scaling of a finite, not tiny row).
+  static void quantize_row_int8(Index count, const float* row, float inverse, std::int16_t* out) {
+    for (Index k = 0; k < count; ++k) out[k] = static_cast<std::int16_t>(quantize_int8(row[k], inverse));
+  }
+};
+
+}  // namespace fastgru::kernels
