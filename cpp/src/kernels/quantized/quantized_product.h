@@ -98,11 +98,14 @@ inline void panel_product_int8(Index depth, const std::int16_t* a, Index lda,
   }
 }
 
-// An int8 product's sums as float32: acc · (s_x · s_w), s_x the input row's scale and
-// column_scales the weight rows' scales of the accumulator's columns.
+// An int8 product's sums dequantised and added to `addend` (a bias, the input projection):
+// acc · (s_x · s_w) + addend, rounded once (a fused multiply-add on every path, so that no
+// compiler's contraction of a separate multiply and add changes the bits). s_x is the input
+// row's scale, column_scales the weight rows' scales of the accumulator's columns.
 template <class Q>
-inline typename Q::V dequantize(typename Q::I acc, float row_scale, typename Q::V column_scales) {
-  return Q::mul(Q::to_float(acc), Q::mul(Q::set1(row_scale), column_scales));
+inline typename Q::V dequantize(typename Q::I acc, float row_scale, typename Q::V column_scales,
+                                typename Q::V addend) {
+  return Q::fused_multiply_add(Q::to_float(acc), Q::mul(Q::set1(row_scale), column_scales), addend);
 }
 
 // out (rows, ld_out) = in (rows, depth, ld_in) rounded to bf16 (as float32), zero from depth to
@@ -199,7 +202,7 @@ void multiply_int8_panel(Index rows, Index depth, const std::int16_t* a, Index l
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NV; ++v)
         Q::store_n(c + (r0 + i) * ldc + v * W,
-                   Q::add(dequantize<Q>(acc[i][v], row_scales[r0 + i], scales[v]), bias[v]),
+                   dequantize<Q>(acc[i][v], row_scales[r0 + i], scales[v], bias[v]),
                    count[v]);
   });
 }

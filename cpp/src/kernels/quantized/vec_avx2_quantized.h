@@ -37,6 +37,7 @@ struct VecAvx2Quantized : VecAvx2F32 {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
   }
   static V to_float(I a) { return _mm256_cvtepi32_ps(a); }
+  static V fused_multiply_add(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 
   static void round_row_to_bf16(Index count, const float* in, float* out) {
     const __m256i ones = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7FFF);

@@ -2,6 +2,7 @@
 // loads and integer arithmetic (quantized_product.h), lane by lane.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/quantized/conversions.h"
@@ -47,6 +48,13 @@ struct VecScalarQuantized : VecScalar<float> {
   static V to_float(I a) {
     V out;
     for (int j = 0; j < kWidth; ++j) out.lane[j] = static_cast<float>(a.lane[j]);
+    return out;
+  }
+
+  // a · b + c rounded once (VecScalar::fma rounds twice where the target has no FMA).
+  static V fused_multiply_add(V a, V b, V c) {
+    V out;
+    for (int j = 0; j < kWidth; ++j) out.lane[j] = std::fma(a.lane[j], b.lane[j], c.lane[j]);
     return out;
   }
 
