@@ -40,42 +40,94 @@ inline void prefetch_pair_row(const Element* row, int row_elements) {
     __builtin_prefetch(ahead + byte);
 }
 
+// A tile of MR rows runs over the panel in passes of at most kMaxPassRows rows (balanced: 4 rows
+// as 2 + 2): AVX2's 16 registers hold 3 rows' 3 × 3 accumulators, a panel row's 3 vectors and a
+// broadcast, but not 4 rows' (the compiler then keeps accumulators on the stack, a store and a
+// load per step of k). Every path uses the same passes, so every table sums in the same order.
+constexpr int kMaxPassRows = 3;
+
+template <int MR>
+constexpr int first_pass_rows() {
+  constexpr int passes = (MR + kMaxPassRows - 1) / kMaxPassRows;
+  return (MR + passes - 1) / passes;
+}
+
+// Rows [First, First + Rows) of a bf16 tile.
+template <class Q, int First, int Rows, int MR, int NV, int RowVectors>
+inline void bf16_pass(Index pairs, const float* a, Index lda, const Bf16* panel,
+                      typename Q::V (&acc)[MR][NV]) {
+  using V = typename Q::V;
+  constexpr int W = Q::kWidth, RowElements = 2 * RowVectors * W;
+  // Few accumulators cannot cover the FMA latency: then the odd k sum into a second chain. As in
+  // panel_product, the choice follows the panel's width, not NV, so a panel's tail sums its
+  // rows in the same order as a full panel.
+  constexpr bool kTwoChains = Rows * RowVectors < 6;
+  V odd_chain[Rows][NV];
+  for (int i = 0; i < Rows; ++i)
+    for (int v = 0; v < NV; ++v) odd_chain[i][v] = Q::zero();
+  for (Index p = 0; p < pairs; ++p) {
+    const Bf16* row = panel + p * RowElements;
+    prefetch_pair_row(row, NV * 2 * W);
+    // The values at k for every row, then those at k + 1: one panel row's vectors live at a time.
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Q::load_bf16_even(row + v * 2 * W);
+    for (int i = 0; i < Rows; ++i) {
+      const V a_even = Q::set1(a[(First + i) * lda + 2 * p]);
+      for (int v = 0; v < NV; ++v) acc[First + i][v] = Q::fma(a_even, b[v], acc[First + i][v]);
+    }
+    for (int v = 0; v < NV; ++v) b[v] = Q::load_bf16_odd(row + v * 2 * W);
+    for (int i = 0; i < Rows; ++i) {
+      const V a_odd = Q::set1(a[(First + i) * lda + 2 * p + 1]);
+      for (int v = 0; v < NV; ++v) {
+        if constexpr (kTwoChains) {
+          odd_chain[i][v] = Q::fma(a_odd, b[v], odd_chain[i][v]);
+        } else {
+          acc[First + i][v] = Q::fma(a_odd, b[v], acc[First + i][v]);
+        }
+      }
+    }
+  }
+  if constexpr (kTwoChains)
+    for (int i = 0; i < Rows; ++i)
+      for (int v = 0; v < NV; ++v) acc[First + i][v] = Q::add(acc[First + i][v], odd_chain[i][v]);
+  if constexpr (First + Rows < MR)
+    bf16_pass<Q, First + Rows, first_pass_rows<MR - First - Rows>(), MR, NV, RowVectors>(
+        pairs, a, lda, panel, acc);
+}
+
 // acc[i][v] += Σ_k a(i, k) · panel(k, v·W + lane), bf16 values widened to float32 and summed in
 // float32. a(i, k) = a[i·lda + k]: float32 rows holding bf16 values (round_rows_to_bf16), so a
 // broadcast costs no conversion. A bf16 product is exact in float32: only the sums round.
 template <class Q, int MR, int NV, int RowVectors = NV>
 inline void panel_product_bf16(Index depth, const float* a, Index lda, const Bf16* panel,
                                typename Q::V (&acc)[MR][NV]) {
-  using V = typename Q::V;
+  bf16_pass<Q, 0, first_pass_rows<MR>(), MR, NV, RowVectors>(padded_depth(depth) / 2, a, lda,
+                                                              panel, acc);
+}
+
+// Rows [First, First + Rows) of an int8 tile.
+template <class Q, int First, int Rows, int MR, int NV, int RowVectors>
+inline void int8_pass(Index pairs, const std::int16_t* a, Index lda, const std::int8_t* panel,
+                      typename Q::I (&acc)[MR][NV]) {
   constexpr int W = Q::kWidth, RowElements = 2 * RowVectors * W;
-  // Few accumulators cannot cover the FMA latency: then the odd k sum into a second chain. As in
-  // panel_product, the choice follows the panel's width, not NV, so a panel's tail sums its
-  // rows in the same order as a full panel.
-  constexpr bool kTwoChains = MR * RowVectors < 6;
-  V odd_chain[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) odd_chain[i][v] = Q::zero();
-  const Index pairs = padded_depth(depth) / 2;
+  typename Q::I sums[Rows][NV];  // this pass's rows, apart from the rest (all in registers)
+  for (int i = 0; i < Rows; ++i)
+    for (int v = 0; v < NV; ++v) sums[i][v] = acc[First + i][v];
   for (Index p = 0; p < pairs; ++p) {
-    const Bf16* row = panel + p * RowElements;
+    const std::int8_t* row = panel + p * RowElements;
     prefetch_pair_row(row, NV * 2 * W);
-    V even[NV], odd[NV];
-    for (int v = 0; v < NV; ++v) Q::load_bf16_pairs(row + v * 2 * W, even[v], odd[v]);
-    for (int i = 0; i < MR; ++i) {
-      const V a_even = Q::set1(a[i * lda + 2 * p]), a_odd = Q::set1(a[i * lda + 2 * p + 1]);
-      for (int v = 0; v < NV; ++v) {
-        acc[i][v] = Q::fma(a_even, even[v], acc[i][v]);
-        if constexpr (kTwoChains) {
-          odd_chain[i][v] = Q::fma(a_odd, odd[v], odd_chain[i][v]);
-        } else {
-          acc[i][v] = Q::fma(a_odd, odd[v], acc[i][v]);
-        }
-      }
+    typename Q::Pairs b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Q::load_int8_pairs(row + v * 2 * W);
+    for (int i = 0; i < Rows; ++i) {
+      const typename Q::Pairs a_pair = Q::set1_pair(a + (First + i) * lda + 2 * p);
+      for (int v = 0; v < NV; ++v) sums[i][v] = Q::madd_add(a_pair, b[v], sums[i][v]);
     }
   }
-  if constexpr (kTwoChains)
-    for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = Q::add(acc[i][v], odd_chain[i][v]);
+  for (int i = 0; i < Rows; ++i)
+    for (int v = 0; v < NV; ++v) acc[First + i][v] = sums[i][v];
+  if constexpr (First + Rows < MR)
+    int8_pass<Q, First + Rows, first_pass_rows<MR - First - Rows>(), MR, NV, RowVectors>(
+        pairs, a, lda, panel, acc);
 }
 
 // acc[i][v] += Σ_k a(i, k) · panel(k, v·W + lane) in int32, exactly (depth ≤ kMaxInt8Depth).
@@ -84,18 +136,8 @@ inline void panel_product_bf16(Index depth, const float* a, Index lda, const Bf1
 template <class Q, int MR, int NV, int RowVectors = NV>
 inline void panel_product_int8(Index depth, const std::int16_t* a, Index lda,
                                const std::int8_t* panel, typename Q::I (&acc)[MR][NV]) {
-  constexpr int W = Q::kWidth, RowElements = 2 * RowVectors * W;
-  const Index pairs = padded_depth(depth) / 2;
-  for (Index p = 0; p < pairs; ++p) {
-    const std::int8_t* row = panel + p * RowElements;
-    prefetch_pair_row(row, NV * 2 * W);
-    typename Q::Pairs b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = Q::load_int8_pairs(row + v * 2 * W);
-    for (int i = 0; i < MR; ++i) {
-      const typename Q::Pairs a_pair = Q::set1_pair(a + i * lda + 2 * p);
-      for (int v = 0; v < NV; ++v) acc[i][v] = Q::madd_add(a_pair, b[v], acc[i][v]);
-    }
-  }
+  int8_pass<Q, 0, first_pass_rows<MR>(), MR, NV, RowVectors>(padded_depth(depth) / 2, a, lda,
+                                                              panel, acc);
 }
 
 // An int8 product's sums dequantised and added to `addend` (a bias, the input projection):

@@ -16,12 +16,14 @@ struct VecAvx2Quantized : VecAvx2F32 {
   using I = __m256i;      // 8 int32 sums
   using Pairs = __m256i;  // 8 pairs of int16
 
-  // 8 columns' (k, k+1) pairs of bf16 (one 32-bit lane each) as float32 at k and at k+1: the
-  // lane shifted left by 16 and the lane with its low half cleared.
-  static void load_bf16_pairs(const Bf16* p, V& even, V& odd) {
-    const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    even = _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
-    odd = _mm256_castsi256_ps(_mm256_and_si256(pairs, _mm256_set1_epi32(int(0xFFFF0000u))));
+  // 8 columns' (k, k+1) pairs of bf16, one 32-bit lane each, as float32: the values at k are
+  // the lanes shifted left by 16, those at k + 1 the lanes with their low half cleared.
+  static V load_bf16_even(const Bf16* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 16));
+  }
+  static V load_bf16_odd(const Bf16* p) {
+    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
+                                                _mm256_set1_epi32(int(0xFFFF0000u))));
   }
   static Pairs load_int8_pairs(const std::int8_t* p) {
     return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

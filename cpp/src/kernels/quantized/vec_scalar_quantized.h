@@ -18,11 +18,16 @@ struct VecScalarQuantized : VecScalar<float> {
     std::int16_t value[2 * kWidth];
   };
 
-  static void load_bf16_pairs(const Bf16* p, V& even, V& odd) {
-    for (int j = 0; j < kWidth; ++j) {
-      even.lane[j] = float_from_bf16(p[2 * j]);
-      odd.lane[j] = float_from_bf16(p[2 * j + 1]);
-    }
+  // kWidth columns' (k, k+1) pairs of bf16: the values at k, and those at k + 1.
+  static V load_bf16_even(const Bf16* p) {
+    V out;
+    for (int j = 0; j < kWidth; ++j) out.lane[j] = float_from_bf16(p[2 * j]);
+    return out;
+  }
+  static V load_bf16_odd(const Bf16* p) {
+    V out;
+    for (int j = 0; j < kWidth; ++j) out.lane[j] = float_from_bf16(p[2 * j + 1]);
+    return out;
   }
   static Pairs load_int8_pairs(const std::int8_t* p) {
     Pairs out;
