@@ -517,6 +517,19 @@ void whole_matrix_products_equal_the_kernels_on_threads() {
         std::fill(c.begin(), c.end(), 7.0f);
         fastgru::driver::matmul_bf16(*k, m, n, a.data(), lda, bf16, c.data(), ldc, t.bias.data());
         check(c == run_bf16(*k, t, t.bias.data(), ldc), where + ": matmul_bf16 differs from the kernels");
+        // The same rows gathered from a buffer twice as tall, in reverse order.
+        std::vector<float> tall(2 * m * lda + 1, 5.0f);
+        std::vector<Index> rows(m);
+        for (Index i = 0; i < m; ++i) {
+          rows[i] = 2 * (m - 1 - i) + 1;
+          std::copy(a.begin() + i * lda, a.begin() + (i + 1) * lda, tall.begin() + rows[i] * lda);
+        }
+        std::fill(c.begin(), c.end(), 7.0f);
+        fastgru::driver::matmul_int8(*k, m, n, tall.data(), lda, int8, c.data(), ldc, t.bias.data(), "x", rows.data());
+        check(c == expected_int8, where + ": matmul_int8 of gathered rows differs");
+        std::fill(c.begin(), c.end(), 7.0f);
+        fastgru::driver::matmul_bf16(*k, m, n, tall.data(), lda, bf16, c.data(), ldc, t.bias.data(), rows.data());
+        check(c == run_bf16(*k, t, t.bias.data(), ldc), where + ": matmul_bf16 of gathered rows differs");
       }
     }
   }
@@ -546,6 +559,12 @@ void whole_matrix_products_refuse_clearly() {
   fastgru::driver::force_threads(false);
   check(refused == "fastgru: input x: int8 quantization needs finite values, got -inf in row 37 at 4",
         "non-finite row: " + refused);
+  const std::vector<Index> gathered = {0, 39, 37};  // the refused row named as the caller numbers it
+  const std::string refused_gathered = message_of([&] {
+    fastgru::driver::matmul_int8(k, 3, n, a.data(), depth, int8, c.data(), n, nullptr, "x", gathered.data());
+  });
+  check(refused_gathered == "fastgru: x: int8 quantization needs finite values, got nan in row 39 at 0",
+        "non-finite gathered row: " + refused_gathered);
   const auto wide = fastgru::kernels::pack_int8_natural(weight.data(), n, depth, 24, "w");
   const std::string width = message_of([&] {
     fastgru::driver::matmul_int8(k, 1, n, a.data(), depth, wide, c.data(), n, nullptr, "x");

@@ -32,6 +32,19 @@ void check_shapes(const kernels::QuantizedKernels& k, const kernels::QuantizedPa
                                 std::to_string(lda) + " and " + std::to_string(ldc));
 }
 
+// convert(rows, first row of a, its row stride, i) for this thread's rows [i, i + rows) of a:
+// one call over the contiguous rows, or one per gathered row.
+template <class Convert>
+void convert_my_rows(const threads::Worker& worker, Index m, const float* a, Index lda,
+                     const Index* a_rows, Convert convert) {
+  const Range mine = split_evenly(m, worker.count(), worker.index());
+  if (!a_rows) {
+    convert(mine.end - mine.begin, a + mine.begin * lda, lda, mine.begin);
+    return;
+  }
+  for (Index i = mine.begin; i < mine.end; ++i) convert(Index(1), a + a_rows[i] * lda, lda, i);
+}
+
 // multiply(r0, rows, panel) for this thread's share of the (row chunk, panel) pairs.
 template <class Multiply>
 void share_panels(const threads::Worker& worker, const kernels::QuantizedKernels& k, Index m,
@@ -51,15 +64,16 @@ void share_panels(const threads::Worker& worker, const kernels::QuantizedKernels
 }  // namespace
 
 void matmul_bf16(const kernels::QuantizedKernels& k, Index m, Index n, const float* a, Index lda,
-                 const kernels::Bf16Panels& weight, float* c, Index ldc, const float* column_bias) {
+                 const kernels::Bf16Panels& weight, float* c, Index ldc, const float* column_bias,
+                 const Index* a_rows) {
   check_shapes(k, weight, m, n, lda, ldc);
   if (m == 0 || n == 0) return;
   const Index depth = weight.depth, ld = kernels::padded_depth(depth);
   Scratch<float> rounded(m * ld);  // allocated here: region bodies must not throw
   threads::parallel(threads_for(2.0 * m * n * depth), [&](const threads::Worker& worker) {
-    const Range mine = split_evenly(m, worker.count(), worker.index());
-    k.round_rows_to_bf16(mine.end - mine.begin, depth, a + mine.begin * lda, lda,
-                         rounded.data() + mine.begin * ld, ld);
+    convert_my_rows(worker, m, a, lda, a_rows, [&](Index rows, const float* first, Index stride, Index i) {
+      k.round_rows_to_bf16(rows, depth, first, stride, rounded.data() + i * ld, ld);
+    });
     worker.barrier();  // every panel reads every row
     share_panels(worker, k, m, n, [&](Index r0, Index rows, Index p) {
       k.multiply_panels_bf16(rows, n, depth, rounded.data() + r0 * ld, ld, weight.values.data(),
@@ -70,7 +84,7 @@ void matmul_bf16(const kernels::QuantizedKernels& k, Index m, Index n, const flo
 
 void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const float* a, Index lda,
                  const kernels::Int8Panels& weight, float* c, Index ldc, const float* column_bias,
-                 const char* input_name) {
+                 const char* input_name, const Index* a_rows) {
   check_shapes(k, weight, m, n, lda, ldc);
   if (m == 0 || n == 0) return;
   const Index depth = weight.depth, ld = kernels::padded_depth(depth);
@@ -78,16 +92,14 @@ void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const flo
   Scratch<float> scales(m);
   std::atomic<Index> first_refused{m};
   threads::parallel(threads_for(2.0 * m * n * depth), [&](const threads::Worker& worker) {
-    const Range mine = split_evenly(m, worker.count(), worker.index());
-    const Index refused =
-        k.quantize_rows_int8(mine.end - mine.begin, depth, a + mine.begin * lda, lda,
-                             quantized.data() + mine.begin * ld, ld, scales.data() + mine.begin);
-    if (refused != kernels::kAllRowsFinite) {
+    convert_my_rows(worker, m, a, lda, a_rows, [&](Index rows, const float* first, Index stride, Index i) {
+      const Index refused = k.quantize_rows_int8(rows, depth, first, stride, quantized.data() + i * ld,
+                                                 ld, scales.data() + i);
+      if (refused == kernels::kAllRowsFinite) return;
       Index seen = first_refused.load();
-      while (mine.begin + refused < seen &&
-             !first_refused.compare_exchange_weak(seen, mine.begin + refused)) {
+      while (i + refused < seen && !first_refused.compare_exchange_weak(seen, i + refused)) {
       }
-    }
+    });
     worker.barrier();  // every panel reads every row; every thread sees a refusal
     if (first_refused.load() < m) return;
     share_panels(worker, k, m, n, [&](Index r0, Index rows, Index p) {
@@ -96,7 +108,8 @@ void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const flo
                              p + 1, c + r0 * ldc, ldc, column_bias);
     });
   });
-  if (const Index row = first_refused.load(); row < m) {
+  if (Index row = first_refused.load(); row < m) {
+    if (a_rows) row = a_rows[row];
     const float* values = a + row * lda;
     Index j = 0;
     while (std::isfinite(values[j])) ++j;
