@@ -106,11 +106,14 @@ std::vector<float> random_values(std::size_t count, std::mt19937& generator, Mag
   return out;
 }
 
-// Every table this CPU can run: the portable one, and AVX2 where the CPU has it.
+// Every table this CPU can run: the portable one, AVX2 and AVX-512 (F and BW) where it has them.
 std::vector<const QuantizedKernels*> tables_to_test() {
+  const fastgru::dispatch::CpuFeatures features = fastgru::dispatch::detect_cpu_features();
   std::vector<const QuantizedKernels*> tables = {&fastgru::kernels::quantized_kernels__scalar()};
-  if (fastgru::dispatch::detect_cpu_features().avx2_fma)
+  if (features.avx2_fma)
     tables.push_back(&fastgru::kernels::quantized_kernels_for(fastgru::kernels::Isa::avx2));
+  if (features.avx512bw)
+    tables.push_back(&fastgru::kernels::quantized_kernels_for(fastgru::kernels::Isa::avx512));
   return tables;
 }
 
@@ -119,10 +122,11 @@ std::string shape_name(const QuantizedKernels& k, Index rows, Index depth, Index
          " columns " + std::to_string(n);
 }
 
-// Awkward sizes around the scalar (4) and AVX2 (8) vector widths and their 3W panels.
+// Awkward sizes around the scalar (4), AVX2 (8) and AVX-512 (16) vector widths and their 3W
+// panels, and every row tile up to 8 and beyond.
 const Index kRows[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-const Index kDepths[] = {1, 2, 3, 7, 8, 9, 16, 31, 64};
-const Index kColumns[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 23, 24, 25, 48, 49, 73};
+const Index kDepths[] = {1, 2, 3, 7, 8, 9, 16, 17, 31, 64};
+const Index kColumns[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 15, 16, 17, 23, 24, 25, 33, 48, 49, 73, 97};
 
 // ---- Conversions ----
 
@@ -252,7 +256,7 @@ void int8_quantization_refuses_rows_that_are_not_finite() {
 
 void panels_hold_the_weights_where_the_kernels_read_them() {
   std::mt19937 generator(3);
-  for (Index panel_width : {12, 24}) {
+  for (Index panel_width : {12, 24, 48}) {
     for (Index depth : {1, 2, 5}) {
       for (Index n : {1, 13, 25}) {
         const std::vector<float> weight = random_values(n * depth, generator, Magnitude::mixed);
@@ -471,11 +475,14 @@ void bf16_products_are_within_the_summation_bound() {
     }
   }
   // Products of normal bf16 values are exact, so a fused and an unfused multiply-add round the
-  // same: every table sums in the same order and must agree to the bit.
+  // same: tables with the same row tiles sum in the same order and must agree to the bit.
+  const std::vector<const QuantizedKernels*> tables = tables_to_test();
   for (std::size_t t = 1; t < unit_results.size(); ++t)
-    for (std::size_t i = 0; i < unit_results[0].size(); ++i)
-      check(bits_of(unit_results[t][i]) == bits_of(unit_results[0][i]),
-            "bf16 products differ between the tables at result " + std::to_string(i));
+    if (tables[t]->tile_rows == tables[0]->tile_rows)
+      for (std::size_t i = 0; i < unit_results[0].size(); ++i)
+        check(bits_of(unit_results[t][i]) == bits_of(unit_results[0][i]),
+              std::string("bf16 products differ between ") + tables[0]->isa + " and " +
+                  tables[t]->isa + " at result " + std::to_string(i));
 }
 
 void bf16_products_carry_non_finite_inputs() {
@@ -589,8 +596,9 @@ void quantized_tables_follow_the_float_tables_isa() {
   check(std::string(fastgru::kernels::quantized_kernels_for(Isa::scalar).isa) == "scalar", "scalar level");
   if (fastgru::dispatch::detect_cpu_features().avx2_fma) {
     check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx2).isa) == "avx2", "avx2 level");
-    check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx512).isa) == "avx2",
-          "avx512 level runs the AVX2 quantized kernels");
+    const bool bw = fastgru::dispatch::detect_cpu_features().avx512bw;
+    check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx512).isa) == (bw ? "avx512bw" : "avx2"),
+          "avx512 level: the AVX-512 quantized kernels where the CPU has BW, else the AVX2 ones");
   }
 }
 

@@ -1,4 +1,5 @@
 // The portable quantized kernels (any CPU), and the choice of table for an instruction set.
+#include "dispatch/cpu_features.h"
 #include "kernels/quantized/quantized_kernel_table.h"
 #include "kernels/quantized/vec_scalar_quantized.h"
 
@@ -12,6 +13,8 @@ const QuantizedKernels& quantized_kernels__scalar() {
 
 const QuantizedKernels& quantized_kernels_for(Isa level) {
 #if FASTGRU_HAVE_X86_KERNELS
+  static const bool has_avx512bw = dispatch::detect_cpu_features().avx512bw;
+  if (level == Isa::avx512 && has_avx512bw) return quantized_kernels__avx512bw();
   if (level == Isa::avx2 || level == Isa::avx512) return quantized_kernels__avx2();
 #endif
   return quantized_kernels__scalar();

@@ -48,10 +48,13 @@ struct QuantizedKernels {
 
 const QuantizedKernels& quantized_kernels__scalar();
 const QuantizedKernels& quantized_kernels__avx2();
+const QuantizedKernels& quantized_kernels__avx512bw();  // AVX-512F and BW
 
 // The table for the float32 table's instruction set (KernelTable::level), so that a layer's
-// quantized products run on the ISA that dispatch and FASTGRU_ISA chose. AVX-512 has no
-// quantized kernels of its own yet: it runs the AVX2 ones.
+// quantized products run on the ISA that dispatch and FASTGRU_ISA chose: at the AVX-512 level
+// the AVX-512 one where the CPU also has AVX-512BW, else the AVX2 one. A cell packs its
+// quantized panels for the table it gets (3 · vector_width columns), which need not be the
+// float table's width.
 const QuantizedKernels& quantized_kernels_for(Isa level);
 
 }  // namespace fastgru::kernels
