@@ -125,7 +125,7 @@ std::string shape_name(const QuantizedKernels& k, Index rows, Index depth, Index
 // Awkward sizes around the scalar (4), AVX2 (8) and AVX-512 (16) vector widths and their 3W
 // panels, and every row tile up to 8 and beyond.
 const Index kRows[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-const Index kDepths[] = {1, 2, 3, 7, 8, 9, 16, 17, 31, 64};
+const Index kDepths[] = {0, 1, 2, 3, 7, 8, 9, 16, 17, 31, 64};
 const Index kColumns[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 15, 16, 17, 23, 24, 25, 33, 48, 49, 73, 97};
 
 // ---- Conversions ----
@@ -507,7 +507,7 @@ void whole_matrix_products_equal_the_kernels_on_threads() {
   std::mt19937 generator(6);
   for (const QuantizedKernels* k : tables_to_test()) {
     for (Index m : {0, 1, 7, 600}) {
-      for (Index depth : {1, 33}) {
+      for (Index depth : {0, 1, 33}) {  // depth 0: the bias alone
         const Index n = 53, lda = depth + 1, ldc = n + 2;
         ProductCase t{m, depth, n, random_values(m * depth, generator, Magnitude::unit),
                       random_values(n * depth, generator, Magnitude::unit),
