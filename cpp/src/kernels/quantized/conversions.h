@@ -18,6 +18,14 @@ using Bf16 = std::uint16_t;  // the top 16 bits of a float32
 constexpr int kInt8Limit = 127;
 // An int8 product sums at most this many terms of |q_x q_w| ≤ 127² in int32 without overflow.
 constexpr Index kMaxInt8Depth = 2147483647 / (kInt8Limit * kInt8Limit);
+// The quantized layouts group the depth in pairs (quantized_product.h): a weight panel and an
+// input row are padded with zeros to an even depth.
+constexpr Index kQuantizedDepthGroup = 2;
+
+inline Index padded_depth(Index depth) {
+  return (depth + kQuantizedDepthGroup - 1) / kQuantizedDepthGroup * kQuantizedDepthGroup;
+}
+
 // Returned by the int8 row quantizers when every row was finite.
 constexpr Index kAllRowsFinite = -1;
 

@@ -19,8 +19,8 @@ struct QuantizedPanelShape {
   Index depth = 0;         // K: the length of a weight row
   Index panel_count = 0;
   Index panel_width = 0;   // columns per panel: 3W of the kernel table
-  // Elements between consecutive panels: the depth padded to even, times the width.
-  Index panel_stride() const { return (depth + depth % 2) * panel_width; }
+  // Elements between consecutive panels: the padded depth times the width.
+  Index panel_stride() const { return padded_depth(depth) * panel_width; }
 };
 
 struct Bf16Panels : QuantizedPanelShape {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/kernels.h"
@@ -23,12 +24,6 @@
 #include "kernels/simd/panel_product.h"
 
 namespace fastgru::kernels {
-
-constexpr Index kQuantizedDepthGroup = 2;
-
-inline Index padded_depth(Index depth) {
-  return (depth + kQuantizedDepthGroup - 1) / kQuantizedDepthGroup * kQuantizedDepthGroup;
-}
 
 // Panel bytes fetched ahead of the product (as the float kernel's 16 rows of 3·8 floats).
 constexpr int kQuantizedPrefetchBytes = 1536;
