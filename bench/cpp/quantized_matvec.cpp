@@ -3,7 +3,8 @@
 // (the kernels called directly, no pool), the same weights and input in one run. Each round
 // times `reps` calls of each precision in turn; medians over the rounds, in microseconds per
 // call, with the weight bytes read per second and the speed-up over float32. The quantized times
-// include rounding or quantizing the input row, as a step must. Built with -DFASTGRU_BUILD_TESTS=ON.
+// include rounding or quantizing the input row, as a step must. Built with
+// -DFASTGRU_BUILD_TESTS=ON.
 //   build/dev/fastgru_quantized_matvec [rounds]
 #include <algorithm>
 #include <chrono>
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
   const auto& q = fastgru::kernels::quantized_kernels_for(f32.level);
   std::printf("B = 1 matvec, 3H x H weights, 1 thread, float32 kernels %s, quantized kernels %s, "
               "median of %d rounds\n", f32.isa, q.isa, rounds);
-  std::printf("%6s %-8s %10s %10s %12s %8s\n", "H", "weights", "us/call", "MB", "weight GB/s", "vs fp32");
+  std::printf("%6s %-8s %10s %10s %12s %8s\n", "H", "weights", "us/call", "MB", "weight GB/s",
+              "vs fp32");
   std::mt19937 generator(0);
   std::uniform_real_distribution<float> uniform(-0.06f, 0.06f);
   for (Index H : {256, 512, 1024}) {

@@ -25,7 +25,8 @@ void check_shapes(const kernels::QuantizedKernels& k, const kernels::QuantizedPa
   if (m < 0 || n < 0 || n > weight.panel_count * weight.panel_width)
     throw std::invalid_argument(where + "expected 0 <= rows and 0 <= columns <= " +
                                 std::to_string(weight.panel_count * weight.panel_width) +
-                                ", got rows " + std::to_string(m) + ", columns " + std::to_string(n));
+                                ", got rows " + std::to_string(m) + ", columns " +
+                                std::to_string(n));
   if (lda < weight.depth || ldc < n)
     throw std::invalid_argument(where + "expected lda >= " + std::to_string(weight.depth) +
                                 " and ldc >= " + std::to_string(n) + ", got " +
@@ -71,9 +72,10 @@ void matmul_bf16(const kernels::QuantizedKernels& k, Index m, Index n, const flo
   const Index depth = weight.depth, ld = kernels::padded_depth(depth);
   Scratch<float> rounded(m * ld);  // allocated here: region bodies must not throw
   threads::parallel(threads_for(2.0 * m * n * depth), [&](const threads::Worker& worker) {
-    convert_my_rows(worker, m, a, lda, a_rows, [&](Index rows, const float* first, Index stride, Index i) {
-      k.round_rows_to_bf16(rows, depth, first, stride, rounded.data() + i * ld, ld);
-    });
+    convert_my_rows(worker, m, a, lda, a_rows,
+                    [&](Index rows, const float* first, Index stride, Index i) {
+                      k.round_rows_to_bf16(rows, depth, first, stride, rounded.data() + i * ld, ld);
+                    });
     worker.barrier();  // every panel reads every row
     share_panels(worker, k, m, n, [&](Index r0, Index rows, Index p) {
       k.multiply_panels_bf16(rows, n, depth, rounded.data() + r0 * ld, ld, weight.values.data(),
@@ -92,14 +94,17 @@ void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const flo
   Scratch<float> scales(m);
   std::atomic<Index> first_refused{m};
   threads::parallel(threads_for(2.0 * m * n * depth), [&](const threads::Worker& worker) {
-    convert_my_rows(worker, m, a, lda, a_rows, [&](Index rows, const float* first, Index stride, Index i) {
-      const Index refused = k.quantize_rows_int8(rows, depth, first, stride, quantized.data() + i * ld,
-                                                 ld, scales.data() + i);
-      if (refused == kernels::kAllRowsFinite) return;
-      Index seen = first_refused.load();
-      while (i + refused < seen && !first_refused.compare_exchange_weak(seen, i + refused)) {
-      }
-    });
+    convert_my_rows(worker, m, a, lda, a_rows,
+                    [&](Index rows, const float* first, Index stride, Index i) {
+                      const Index refused =
+                          k.quantize_rows_int8(rows, depth, first, stride, quantized.data() + i * ld,
+                                               ld, scales.data() + i);
+                      if (refused == kernels::kAllRowsFinite) return;
+                      Index seen = first_refused.load();
+                      while (i + refused < seen &&
+                             !first_refused.compare_exchange_weak(seen, i + refused)) {
+                      }
+                    });
     worker.barrier();  // every panel reads every row; every thread sees a refusal
     if (first_refused.load() < m) return;
     share_panels(worker, k, m, n, [&](Index r0, Index rows, Index p) {

@@ -60,9 +60,9 @@ template <class ColumnRow>
 Int8Panels pack_int8_panels(Index depth, Index panel_count, Index panel_width,
                             ColumnRow column_row, const char* weight_name) {
   if (depth > kMaxInt8Depth)
-    throw std::invalid_argument(std::string("fastgru: ") + weight_name + ": int8 products take at most " +
-                                std::to_string(kMaxInt8Depth) + " inputs (int32 sums), got " +
-                                std::to_string(depth));
+    throw std::invalid_argument(std::string("fastgru: ") + weight_name +
+                                ": int8 products take at most " + std::to_string(kMaxInt8Depth) +
+                                " inputs (int32 sums), got " + std::to_string(depth));
   Int8Panels packed;
   packed.depth = depth;
   packed.panel_count = panel_count;

@@ -257,9 +257,10 @@ void multiply_panels_bf16(Index rows, Index n, Index depth, const float* a, Inde
     const Index col0 = p * 3 * W;
     const Bf16* panel = panels + p * panel_stride;
     const float* bias = column_bias ? column_bias + col0 : nullptr;
-    if (vectors == 3) multiply_bf16_panel<Q, 3>(rows, depth, a, lda, panel, c + col0, ldc, bias, count);
-    if (vectors == 2) multiply_bf16_panel<Q, 2>(rows, depth, a, lda, panel, c + col0, ldc, bias, count);
-    if (vectors == 1) multiply_bf16_panel<Q, 1>(rows, depth, a, lda, panel, c + col0, ldc, bias, count);
+    float* out = c + col0;
+    if (vectors == 3) multiply_bf16_panel<Q, 3>(rows, depth, a, lda, panel, out, ldc, bias, count);
+    if (vectors == 2) multiply_bf16_panel<Q, 2>(rows, depth, a, lda, panel, out, ldc, bias, count);
+    if (vectors == 1) multiply_bf16_panel<Q, 1>(rows, depth, a, lda, panel, out, ldc, bias, count);
   }
 }
 
@@ -278,12 +279,16 @@ void multiply_panels_int8(Index rows, Index n, Index depth, const std::int16_t* 
     const std::int8_t* panel = panels + p * panel_stride;
     const float* scales = column_scales + col0;
     const float* bias = column_bias ? column_bias + col0 : nullptr;
+    float* out = c + col0;
     if (vectors == 3)
-      multiply_int8_panel<Q, 3>(rows, depth, a, lda, row_scales, panel, scales, c + col0, ldc, bias, count);
+      multiply_int8_panel<Q, 3>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
+                                count);
     if (vectors == 2)
-      multiply_int8_panel<Q, 2>(rows, depth, a, lda, row_scales, panel, scales, c + col0, ldc, bias, count);
+      multiply_int8_panel<Q, 2>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
+                                count);
     if (vectors == 1)
-      multiply_int8_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, c + col0, ldc, bias, count);
+      multiply_int8_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
+                                count);
   }
 }
 

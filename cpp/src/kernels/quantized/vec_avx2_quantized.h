@@ -19,11 +19,14 @@ struct VecAvx2Quantized : VecAvx2F32 {
   // 8 columns' (k, k+1) pairs of bf16, one 32-bit lane each, as float32: the values at k are
   // the lanes shifted left by 16, those at k + 1 the lanes with their low half cleared.
   static V load_bf16_even(const Bf16* p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 16));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(load_pairs(p), 16));
   }
   static V load_bf16_odd(const Bf16* p) {
-    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
-                                                _mm256_set1_epi32(int(0xFFFF0000u))));
+    const __m256i top_halves = _mm256_set1_epi32(int(0xFFFF0000u));
+    return _mm256_castsi256_ps(_mm256_and_si256(load_pairs(p), top_halves));
+  }
+  static __m256i load_pairs(const Bf16* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   }
   static Pairs load_int8_pairs(const std::int8_t* p) {
     return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -49,7 +52,8 @@ struct VecAvx2Quantized : VecAvx2F32 {
       const __m256 x = _mm256_loadu_ps(in + k);
       const __m256i bits = _mm256_castps_si256(x);
       const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), ones);
-      const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(bits, _mm256_add_epi32(half, odd)), top);
+      const __m256i rounded =
+          _mm256_and_si256(_mm256_add_epi32(bits, _mm256_add_epi32(half, odd)), top);
       const __m256i nan = _mm256_or_si256(_mm256_and_si256(bits, top), quiet);
       const __m256 is_nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
       _mm256_storeu_ps(out + k, _mm256_blendv_ps(_mm256_castsi256_ps(rounded),
@@ -83,7 +87,8 @@ struct VecAvx2Quantized : VecAvx2F32 {
     for (; k + kWidth <= count; k += kWidth) {
       __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(row + k), scale));
       q = _mm256_max_epi32(_mm256_min_epi32(q, high), low);
-      const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+      const __m128i packed =
+          _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k), packed);
     }
     for (; k < count; ++k) out[k] = static_cast<std::int16_t>(quantize_int8(row[k], inverse));

@@ -23,7 +23,8 @@ struct VecAvx512Quantized : VecAvx512F32 {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(p), 16));
   }
   static V load_bf16_odd(const Bf16* p) {
-    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(p), _mm512_set1_epi32(int(0xFFFF0000u))));
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_loadu_si512(p), _mm512_set1_epi32(int(0xFFFF0000u))));
   }
   static Pairs load_int8_pairs(const std::int8_t* p) {
     return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -51,7 +52,8 @@ struct VecAvx512Quantized : VecAvx512F32 {
       const __m512 x = _mm512_loadu_ps(in + k);
       const __m512i bits = _mm512_castps_si512(x);
       const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), ones);
-      const __m512i rounded = _mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(half, odd)), top);
+      const __m512i rounded =
+          _mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(half, odd)), top);
       const __m512i nan = _mm512_or_si512(_mm512_and_si512(bits, top), quiet);
       const __mmask16 is_nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
       _mm512_storeu_si512(out + k, _mm512_mask_blend_epi32(is_nan, rounded, nan));
@@ -67,7 +69,7 @@ struct VecAvx512Quantized : VecAvx512F32 {
     Index k = 0;
     for (; k + kWidth <= count; k += kWidth)
       largest = _mm512_max_epi32(largest, _mm512_and_si512(_mm512_loadu_si512(row + k), magnitude));
-    const std::uint32_t vector_largest = static_cast<std::uint32_t>(_mm512_reduce_max_epi32(largest));
+    const auto vector_largest = static_cast<std::uint32_t>(_mm512_reduce_max_epi32(largest));
     const std::uint32_t tail_largest = kernels::largest_magnitude_bits(count - k, row + k);
     return vector_largest > tail_largest ? vector_largest : tail_largest;
   }

@@ -71,7 +71,8 @@ struct VecScalarQuantized : VecScalar<float> {
   }
   // inverse is finite (int8_row_scaling of a finite, not tiny row).
   static void quantize_row_int8(Index count, const float* row, float inverse, std::int16_t* out) {
-    for (Index k = 0; k < count; ++k) out[k] = static_cast<std::int16_t>(quantize_int8(row[k], inverse));
+    for (Index k = 0; k < count; ++k)
+      out[k] = static_cast<std::int16_t>(quantize_int8(row[k], inverse));
   }
 };
 
