@@ -96,9 +96,9 @@ void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const flo
   threads::parallel(threads_for(2.0 * m * n * depth), [&](const threads::Worker& worker) {
     convert_my_rows(worker, m, a, lda, a_rows,
                     [&](Index rows, const float* first, Index stride, Index i) {
-                      const Index refused =
-                          k.quantize_rows_int8(rows, depth, first, stride, quantized.data() + i * ld,
-                                               ld, scales.data() + i);
+                      std::int16_t* target = quantized.data() + i * ld;
+                      const Index refused = k.quantize_rows_int8(rows, depth, first, stride,
+                                                                 target, ld, scales.data() + i);
                       if (refused == kernels::kAllRowsFinite) return;
                       Index seen = first_refused.load();
                       while (i + refused < seen &&
