@@ -106,14 +106,15 @@ std::vector<float> random_values(std::size_t count, std::mt19937& generator, Mag
   return out;
 }
 
-// Every table this CPU can run: the portable one, AVX2 and AVX-512 (F and BW) where it has them.
+// Every table this CPU can run: the portable one, AVX2, AVX-512 (F and BW) and AVX512-BF16 where
+// it has them.
 std::vector<const QuantizedKernels*> tables_to_test() {
   const fastgru::dispatch::CpuFeatures features = fastgru::dispatch::detect_cpu_features();
   std::vector<const QuantizedKernels*> tables = {&fastgru::kernels::quantized_kernels__scalar()};
   if (features.avx2_fma)
     tables.push_back(&fastgru::kernels::quantized_kernels_for(fastgru::kernels::Isa::avx2));
-  if (features.avx512bw)
-    tables.push_back(&fastgru::kernels::quantized_kernels_for(fastgru::kernels::Isa::avx512));
+  if (features.avx512bw) tables.push_back(&fastgru::kernels::quantized_kernels__avx512bw());
+  if (features.avx512bf16) tables.push_back(&fastgru::kernels::quantized_kernels__avx512bf16());
   return tables;
 }
 
@@ -430,11 +431,15 @@ void int8_products_are_exact_at_full_scale() {
 // subnormal, and every operation whose result is subnormal may lose up to 2^−150 more. Here the
 // sum has depth products and the bias (n = depth + 1 terms, at most depth + 2 additions
 // including the final sum of two chains), and the double model's own error (depth·2^−53 relative)
-// is added.
-double bf16_error_bound(Index depth, double magnitude_sum) {
+// is added. A table whose products treat subnormals as zero (vdpbf16ps) loses every term with a
+// subnormal factor (flushed_sum: their magnitudes) and up to 2^−126 at each operation instead.
+double bf16_error_bound(Index depth, double magnitude_sum, bool flushes_subnormals,
+                        double flushed_sum) {
   const double u = std::ldexp(1.0, -24), n = static_cast<double>(depth + 2);
   const double gamma = n * u / (1 - n * u);
-  return (gamma + depth * std::ldexp(1.0, -53)) * magnitude_sum + 2 * n * std::ldexp(1.0, -150);
+  const double per_operation = std::ldexp(1.0, flushes_subnormals ? -126 : -150);
+  return (gamma + depth * std::ldexp(1.0, -53)) * magnitude_sum + 2 * n * per_operation +
+         (flushes_subnormals ? flushed_sum : 0.0);
 }
 
 void bf16_products_are_within_the_summation_bound() {
@@ -454,18 +459,23 @@ void bf16_products_are_within_the_summation_bound() {
           const std::string where = shape_name(*k, rows, depth, n);
           for (Index i = 0; i < rows; ++i) {
             for (Index j = 0; j < n; ++j) {
-              double exact = t.bias[j], magnitude_sum = std::fabs(t.bias[j]);
+              double exact = t.bias[j], magnitude_sum = std::fabs(t.bias[j]), flushed_sum = 0;
               for (Index d = 0; d < depth; ++d) {
-                const double term = double(model_bf16_value(t.x[i * depth + d])) *
-                                    double(model_bf16_value(t.weight[j * depth + d]));
+                const float x = model_bf16_value(t.x[i * depth + d]);
+                const float w = model_bf16_value(t.weight[j * depth + d]);
+                const double term = double(x) * double(w);
                 exact += term;
                 magnitude_sum += std::fabs(term);
+                if (std::fpclassify(x) == FP_SUBNORMAL || std::fpclassify(w) == FP_SUBNORMAL)
+                  flushed_sum += std::fabs(term);
               }
               const double error = std::fabs(double(c[i * ldc + j]) - exact);
-              check(error <= bf16_error_bound(depth, magnitude_sum),
-                    where + " [" + std::to_string(i) + ", " + std::to_string(j) + "]: " +
-                        std::to_string(c[i * ldc + j]) + " is " + std::to_string(error) + " from " +
-                        std::to_string(exact) + ", bound " + std::to_string(bf16_error_bound(depth, magnitude_sum)));
+              const double bound = bf16_error_bound(depth, magnitude_sum,
+                                                    k->bf16_flushes_subnormals, flushed_sum);
+              check(error <= bound, where + " [" + std::to_string(i) + ", " + std::to_string(j) +
+                                        "]: " + std::to_string(c[i * ldc + j]) + " is " +
+                                        std::to_string(error) + " from " + std::to_string(exact) +
+                                        ", bound " + std::to_string(bound));
               if (magnitude == Magnitude::unit) unit_results.back().push_back(c[i * ldc + j]);
             }
           }
@@ -475,10 +485,11 @@ void bf16_products_are_within_the_summation_bound() {
     }
   }
   // Products of normal bf16 values are exact, so a fused and an unfused multiply-add round the
-  // same: tables with the same row tiles sum in the same order and must agree to the bit.
+  // same: tables with the same row tiles that widen bf16 sum in the same order and must agree to
+  // the bit.
   const std::vector<const QuantizedKernels*> tables = tables_to_test();
   for (std::size_t t = 1; t < unit_results.size(); ++t)
-    if (tables[t]->tile_rows == tables[0]->tile_rows)
+    if (tables[t]->tile_rows == tables[0]->tile_rows && !tables[t]->bf16_flushes_subnormals)
       for (std::size_t i = 0; i < unit_results[0].size(); ++i)
         check(bits_of(unit_results[t][i]) == bits_of(unit_results[0][i]),
               std::string("bf16 products differ between ") + tables[0]->isa + " and " +
@@ -596,9 +607,10 @@ void quantized_tables_follow_the_float_tables_isa() {
   check(std::string(fastgru::kernels::quantized_kernels_for(Isa::scalar).isa) == "scalar", "scalar level");
   if (fastgru::dispatch::detect_cpu_features().avx2_fma) {
     check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx2).isa) == "avx2", "avx2 level");
-    const bool bw = fastgru::dispatch::detect_cpu_features().avx512bw;
-    check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx512).isa) == (bw ? "avx512bw" : "avx2"),
-          "avx512 level: the AVX-512 quantized kernels where the CPU has BW, else the AVX2 ones");
+    const fastgru::dispatch::CpuFeatures features = fastgru::dispatch::detect_cpu_features();
+    const char* expected = features.avx512bf16 ? "avx512bf16" : features.avx512bw ? "avx512bw" : "avx2";
+    check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx512).isa) == expected,
+          "avx512 level: the AVX-512 quantized kernels the CPU has, else the AVX2 ones");
   }
 }
 

@@ -40,6 +40,8 @@ struct QuantizedKernels {
   Isa level;
   Index vector_width;  // W: panels are 3W columns wide
   int tile_rows;
+  // The bf16 products treat subnormal values as zero (vdpbf16ps), whatever MXCSR says.
+  bool bf16_flushes_subnormals;
   RoundRowsToBf16Fn round_rows_to_bf16;
   QuantizeRowsInt8Fn quantize_rows_int8;
   MultiplyPanelsBf16Fn multiply_panels_bf16;
@@ -48,11 +50,13 @@ struct QuantizedKernels {
 
 const QuantizedKernels& quantized_kernels__scalar();
 const QuantizedKernels& quantized_kernels__avx2();
-const QuantizedKernels& quantized_kernels__avx512bw();  // AVX-512F and BW
+const QuantizedKernels& quantized_kernels__avx512bw();    // AVX-512F and BW
+const QuantizedKernels& quantized_kernels__avx512bf16();  // AVX-512F, BW and BF16
 
 // The table for the float32 table's instruction set (KernelTable::level), so that a layer's
 // quantized products run on the ISA that dispatch and FASTGRU_ISA chose: at the AVX-512 level
-// the AVX-512 one where the CPU also has AVX-512BW, else the AVX2 one. A cell packs its
+// the AVX512-BF16 one where the CPU has BF16 and BW, the AVX-512 one where it has BW, else the
+// AVX2 one. A cell packs its
 // quantized panels for the table it gets (3 · vector_width columns), which need not be the
 // float table's width.
 const QuantizedKernels& quantized_kernels_for(Isa level);

@@ -35,15 +35,13 @@ inline void prefetch_pair_row(const Element* row, int row_elements) {
     __builtin_prefetch(ahead + byte);
 }
 
-// A tile of MR rows runs over the panel in passes of at most kMaxPassRows rows (balanced: 4 rows
-// as 2 + 2): AVX2's 16 registers hold 3 rows' 3 × 3 accumulators, a panel row's 3 vectors and a
-// broadcast, but not 4 rows' (the compiler then keeps accumulators on the stack, a store and a
-// load per step of k). Every path uses the same passes, so every table sums in the same order.
-constexpr int kMaxPassRows = 3;
-
-template <int MR>
+// A tile of MR rows runs over the panel in passes of at most Q::kMaxPassRows rows (balanced: 4
+// rows as 2 + 2): AVX2's 16 registers hold 3 rows' 3 × 3 accumulators, a panel row's 3 vectors
+// and a broadcast, but not 4 rows' (the compiler then keeps accumulators on the stack, a store
+// and a load per step of k). The scalar path takes AVX2's passes, so the two sum in one order.
+template <class Q, int MR>
 constexpr int first_pass_rows() {
-  constexpr int passes = (MR + kMaxPassRows - 1) / kMaxPassRows;
+  constexpr int passes = (MR + Q::kMaxPassRows - 1) / Q::kMaxPassRows;
   return (MR + passes - 1) / passes;
 }
 
@@ -86,18 +84,56 @@ inline void bf16_pass(Index pairs, const float* a, Index lda, const Bf16* panel,
     for (int i = 0; i < Rows; ++i)
       for (int v = 0; v < NV; ++v) acc[First + i][v] = Q::add(acc[First + i][v], odd_chain[i][v]);
   if constexpr (First + Rows < MR)
-    bf16_pass<Q, First + Rows, first_pass_rows<MR - First - Rows>(), MR, NV, RowVectors>(
+    bf16_pass<Q, First + Rows, first_pass_rows<Q, MR - First - Rows>(), MR, NV, RowVectors>(
         pairs, a, lda, panel, acc);
 }
 
+// Where the ISA multiplies bf16 pairs (vdpbf16ps; 32 registers, so no passes): each panel row's
+// lanes are (k, k+1) pairs as they are, and each input row's pair is one broadcast. Few
+// accumulators: the odd pairs sum into a second chain.
+template <class Q, int MR, int NV, int RowVectors>
+inline void bf16_dot_product(Index pairs, const float* a, Index lda, const Bf16* panel,
+                             typename Q::V (&acc)[MR][NV]) {
+  using V = typename Q::V;
+  constexpr int W = Q::kWidth, RowElements = 2 * RowVectors * W;
+  constexpr bool kTwoChains = MR * RowVectors < 6;
+  V odd_chain[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) odd_chain[i][v] = Q::zero();
+  for (Index p = 0; p < pairs; ++p) {
+    const Bf16* row = panel + p * RowElements;
+    prefetch_pair_row(row, NV * 2 * W);
+    typename Q::Bf16Pairs b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Q::load_bf16_pairs(row + v * 2 * W);
+    for (int i = 0; i < MR; ++i) {
+      const typename Q::Bf16Pairs a_pair = Q::set1_bf16_pair(a + i * lda + 2 * p);
+      for (int v = 0; v < NV; ++v) {
+        if (kTwoChains && p % 2) {
+          odd_chain[i][v] = Q::dot_pairs(odd_chain[i][v], a_pair, b[v]);
+        } else {
+          acc[i][v] = Q::dot_pairs(acc[i][v], a_pair, b[v]);
+        }
+      }
+    }
+  }
+  if constexpr (kTwoChains)
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = Q::add(acc[i][v], odd_chain[i][v]);
+}
+
 // acc[i][v] += Σ_k a(i, k) · panel(k, v·W + lane), bf16 values widened to float32 and summed in
-// float32. a(i, k) = a[i·lda + k]: float32 rows holding bf16 values (round_rows_to_bf16), so a
-// broadcast costs no conversion. A bf16 product is exact in float32: only the sums round.
+// float32 (or multiplied as pairs, where Q::kBf16DotPairs). a(i, k) = a[i·lda + k]: float32 rows
+// holding bf16 values (round_rows_to_bf16), so a broadcast costs no conversion. A bf16 product
+// is exact in float32: only the sums round.
 template <class Q, int MR, int NV, int RowVectors = NV>
 inline void panel_product_bf16(Index depth, const float* a, Index lda, const Bf16* panel,
                                typename Q::V (&acc)[MR][NV]) {
-  bf16_pass<Q, 0, first_pass_rows<MR>(), MR, NV, RowVectors>(padded_depth(depth) / 2, a, lda,
-                                                              panel, acc);
+  if constexpr (Q::kBf16DotPairs) {
+    bf16_dot_product<Q, MR, NV, RowVectors>(padded_depth(depth) / 2, a, lda, panel, acc);
+  } else {
+    bf16_pass<Q, 0, first_pass_rows<Q, MR>(), MR, NV, RowVectors>(padded_depth(depth) / 2, a, lda,
+                                                                panel, acc);
+  }
 }
 
 // Rows [First, First + Rows) of an int8 tile.
@@ -121,7 +157,7 @@ inline void int8_pass(Index pairs, const std::int16_t* a, Index lda, const std::
   for (int i = 0; i < Rows; ++i)
     for (int v = 0; v < NV; ++v) acc[First + i][v] = sums[i][v];
   if constexpr (First + Rows < MR)
-    int8_pass<Q, First + Rows, first_pass_rows<MR - First - Rows>(), MR, NV, RowVectors>(
+    int8_pass<Q, First + Rows, first_pass_rows<Q, MR - First - Rows>(), MR, NV, RowVectors>(
         pairs, a, lda, panel, acc);
 }
 
@@ -131,7 +167,7 @@ inline void int8_pass(Index pairs, const std::int16_t* a, Index lda, const std::
 template <class Q, int MR, int NV, int RowVectors = NV>
 inline void panel_product_int8(Index depth, const std::int16_t* a, Index lda,
                                const std::int8_t* panel, typename Q::I (&acc)[MR][NV]) {
-  int8_pass<Q, 0, first_pass_rows<MR>(), MR, NV, RowVectors>(padded_depth(depth) / 2, a, lda,
+  int8_pass<Q, 0, first_pass_rows<Q, MR>(), MR, NV, RowVectors>(padded_depth(depth) / 2, a, lda,
                                                               panel, acc);
 }
 

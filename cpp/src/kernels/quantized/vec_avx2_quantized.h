@@ -13,6 +13,11 @@
 namespace fastgru::kernels {
 
 struct VecAvx2Quantized : VecAvx2F32 {
+  // bf16 products widen both factors to float32 and sum with FMAs (no pair instruction).
+  static constexpr bool kBf16DotPairs = false;
+  // Rows of a tile that a product runs over the panel at once: what 16 registers hold
+  // (quantized_product.h).
+  static constexpr int kMaxPassRows = 3;
   using I = __m256i;      // 8 int32 sums
   using Pairs = __m256i;  // 8 pairs of int16
 

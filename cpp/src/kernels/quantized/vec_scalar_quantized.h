@@ -11,6 +11,11 @@
 namespace fastgru::kernels {
 
 struct VecScalarQuantized : VecScalar<float> {
+  // bf16 products widen both factors to float32 and sum with FMAs (no pair instruction).
+  static constexpr bool kBf16DotPairs = false;
+  // Rows of a tile that a product runs over the panel at once: AVX2's, so that the two sum in
+  // the same order (quantized_product.h).
+  static constexpr int kMaxPassRows = 3;
   struct I {  // kWidth int32 sums
     std::int32_t lane[kWidth];
   };
