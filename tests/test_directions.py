@@ -203,3 +203,34 @@ def test_a_stateful_layer_continues_where_its_last_call_ended(cls):
     np.testing.assert_array_equal(copy(x[:3])[0], first)
     with pytest.raises(ValueError, match="reset_states: this .* has stateful=False"):
         whole.reset_states()
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_rows_of_no_steps_output_zeros_and_keep_their_initial_state(batch_first):
+    layer = fastgru.GRU(2, 3, num_layers=2, bidirectional=True, merge_mode="sum", batch_first=batch_first,
+                        dtype="float64", seed=18)
+    rng = np.random.default_rng(19)
+    lengths = np.array([0, 4, 0, 2])
+    x, h0 = rng.standard_normal((4, 4, 2)), rng.standard_normal((4, 4, 3))
+    xb = np.ascontiguousarray(x.transpose(1, 0, 2)) if batch_first else x
+    y, h_n = layer(xb, h0, lengths=lengths)
+    kept = np.array([1, 3])
+    y_kept, h_kept = layer(xb[kept] if batch_first else xb[:, kept], h0[:, kept], lengths=lengths[kept])
+    y_rows = y if batch_first else y.transpose(1, 0, 2)
+    y_kept_rows = y_kept if batch_first else y_kept.transpose(1, 0, 2)
+    assert np.all(y_rows[[0, 2]] == 0) and np.array_equal(y_rows[kept], y_kept_rows)
+    assert np.array_equal(h_n[:, [0, 2]], h0[:, [0, 2]]) and np.array_equal(h_n[:, kept], h_kept)
+    dy, dh_n = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape)
+    layer.forward(xb, h0, lengths=lengths, train=True)
+    dx, dh0 = layer.backward(dy, dh_n)
+    dx_rows = dx if batch_first else dx.transpose(1, 0, 2)
+    assert np.all(dx_rows[[0, 2]] == 0) and np.array_equal(dh0[:, [0, 2]], dh_n[:, [0, 2]])
+
+    def loss(h0=h0, x=xb):
+        out, states = layer(x, h0, lengths=lengths)
+        return float(np.sum(dy * out) + np.sum(dh_n * states))
+
+    assert normalised_error(dh0, central_difference(loss, h0)) <= 1e-7
+    assert normalised_error(dx, central_difference(lambda: loss(x=xb), xb)) <= 1e-7
+    every_row_empty, states = layer(xb, h0, lengths=np.zeros(4, np.int64))
+    assert np.all(every_row_empty == 0) and np.array_equal(states, h0)

@@ -180,7 +180,7 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
   fastgru_model* missing = (fastgru_model*)1;
   fastgru_stream* stream = NULL;
   float x[T * B * I], y[T * B * H], y_t[B * H];
-  const int64_t bad_lengths[B] = {7, 0, 5};
+  const int64_t bad_lengths[B] = {7, 8, 5};
   int threads = 0;
   fill(x, T * B * I, 5);
   EXPECT_ERROR(fastgru_model_load(data_file("no-such-file.safetensors"), FASTGRU_FLOAT32, &missing),
@@ -207,7 +207,7 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 2, x, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
                "batch_first: expected 0 or 1, got 2");
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 0, x, bad_lengths, NULL, y, NULL),
-               FASTGRU_ERROR_INVALID_ARGUMENT, "lengths[1]: expected 1..7");
+               FASTGRU_ERROR_INVALID_ARGUMENT, "lengths[1]: expected 0..7");
   EXPECT_ERROR(fastgru_model_forward_f64(model, T, B, 0, (const double*)x, NULL, NULL, (double*)y, NULL),
                FASTGRU_ERROR_INVALID_ARGUMENT, "model: expected a float64 handle (this is the _f64 function), got a float32 one");
   EXPECT_ERROR(fastgru_stream_create(model, 0, &stream), FASTGRU_ERROR_INVALID_ARGUMENT, "batch: expected >= 1, got 0");

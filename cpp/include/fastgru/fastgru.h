@@ -103,7 +103,7 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
  *   batch_first   0: x is (T, B, I) and y (T, B, W); 1: x is (B, T, I) and y (B, T, W), W =
  *                 fastgru_model_info.outputs (D*H unless the directions are merged)
  *   x             the input
- *   lengths       (B) real steps of each row, each in 1..T, or null for T everywhere; outputs past
+ *   lengths       (B) real steps of each row, each in 0..T, or null for T everywhere; outputs past
  *                 a row's length are zero and its final state is the one after its last step
  *   h0            (L*D, B, H) initial states, or null for zeros
  *   y             out: the last layer's outputs, directions side by side

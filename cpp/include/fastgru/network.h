@@ -181,9 +181,10 @@ struct SequenceLayout {
   std::int64_t steps = 0;    // T >= 0
   std::int64_t batch = 0;    // B >= 0
   bool batch_first = false;  // (B, T, ·) instead of (T, B, ·)
-  // (B) real steps of each row, each in 1..T, any order; nullptr: every row has T steps. Steps
+  // (B) real steps of each row, each in 0..T, any order; nullptr: every row has T steps. Steps
   // past a row's length are skipped: they cost nothing, their outputs are zero, the row's final
-  // state is its state after its last real step, and the reverse direction starts there.
+  // state is its state after its last real step, and the reverse direction starts there. A row
+  // of no steps (as ONNX allows) outputs zeros and keeps its initial state.
   const std::int64_t* lengths = nullptr;
 };
 
@@ -263,6 +264,14 @@ class Network {
                 Real* dh0, const std::vector<GradientsView<Real>>& grads) const;
 
  private:
+  // A batch some of whose rows have no steps runs on the others alone.
+  void forward_rows_with_steps(const std::vector<std::int64_t>& rows, const SequenceLayout& layout,
+                               const Real* x, const Real* h0, Real* y, Real* h_n,
+                               TrainingCache<Real>* cache, std::uint64_t seed) const;
+  void backward_rows_with_steps(TrainingCache<Real>& cache, const Real* dy, const Real* dh_n,
+                                Real* dx, Real* dh0,
+                                const std::vector<GradientsView<Real>>& grads) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

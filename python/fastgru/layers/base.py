@@ -411,10 +411,10 @@ class RecurrentLayer:
             lengths = as_array(lengths, "lengths")
             if lengths.dtype.kind not in "iu" or lengths.shape != (batch,):
                 raise ValueError(f"lengths: expected {batch} integers (one per row), got {lengths.dtype} {lengths.shape}")
-            bad = (lengths < 1) | (lengths > steps)
+            bad = (lengths < 0) | (lengths > steps)
             if bad.any():
                 row = int(np.argmax(bad))
-                raise ValueError(f"lengths: expected values in 1..{steps} (T), got {lengths[row]} at row {row}")
+                raise ValueError(f"lengths: expected values in 0..{steps} (T), got {lengths[row]} at row {row}")
             lengths = np.ascontiguousarray(lengths, dtype=np.int64)
         return x, h0, lengths, steps, batch, unbatched
 
@@ -439,7 +439,8 @@ class RecurrentLayer:
             h0: (num_layers * D, B, H) initial states, or None for zeros (D = 2 if bidirectional);
                 (num_layers * D, H) for an unbatched x.
             train: keep what :meth:`backward` needs (a bool).
-            lengths: optional (B,) integers, the real steps of each row, in 1..T, any order.
+            lengths: optional (B,) integers, the real steps of each row, in 0..T, any order (a
+                row of no steps, as ONNX allows, outputs zeros and keeps its h0).
                 Steps past a row's length cost nothing and give zero outputs; its final state is
                 the state after its last real step, and the reverse direction starts there. Not
                 for an unbatched x.
