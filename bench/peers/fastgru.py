@@ -49,7 +49,8 @@ def run(plan, threads, policy):
     info = {"version": getattr(fastgru, "__version__", None), "file": fastgru.__file__,
             "has_set_num_threads": hasattr(fastgru, "set_num_threads"), "build": fastgru_build_id(fastgru)}
     if hasattr(fastgru, "set_num_threads"):
-        fastgru.set_num_threads(0 if threads == DEFAULT_THREADS else threads)  # 0: the usable CPUs, capped by OpenMP's setting
+        # 0: the usable CPUs, capped by OpenMP's setting
+        fastgru.set_num_threads(0 if threads == DEFAULT_THREADS else threads)
     if hasattr(fastgru, "info"):
         try:
             info["info"] = fastgru.info()
@@ -94,7 +95,7 @@ def step_function(layer, xs, h0, ddir, conv):
     """The fastest honest way to run one step with this fastgru: GRU.step if it exists (trying
     the plausible call forms and keeping the first that reproduces the reference), else layer()
     with T=1. Returns (step, xs_in_its_form, h0_in_its_form, description)."""
-    B, I = xs.shape[1], xs.shape[2]
+    B = xs.shape[1]
     H = h0.shape[-1]
     forms = []
     if hasattr(type(layer), "step"):

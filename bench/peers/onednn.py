@@ -86,7 +86,6 @@ def run(program, plan, threads, policy, env):
             for c in out["cells"]:
                 conv, mode = c["convention"], c["mode"]
                 check = {}
-                T, B, I, H = s["T"], s["B"], s["I"], s["H"]
                 if mode == "inference":
                     check["y"] = rel_err(np.fromfile(f"{dump}/y_{conv}.f32", np.float32),
                                          load_ref(ddir, "y", conv))
