@@ -101,7 +101,7 @@ def main(argv=None):
 
     for impl in list(impls):
         if impl not in IMPLS:
-            sys.exit(f"unknown implementation {impl!r}; choose from {', '.join(IMPLS)}")
+            sys.exit(f"--impls: expected names from {', '.join(IMPLS)}, got {impl!r}")
         if not available(impl):
             notes.append(f"{impl} skipped: not installed")
             impls.remove(impl)
