@@ -31,12 +31,6 @@ def test_times_every_cell_of_the_quick_grid_checks_it_and_names_the_peers_script
     assert report.rstrip().endswith(bench.PEERS_NOTE) and "`python bench/run.py`" in bench.PEERS_NOTE
 
 
-def test_the_fastgru_command_runs_it():
-    result = subprocess.run([sys.executable, "-m", "fastgru", "bench", "--help"], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0 and "python bench/run.py" in result.stdout
-
-
 @pytest.mark.parametrize("argument, value, message", [
     ("--threads", "0", "--threads: expected comma-separated thread counts >= 1, got '0'"),
     ("--threads", "1,x", "--threads: expected comma-separated thread counts >= 1, got '1,x'"),
