@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from .cells import CELLS, parameter_name
-from .ligru import BatchNormalisedLayer
+from .batch_norm import BatchNormalisedLayer
 
 __all__ = ["LiBRU"]
 
