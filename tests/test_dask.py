@@ -135,3 +135,33 @@ def test_bad_arguments_are_refused_by_name():
         fastgru_dask.predict(model.recurrent, X, output="c_n")
     with pytest.raises(ValueError, match="batch_size: expected an int >= 1, got 0"):
         fastgru_dask.predict(model, X, batch_size=0)
+
+
+@pytest.mark.best_isa_only  # the workers compute on the best instruction set
+def test_grid_search_on_the_cluster_finds_what_a_local_search_finds(client):
+    """GridSearchCV under joblib's Dask backend: the same best parameters and scores as in this
+    process."""
+    joblib = pytest.importorskip("joblib")
+    from sklearn.model_selection import GridSearchCV
+
+    from fastgru.estimators import GRURegressor
+
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((60, 8, 2))
+    y = X[:, -2:, 0].sum(axis=1) + 0.1 * rng.standard_normal(60)
+    grid = {"hidden_size": [4, 8], "learning_rate": [1e-2, 3e-2]}
+
+    def search():
+        estimator = GRURegressor(epochs=8, batch_size=16, dtype="float64", random_state=0)
+        return GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
+
+    with joblib.parallel_backend("dask"), distributed.get_task_stream(client) as tasks:
+        distributed_search = search()
+    workers = {task["worker"] for task in tasks.data}
+    assert len(workers) == 2  # the fits ran on both workers
+    with joblib.parallel_backend("sequential"):
+        local_search = search()
+    assert distributed_search.best_params_ == local_search.best_params_
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
+        np.testing.assert_allclose(distributed_search.cv_results_[key], local_search.cv_results_[key], rtol=1e-12)
+    np.testing.assert_allclose(distributed_search.predict(X), local_search.predict(X), rtol=1e-12)
