@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+import fastgru
+
 from . import mpi_training
 
 pytest.importorskip("mpi4py")  # the [test] extra installs it, with mpich's mpiexec beside python
@@ -22,8 +24,9 @@ def run_ranks(case, tmp_path, ranks=2):
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
         pytest.fail(f"no mpiexec beside {sys.executable}: pip install mpich (the [mpi] extra)")
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(HERE) + "/python",
-                                                                os.environ.get("PYTHONPATH", "")])}
+    # The ranks import the fastgru this process imported (a source tree's or an installed one).
+    package_parent = os.path.dirname(os.path.dirname(fastgru.__file__))
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([package_parent, os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py",
                              os.path.join(HERE, "mpi_training.py"), case, str(tmp_path)],
                             capture_output=True, text=True, timeout=300, env=environment)
@@ -48,6 +51,7 @@ def train_alone(case):
     return model.get_weights(), history.history
 
 
+@pytest.mark.best_isa_only  # the ranks compute on the best instruction set
 @pytest.mark.parametrize("case", ["last", "uneven", "sequence", "tokens"])
 def test_two_ranks_with_half_batches_train_as_one_process(case, tmp_path):
     """2 ranks, each with half the samples and batch b/2, reach the weights of one process with
@@ -71,11 +75,13 @@ def test_two_ranks_with_half_batches_train_as_one_process(case, tmp_path):
         assert len(history0["loss"]) < 6 and min(history0["learning_rate"]) < 0.02
 
 
+@pytest.mark.best_isa_only
 def test_only_rank_zero_prints(tmp_path):
     _, output = run_ranks("sequence", tmp_path)
     assert output.count("Epoch 1/3") == 1 and output.count("Epoch 3/3") == 1
 
 
+@pytest.mark.best_isa_only
 def test_ranks_training_different_settings_all_refuse(tmp_path):
     """Rank 1 asks for another batch size: every rank raises, naming it (none hangs)."""
     errors, _ = run_ranks("mismatch", tmp_path)
