@@ -119,9 +119,9 @@ def predict(model, X, output: str = "y", batch_size: int = 256):
         model: a :class:`fastgru.Model` (its :meth:`~fastgru.Model.predict`) or a recurrent layer
             (:class:`fastgru.GRU`, ...: its inference forward).
         X: a ``dask.array`` (N, T, F) of real numbers chunked along N only (one chunk over T and
-            F: ``X.rechunk({1: -1, 2: -1})`` otherwise; a chunk of rows is scored as one batch
-            of rows, so the chunks along N bound the memory a task needs), or a ``dask.bag`` of
-            (T_i, F) arrays of any lengths.
+            F: ``X.rechunk({1: -1, 2: -1})`` otherwise; the chunks along N bound the memory a
+            task needs), or a ``dask.bag`` of (T_i, F) arrays of any lengths; for a token Model
+            (``vocab_size``), int ids (N, T) or a bag of (T_i,) id arrays.
         output: for a layer, ``"y"`` (every step's outputs) or ``"h_n"`` (the final states);
             a Model predicts its head's outputs (leave ``"y"``).
         batch_size: sequences per forward within a block.
@@ -147,13 +147,18 @@ def predict(model, X, output: str = "y", batch_size: int = 256):
     if not isinstance(X, da.Array):
         raise TypeError(f"X: expected a dask.array.Array (N, T, F) or a dask.bag.Bag of (T_i, F) arrays, "
                         f"got {type(X).__name__}")
-    if X.ndim != 3 or X.shape[2] != layer.input_size:
-        raise ValueError(f"X: expected shape (samples, steps, {layer.input_size}), got {X.shape}")
-    if np.dtype(X.dtype).kind not in "biuf":
-        raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
-    if len(X.chunks[1]) != 1 or len(X.chunks[2]) != 1:
-        raise ValueError(f"X: expected chunks along the samples only (one chunk over steps and features), got "
-                         f"chunks of {X.chunks[1]} steps and {X.chunks[2]} features; X.rechunk({{1: -1, 2: -1}}) "
+    tokens = isinstance(model, Model) and model.vocab_size is not None
+    if tokens:
+        if X.ndim != 2 or np.dtype(X.dtype).kind not in "iu":
+            raise ValueError(f"X: expected token ids of shape (samples, steps) and an int dtype, got {X.shape} {X.dtype}")
+    else:
+        if X.ndim != 3 or X.shape[2] != layer.input_size:
+            raise ValueError(f"X: expected shape (samples, steps, {layer.input_size}), got {X.shape}")
+        if np.dtype(X.dtype).kind not in "biuf":
+            raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
+    if any(len(chunks) != 1 for chunks in X.chunks[1:]):
+        raise ValueError(f"X: expected chunks along the samples only (one chunk over the other axes), got chunks "
+                         f"{X.chunks[1:]} along them; X.rechunk({{{', '.join(f'{a}: -1' for a in range(1, X.ndim))}}}) "
                          "makes it so")
     steps = X.shape[1]
     trailing = _output_shape(model, steps, output)
@@ -163,8 +168,10 @@ def predict(model, X, output: str = "y", batch_size: int = 256):
                              chunks=(X.chunks[0],) + tuple((size,) for size in trailing),
                              meta=np.empty((0, 0, 0), layer.dtype)).transpose(1, 0, 2)
     chunks = (X.chunks[0],) + tuple((size,) for size in trailing)
+    axes = {"drop_axis": list(range(len(chunks), X.ndim))} if X.ndim > len(chunks) else \
+        {"new_axis": list(range(X.ndim, len(chunks)))}
     return da.map_blocks(_score_block, X, shared_model, output, batch_size, dtype=layer.dtype, chunks=chunks,
-                         drop_axis=[2] if len(trailing) == 1 else [], meta=np.empty((0,) * len(chunks), layer.dtype))
+                         meta=np.empty((0,) * len(chunks), layer.dtype), **axes)
 
 
 class _NpyRows:
