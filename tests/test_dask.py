@@ -29,9 +29,12 @@ class CountingGRU(fastgru.GRU):
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     os.environ["FASTGRU_TEST_PICKLE_LOG"] = str(tmp_path_factory.mktemp("pickles") / "log")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
-        yield client
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      silence_logs=40) as cluster, distributed.Client(cluster) as client:
+            yield client
+    finally:
+        del os.environ["FASTGRU_TEST_PICKLE_LOG"]
 
 
 def sequences(count, steps, features, seed=0, dtype=np.float32):
