@@ -18,8 +18,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .layers import CELL_CLASSES
+from .layers import CELL_CLASSES, LAYER_CLASSES
 from .layers.cells import CELLS
+from .model_file import build_layer
 from .training.callbacks import EarlyStopping
 from .training.model import Model
 from .training.optimizers import SGD, Adam, AdamW
@@ -129,6 +130,29 @@ class _GRUEstimator(BaseEstimator):
         self.history_ = self.model_.fit(X, y, epochs=self.epochs, batch_size=self.batch_size,
                                         validation_data=validation, callbacks=callbacks, verbose=self.verbose)
         return self
+
+    # Pickles (GridSearchCV's workers, joblib's processes, Dask) carry what predicting needs: the
+    # fitted model's settings and weights, not its gradients and optimiser moments (3x as many
+    # bytes again), which only training would read and which a refit starts afresh.
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        model = state.get("model_")
+        if isinstance(model, Model):
+            state["model_"] = {"recurrent_class": type(model.recurrent).__name__,
+                               "recurrent_config": model.recurrent.config(), "config": model.config(),
+                               "weights": model.get_weights()}
+        return state
+
+    def __setstate__(self, state):
+        fitted = state.get("model_")
+        if isinstance(fitted, dict):
+            config = fitted["config"]
+            layer = build_layer(LAYER_CLASSES[fitted["recurrent_class"]], fitted["recurrent_config"])
+            model = Model(layer, config["outputs"], head=config["head"], loss=config["loss"]["name"],
+                          clip_grad_norm=config["clip_grad_norm"])
+            model.set_weights(fitted["weights"])
+            state = {**state, "model_": model}
+        super().__setstate__(state)
 
     def _outputs(self, X):
         check_is_fitted(self, "model_")

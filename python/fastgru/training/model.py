@@ -415,21 +415,34 @@ class Model:
         grad = np.add.reduceat(dx[order], starts, axis=0) if len(rows) else np.zeros((0, dx.shape[1]), dx.dtype)
         return rows, grad.astype(self.head_weight.dtype, copy=False)
 
-    def _train_batch(self, x, lengths, target, weight):
-        """One optimiser step; returns the batch's loss and, for classification, its correct
-        predictions (counted before the step). A non-finite loss or gradient stops before any
-        update."""
+    def _train_batch(self, x, lengths, target, weight, data_parallel=None):
+        """One optimiser step; returns the batch's loss, its counted rows and, for
+        classification, its correct predictions (counted before the step). A non-finite loss or
+        gradient stops before any update. With ``data_parallel`` (a
+        :class:`fastgru.training.distributed.DataParallel`), all three and the gradients are
+        the global batch's (x is None on a rank that has run out of samples)."""
         layer = self.recurrent
-        loss, grads, pred = self._gradients(x, lengths, target, weight)
+        if x is None:
+            loss, count, hits = 0.0, 0.0, 0.0
+            grads = {f"recurrent.{k}": np.zeros_like(v) for k, v in layer.grads.items()}
+            grads["head.weight"], grads["head.bias"] = np.zeros_like(self.head_weight), np.zeros_like(self.head_bias)
+            if self.vocab_size is not None:
+                self._embedding_rows = np.zeros(0, np.int64)
+                grads["embedding.weight"] = np.zeros((0, self.embedding_weight.shape[1]), self.head_weight.dtype)
+        else:
+            loss, grads, pred = self._gradients(x, lengths, target, weight)
+            count = len(target) if weight is None else float(weight.sum())
+            hits = 0.0
+            if self.loss.classification:
+                correct = pred.argmax(axis=1) == target
+                hits = float(correct.sum() if weight is None else (correct * weight).sum())
+        if data_parallel is not None:
+            loss, count, hits = data_parallel.average(grads, loss, count, hits)
         norm = optimizers_module.global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradients' norm became {norm}"
             raise FloatingPointError(f"fit: {what} (the weights are left as they were before this batch; lower "
                                      "the learning rate, scale the targets or set clip_grad_norm)")
-        hits = 0.0
-        if self.loss.classification:
-            correct = pred.argmax(axis=1) == target
-            hits = float(correct.sum() if weight is None else (correct * weight).sum())
         if self.clip_grad_norm is not None:
             optimizers_module.scale_to_norm(grads, norm, self.clip_grad_norm)
 
@@ -443,10 +456,11 @@ class Model:
                 self.optimizer.step(params, grads, rows={"embedding.weight": self._embedding_rows})
 
         layer._update_parameters(update)
-        return loss, hits
+        return loss, count, hits
 
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
-            callbacks: Optional[Sequence] = None, verbose="auto", lengths=None) -> callbacks_module.History:
+            callbacks: Optional[Sequence] = None, verbose="auto", lengths=None,
+            communicator=None) -> callbacks_module.History:
         """Trains the model.
 
         Args:
@@ -465,6 +479,15 @@ class Model:
             verbose: 0 quiet, 1 a progress bar, 2 one line per epoch; ``"auto"``: the bar on a
                 terminal, quiet otherwise.
             lengths: (N,) real steps of each row of a dense X (optional).
+            communicator: an ``mpi4py`` communicator (``MPI.COMM_WORLD``) for data-parallel
+                training (needs ``pip install "fastgru[mpi]"``): every rank calls ``fit`` with its
+                own samples (X, y, validation_data) and the same settings; rank 0's weights and
+                optimiser state are given to all, and each step applies the mean gradient over
+                the global batch, the union of every rank's local batch of ``batch_size``
+                (README.md, "Scaling out"). Losses, accuracies, clipping, callbacks' decisions
+                are global, identical on every rank; only rank 0 shows progress. Ranks with
+                fewer batches take part in an epoch's last steps with none. ``shuffle`` orders
+                each rank's own samples (from its model's seed).
         Returns:
             the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...;
             ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
@@ -497,7 +520,16 @@ class Model:
             if not isinstance(callback, callbacks_module.Callback):
                 raise TypeError(f"callbacks: expected fastgru Callback objects, got {type(callback).__name__}")
         count = len(sequences)
-        batches = math.ceil(count / batch_size)
+        batches = local_batches = math.ceil(count / batch_size)
+        data_parallel = None
+        if communicator is not None:
+            from .distributed import DataParallel  # mpi4py only when asked for
+
+            data_parallel = DataParallel(communicator, self)
+            batches = data_parallel.start({"epochs": epochs, "batch_size": batch_size,
+                                           "validation_data": validation_data is not None}, local_batches)
+            if not data_parallel.is_root:
+                verbose = 0
         progress = callbacks_module.ProgressBar(epochs, batches, verbose)
         self.stop_training = False
         for callback in all_callbacks:
@@ -509,14 +541,15 @@ class Model:
             order = self._rng.permutation(count) if shuffle else np.arange(count)
             total, correct, weight_sum = 0.0, 0.0, 0.0
             for b in range(batches):
-                rows = order[b * batch_size : (b + 1) * batch_size]
-                x, batch_lengths = sequences.batch(rows)
-                target, weight = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
+                x = batch_lengths = target = weight = None
+                if b < local_batches:
+                    rows = order[b * batch_size : (b + 1) * batch_size]
+                    x, batch_lengths = sequences.batch(rows)
+                    target, weight = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
                 try:
-                    loss, hits = self._train_batch(x, batch_lengths, target, weight)
+                    loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, weight, data_parallel)
                 except FloatingPointError as error:
                     raise FloatingPointError(f"{error} at epoch {epoch + 1}, batch {b + 1}") from None
-                rows_counted = len(target) if weight is None else float(weight.sum())
                 total += loss * rows_counted
                 correct += hits
                 weight_sum += rows_counted
@@ -526,7 +559,7 @@ class Model:
             if self.loss.classification:
                 logs["accuracy"] = correct / weight_sum
             if validation_data is not None:
-                scores = self._score(*validation, batch_size)
+                scores = self._score(*validation, batch_size, data_parallel)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
             logs["learning_rate"] = self.optimizer.learning_rate
             progress.end_epoch(logs)
@@ -708,7 +741,7 @@ class Model:
         result = np.stack(generated, axis=1)
         return result[0] if one else result
 
-    def _score(self, sequences, targets, batch_size):
+    def _score(self, sequences, targets, batch_size, data_parallel=None):
         total, count, correct = 0.0, 0.0, 0.0
         for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
             target, weight = self._batch_targets(targets, rows, steps, lengths)
@@ -719,6 +752,8 @@ class Model:
             if self.loss.classification:
                 hits = pred.argmax(axis=1) == target
                 correct += float(hits.sum() if weight is None else (hits * weight).sum())
+        if data_parallel is not None:
+            total, count, correct = data_parallel.sum(total, count, correct)
         scores = {"loss": total / count}
         if self.loss.classification:
             scores["accuracy"] = correct / count
