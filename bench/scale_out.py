@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 STEPS, SIZE = 100, 256
-# The grid's sequence shapes (python/fastgru/benchmark/shapes.json, set "full"): T, B, I = H.
+# The grid's sequence shapes (bench/shapes.json, set "full"): T, B, I = H.
 GRID = [(100, 1, 128), (100, 8, 256), (100, 32, 256), (50, 64, 512), (25, 128, 1024)]
 NETWORK_BYTES_PER_S = 25e9 / 8
 

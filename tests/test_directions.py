@@ -234,3 +234,52 @@ def test_rows_of_no_steps_output_zeros_and_keep_their_initial_state(batch_first)
     assert normalised_error(dx, central_difference(lambda: loss(x=xb), xb)) <= 1e-7
     every_row_empty, states = layer(xb, h0, lengths=np.zeros(4, np.int64))
     assert np.all(every_row_empty == 0) and np.array_equal(states, h0)
+
+
+@pytest.mark.parametrize("cls", [fastgru.GRU, fastgru.MGU], ids=lambda c: c.__name__)
+def test_masked_steps_carry_the_state_and_its_gradient(cls):
+    rng = np.random.default_rng(23)
+    x, h0 = rng.standard_normal((5, 3, 2)), rng.standard_normal((4, 3, 3))
+    mask = rng.random((5, 3)) < 0.6
+    mask[:, 0] = [False, True, True, False, True]
+    layer = cls(2, 3, num_layers=2, bidirectional=True, zoneout=0.2, dtype="float64", seed=24)
+    y, h_n = layer(x, h0, mask=mask)
+    # A masked step of the last layer outputs its previous output (h0 before the first step).
+    forward = y[..., :3]
+    for t in range(5):
+        for b in range(3):
+            if not mask[t, b]:
+                before = forward[t - 1, b] if t else h0[2, b]
+                np.testing.assert_array_equal(forward[t, b], before)
+    params = layer.state_dict()
+    dy, dh_n = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape)
+
+    def fresh(state=params):
+        other = cls(2, 3, num_layers=2, bidirectional=True, zoneout=0.2, dtype="float64", seed=25)
+        other.load_state_dict(state)
+        return other
+
+    trained = fresh()
+    trained.forward(x, h0, mask=mask, train=True)
+    dx, dh0 = trained.backward(dy, dh_n)
+
+    def loss(x=x, h0=h0, state=params):
+        out, states = fresh(state).forward(x, h0, mask=mask, train=True)
+        return float(np.sum(dy * out) + np.sum(dh_n * states))
+
+    assert normalised_error(dx, central_difference(loss, x)) <= 1e-7
+    assert normalised_error(dh0, central_difference(loss, h0)) <= 1e-7
+    value = params["weight_hh_l0_reverse"].copy()
+    numeric = central_difference(lambda: loss(state={**params, "weight_hh_l0_reverse": value}), value)
+    assert normalised_error(trained.grads["weight_hh_l0_reverse"], numeric) <= 1e-7
+
+
+def test_masks_are_refused_where_they_cannot_be_honoured():
+    layer = fastgru.GRU(2, 3)
+    x = np.zeros((4, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="mask: expected lengths or a mask, not both"):
+        layer(x, lengths=np.array([4, 2]), mask=np.ones((4, 2), bool))
+    with pytest.raises(ValueError, match=r"mask: expected a bool array of shape \(4, 2\)"):
+        layer(x, mask=np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="mask: a LiGRU's training forward normalises"):
+        fastgru.LiGRU(2, 3).forward(x, mask=np.ones((4, 2), bool), train=True)

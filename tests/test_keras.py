@@ -115,3 +115,26 @@ def test_stateful_layers_carry_their_states_as_keras_does():
     assert normalised_error(layer(x[:, :3])[0], expected_y) <= 1e-5
     with pytest.raises(ValueError, match="to_keras: a stateful Keras GRU is built for one fixed batch size"):
         layer.to_keras()
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masks_match_keras(bidirectional):
+    keras.utils.set_random_seed(11)
+    gru = keras.layers.GRU(5, return_sequences=True, return_state=True, bias_initializer="random_normal")
+    keras_layer = keras.layers.Bidirectional(gru) if bidirectional else gru
+    x = np.random.default_rng(4).standard_normal((3, 7, 4)).astype(np.float32)
+    mask = np.ones((3, 7), bool)
+    mask[0, 2:4] = False  # holes
+    mask[1, 5:] = False  # a trailing part, which Keras outputs as the carried state
+    mask[2, 0] = False  # a leading step: the initial state carried
+    expected = [np.asarray(keras.ops.convert_to_numpy(o)) for o in keras_layer(x, mask=mask)]
+    layer = fastgru.GRU.from_keras(keras_layer)
+    y, h_n = layer(x, mask=mask)
+    if bidirectional:
+        # Keras's Bidirectional outputs zeros at masked steps (its layers' zero_output_for_mask);
+        # fastgru outputs the state carried, as Keras's lone GRU does: the mask makes them equal.
+        assert np.all(expected[0][~mask] == 0)
+        y = y * mask[..., None]
+    assert normalised_error(y, expected[0]) <= 1e-5
+    for d in range(layer.num_directions):
+        assert normalised_error(h_n[d], expected[1 + d]) <= 1e-5

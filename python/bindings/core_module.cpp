@@ -189,11 +189,12 @@ class PyGru {
   explicit PyGru(fastgru::Network<Real>&& gru) : gru_(std::move(gru)) {}
 
   // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or None; lengths (B,) int64 or None;
-  // cache: a TrainingCache to fill, or None for inference. Returns (y, h_n).
+  // cache: a TrainingCache to fill, or None for inference; mask (T, B) or (B, T) uint8 or None.
+  // Returns (y, h_n).
   py::tuple forward(const py::array& x, const std::optional<py::array>& h0,
                     const std::optional<py::array>& lengths, bool batch_first,
                     std::optional<std::reference_wrapper<fastgru::TrainingCache<Real>>> cache,
-                    std::uint64_t seed) const {
+                    std::uint64_t seed, const std::optional<py::array>& mask) const {
     const fastgru::NetworkConfig& c = gru_.config();
     if (x.ndim() != 3) {
       throw py::value_error("x: expected 3 dimensions, got " + std::to_string(x.ndim()));
@@ -212,6 +213,12 @@ class PyGru {
         throw py::type_error("lengths: expected dtype int64, got " + std::string(py::str(lengths->dtype())));
       }
       layout.lengths = checked_data<std::int64_t>(*lengths, "lengths", {B});
+    }
+    if (mask) {
+      if (!mask->dtype().is(py::dtype::of<std::uint8_t>())) {
+        throw py::type_error("mask: expected dtype uint8, got " + std::string(py::str(mask->dtype())));
+      }
+      layout.mask = checked_data<std::uint8_t>(*mask, "mask", batch_first ? Shape{B, T} : Shape{T, B});
     }
     py::array_t<Real> y(batch_first ? Shape{B, T, DH} : Shape{T, B, DH});
     py::array_t<Real> h_n({LD, B, H});
@@ -473,7 +480,8 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
            py::arg("bn_eps") = 1e-5, py::arg("gates") = "full", py::arg("reverse") = false,
            py::arg("merge") = "concat")
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
-           py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
+           py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0,
+           py::arg("mask") = py::none())
       .def("try_forward", &PyGru<Real>::try_forward, py::arg("x"), py::arg("h0"), py::arg("batch_first"))
       .def("try_step", &PyGru<Real>::try_step, py::arg("x_t"), py::arg("h"))
       .def("backward", &PyGru<Real>::backward, py::arg("cache"), py::arg("dy"), py::arg("dh_n"),

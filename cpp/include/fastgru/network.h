@@ -186,6 +186,11 @@ struct SequenceLayout {
   // state is its state after its last real step, and the reverse direction starts there. A row
   // of no steps (as ONNX allows) outputs zeros and keeps its initial state.
   const std::int64_t* lengths = nullptr;
+  // (T, B), or (B, T) with batch_first: 0 where a step is masked (Keras's masking): its row
+  // keeps its state and outputs it, in every layer; each direction sees the same steps masked.
+  // nullptr: no step is. Not with lengths (a mask that is 1 then 0 is what lengths say,
+  // except that lengths skip the steps and output zeros).
+  const std::uint8_t* mask = nullptr;
 };
 
 template <typename Real>

@@ -353,6 +353,11 @@ void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const R
     api::require_pointer(y, "y");
   }
   if (B > 0) api::require_pointer(h_n, "h_n");
+  api::require(!(layout.mask && cache && impl_->cell->normalises_inputs),
+               "layout.mask: a " + impl_->cell->class_name + "'s training forward normalises over the "
+               "batch's real steps, which a mask does not say; give lengths instead");
+  api::require(!(layout.mask && layout.lengths),
+               "layout.mask: expected lengths or a mask, not both (a mask covers what lengths say)");
   std::vector<std::int64_t> rows_with_steps;
   if (layout.lengths) {
     for (std::int64_t b = 0; b < B; ++b) {
@@ -376,7 +381,7 @@ void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const R
   }
   const NetworkConfig& c = impl_->config;
   // (A reverse network's one step is the same step.)
-  if (!cache && T == 1 && B > 0 && !c.bidirectional) {
+  if (!cache && T == 1 && B > 0 && !c.bidirectional && !layout.mask) {
     // One step of a unidirectional network (streaming): its rows need no packing, lengths
     // being 1 everywhere (and checked above), and y, h_n have the same layout batch-first or not.
     driver::run_stack_step(impl_->layers, c.zoneout, B, x, h0, y, h_n);
@@ -395,6 +400,7 @@ void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const R
   rates.recurrent_dropout = c.recurrent_dropout;
   rates.zoneout = c.zoneout;
   rates.seed = seed;
+  rates.mask = B > 0 && T > 0 ? layout.mask : nullptr;
   // A merging network's stack writes both directions, merged into y after it.
   const bool merged = c.merge != MergeMode::concat;
   std::vector<Real> local_unmerged;

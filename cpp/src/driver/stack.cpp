@@ -70,12 +70,12 @@ void run_stack_forward(const cells::CellLayers<Real>& layers, Directions directi
     cache->dropout_keep.resize(rates.dropout > 0 ? L - 1 : 0);
     cache->recurrent_keep.resize(rates.recurrent_dropout > 0 ? L * D : 0);
     cache->masked_states.resize(rates.recurrent_dropout > 0 ? L * D : 0);
-    cache->zoneout_keep.resize(rates.zoneout > 0 ? L * D : 0);
+    cache->zoneout_keep.resize(rates.zoneout > 0 || rates.mask ? L * D : 0);
     cache->has_h0 = h0 != nullptr;
     cache->hidden = H;
   }
 
-  Buffer<Real> local_h0, local_input, local_next, local_states, mirrored_input;
+  Buffer<Real> local_h0, local_input, local_next, local_states, mirrored_input, local_keep;
   Real* h0_packed = nullptr;
   if (h0) {
     h0_packed = (cache ? cache->h0 : local_h0).ensure(L * D * B * H);
@@ -151,6 +151,16 @@ void run_stack_forward(const cells::CellLayers<Real>& layers, Directions directi
         reg.zoneout_keep = keep;
       } else if (!cache) {
         reg.zoneout_rate = static_cast<Real>(rates.zoneout);
+      }
+      if (rates.mask) {
+        // A masked step keeps every unit's state: zoneout's keep of 1 (forward and backward
+        // then carry the state and its gradient through unchanged); the others keep zoneout's.
+        Real* keep = cache ? cache->zoneout_keep[s].ensure(total * H) : local_keep.ensure(total * H);
+        if (!reg.zoneout_keep) std::fill(keep, keep + total * H, reg.zoneout_rate);
+        const std::vector<Index> source = packed_source_rows(p, batch_first, directions.backward_in_time(d));
+        for (Index i = 0; i < total; ++i)
+          if (!rates.mask[source[i]]) std::fill(keep + i * H, keep + (i + 1) * H, Real(1));
+        reg.zoneout_keep = keep;
       }
       Real* statistics = cache && !cache->batch_statistics.empty()
                              ? cache->batch_statistics[s].ensure(layers[s]->batch_statistics_size())

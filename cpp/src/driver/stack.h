@@ -49,6 +49,9 @@ struct RegularisationRates {
   double zoneout = 0;            // units keep their previous state (training: sampled; inference:
                                  // the expectation)
   std::uint64_t seed = 0;
+  // (T, B) or, batch_first, (B, T): 0 where a step is masked (its row keeps its state and
+  // outputs it, in every layer and direction), or nullptr. Only with a dense packing.
+  const std::uint8_t* mask = nullptr;
 };
 
 // What backward needs from a training forward, all in packed row order.

@@ -429,7 +429,7 @@ class RecurrentLayer:
     def _before_forward(self, train, steps, batch, lengths):
         """Runs before each forward reaches the core (a cell's own checks)."""
 
-    def forward(self, x, h0=None, train: bool = True, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
+    def forward(self, x, h0=None, train: bool = True, lengths=None, mask=None) -> Tuple[np.ndarray, np.ndarray]:
         """Runs the network over a batch of sequences, or over one unbatched sequence.
 
         Args:
@@ -444,6 +444,10 @@ class RecurrentLayer:
                 Steps past a row's length cost nothing and give zero outputs; its final state is
                 the state after its last real step, and the reverse direction starts there. Not
                 for an unbatched x.
+            mask: optional (T, B) booleans, (B, T) with ``batch_first``, (T,) for an unbatched x:
+                False where a step is masked (Keras's masking): its row keeps its state and
+                outputs it, in every layer, and backward carries the gradient through. Not with
+                ``lengths``, nor in a batch-normalised cell's training forward.
         Returns:
             ``(y, h_n)`` in the layer's dtype: y (T, B, W) or (B, T, W), the last layer's
             outputs, W = :attr:`output_size` (D*H, the directions side by side, unless
@@ -455,27 +459,45 @@ class RecurrentLayer:
         if self.stateful:
             with self._states_lock:
                 batch, unbatched = self._batch_of(x, self.batch_first)
-                y, h_n = self._forward(x, self._carried(h0, batch, unbatched, "h0"), train, lengths)
+                y, h_n = self._forward(x, self._carried(h0, batch, unbatched, "h0"), train, lengths, mask)
                 self._states = h_n.copy()
             return y, h_n
-        return self._forward(x, h0, train, lengths)
+        return self._forward(x, h0, train, lengths, mask)
 
-    def _forward(self, x, h0, train, lengths):
-        if not train and lengths is None:
+    def _check_mask(self, mask, lengths, steps, batch, unbatched, train):
+        """The mask as the core reads it: uint8, C-contiguous, laid out as x's first axes."""
+        if lengths is not None:
+            raise ValueError("mask: expected lengths or a mask, not both (a mask that is True then False is what "
+                             "lengths say)")
+        if train and self._description["normalises_inputs"]:
+            raise ValueError(f"mask: a {type(self).__name__}'s training forward normalises over the batch's real "
+                             "steps, which a mask does not say; give lengths instead")
+        mask = np.asarray(mask)
+        expected = (steps,) if unbatched else ((batch, steps) if self.batch_first else (steps, batch))
+        if mask.dtype != np.bool_ or mask.shape != expected:
+            raise ValueError(f"mask: expected a bool array of shape {expected}, got {mask.dtype} {mask.shape}")
+        if unbatched:
+            mask = np.expand_dims(mask, self._batch_axis)
+        return np.ascontiguousarray(mask, dtype=np.uint8)
+
+    def _forward(self, x, h0, train, lengths, mask=None):
+        if not train and lengths is None and mask is None:
             # Fast path: arrays already in the core's form (see step) go straight to it.
             out = self._inference_core().try_forward(x, h0, self.batch_first)
             if out is not None:
                 return self._apart(out[0]), out[1]
         x, h0, lengths, steps, batch, unbatched = self._check_input(x, h0, lengths)
+        if mask is not None:
+            mask = self._check_mask(mask, lengths, steps, batch, unbatched, train)
         self._before_forward(train, steps, batch, lengths)
         if not train:
-            y, h_n = self._inference_core().forward(x, h0, lengths, self.batch_first, None, 0)
+            y, h_n = self._inference_core().forward(x, h0, lengths, self.batch_first, None, 0, mask)
         else:
             with self._training_lock:
                 seed = int(self._mask_seeds.integers(2**63))
                 # Read once: inference on other threads may replace self._core meanwhile.
                 core = self._core
-                y, h_n = core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
+                y, h_n = core.forward(x, h0, lengths, self.batch_first, self._cache, seed, mask)
                 self._saved = (core, steps, batch, unbatched)
                 self._on_training_forward(core)
         y, h_n = self._unbatch(y, h_n) if unbatched else (y, h_n)
@@ -487,9 +509,9 @@ class RecurrentLayer:
             return y.reshape(y.shape[:-1] + (2, self.hidden_size))
         return y
 
-    def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
-        """Inference: ``forward(x, h0, train=False, lengths=lengths)``."""
-        return self.forward(x, h0, train=False, lengths=lengths)
+    def __call__(self, x, h0=None, lengths=None, mask=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Inference: ``forward(x, h0, train=False, lengths=lengths, mask=mask)``."""
+        return self.forward(x, h0, train=False, lengths=lengths, mask=mask)
 
     def step(self, x_t, h=None, reset=None) -> Tuple[np.ndarray, np.ndarray]:
         """Advances every layer by one step (streaming inference; not for bidirectional layers).
