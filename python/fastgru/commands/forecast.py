@@ -233,7 +233,16 @@ def run(path, column=None, horizon=None, lookback=None, epochs=200, hidden=32, s
         print(f"Model {load}: lookback {lookback}, horizon {horizon}, inputs scaled from "
               f"{saved['scaler']['low']:g}..{saved['scaler']['high']:g} (no training)", file=out)
     output = Path(output or Path(path).with_name(f"{Path(path).stem}_forecast.csv"))
-    table = _backtest(model, scaler, values, dates, column, lookback, horizon, backtest, season, out)
+    if load is None:
+        # The last value a training target reached: what --load's backtests are out of sample after.
+        last_trained = trainable - 1 + lookback + horizon - 1
+        trained_until = f"step {last_trained + 1}" if dates is None else dates.text(dates.values[[last_trained]])[0]
+        seen = "none trained on"
+    else:
+        trained_until = saved.get("trained_until")
+        seen = (f"the model trained on values up to {trained_until} of its series" if trained_until
+                else "the model's training data unknown")
+    table = _backtest(model, scaler, values, dates, column, lookback, horizon, backtest, season, seen, out)
     prediction = scaler.inverse_transform(forecast_direct(model, scaled, lookback))
     with atomic_write(output, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -255,7 +264,8 @@ def run(path, column=None, horizon=None, lookback=None, epochs=200, hidden=32, s
         model.save(save, metadata={
             "column": column, "lookback": lookback, "horizon": horizon,
             "scaler": {"kind": "minmax", "low": float(values.min()), "high": float(values.max())},
-            "date_column": None if dates is None else dates.column, "date_step": step_text})
+            "date_column": None if dates is None else dates.column, "date_step": step_text,
+            "trained_until": trained_until})
         print(f"Model: {save} (inputs scaled to 0..1 from {values.min():g}..{values.max():g}; see its metadata; "
               f"forecast again with --load)", file=out)
     if plot_path != "":
@@ -263,7 +273,7 @@ def run(path, column=None, horizon=None, lookback=None, epochs=200, hidden=32, s
     return prediction
 
 
-def _backtest(model, scaler, values, dates, column, lookback, horizon, count, season, out):
+def _backtest(model, scaler, values, dates, column, lookback, horizon, count, season, seen, out):
     """Prints the backtest table and returns its rows [(method, MAE, RMSE)] (empty without one)."""
     if count == 0:
         print("Backtest: none (--backtest 0, or too few values to keep forecast origins out of training)", file=out)
@@ -282,7 +292,7 @@ def _backtest(model, scaler, values, dates, column, lookback, horizon, count, se
     first, last = (dates.text(dates.values[[origins[0], origins[-1]]]) if dates is not None
                    else (f"step {origins[0] + 1}", f"step {origins[-1] + 1}"))
     print(f"Backtest: {count} forecast origins ({first} .. {last}, the first forecast value of each), {horizon} steps "
-          f"each, none trained on; errors in {column}'s units:", file=out)
+          f"each, {seen}; errors in {column}'s units:", file=out)
     width = max(len(name) for name, _, _ in rows)
     print(f"  {'method':<{width}}  {'MAE':>10}  {'RMSE':>10}", file=out)
     for name, mae, rmse in rows:
