@@ -87,7 +87,7 @@ def _add_forecast(commands):
                           help="also write the backtest table beside the forecast (FORECAST_backtest.csv)")
     forecast.add_argument("--epochs", type=int, help="most epochs (early stopping; default 200)")
     forecast.add_argument("--hidden", type=int, help="GRU units (default 32)")
-    forecast.add_argument("--seed", type=int)
+    forecast.add_argument("--seed", type=int, help="initial weights and batch order (default 0)")
     forecast.add_argument("--output", help="forecast CSV (default FILE_forecast.csv)")
     forecast.add_argument("--plot", help="plot PNG (default: the output's name with .png; '' for none)")
     forecast.add_argument("--save", metavar="MODEL.safetensors", help="keep the trained model (with its scaling, "

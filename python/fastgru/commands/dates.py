@@ -107,14 +107,19 @@ class Dates:
         return [text.replace("T", self.separator) for text in np.datetime_as_string(np.asarray(values))]
 
 
+def _month_positions(values: np.ndarray):
+    """Which dates fall at midnight on the first, and which on the last, day of their month."""
+    days = values.astype("datetime64[D]")
+    midnight = days == values
+    starts = midnight & (days == days.astype("datetime64[M]").astype("datetime64[D]"))
+    ends = midnight & ((days + 1) == (days + 1).astype("datetime64[M]").astype("datetime64[D]"))
+    return {"start": starts, "end": ends}
+
+
 def _month_anchor(values: np.ndarray) -> Optional[str]:
     """"start" or "end" when more than half the dates fall at midnight on the first or the last
     day of their month (so one stray date is named as such, not taken for irregular days)."""
-    midnight = values.astype("datetime64[D]") == values
-    days = values.astype("datetime64[D]")
-    starts = midnight & (days == days.astype("datetime64[M]").astype("datetime64[D]"))
-    ends = midnight & ((days + 1) == (days + 1).astype("datetime64[M]").astype("datetime64[D]"))
-    for anchor, hits in (("start", starts), ("end", ends)):
+    for anchor, hits in _month_positions(values).items():
         if hits.sum() * 2 > len(values):
             return anchor
     return None
@@ -126,23 +131,21 @@ def infer_step(column: str, values: np.ndarray, lines: List[int], path) -> DateS
     if len(values) < 2:
         raise ValueError(f"{path}: column {column!r} has {len(values)} date(s); at least 2 are needed to infer a step")
     show = lambda index: np.datetime_as_string(values[index])  # noqa: E731 (the messages' dates)
-    for index in range(1, len(values)):
-        if values[index] <= values[index - 1]:
-            what = "repeats" if values[index] == values[index - 1] else "comes before"
-            raise ValueError(f"{path}:{lines[index]}: date {show(index)} {what} {show(index - 1)}; expected the dates "
-                             f"of column {column!r} in increasing order, one per row")
+    unordered = np.flatnonzero(values[1:] <= values[:-1])
+    if len(unordered):
+        index = unordered[0] + 1
+        what = "repeats" if values[index] == values[index - 1] else "comes before"
+        raise ValueError(f"{path}:{lines[index]}: date {show(index)} {what} {show(index - 1)}; expected the dates "
+                         f"of column {column!r} in increasing order, one per row")
     unit = np.datetime_data(values.dtype)[0]
     anchor = "start" if unit in ("Y", "M") else _month_anchor(values)
     if anchor is not None:
-        days = values.astype("datetime64[D]")
-        for index, day in enumerate(days):
-            at_anchor = days[index] == values[index] and (
-                day == day.astype("datetime64[M]").astype("datetime64[D]") if anchor == "start"
-                else day + 1 == (day + 1).astype("datetime64[M]").astype("datetime64[D]"))
-            if not at_anchor:
-                raise ValueError(f"{path}:{lines[index]}: date {show(index)} is not at the {anchor} of its month as "
-                                 f"most dates of column {column!r} are; expected monthly dates all at the {anchor} "
-                                 f"of their month")
+        astray = np.flatnonzero(~_month_positions(values)[anchor])
+        if len(astray):
+            index = astray[0]
+            raise ValueError(f"{path}:{lines[index]}: date {show(index)} is not at the {anchor} of its month as "
+                             f"most dates of column {column!r} are; expected monthly dates all at the {anchor} "
+                             f"of their month")
         gaps = np.diff(values.astype("datetime64[M]").astype(np.int64))
         step = DateStep("months", int(np.bincount(gaps).argmax()), anchor)
         describe = lambda gap: DateStep("months", int(gap), anchor).describe()  # noqa: E731

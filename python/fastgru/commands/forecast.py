@@ -143,9 +143,9 @@ def _load_model(path, column, horizon, lookback):
     from ..serialisation import load
 
     model = load(path)
-    metadata = model.metadata
+    metadata = model.metadata if isinstance(model, Model) else {}
     if not isinstance(model, Model) or any(field not in metadata for field in _MODEL_FIELDS):
-        found = sorted(metadata) if isinstance(model, Model) else f"a {type(model).__name__} layer"
+        found = f"metadata {sorted(metadata)}" if isinstance(model, Model) else f"a {type(model).__name__} layer"
         raise ValueError(f"--load: expected a model saved by `fastgru forecast --save` (a Model whose metadata holds "
                          f"{', '.join(_MODEL_FIELDS)}), got {found} in {path}")
     scaling = metadata["scaler"]
