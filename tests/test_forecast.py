@@ -62,6 +62,14 @@ def test_month_start_dates_continue_by_calendar_months(tmp_path):
     assert "1 month apart" in text and "seasonal naive (12)" in text
 
 
+def test_an_unnamed_index_of_dates_is_used(tmp_path):
+    """pandas' DataFrame.to_csv writes a date index as a first column without a name."""
+    days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-03-01"))
+    path = write_series(tmp_path / "pandas.csv", days, seasonal_series(len(days), 7), date_header="")
+    rows, text = run_quietly(path, column="value", horizon=2, lookback=7)
+    assert [row[0] for row in rows] == ["date", "2024-03-01", "2024-03-02"] and "1 day apart" in text
+
+
 def test_month_end_and_month_resolution_dates_continue(tmp_path):
     ends = (np.arange(np.datetime64("2019-02"), np.datetime64("2023-12")) + 1).astype("datetime64[D]") - 1
     path = write_series(tmp_path / "ends.csv", ends, seasonal_series(len(ends)))

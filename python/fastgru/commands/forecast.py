@@ -250,7 +250,7 @@ def run(path, column=None, horizon=None, lookback=None, epochs=200, hidden=32, s
             writer.writerow(["step", column])
             writer.writerows([step, f"{value:.6g}"] for step, value in enumerate(prediction, 1))
         else:
-            writer.writerow([dates.column, column])
+            writer.writerow([dates.column or "date", column])  # pandas writes its index unnamed
             writer.writerows(zip(dates.text(dates.following(horizon)), (f"{value:.6g}" for value in prediction)))
     print(f"Forecast: {output}", file=out)
     if backtest_csv and table:
