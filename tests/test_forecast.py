@@ -212,6 +212,11 @@ def test_load_forecasts_again_exactly_and_refuses_what_does_not_fit(tmp_path):
     backtest = lambda output: [line for line in output.splitlines() if line.startswith("  ")]  # noqa: E731
     assert backtest(again.stdout) == backtest(trained.stdout)  # the same model and data: the same table
 
+    larger = write_series(tmp_path / "larger.csv", months, 2 * seasonal_series(len(months), 12, seed=1),
+                          value_header="sales")
+    result = fastgru_command("forecast", str(larger), "--load", str(model), "--plot", "")
+    assert result.returncode == 0 and "beyond the" in result.stdout and "its forecasts extrapolate" in result.stdout
+
     refusals = [
         (["--horizon", "6"], "--horizon: the model", "was trained with --horizon 4, got 6"),
         (["--lookback", "24"], "--lookback: the model", "was trained with --lookback 12, got 24"),

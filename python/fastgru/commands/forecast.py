@@ -210,6 +210,10 @@ def run(path, column=None, horizon=None, lookback=None, epochs=200, hidden=32, s
                          f"--lookback {lookback} and --horizon {horizon} in {len(values)} values), got {backtest}")
     if season is None and dates is not None:
         season = dates.step.season()
+    first_origin = len(values) - horizon - backtest + 1
+    if backtest and season is not None and first_origin < season:
+        raise ValueError(f"--season: expected at most {first_origin} (the values before the first backtest origin), "
+                         f"got {season}")
     if load is None:
         scaler = Scaler("minmax").fit(values)
     scaled = scaler.transform(values)
@@ -230,8 +234,12 @@ def run(path, column=None, horizon=None, lookback=None, epochs=200, hidden=32, s
         print(f"Trained {len(history.epochs)} epochs in {time.perf_counter() - started:.2f} s; held-out windows "
               f"(they stopped the training): MAE {_number(mae)}, RMSE {_number(rmse)} in {column}'s units", file=out)
     else:
-        print(f"Model {load}: lookback {lookback}, horizon {horizon}, inputs scaled from "
-              f"{saved['scaler']['low']:g}..{saved['scaler']['high']:g} (no training)", file=out)
+        low, high = saved["scaler"]["low"], saved["scaler"]["high"]
+        print(f"Model {load}: lookback {lookback}, horizon {horizon}, inputs scaled from {low:g}..{high:g} "
+              f"(no training)", file=out)
+        if values.min() < low or values.max() > high:
+            print(f"Note: {column} spans {values.min():g}..{values.max():g} here, beyond the {low:g}..{high:g} the "
+                  f"model was trained on; its forecasts extrapolate", file=out)
     output = Path(output or Path(path).with_name(f"{Path(path).stem}_forecast.csv"))
     if load is None:
         # The last value a training target reached: what --load's backtests are out of sample after.
@@ -253,6 +261,8 @@ def run(path, column=None, horizon=None, lookback=None, epochs=200, hidden=32, s
             writer.writerow([dates.column or "date", column])  # pandas writes its index unnamed
             writer.writerows(zip(dates.text(dates.following(horizon)), (f"{value:.6g}" for value in prediction)))
     print(f"Forecast: {output}", file=out)
+    if backtest_csv and not table:
+        print("Backtest CSV: none written (no backtest)", file=out)
     if backtest_csv and table:
         backtest_path = output.with_name(f"{output.stem}_backtest.csv")
         with atomic_write(backtest_path, "w", newline="") as handle:
@@ -284,9 +294,6 @@ def _backtest(model, scaler, values, dates, column, lookback, horizon, count, se
     rows = [("fastgru GRU", *errors(_unscale(scaler, model.predict(windows)), truth)),
             ("naive (last value)", *errors(naive_forecasts(values, origins, horizon), truth))]
     if season is not None:
-        if origins[0] < season:
-            raise ValueError(f"--season: expected at most {origins[0]} (the values before the first backtest origin), "
-                             f"got {season}")
         rows.append((f"seasonal naive ({season})", *errors(seasonal_naive_forecasts(values, origins, horizon, season),
                                                             truth)))
     first, last = (dates.text(dates.values[[origins[0], origins[-1]]]) if dates is not None
