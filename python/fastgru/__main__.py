@@ -68,18 +68,58 @@ def _run_demo(args, parser):
 
 
 def _add_forecast(commands):
-    forecast = commands.add_parser("forecast", help="train on a column of a CSV file and forecast its next values")
+    forecast = commands.add_parser("forecast", help="train on a column of a CSV file and forecast its next values "
+                                                    "(or forecast again from a saved model)")
     forecast.add_argument("file", metavar="FILE.csv", help="CSV file with a header row")
-    forecast.add_argument("--column", required=True, help="name of the column to forecast")
-    forecast.add_argument("--horizon", type=int, required=True, help="steps to forecast after the series' end")
-    forecast.add_argument("--lookback", type=int, default=24, help="input steps per window (default %(default)s)")
-    forecast.add_argument("--epochs", type=int, default=200, help="most epochs (early stopping; default %(default)s)")
-    forecast.add_argument("--hidden", type=int, default=32, help="GRU units (default %(default)s)")
-    forecast.add_argument("--seed", type=int, default=0)
+    forecast.add_argument("--column", help="name of the column to forecast (with --load: the model's)")
+    forecast.add_argument("--horizon", type=int, help="steps to forecast after the series' end (with --load: the model's)")
+    forecast.add_argument("--lookback", type=int, help="input steps per window (default 24; with --load: the model's)")
+    forecast.add_argument("--date-column", metavar="NAME",
+                          help="column of ISO dates (1999, 1999-12, 1999-12-31, 1999-12-31T23:59), evenly spaced; "
+                               "the forecast continues them (default: the first column when it holds such dates)")
+    forecast.add_argument("--backtest", type=int, metavar="N",
+                          help="forecast origins at the series' end kept out of training and compared with the naive "
+                               "and seasonal-naive forecasts (default 10, fewer for a short series; 0 for none)")
+    forecast.add_argument("--season", type=int, metavar="S",
+                          help="steps per season for the seasonal-naive forecast (default: 12 for monthly dates, 4 "
+                               "quarterly, 7 daily, 24 hourly, else none)")
+    forecast.add_argument("--backtest-csv", action="store_true",
+                          help="also write the backtest table beside the forecast (FORECAST_backtest.csv)")
+    forecast.add_argument("--epochs", type=int, help="most epochs (early stopping; default 200)")
+    forecast.add_argument("--hidden", type=int, help="GRU units (default 32)")
+    forecast.add_argument("--seed", type=int, help="initial weights and batch order (default 0)")
     forecast.add_argument("--output", help="forecast CSV (default FILE_forecast.csv)")
     forecast.add_argument("--plot", help="plot PNG (default: the output's name with .png; '' for none)")
-    forecast.add_argument("--save", metavar="MODEL.safetensors", help="keep the trained model")
+    forecast.add_argument("--save", metavar="MODEL.safetensors", help="keep the trained model (with its scaling, "
+                                                                      "lookback, horizon and column)")
+    forecast.add_argument("--load", metavar="MODEL.safetensors",
+                          help="forecast with a model saved by --save instead of training one")
     forecast.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_forecast(args, parser):
+    from .commands import forecast
+
+    for name in ("horizon", "lookback", "epochs", "hidden"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name}: expected an int >= 1, got {getattr(args, name)}")
+    if args.backtest is not None and args.backtest < 0:
+        parser.error(f"--backtest: expected an int >= 0, got {args.backtest}")
+    if args.season is not None and args.season < 2:
+        parser.error(f"--season: expected an int >= 2 (steps per season), got {args.season}")
+    if args.load is not None:
+        given = [f"--{name}" for name in ("epochs", "hidden", "seed", "save") if getattr(args, name) is not None]
+        if given:
+            parser.error(f"{', '.join(given)}: options of training, and --load trains nothing")
+    else:
+        missing = [f"--{name}" for name in ("column", "horizon") if getattr(args, name) is None]
+        if missing:
+            parser.error(f"{', '.join(missing)}: required to train (or --load MODEL.safetensors)")
+    forecast.run(args.file, args.column, args.horizon, args.lookback,
+                 200 if args.epochs is None else args.epochs, 32 if args.hidden is None else args.hidden,
+                 0 if args.seed is None else args.seed, args.output, args.plot, args.save,
+                 0 if args.quiet else "auto", date_column=args.date_column, season=args.season,
+                 backtest=args.backtest, backtest_csv=args.backtest_csv, load=args.load)
 
 
 def main(argv=None) -> int:
@@ -123,13 +163,7 @@ def main(argv=None) -> int:
                           args.output, args.plot)
             return 0
         if args.command == "forecast":
-            from .commands import forecast
-
-            for name in ("horizon", "lookback", "epochs", "hidden"):
-                if getattr(args, name) < 1:
-                    parser.error(f"--{name}: expected an int >= 1, got {getattr(args, name)}")
-            forecast.run(args.file, args.column, args.horizon, args.lookback, args.epochs, args.hidden, args.seed,
-                         args.output, args.plot, args.save, 0 if args.quiet else "auto")
+            _run_forecast(args, parser)
             return 0
     except (ValueError, OSError, ArithmeticError) as error:
         print(f"fastgru {args.command}: error: {error}", file=sys.stderr)
