@@ -24,6 +24,8 @@ __all__ = ["Model"]
 _HEADS = ("last", "sequence")
 # The fields of config() that a model file keeps, and the losses it names (Huber's carries delta).
 _FILE_FIELDS = {"outputs", "head", "loss", "clip_grad_norm"}
+# Fields a file has only when the model has that part (older files never have them).
+_OPTIONAL_FILE_FIELDS = {"embedding", "output_scaling"}
 _FILE_LOSSES = ("mse", "mae", "cross_entropy")
 # A model file's user metadata: at most this much JSON (its parse costs a multiple of it).
 MAX_USER_METADATA_BYTES = 1_000_000
@@ -214,10 +216,22 @@ class Model:
     :mod:`fastgru.training.optimizers`): an untouched row keeps its value and moments, and
     AdamW's weight decay reaches a row only on the steps that use it.
 
+    Output scaling (:meth:`set_output_scaling`, regression only): the head computes in scaled
+    units, and :meth:`predict` and :meth:`step` return ``head(h) * scale + offset`` per output,
+    values in the series' own units, which the model file keeps so that the C and C++ loaders
+    return them too. :meth:`fit` and :meth:`evaluate` then take targets in those same units and
+    map them to the head's units, ``(y - offset) / scale``, where the loss is computed: the
+    losses they report are in the scaled units.
+
     Parameters (:meth:`get_weights`): ``embedding.weight`` (V, F) for a token model,
     ``recurrent.<name>`` for each of the recurrent layer's (its own names), ``head.weight``
-    (K, D*H) and ``head.bias`` (K,), in the layer's dtype.
+    (K, D*H) and ``head.bias`` (K,), and with output scaling ``output.scale`` and
+    ``output.offset`` (K,) (constants: never trained), in the layer's dtype.
     """
+
+    # Class defaults: models pickled before output scaling existed have no such attributes.
+    output_scale: Optional[np.ndarray] = None
+    output_offset: Optional[np.ndarray] = None
 
     def __init__(self, recurrent, outputs: int = 1, head: str = "last", loss="mse", optimizer="adam",
                  learning_rate: Optional[float] = None, clip_grad_norm: Optional[float] = None,
@@ -269,6 +283,8 @@ class Model:
         elif padding_id is not None:
             raise ValueError(f"padding_id: needs token inputs (vocab_size), got padding_id={padding_id!r} "
                              "with vocab_size=None")
+        # (K,) each, or None: predictions are head(h) * scale + offset (see set_output_scaling).
+        self.output_scale, self.output_offset = None, None
         # The distinct rows of embedding.weight that the last _gradients' embedding gradient holds.
         self._embedding_rows = None
         self.stop_training = False
@@ -276,12 +292,59 @@ class Model:
         self.metadata: dict = {}
 
     # ------------------------------------------------------------------ parameters
+    def set_output_scaling(self, scale, offset=None) -> None:
+        """Predictions in the targets' own units: :meth:`predict` and :meth:`step` return
+        ``head(h) * scale + offset`` (see the class's docstring for :meth:`fit`).
+
+        Args:
+            scale: (K,) finite non-zero numbers (or one number for all K outputs); or a fitted
+                :class:`fastgru.timeseries.Scaler` of K columns that scaled the targets (then
+                ``offset`` is left out): its inverse, ``scale = 1 / scaler.scale_``, ``offset =
+                -scaler.offset_ / scaler.scale_``; or None to remove the scaling.
+            offset: (K,) finite numbers (or one number); default 0.
+        Not for a cross-entropy model (its outputs are logits).
+        """
+        if self.loss.classification:
+            raise ValueError(f"set_output_scaling: the outputs of a {self.loss.name} model are logits; output "
+                             "scaling is for regression")
+        if scale is None:
+            if offset is not None:
+                raise ValueError(f"offset: expected None when removing the scaling (scale=None), got {offset!r}")
+            self.output_scale = self.output_offset = None
+            return
+        if hasattr(scale, "scale_") and hasattr(scale, "offset_"):  # a fitted fastgru.timeseries.Scaler
+            if offset is not None:
+                raise ValueError("offset: a Scaler gives the offset too; pass the scaler alone")
+            if scale.scale_ is None:
+                raise ValueError("scale: the Scaler is not fitted (call its fit first)")
+            scale, offset = 1.0 / np.asarray(scale.scale_), -np.asarray(scale.offset_) / np.asarray(scale.scale_)
+        dtype = self.head_weight.dtype
+        values = {}
+        for name, value in (("scale", scale), ("offset", 0.0 if offset is None else offset)):
+            array = _as_float_array(value, name, dtype)
+            if array.ndim == 0:
+                array = np.full(self.outputs, array, dtype)
+            if array.shape != (self.outputs,):
+                raise ValueError(f"{name}: expected one number or shape ({self.outputs},) (one per output), "
+                                 f"got shape {array.shape}")
+            values[name] = array
+        if not np.all(values["scale"] != 0):
+            raise ValueError("scale: expected non-zero numbers (the targets are divided by them), got a 0")
+        self.output_scale, self.output_offset = values["scale"], values["offset"]
+
+    def _scaled(self, pred):
+        """Head outputs in the targets' units."""
+        return pred if self.output_scale is None else pred * self.output_scale + self.output_offset
+
     def get_weights(self) -> Dict[str, np.ndarray]:
         """Copies of every parameter (and the recurrent layer's buffers, if any), by name."""
         weights = {} if self.vocab_size is None else {"embedding.weight": self.embedding_weight.copy()}
         weights.update({f"recurrent.{k}": v for k, v in self.recurrent.state_dict().items()})
         weights["head.weight"] = self.head_weight.copy()
         weights["head.bias"] = self.head_bias.copy()
+        if self.output_scale is not None:
+            weights["output.scale"] = self.output_scale.copy()
+            weights["output.offset"] = self.output_offset.copy()
         return weights
 
     def set_weights(self, weights) -> None:
@@ -289,8 +352,10 @@ class Model:
         recurrent = {k[len("recurrent."):]: v for k, v in weights.items() if k.startswith("recurrent.")}
         head = {k: v for k, v in weights.items() if not k.startswith("recurrent.")}
         expected = {"head.weight", "head.bias"} | ({"embedding.weight"} if self.vocab_size is not None else set())
-        if set(head) != expected:
-            raise KeyError(f"set_weights: expected {', '.join(sorted(expected))} besides recurrent.*, got {sorted(head)}")
+        scaling = {"output.scale", "output.offset"}
+        if set(head) != expected and set(head) != expected | scaling:
+            raise KeyError(f"set_weights: expected {', '.join(sorted(expected))} besides recurrent.* (and "
+                           f"output.scale and output.offset for output scaling), got {sorted(head)}")
         weight = _as_float_array(head["head.weight"], "head.weight", self.recurrent.dtype)
         bias = _as_float_array(head["head.bias"], "head.bias", self.recurrent.dtype)
         if weight.shape != self.head_weight.shape or bias.shape != self.head_bias.shape:
@@ -301,7 +366,16 @@ class Model:
             table = _as_float_array(head["embedding.weight"], "embedding.weight", self.recurrent.dtype)
             if table.shape != self.embedding_weight.shape:
                 raise ValueError(f"set_weights: embedding.weight expected {self.embedding_weight.shape}, got {table.shape}")
+        if scaling <= set(head):
+            # checked (and refused for a cross-entropy model) before anything changes
+            previous = self.output_scale, self.output_offset
+            self.set_output_scaling(head["output.scale"], head["output.offset"])
+            scale, offset = self.output_scale, self.output_offset
+            self.output_scale, self.output_offset = previous
+        else:
+            scale = offset = None
         self.recurrent.load_state_dict(recurrent)
+        self.output_scale, self.output_offset = scale, offset
         self.head_weight, self.head_bias = weight.copy(), bias.copy()
         if table is not None:
             self.embedding_weight = table.copy()
@@ -325,10 +399,17 @@ class Model:
         pred = features @ self.head_weight.T + self.head_bias
         return pred, features, y, h_n
 
+    def _unscaled(self, target):
+        """Targets in the head's units (see set_output_scaling)."""
+        if self.output_scale is None:
+            return target
+        return (target - self.output_offset) / self.output_scale  # target (..., K)
+
     def _targets(self, y, count):
-        """Checked targets, with per-row arrays kept for ragged per-step targets."""
+        """Checked targets (in the head's units), with per-row arrays kept for ragged per-step
+        targets."""
         if self.head == "last":
-            target = self.loss.check_target(y, self.outputs)
+            target = self._unscaled(self.loss.check_target(y, self.outputs))
             if len(target) != count:
                 raise ValueError(f"y: expected {count} targets (one per sequence), got {len(target)}")
             return target
@@ -338,7 +419,7 @@ class Model:
             items = list(np.asarray(y))
         if len(items) != count:
             raise ValueError(f"y: expected {count} target sequences, got {len(items)}")
-        return [self.loss.check_target(t, self.outputs) for t in items]
+        return [self._unscaled(self.loss.check_target(t, self.outputs)) for t in items]
 
     def _batch_targets(self, targets, rows, steps, lengths):
         """Targets for a batch, and the 0/1 weight of each prediction row (None: all count)."""
@@ -581,6 +662,7 @@ class Model:
         sequences = self._sequences(X, lengths)
         outputs = []
         for rows, steps, _, pred in self._predict_batches(sequences, batch_size):
+            pred = self._scaled(pred)
             if self.head == "last":
                 outputs.append(pred)
             else:
@@ -599,13 +681,17 @@ class Model:
 
     def predict_proba(self, X, batch_size: int = 256, lengths=None):
         """Class probabilities (softmax of the logits) shaped as :meth:`predict`'s outputs; for
-        a cross-entropy model."""
+        a cross-entropy model. With head ``"sequence"``, a dense X and ``lengths``, zero past
+        each row's length (as :meth:`predict`)."""
         if not self.loss.classification:
             raise ValueError(f"predict_proba: the model's loss {self.loss!r} is not a classification loss")
         logits = self.predict(X, batch_size, lengths)
         if isinstance(logits, list):
             return [_softmax(l) for l in logits]
-        return _softmax(logits)
+        probabilities = _softmax(logits)
+        if self.head == "sequence" and lengths is not None:
+            probabilities[np.arange(probabilities.shape[1])[None, :] >= np.asarray(lengths)[:, None]] = 0
+        return probabilities
 
     # ------------------------------------------------------------------ streaming and generation
     def _step_inputs(self, x_t, name):
@@ -636,7 +722,7 @@ class Model:
             ``head="last"``, the prediction for the sequence so far), to rounding.
         """
         y_t, state = self.recurrent.step(self._step_inputs(x_t, "x_t"), state, reset)
-        return y_t @ self.head_weight.T + self.head_bias, state
+        return self._scaled(y_t @ self.head_weight.T + self.head_bias), state
 
     def generate(self, prompt, steps: int, temperature: float = 1.0, top_k: Optional[int] = None,
                  seed: Optional[int] = None) -> np.ndarray:
@@ -682,6 +768,10 @@ class Model:
                 raise ValueError(f"generate: a real-valued model feeds its predictions back as inputs; expected "
                                  f"outputs == input_size, got outputs={self.outputs} and input_size="
                                  f"{self.recurrent.input_size}")
+            if self.output_scale is not None:
+                raise ValueError("generate: this model's outputs are scaled (set_output_scaling) and its inputs need "
+                                 "not be: feeding them back would mix units; remove the scaling first "
+                                 "(set_output_scaling(None)) to continue in the head's units")
             if temperature != 1.0 or top_k is not None or seed is not None:
                 raise ValueError(f"generate: a real-valued model draws nothing: temperature, top_k and seed apply to "
                                  f"token models; got temperature={temperature!r}, top_k={top_k!r}, seed={seed!r}")
@@ -734,6 +824,8 @@ class Model:
         config = {"outputs": self.outputs, "head": self.head, "loss": loss, "clip_grad_norm": self.clip_grad_norm}
         if self.vocab_size is not None:
             config["embedding"] = {"vocab_size": self.vocab_size, "padding_id": self.padding_id}
+        if self.output_scale is not None:
+            config["output_scaling"] = True  # the tensors output.scale and output.offset
         return config
 
     def save(self, path, metadata: Optional[dict] = None) -> None:
@@ -781,9 +873,12 @@ class Model:
         recurrent_config, recurrent_shapes = layer_plan(
             layer_class, metadata.get("recurrent_config", ""), "recurrent_config", refuse, len(tensors))
         config = parse_json(metadata["config"], "config", refuse)
-        if not isinstance(config, dict) or set(config) - {"embedding"} != _FILE_FIELDS:
+        if not isinstance(config, dict) or set(config) - _OPTIONAL_FILE_FIELDS != _FILE_FIELDS:
             raise refuse(f"config: expected an object of the fields {sorted(_FILE_FIELDS)} (and embedding for a "
-                         f"token model), got {config!r:.200}")
+                         f"token model, output_scaling for scaled outputs), got {config!r:.200}")
+        scaled = config.get("output_scaling", False)
+        if "output_scaling" in config and scaled is not True:
+            raise refuse(f"config output_scaling: expected true (or no field), got {scaled!r:.50}")
         vocab_size, padding_id = _file_embedding(config.get("embedding"), refuse)
         outputs, head, loss, clip = config["outputs"], config["head"], config["loss"], config["clip_grad_norm"]
         if type(outputs) is not int or not 1 <= outputs <= 2**31:
@@ -801,6 +896,8 @@ class Model:
         expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
         if vocab_size is not None:
             expected["embedding.weight"] = (vocab_size, recurrent_config["input_size"])
+        if scaled:
+            expected.update({"output.scale": (outputs,), "output.offset": (outputs,)})
         check_tensors(tensors, expected, recurrent_config["dtype"], refuse)
         user_metadata = _user_metadata(metadata.get("user_metadata", "{}"), refuse)
         with refused_as(refuse):
