@@ -22,6 +22,7 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[1] / "cpp" / "tests" / "data"
 STEPS, ROWS = 6, 3
 LENGTHS = np.array([6, 3, 5])
+NAMES = ("model_regression", "model_regression_tokens", "model_classifier", "model_classifier_tokens")
 
 
 def models():
@@ -96,7 +97,9 @@ def read_expected(path):
 
 
 def main():
-    for name, (model, inputs) in models().items():
+    built = models()
+    assert tuple(built) == NAMES
+    for name, (model, inputs) in built.items():
         model.save(DATA / f"{name}.safetensors")
         (DATA / f"{name}.expected.txt").write_text(expected_text(model, inputs))
         print("wrote", DATA / f"{name}.safetensors")
