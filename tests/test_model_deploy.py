@@ -281,3 +281,44 @@ def test_the_c_tests_model_files_agree_with_python():
     regression_model = fastgru.load(model_deploy_data.DATA / "model_regression.safetensors")
     assert regression_model.output_scale is not None and regression_model.vocab_size is None
     assert fastgru.load(model_deploy_data.DATA / "model_classifier_tokens.safetensors").vocab_size == 11
+
+
+# ----------------------------------------------------------------------------- ONNX
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("head", ["last", "sequence"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_to_onnx_runs_in_onnx_runtime_as_predict(tmp_path, case, head, bidirectional, with_lengths):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    layer = fastgru.GRU(3, 4, num_layers=2, bidirectional=bidirectional, reset_after=not bidirectional, seed=7)
+    model = built(case, head, layer)
+    model.to_onnx(tmp_path / "model.onnx", lengths=with_lengths)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    x = inputs(model, seed=8)
+    x = x if model.vocab_size is not None else x.astype(np.float32)
+    lengths = np.array([6, 2, 5, 1]) if with_lengths else None
+    feeds = {"ids" if model.vocab_size is not None else "x": x}
+    if with_lengths:
+        feeds["lengths"] = lengths
+    names = [output.name for output in session.get_outputs()]
+    results = dict(zip(names, session.run(None, feeds)))
+    assert names == (["outputs", "probabilities"] if model.loss.classification else ["outputs"])
+    np.testing.assert_allclose(results["outputs"], model.predict(x, lengths=lengths), rtol=1e-5, atol=1e-6)
+    if model.loss.classification:
+        np.testing.assert_allclose(results["probabilities"], model.predict_proba(x, lengths=lengths), rtol=1e-5,
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("layer, match", [
+    (lambda: fastgru.MGU(3, 4), "ONNX has a GRU operator but none for the MGU"),
+    (lambda: fastgru.LiGRU(3, 4), "none for the LiGRU"),
+    (lambda: fastgru.LiBRU(3, 4), "none for the LiBRU"),
+    (lambda: fastgru.GRU(3, 4, gates="hidden"), "gates='full'"),
+    (lambda: fastgru.GRU(3, 4, zoneout=0.1), "no recurrent_dropout or zoneout"),
+])
+def test_to_onnx_refuses_what_onnx_cannot_compute(tmp_path, layer, match):
+    pytest.importorskip("onnx")
+    with pytest.raises((ValueError, TypeError), match=match):
+        Model(layer()).to_onnx(tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()

@@ -909,6 +909,96 @@ class Model:
         model.metadata = user_metadata
         return model
 
+    def to_onnx(self, path, lengths: bool = False) -> None:
+        """Writes the model as standard ONNX (opset 14; needs the ``onnx`` package), to run in
+        ONNX Runtime or any ONNX backend: the recurrent layer's GRU nodes
+        (:meth:`fastgru.GRU.to_onnx`), the head as MatMul and Add, the output scaling as Mul and
+        Add, and a token model's embedding as a Gather. Only a Model of a :class:`fastgru.GRU`
+        (gates ``"full"``, no recurrent_dropout or zoneout) exports: ONNX has no operator for
+        the MGU, LiGRU or LiBRU.
+
+        Inputs: ``x`` (N, T, F) in the layer's dtype, or for a token model ``ids`` (N, T) int64
+        (ids out of range are the backend's error); with ``lengths``, ``lengths`` (N,) int64,
+        each in 1..T (the GRU nodes' ``sequence_lens``). Outputs: ``outputs``, what
+        :meth:`predict` gives for a dense X ((N, K) for head ``"last"``, (N, T, K) for
+        ``"sequence"``, zero past each row's length); for a cross-entropy model (logits) a
+        second output, ``probabilities``, what :meth:`predict_proba` gives. (ONNX Runtime's GRU
+        computes in float32 only: it refuses the model of a float64 layer.)
+        """
+        from onnx import TensorProto, checker, helper, numpy_helper, save
+
+        from ..layers.gru import _ONNX_OPSET, GRU, _require_gru
+
+        lengths = boolean(lengths, "lengths")
+        layer = self.recurrent
+        if not isinstance(layer, GRU):
+            raise ValueError(f"to_onnx: ONNX has a GRU operator but none for the {type(layer).__name__}; only a Model "
+                             "of a fastgru.GRU exports (run other cells from C or C++: fastgru_predictor_load, "
+                             "fastgru::load_model)")
+        _require_gru(layer, "to_onnx")
+        if layer.recurrent_dropout or layer.zoneout:
+            raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
+        D, H = layer.num_directions, layer.hidden_size
+        element = TensorProto.FLOAT if layer.dtype == np.float32 else TensorProto.DOUBLE
+        nodes, initializers = [], []
+
+        def constant(name, array):
+            initializers.append(numpy_helper.from_array(np.asarray(array), name))
+            return name
+
+        def node(op, inputs, output, **attributes):
+            nodes.append(helper.make_node(op, inputs, [output], **attributes))
+            return output
+
+        if self.vocab_size is None:
+            inputs = [helper.make_tensor_value_info("x", element, ["N", "T", layer.input_size])]
+            x = "x"
+        else:
+            inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "T"])]
+            x = node("Gather", [constant("embedding.weight", self.embedding_weight), "ids"], "x", axis=0)
+        sequence_lens = ""
+        if lengths:
+            inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["N"]))
+            sequence_lens = node("Cast", ["lengths"], "sequence_lens", to=TensorProto.INT32)
+        time_major = node("Transpose", [x], "x_time_major", perm=[1, 0, 2])
+        y, final_states = layer._onnx_layers(time_major, sequence_lens, "", nodes, constant)
+        if self.head == "last":
+            # the last layer's final states (D, N, H) -> (N, D*H), directions side by side
+            states = node("Transpose", [final_states[-1]], "final_n_d_h", perm=[1, 0, 2])
+            features = node("Reshape", [states, constant("features_shape", np.array([0, D * H]))], "features")
+            shape = ["N", self.outputs]
+        else:
+            features = node("Transpose", [y], "features", perm=[1, 0, 2])
+            shape = ["N", "T", self.outputs]
+        product = node("MatMul", [features, constant("head.weight_t", np.ascontiguousarray(self.head_weight.T))], "product")
+        head = node("Add", [product, constant("head.bias", self.head_bias)], "head")
+        if self.output_scale is not None:
+            scaled = node("Mul", [head, constant("output.scale", self.output_scale)], "scaled")
+            head = node("Add", [scaled, constant("output.offset", self.output_offset)], "shifted")
+        results = {"outputs": head}
+        if self.loss.classification:
+            results["probabilities"] = node("Softmax", [head], "softmax", axis=-1)
+        if self.head == "sequence" and lengths:
+            # zero past each row's length: mask (N, T, 1) = [t < lengths[n]]
+            steps = node("Gather", [node("Shape", [features], "features_shape_all"), constant("one", np.array(1))],
+                         "steps")
+            step_range = node("Range", [constant("zero", np.array(0)), steps, constant("step", np.array(1))], "step_range")
+            column = node("Unsqueeze", ["lengths", constant("axis1", np.array([1]))], "lengths_column")
+            real = node("Cast", [node("Less", [step_range, column], "real_steps")], "real_steps_real", to=element)
+            mask = node("Unsqueeze", [real, constant("axis2", np.array([2]))], "mask")
+            results = {name: node("Mul", [value, mask], f"{name}_masked") for name, value in results.items()}
+        for name, value in results.items():
+            node("Identity", [value], name)
+        outputs = [helper.make_tensor_value_info(name, element, shape) for name in results]
+        graph = helper.make_graph(nodes, "fastgru_model", inputs, outputs, initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _ONNX_OPSET)], producer_name="fastgru")
+        model.ir_version = min(model.ir_version, 9)  # readable by the ONNX Runtime releases in use
+        helper.set_model_props(model, {"fastgru_class": "Model", "fastgru_config": json.dumps(self.config()),
+                                       "fastgru_recurrent_config": json.dumps(layer.config()),
+                                       "fastgru_version": __version__})
+        checker.check_model(model)
+        save(model, path)
+
     def __repr__(self):
         tokens = "" if self.vocab_size is None else f", vocab_size={self.vocab_size}, padding_id={self.padding_id}"
         return (f"Model({self.recurrent!r}, outputs={self.outputs}, head={self.head!r}, loss={self.loss!r}, "
