@@ -104,14 +104,27 @@ std::vector<Real> embedded(const typename Model<Real>::Impl& model, std::int64_t
   return x;
 }
 
+// Refuses a layout whose buffers, T·N·max(F, D·H, L·D·H, K) values, could not exist.
+template <typename Real>
+void check_layout(const typename Model<Real>::Impl& model, const SequenceLayout& layout) {
+  constexpr std::int64_t kMaxElements = std::int64_t(1) << 60;
+  const NetworkConfig& c = model.network.config();
+  const std::int64_t T = layout.steps, N = layout.batch, DH = model.network.directions() * c.hidden;
+  require(T >= 0 && N >= 0, "layout: expected steps >= 0 and batch >= 0, got " + std::to_string(T) + " and " +
+                                std::to_string(N));
+  const std::int64_t widest = std::max({c.input, DH, c.layers * DH, model.config.outputs});
+  require(N <= kMaxElements / widest && T <= kMaxElements / std::max<std::int64_t>(1, N * widest),
+          "layout: " + std::to_string(T) + " steps of " + std::to_string(N) + " rows are too many: the buffers "
+          "would hold more than 2^60 values");
+}
+
 template <typename Real>
 void predict_features(const typename Model<Real>::Impl& model, const SequenceLayout& layout, const Real* x, Real* out,
                       Outputs outputs) {
   const Network<Real>& network = model.network;
   const NetworkConfig& c = network.config();
   const std::int64_t T = layout.steps, N = layout.batch, D = network.directions(), H = c.hidden, DH = D * H;
-  require(T >= 0 && N >= 0, "layout: expected steps >= 0 and batch >= 0, got " + std::to_string(T) + " and " +
-                                std::to_string(N));
+  check_layout<Real>(model, layout);
   require(T >= 1 || N == 0, "layout: a head needs at least one step (steps >= 1), got steps 0 with batch " +
                                 std::to_string(N));
   require_pointer(out, "out");
@@ -147,7 +160,8 @@ void step_features(const typename Model<Real>::Impl& model, std::int64_t batch, 
   const NetworkConfig& c = network.config();
   require(!c.bidirectional, "model: expected a unidirectional network for streaming, got a bidirectional one (it "
                             "needs whole sequences: use predict)");
-  require(batch >= 1, "batch: expected >= 1, got " + std::to_string(batch));
+  require(batch >= 1 && batch <= (std::int64_t(1) << 60) / std::max(c.layers * c.hidden, model.config.outputs),
+          "batch: expected >= 1 with buffers of at most 2^60 values, got " + std::to_string(batch));
   require_pointer(state, "state");
   require_pointer(out, "out");
   SequenceLayout one_step;
@@ -172,7 +186,7 @@ void Model<Real>::predict(const SequenceLayout& layout, const Real* x, Real* out
 template <typename Real>
 void Model<Real>::predict_ids(const SequenceLayout& layout, const std::int64_t* ids, Real* out, Outputs outputs) const {
   check_outputs<Real>(*impl_, outputs);
-  require(layout.steps >= 0 && layout.batch >= 0, "layout: expected steps >= 0 and batch >= 0");
+  check_layout<Real>(*impl_, layout);
   const std::int64_t count = layout.steps * layout.batch;
   if (count > 0) require_pointer(ids, "ids");
   const std::vector<Real> x = embedded<Real>(*impl_, count, ids, "ids");
@@ -191,7 +205,8 @@ void Model<Real>::step(std::int64_t batch, const Real* x_t, Real* state, Real* o
 template <typename Real>
 void Model<Real>::step_ids(std::int64_t batch, const std::int64_t* ids, Real* state, Real* out, Outputs outputs) const {
   check_outputs<Real>(*impl_, outputs);
-  require(batch >= 1, "batch: expected >= 1, got " + std::to_string(batch));
+  require(batch >= 1 && batch <= (std::int64_t(1) << 60) / impl_->network.config().input,
+          "batch: expected >= 1 with buffers of at most 2^60 values, got " + std::to_string(batch));
   require_pointer(ids, "ids");
   const std::vector<Real> x = embedded<Real>(*impl_, batch, ids, "ids");
   step_features<Real>(*impl_, batch, x.data(), state, out, outputs);
