@@ -532,7 +532,9 @@ class Model:
                 (``vocab_size``): integer ids (N, T) or a list of N (T_i,) id arrays.
             y: targets. Head ``"last"``: (N, K) or (N,) values, or (N,) class indices for
                 cross-entropy. Head ``"sequence"``: (N, T, K) / (N, T) arrays or a list of
-                (T_i, K) / (T_i,) arrays; padded steps do not count.
+                (T_i, K) / (T_i,) arrays; padded steps do not count. Values are in the units
+                :meth:`predict` returns: with output scaling, the loss sees ``(y - offset) /
+                scale`` (see :meth:`set_output_scaling`).
             epochs, batch_size: passes over the data, and sequences per optimiser step.
             validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, scored after
                 each epoch (``val_loss``, ``val_accuracy``).
@@ -811,7 +813,8 @@ class Model:
 
     def evaluate(self, X, y, batch_size: int = 256, lengths=None) -> Dict[str, float]:
         """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy);
-        X, y and lengths as for :meth:`fit`."""
+        X, y and lengths as for :meth:`fit` (with output scaling, y in the units :meth:`predict`
+        returns, the loss in the head's scaled units)."""
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
