@@ -538,14 +538,10 @@ Model<Real> load_model(const std::string& path) {
   // The Model's own fields (Python's Model._from_file checks the same).
   const JsonValue config = parse(contents.field("config"), "config", refuse);
   const std::set<std::string> required{"outputs", "head", "loss", "clip_grad_norm"}, optional{"embedding", "output_scaling"};
-  std::set<std::string> present;
-  for (const auto& [key, value] : config.members()) present.insert(key);
-  std::set<std::string> present_required;
-  for (const std::string& key : present) {
-    if (required.count(key)) present_required.insert(key);
-    else if (!optional.count(key)) present_required.insert("?");  // an unknown field
-  }
-  if (config.kind != JsonValue::Kind::object || present_required != required) {
+  bool fields_fit = config.kind == JsonValue::Kind::object;
+  for (const auto& [key, value] : config.members()) fields_fit = fields_fit && (required.count(key) || optional.count(key));
+  for (const std::string& key : required) fields_fit = fields_fit && config.find(key);
+  if (!fields_fit) {
     throw refuse("config: expected an object of the fields ['clip_grad_norm', 'head', 'loss', 'outputs'] (and "
                  "embedding for a token model, output_scaling for scaled outputs)");
   }
