@@ -90,7 +90,8 @@ fastgru_status fastgru_get_num_threads(int* n);
  * a network computing in `dtype`, FASTGRU_FLOAT32 or FASTGRU_FLOAT64 (weights are converted if
  * the file holds the other one). `dtype` is an int so that any value a caller passes is checked
  * (a C++ enum parameter could not hold other values). On success *model is a new handle; on
- * failure it is set to null. */
+ * failure it is set to null. A whole Model's file (`model.save(path)`) is refused: read it with
+ * fastgru_predictor_load. */
 fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** model);
 void fastgru_model_free(fastgru_model* model);
 fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info);
