@@ -31,7 +31,7 @@ CC=gcc CXX=g++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 # The core and its C and C++ tests.
 cmake --build "$build" -j2 --target fastgru_core_tests fastgru_capi_tests fastgru_capi_matches_cpp \
-  fastgru_thread_pool_tests
+  fastgru_thread_pool_tests fastgru_quantized_tests
 ctest --test-dir "$build" --output-on-failure --no-tests=error
 
 # The thread pool under ThreadSanitizer: its own tests (regions, barriers, callers on several

@@ -142,10 +142,9 @@ def main():
     if unknown:
         parser.error(f"--parts: expected lengths, stacked, cells or gates, got {', '.join(sorted(unknown))}")
     import fastgru
-    import fastgru.benchmark
     import torch
 
-    shapes = json.loads(fastgru.benchmark.SHAPES_FILE.read_text())["layers"]
+    shapes = json.loads((HERE / "shapes.json").read_text())["layers"]
     rows, ratios, libru_ratios, form_ratios = [], [], [], []
     for threads in [int(t) for t in args.threads.split(",")]:
         fastgru.set_num_threads(threads)

@@ -113,7 +113,7 @@ def main():
     import fastgru
     import torch
 
-    from fastgru.benchmark import busy_cpus
+    from harness.spinners import busy_cpus  # bench/harness: this script's directory is on sys.path
 
     torch_default = torch.get_num_threads()  # before this script sets any
     settings = (args.threads or ("1,default" if args.contention else "1,2")).split(",")

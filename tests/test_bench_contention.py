@@ -1,15 +1,21 @@
-"""`fastgru bench --contention`: the busy processes beside each timed cell, and its report."""
+"""`python bench/run.py --contention`: the busy processes beside each timed cell, and its report."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from fastgru.benchmark import busy_cpus
-from fastgru.benchmark.spinners import SPINNER_MARKER
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+# The benchmark's harness lies in bench/harness, outside the package; spinners.py imports nothing of it.
+_spec = importlib.util.spec_from_file_location("bench_spinners", BENCH / "harness" / "spinners.py")
+spinners_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(spinners_module)
+busy_cpus, SPINNER_MARKER = spinners_module.busy_cpus, spinners_module.SPINNER_MARKER
 
 pytestmark = pytest.mark.best_isa_only
 
@@ -61,11 +67,11 @@ def test_spinners_stop_when_the_block_raises():
 
 def test_spinners_exit_when_their_parent_is_killed():
     code = ("import os, signal\n"
-            "from fastgru.benchmark import busy_cpus\n"
+            "from harness.spinners import busy_cpus\n"
             "with busy_cpus(2) as spinners:\n"
             "    print(*spinners.pids, flush=True)\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=BENCH)
     pids = [int(pid) for pid in result.stdout.split()]
     assert len(pids) == 2
     deadline = time.monotonic() + 10
@@ -75,7 +81,7 @@ def test_spinners_exit_when_their_parent_is_killed():
 
 
 def test_bench_contention_reports_the_ratios_and_leaves_no_spinner(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "fastgru", "bench", "--set", "quick", "--impls", "fastgru",
+    result = subprocess.run([sys.executable, str(BENCH / "run.py"), "--set", "quick", "--impls", "fastgru",
                              "--contention", "--threads", "1,default", "--min-repeats", "1", "--target-seconds",
                              "0.01", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr

@@ -60,9 +60,8 @@ def test_demo_prints_scores_and_writes_its_plot(tmp_path):
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bench_runs_its_quick_set(tmp_path):
-    result = fastgru_command("bench", "--quick", "--impls", "fastgru", "--threads", "1", "--no-stream",
-                             "--min-repeats", "1", "--target-seconds", "0.01", "--out", str(tmp_path))
+def test_bench_runs_its_quick_set_and_names_the_peers_script():
+    result = fastgru_command("bench", "--quick", "--threads", "1", "--min-repeats", "1", "--target-seconds", "0.01")
     assert result.returncode == 0, result.stderr
-    table = (tmp_path / "results.md").read_text()
-    assert "| 10 | 4 | 96 | 128 | after | train |" in table and "ok" in table
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| 10 | 4 | 96 | 128 | after | train |"))
+    assert row.endswith("| ok |") and "run `python bench/run.py` in a checkout" in result.stdout

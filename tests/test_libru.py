@@ -161,7 +161,7 @@ def test_initial_parameters_as_the_authors_code():
     assert all(np.array_equal(again[name], value) for name, value in state.items())
     assert layer.config() == dict(input_size=3, hidden_size=4, num_layers=2, batch_first=False, dropout=0.0,
                                   bidirectional=True, dtype="float32", recurrent_dropout=0.0, zoneout=0.0,
-                                  bn_momentum=0.1, bn_eps=1e-5)
+                                  reverse=False, merge_mode="concat", stateful=False, bn_momentum=0.1, bn_eps=1e-5)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

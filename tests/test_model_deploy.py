@@ -206,11 +206,14 @@ def inputs(model, rows=4, steps=6, seed=0):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("head", ["last", "sequence"])
-@pytest.mark.parametrize("layer", ["gru2", "bi_ligru", "mgu_time_major"])
+@pytest.mark.parametrize("layer", ["gru2", "bi_ligru", "mgu_time_major", "reverse_gru", "bi_gru_ave"])
 def test_cpp_predicts_what_python_predicts(tmp_path, case, head, layer):
     layer = {"gru2": lambda: fastgru.GRU(3, 4, num_layers=2, batch_first=True, dtype="float64", seed=1),
              "bi_ligru": lambda: fastgru.LiGRU(3, 4, bidirectional=True, dtype="float64", seed=2),
-             "mgu_time_major": lambda: fastgru.MGU(3, 5, dtype="float64", seed=3)}[layer]()
+             "mgu_time_major": lambda: fastgru.MGU(3, 5, dtype="float64", seed=3),
+             "reverse_gru": lambda: fastgru.GRU(3, 4, reverse=True, dtype="float64", seed=4),
+             "bi_gru_ave": lambda: fastgru.GRU(3, 4, bidirectional=True, merge_mode="ave", dtype="float64",
+                                               seed=5)}[layer]()
     model = built(case, head, layer)
     x = inputs(model)
     y = np.zeros((4,) + ((6,) if head == "sequence" else ()), int) if model.loss.classification else \
@@ -252,13 +255,26 @@ def test_cpp_refuses_bad_ids_and_requests_as_python_does(tmp_path):
         model.predict(ids)
     with pytest.raises(_core.CoreArgumentError, match=r"ids: expected token ids in 0..8 \(vocab_size=9\), got 9"):
         cpp.predict(ids, None, False)
-    with pytest.raises(_core.CoreArgumentError, match="bidirectional"):
+    with pytest.raises(_core.CoreArgumentError, match="forward-in-time network for streaming, got a bidirectional"):
         cpp.step(np.array([1]), np.zeros((1, 1, 4)), False)
+    with pytest.raises(_core.CoreArgumentError, match=r"lengths\[1\]: expected 1..3, got 0"):
+        cpp.predict(np.array([[1, 2, 3], [1, 2, 3]]), np.array([3, 0]), False)
     regression_model = regression()
     regression_model.save(tmp_path / "regression.safetensors")
     cpp = _core.load_whole_model_file_f64(str(tmp_path / "regression.safetensors"))
     with pytest.raises(_core.CoreArgumentError, match="probabilities are a classifier's"):
         cpp.predict(np.zeros((1, 2, 3)), None, True)
+
+
+def test_a_model_whose_directions_stay_apart_is_refused_by_both_readers(tmp_path):
+    model = regression(head="sequence", layer=fastgru.GRU(3, 4, bidirectional=True, merge_mode="concat"))
+    model.save(tmp_path / "model.safetensors")
+    with_header(tmp_path / "model.safetensors", lambda h, d: h["__metadata__"].update(
+        recurrent_config=h["__metadata__"]["recurrent_config"].replace('"merge_mode": "concat"', '"merge_mode": null')))
+    with pytest.raises(ModelFileError, match="merge_mode"):
+        fastgru.load(tmp_path / "model.safetensors")
+    with pytest.raises(_core.CoreArgumentError, match="merge_mode: null"):
+        _core.load_whole_model_file_f64(str(tmp_path / "model.safetensors"))
 
 
 def test_a_float32_model_reads_the_same_in_cpp(tmp_path):
@@ -286,12 +302,15 @@ def test_the_c_tests_model_files_agree_with_python():
 # ----------------------------------------------------------------------------- ONNX
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("head", ["last", "sequence"])
-@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("directions", [dict(), dict(bidirectional=True, reset_after=False),
+                                        dict(bidirectional=True, merge_mode="sum"),
+                                        dict(bidirectional=True, merge_mode="mul"),
+                                        dict(bidirectional=True, merge_mode="ave"), dict(reverse=True)], ids=str)
 @pytest.mark.parametrize("with_lengths", [False, True])
-def test_to_onnx_runs_in_onnx_runtime_as_predict(tmp_path, case, head, bidirectional, with_lengths):
+def test_to_onnx_runs_in_onnx_runtime_as_predict(tmp_path, case, head, directions, with_lengths):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    layer = fastgru.GRU(3, 4, num_layers=2, bidirectional=bidirectional, reset_after=not bidirectional, seed=7)
+    layer = fastgru.GRU(3, 4, num_layers=2, seed=7, **directions)
     model = built(case, head, layer)
     model.to_onnx(tmp_path / "model.onnx", lengths=with_lengths)
     session = ort.InferenceSession(str(tmp_path / "model.onnx"))

@@ -154,3 +154,39 @@ def test_conventions_differ():
     sess0 = onnx_session(a, linear_before_reset=0)
     Y, _ = run_onnx(sess0, x, h0)
     assert rel_err(ya, Y[:, 0]) > 1e-3
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["lbr1", "lbr0"])
+def test_reverse_layers_match_onnxruntime_both_ways(tmp_path, reset_after):
+    """direction="reverse": to_onnx writes it, ONNX Runtime runs it (with sequence_lens and
+    initial_h) to fastgru's outputs, and from_onnx reads it back."""
+    layer = fastgru.GRU(3, 5, num_layers=2, reverse=True, reset_after=reset_after, seed=4)
+    path = tmp_path / "reverse.onnx"
+    layer.to_onnx(path, initial_state=True, lengths=True)
+    x, _ = make_data(6, 3, 3, 5, seed=5)
+    h0 = np.random.default_rng(6).standard_normal((2, 3, 5)).astype(np.float32)
+    lengths = np.array([6, 2, 4])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    y_ort, h_ort = session.run(None, {"x": x, "h0": h0, "lengths": lengths.astype(np.int64)})
+    y, h_n = layer(x, h0, lengths=lengths)
+    assert_close("y", y, y_ort, TOL)
+    assert_close("h_n", h_n, h_ort, TOL)
+    back = fastgru.GRU.from_onnx(path)
+    assert back.reverse and back.config() == layer.config()
+
+
+def test_rows_of_no_steps_match_onnxruntime(tmp_path):
+    layer = fastgru.GRU(3, 4, bidirectional=True, seed=20)
+    path = tmp_path / "lengths.onnx"
+    layer.to_onnx(path, initial_state=True, lengths=True)
+    x, _ = make_data(5, 3, 3, 4, seed=21)
+    h0 = np.random.default_rng(22).standard_normal((2, 3, 4)).astype(np.float32)
+    lengths = np.array([3, 0, 5])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    y_ort, h_ort = session.run(None, {"x": x, "h0": h0, "lengths": lengths.astype(np.int64)})
+    y, h_n = layer(x, h0, lengths=lengths)
+    assert_close("y", y, y_ort, TOL)
+    assert_close("h_n of the rows with steps", h_n[:, [0, 2]], h_ort[:, [0, 2]], TOL)
+    # A row of no steps: ONNX Runtime gives a zero final state; fastgru keeps h0, as a row whose
+    # every step is masked keeps it in Keras (README, "Variable lengths").
+    assert np.all(h_ort[:, 1] == 0) and np.array_equal(h_n[:, 1], h0[:, 1])

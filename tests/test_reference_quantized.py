@@ -84,3 +84,11 @@ def test_quantized_gru_stays_near_float(mode, recurrent_mode, bound, reset_after
     assert y.dtype == np.float32
     np.testing.assert_array_equal(h_n, y[-1])
     assert 1e-5 < normalised_error(y, expected) <= bound
+
+
+def test_rows_too_small_for_the_reciprocal_keep_their_zeros():
+    from fastgru.reference_quantized import quantize_rows_int8
+
+    rows = np.array([[1e-38, 0.0, -5e-39]], np.float32)
+    q, scale = quantize_rows_int8(rows)
+    assert q.tolist() == [[127, 0, -127]] and scale[0] == np.float32(1e-38) / np.float32(127)

@@ -181,7 +181,7 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
   fastgru_model* missing = (fastgru_model*)1;
   fastgru_stream* stream = NULL;
   float x[T * B * I], y[T * B * H], y_t[B * H];
-  const int64_t bad_lengths[B] = {7, 0, 5};
+  const int64_t bad_lengths[B] = {7, 8, 5};
   int threads = 0;
   fill(x, T * B * I, 5);
   EXPECT_ERROR(fastgru_model_load(data_file("no-such-file.safetensors"), FASTGRU_FLOAT32, &missing),
@@ -208,7 +208,7 @@ static void errors_are_reported_clearly(const fastgru_model* model) {
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 2, x, NULL, NULL, y, NULL), FASTGRU_ERROR_INVALID_ARGUMENT,
                "batch_first: expected 0 or 1, got 2");
   EXPECT_ERROR(fastgru_model_forward_f32(model, T, B, 0, x, bad_lengths, NULL, y, NULL),
-               FASTGRU_ERROR_INVALID_ARGUMENT, "lengths[1]: expected 1..7");
+               FASTGRU_ERROR_INVALID_ARGUMENT, "lengths[1]: expected 0..7");
   EXPECT_ERROR(fastgru_model_forward_f64(model, T, B, 0, (const double*)x, NULL, NULL, (double*)y, NULL),
                FASTGRU_ERROR_INVALID_ARGUMENT, "model: expected a float64 handle (this is the _f64 function), got a float32 one");
   EXPECT_ERROR(fastgru_stream_create(model, 0, &stream), FASTGRU_ERROR_INVALID_ARGUMENT, "batch: expected >= 1, got 0");
@@ -569,7 +569,7 @@ static void predictor_errors_are_reported_clearly(void) {
   EXPECT_ERROR(fastgru_predictor_predict_ids_f64(predictor, 0, 2, 1, ids, NULL, FASTGRU_OUTPUT_VALUES, out),
                FASTGRU_ERROR_INVALID_ARGUMENT, "steps >= 1");
   EXPECT_ERROR(fastgru_predictor_stream_create(predictor, 2, FASTGRU_OUTPUT_VALUES, &stream),
-               FASTGRU_ERROR_INVALID_ARGUMENT, "expected a unidirectional model for streaming");
+               FASTGRU_ERROR_INVALID_ARGUMENT, "expected a forward-in-time model for streaming");
   CHECK(stream == NULL);
   fastgru_predictor_free(predictor);
   OK(fastgru_predictor_load(data_file("model_regression.safetensors"), FASTGRU_FLOAT64, &predictor));

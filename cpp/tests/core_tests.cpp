@@ -166,7 +166,7 @@ void bad_arguments_are_clear_exceptions() {
   const std::int64_t lengths[] = {4, 5};
   layout.lengths = lengths;
   expect_invalid_argument([&] { network.forward(layout, x.data(), nullptr, y.data(), h.data(), nullptr); },
-                          "lengths[1]: expected 1..4, got 5");
+                          "lengths[1]: expected 0..4, got 5");
   layout.lengths = nullptr;
   std::vector<float> g_ih(9 * 2), g_hh(9 * 3), g_b1(9), g_b2(9);
   const std::vector<GradientsView<float>> grads = {{g_ih.data(), g_hh.data(), g_b1.data(), g_b2.data()}};

@@ -122,6 +122,16 @@ fastgru::GateTerms parse_gates(const fastgru::cells::CellDescription& cell, cons
   return static_cast<fastgru::GateTerms>(chosen - names.begin());
 }
 
+// How a bidirectional network's outputs are merged: "concat", "sum", "mul" or "ave" (Keras's names).
+fastgru::MergeMode parse_merge(const std::string& merge) {
+  static const std::vector<std::string> names{"concat", "sum", "mul", "ave"};
+  const auto chosen = std::find(names.begin(), names.end(), merge);
+  if (chosen == names.end()) {
+    throw py::value_error("merge: expected " + fastgru::cells::name_list(names, "'") + ", got '" + merge + "'");
+  }
+  return static_cast<fastgru::MergeMode>(chosen - names.begin());
+}
+
 // Every cell's description (cells/cell_table.h), keyed by its Python class name.
 py::dict cell_descriptions() {
   auto strings = [](const std::vector<std::string>& names) {
@@ -171,10 +181,11 @@ class PyGru {
         bool bidirectional, bool reset_after, bool bias, const std::vector<LayerArrays>& weights,
         double dropout, double recurrent_dropout, double zoneout, const std::string& cell,
         const std::vector<BatchNormArrays>& batch_norm, const std::string& activation,
-        double negative_slope, double bn_eps, const std::string& gates)
+        double negative_slope, double bn_eps, const std::string& gates, bool reverse,
+        const std::string& merge)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
-                      negative_slope, bn_eps, gates)) {}
+                      negative_slope, bn_eps, gates, reverse, merge)) {}
   // A network the C++ loader read from a model file.
   explicit PyGru(fastgru::Network<Real>&& gru) : gru_(std::move(gru)) {}
 
@@ -189,7 +200,7 @@ class PyGru {
       throw py::value_error("x: expected 3 dimensions, got " + std::to_string(x.ndim()));
     }
     const py::ssize_t T = x.shape(batch_first ? 1 : 0), B = x.shape(batch_first ? 0 : 1);
-    const py::ssize_t H = c.hidden, LD = c.layers * gru_.directions(), DH = gru_.directions() * H;
+    const py::ssize_t H = c.hidden, LD = c.layers * gru_.directions(), DH = gru_.output_width();
     fastgru::SequenceLayout layout;
     layout.steps = T;
     layout.batch = B;
@@ -226,7 +237,7 @@ class PyGru {
     if (x.ndim() != 3 || x.shape(2) != c.input) return py::none();
     const py::ssize_t T = x.shape(batch_first ? 1 : 0), B = x.shape(batch_first ? 0 : 1);
     if (T < 1 || B < 1) return py::none();
-    const py::ssize_t H = c.hidden, LD = c.layers * gru_.directions(), DH = gru_.directions() * H;
+    const py::ssize_t H = c.hidden, LD = c.layers * gru_.directions(), DH = gru_.output_width();
     const Real* h0_data = nullptr;
     if (!h0.is_none()) {
       h0_data = exact_data(h0);
@@ -255,7 +266,7 @@ class PyGru {
   // takes its general path, which converts what it can and names what it cannot.
   py::object try_step(py::handle x_t, py::handle h) const {
     const fastgru::NetworkConfig& c = gru_.config();
-    if (gru_.directions() != 1) return py::none();
+    if (gru_.directions() != 1 || c.reverse) return py::none();
     const Real* x_data = exact_data(x_t);
     if (!x_data) return py::none();
     const auto x = py::reinterpret_borrow<py::array>(x_t);
@@ -298,7 +309,8 @@ class PyGru {
     const py::ssize_t D = gru_.directions(), H = c.hidden, LD = c.layers * D;
     const py::ssize_t T = cache.steps(), B = cache.batch();
     const bool batch_first = cache.batch_first();
-    const Real* dy_data = checked_data<Real>(dy, "dy", batch_first ? Shape{B, T, D * H} : Shape{T, B, D * H});
+    const py::ssize_t W = gru_.output_width();
+    const Real* dy_data = checked_data<Real>(dy, "dy", batch_first ? Shape{B, T, W} : Shape{T, B, W});
     const Real* dh_n_data = optional_data<Real>(dh_n, "dh_n", {LD, B, H});
     if (static_cast<py::ssize_t>(grads.size()) != LD) {
       throw py::value_error("grads: expected " + std::to_string(LD) + " entries, got " + std::to_string(grads.size()));
@@ -384,12 +396,15 @@ class PyGru {
                                      const std::string& cell,
                                      const std::vector<BatchNormArrays>& batch_norm,
                                      const std::string& activation, double negative_slope,
-                                     double bn_eps, const std::string& gates) {
+                                     double bn_eps, const std::string& gates, bool reverse,
+                                     const std::string& merge) {
     fastgru::NetworkConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
     config.layers = num_layers;
     config.bidirectional = bidirectional;
+    config.reverse = reverse;
+    config.merge = parse_merge(merge);
     config.mode = reset_after ? fastgru::ResetMode::after : fastgru::ResetMode::before;
     config.bias = bias;
     config.dropout = dropout;
@@ -450,13 +465,14 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
                     const std::vector<LayerArrays>&, double, double, double, const std::string&,
                     const std::vector<BatchNormArrays>&, const std::string&, double, double,
-                    const std::string&>(),
+                    const std::string&, bool, const std::string&>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
            py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
            py::arg("activation") = "", py::arg("negative_slope") = 0.01,
-           py::arg("bn_eps") = 1e-5, py::arg("gates") = "full")
+           py::arg("bn_eps") = 1e-5, py::arg("gates") = "full", py::arg("reverse") = false,
+           py::arg("merge") = "concat")
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0)
       .def("try_forward", &PyGru<Real>::try_forward, py::arg("x"), py::arg("h0"), py::arg("batch_first"))

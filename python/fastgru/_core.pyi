@@ -58,7 +58,8 @@ class GruF32:
                  reset_after: bool, bias: bool, weights: Sequence[_LayerArrays],
                  dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
                  cell: str = ..., batch_norm: Sequence[_BatchNormArrays] = ..., activation: str = ...,
-                 negative_slope: float = ..., bn_eps: float = ..., gates: str = ...) -> None: ...
+                 negative_slope: float = ..., bn_eps: float = ..., gates: str = ...,
+                 reverse: bool = ..., merge: str = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float32], h0: Optional[npt.NDArray[np.float32]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF32], seed: int = ...) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
@@ -75,7 +76,8 @@ class GruF64:
                  reset_after: bool, bias: bool, weights: Sequence[_LayerArrays],
                  dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
                  cell: str = ..., batch_norm: Sequence[_BatchNormArrays] = ..., activation: str = ...,
-                 negative_slope: float = ..., bn_eps: float = ..., gates: str = ...) -> None: ...
+                 negative_slope: float = ..., bn_eps: float = ..., gates: str = ...,
+                 reverse: bool = ..., merge: str = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float64], h0: Optional[npt.NDArray[np.float64]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF64], seed: int = ...) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

@@ -37,6 +37,8 @@ cdef extern from "fastgru/fastgru.h" nogil:
         int reset_after
         int bias
         int gates
+        int reverse
+        int64_t outputs
 
     const char* fastgru_last_error()
     const char* fastgru_version()

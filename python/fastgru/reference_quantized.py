@@ -55,8 +55,13 @@ def quantize_rows_int8(rows):
         raise ValueError("rows: int8 quantization needs finite values")
     largest = np.abs(rows).max(axis=1) if rows.shape[1] else np.zeros(rows.shape[0], np.float32)
     nonzero = largest > 0
-    inverse = np.where(nonzero, np.float32(INT8_LIMIT) / np.where(nonzero, largest, 1), 0).astype(np.float32)
-    q = np.clip(np.rint(rows * inverse[:, None]), -INT8_LIMIT, INT8_LIMIT).astype(np.int8)
+    with np.errstate(over="ignore"):
+        inverse = np.where(nonzero, np.float32(INT8_LIMIT) / np.where(nonzero, largest, 1), 0).astype(np.float32)
+    # Below max|row| ≈ 3.7e-37 the float32 reciprocal overflows to inf: the row's values go to
+    # ±127, and its zeros (0 · inf) stay 0, as the kernels compute them.
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.where(rows == 0, np.float32(0), rows * inverse[:, None])
+    q = np.clip(np.rint(scaled), -INT8_LIMIT, INT8_LIMIT).astype(np.int8)
     scale = (largest / np.float32(INT8_LIMIT)).astype(np.float32)
     return q, scale
 

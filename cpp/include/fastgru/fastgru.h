@@ -72,6 +72,10 @@ typedef struct fastgru_model_info {
   int gates;          /* GRU: the terms its gates r and z see (EQUATIONS.md §7): 0 the input,
                        * the state and the biases (the GRU), 1 the state and the biases, 2 the
                        * state alone, 3 the biases alone; other cells: 0 */
+  int reverse;        /* 1 when a unidirectional model runs backward in time (outputs aligned
+                       * with the input steps; no streaming) */
+  int64_t outputs;    /* W, features of each output step: D*H, or H for a bidirectional model
+                       * that merges its directions (sum, product or mean) */
 } fastgru_model_info;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next failing
@@ -98,9 +102,10 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
 
 /* Inference over whole sequences.
  *   steps, batch  T >= 0, B >= 0
- *   batch_first   0: x is (T, B, I) and y (T, B, D*H); 1: x is (B, T, I) and y (B, T, D*H)
+ *   batch_first   0: x is (T, B, I) and y (T, B, W); 1: x is (B, T, I) and y (B, T, W), W =
+ *                 fastgru_model_info.outputs (D*H unless the directions are merged)
  *   x             the input
- *   lengths       (B) real steps of each row, each in 1..T, or null for T everywhere; outputs past
+ *   lengths       (B) real steps of each row, each in 0..T, or null for T everywhere; outputs past
  *                 a row's length are zero and its final state is the one after its last step
  *   h0            (L*D, B, H) initial states, or null for zeros
  *   y             out: the last layer's outputs, directions side by side

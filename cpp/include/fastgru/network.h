@@ -139,6 +139,10 @@ enum class Activation : int { relu = 0, tanh = 1, leaky_relu = 2, softplus = 3 }
 // weight_hh is (3H, H) (types 1, 2) or (H, H) = W_hn (type 3), bias_hh (3H) or (H) = b_hn (type 2).
 enum class GateTerms : int { full = 0, hidden_bias = 1, hidden = 2, bias = 3 };
 
+// What a bidirectional network's last layer outputs (Keras Bidirectional's merge_mode): its two
+// directions side by side (D·H features), or their sum, product or mean (H features).
+enum class MergeMode : int { concat = 0, sum = 1, mul = 2, average = 3 };
+
 // A GRU network: `layers` stacked layers, each with one or two directions (D = 2 when
 // bidirectional), PyTorch's semantics. Layer l > 0 takes the D·H outputs of layer l − 1.
 struct NetworkConfig {
@@ -147,6 +151,10 @@ struct NetworkConfig {
   std::int64_t hidden = 0;  // H >= 1
   std::int64_t layers = 1;  // L >= 1
   bool bidirectional = false;
+  // A unidirectional network whose layers run backward in time (ONNX's direction="reverse");
+  // its outputs stay aligned with the input steps, as a bidirectional one's second half is.
+  bool reverse = false;
+  MergeMode merge = MergeMode::concat;  // bidirectional networks only
   ResetMode mode = ResetMode::after;
   GateTerms gates = GateTerms::full;  // GRU only
   bool bias = true;
@@ -173,9 +181,10 @@ struct SequenceLayout {
   std::int64_t steps = 0;    // T >= 0
   std::int64_t batch = 0;    // B >= 0
   bool batch_first = false;  // (B, T, ·) instead of (T, B, ·)
-  // (B) real steps of each row, each in 1..T, any order; nullptr: every row has T steps. Steps
+  // (B) real steps of each row, each in 0..T, any order; nullptr: every row has T steps. Steps
   // past a row's length are skipped: they cost nothing, their outputs are zero, the row's final
-  // state is its state after its last real step, and the reverse direction starts there.
+  // state is its state after its last real step, and the reverse direction starts there. A row
+  // of no steps (as ONNX allows) outputs zeros and keeps its initial state.
   const std::int64_t* lengths = nullptr;
 };
 
@@ -227,11 +236,14 @@ class Network {
 
   const NetworkConfig& config() const;
   std::int64_t directions() const;  // D
+  // Features of each output step: D·H, or H for a bidirectional network that merges them.
+  std::int64_t output_width() const;
 
   // Runs the network.
   //   x    (T, B, I), or (B, T, I) with layout.batch_first
   //   h0   (L·D, B, H) initial states, or nullptr for zeros
-  //   y    (T, B, D·H) or (B, T, D·H): the last layer's outputs, directions side by side
+  //   y    (T, B, W) or (B, T, W), W = output_width(): the last layer's outputs, directions
+  //        side by side or merged (config.merge)
   //   h_n  (L·D, B, H): each layer's and direction's state after each row's last real step
   //   cache  filled for backward, or nullptr for inference
   // Outputs must not alias inputs. Safe to call from many threads at once.
@@ -252,6 +264,14 @@ class Network {
                 Real* dh0, const std::vector<GradientsView<Real>>& grads) const;
 
  private:
+  // A batch some of whose rows have no steps runs on the others alone.
+  void forward_rows_with_steps(const std::vector<std::int64_t>& rows, const SequenceLayout& layout,
+                               const Real* x, const Real* h0, Real* y, Real* h_n,
+                               TrainingCache<Real>* cache, std::uint64_t seed) const;
+  void backward_rows_with_steps(TrainingCache<Real>& cache, const Real* dy, const Real* dh_n,
+                                Real* dx, Real* dh0,
+                                const std::vector<GradientsView<Real>>& grads) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -129,7 +129,14 @@ void predict_features(const typename Model<Real>::Impl& model, const SequenceLay
                                 std::to_string(N));
   require_pointer(out, "out");
   if (N == 0) return;
-  std::vector<Real> y(static_cast<std::size_t>(T * N * DH)), h_n(static_cast<std::size_t>(c.layers * D * N * H));
+  if (layout.lengths) {  // Python's Model predicts from one step at least (the network allows 0)
+    for (std::int64_t b = 0; b < N; ++b) {
+      require(layout.lengths[b] >= 1 && layout.lengths[b] <= T, "lengths[" + std::to_string(b) + "]: expected 1.." +
+                                                                     std::to_string(T) + ", got " +
+                                                                     std::to_string(layout.lengths[b]));
+    }
+  }
+  std::vector<Real> y(static_cast<std::size_t>(T * N * network.output_width())), h_n(static_cast<std::size_t>(c.layers * D * N * H));
   network.forward(layout, x, nullptr, y.data(), h_n.data(), nullptr);
   const std::int64_t K = model.config.outputs;
   if (model.config.head == Head::last) {
@@ -158,8 +165,9 @@ void step_features(const typename Model<Real>::Impl& model, std::int64_t batch, 
                    Outputs outputs) {
   const Network<Real>& network = model.network;
   const NetworkConfig& c = network.config();
-  require(!c.bidirectional, "model: expected a unidirectional network for streaming, got a bidirectional one (it "
-                            "needs whole sequences: use predict)");
+  require(!c.bidirectional && !c.reverse, std::string("model: expected a forward-in-time network for streaming, got a ") +
+                                             (c.reverse ? "reverse" : "bidirectional") +
+                                             " one (it needs whole sequences: use predict)");
   require(batch >= 1 && batch <= (std::int64_t(1) << 60) / std::max(c.layers * c.hidden, model.config.outputs),
           "batch: expected >= 1 with buffers of at most 2^60 values, got " + std::to_string(batch));
   require_pointer(state, "state");

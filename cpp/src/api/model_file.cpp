@@ -254,6 +254,15 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
       {"dtype", {"'float32' or 'float64'", [](const JsonValue& v) { return is_string_in(v, {"float32", "float64"}); }}},
   };
   if (cell.has_bias_option) fields.emplace("bias", boolean);
+  // Files written before reverse networks existed leave it out: forward in time.
+  fields.emplace("reverse", Field{boolean.expected, boolean.valid, true});
+  // Whether Python's layer carries its states between calls: how Python calls it, not what it
+  // computes (C and C++ callers carry states with h0 / h_n or the C stream).
+  fields.emplace("stateful", Field{boolean.expected, boolean.valid, true});
+  // Keras's merge modes; null (the directions apart, which Python shapes) and absent: concat.
+  fields.emplace("merge_mode", Field{"'concat', 'sum', 'mul', 'ave' or null", [](const JsonValue& v) {
+                                       return v.kind == JsonValue::Kind::null || is_string_in(v, {"concat", "sum", "mul", "ave"});
+                                     }, true});
   for (const cells::CellOption& option : cell.options) {
     switch (option.kind) {
       case cells::CellOption::Kind::boolean:
@@ -356,6 +365,7 @@ std::string layer_classes() {
 // The tensors of one network: its configuration, where each tensor goes and its expected shape.
 struct NetworkPlan {
   NetworkConfig config;
+  bool directions_apart = false;  // merge_mode null: Python shapes the directions apart
   std::string dtype;  // "F32" or "F64", the configuration's
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected;  // (file name, shape)
   std::vector<std::pair<std::int64_t, std::string>> members;                // of each: (view, member name)
@@ -377,6 +387,15 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
   config.hidden = static_cast<std::int64_t>(number("hidden_size"));
   config.layers = static_cast<std::int64_t>(number("num_layers"));
   config.bidirectional = boolean("bidirectional");
+  config.reverse = fields.find("reverse") && boolean("reverse");
+  const JsonValue* merge_mode = fields.find("merge_mode");
+  plan.directions_apart = merge_mode && merge_mode->kind == JsonValue::Kind::null;
+  if (const JsonValue* merge = merge_mode; merge && merge->kind == JsonValue::Kind::string) {
+    config.merge = merge->string == "sum"   ? MergeMode::sum
+                   : merge->string == "mul" ? MergeMode::mul
+                   : merge->string == "ave" ? MergeMode::average
+                                            : MergeMode::concat;
+  }
   config.bias = cell->has_bias_option && boolean("bias");
   config.dropout = number("dropout");
   config.recurrent_dropout = number("recurrent_dropout");
@@ -593,7 +612,10 @@ Model<Real> load_model(const std::string& path) {
   }
 
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected = plan.expected;
-  const std::int64_t features = (plan.config.bidirectional ? 2 : 1) * plan.config.hidden;
+  // The head reads every direction's final state ("last") or each step's outputs, whose
+  // directions a bidirectional network may merge into H features.
+  const bool merged = model.head == Head::sequence && plan.config.merge != MergeMode::concat;
+  const std::int64_t features = (plan.config.bidirectional && !merged ? 2 : 1) * plan.config.hidden;
   expected.push_back({"head.weight", {model.outputs, features}});
   expected.push_back({"head.bias", {model.outputs}});
   if (model.vocab_size) expected.push_back({"embedding.weight", {model.vocab_size, plan.config.input}});
@@ -603,6 +625,10 @@ Model<Real> load_model(const std::string& path) {
   }
   check_tensors(contents.tensors, expected, plan.dtype, refuse);
   check_user_metadata(metadata, refuse);
+  if (plan.directions_apart) {
+    throw refuse("recurrent_config merge_mode: null gives the directions apart, which a dense head does not read; "
+                 "expected 'concat', 'sum', 'mul' or 'ave'");
+  }
   if (model.classifier && model.outputs < 2) {
     throw refuse("outputs: cross-entropy needs at least 2 classes, got " + std::to_string(model.outputs));
   }

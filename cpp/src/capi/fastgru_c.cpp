@@ -238,7 +238,9 @@ fastgru_status stream_get_state(const fastgru_stream* stream, Real* h) {
   });
 }
 
-fastgru_model_info network_info(fastgru_dtype dtype, const fastgru::NetworkConfig& c) {
+template <typename Real>
+fastgru_model_info network_info(fastgru_dtype dtype, const fastgru::Network<Real>& network) {
+  const fastgru::NetworkConfig& c = network.config();
   fastgru_model_info info;
   info.dtype = dtype;
   info.cell = static_cast<fastgru_cell>(static_cast<int>(c.cell));
@@ -250,6 +252,8 @@ fastgru_model_info network_info(fastgru_dtype dtype, const fastgru::NetworkConfi
       fastgru::cells::describe(c.cell).has_reset_conventions && c.mode == fastgru::ResetMode::after ? 1 : 0;
   info.bias = c.bias ? 1 : 0;
   info.gates = static_cast<int>(c.gates);
+  info.reverse = c.reverse ? 1 : 0;
+  info.outputs = network.output_width();
   return info;
 }
 
@@ -296,7 +300,7 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
   return guarded([&] {
     require_pointer(model, "model");
     require_pointer(info, "info");
-    *info = network_info(model->dtype, model->f32 ? model->f32->config() : model->f64->config());
+    *info = model->f32 ? network_info(model->dtype, *model->f32) : network_info(model->dtype, *model->f64);
   });
 }
 
@@ -322,6 +326,8 @@ fastgru_status fastgru_stream_create(const fastgru_model* model, int64_t batch, 
     require_addressable(batch, c.layers * c.hidden, "batch");
     require(!c.bidirectional, "model: expected a unidirectional model for streaming, got a bidirectional one "
                               "(it needs whole sequences: use fastgru_model_forward_*)");
+    require(!c.reverse, "model: expected a forward-in-time model for streaming, got a reverse one "
+                        "(it needs whole sequences: use fastgru_model_forward_*)");
     auto created = std::make_unique<fastgru_stream>();
     created->dtype = model->dtype;
     created->f32 = model->f32;
@@ -401,8 +407,8 @@ fastgru_status fastgru_predictor_get_info(const fastgru_predictor* predictor, fa
     require_pointer(predictor, "predictor");
     require_pointer(info, "info");
     const fastgru::ModelConfig& c = predictor->f32 ? predictor->f32->config() : predictor->f64->config();
-    info->network = network_info(predictor->dtype, predictor->f32 ? predictor->f32->network().config()
-                                                                   : predictor->f64->network().config());
+    info->network = predictor->f32 ? network_info(predictor->dtype, predictor->f32->network())
+                                   : network_info(predictor->dtype, predictor->f64->network());
     info->outputs = c.outputs;
     info->head = c.head == fastgru::Head::last ? FASTGRU_HEAD_LAST : FASTGRU_HEAD_SEQUENCE;
     info->classifier = c.classifier ? 1 : 0;
@@ -450,8 +456,9 @@ fastgru_status fastgru_predictor_stream_create(const fastgru_predictor* predicto
     const fastgru::NetworkConfig& c = predictor->f32 ? predictor->f32->network().config()
                                                      : predictor->f64->network().config();
     require_addressable(batch, std::max(c.layers * c.hidden, m.outputs), "batch");
-    require(!c.bidirectional, "predictor: expected a unidirectional model for streaming, got a bidirectional one "
-                              "(it needs whole sequences: use fastgru_predictor_predict_*)");
+    require(!c.bidirectional && !c.reverse, std::string("predictor: expected a forward-in-time model for streaming, "
+                                                        "got a ") + (c.reverse ? "reverse" : "bidirectional") +
+                                                " one (it needs whole sequences: use fastgru_predictor_predict_*)");
     auto created = std::make_unique<fastgru_stream>();
     created->dtype = predictor->dtype;
     created->model_f32 = predictor->f32;

@@ -24,6 +24,9 @@ CpuFeatures detect_cpu_features() {
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return features;
   features.avx2_fma = os_ymm && fma && (ebx & (1u << 5));
   features.avx512f = os_zmm && features.avx2_fma && (ebx & (1u << 16));
+  features.avx512bw = features.avx512f && (ebx & (1u << 30));
+  if (features.avx512bw && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
+    features.avx512bf16 = eax & (1u << 5);
 #endif
   return features;
 }

@@ -51,9 +51,10 @@ void fill_step_mask(const SequencePacking& p, std::uint64_t seed, std::uint64_t 
 }  // namespace
 
 template <typename Real>
-void run_stack_forward(const cells::CellLayers<Real>& layers, Index D,
+void run_stack_forward(const cells::CellLayers<Real>& layers, Directions directions,
                        const RegularisationRates& rates, SequencePacking p, bool batch_first,
                        const Real* x, const Real* h0, Real* y, Real* h_n, StackCache<Real>* cache) {
+  const Index D = directions.count;
   const Index L = static_cast<Index>(layers.size()) / D, H = layers[0]->hidden(), B = p.batch;
   const Index total = p.total_rows(), I0 = layers[0]->input();
   const StepRows rows = p.step_rows();
@@ -81,14 +82,14 @@ void run_stack_forward(const cells::CellLayers<Real>& layers, Index D,
     for (Index s = 0; s < L * D; ++s) gather_states(p, h0 + s * B * H, H, h0_packed + s * B * H);
   }
   std::vector<Real> h_n_packed(static_cast<size_t>(B * H));
-  const bool y_in_place = L > 0 && D == 1 && in_place && !cache;
+  const bool y_in_place = L > 0 && D == 1 && !directions.reverse && in_place && !cache;
   // Otherwise inference reads x's rows where they are (unless x is packed already) and writes
   // the last layer's states to y's rows as it goes: no packed copy of either. caller_rows[d]:
   // the caller's row of each packed row in direction d's step order.
   const bool y_direct = L > 0 && !cache && !y_in_place;
   std::vector<Index> caller_rows[2], pad_rows;
   if (y_direct) {
-    for (Index d = 0; d < D; ++d) caller_rows[d] = packed_source_rows(p, batch_first, d == 1);
+    for (Index d = 0; d < D; ++d) caller_rows[d] = packed_source_rows(p, batch_first, directions.backward_in_time(d));
     pad_rows = padded_rows(p, batch_first);
   }
   const Real* layer_input = x;
@@ -118,13 +119,13 @@ void run_stack_forward(const cells::CellLayers<Real>& layers, Index D,
         in_caller.y_row_width = D * H;
       }
       const Real* direction_input = layer_input;
-      if (d == 1 && !in_caller.x_rows) {
+      if (directions.backward_in_time(d) && !in_caller.x_rows) {
         Real* mirrored = mirrored_input.ensure(total * I);
         mirror_packed(p, layer_input, I, I, mirrored, I);
         direction_input = mirrored;
       }
       // One direction's inference states are the next layer's input as they stand.
-      const bool out_is_next = !cache && D == 1 && next;
+      const bool out_is_next = !cache && D == 1 && !directions.reverse && next;
       // The states of a last layer that writes y's rows itself are not kept (run_forward).
       Real* out = last && y_in_place ? y
                   : cache          ? cache->outputs[s].ensure(total * H)
@@ -158,10 +159,10 @@ void run_stack_forward(const cells::CellLayers<Real>& layers, Index D,
                   out, h_n_packed.data(), record, &reg, statistics, &in_caller);
       scatter_states(p, h_n_packed.data(), H, h_n + s * B * H);
       if (!next || out_is_next) continue;
-      if (d == 0) {
-        copy_columns(total, H, out, H, next, D * H);
+      if (directions.backward_in_time(d)) {
+        mirror_packed(p, out, H, H, next + d * H, D * H);
       } else {
-        mirror_packed(p, out, H, H, next + H, D * H);
+        copy_columns(total, H, out, H, next + d * H, D * H);
       }
     }
     if (cache && rates.dropout > 0 && !last) {
@@ -204,9 +205,10 @@ void run_stack_step(const cells::CellLayers<Real>& layers, double zoneout, Index
 }
 
 template <typename Real>
-void run_stack_backward(const cells::CellLayers<Real>& layers, Index D,
+void run_stack_backward(const cells::CellLayers<Real>& layers, Directions directions,
                         const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
                         Real* dh0, const std::vector<GradientsView<Real>>& grads) {
+  const Index D = directions.count;
   const SequencePacking& p = cache.packing;
   const Index L = static_cast<Index>(layers.size()) / D, H = layers[0]->hidden(), B = p.batch;
   const Index total = p.total_rows();
@@ -226,17 +228,19 @@ void run_stack_backward(const cells::CellLayers<Real>& layers, Index D,
       const Index s = l * D + d;
       const Real* direction_input = input;
       Real* d_direction_states = d_states.ensure(total * H);
-      if (d == 0) {
-        copy_columns(total, H, d_output, D * H, d_direction_states, H);
-      } else {
-        mirror_packed(p, d_output + H, D * H, H, d_direction_states, H);
+      const bool backward_in_time = directions.backward_in_time(d);
+      if (backward_in_time) {
+        mirror_packed(p, d_output + d * H, D * H, H, d_direction_states, H);
         Real* mirrored_input = mirrored.ensure(total * I);
         mirror_packed(p, input, I, I, mirrored_input, I);
         direction_input = mirrored_input;
+      } else {
+        copy_columns(total, H, d_output + d * H, D * H, d_direction_states, H);
       }
       if (dh_n) gather_states(p, dh_n + s * B * H, H, dh_n_rows);
-      // The first direction writes dL/dx directly; the reverse one adds, back in step order.
-      Real* d_x = d == 0 ? d_input : d_part.ensure(total * I);
+      // A forward direction writes dL/dx directly; one backward in time writes it in its own
+      // step order, put back into the input's (added to the forward direction's, if any).
+      Real* d_x = backward_in_time ? d_part.ensure(total * I) : d_input;
       Regularisation<Real> reg;
       if (!cache.recurrent_keep.empty()) {
         reg.recurrent_keep = cache.recurrent_keep[s].data();
@@ -248,7 +252,9 @@ void run_stack_backward(const cells::CellLayers<Real>& layers, Index D,
                    dh_n ? dh_n_rows : nullptr, d_x, dh0_rows, grads[s], &reg,
                    cache.batch_statistics.empty() ? nullptr : cache.batch_statistics[s].data());
       if (dh0) scatter_states(p, dh0_rows, H, dh0 + s * B * H);
-      if (d == 1) {
+      if (backward_in_time && d == 0) {
+        mirror_packed(p, d_x, I, I, d_input, I);
+      } else if (backward_in_time) {
         Real* back = mirrored.ensure(total * I);
         mirror_packed(p, d_x, I, I, back, I);
         for (Index i = 0; i < total * I; ++i) d_input[i] += back[i];
@@ -264,11 +270,11 @@ void run_stack_backward(const cells::CellLayers<Real>& layers, Index D,
   scatter_packed(p, cache.batch_first, d_output, layers[0]->input(), dx, layers[0]->input(), Index(0));
 }
 
-template void run_stack_forward<float>(const cells::CellLayers<float>&, Index,
+template void run_stack_forward<float>(const cells::CellLayers<float>&, Directions,
                                        const RegularisationRates&, SequencePacking, bool,
                                        const float*, const float*, float*, float*,
                                        StackCache<float>*);
-template void run_stack_forward<double>(const cells::CellLayers<double>&, Index,
+template void run_stack_forward<double>(const cells::CellLayers<double>&, Directions,
                                         const RegularisationRates&, SequencePacking, bool,
                                         const double*, const double*, double*, double*,
                                         StackCache<double>*);
@@ -276,10 +282,10 @@ template void run_stack_step<float>(const cells::CellLayers<float>&, double, Ind
                                     const float*, const float*, float*, float*);
 template void run_stack_step<double>(const cells::CellLayers<double>&, double, Index,
                                      const double*, const double*, double*, double*);
-template void run_stack_backward<float>(const cells::CellLayers<float>&, Index,
+template void run_stack_backward<float>(const cells::CellLayers<float>&, Directions,
                                         const StackCache<float>&, const float*, const float*,
                                         float*, float*, const std::vector<GradientsView<float>>&);
-template void run_stack_backward<double>(const cells::CellLayers<double>&, Index,
+template void run_stack_backward<double>(const cells::CellLayers<double>&, Directions,
                                          const StackCache<double>&, const double*, const double*,
                                          double*, double*,
                                          const std::vector<GradientsView<double>>&);

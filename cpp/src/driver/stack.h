@@ -73,10 +73,19 @@ struct StackCache {
   Buffer<Real> h0;                    // (L·D, B, H) when has_h0
 };
 
+// The directions of every layer: `count` (D: 1 or 2) side by side; the second runs backward in
+// time, and so does a single one when `reverse` (ONNX's direction="reverse"). Every direction's
+// outputs stay aligned with the input steps.
+struct Directions {
+  Index count = 1;
+  bool reverse = false;
+  bool backward_in_time(Index d) const { return d == 1 || reverse; }
+};
+
 // x (T, B, I) or (B, T, I); h0 (L·D, B, H) or nullptr; y like x with D·H features, zero past
 // each row's length; h_n (L·D, B, H); cache nullptr for inference.
 template <typename Real>
-void run_stack_forward(const cells::CellLayers<Real>& layers, Index directions,
+void run_stack_forward(const cells::CellLayers<Real>& layers, Directions directions,
                        const RegularisationRates& rates, SequencePacking packing, bool batch_first,
                        const Real* x, const Real* h0, Real* y, Real* h_n, StackCache<Real>* cache);
 
@@ -91,7 +100,7 @@ void run_stack_step(const cells::CellLayers<Real>& layers, double zoneout, Index
 // dy like y; dh_n (L·D, B, H) or nullptr; dx like x (zero past each row's length); dh0
 // (L·D, B, H) or nullptr; grads[l · D + d] accumulated.
 template <typename Real>
-void run_stack_backward(const cells::CellLayers<Real>& layers, Index directions,
+void run_stack_backward(const cells::CellLayers<Real>& layers, Directions directions,
                         const StackCache<Real>& cache, const Real* dy, const Real* dh_n, Real* dx,
                         Real* dh0, const std::vector<GradientsView<Real>>& grads);
 

@@ -1,4 +1,5 @@
-"""The ``fastgru`` command's subcommands that train models: ``demo`` and ``forecast``."""
+"""The ``fastgru`` command's subcommands: ``demo`` and ``forecast`` (which train models) and
+``bench`` (fastgru alone on the benchmark's grid)."""
 
 from contextlib import contextmanager
 

@@ -30,12 +30,23 @@ _CORE = {
 # out (None).
 _CORE_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
+# How a bidirectional layer gives its two directions (Keras Bidirectional's merge_mode): side by
+# side, their sum, product or mean, or None: apart, on an axis of their own.
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
 # How a model file's configuration fields of every layer are checked (a cell adds its options).
 _COMMON_FILE_FIELDS = {
     "input_size": model_file.SIZE, "hidden_size": model_file.SIZE, "num_layers": model_file.SIZE,
     "bias": model_file.BOOLEAN, "batch_first": model_file.BOOLEAN, "dropout": model_file.RATE,
     "bidirectional": model_file.BOOLEAN, "reset_after": model_file.BOOLEAN, "dtype": model_file.DTYPE,
     "recurrent_dropout": model_file.RATE, "zoneout": model_file.RATE,
+    # Files written before reverse layers existed hold forward ones.
+    "reverse": model_file.Field(model_file.BOOLEAN.expected, model_file.BOOLEAN.valid, absent_means=False),
+    # ... and before merge modes existed, concatenating ones (null: Keras's None, the halves apart).
+    "merge_mode": model_file.Field("'concat', 'sum', 'mul', 'ave' or null", lambda v: v in _MERGE_MODES,
+                                   absent_means="concat"),
+    # ... and before stateful layers existed, layers that start each call from h0.
+    "stateful": model_file.Field(model_file.BOOLEAN.expected, model_file.BOOLEAN.valid, absent_means=False),
 }
 
 
@@ -48,13 +59,15 @@ class RecurrentLayer:
     # The constructor's arguments the layer keeps: set once by __init__, then fixed (the core,
     # config() and the model file are built from them; a later change would reach only some).
     _SETTINGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout")
+                 "bidirectional", "reset_after", "dtype", "recurrent_dropout", "zoneout", "reverse", "merge_mode",
+                 "stateful")
     # A cell's own settings, after the common ones: name -> how a model file's value is checked.
     _OPTION_FIELDS: Mapping[str, model_file.Field] = {}
 
     def __init__(self, input_size: int, hidden_size: int, *, num_layers: int, bias: bool, batch_first: bool,
                  dropout: float, bidirectional: bool, reset_after: bool, dtype, seed: Optional[int],
-                 recurrent_dropout: float, zoneout: float):
+                 recurrent_dropout: float, zoneout: float, reverse: bool = False, merge_mode="concat",
+                 stateful: bool = False):
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.num_layers = positive_int(num_layers, "num_layers")
@@ -66,6 +79,20 @@ class RecurrentLayer:
         self.batch_first = boolean(batch_first, "batch_first")
         self.bidirectional = boolean(bidirectional, "bidirectional")
         self.reset_after = boolean(reset_after, "reset_after")
+        self.reverse = boolean(reverse, "reverse")
+        if self.reverse and self.bidirectional:
+            raise ValueError("reverse: a bidirectional layer runs both directions already; expected reverse=False "
+                             "with bidirectional=True")
+        if not (merge_mode is None or isinstance(merge_mode, str) and merge_mode in _MERGE_MODES):
+            raise ValueError(f"merge_mode: expected one of {_MERGE_MODES}, got {merge_mode!r}")
+        if merge_mode != "concat" and not self.bidirectional:
+            raise ValueError(f"merge_mode: only a bidirectional layer has two directions to merge; expected "
+                             f"'concat' with bidirectional=False, got {merge_mode!r}")
+        self.merge_mode = merge_mode
+        self.stateful = boolean(stateful, "stateful")
+        # A stateful layer's states after its last call (None: zeros), under their own lock.
+        self._states = None
+        self._states_lock = threading.Lock()
         if self.dropout and self.num_layers == 1:
             warnings.warn(f"dropout={self.dropout} does nothing with num_layers=1: it acts on each layer's "
                           "outputs but the last's (between stacked layers), as in PyTorch", UserWarning,
@@ -91,6 +118,12 @@ class RecurrentLayer:
     def num_directions(self) -> int:
         """D: 2 when bidirectional, else 1."""
         return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """Features of each output step: D*H, or H when merge_mode sums, multiplies or averages
+        the directions (with merge_mode None, y holds them apart: (..., 2, H))."""
+        return self.hidden_size if self.merge_mode in ("sum", "mul", "ave") else self.num_directions * self.hidden_size
 
     def _initial_parameters(self, rng):
         """name -> array: uniform in ±1/√H, as PyTorch initialises its GRU."""
@@ -150,7 +183,8 @@ class RecurrentLayer:
         return _CORE[self.dtype][0](
             self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.reset_after, self.bias,
             self._per_direction(self._params), self.dropout, self.recurrent_dropout, self.zoneout,
-            self._description["cell"], **self._cell_core_arguments(),
+            self._description["cell"], reverse=self.reverse, merge=self.merge_mode or "concat",
+            **self._cell_core_arguments(),
         )
 
     def _on_training_forward(self, core):
@@ -276,11 +310,13 @@ class RecurrentLayer:
         """Configuration, parameters, gradients and the mask generator; the core and the
         training cache are rebuilt on unpickling (a pending backward is not carried over)."""
         state = self.__dict__.copy()
-        for transient in ("_core", "_cache", "_training_lock", "_saved"):
-            del state[transient]
+        for transient in ("_core", "_cache", "_training_lock", "_saved", "_states", "_states_lock"):
+            state.pop(transient, None)
         return state
 
     def __setstate__(self, state):
+        # Layers pickled before reverse layers existed run forward in time.
+        state = {"reverse": False, "merge_mode": "concat", "stateful": False, **state}
         # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
         dtype = np.dtype(state["dtype"].name)
 
@@ -299,6 +335,48 @@ class RecurrentLayer:
         self._training_lock = threading.Lock()
         self._core = self._make_core()
         self._saved = None
+        self._states, self._states_lock = None, threading.Lock()
+
+    # ----------------------------------------------------------------------- stateful use
+    def reset_states(self, states=None) -> None:
+        """A stateful layer's next call starts from ``states`` ((num_layers * D, B, H), or
+        (num_layers * D, H) for unbatched calls), or from zeros when None (Keras's
+        ``reset_states``)."""
+        if not self.stateful:
+            raise ValueError(f"reset_states: this {type(self).__name__} has stateful=False: each call starts from its h0")
+        if states is not None:
+            states = as_numeric_array(states, "states", self.dtype).copy()
+            expected = self.num_layers * self.num_directions
+            if states.ndim not in (2, 3) or states.shape[0] != expected or states.shape[-1] != self.hidden_size:
+                raise ValueError(f"states: expected shape ({expected}, B, {self.hidden_size}) or ({expected}, "
+                                 f"{self.hidden_size}), got {states.shape}")
+        with self._states_lock:
+            self._states = states
+
+    def _carried(self, h0, batch, unbatched, h0_name):
+        """The initial states of a stateful layer's call: h0 when given, else the states its
+        last call left (checked against this call's batch), or None for zeros."""
+        if h0 is not None or self._states is None:
+            return h0
+        rows = None if self._states.ndim == 2 else self._states.shape[1]
+        if (rows is None) != unbatched or (rows is not None and rows != batch):
+            carried = "one unbatched sequence" if rows is None else f"{rows} rows"
+            given = "one unbatched sequence" if unbatched else f"{batch} rows"
+            raise ValueError(f"{h0_name}: this stateful {type(self).__name__} carries the states of {carried} from its "
+                             f"last call, and this call has {given}: call reset_states() to start again")
+        return self._states
+
+    @staticmethod
+    def _batch_of(x, batch_first):
+        """(batch, unbatched) of a sequence input as given (before any check: those come
+        later, and name what is wrong)."""
+        try:
+            shape = np.shape(x)
+        except ValueError:  # a ragged list: refused by the checks that follow
+            return 0, False
+        if len(shape) == 2:
+            return 1, True
+        return (shape[0] if batch_first else shape[1]) if len(shape) == 3 else 0, False
 
     # ----------------------------------------------------------------------- compute
     def _check_input(self, x, h0, lengths, x_name="x", h0_name="h0"):
@@ -333,10 +411,10 @@ class RecurrentLayer:
             lengths = as_array(lengths, "lengths")
             if lengths.dtype.kind not in "iu" or lengths.shape != (batch,):
                 raise ValueError(f"lengths: expected {batch} integers (one per row), got {lengths.dtype} {lengths.shape}")
-            bad = (lengths < 1) | (lengths > steps)
+            bad = (lengths < 0) | (lengths > steps)
             if bad.any():
                 row = int(np.argmax(bad))
-                raise ValueError(f"lengths: expected values in 1..{steps} (T), got {lengths[row]} at row {row}")
+                raise ValueError(f"lengths: expected values in 0..{steps} (T), got {lengths[row]} at row {row}")
             lengths = np.ascontiguousarray(lengths, dtype=np.int64)
         return x, h0, lengths, steps, batch, unbatched
 
@@ -361,21 +439,33 @@ class RecurrentLayer:
             h0: (num_layers * D, B, H) initial states, or None for zeros (D = 2 if bidirectional);
                 (num_layers * D, H) for an unbatched x.
             train: keep what :meth:`backward` needs (a bool).
-            lengths: optional (B,) integers, the real steps of each row, in 1..T, any order.
+            lengths: optional (B,) integers, the real steps of each row, in 0..T, any order (a
+                row of no steps, as ONNX allows, outputs zeros and keeps its h0).
                 Steps past a row's length cost nothing and give zero outputs; its final state is
                 the state after its last real step, and the reverse direction starts there. Not
                 for an unbatched x.
         Returns:
-            ``(y, h_n)`` in the layer's dtype: y (T, B, D*H) or (B, T, D*H), the last layer's
-            outputs with the directions side by side; h_n (num_layers * D, B, H), every layer's
-            final states. For an unbatched x: y (T, D*H) and h_n (num_layers * D, H).
+            ``(y, h_n)`` in the layer's dtype: y (T, B, W) or (B, T, W), the last layer's
+            outputs, W = :attr:`output_size` (D*H, the directions side by side, unless
+            ``merge_mode`` merges them; with merge_mode None, (T, B, 2, H): forward, backward);
+            h_n (num_layers * D, B, H), every layer's final states. For an unbatched x: y
+            without its B axis and h_n (num_layers * D, H).
         """
         train = boolean(train, "train")
+        if self.stateful:
+            with self._states_lock:
+                batch, unbatched = self._batch_of(x, self.batch_first)
+                y, h_n = self._forward(x, self._carried(h0, batch, unbatched, "h0"), train, lengths)
+                self._states = h_n.copy()
+            return y, h_n
+        return self._forward(x, h0, train, lengths)
+
+    def _forward(self, x, h0, train, lengths):
         if not train and lengths is None:
             # Fast path: arrays already in the core's form (see step) go straight to it.
             out = self._inference_core().try_forward(x, h0, self.batch_first)
             if out is not None:
-                return out
+                return self._apart(out[0]), out[1]
         x, h0, lengths, steps, batch, unbatched = self._check_input(x, h0, lengths)
         self._before_forward(train, steps, batch, lengths)
         if not train:
@@ -388,7 +478,14 @@ class RecurrentLayer:
                 y, h_n = core.forward(x, h0, lengths, self.batch_first, self._cache, seed)
                 self._saved = (core, steps, batch, unbatched)
                 self._on_training_forward(core)
-        return self._unbatch(y, h_n) if unbatched else (y, h_n)
+        y, h_n = self._unbatch(y, h_n) if unbatched else (y, h_n)
+        return self._apart(y), h_n
+
+    def _apart(self, y):
+        """y with merge_mode None: the directions on an axis of their own, (..., 2, H)."""
+        if self.merge_mode is None:
+            return y.reshape(y.shape[:-1] + (2, self.hidden_size))
+        return y
 
     def __call__(self, x, h0=None, lengths=None) -> Tuple[np.ndarray, np.ndarray]:
         """Inference: ``forward(x, h0, train=False, lengths=lengths)``."""
@@ -407,7 +504,21 @@ class RecurrentLayer:
             ``(y_t, h)`` in the layer's dtype: y_t (B, H) the last layer's output and h
             (num_layers, B, H) the new states; (H,) and (num_layers, H) for an unbatched x_t.
             Running ``step`` over a sequence equals one call on the whole sequence, to rounding.
+            A stateful layer given no h continues from the states its last call left.
         """
+        if self.stateful:
+            with self._states_lock:
+                shape = np.shape(x_t)
+                unbatched = len(shape) == 1
+                carried = self._carried(h, 1 if unbatched else (shape[0] if shape else 0), unbatched, "h")
+                if reset is not None and carried is not None and h is None:
+                    carried = carried.copy()  # the reset rows are zeroed in a copy, not in place
+                y_t, h_n = self._step(x_t, carried, reset)
+                self._states = h_n.copy()
+            return y_t, h_n
+        return self._step(x_t, h, reset)
+
+    def _step(self, x_t, h, reset):
         if reset is None:
             # Fast path: arrays already in the core's form (ndarrays of the layer's dtype,
             # C-contiguous, of the right shapes) go straight to it; anything else (None back)
@@ -415,8 +526,9 @@ class RecurrentLayer:
             out = self._inference_core().try_step(x_t, h)
             if out is not None:
                 return out
-        if self.bidirectional:
-            raise ValueError(f"step: a bidirectional {type(self).__name__} needs the whole sequence; call it on x instead")
+        if self.bidirectional or self.reverse:
+            kind = "bidirectional" if self.bidirectional else "reverse"
+            raise ValueError(f"step: a {kind} {type(self).__name__} needs the whole sequence; call it on x instead")
         x_t = as_array(x_t, "x_t")
         if x_t.ndim not in (1, 2):
             raise ValueError(f"x_t: expected (B, I), or (I,) for one unbatched sequence, got shape {x_t.shape}")
@@ -458,14 +570,16 @@ class RecurrentLayer:
                 "first (each forward can be differentiated once)"
             )
         core, steps, batch, unbatched = self._saved
-        D, H = self.num_directions, self.hidden_size
-        y_shape = (batch, steps, D * H) if self.batch_first else (steps, batch, D * H)
+        D, H, W = self.num_directions, self.hidden_size, self.output_size
+        y_shape = (batch, steps, W) if self.batch_first else (steps, batch, W)
         state_shape = (self.num_layers * D, batch, H)
         if unbatched:
-            y_shape, state_shape = (steps, D * H), (self.num_layers * D, H)
+            y_shape, state_shape = (steps, W), (self.num_layers * D, H)
         dy = as_numeric_array(dy, "dy", self.dtype)
-        if dy.shape != y_shape:
-            raise ValueError(f"dy: expected shape {y_shape} (like y), got {dy.shape}")
+        like_y = y_shape[:-1] + ((2, H) if self.merge_mode is None else (W,))
+        if dy.shape != like_y:
+            raise ValueError(f"dy: expected shape {like_y} (like y), got {dy.shape}")
+        dy = dy.reshape(y_shape)
         if dh_n is not None:
             dh_n = as_numeric_array(dh_n, "dh_n", self.dtype)
             if dh_n.shape != state_shape:

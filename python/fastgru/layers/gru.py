@@ -43,6 +43,18 @@ class GRU(RecurrentLayer):
         dropout: in training, dropout on each layer's outputs but the last's (PyTorch's meaning;
             with ``num_layers=1`` it has nothing to act on, and a UserWarning says so).
         bidirectional: a reverse direction per layer (D = 2); outputs side by side.
+        reverse: run the (single) direction backward in time, from each row's last real step
+            to its first (ONNX ``direction="reverse"``, Keras ``go_backwards``); y[t] stays
+            aligned with x[t] (Keras's go_backwards returns the outputs in reversed order: flip
+            them along time to compare). Not with ``bidirectional``; no ``step``.
+        merge_mode: what a bidirectional layer outputs (Keras Bidirectional's): ``"concat"``
+            (the directions side by side, D*H features), ``"sum"``, ``"mul"``, ``"ave"`` (H
+            features), or None (y (T, B, 2, H): forward, backward apart). Only the last layer's
+            outputs are merged; stacked layers read both directions side by side.
+        stateful: each call (and ``step`` without h) continues from the states the last call left
+            (Keras's meaning), until :meth:`reset_states`; an explicit h0 starts from it. Gradients
+            do not flow between calls. The C and C++ readers run the layer stateless (their
+            stream carries the state).
         reset_after: True for the reset gate applied after the recurrent product
             (PyTorch, cuDNN, Keras ``reset_after=True``), False for Cho et al.'s form (Keras
             ``reset_after=False``, ONNX ``linear_before_reset=0``).
@@ -107,11 +119,15 @@ class GRU(RecurrentLayer):
         recurrent_dropout: float = 0.0,
         zoneout: float = 0.0,
         gates: str = "full",
+        reverse: bool = False,
+        merge_mode="concat",
+        stateful: bool = False,
     ):
         self.gates = one_of(gates, "gates", GATE_FORMS)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=reset_after, dtype=dtype,
-                         seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+                         seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
+                         merge_mode=merge_mode, stateful=stateful)
 
     def _cell_core_arguments(self):
         return {"gates": self.gates}
@@ -246,7 +262,7 @@ class GRU(RecurrentLayer):
                 gru_inputs.pop()
             nodes.append(helper.make_node(
                 "GRU", gru_inputs, [f"Y{l}", f"Y_h{l}"], hidden_size=H,
-                direction="bidirectional" if D == 2 else "forward",
+                direction="bidirectional" if D == 2 else ("reverse" if self.reverse else "forward"),
                 linear_before_reset=1 if self.reset_after else 0))
             # (T, D, B, H) -> (T, B, D*H): the directions side by side, as the next layer reads them.
             nodes.append(helper.make_node("Transpose", [f"Y{l}"], [f"Y{l}_tbdh"], perm=[0, 2, 1, 3]))
@@ -259,13 +275,13 @@ class GRU(RecurrentLayer):
     @classmethod
     def from_onnx(cls, path) -> "GRU":
         """A GRU from an ONNX model of chained GRU nodes: one written by :meth:`to_onnx` (its
-        configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward or
+        configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward, reverse or
         bidirectional, time-major) whose W, R and B are initializers.
 
         What fastgru cannot compute is refused (ValueError naming the node and the attribute or
         input), never ignored: ``clip``; ``activations`` other than the defaults (Sigmoid, Tanh
         for each direction; given explicitly they are fine); ``activation_alpha`` and
-        ``activation_beta``; ``layout=1``; direction ``reverse``; W, R or B that are not
+        ``activation_beta``; ``layout=1``; W, R or B that are not
         initializers; ``sequence_lens`` or ``initial_h`` stored as constants; and nodes whose
         hidden size, direction, ``linear_before_reset`` or bias differ from the layer's.
         """
@@ -315,15 +331,17 @@ class GRU(RecurrentLayer):
     @classmethod
     def from_keras(cls, keras_layer, seed=None) -> "GRU":
         """A GRU (batch_first, like Keras) from ``keras.layers.GRU`` or
-        ``keras.layers.Bidirectional(GRU)`` with merge_mode "concat", either ``reset_after``.
+        ``keras.layers.Bidirectional(GRU)`` (any ``merge_mode``, carried), either ``reset_after``.
+        A GRU with ``go_backwards=True`` becomes a ``reverse=True`` layer, whose outputs are
+        aligned with the input steps: Keras returns them in reversed order (``y[:, ::-1]``).
 
         Carried: the weights, ``use_bias``, ``reset_after`` and ``recurrent_dropout`` (fastgru's
         is the same variational dropout on the state fed to the recurrent products, with one mask
         for the three gates where Keras draws one per gate). Ignored as they do not change the
         outputs: ``unroll``, ``return_sequences``, ``return_state`` (fastgru returns both).
         Refused (ValueError naming the setting), as they change what is computed: activations
-        other than tanh and sigmoid, ``go_backwards`` (but the backward layer of a
-        Bidirectional), and ``stateful``. Warned about (UserWarning naming the setting), as they
+        other than tanh and sigmoid and ``go_backwards`` in a Bidirectional's forward layer.
+        ``stateful`` is carried (a stateful fastgru layer). Warned about (UserWarning naming the setting), as they
         only shape training and have no fastgru counterpart: ``dropout`` (on the inputs), the
         regularizers and the constraints.
         """
@@ -331,8 +349,6 @@ class GRU(RecurrentLayer):
 
         bidirectional = isinstance(keras_layer, keras.layers.Bidirectional)
         if bidirectional:
-            if keras_layer.merge_mode != "concat":
-                raise ValueError(f"keras_layer: expected merge_mode 'concat', got {keras_layer.merge_mode!r}")
             directions = [keras_layer.forward_layer, keras_layer.backward_layer]
         elif isinstance(keras_layer, keras.layers.GRU):
             directions = [keras_layer]
@@ -343,7 +359,9 @@ class GRU(RecurrentLayer):
         if not first.built:
             raise ValueError("keras_layer: build it first (call it once or give it an input shape)")
         roles = [" (forward layer)", " (backward layer)"] if bidirectional else [""]
-        for gru, role, go_backwards in zip(directions, roles, (False, True)):
+        # A lone GRU may run either way; a Bidirectional's halves run one each.
+        expected_backwards = (False, True) if bidirectional else (bool(first.go_backwards),)
+        for gru, role, go_backwards in zip(directions, roles, expected_backwards):
             _check_keras_gru(gru, go_backwards, role)
             for name in ("units", "use_bias", "reset_after", "recurrent_dropout"):
                 if getattr(gru, name) != getattr(first, name):
@@ -357,7 +375,9 @@ class GRU(RecurrentLayer):
         kernel = np.asarray(first.get_weights()[0])
         layer = cls(
             int(kernel.shape[0]), hidden, bias=bool(first.use_bias), batch_first=True,
-            bidirectional=bidirectional, reset_after=bool(first.reset_after),
+            bidirectional=bidirectional, reverse=not bidirectional and bool(first.go_backwards),
+            merge_mode=keras_layer.merge_mode if bidirectional else "concat", stateful=bool(first.stateful),
+            reset_after=bool(first.reset_after),
             dtype="float64" if kernel.dtype == np.float64 else "float32",
             recurrent_dropout=float(first.recurrent_dropout), seed=seed,
         )
@@ -368,8 +388,9 @@ class GRU(RecurrentLayer):
         return layer
 
     def to_keras(self):
-        """A built ``keras.layers.GRU`` (``Bidirectional`` when bidirectional) with
-        ``return_sequences`` and ``return_state`` and this layer's weights. Keras has no stacked
+        """A built ``keras.layers.GRU`` (``Bidirectional`` when bidirectional; ``go_backwards``
+        when reverse, returning its outputs in reversed order) with ``return_sequences`` and
+        ``return_state`` and this layer's weights. Keras has no stacked
         GRU layer, and its reset-before GRU has no recurrent bias: such layers are refused."""
         _require_gru(self, "to_keras")
         import keras
@@ -379,6 +400,9 @@ class GRU(RecurrentLayer):
             raise ValueError(f"to_keras: Keras has no stacked GRU layer; this layer has num_layers={self.num_layers}")
         if self.zoneout:
             raise ValueError("to_keras: Keras's GRU has no zoneout")
+        if self.stateful:
+            raise ValueError("to_keras: a stateful Keras GRU is built for one fixed batch size, which this layer "
+                             "does not have; convert a copy with stateful=False and build it stateful in Keras")
         state = self.state_dict()
         if self.bias and not self.reset_after:
             nonzero = [n for n in state if n.startswith("bias_hh") and np.any(state[n])]
@@ -388,7 +412,8 @@ class GRU(RecurrentLayer):
 
         def make(direction):
             gru = keras.layers.GRU(H, reset_after=self.reset_after, use_bias=self.bias,
-                                   return_sequences=True, return_state=True, go_backwards=bool(direction),
+                                   return_sequences=True, return_state=True,
+                                   go_backwards=direction == 1 or self.reverse,
                                    recurrent_dropout=self.recurrent_dropout, dtype=str(self.dtype))
             gru.build((None, None, self.input_size))
 
@@ -405,7 +430,7 @@ class GRU(RecurrentLayer):
         if not self.bidirectional:
             return make(0)
         forward, backward = make(0), make(1)
-        wrapper = keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode="concat")
+        wrapper = keras.layers.Bidirectional(forward, backward_layer=backward, merge_mode=self.merge_mode)
         # Bidirectional rebuilds its layers from their configs: the weights go in after build.
         wrapper.build((None, None, self.input_size))
         wrapper.forward_layer.set_weights(forward.get_weights())
@@ -465,8 +490,8 @@ _ONNX_UNSUPPORTED = {
     "activation_beta": "fastgru's gate activations take no parameters",
 }
 # The node's attribute or input behind each setting, for messages.
-_ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "reset_after": "linear_before_reset",
-                 "bias": "input B"}
+_ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "reverse": "direction",
+                 "reset_after": "linear_before_reset", "bias": "input B"}
 
 
 def _onnx_gru_settings(label, attributes, inputs, weights):
@@ -477,8 +502,8 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
         if name in attributes:
             raise ValueError(f"{label} has {name}={attributes[name]!r}: {reason}")
     direction = attributes.get("direction", b"forward").decode()
-    if direction not in ("forward", "bidirectional"):
-        raise ValueError(f"{label} has direction {direction!r}: fastgru has 'forward' and 'bidirectional'")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"{label} has direction {direction!r}: expected 'forward', 'reverse' or 'bidirectional'")
     if attributes.get("layout", 0) != 0:
         raise ValueError(f"{label} has layout={attributes['layout']}: only time-major nodes (layout=0) are read")
     defaults = ["Sigmoid", "Tanh"] * (2 if direction == "bidirectional" else 1)
@@ -496,7 +521,7 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
                              f"takes it with each call: pass it as {argument}")
     W, R = weights[inputs[1]], weights[inputs[2]]
     return {"input_size": int(W.shape[2]), "hidden_size": int(attributes.get("hidden_size", R.shape[2])),
-            "bidirectional": direction == "bidirectional",
+            "bidirectional": direction == "bidirectional", "reverse": direction == "reverse",
             "reset_after": bool(attributes.get("linear_before_reset", 0)), "bias": inputs[3] != "",
             "dtype": "float64" if W.dtype == np.float64 else "float32"}
 
@@ -573,10 +598,7 @@ def _check_keras_gru(gru, go_backwards, role):
                              f"computes {expected.__name__}")
     if gru.go_backwards != go_backwards:
         raise ValueError(f"keras_layer: go_backwards={gru.go_backwards}{role}: expected {go_backwards} (a "
-                         "reversed sequence has no fastgru counterpart; reverse x instead)")
-    if gru.stateful:
-        raise ValueError(f"keras_layer: stateful=True{role}: each call of a fastgru layer starts from its h0 "
-                         "(pass the previous call's h_n as h0 to carry the state on)")
+                         "Bidirectional's forward layer runs forward in time, its backward layer backward)")
     for name, reason in _KERAS_TRAINING_ONLY.items():
         value = getattr(gru, name, None)
         if value:

@@ -60,11 +60,13 @@ class LiBRU(BatchNormalisedLayer):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, dtype="float32", seed: Optional[int] = None,
                  recurrent_dropout: float = 0.0, zoneout: float = 0.0, bn_momentum: float = 0.1,
-                 bn_eps: float = 1e-5):
+                 bn_eps: float = 1e-5, reverse: bool = False, merge_mode="concat",
+                 stateful: bool = False):
         self._init_batch_norm(bn_momentum, bn_eps)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=False, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=True, dtype=dtype, seed=seed,
-                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+                         recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
+                         merge_mode=merge_mode, stateful=stateful)
 
     def _initial_parameters(self, rng):
         """Xavier-uniform input weights, orthogonal recurrent blocks; γ = 1, β = 0 and the

@@ -183,7 +183,8 @@ class LiGRU(BatchNormalisedLayer):
                  dropout: float = 0.0, bidirectional: bool = False, activation: str = "relu",
                  negative_slope: float = 0.01, dtype="float32", seed: Optional[int] = None,
                  recurrent_dropout: float = 0.0, zoneout: float = 0.0, bn_momentum: float = 0.1,
-                 bn_eps: float = 1e-5):
+                 bn_eps: float = 1e-5, reverse: bool = False, merge_mode="concat",
+                 stateful: bool = False):
         self.activation = one_of(activation, "activation", _ACTIVATIONS)
         self.negative_slope = real_number(negative_slope, "negative_slope", "a finite number >= 0", lambda v: v >= 0)
         self._init_batch_norm(bn_momentum, bn_eps)
@@ -191,7 +192,8 @@ class LiGRU(BatchNormalisedLayer):
         # default convention is passed, and unused).
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=False, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=True, dtype=dtype, seed=seed,
-                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+                         recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
+                         merge_mode=merge_mode, stateful=stateful)
 
     def _initial_parameters(self, rng):
         """The weights uniform in ±1/√H as the GRU's; γ = 1, β = 0 and the running statistics

@@ -34,8 +34,10 @@ class MGU(RecurrentLayer):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype="float32", seed: Optional[int] = None, recurrent_dropout: float = 0.0,
-                 zoneout: float = 0.0):
+                 zoneout: float = 0.0, reverse: bool = False, merge_mode="concat",
+                 stateful: bool = False):
         # reset_after: unused by this cell (its gate acts before the product, as §2's reset).
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=False, dtype=dtype, seed=seed,
-                         recurrent_dropout=recurrent_dropout, zoneout=zoneout)
+                         recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
+                         merge_mode=merge_mode, stateful=stateful)

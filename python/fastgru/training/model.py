@@ -262,7 +262,12 @@ class Model:
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        features = recurrent.num_directions * recurrent.hidden_size
+        if getattr(recurrent, "merge_mode", "concat") is None:
+            raise ValueError("recurrent: merge_mode=None gives the directions apart ((N, T, 2, H) outputs), which a "
+                             "dense head does not read; expected 'concat', 'sum', 'mul' or 'ave'")
+        # The head reads the final states of every direction ("last") or each step's outputs.
+        features = (recurrent.num_directions * recurrent.hidden_size if head == "last"
+                    else getattr(recurrent, "output_size", recurrent.num_directions * recurrent.hidden_size))
         bound = 1.0 / math.sqrt(features)  # PyTorch's nn.Linear initialisation
         self.head_weight = self._rng.uniform(-bound, bound, (self.outputs, features)).astype(recurrent.dtype)
         self.head_bias = self._rng.uniform(-bound, bound, self.outputs).astype(recurrent.dtype)
@@ -895,7 +900,9 @@ class Model:
         if clip is not None and not (as_number(clip) or 0) > 0:
             raise refuse(f"config clip_grad_norm: expected a number > 0 or null, got {clip!r:.50}")
         expected = {f"recurrent.{name}": shape for name, shape in recurrent_shapes.items()}
-        features = (2 if recurrent_config["bidirectional"] else 1) * recurrent_config["hidden_size"]
+        directions = 2 if recurrent_config["bidirectional"] else 1
+        merged = head == "sequence" and recurrent_config.get("merge_mode", "concat") in ("sum", "mul", "ave")
+        features = (1 if merged else directions) * recurrent_config["hidden_size"]
         expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
         if vocab_size is not None:
             expected["embedding.weight"] = (vocab_size, recurrent_config["input_size"])
@@ -971,6 +978,14 @@ class Model:
             features = node("Reshape", [states, constant("features_shape", np.array([0, D * H]))], "features")
             shape = ["N", self.outputs]
         else:
+            merge = getattr(layer, "merge_mode", "concat")
+            if D == 2 and merge != "concat":  # the directions' halves merged into H features
+                halves = [node("Slice", [y, constant(f"half{d}_start", np.array([d * H])),
+                                         constant(f"half{d}_end", np.array([(d + 1) * H])),
+                                         constant(f"half{d}_axis", np.array([2]))], f"y_half{d}") for d in range(2)]
+                y = node("Mul" if merge == "mul" else "Add", halves, "y_merged")
+                if merge == "ave":
+                    y = node("Mul", [y, constant("one_half", np.array(0.5, layer.dtype))], "y_mean")
             features = node("Transpose", [y], "features", perm=[1, 0, 2])
             shape = ["N", "T", self.outputs]
         product = node("MatMul", [features, constant("head.weight_t", np.ascontiguousarray(self.head_weight.T))], "product")
