@@ -198,7 +198,7 @@ fastgru_status fastgru_predictor_predict_ids_f64(const fastgru_predictor* predic
                                                  int batch_first, const int64_t* ids, const int64_t* lengths,
                                                  int outputs, double* out);
 
-/* Streaming a Model (unidirectional networks only): a fastgru_stream whose steps give the head's
+/* Streaming a Model (forward-in-time networks only: not bidirectional or reverse): a fastgru_stream whose steps give the head's
  * outputs, (B, K) per step (`outputs` as above, fixed for the stream), equal to predicting with
  * FASTGRU_HEAD_SEQUENCE step by step (with FASTGRU_HEAD_LAST, each step's output is the prediction
  * for the sequence so far). fastgru_stream_step_f32/_f64 take x_t (B, I) for a model without

@@ -63,7 +63,7 @@ class Model {
 
   // Predicts over whole sequences (inference).
   //   layout   steps T >= 1 (T >= 0 for an empty batch), batch N, batch_first, lengths (N) each
-  //            in 1..T or nullptr (see SequenceLayout)
+  //            in 1..T (a prediction needs one step at least) or nullptr (see SequenceLayout)
   //   x        (T, N, F) or (N, T, F) real inputs; a token model refuses it (use predict_ids)
   //   out      head last: (N, K); head sequence: (T, N, K) or (N, T, K), zero past each row's
   //            length
@@ -75,7 +75,8 @@ class Model {
   void predict_ids(const SequenceLayout& layout, const std::int64_t* ids, Real* out,
                    Outputs outputs = Outputs::values) const;
 
-  // One step of N independent streams (unidirectional networks only), equal to predict with
+  // One step of N independent streams (forward-in-time networks only: not bidirectional or
+  // reverse), equal to predict with
   // head sequence step by step (for head last: the prediction for each sequence so far).
   //   state  (L, N, H) in and out: the carried state (zeros to start a sequence)
   //   x_t    (N, F) real inputs; step_ids: ids (N)
