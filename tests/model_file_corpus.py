@@ -46,11 +46,17 @@ def base_files():
 
 
 def model_base_files():
-    """name -> bytes of valid fastgru.Model files (named ``model...``: Python reads them, C++ refuses)."""
+    """name -> bytes of valid fastgru.Model files (named ``model...``), with and without an
+    embedding and output scaling: Python's fastgru.load and C++'s fastgru::load_model read them."""
+    scaled = fastgru.Model(fastgru.MGU(2, 3, num_layers=2, dtype="float64", seed=9), outputs=2, head="sequence", seed=0)
+    scaled.set_output_scaling([2.0, -0.5], [10.0, 1.0])
     models = {
         "model_gru": fastgru.Model(fastgru.GRU(2, 3, batch_first=True, seed=7), outputs=2, seed=0),
         "model_ligru_huber": fastgru.Model(fastgru.LiGRU(2, 3, bidirectional=True, seed=8), outputs=1,
                                            loss=fastgru.training.losses.Huber(0.5), clip_grad_norm=1.0, seed=0),
+        "model_mgu_scaled": scaled,
+        "model_gru_tokens": fastgru.Model(fastgru.GRU(2, 3, seed=10), outputs=3, loss="cross_entropy", seed=0,
+                                          vocab_size=5, padding_id=0),
     }
     return {name: _saved_bytes(model) for name, model in models.items()}
 
@@ -86,12 +92,18 @@ def mutate(content: bytes, seed: int) -> bytes:
     header, data = _split(content)
     meta = header["__metadata__"]
     config = json.loads(meta["config"])
+    whole_model = "recurrent_config" in meta  # a Model file: its recurrent layer's config mutates too
+    recurrent_config = json.loads(meta["recurrent_config"]) if whole_model else None
     tensors = [k for k in header if k != "__metadata__"]
     text_edit, raw_config, byte_damage = None, False, False
     for _ in range(rng.choice([1, 1, 2, 3])):
         kind = rng.randrange(13)
         if kind <= 2:  # a config field of another value or type
-            config[rng.choice(sorted(config))] = rng.choice(_VALUES)
+            target = recurrent_config if whole_model and rng.random() < 0.4 else config
+            if rng.random() < 0.2 and "embedding" in target:  # inside the embedding's object
+                target["embedding"][rng.choice(["vocab_size", "padding_id"])] = rng.choice(_VALUES)
+            else:
+                target[rng.choice(sorted(target))] = rng.choice(_VALUES)
         elif kind == 3:  # a config field missing or unknown
             if rng.random() < 0.5 and config:
                 del config[rng.choice(sorted(config))]
@@ -100,7 +112,8 @@ def mutate(content: bytes, seed: int) -> bytes:
         elif kind == 4:
             meta["format_version"] = rng.choice(_VERSIONS)
         elif kind == 5:
-            key = rng.choice(["class", "format", "config", "extra"])
+            key = rng.choice(["class", "format", "config", "extra"] +
+                             (["recurrent_class", "recurrent_config", "user_metadata"] if whole_model else []))
             meta[key] = rng.choice(_CLASSES + _VALUES[:6])
             raw_config |= key == "config"
         elif kind == 6:  # a shape of other dimensions
@@ -140,6 +153,8 @@ def mutate(content: bytes, seed: int) -> bytes:
             break
     if not raw_config:
         meta["config"] = json.dumps(config)
+    if whole_model and isinstance(meta.get("recurrent_config"), str):
+        meta["recurrent_config"] = json.dumps(recurrent_config)
     out = bytearray(_join(header, data, text_edit, rng))
     if byte_damage:
         damage = rng.randrange(4)
@@ -156,27 +171,72 @@ def mutate(content: bytes, seed: int) -> bytes:
     return bytes(out)
 
 
-def judge(path):
-    """Both loaders on one file: (python verdict, c++ verdict, detail). A verdict is "accepted",
-    "refused" (the documented error) or "failed: ..." (anything else)."""
+def _cpp_verdict(loader, path):
     try:
-        layer = fastgru.load(path)
+        return loader(str(path)), "accepted"
+    except _core.CoreArgumentError:
+        return None, "refused"
+    except Exception as error:  # noqa: BLE001 - any other exception is what the judge reports
+        return None, f"failed: {type(error).__name__}: {error}"
+
+
+def judge(path):
+    """Both readers on one file: (python verdict, c++ verdict, detail). A verdict is "accepted",
+    "refused" (the documented error) or "failed: ..." (anything else). C++ has two loaders, of
+    recurrent layers (fastgru::load_network) and of Models (fastgru::load_model): its verdict is
+    "accepted" when one of them accepts the file, and that one must be the loader of the class
+    Python read."""
+    try:
+        loaded = fastgru.load(path)
         python = "accepted"
     except ModelFileError:
-        layer, python = None, "refused"
+        loaded, python = None, "refused"
     except Exception as error:  # noqa: BLE001 - any other exception is what the judge reports
-        layer, python = None, f"failed: {type(error).__name__}: {error}"
-    try:
-        network = _core.load_model_file_f64(str(path))
-        cpp = "accepted"
-    except _core.CoreArgumentError:
-        network, cpp = None, "refused"
-    except Exception as error:  # noqa: BLE001
-        network, cpp = None, f"failed: {type(error).__name__}: {error}"
+        loaded, python = None, f"failed: {type(error).__name__}: {error}"
+    network, network_verdict = _cpp_verdict(_core.load_model_file_f64, path)
+    model, model_verdict = _cpp_verdict(_core.load_whole_model_file_f64, path)
+    verdicts = {network_verdict, model_verdict}
+    failed = sorted(v for v in verdicts if v.startswith("failed"))
+    cpp = failed[0] if failed else ("accepted" if "accepted" in verdicts else "refused")
     detail = ""
-    if layer is not None and network is not None:
-        detail = same_network(layer, network)
+    if network is not None and model is not None:
+        detail = "both C++ loaders accepted the file"
+    elif loaded is not None and (network or model) is not None:
+        if isinstance(loaded, fastgru.Model):
+            detail = same_model(loaded, model) if model is not None else "C++ read a Model file as a network"
+        else:
+            detail = same_network(loaded, network) if network is not None else "C++ read a layer file as a Model"
     return python, cpp, detail
+
+
+def same_model(model, cpp_model) -> str:
+    """"" when the C++ Model (float64) predicts what the Python Model does (in float64 too),
+    probabilities included, else how they differ."""
+    import copy
+
+    exact = copy.deepcopy(model)
+    layer = model.recurrent
+    exact.recurrent = type(layer)(**{**layer.config(), "dtype": "float64"})
+    exact.recurrent.load_state_dict(layer.state_dict())
+    for name in ("head_weight", "head_bias", "embedding_weight", "output_scale", "output_offset"):
+        if getattr(exact, name) is not None:
+            setattr(exact, name, getattr(exact, name).astype(np.float64))
+    rng = np.random.default_rng(0)
+    lengths = np.array([3, 1, 2, 3])
+    if model.vocab_size is not None:
+        x = rng.integers(0, model.vocab_size, (4, 3))
+    else:
+        x = rng.standard_normal((4, 3, layer.input_size))
+    expected = exact.predict(x, lengths=lengths)
+    got = cpp_model.predict(x, lengths, False)
+    if model.loss.classification:
+        expected = np.concatenate([expected, exact.predict_proba(x, lengths=lengths)])
+        got = np.concatenate([got, cpp_model.predict(x, lengths, True)])
+    if expected.shape != got.shape:
+        return f"shapes differ: Python {expected.shape}, C++ {got.shape}"
+    if not np.allclose(expected, got, rtol=1e-9, atol=1e-12, equal_nan=True):
+        return f"predictions differ: Python {expected.ravel()[:4]}, C++ {got.ravel()[:4]}"
+    return ""
 
 
 def same_network(layer, network) -> str:

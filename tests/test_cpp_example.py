@@ -53,3 +53,45 @@ def test_stream_example_rejects_bad_input_clearly(example, tmp_path):
     out = subprocess.run([example, str(tmp_path / "ok.safetensors")], capture_output=True, text=True,
                          input="1,2\n")
     assert out.returncode == 1 and "expected 3 numbers, got 2" in out.stderr
+
+
+@pytest.fixture
+def c_example():
+    path = os.environ.get("FASTGRU_C_STREAM_EXAMPLE")
+    if not path:
+        pytest.skip("FASTGRU_C_STREAM_EXAMPLE (the built C example) is not set")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["regression", "classifier_tokens"])
+def test_c_stream_example_runs_a_whole_model_as_python_predicts(c_example, tmp_path, kind):
+    # The head's outputs per step: values in the targets' units (output scaling), or a token
+    # classifier's probabilities, equal to predict / predict_proba with head="sequence".
+    rng = np.random.default_rng(2)
+    if kind == "regression":
+        model = fastgru.Model(fastgru.GRU(3, 5, num_layers=2, seed=3), outputs=2, head="sequence", seed=3)
+        model.set_output_scaling([25.0, 0.5], [300.0, -1.0])
+        inputs = rng.standard_normal((12, 3))
+        expected = model.predict(np.float32(inputs))
+        np.savetxt(tmp_path / "input.csv", inputs, delimiter=",", fmt="%.9g")
+    else:
+        model = fastgru.Model(fastgru.LiGRU(4, 5, seed=3), outputs=3, head="sequence", loss="cross_entropy", seed=3,
+                              vocab_size=7, padding_id=0)
+        inputs = rng.integers(0, 7, 12)
+        expected = model.predict_proba(inputs)
+        np.savetxt(tmp_path / "input.csv", inputs, fmt="%d")
+    model.save(tmp_path / "model.safetensors")
+    out = subprocess.run([c_example, str(tmp_path / "model.safetensors"), str(tmp_path / "input.csv")],
+                         capture_output=True, text=True, check=True)
+    c_outputs = np.loadtxt(out.stdout.splitlines(), delimiter=",", ndmin=2)
+    np.testing.assert_allclose(c_outputs, expected, rtol=1e-5, atol=2e-6)
+
+
+def test_c_stream_example_refuses_bad_token_ids_clearly(c_example, tmp_path):
+    model = fastgru.Model(fastgru.GRU(2, 3, seed=1), outputs=2, loss="cross_entropy", vocab_size=5)
+    model.save(tmp_path / "model.safetensors")
+    for line, message in [("7\n", "expected token ids in 0..4 (vocab_size=5), got 7"),
+                          ("1.5\n", "expected one integer token id, got '1.5'")]:
+        out = subprocess.run([c_example, str(tmp_path / "model.safetensors")], capture_output=True, text=True,
+                             input=line)
+        assert out.returncode == 1 and message in out.stderr

@@ -16,7 +16,7 @@ import fastgru
 from fastgru import _core
 from fastgru.model_file import ModelFileError
 
-from .model_file_corpus import base_files, judge, mutate
+from .model_file_corpus import base_files, judge, model_base_files, mutate
 
 pytestmark = pytest.mark.best_isa_only  # file handling: the kernels are covered elsewhere
 
@@ -298,7 +298,7 @@ def test_malformed_tensor_tables_are_refused_by_both(tmp_path, gru_file, case, m
 
 
 def test_both_readers_read_the_same_network_from_every_base_file(tmp_path):
-    for name, content in base_files().items():
+    for name, content in {**base_files(), **model_base_files()}.items():
         path = tmp_path / f"{name}.safetensors"
         path.write_bytes(content)
         assert judge(path) == ("accepted", "accepted", ""), name
@@ -306,7 +306,7 @@ def test_both_readers_read_the_same_network_from_every_base_file(tmp_path):
 
 def test_one_corpus_of_malformed_files_gets_one_verdict_from_both_readers(tmp_path):
     """400 mutated files here; CI's fuzz job (tests/fuzz_model_files.py) runs thousands more."""
-    bases = base_files()
+    bases = {**base_files(), **model_base_files()}
     names = sorted(bases)
     disagreements = []
     for seed in range(400):

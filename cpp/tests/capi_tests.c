@@ -1,5 +1,6 @@
 /* Tests of the C API, compiled as C: loading, whole sequences, lengths, layouts, streaming,
- * errors, and one model used from several threads at once.
+ * errors, and one model used from several threads at once; whole Model files (predictors) against
+ * what Python's Model predicts.
  * Usage: fastgru_capi_tests DATA_DIR (cpp/tests/data, model files saved from Python). */
 #include <math.h>
 #include <pthread.h>
@@ -370,6 +371,214 @@ static void one_model_from_many_threads(const fastgru_model* model) {
   }
 }
 
+/* ------------------------------------------------------------------ whole models (predictors) */
+
+/* One of cpp/tests/data/model_*.expected.txt (tests/model_deploy_data.py writes them): inputs,
+ * lengths and what Python's Model.predict (and predict_proba) gives on them, batch first. */
+typedef struct expected_outputs {
+  int ids, sequence, classifier;
+  int64_t rows, steps, features, outputs;
+  int64_t lengths[16];
+  double* inputs;       /* (N, T, F), or ids (N, T) as doubles */
+  int64_t* id_inputs;   /* ids (N, T) for a token model */
+  double* values;       /* (N, K) or (N, T, K) */
+  double* probabilities;
+} expected_outputs;
+
+static void read_expected(const char* name, expected_outputs* e) {
+  FILE* file = fopen(data_file(name), "r");
+  int64_t i, inputs, outputs;
+  int ok = file != NULL;
+  memset(e, 0, sizeof *e);
+  ok = ok && fscanf(file, "%d %lld %lld %lld %lld %d %d", &e->ids, (long long*)&e->rows, (long long*)&e->steps,
+                    (long long*)&e->features, (long long*)&e->outputs, &e->sequence, &e->classifier) == 7;
+  ok = ok && e->rows <= 16;
+  for (i = 0; ok && i < e->rows; ++i) ok = fscanf(file, "%lld", (long long*)&e->lengths[i]) == 1;
+  inputs = e->rows * e->steps * e->features;
+  outputs = e->rows * (e->sequence ? e->steps : 1) * e->outputs;
+  e->inputs = calloc((size_t)inputs, sizeof(double));
+  e->id_inputs = calloc((size_t)inputs, sizeof(int64_t));
+  e->values = calloc((size_t)outputs, sizeof(double));
+  e->probabilities = calloc((size_t)outputs, sizeof(double));
+  for (i = 0; ok && i < inputs; ++i) {
+    ok = fscanf(file, "%lf", &e->inputs[i]) == 1;
+    e->id_inputs[i] = (int64_t)e->inputs[i];
+  }
+  for (i = 0; ok && i < outputs; ++i) ok = fscanf(file, "%lf", &e->values[i]) == 1;
+  for (i = 0; ok && e->classifier && i < outputs; ++i) ok = fscanf(file, "%lf", &e->probabilities[i]) == 1;
+  if (!ok) {
+    fprintf(stderr, "cannot read %s\n", data_file(name));
+    exit(1);
+  }
+  fclose(file);
+}
+
+static void free_expected(expected_outputs* e) {
+  free(e->inputs);
+  free(e->id_inputs);
+  free(e->values);
+  free(e->probabilities);
+}
+
+/* The largest |a - b| / max(1, |b|). */
+static double relative_difference(const double* a, const double* b, int64_t count) {
+  double worst = 0;
+  int64_t i;
+  for (i = 0; i < count; ++i) worst = fmax(worst, fabs(a[i] - b[i]) / fmax(1.0, fabs(b[i])));
+  return worst;
+}
+
+/* The predictor's outputs (float64, batch first) on the expected file's inputs. */
+static void predict_expected(const fastgru_predictor* predictor, const expected_outputs* e, int outputs, double* out) {
+  if (e->ids) {
+    OK(fastgru_predictor_predict_ids_f64(predictor, e->steps, e->rows, 1, e->id_inputs, e->lengths, outputs, out));
+  } else {
+    OK(fastgru_predictor_predict_f64(predictor, e->steps, e->rows, 1, e->inputs, e->lengths, outputs, out));
+  }
+}
+
+/* Every Model file of cpp/tests/data: info, predictions equal to Python's to 1e-6 (float64), in
+ * float32 to 1e-4, time-major like batch-first, and streams equal to head sequence's outputs. */
+static void predictor_matches_python(const char* model_name, const char* expected_name) {
+  expected_outputs e;
+  fastgru_predictor* predictor = NULL;
+  fastgru_predictor* single = NULL;
+  fastgru_predictor_info info;
+  int64_t count, b, t, k;
+  double *out, *time_major;
+  float *out32, *inputs32;
+  read_expected(expected_name, &e);
+  count = e.rows * (e.sequence ? e.steps : 1) * e.outputs;
+  out = calloc((size_t)count, sizeof(double));
+  time_major = calloc((size_t)count, sizeof(double));
+  out32 = calloc((size_t)count, sizeof(float));
+  inputs32 = calloc((size_t)(e.rows * e.steps * e.features), sizeof(float));
+  OK(fastgru_predictor_load(data_file(model_name), FASTGRU_FLOAT64, &predictor));
+  OK(fastgru_predictor_get_info(predictor, &info));
+  CHECK(info.outputs == e.outputs && info.head == (e.sequence ? FASTGRU_HEAD_SEQUENCE : FASTGRU_HEAD_LAST));
+  CHECK(info.classifier == e.classifier && (info.vocab_size > 0) == e.ids && info.network.dtype == FASTGRU_FLOAT64);
+  CHECK(info.output_scaling == !e.classifier);
+
+  predict_expected(predictor, &e, FASTGRU_OUTPUT_VALUES, out);
+  CHECK(relative_difference(out, e.values, count) < 1e-6);
+  if (e.classifier) {
+    predict_expected(predictor, &e, FASTGRU_OUTPUT_PROBABILITIES, out);
+    CHECK(relative_difference(out, e.probabilities, count) < 1e-6);
+  } else {
+    EXPECT_ERROR(fastgru_predictor_predict_f64(predictor, e.steps, e.rows, 1, e.inputs, e.lengths,
+                                               FASTGRU_OUTPUT_PROBABILITIES, out),
+                 FASTGRU_ERROR_INVALID_ARGUMENT, "probabilities are a classifier's");
+  }
+
+  /* Time-major inputs give the same outputs, time-major for head sequence. */
+  if (!e.ids) {
+    double* x = calloc((size_t)(e.rows * e.steps * e.features), sizeof(double));
+    for (b = 0; b < e.rows; ++b)
+      for (t = 0; t < e.steps; ++t)
+        for (k = 0; k < e.features; ++k)
+          x[(t * e.rows + b) * e.features + k] = e.inputs[(b * e.steps + t) * e.features + k];
+    OK(fastgru_predictor_predict_f64(predictor, e.steps, e.rows, 0, x, e.lengths, FASTGRU_OUTPUT_VALUES, time_major));
+    free(x);
+    for (b = 0; b < e.rows; ++b)
+      for (t = 0; t < (e.sequence ? e.steps : 1); ++t)
+        for (k = 0; k < e.outputs; ++k) {
+          const int64_t row_major = ((e.sequence ? b * e.steps + t : b)) * e.outputs + k;
+          const int64_t step_major = ((e.sequence ? t * e.rows + b : b)) * e.outputs + k;
+          CHECK(fabs(time_major[step_major] - e.values[row_major]) <= 1e-6 * fmax(1.0, fabs(e.values[row_major])));
+        }
+  }
+
+  /* float32: the same to float32's rounding. */
+  OK(fastgru_predictor_load(data_file(model_name), FASTGRU_FLOAT32, &single));
+  if (e.ids) {
+    OK(fastgru_predictor_predict_ids_f32(single, e.steps, e.rows, 1, e.id_inputs, e.lengths, FASTGRU_OUTPUT_VALUES, out32));
+  } else {
+    for (k = 0; k < e.rows * e.steps * e.features; ++k) inputs32[k] = (float)e.inputs[k];
+    OK(fastgru_predictor_predict_f32(single, e.steps, e.rows, 1, inputs32, e.lengths, FASTGRU_OUTPUT_VALUES, out32));
+  }
+  for (k = 0; k < count; ++k) CHECK(fabs(out32[k] - e.values[k]) <= 1e-4 * fmax(1.0, fabs(e.values[k])));
+  EXPECT_ERROR(fastgru_predictor_predict_f32(predictor, e.steps, e.rows, 1, inputs32, e.lengths,
+                                             FASTGRU_OUTPUT_VALUES, out32),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "expected a float32 handle");
+  fastgru_predictor_free(single);
+
+  /* Streaming, with the stream outliving its predictor: each step's outputs are head sequence's. */
+  if (info.network.directions == 1) {
+    fastgru_stream* stream = NULL;
+    const int outputs = e.classifier ? FASTGRU_OUTPUT_PROBABILITIES : FASTGRU_OUTPUT_VALUES;
+    const double* wanted = e.classifier ? e.probabilities : e.values;
+    double* step_out = calloc((size_t)(e.rows * e.outputs), sizeof(double));
+    double* x_t = calloc((size_t)(e.rows * e.features), sizeof(double));
+    int64_t ids_t[16];
+    OK(fastgru_predictor_stream_create(predictor, e.rows, outputs, &stream));
+    fastgru_predictor_free(predictor);
+    predictor = NULL;
+    for (t = 0; t < e.steps; ++t) {
+      for (b = 0; b < e.rows; ++b) {
+        ids_t[b] = e.id_inputs[b * e.steps + t];
+        for (k = 0; k < e.features; ++k) x_t[b * e.features + k] = e.inputs[(b * e.steps + t) * e.features + k];
+      }
+      if (e.ids) {
+        OK(fastgru_stream_step_ids_f64(stream, ids_t, step_out));
+        EXPECT_ERROR(fastgru_stream_step_f64(stream, x_t, step_out), FASTGRU_ERROR_INVALID_ARGUMENT, "token model");
+      } else {
+        OK(fastgru_stream_step_f64(stream, x_t, step_out));
+        EXPECT_ERROR(fastgru_stream_step_ids_f64(stream, ids_t, step_out), FASTGRU_ERROR_INVALID_ARGUMENT,
+                     "real inputs");
+      }
+      for (b = 0; b < e.rows; ++b) {
+        if (!e.sequence || t >= e.lengths[b]) continue;
+        CHECK(relative_difference(step_out + b * e.outputs, wanted + (b * e.steps + t) * e.outputs, e.outputs) < 1e-6);
+      }
+    }
+    fastgru_stream_free(stream);
+    free(step_out);
+    free(x_t);
+  }
+  fastgru_predictor_free(predictor);
+  free(out);
+  free(time_major);
+  free(out32);
+  free(inputs32);
+  free_expected(&e);
+}
+
+static void predictor_errors_are_reported_clearly(void) {
+  fastgru_predictor* predictor = (fastgru_predictor*)1;
+  fastgru_model* model = (fastgru_model*)1;
+  fastgru_stream* stream = NULL;
+  double out[64];
+  int64_t ids[6] = {0, 1, 2, 3, 4, 99};
+  EXPECT_ERROR(fastgru_predictor_load(data_file("gru2_f32.safetensors"), FASTGRU_FLOAT64, &predictor),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "expected a fastgru.Model file, got class 'GRU'");
+  CHECK(predictor == NULL);
+  EXPECT_ERROR(fastgru_model_load(data_file("model_classifier.safetensors"), FASTGRU_FLOAT64, &model),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "fastgru_predictor_load");
+  CHECK(model == NULL);
+  EXPECT_ERROR(fastgru_predictor_load(data_file("model_classifier.safetensors"), 7, &predictor),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got 7");
+  OK(fastgru_predictor_load(data_file("model_classifier_tokens.safetensors"), FASTGRU_FLOAT64, &predictor));
+  EXPECT_ERROR(fastgru_predictor_predict_ids_f64(predictor, 3, 2, 1, ids, NULL, FASTGRU_OUTPUT_VALUES, out),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "ids: expected token ids in 0..10 (vocab_size=11), got 99 at position 5");
+  EXPECT_ERROR(fastgru_predictor_predict_f64(predictor, 3, 2, 1, out, NULL, FASTGRU_OUTPUT_VALUES, out),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "this is a token model");
+  EXPECT_ERROR(fastgru_predictor_predict_ids_f64(predictor, 3, 2, 1, ids, NULL, 2, out),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "outputs: expected FASTGRU_OUTPUT_VALUES (0)");
+  EXPECT_ERROR(fastgru_predictor_predict_ids_f64(predictor, 1, 2, 1, ids, NULL, FASTGRU_OUTPUT_VALUES, NULL),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "out must not be null");
+  EXPECT_ERROR(fastgru_predictor_predict_ids_f64(predictor, 0, 2, 1, ids, NULL, FASTGRU_OUTPUT_VALUES, out),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "steps >= 1");
+  EXPECT_ERROR(fastgru_predictor_stream_create(predictor, 2, FASTGRU_OUTPUT_VALUES, &stream),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "expected a forward-in-time model for streaming");
+  CHECK(stream == NULL);
+  fastgru_predictor_free(predictor);
+  OK(fastgru_predictor_load(data_file("model_regression.safetensors"), FASTGRU_FLOAT64, &predictor));
+  EXPECT_ERROR(fastgru_predictor_stream_create(predictor, 2, FASTGRU_OUTPUT_PROBABILITIES, &stream),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "probabilities are a classifier's");
+  fastgru_predictor_free(predictor);
+  fastgru_predictor_free(NULL);
+}
+
 int main(int argc, char** argv) {
   fastgru_model* model = NULL;
   if (argc != 2) {
@@ -392,6 +601,11 @@ int main(int argc, char** argv) {
   impossible_requests_are_invalid_arguments(model);
   one_model_from_many_threads(model);
   fastgru_model_free(model);
+  predictor_matches_python("model_regression.safetensors", "model_regression.expected.txt");
+  predictor_matches_python("model_regression_tokens.safetensors", "model_regression_tokens.expected.txt");
+  predictor_matches_python("model_classifier.safetensors", "model_classifier.expected.txt");
+  predictor_matches_python("model_classifier_tokens.safetensors", "model_classifier_tokens.expected.txt");
+  predictor_errors_are_reported_clearly();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

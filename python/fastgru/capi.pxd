@@ -62,3 +62,44 @@ cdef extern from "fastgru/fastgru.h" nogil:
     fastgru_status fastgru_stream_step_f64(fastgru_stream* stream, const double* x_t, double* y_t)
     fastgru_status fastgru_stream_get_state_f32(const fastgru_stream* stream, float* h)
     fastgru_status fastgru_stream_get_state_f64(const fastgru_stream* stream, double* h)
+
+    # Whole Models (`model.save(path)`): predictors and their streams.
+    ctypedef struct fastgru_predictor:
+        pass
+
+    ctypedef enum fastgru_head:
+        FASTGRU_HEAD_LAST
+        FASTGRU_HEAD_SEQUENCE
+
+    ctypedef enum fastgru_outputs:
+        FASTGRU_OUTPUT_VALUES
+        FASTGRU_OUTPUT_PROBABILITIES
+
+    ctypedef struct fastgru_predictor_info:
+        fastgru_model_info network
+        int64_t outputs
+        fastgru_head head
+        int classifier
+        int64_t vocab_size
+        int64_t padding_id
+        int output_scaling
+
+    fastgru_status fastgru_predictor_load(const char* path, int dtype, fastgru_predictor** predictor)
+    void fastgru_predictor_free(fastgru_predictor* predictor)
+    fastgru_status fastgru_predictor_get_info(const fastgru_predictor* predictor, fastgru_predictor_info* info)
+    fastgru_status fastgru_predictor_predict_f32(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                                 int batch_first, const float* x, const int64_t* lengths,
+                                                 int outputs, float* out)
+    fastgru_status fastgru_predictor_predict_f64(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                                 int batch_first, const double* x, const int64_t* lengths,
+                                                 int outputs, double* out)
+    fastgru_status fastgru_predictor_predict_ids_f32(const fastgru_predictor* predictor, int64_t steps,
+                                                     int64_t batch, int batch_first, const int64_t* ids,
+                                                     const int64_t* lengths, int outputs, float* out)
+    fastgru_status fastgru_predictor_predict_ids_f64(const fastgru_predictor* predictor, int64_t steps,
+                                                     int64_t batch, int batch_first, const int64_t* ids,
+                                                     const int64_t* lengths, int outputs, double* out)
+    fastgru_status fastgru_predictor_stream_create(const fastgru_predictor* predictor, int64_t batch, int outputs,
+                                                   fastgru_stream** stream)
+    fastgru_status fastgru_stream_step_ids_f32(fastgru_stream* stream, const int64_t* ids, float* out)
+    fastgru_status fastgru_stream_step_ids_f64(fastgru_stream* stream, const int64_t* ids, double* out)

@@ -1,4 +1,5 @@
-/* fastgru C API: load a model saved from Python (`layer.save(path)`) and run it, from C or any
+/* fastgru C API: load a model saved from Python (`layer.save(path)`, or a whole
+ * `fastgru.Model`'s `model.save(path)`: see fastgru_predictor below) and run it, from C or any
  * language with a C foreign-function interface (Rust, Go, C#, Cython, ...).
  *
  * Conventions
@@ -93,7 +94,8 @@ fastgru_status fastgru_get_num_threads(int* n);
  * a network computing in `dtype`, FASTGRU_FLOAT32 or FASTGRU_FLOAT64 (weights are converted if
  * the file holds the other one). `dtype` is an int so that any value a caller passes is checked
  * (a C++ enum parameter could not hold other values). On success *model is a new handle; on
- * failure it is set to null. */
+ * failure it is set to null. A whole Model's file (`model.save(path)`) is refused: read it with
+ * fastgru_predictor_load. */
 fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** model);
 void fastgru_model_free(fastgru_model* model);
 fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info);
@@ -124,12 +126,90 @@ void fastgru_stream_free(fastgru_stream* stream);
 /* Zeroes the state of the rows where rows[b] != 0 (a new sequence in that slot), or of every row
  * when `rows` is null. */
 fastgru_status fastgru_stream_reset(fastgru_stream* stream, const unsigned char* rows);
-/* x_t (B, I) this step's input; y_t out: (B, H) the last layer's output after it. */
+/* x_t (B, I) this step's input; y_t out: (B, H) the last layer's output after it (a predictor's
+ * stream: (B, K), the head's outputs; see fastgru_predictor_stream_create). */
 fastgru_status fastgru_stream_step_f32(fastgru_stream* stream, const float* x_t, float* y_t);
 fastgru_status fastgru_stream_step_f64(fastgru_stream* stream, const double* x_t, double* y_t);
 /* Copies the carried state, (L, B, H), into `h`. */
 fastgru_status fastgru_stream_get_state_f32(const fastgru_stream* stream, float* h);
 fastgru_status fastgru_stream_get_state_f64(const fastgru_stream* stream, double* h);
+
+/* ---------------------------------------------------------------------------------------------
+ * Whole models: a file written by Python's `fastgru.Model(...).save(path)` (an optional embedding
+ * of token ids, the recurrent network, the dense head and the optional output scaling) runs
+ * through a predictor handle, a sibling of fastgru_model, whose outputs are the head's, equal to
+ * Python's Model.predict / predict_proba: values in the targets' own units (the output scaling
+ * applied), a classifier's logits or class probabilities. fastgru_model_load refuses such a file
+ * and fastgru_predictor_load a recurrent layer's file. Its threading rules are fastgru_model's.
+ * --------------------------------------------------------------------------------------------- */
+
+/* A loaded Model (opaque). */
+typedef struct fastgru_predictor fastgru_predictor;
+
+typedef enum fastgru_head {
+  FASTGRU_HEAD_LAST = 0,    /* the head reads each sequence's final state: outputs (B, K) */
+  FASTGRU_HEAD_SEQUENCE = 1 /* the head reads every step: outputs (T, B, K), or (B, T, K) batch first */
+} fastgru_head;
+
+/* What a prediction gives (an int argument `outputs`). */
+typedef enum fastgru_outputs {
+  FASTGRU_OUTPUT_VALUES = 0,       /* the head's outputs: regression values (in the targets' units
+                                    * when the model has output scaling), a classifier's logits */
+  FASTGRU_OUTPUT_PROBABILITIES = 1 /* a classifier's class probabilities (softmax over K) */
+} fastgru_outputs;
+
+typedef struct fastgru_predictor_info {
+  fastgru_model_info network; /* the recurrent network (input: I, the features the network sees) */
+  int64_t outputs;            /* K */
+  fastgru_head head;
+  int classifier;             /* 1 for a cross-entropy model (outputs are logits of K classes) */
+  int64_t vocab_size;         /* V: the model takes token ids in 0..V-1 (one per step); 0: it takes
+                               * I real features per step */
+  int64_t padding_id;         /* the embedding's padding id, or -1 */
+  int output_scaling;         /* 1 when outputs are head(h) * scale + offset */
+} fastgru_predictor_info;
+
+/* Reads a Model file (any recurrent class, layers, directions, embedding, head, scaling) into a
+ * predictor computing in `dtype`, as fastgru_model_load does for a network. On failure
+ * *predictor is set to null. */
+fastgru_status fastgru_predictor_load(const char* path, int dtype, fastgru_predictor** predictor);
+void fastgru_predictor_free(fastgru_predictor* predictor);
+fastgru_status fastgru_predictor_get_info(const fastgru_predictor* predictor, fastgru_predictor_info* info);
+
+/* Predictions over whole sequences.
+ *   steps, batch  T >= 1 (or 0 with B = 0), B >= 0
+ *   batch_first   0: x is (T, B, I), ids (T, B); 1: x is (B, T, I), ids (B, T)
+ *   x / ids       real inputs (a model without embedding), or token ids (a model with one: every
+ *                 id, also past a row's length, in 0..V-1)
+ *   lengths       (B) real steps of each row, each in 1..T, or null for T everywhere
+ *   outputs       FASTGRU_OUTPUT_VALUES, or FASTGRU_OUTPUT_PROBABILITIES (classifiers only)
+ *   out           FASTGRU_HEAD_LAST: (B, K); FASTGRU_HEAD_SEQUENCE: (T, B, K) or (B, T, K)
+ *                 following batch_first, zero past each row's length */
+fastgru_status fastgru_predictor_predict_f32(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                             int batch_first, const float* x, const int64_t* lengths, int outputs,
+                                             float* out);
+fastgru_status fastgru_predictor_predict_f64(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                             int batch_first, const double* x, const int64_t* lengths, int outputs,
+                                             double* out);
+fastgru_status fastgru_predictor_predict_ids_f32(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                                 int batch_first, const int64_t* ids, const int64_t* lengths,
+                                                 int outputs, float* out);
+fastgru_status fastgru_predictor_predict_ids_f64(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                                 int batch_first, const int64_t* ids, const int64_t* lengths,
+                                                 int outputs, double* out);
+
+/* Streaming a Model (forward-in-time networks only: not bidirectional or reverse): a fastgru_stream whose steps give the head's
+ * outputs, (B, K) per step (`outputs` as above, fixed for the stream), equal to predicting with
+ * FASTGRU_HEAD_SEQUENCE step by step (with FASTGRU_HEAD_LAST, each step's output is the prediction
+ * for the sequence so far). fastgru_stream_step_f32/_f64 take x_t (B, I) for a model without
+ * embedding; fastgru_stream_step_ids_f32/_f64 take ids (B) for one with. fastgru_stream_reset,
+ * fastgru_stream_get_state_* and fastgru_stream_free work as for a network's stream; the stream
+ * keeps the model alive after fastgru_predictor_free. */
+fastgru_status fastgru_predictor_stream_create(const fastgru_predictor* predictor, int64_t batch, int outputs,
+                                               fastgru_stream** stream);
+/* ids (B) this step's token ids; out (B, K). Only for a predictor's stream of a token model. */
+fastgru_status fastgru_stream_step_ids_f32(fastgru_stream* stream, const int64_t* ids, float* out);
+fastgru_status fastgru_stream_step_ids_f64(fastgru_stream* stream, const int64_t* ids, double* out);
 
 #ifdef __cplusplus
 }

@@ -341,9 +341,9 @@ std::string printable(const std::string& text) {
   return out + (text.size() > kShown ? "...'" : "'");
 }
 
-JsonValue parse_json(const std::string& text) {
+JsonValue parse_json(const std::string& text, std::size_t bytes_per_value) {
   check_utf8(text);
-  check_json_bounds(text, kBytesPerValue);
+  check_json_bounds(text, bytes_per_value);
   return Parser(text).document();
 }
 

@@ -36,7 +36,8 @@ struct JsonValue {
 constexpr std::size_t kBytesPerValue = 6;
 constexpr int kMaxDepth = 64;
 
-JsonValue parse_json(const std::string& text);
+// `bytes_per_value`: the bound check_json_bounds applies (0 for user data: the depth only).
+JsonValue parse_json(const std::string& text, std::size_t bytes_per_value = kBytesPerValue);
 
 // The bounds alone (parse_json checks them first, in one linear pass without allocating): throws
 // std::invalid_argument past them. `bytes_per_value` 0 checks the depth only.

@@ -4,12 +4,15 @@
 // memory and time bounded by a small multiple of the file's size.
 #include "fastgru/model_file.h"
 
+#include "api/model_impl.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -281,18 +284,20 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
   return fields;
 }
 
-JsonValue checked_config(const cells::CellDescription& cell, const std::string& text, const Refusal& refuse) {
-  JsonValue config = parse(text, "config", refuse);
-  if (config.kind != JsonValue::Kind::object) throw refuse("config: expected a JSON object, got " + json_type(config));
+// The configuration (JSON `text`, the metadata field `what`) of a layer of `cell`.
+JsonValue checked_config(const cells::CellDescription& cell, const std::string& text, const std::string& what,
+                         const Refusal& refuse) {
+  JsonValue config = parse(text, what, refuse);
+  if (config.kind != JsonValue::Kind::object) throw refuse(what + ": expected a JSON object, got " + json_type(config));
   const std::map<std::string, Field> fields = config_fields(cell);
   for (const auto& [key, value] : config.members()) {
-    if (!fields.count(key)) throw refuse("config: unknown field " + api::printable(key));
+    if (!fields.count(key)) throw refuse(what + ": unknown field " + api::printable(key));
   }
   for (const auto& [key, field] : fields) {
     const JsonValue* value = config.find(key);
     if (!value && field.optional) continue;
-    if (!value) throw refuse("config: missing field '" + key + "'");
-    if (!field.valid(*value)) throw refuse("config " + key + ": expected " + field.expected + ", got " + json_type(*value));
+    if (!value) throw refuse(what + ": missing field '" + key + "'");
+    if (!field.valid(*value)) throw refuse(what + " " + key + ": expected " + field.expected + ", got " + json_type(*value));
   }
   return config;
 }
@@ -318,11 +323,17 @@ std::vector<Real> tensor_values(const std::string& data, const Tensor& tensor) {
   return values;
 }
 
-}  // namespace
 
-template <typename Real>
-Network<Real> load_network(const std::string& path) {
-  const Refusal refuse(path);
+// A model file's checked header, tensor table and data section.
+struct Contents {
+  JsonValue header;
+  std::map<std::string, Tensor> tensors;
+  std::string data;
+  const JsonValue& metadata() const { return *header.find("__metadata__"); }
+  const std::string& field(const char* key) const { return metadata().find(key)->string; }
+};
+
+Contents read_contents(const std::string& path, const Refusal& refuse) {
   RegularFile file(path, refuse);
   if (file.size() < 8) throw refuse("expected at least 8 bytes, got " + std::to_string(file.size()));
   const std::string prefix = file.read(8);
@@ -334,28 +345,42 @@ Network<Real> load_network(const std::string& path) {
     if (header_bytes > kMaxHeaderBytes) throw refuse("header of " + std::to_string(header_bytes) + " bytes is over the format's cap");
     throw refuse("header of " + std::to_string(header_bytes) + " bytes does not fit in the file (truncated?)");
   }
-  const JsonValue header = parse(file.read(header_bytes), "header", refuse);
-  if (header.kind != JsonValue::Kind::object) throw refuse("header is not a JSON object");
-  const JsonValue& metadata = checked_metadata(header, refuse);
+  Contents contents;
+  contents.header = parse(file.read(header_bytes), "header", refuse);
+  if (contents.header.kind != JsonValue::Kind::object) throw refuse("header is not a JSON object");
+  checked_metadata(contents.header, refuse);
   // Checked against the file's size before its data is read: a file that claims more than its
   // header describes (a sparse file, say) costs nothing.
-  const std::map<std::string, Tensor> tensors = tensor_entries(header, file.size() - 8 - header_bytes, refuse);
-  const std::string data = file.read(file.size() - 8 - header_bytes);
+  contents.tensors = tensor_entries(contents.header, file.size() - 8 - header_bytes, refuse);
+  contents.data = file.read(file.size() - 8 - header_bytes);
+  return contents;
+}
 
-  const std::string& layer_class = metadata.find("class")->string;
-  if (layer_class == "Model") {
-    throw refuse("a fastgru.Model file (a recurrent layer with a dense head): the C and C++ loaders read "
-                 "recurrent layers; save model.recurrent instead");
-  }
-  const cells::CellDescription* cell = cells::find_class(layer_class);
-  if (!cell) {
-    std::vector<std::string> classes;
-    for (const cells::CellDescription& description : cells::cell_descriptions()) classes.push_back(description.class_name);
-    throw refuse("expected a " + cells::name_list(classes) + " model, got class " + api::printable(layer_class));
-  }
+std::string layer_classes() {
+  std::vector<std::string> classes;
+  for (const cells::CellDescription& description : cells::cell_descriptions()) classes.push_back(description.class_name);
+  return cells::name_list(classes);
+}
+
+// The tensors of one network: its configuration, where each tensor goes and its expected shape.
+struct NetworkPlan {
   NetworkConfig config;
+  bool directions_apart = false;  // merge_mode null: Python shapes the directions apart
+  std::string dtype;  // "F32" or "F64", the configuration's
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected;  // (file name, shape)
+  std::vector<std::pair<std::int64_t, std::string>> members;                // of each: (view, member name)
+};
+
+// The network a layer configuration (JSON `text`, the metadata field `what`) of `layer_class`
+// describes, its tensors named `prefix` + PyTorch's names; checked, nothing read yet.
+NetworkPlan network_plan(const std::string& layer_class, const std::string& text, const std::string& what,
+                         const std::string& prefix, std::size_t tensor_count, const Refusal& refuse) {
+  const cells::CellDescription* cell = cells::find_class(layer_class);
+  if (!cell) throw refuse("expected a " + layer_classes() + " model, got class " + api::printable(layer_class));
+  NetworkPlan plan;
+  NetworkConfig& config = plan.config;
   config.cell = cell->cell;
-  const JsonValue fields = checked_config(*cell, metadata.find("config")->string, refuse);
+  const JsonValue fields = checked_config(*cell, text, what, refuse);
   auto number = [&](const char* key) { return fields.find(key)->number; };
   auto boolean = [&](const char* key) { return fields.find(key)->boolean; };
   config.input = static_cast<std::int64_t>(number("input_size"));
@@ -363,7 +388,9 @@ Network<Real> load_network(const std::string& path) {
   config.layers = static_cast<std::int64_t>(number("num_layers"));
   config.bidirectional = boolean("bidirectional");
   config.reverse = fields.find("reverse") && boolean("reverse");
-  if (const JsonValue* merge = fields.find("merge_mode"); merge && merge->kind == JsonValue::Kind::string) {
+  const JsonValue* merge_mode = fields.find("merge_mode");
+  plan.directions_apart = merge_mode && merge_mode->kind == JsonValue::Kind::null;
+  if (const JsonValue* merge = merge_mode; merge && merge->kind == JsonValue::Kind::string) {
     config.merge = merge->string == "sum"   ? MergeMode::sum
                    : merge->string == "mul" ? MergeMode::mul
                    : merge->string == "ave" ? MergeMode::average
@@ -395,13 +422,10 @@ Network<Real> load_network(const std::string& path) {
         break;
     }
   }
-  const std::string dtype = fields.find("dtype")->string == "float32" ? "F32" : "F64";
+  plan.dtype = fields.find("dtype")->string == "float32" ? "F32" : "F64";
 
-  // The tensors the configuration needs, in the order the network takes them; every one is
-  // checked against the file before any array is made.
+  // The tensors the configuration needs, in the order the network takes them.
   const std::int64_t D = config.bidirectional ? 2 : 1;
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected;
-  std::vector<std::pair<std::int64_t, std::string>> members;  // of each: (view, member name)
   for (std::int64_t l = 0; l < config.layers; ++l) {
     for (std::int64_t d = 0; d < D; ++d) {
       const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
@@ -413,14 +437,21 @@ Network<Real> load_network(const std::string& path) {
           const std::vector<std::int64_t> shape = name == "weight_ih"   ? std::vector<std::int64_t>{rows, input}
                                                   : name == "weight_hh" ? std::vector<std::int64_t>{rows, config.hidden}
                                                                         : std::vector<std::int64_t>{rows};
-          expected.push_back({name + suffix, shape});
-          members.push_back({l * D + d, name});
+          plan.expected.push_back({prefix + name + suffix, shape});
+          plan.members.push_back({l * D + d, name});
         }
       }
     }
     // A file cannot name more tensors than it has: stop before listing a huge configuration.
-    if (expected.size() > tensors.size()) break;
+    if (plan.expected.size() > tensor_count) break;
   }
+  return plan;
+}
+
+// Every tensor the file has is one of `expected` (name, shape), of `dtype`, and the reverse.
+void check_tensors(const std::map<std::string, Tensor>& tensors,
+                   const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& expected,
+                   const std::string& dtype, const Refusal& refuse) {
   std::set<std::string> expected_names;
   for (const auto& [name, shape] : expected) {
     auto it = tensors.find(name);
@@ -432,18 +463,190 @@ Network<Real> load_network(const std::string& path) {
   for (const auto& [name, tensor] : tensors) {
     if (!expected_names.count(name)) throw refuse("unexpected tensor " + api::printable(name) + " for this configuration");
   }
+}
 
+// The network of a plan whose tensors check_tensors has checked.
+template <typename Real>
+Network<Real> build_network(const NetworkPlan& plan, const Contents& contents, const Refusal& refuse) {
   std::vector<std::vector<Real>> arrays;
-  arrays.reserve(expected.size());  // every array is in place before the first view is taken
-  for (const auto& [name, shape] : expected) arrays.push_back(tensor_values<Real>(data, tensors.at(name)));
-  std::vector<WeightsView<Real>> views(static_cast<std::size_t>(config.layers * D));
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    *cells::weight_member(views[members[i].first], members[i].second) = arrays[i].data();
+  arrays.reserve(plan.expected.size());  // every array is in place before the first view is taken
+  for (const auto& [name, shape] : plan.expected) arrays.push_back(tensor_values<Real>(contents.data, contents.tensors.at(name)));
+  const std::int64_t D = plan.config.bidirectional ? 2 : 1;
+  std::vector<WeightsView<Real>> views(static_cast<std::size_t>(plan.config.layers * D));
+  for (std::size_t i = 0; i < plan.expected.size(); ++i)
+    *cells::weight_member(views[plan.members[i].first], plan.members[i].second) = arrays[i].data();
   try {
-    return Network<Real>(config, views);
+    return Network<Real>(plan.config, views);
   } catch (const std::invalid_argument& error) {  // values the network refuses (a negative running variance)
     throw refuse(error.what());
   }
+}
+
+// A Model file's user metadata (JSON text, "{}" when absent), as Python reads it: a JSON object
+// of at most kMaxUserMetadataBytes, nested at most 64 deep.
+constexpr std::size_t kMaxUserMetadataBytes = 1000000;
+
+void check_user_metadata(const JsonValue& metadata, const Refusal& refuse) {
+  const JsonValue* field = metadata.find("user_metadata");
+  const std::string text = field ? field->string : "{}";
+  if (text.size() > kMaxUserMetadataBytes) {
+    throw refuse("user_metadata: " + std::to_string(text.size()) + " bytes of JSON, more than the format's " +
+                 std::to_string(kMaxUserMetadataBytes));
+  }
+  JsonValue value;
+  try {
+    value = api::parse_json(text, 0);
+  } catch (const std::invalid_argument& error) {
+    throw refuse(std::string("user_metadata is not JSON of a model file (") + error.what() + ")");
+  }
+  if (value.kind != JsonValue::Kind::object) throw refuse("user_metadata: expected a JSON object, got " + json_type(value));
+}
+
+// The values of a checked tensor as the file holds them (widened to double), each finite.
+std::vector<double> finite_values(const Contents& contents, const std::string& name, const Refusal& refuse) {
+  std::vector<double> values = tensor_values<double>(contents.data, contents.tensors.at(name));
+  for (const double v : values) {
+    if (!std::isfinite(v)) throw refuse("tensor " + name + ": expected finite values, got NaN or inf");
+  }
+  return values;
+}
+
+template <typename Real>
+std::vector<Real> converted(const std::vector<double>& values) {
+  return std::vector<Real>(values.begin(), values.end());
+}
+
+}  // namespace
+
+template <typename Real>
+Network<Real> load_network(const std::string& path) {
+  const Refusal refuse(path);
+  const Contents contents = read_contents(path, refuse);
+  const std::string& layer_class = contents.field("class");
+  if (layer_class == "Model") {
+    throw refuse("a fastgru.Model file (a recurrent layer with a dense head): load_network reads recurrent "
+                 "layers; read it with fastgru::load_model (C: fastgru_predictor_load)");
+  }
+  if (!cells::find_class(layer_class)) {
+    throw refuse("expected a " + layer_classes() + " model, got class " + api::printable(layer_class));
+  }
+  const NetworkPlan plan = network_plan(layer_class, contents.field("config"), "config", "", contents.tensors.size(), refuse);
+  check_tensors(contents.tensors, plan.expected, plan.dtype, refuse);
+  return build_network<Real>(plan, contents, refuse);
+}
+
+template <typename Real>
+Model<Real> load_model(const std::string& path) {
+  const Refusal refuse(path);
+  const Contents contents = read_contents(path, refuse);
+  const JsonValue& metadata = contents.metadata();
+  const std::string& model_class = contents.field("class");
+  if (model_class != "Model") {
+    throw refuse("expected a fastgru.Model file, got class " + api::printable(model_class) +
+                 (cells::find_class(model_class) ? " (a recurrent layer: read it with fastgru::load_network)" : ""));
+  }
+  const JsonValue* recurrent_class = metadata.find("recurrent_class");
+  const std::string layer_class = recurrent_class ? recurrent_class->string : "";
+  if (!cells::find_class(layer_class)) {
+    throw refuse("recurrent_class: expected one of " + layer_classes() + ", got " + api::printable(layer_class));
+  }
+  const JsonValue* recurrent_config = metadata.find("recurrent_config");
+  const NetworkPlan plan = network_plan(layer_class, recurrent_config ? recurrent_config->string : "", "recurrent_config",
+                                        "recurrent.", contents.tensors.size(), refuse);
+
+  // The Model's own fields (Python's Model._from_file checks the same).
+  const JsonValue config = parse(contents.field("config"), "config", refuse);
+  const std::set<std::string> required{"outputs", "head", "loss", "clip_grad_norm"}, optional{"embedding", "output_scaling"};
+  bool fields_fit = config.kind == JsonValue::Kind::object;
+  for (const auto& [key, value] : config.members()) fields_fit = fields_fit && (required.count(key) || optional.count(key));
+  for (const std::string& key : required) fields_fit = fields_fit && config.find(key);
+  if (!fields_fit) {
+    throw refuse("config: expected an object of the fields ['clip_grad_norm', 'head', 'loss', 'outputs'] (and "
+                 "embedding for a token model, output_scaling for scaled outputs)");
+  }
+  ModelConfig model;
+  const JsonValue* embedding = config.find("embedding");
+  if (embedding && embedding->kind != JsonValue::Kind::null) {
+    const JsonValue* vocab_size = embedding->find("vocab_size");
+    const JsonValue* padding_id = embedding->find("padding_id");
+    if (embedding->kind != JsonValue::Kind::object || !vocab_size || !padding_id || embedding->members().size() != 2) {
+      throw refuse("config embedding: expected an object of the fields ['padding_id', 'vocab_size']");
+    }
+    if (!is_integer(*vocab_size, 1, kMaxSize)) {
+      throw refuse("config embedding vocab_size: expected an integer in 1..2^31, got " + json_type(*vocab_size));
+    }
+    model.vocab_size = static_cast<std::int64_t>(vocab_size->number);
+    if (padding_id->kind != JsonValue::Kind::null) {
+      if (!is_integer(*padding_id, 0, static_cast<double>(model.vocab_size - 1))) {
+        throw refuse("config embedding padding_id: expected null or an integer in 0.." + std::to_string(model.vocab_size - 1));
+      }
+      model.padding_id = static_cast<std::int64_t>(padding_id->number);
+    }
+  }
+  const JsonValue* scaling = config.find("output_scaling");
+  if (scaling && !(scaling->kind == JsonValue::Kind::boolean && scaling->boolean)) {
+    throw refuse("config output_scaling: expected true (or no field), got " + json_type(*scaling));
+  }
+  model.output_scaling = scaling != nullptr;
+  const JsonValue& outputs = *config.find("outputs");
+  if (!is_integer(outputs, 1, kMaxSize)) throw refuse("config outputs: expected an integer in 1..2^31, got " + json_type(outputs));
+  model.outputs = static_cast<std::int64_t>(outputs.number);
+  const JsonValue& head = *config.find("head");
+  if (!is_string_in(head, {"last", "sequence"})) throw refuse("config head: expected 'last' or 'sequence'");
+  model.head = head.string == "last" ? Head::last : Head::sequence;
+  const JsonValue& loss = *config.find("loss");
+  const JsonValue* loss_name = loss.find("name");
+  const JsonValue* delta = loss.find("delta");
+  const bool named = loss.kind == JsonValue::Kind::object && loss_name && loss.members().size() == 1 &&
+                     is_string_in(*loss_name, {"mse", "mae", "cross_entropy"});
+  const bool huber = loss.kind == JsonValue::Kind::object && loss_name && delta && loss.members().size() == 2 &&
+                     is_string_in(*loss_name, {"huber"}) && is_number(*delta) && delta->number > 0;
+  if (!named && !huber) {
+    throw refuse("config loss: expected {'name': one of ('mse', 'mae', 'cross_entropy')} or {'name': 'huber', "
+                 "'delta': a number > 0}");
+  }
+  model.classifier = named && loss_name->string == "cross_entropy";
+  const JsonValue& clip = *config.find("clip_grad_norm");
+  if (clip.kind != JsonValue::Kind::null && !(is_number(clip) && clip.number > 0)) {
+    throw refuse("config clip_grad_norm: expected a number > 0 or null");
+  }
+
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected = plan.expected;
+  // The head reads every direction's final state ("last") or each step's outputs, whose
+  // directions a bidirectional network may merge into H features.
+  const bool merged = model.head == Head::sequence && plan.config.merge != MergeMode::concat;
+  const std::int64_t features = (plan.config.bidirectional && !merged ? 2 : 1) * plan.config.hidden;
+  expected.push_back({"head.weight", {model.outputs, features}});
+  expected.push_back({"head.bias", {model.outputs}});
+  if (model.vocab_size) expected.push_back({"embedding.weight", {model.vocab_size, plan.config.input}});
+  if (model.output_scaling) {
+    expected.push_back({"output.scale", {model.outputs}});
+    expected.push_back({"output.offset", {model.outputs}});
+  }
+  check_tensors(contents.tensors, expected, plan.dtype, refuse);
+  check_user_metadata(metadata, refuse);
+  if (plan.directions_apart) {
+    throw refuse("recurrent_config merge_mode: null gives the directions apart, which a dense head does not read; "
+                 "expected 'concat', 'sum', 'mul' or 'ave'");
+  }
+  if (model.classifier && model.outputs < 2) {
+    throw refuse("outputs: cross-entropy needs at least 2 classes, got " + std::to_string(model.outputs));
+  }
+  if (model.classifier && model.output_scaling) {
+    throw refuse("output scaling: the outputs of a cross_entropy model are logits; output scaling is for regression");
+  }
+  auto impl = std::make_unique<typename Model<Real>::Impl>(build_network<Real>(plan, contents, refuse));
+  impl->config = model;
+  impl->head_weight = converted<Real>(finite_values(contents, "head.weight", refuse));
+  impl->head_bias = converted<Real>(finite_values(contents, "head.bias", refuse));
+  if (model.vocab_size) impl->embedding = converted<Real>(finite_values(contents, "embedding.weight", refuse));
+  if (model.output_scaling) {
+    const std::vector<double> scale = finite_values(contents, "output.scale", refuse);
+    if (std::find(scale.begin(), scale.end(), 0.0) != scale.end()) throw refuse("tensor output.scale: expected non-zero numbers, got a 0");
+    impl->scale = converted<Real>(scale);
+    impl->offset = converted<Real>(finite_values(contents, "output.offset", refuse));
+  }
+  return Model<Real>(std::move(impl));
 }
 
 void check_model_json(std::string_view json, bool user_data) {
@@ -452,5 +655,7 @@ void check_model_json(std::string_view json, bool user_data) {
 
 template Network<float> load_network<float>(const std::string&);
 template Network<double> load_network<double>(const std::string&);
+template Model<float> load_model<float>(const std::string&);
+template Model<double> load_model<double>(const std::string&);
 
 }  // namespace fastgru

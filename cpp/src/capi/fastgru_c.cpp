@@ -12,8 +12,9 @@
 #include <vector>
 
 #include "cells/cell_table.h"
-#include "fastgru/network.h"
+#include "fastgru/model.h"
 #include "fastgru/model_file.h"
+#include "fastgru/network.h"
 #include "fastgru/runtime.h"
 
 struct fastgru_model {
@@ -23,10 +24,22 @@ struct fastgru_model {
   std::shared_ptr<const fastgru::Network<double>> f64;
 };
 
+struct fastgru_predictor {
+  fastgru_dtype dtype;
+  // shared: a stream keeps the model alive after the predictor handle is freed
+  std::shared_ptr<const fastgru::Model<float>> f32;
+  std::shared_ptr<const fastgru::Model<double>> f64;
+};
+
 struct fastgru_stream {
   fastgru_dtype dtype;
+  // a network's stream: the network; a predictor's: its model's network (sharing the model)
   std::shared_ptr<const fastgru::Network<float>> f32;
   std::shared_ptr<const fastgru::Network<double>> f64;
+  // a predictor's stream: its model, whose head gives each step's `outputs`
+  std::shared_ptr<const fastgru::Model<float>> model_f32;
+  std::shared_ptr<const fastgru::Model<double>> model_f64;
+  fastgru::Outputs outputs = fastgru::Outputs::values;
   std::int64_t batch;
   // (L, B, H) in the model's precision; `next` receives h_n and is swapped in after each step
   std::vector<float> state_f32, next_f32;
@@ -100,6 +113,25 @@ const fastgru::Network<Real>& network_of(const Handle& handle) {
   else return *handle.f64;
 }
 
+template <typename Real, typename Handle>
+const fastgru::Model<Real>* model_of(const Handle& handle) {
+  if constexpr (std::is_same_v<Real, float>) return handle.model_f32.get();
+  else return handle.model_f64.get();
+}
+
+template <typename Real>
+const fastgru::Model<Real>& predictor_model(const fastgru_predictor& predictor) {
+  if constexpr (std::is_same_v<Real, float>) return *predictor.f32;
+  else return *predictor.f64;
+}
+
+fastgru::Outputs checked_outputs(int outputs) {
+  require(outputs == FASTGRU_OUTPUT_VALUES || outputs == FASTGRU_OUTPUT_PROBABILITIES,
+          "outputs: expected FASTGRU_OUTPUT_VALUES (0) or FASTGRU_OUTPUT_PROBABILITIES (1), got " +
+              std::to_string(outputs));
+  return static_cast<fastgru::Outputs>(outputs);
+}
+
 template <typename Real, typename Stream>
 auto& state_of(Stream& stream, bool next) {
   if constexpr (std::is_same_v<Real, float>) return next ? stream.next_f32 : stream.state_f32;
@@ -139,20 +171,59 @@ fastgru_status forward(const fastgru_model* model, std::int64_t steps, std::int6
   });
 }
 
-template <typename Real>
-fastgru_status stream_step(fastgru_stream* stream, const Real* x_t, Real* y_t) {
+// Predictions of a predictor; `Input` is Real (x) or std::int64_t (ids).
+template <typename Real, typename Input>
+fastgru_status predict(const fastgru_predictor* predictor, std::int64_t steps, std::int64_t batch, int batch_first,
+                       const Input* x, const std::int64_t* lengths, int outputs, Real* out) {
+  return guarded([&] {
+    require_pointer(predictor, "predictor");
+    require_dtype(predictor->dtype, dtype_of<Real>(), "predictor");
+    require(batch_first == 0 || batch_first == 1, "batch_first: expected 0 or 1, got " + std::to_string(batch_first));
+    const fastgru::Outputs wanted = checked_outputs(outputs);
+    const fastgru::Model<Real>& model = predictor_model<Real>(*predictor);
+    const fastgru::NetworkConfig& config = model.network().config();
+    const std::int64_t D = model.network().directions();
+    const std::int64_t widest = std::max({config.input, D * config.hidden, config.layers * D * config.hidden,
+                                          model.config().outputs});
+    require_addressable(batch, widest, "batch");
+    require_addressable(steps, std::max<std::int64_t>(1, batch * widest), "steps");
+    fastgru::SequenceLayout layout;
+    layout.steps = steps;
+    layout.batch = batch;
+    layout.batch_first = batch_first == 1;
+    layout.lengths = lengths;
+    if constexpr (std::is_same_v<Input, std::int64_t>) model.predict_ids(layout, x, out, wanted);
+    else model.predict(layout, x, out, wanted);
+  });
+}
+
+template <typename Real, typename Input>
+fastgru_status stream_step(fastgru_stream* stream, const Input* x_t, Real* y_t) {
+  constexpr bool ids = std::is_same_v<Input, std::int64_t>;
   return guarded([&] {
     require_pointer(stream, "stream");
     require_dtype(stream->dtype, dtype_of<Real>(), "stream");
-    require_pointer(x_t, "x_t");
-    require_pointer(y_t, "y_t");
-    fastgru::SequenceLayout one_step;
-    one_step.steps = 1;
-    one_step.batch = stream->batch;
-    std::vector<Real>& state = state_of<Real>(*stream, false);
-    std::vector<Real>& next = state_of<Real>(*stream, true);
-    network_of<Real>(*stream).forward(one_step, x_t, state.data(), y_t, next.data(), nullptr);
-    state.swap(next);
+    require_pointer(x_t, ids ? "ids" : "x_t");
+    require_pointer(y_t, ids ? "out" : "y_t");
+    const fastgru::Model<Real>* model = model_of<Real>(*stream);
+    if (model != nullptr) {  // a predictor's stream: the model's step (it checks ids or real inputs)
+      std::vector<Real>& state = state_of<Real>(*stream, false);
+      if constexpr (ids) model->step_ids(stream->batch, x_t, state.data(), y_t, stream->outputs);
+      else model->step(stream->batch, x_t, state.data(), y_t, stream->outputs);
+      return;
+    }
+    if constexpr (ids) {
+      require(false, "stream: token ids go to a predictor's stream (fastgru_predictor_stream_create) of a model with "
+                     "an embedding; this is a network's stream: use fastgru_stream_step_f32/_f64");
+    } else {
+      fastgru::SequenceLayout one_step;
+      one_step.steps = 1;
+      one_step.batch = stream->batch;
+      std::vector<Real>& state = state_of<Real>(*stream, false);
+      std::vector<Real>& next = state_of<Real>(*stream, true);
+      network_of<Real>(*stream).forward(one_step, x_t, state.data(), y_t, next.data(), nullptr);
+      state.swap(next);
+    }
   });
 }
 
@@ -165,6 +236,25 @@ fastgru_status stream_get_state(const fastgru_stream* stream, Real* h) {
     const std::vector<Real>& state = state_of<Real>(*stream, false);
     std::copy(state.begin(), state.end(), h);
   });
+}
+
+template <typename Real>
+fastgru_model_info network_info(fastgru_dtype dtype, const fastgru::Network<Real>& network) {
+  const fastgru::NetworkConfig& c = network.config();
+  fastgru_model_info info;
+  info.dtype = dtype;
+  info.cell = static_cast<fastgru_cell>(static_cast<int>(c.cell));
+  info.input = c.input;
+  info.hidden = c.hidden;
+  info.layers = c.layers;
+  info.directions = c.bidirectional ? 2 : 1;
+  info.reset_after =
+      fastgru::cells::describe(c.cell).has_reset_conventions && c.mode == fastgru::ResetMode::after ? 1 : 0;
+  info.bias = c.bias ? 1 : 0;
+  info.gates = static_cast<int>(c.gates);
+  info.reverse = c.reverse ? 1 : 0;
+  info.outputs = network.output_width();
+  return info;
 }
 
 }  // namespace
@@ -210,19 +300,7 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
   return guarded([&] {
     require_pointer(model, "model");
     require_pointer(info, "info");
-    const fastgru::NetworkConfig& c = model->f32 ? model->f32->config() : model->f64->config();
-    info->dtype = model->dtype;
-    info->cell = static_cast<fastgru_cell>(static_cast<int>(c.cell));
-    info->input = c.input;
-    info->hidden = c.hidden;
-    info->layers = c.layers;
-    info->directions = c.bidirectional ? 2 : 1;
-    info->reset_after =
-        fastgru::cells::describe(c.cell).has_reset_conventions && c.mode == fastgru::ResetMode::after ? 1 : 0;
-    info->bias = c.bias ? 1 : 0;
-    info->gates = static_cast<int>(c.gates);
-    info->reverse = c.reverse ? 1 : 0;
-    info->outputs = model->f32 ? model->f32->output_width() : model->f64->output_width();
+    *info = model->f32 ? network_info(model->dtype, *model->f32) : network_info(model->dtype, *model->f64);
   });
 }
 
@@ -294,6 +372,107 @@ fastgru_status fastgru_stream_step_f32(fastgru_stream* stream, const float* x_t,
 
 fastgru_status fastgru_stream_step_f64(fastgru_stream* stream, const double* x_t, double* y_t) {
   return stream_step<double>(stream, x_t, y_t);
+}
+
+fastgru_status fastgru_stream_step_ids_f32(fastgru_stream* stream, const int64_t* ids, float* out) {
+  return stream_step<float>(stream, ids, out);
+}
+
+fastgru_status fastgru_stream_step_ids_f64(fastgru_stream* stream, const int64_t* ids, double* out) {
+  return stream_step<double>(stream, ids, out);
+}
+
+fastgru_status fastgru_predictor_load(const char* path, int dtype, fastgru_predictor** predictor) {
+  return guarded([&] {
+    require_pointer(predictor, "predictor");
+    *predictor = nullptr;
+    require_pointer(path, "path");
+    require(dtype == FASTGRU_FLOAT32 || dtype == FASTGRU_FLOAT64,
+            "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got " + std::to_string(dtype));
+    auto loaded = std::make_unique<fastgru_predictor>();
+    loaded->dtype = static_cast<fastgru_dtype>(dtype);
+    if (dtype == FASTGRU_FLOAT32) {
+      loaded->f32 = std::make_shared<const fastgru::Model<float>>(fastgru::load_model<float>(path));
+    } else {
+      loaded->f64 = std::make_shared<const fastgru::Model<double>>(fastgru::load_model<double>(path));
+    }
+    *predictor = loaded.release();
+  });
+}
+
+void fastgru_predictor_free(fastgru_predictor* predictor) { delete predictor; }
+
+fastgru_status fastgru_predictor_get_info(const fastgru_predictor* predictor, fastgru_predictor_info* info) {
+  return guarded([&] {
+    require_pointer(predictor, "predictor");
+    require_pointer(info, "info");
+    const fastgru::ModelConfig& c = predictor->f32 ? predictor->f32->config() : predictor->f64->config();
+    info->network = predictor->f32 ? network_info(predictor->dtype, predictor->f32->network())
+                                   : network_info(predictor->dtype, predictor->f64->network());
+    info->outputs = c.outputs;
+    info->head = c.head == fastgru::Head::last ? FASTGRU_HEAD_LAST : FASTGRU_HEAD_SEQUENCE;
+    info->classifier = c.classifier ? 1 : 0;
+    info->vocab_size = c.vocab_size;
+    info->padding_id = c.padding_id;
+    info->output_scaling = c.output_scaling ? 1 : 0;
+  });
+}
+
+fastgru_status fastgru_predictor_predict_f32(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                             int batch_first, const float* x, const int64_t* lengths, int outputs,
+                                             float* out) {
+  return predict<float>(predictor, steps, batch, batch_first, x, lengths, outputs, out);
+}
+
+fastgru_status fastgru_predictor_predict_f64(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                             int batch_first, const double* x, const int64_t* lengths, int outputs,
+                                             double* out) {
+  return predict<double>(predictor, steps, batch, batch_first, x, lengths, outputs, out);
+}
+
+fastgru_status fastgru_predictor_predict_ids_f32(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                                 int batch_first, const int64_t* ids, const int64_t* lengths,
+                                                 int outputs, float* out) {
+  return predict<float>(predictor, steps, batch, batch_first, ids, lengths, outputs, out);
+}
+
+fastgru_status fastgru_predictor_predict_ids_f64(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
+                                                 int batch_first, const int64_t* ids, const int64_t* lengths,
+                                                 int outputs, double* out) {
+  return predict<double>(predictor, steps, batch, batch_first, ids, lengths, outputs, out);
+}
+
+fastgru_status fastgru_predictor_stream_create(const fastgru_predictor* predictor, int64_t batch, int outputs,
+                                               fastgru_stream** stream) {
+  return guarded([&] {
+    require_pointer(stream, "stream");
+    *stream = nullptr;
+    require_pointer(predictor, "predictor");
+    const fastgru::Outputs wanted = checked_outputs(outputs);
+    require(batch >= 1, "batch: expected >= 1, got " + std::to_string(batch));
+    const fastgru::ModelConfig& m = predictor->f32 ? predictor->f32->config() : predictor->f64->config();
+    require(wanted == fastgru::Outputs::values || m.classifier,
+            "outputs: probabilities are a classifier's (a cross_entropy model); this model is a regression");
+    const fastgru::NetworkConfig& c = predictor->f32 ? predictor->f32->network().config()
+                                                     : predictor->f64->network().config();
+    require_addressable(batch, std::max(c.layers * c.hidden, m.outputs), "batch");
+    require(!c.bidirectional && !c.reverse, std::string("predictor: expected a forward-in-time model for streaming, "
+                                                        "got a ") + (c.reverse ? "reverse" : "bidirectional") +
+                                                " one (it needs whole sequences: use fastgru_predictor_predict_*)");
+    auto created = std::make_unique<fastgru_stream>();
+    created->dtype = predictor->dtype;
+    created->model_f32 = predictor->f32;
+    created->model_f64 = predictor->f64;
+    // the networks share their model's ownership (an aliasing shared_ptr)
+    if (predictor->f32) created->f32 = {predictor->f32, &predictor->f32->network()};
+    if (predictor->f64) created->f64 = {predictor->f64, &predictor->f64->network()};
+    created->outputs = wanted;
+    created->batch = batch;
+    const auto size = static_cast<std::size_t>(c.layers * batch * c.hidden);
+    if (predictor->dtype == FASTGRU_FLOAT32) created->state_f32.assign(size, 0.0f);
+    else created->state_f64.assign(size, 0.0);
+    *stream = created.release();
+  });
 }
 
 fastgru_status fastgru_stream_get_state_f32(const fastgru_stream* stream, float* h) {

@@ -196,7 +196,6 @@ class GRU(RecurrentLayer):
             raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
         H, D, L = self.hidden_size, self.num_directions, self.num_layers
         element = TensorProto.FLOAT if self.dtype == np.float32 else TensorProto.DOUBLE
-        state = self.state_dict()
         nodes, initializers = [], []
 
         def constant(name, array):
@@ -216,34 +215,7 @@ class GRU(RecurrentLayer):
             sequence_lens = "sequence_lens"
         if initial_state:
             inputs.append(helper.make_tensor_value_info("h0", element, [L * D, "B", H]))
-        final_states = []
-        for l in range(L):
-            def stacked(*bases):
-                """(D, ·): the directions' ``bases`` arrays in ONNX's gate order, concatenated."""
-                return np.stack([np.concatenate([_to_onnx_gates(state[parameter_name(base, l, d)], H) for base in bases])
-                                 for d in range(D)])
-
-            gru_inputs = [current, constant(f"W{l}", stacked("weight_ih")), constant(f"R{l}", stacked("weight_hh"))]
-            gru_inputs.append(constant(f"B{l}", stacked("bias_ih", "bias_hh")) if self.bias else "")
-            gru_inputs.append(sequence_lens)
-            if initial_state:
-                nodes.append(helper.make_node(
-                    "Slice", ["h0", constant(f"h0_start{l}", np.array([l * D])),
-                              constant(f"h0_end{l}", np.array([(l + 1) * D])), constant(f"h0_axis{l}", np.array([0]))],
-                    [f"h0_l{l}"]))
-                gru_inputs.append(f"h0_l{l}")
-            while gru_inputs and gru_inputs[-1] == "":
-                gru_inputs.pop()
-            nodes.append(helper.make_node(
-                "GRU", gru_inputs, [f"Y{l}", f"Y_h{l}"], hidden_size=H,
-                direction="bidirectional" if D == 2 else ("reverse" if self.reverse else "forward"),
-                linear_before_reset=1 if self.reset_after else 0))
-            # (T, D, B, H) -> (T, B, D*H): the directions side by side, as the next layer reads them.
-            nodes.append(helper.make_node("Transpose", [f"Y{l}"], [f"Y{l}_tbdh"], perm=[0, 2, 1, 3]))
-            nodes.append(helper.make_node("Reshape", [f"Y{l}_tbdh", constant(f"shape{l}", np.array([0, 0, D * H]))],
-                                          [f"out{l}"]))
-            current = f"out{l}"
-            final_states.append(f"Y_h{l}")
+        current, final_states = self._onnx_layers(current, sequence_lens, "h0" if initial_state else "", nodes, constant)
         if self.batch_first:
             nodes.append(helper.make_node("Transpose", [current], ["y"], perm=[1, 0, 2]))
         else:
@@ -260,6 +232,45 @@ class GRU(RecurrentLayer):
                                        "fastgru_version": __version__})
         onnx.checker.check_model(model)
         onnx.save(model, path)
+
+    def _onnx_layers(self, current, sequence_lens, h0, nodes, constant):
+        """Appends to ``nodes`` the ONNX GRU nodes of every layer, reading ``current`` (T, B, I)
+        (time-major), ``sequence_lens`` (int32 (B,), or "") and ``h0`` (L*D, B, H, or "");
+        ``constant(name, array)`` adds an initializer. Returns the name of the last layer's
+        outputs (T, B, D*H) and the names of each layer's final states (D, B, H)."""
+        from onnx import helper
+
+        H, D, L = self.hidden_size, self.num_directions, self.num_layers
+        state = self.state_dict()
+        final_states = []
+        for l in range(L):
+            def stacked(*bases):
+                """(D, ·): the directions' ``bases`` arrays in ONNX's gate order, concatenated."""
+                return np.stack([np.concatenate([_to_onnx_gates(state[parameter_name(base, l, d)], H) for base in bases])
+                                 for d in range(D)])
+
+            gru_inputs = [current, constant(f"W{l}", stacked("weight_ih")), constant(f"R{l}", stacked("weight_hh"))]
+            gru_inputs.append(constant(f"B{l}", stacked("bias_ih", "bias_hh")) if self.bias else "")
+            gru_inputs.append(sequence_lens)
+            if h0:
+                nodes.append(helper.make_node(
+                    "Slice", [h0, constant(f"h0_start{l}", np.array([l * D])),
+                              constant(f"h0_end{l}", np.array([(l + 1) * D])), constant(f"h0_axis{l}", np.array([0]))],
+                    [f"h0_l{l}"]))
+                gru_inputs.append(f"h0_l{l}")
+            while gru_inputs and gru_inputs[-1] == "":
+                gru_inputs.pop()
+            nodes.append(helper.make_node(
+                "GRU", gru_inputs, [f"Y{l}", f"Y_h{l}"], hidden_size=H,
+                direction="bidirectional" if D == 2 else ("reverse" if self.reverse else "forward"),
+                linear_before_reset=1 if self.reset_after else 0))
+            # (T, D, B, H) -> (T, B, D*H): the directions side by side, as the next layer reads them.
+            nodes.append(helper.make_node("Transpose", [f"Y{l}"], [f"Y{l}_tbdh"], perm=[0, 2, 1, 3]))
+            nodes.append(helper.make_node("Reshape", [f"Y{l}_tbdh", constant(f"shape{l}", np.array([0, 0, D * H]))],
+                                          [f"out{l}"]))
+            current = f"out{l}"
+            final_states.append(f"Y_h{l}")
+        return current, final_states
 
     @classmethod
     def from_onnx(cls, path) -> "GRU":

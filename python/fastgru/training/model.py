@@ -24,6 +24,8 @@ __all__ = ["Model"]
 _HEADS = ("last", "sequence")
 # The fields of config() that a model file keeps, and the losses it names (Huber's carries delta).
 _FILE_FIELDS = {"outputs", "head", "loss", "clip_grad_norm"}
+# Fields a file has only when the model has that part (older files never have them).
+_OPTIONAL_FILE_FIELDS = {"embedding", "output_scaling"}
 _FILE_LOSSES = ("mse", "mae", "cross_entropy")
 # A model file's user metadata: at most this much JSON (its parse costs a multiple of it).
 MAX_USER_METADATA_BYTES = 1_000_000
@@ -214,10 +216,22 @@ class Model:
     :mod:`fastgru.training.optimizers`): an untouched row keeps its value and moments, and
     AdamW's weight decay reaches a row only on the steps that use it.
 
+    Output scaling (:meth:`set_output_scaling`, regression only): the head computes in scaled
+    units, and :meth:`predict` and :meth:`step` return ``head(h) * scale + offset`` per output,
+    values in the series' own units, which the model file keeps so that the C and C++ loaders
+    return them too. :meth:`fit` and :meth:`evaluate` then take targets in those same units and
+    map them to the head's units, ``(y - offset) / scale``, where the loss is computed: the
+    losses they report are in the scaled units.
+
     Parameters (:meth:`get_weights`): ``embedding.weight`` (V, F) for a token model,
     ``recurrent.<name>`` for each of the recurrent layer's (its own names), ``head.weight``
-    (K, D*H) and ``head.bias`` (K,), in the layer's dtype.
+    (K, D*H) and ``head.bias`` (K,), and with output scaling ``output.scale`` and
+    ``output.offset`` (K,) (constants: never trained), in the layer's dtype.
     """
+
+    # Class defaults: models pickled before output scaling existed have no such attributes.
+    output_scale: Optional[np.ndarray] = None
+    output_offset: Optional[np.ndarray] = None
 
     def __init__(self, recurrent, outputs: int = 1, head: str = "last", loss="mse", optimizer="adam",
                  learning_rate: Optional[float] = None, clip_grad_norm: Optional[float] = None,
@@ -274,6 +288,8 @@ class Model:
         elif padding_id is not None:
             raise ValueError(f"padding_id: needs token inputs (vocab_size), got padding_id={padding_id!r} "
                              "with vocab_size=None")
+        # (K,) each, or None: predictions are head(h) * scale + offset (see set_output_scaling).
+        self.output_scale, self.output_offset = None, None
         # The distinct rows of embedding.weight that the last _gradients' embedding gradient holds.
         self._embedding_rows = None
         self.stop_training = False
@@ -281,12 +297,59 @@ class Model:
         self.metadata: dict = {}
 
     # ------------------------------------------------------------------ parameters
+    def set_output_scaling(self, scale, offset=None) -> None:
+        """Predictions in the targets' own units: :meth:`predict` and :meth:`step` return
+        ``head(h) * scale + offset`` (see the class's docstring for :meth:`fit`).
+
+        Args:
+            scale: (K,) finite non-zero numbers (or one number for all K outputs); or a fitted
+                :class:`fastgru.timeseries.Scaler` of K columns that scaled the targets (then
+                ``offset`` is left out): its inverse, ``scale = 1 / scaler.scale_``, ``offset =
+                -scaler.offset_ / scaler.scale_``; or None to remove the scaling.
+            offset: (K,) finite numbers (or one number); default 0.
+        Not for a cross-entropy model (its outputs are logits).
+        """
+        if self.loss.classification:
+            raise ValueError(f"set_output_scaling: the outputs of a {self.loss.name} model are logits; output "
+                             "scaling is for regression")
+        if scale is None:
+            if offset is not None:
+                raise ValueError(f"offset: expected None when removing the scaling (scale=None), got {offset!r}")
+            self.output_scale = self.output_offset = None
+            return
+        if hasattr(scale, "scale_") and hasattr(scale, "offset_"):  # a fitted fastgru.timeseries.Scaler
+            if offset is not None:
+                raise ValueError("offset: a Scaler gives the offset too; pass the scaler alone")
+            if scale.scale_ is None:
+                raise ValueError("scale: the Scaler is not fitted (call its fit first)")
+            scale, offset = 1.0 / np.asarray(scale.scale_), -np.asarray(scale.offset_) / np.asarray(scale.scale_)
+        dtype = self.head_weight.dtype
+        values = {}
+        for name, value in (("scale", scale), ("offset", 0.0 if offset is None else offset)):
+            array = _as_float_array(value, name, dtype)
+            if array.ndim == 0:
+                array = np.full(self.outputs, array, dtype)
+            if array.shape != (self.outputs,):
+                raise ValueError(f"{name}: expected one number or shape ({self.outputs},) (one per output), "
+                                 f"got shape {array.shape}")
+            values[name] = array
+        if not np.all(values["scale"] != 0):
+            raise ValueError("scale: expected non-zero numbers (the targets are divided by them), got a 0")
+        self.output_scale, self.output_offset = values["scale"], values["offset"]
+
+    def _scaled(self, pred):
+        """Head outputs in the targets' units."""
+        return pred if self.output_scale is None else pred * self.output_scale + self.output_offset
+
     def get_weights(self) -> Dict[str, np.ndarray]:
         """Copies of every parameter (and the recurrent layer's buffers, if any), by name."""
         weights = {} if self.vocab_size is None else {"embedding.weight": self.embedding_weight.copy()}
         weights.update({f"recurrent.{k}": v for k, v in self.recurrent.state_dict().items()})
         weights["head.weight"] = self.head_weight.copy()
         weights["head.bias"] = self.head_bias.copy()
+        if self.output_scale is not None:
+            weights["output.scale"] = self.output_scale.copy()
+            weights["output.offset"] = self.output_offset.copy()
         return weights
 
     def set_weights(self, weights) -> None:
@@ -294,8 +357,10 @@ class Model:
         recurrent = {k[len("recurrent."):]: v for k, v in weights.items() if k.startswith("recurrent.")}
         head = {k: v for k, v in weights.items() if not k.startswith("recurrent.")}
         expected = {"head.weight", "head.bias"} | ({"embedding.weight"} if self.vocab_size is not None else set())
-        if set(head) != expected:
-            raise KeyError(f"set_weights: expected {', '.join(sorted(expected))} besides recurrent.*, got {sorted(head)}")
+        scaling = {"output.scale", "output.offset"}
+        if set(head) != expected and set(head) != expected | scaling:
+            raise KeyError(f"set_weights: expected {', '.join(sorted(expected))} besides recurrent.* (and "
+                           f"output.scale and output.offset for output scaling), got {sorted(head)}")
         weight = _as_float_array(head["head.weight"], "head.weight", self.recurrent.dtype)
         bias = _as_float_array(head["head.bias"], "head.bias", self.recurrent.dtype)
         if weight.shape != self.head_weight.shape or bias.shape != self.head_bias.shape:
@@ -306,7 +371,16 @@ class Model:
             table = _as_float_array(head["embedding.weight"], "embedding.weight", self.recurrent.dtype)
             if table.shape != self.embedding_weight.shape:
                 raise ValueError(f"set_weights: embedding.weight expected {self.embedding_weight.shape}, got {table.shape}")
+        if scaling <= set(head):
+            # checked (and refused for a cross-entropy model) before anything changes
+            previous = self.output_scale, self.output_offset
+            self.set_output_scaling(head["output.scale"], head["output.offset"])
+            scale, offset = self.output_scale, self.output_offset
+            self.output_scale, self.output_offset = previous
+        else:
+            scale = offset = None
         self.recurrent.load_state_dict(recurrent)
+        self.output_scale, self.output_offset = scale, offset
         self.head_weight, self.head_bias = weight.copy(), bias.copy()
         if table is not None:
             self.embedding_weight = table.copy()
@@ -330,10 +404,17 @@ class Model:
         pred = features @ self.head_weight.T + self.head_bias
         return pred, features, y, h_n
 
+    def _unscaled(self, target):
+        """Targets in the head's units (see set_output_scaling)."""
+        if self.output_scale is None:
+            return target
+        return (target - self.output_offset) / self.output_scale  # target (..., K)
+
     def _targets(self, y, count):
-        """Checked targets, with per-row arrays kept for ragged per-step targets."""
+        """Checked targets (in the head's units), with per-row arrays kept for ragged per-step
+        targets."""
         if self.head == "last":
-            target = self.loss.check_target(y, self.outputs)
+            target = self._unscaled(self.loss.check_target(y, self.outputs))
             if len(target) != count:
                 raise ValueError(f"y: expected {count} targets (one per sequence), got {len(target)}")
             return target
@@ -343,7 +424,7 @@ class Model:
             items = list(np.asarray(y))
         if len(items) != count:
             raise ValueError(f"y: expected {count} target sequences, got {len(items)}")
-        return [self.loss.check_target(t, self.outputs) for t in items]
+        return [self._unscaled(self.loss.check_target(t, self.outputs)) for t in items]
 
     def _batch_targets(self, targets, rows, steps, lengths):
         """Targets for a batch, and the 0/1 weight of each prediction row (None: all count)."""
@@ -470,7 +551,9 @@ class Model:
                 (``vocab_size``): integer ids (N, T) or a list of N (T_i,) id arrays.
             y: targets. Head ``"last"``: (N, K) or (N,) values, or (N,) class indices for
                 cross-entropy. Head ``"sequence"``: (N, T, K) / (N, T) arrays or a list of
-                (T_i, K) / (T_i,) arrays; padded steps do not count.
+                (T_i, K) / (T_i,) arrays; padded steps do not count. Values are in the units
+                :meth:`predict` returns: with output scaling, the loss sees ``(y - offset) /
+                scale`` (see :meth:`set_output_scaling`).
             epochs, batch_size: passes over the data, and sequences per optimiser step.
             validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, scored after
                 each epoch (``val_loss``, ``val_accuracy``).
@@ -619,6 +702,7 @@ class Model:
         sequences = self._sequences(X, lengths)
         outputs = []
         for rows, steps, _, pred in self._predict_batches(sequences, batch_size):
+            pred = self._scaled(pred)
             if self.head == "last":
                 outputs.append(pred)
             else:
@@ -637,13 +721,17 @@ class Model:
 
     def predict_proba(self, X, batch_size: int = 256, lengths=None):
         """Class probabilities (softmax of the logits) shaped as :meth:`predict`'s outputs; for
-        a cross-entropy model."""
+        a cross-entropy model. With head ``"sequence"``, a dense X and ``lengths``, zero past
+        each row's length (as :meth:`predict`)."""
         if not self.loss.classification:
             raise ValueError(f"predict_proba: the model's loss {self.loss!r} is not a classification loss")
         logits = self.predict(X, batch_size, lengths)
         if isinstance(logits, list):
             return [_softmax(l) for l in logits]
-        return _softmax(logits)
+        probabilities = _softmax(logits)
+        if self.head == "sequence" and lengths is not None:
+            probabilities[np.arange(probabilities.shape[1])[None, :] >= np.asarray(lengths)[:, None]] = 0
+        return probabilities
 
     # ------------------------------------------------------------------ streaming and generation
     def _step_inputs(self, x_t, name):
@@ -674,7 +762,7 @@ class Model:
             ``head="last"``, the prediction for the sequence so far), to rounding.
         """
         y_t, state = self.recurrent.step(self._step_inputs(x_t, "x_t"), state, reset)
-        return y_t @ self.head_weight.T + self.head_bias, state
+        return self._scaled(y_t @ self.head_weight.T + self.head_bias), state
 
     def generate(self, prompt, steps: int, temperature: float = 1.0, top_k: Optional[int] = None,
                  seed: Optional[int] = None) -> np.ndarray:
@@ -720,6 +808,10 @@ class Model:
                 raise ValueError(f"generate: a real-valued model feeds its predictions back as inputs; expected "
                                  f"outputs == input_size, got outputs={self.outputs} and input_size="
                                  f"{self.recurrent.input_size}")
+            if self.output_scale is not None:
+                raise ValueError("generate: this model's outputs are scaled (set_output_scaling) and its inputs need "
+                                 "not be: feeding them back would mix units; remove the scaling first "
+                                 "(set_output_scaling(None)) to continue in the head's units")
             if temperature != 1.0 or top_k is not None or seed is not None:
                 raise ValueError(f"generate: a real-valued model draws nothing: temperature, top_k and seed apply to "
                                  f"token models; got temperature={temperature!r}, top_k={top_k!r}, seed={seed!r}")
@@ -761,7 +853,8 @@ class Model:
 
     def evaluate(self, X, y, batch_size: int = 256, lengths=None) -> Dict[str, float]:
         """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy);
-        X, y and lengths as for :meth:`fit`."""
+        X, y and lengths as for :meth:`fit` (with output scaling, y in the units :meth:`predict`
+        returns, the loss in the head's scaled units)."""
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
@@ -774,6 +867,8 @@ class Model:
         config = {"outputs": self.outputs, "head": self.head, "loss": loss, "clip_grad_norm": self.clip_grad_norm}
         if self.vocab_size is not None:
             config["embedding"] = {"vocab_size": self.vocab_size, "padding_id": self.padding_id}
+        if self.output_scale is not None:
+            config["output_scaling"] = True  # the tensors output.scale and output.offset
         return config
 
     def save(self, path, metadata: Optional[dict] = None) -> None:
@@ -821,9 +916,12 @@ class Model:
         recurrent_config, recurrent_shapes = layer_plan(
             layer_class, metadata.get("recurrent_config", ""), "recurrent_config", refuse, len(tensors))
         config = parse_json(metadata["config"], "config", refuse)
-        if not isinstance(config, dict) or set(config) - {"embedding"} != _FILE_FIELDS:
+        if not isinstance(config, dict) or set(config) - _OPTIONAL_FILE_FIELDS != _FILE_FIELDS:
             raise refuse(f"config: expected an object of the fields {sorted(_FILE_FIELDS)} (and embedding for a "
-                         f"token model), got {config!r:.200}")
+                         f"token model, output_scaling for scaled outputs), got {config!r:.200}")
+        scaled = config.get("output_scaling", False)
+        if "output_scaling" in config and scaled is not True:
+            raise refuse(f"config output_scaling: expected true (or no field), got {scaled!r:.50}")
         vocab_size, padding_id = _file_embedding(config.get("embedding"), refuse)
         outputs, head, loss, clip = config["outputs"], config["head"], config["loss"], config["clip_grad_norm"]
         if type(outputs) is not int or not 1 <= outputs <= 2**31:
@@ -843,6 +941,8 @@ class Model:
         expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
         if vocab_size is not None:
             expected["embedding.weight"] = (vocab_size, recurrent_config["input_size"])
+        if scaled:
+            expected.update({"output.scale": (outputs,), "output.offset": (outputs,)})
         check_tensors(tensors, expected, recurrent_config["dtype"], refuse)
         user_metadata = _user_metadata(metadata.get("user_metadata", "{}"), refuse)
         with refused_as(refuse):
@@ -853,6 +953,104 @@ class Model:
             model.set_weights(tensors)
         model.metadata = user_metadata
         return model
+
+    def to_onnx(self, path, lengths: bool = False) -> None:
+        """Writes the model as standard ONNX (opset 14; needs the ``onnx`` package), to run in
+        ONNX Runtime or any ONNX backend: the recurrent layer's GRU nodes
+        (:meth:`fastgru.GRU.to_onnx`), the head as MatMul and Add, the output scaling as Mul and
+        Add, and a token model's embedding as a Gather. Only a Model of a :class:`fastgru.GRU`
+        (gates ``"full"``, no recurrent_dropout or zoneout) exports: ONNX has no operator for
+        the MGU, LiGRU or LiBRU.
+
+        Inputs: ``x`` (N, T, F) in the layer's dtype, or for a token model ``ids`` (N, T) int64
+        (ids out of range are the backend's error); with ``lengths``, ``lengths`` (N,) int64,
+        each in 1..T (the GRU nodes' ``sequence_lens``). Outputs: ``outputs``, what
+        :meth:`predict` gives for a dense X ((N, K) for head ``"last"``, (N, T, K) for
+        ``"sequence"``, zero past each row's length); for a cross-entropy model (logits) a
+        second output, ``probabilities``, what :meth:`predict_proba` gives. (ONNX Runtime's GRU
+        computes in float32 only: it refuses the model of a float64 layer.)
+        """
+        from onnx import TensorProto, checker, helper, numpy_helper, save
+
+        from ..layers.gru import _ONNX_OPSET, GRU, _require_gru
+
+        lengths = boolean(lengths, "lengths")
+        layer = self.recurrent
+        if not isinstance(layer, GRU):
+            raise ValueError(f"to_onnx: ONNX has a GRU operator but none for the {type(layer).__name__}; only a Model "
+                             "of a fastgru.GRU exports (run other cells from C or C++: fastgru_predictor_load, "
+                             "fastgru::load_model)")
+        _require_gru(layer, "to_onnx")
+        if layer.recurrent_dropout or layer.zoneout:
+            raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
+        D, H = layer.num_directions, layer.hidden_size
+        element = TensorProto.FLOAT if layer.dtype == np.float32 else TensorProto.DOUBLE
+        nodes, initializers = [], []
+
+        def constant(name, array):
+            initializers.append(numpy_helper.from_array(np.asarray(array), name))
+            return name
+
+        def node(op, inputs, output, **attributes):
+            nodes.append(helper.make_node(op, inputs, [output], **attributes))
+            return output
+
+        if self.vocab_size is None:
+            inputs = [helper.make_tensor_value_info("x", element, ["N", "T", layer.input_size])]
+            x = "x"
+        else:
+            inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "T"])]
+            x = node("Gather", [constant("embedding.weight", self.embedding_weight), "ids"], "x", axis=0)
+        sequence_lens = ""
+        if lengths:
+            inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["N"]))
+            sequence_lens = node("Cast", ["lengths"], "sequence_lens", to=TensorProto.INT32)
+        time_major = node("Transpose", [x], "x_time_major", perm=[1, 0, 2])
+        y, final_states = layer._onnx_layers(time_major, sequence_lens, "", nodes, constant)
+        if self.head == "last":
+            # the last layer's final states (D, N, H) -> (N, D*H), directions side by side
+            states = node("Transpose", [final_states[-1]], "final_n_d_h", perm=[1, 0, 2])
+            features = node("Reshape", [states, constant("features_shape", np.array([0, D * H]))], "features")
+            shape = ["N", self.outputs]
+        else:
+            merge = getattr(layer, "merge_mode", "concat")
+            if D == 2 and merge != "concat":  # the directions' halves merged into H features
+                halves = [node("Slice", [y, constant(f"half{d}_start", np.array([d * H])),
+                                         constant(f"half{d}_end", np.array([(d + 1) * H])),
+                                         constant(f"half{d}_axis", np.array([2]))], f"y_half{d}") for d in range(2)]
+                y = node("Mul" if merge == "mul" else "Add", halves, "y_merged")
+                if merge == "ave":
+                    y = node("Mul", [y, constant("one_half", np.array(0.5, layer.dtype))], "y_mean")
+            features = node("Transpose", [y], "features", perm=[1, 0, 2])
+            shape = ["N", "T", self.outputs]
+        product = node("MatMul", [features, constant("head.weight_t", np.ascontiguousarray(self.head_weight.T))], "product")
+        head = node("Add", [product, constant("head.bias", self.head_bias)], "head")
+        if self.output_scale is not None:
+            scaled = node("Mul", [head, constant("output.scale", self.output_scale)], "scaled")
+            head = node("Add", [scaled, constant("output.offset", self.output_offset)], "shifted")
+        results = {"outputs": head}
+        if self.loss.classification:
+            results["probabilities"] = node("Softmax", [head], "softmax", axis=-1)
+        if self.head == "sequence" and lengths:
+            # zero past each row's length: mask (N, T, 1) = [t < lengths[n]]
+            steps = node("Gather", [node("Shape", [features], "features_shape_all"), constant("one", np.array(1))],
+                         "steps")
+            step_range = node("Range", [constant("zero", np.array(0)), steps, constant("step", np.array(1))], "step_range")
+            column = node("Unsqueeze", ["lengths", constant("axis1", np.array([1]))], "lengths_column")
+            real = node("Cast", [node("Less", [step_range, column], "real_steps")], "real_steps_real", to=element)
+            mask = node("Unsqueeze", [real, constant("axis2", np.array([2]))], "mask")
+            results = {name: node("Mul", [value, mask], f"{name}_masked") for name, value in results.items()}
+        for name, value in results.items():
+            node("Identity", [value], name)
+        outputs = [helper.make_tensor_value_info(name, element, shape) for name in results]
+        graph = helper.make_graph(nodes, "fastgru_model", inputs, outputs, initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _ONNX_OPSET)], producer_name="fastgru")
+        model.ir_version = min(model.ir_version, 9)  # readable by the ONNX Runtime releases in use
+        helper.set_model_props(model, {"fastgru_class": "Model", "fastgru_config": json.dumps(self.config()),
+                                       "fastgru_recurrent_config": json.dumps(layer.config()),
+                                       "fastgru_version": __version__})
+        checker.check_model(model)
+        save(model, path)
 
     def __repr__(self):
         tokens = "" if self.vocab_size is None else f", vocab_size={self.vocab_size}, padding_id={self.padding_id}"
