@@ -162,7 +162,7 @@ def test_padding_content_is_ignored():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ([0, 3], "1..4"), ([5, 3], "1..4"), ([1], "2 integers"), ([1.5, 2.0], "integers"),
+    ([-1, 3], "0..4"), ([5, 3], "0..4"), ([1], "2 integers"), ([1.5, 2.0], "integers"),
 ])
 def test_bad_lengths_are_clear_errors(bad, message):
     layer = fastgru.GRU(2, 3)
