@@ -541,7 +541,7 @@ class Model:
 
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
             callbacks: Optional[Sequence] = None, verbose="auto", lengths=None,
-            communicator=None) -> callbacks_module.History:
+            communicator=None, sample_weight=None) -> callbacks_module.History:
         """Trains the model.
 
         Args:
@@ -571,6 +571,11 @@ class Model:
                 are global, identical on every rank; only rank 0 shows progress. Ranks with
                 fewer batches take part in an epoch's last steps with none. ``shuffle`` orders
                 each rank's own samples (from its model's seed).
+            sample_weight: (N,) weights >= 0 of the sequences (not all zero), or None for equal
+                weights: each batch's loss is the weighted mean of its rows' losses (with head
+                ``"sequence"``, every real step of a sequence carries its weight), and so are the
+                logged ``loss`` and ``accuracy``. Scaled to mean 1 first, so only their ratios
+                count. Validation scores stay unweighted.
         Returns:
             the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...;
             ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
@@ -587,6 +592,10 @@ class Model:
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
+        sample_weight = self._sample_weight(sample_weight, len(sequences))
+        if sample_weight is not None and communicator is not None:
+            raise ValueError("sample_weight: not supported with a communicator (each rank would scale its own "
+                             "weights); weigh the samples by repetition across ranks instead")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected (X_val, y_val) or (X_val, y_val, lengths_val)")
@@ -629,6 +638,8 @@ class Model:
                     rows = order[b * batch_size : (b + 1) * batch_size]
                     x, batch_lengths = sequences.batch(rows)
                     target, weight = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
+                    if sample_weight is not None:
+                        weight = self._weigh_rows(weight, sample_weight[rows], x.shape[1])
                 try:
                     loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, weight, data_parallel)
                 except FloatingPointError as error:
@@ -653,6 +664,28 @@ class Model:
         for callback in all_callbacks:
             callback.on_train_end(self)
         return history
+
+    def _sample_weight(self, sample_weight, count):
+        """Checked sample weights (count,), scaled to mean 1, in the head's dtype; or None."""
+        if sample_weight is None:
+            return None
+        weights = np.asarray(sample_weight)
+        if weights.dtype.kind not in "biuf" or weights.shape != (count,):
+            raise ValueError(f"sample_weight: expected {count} real numbers (one per sequence), got "
+                             f"dtype {weights.dtype} shape {weights.shape}")
+        weights = weights.astype(np.float64)
+        if not np.isfinite(weights).all() or weights.min() < 0 or weights.sum() <= 0:
+            raise ValueError("sample_weight: expected finite values >= 0, not all zero, got values in "
+                             f"{weights.min()}..{weights.max()}")
+        return (weights / weights.mean()).astype(self.head_weight.dtype)
+
+    def _weigh_rows(self, weight, row_weights, steps):
+        """A batch's prediction-row weights times its sequences' sample weights (each real step
+        of a sequence carries its weight with head "sequence")."""
+        if self.head == "last":
+            return row_weights
+        per_step = np.repeat(row_weights, steps)
+        return per_step if weight is None else weight * per_step
 
     def _sequences(self, X, lengths, name="X"):
         if self.vocab_size is not None:
