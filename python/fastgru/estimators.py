@@ -42,10 +42,13 @@ __all__ = ["GRURegressor", "GRUClassifier"]
 
 _OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD}
 _LAYOUTS = ("NTF", "NCT")
-_SCALINGS = ("series", "global", None)
+_SCALINGS = ("series+level", "series", "global", None)
 _SCHEDULES = ("cosine", "plateau", None)
-# validation_fraction="auto": this share held out once there are enough samples to spare it.
-_AUTO_VALIDATION_FRACTION, _AUTO_VALIDATION_MIN_SAMPLES = 0.2, 20
+# validation_fraction="auto": this share held out once there are enough samples to spare it. On
+# the UCR sets of bench/ucr.py (20 to 537 training samples) holding out 20% for early stopping
+# cost accuracy on most sets (README.md, "UCR classification"): their losses on a few dozen
+# held-out samples stop training too early.
+_AUTO_VALIDATION_FRACTION, _AUTO_VALIDATION_MIN_SAMPLES = 0.2, 1000
 
 
 def _is_ragged(X):
@@ -66,8 +69,8 @@ class _GRUEstimator(BaseEstimator):
     def __init__(self, hidden_size=32, num_layers=1, cell="gru", bidirectional=True, reset_after=True,
                  dropout=0.0, recurrent_dropout=0.0, epochs=300, batch_size=16, optimizer="adamw",
                  learning_rate=3e-3, weight_decay=1e-2, clip_grad_norm=1.0, learning_rate_schedule="cosine",
-                 validation_fraction="auto", patience=50, scaling="series", patch_length="auto", max_steps=32,
-                 layout="NTF", dtype="float32", random_state=None, verbose=0):
+                 validation_fraction="auto", patience=50, scaling="series+level", patch_length="auto", max_steps=32,
+                 layout="NTF", ensemble_size=5, dtype="float32", random_state=None, verbose=0):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.cell = cell
@@ -88,6 +91,7 @@ class _GRUEstimator(BaseEstimator):
         self.patch_length = patch_length
         self.max_steps = max_steps
         self.layout = layout
+        self.ensemble_size = ensemble_size
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
@@ -159,6 +163,9 @@ class _GRUEstimator(BaseEstimator):
                                             or not isinstance(self.patch_length, numbers.Integral)
                                             or self.patch_length < 1):
             raise ValueError(f"patch_length: expected 'auto' or an int >= 1, got {self.patch_length!r}")
+        if (isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, numbers.Integral)
+                or self.ensemble_size < 1):
+            raise ValueError(f"ensemble_size: expected an int >= 1, got {self.ensemble_size!r}")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, numbers.Integral) or self.max_steps < 1:
             raise ValueError(f"max_steps: expected an int >= 1, got {self.max_steps!r}")
 
@@ -189,9 +196,16 @@ class _GRUEstimator(BaseEstimator):
         return weights
 
     # ------------------------------------------------------------------ transforms
+    def _levels(self, X):
+        """(N, 2F): each sequence's mean and log deviation per feature (what per-series
+        standardisation removes), in units of the training steps' deviation: near 0 for series
+        that were standardised already, rather than their rounding noise blown up."""
+        return np.stack([np.concatenate([(x.mean(axis=0) - self.x_mean_) / self.x_scale_,
+                                         np.log(x.std(axis=0) / self.x_scale_ + 1e-3)]) for x in X])
+
     def _fit_transform(self, X):
         """Fits the scaling and the patch length to X, then applies them."""
-        if self.scaling == "global":
+        if self.scaling in ("global", "series+level"):
             steps = np.concatenate(X) if isinstance(X, list) else X.reshape(-1, X.shape[2])
             self.x_mean_ = steps.mean(axis=0)
             deviation = steps.std(axis=0)
@@ -204,7 +218,8 @@ class _GRUEstimator(BaseEstimator):
         return self._transform(X)
 
     def _transform(self, X):
-        """Scaled, then cut into patches: (N, ceil(T / p), p * F), or a list of (ceil(T_i / p), p * F)."""
+        """Scaled, then cut into patches: (N, ceil(T / p), p * F (+ 2F levels)), or a list of
+        (ceil(T_i / p), ...) arrays."""
         features = X[0].shape[1] if isinstance(X, list) else X.shape[2]
         if features != self.n_step_features_:
             raise ValueError(f"X has {features} features, but {type(self).__name__} is expecting "
@@ -212,7 +227,10 @@ class _GRUEstimator(BaseEstimator):
                              "a 2-D X or for 1-D sequences).")
         if isinstance(X, list):
             return [self._transform(x[None])[0] for x in X]
-        if self.scaling == "series":
+        levels = None
+        if self.scaling in ("series", "series+level"):
+            if self.scaling == "series+level":
+                levels = self._levels(X)
             deviation = X.std(axis=1, keepdims=True)
             X = (X - X.mean(axis=1, keepdims=True)) / np.where(deviation > 0, deviation, 1.0)
         elif self.scaling == "global":
@@ -224,6 +242,8 @@ class _GRUEstimator(BaseEstimator):
             if missing:
                 X = np.concatenate([X, np.repeat(X[:, -1:], missing, axis=1)], axis=1)
             X = X.reshape(len(X), X.shape[1] // p, p * X.shape[2])
+        if levels is not None:
+            X = np.concatenate([X, np.repeat(levels[:, None], X.shape[1], axis=1)], axis=2)
         return X
 
     # ------------------------------------------------------------------ training
@@ -246,11 +266,7 @@ class _GRUEstimator(BaseEstimator):
         order = rng.permutation(count)
         return np.sort(order[held_out:]), np.sort(order[:held_out])
 
-    def _fit_model(self, X, y, sample_weight, outputs, loss, stratify=None):
-        self._check_params()
-        held_out = self._held_out_count(len(X))
-        X = self._fit_transform(X)
-        seed = self._seed()
+    def _new_model(self, input_size, outputs, loss, seed):
         options = dict(num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
                        recurrent_dropout=self.recurrent_dropout, batch_first=True, dtype=self.dtype, seed=seed)
         layer_class = CELL_CLASSES[self.cell]
@@ -260,61 +276,84 @@ class _GRUEstimator(BaseEstimator):
             placed = ", ".join(repr(d["cell"]) for d in CELLS.values() if d["has_reset_conventions"])
             raise ValueError(f"reset_after: only cell={placed} has a reset gate to place; got "
                              f"reset_after={self.reset_after!r} with cell={self.cell!r}")
-        input_size = X[0].shape[1] if isinstance(X, list) else X.shape[2]
         layer = layer_class(input_size, self.hidden_size, **options)
         optimizer_options = {"learning_rate": self.learning_rate}
         if self.weight_decay:
             optimizer_options["weight_decay"] = self.weight_decay
-        self.model_ = Model(layer, outputs, loss=loss, optimizer=_OPTIMIZERS[self.optimizer](**optimizer_options),
-                            clip_grad_norm=self.clip_grad_norm, seed=seed)
-        callbacks, validation = [], None
-        monitor = "val_loss" if held_out else "loss"
-        if self.learning_rate_schedule == "cosine":
-            callbacks.append(LearningRateScheduler(cosine_decay(self.epochs)))
-        elif self.learning_rate_schedule == "plateau":
-            callbacks.append(ReduceLROnPlateau(monitor=monitor, patience=max(1, self.patience // 3)))
-        if held_out:
-            train, kept = self._split(len(X), held_out, seed, stratify)
-            take = (lambda rows: [X[r] for r in rows]) if isinstance(X, list) else (lambda rows: X[rows])
-            validation = (take(kept), y[kept])
-            X, y = take(train), y[train]
-            sample_weight = None if sample_weight is None else sample_weight[train]
-            if sample_weight is not None and sample_weight.sum() == 0:
-                raise ValueError("sample_weight: every sample left for training after the validation hold-out has "
-                                 "weight 0; give more samples weight, or validation_fraction=0")
-            callbacks.append(EarlyStopping(monitor=monitor, patience=self.patience))
-        self.history_ = self.model_.fit(X, y, epochs=self.epochs, batch_size=self.batch_size,
-                                        validation_data=validation, callbacks=callbacks, verbose=self.verbose,
-                                        sample_weight=sample_weight)
-        return validation if validation is not None else (X, y)
+        return Model(layer, outputs, loss=loss, optimizer=_OPTIMIZERS[self.optimizer](**optimizer_options),
+                     clip_grad_norm=self.clip_grad_norm, seed=seed)
+
+    def _fit_model(self, X, y, sample_weight, outputs, loss, stratify=None):
+        """Trains ``ensemble_size`` models, each with its own seed and its own hold-out (when
+        there is one). Returns, per model, the (X, y) it is judged on: its held-out samples,
+        else all the training samples."""
+        self._check_params()
+        held_out = self._held_out_count(len(X))
+        X = self._fit_transform(X)
+        seed = self._seed()
+        input_size = X[0].shape[1] if isinstance(X, list) else X.shape[2]
+        take = (lambda rows: [X[r] for r in rows]) if isinstance(X, list) else (lambda rows: X[rows])
+        self.models_, self.histories_, judged_on = [], [], []
+        for member in range(self.ensemble_size):
+            member_seed = None if seed is None else seed + member
+            model = self._new_model(input_size, outputs, loss, member_seed)
+            callbacks, validation = [], None
+            monitor = "val_loss" if held_out else "loss"
+            if self.learning_rate_schedule == "cosine":
+                callbacks.append(LearningRateScheduler(cosine_decay(self.epochs)))
+            elif self.learning_rate_schedule == "plateau":
+                callbacks.append(ReduceLROnPlateau(monitor=monitor, patience=max(1, self.patience // 3)))
+            X_fit, y_fit, weight_fit = X, y, sample_weight
+            if held_out:
+                train, kept = self._split(len(X), held_out, member_seed, stratify)
+                validation = (take(kept), y[kept])
+                X_fit, y_fit = take(train), y[train]
+                weight_fit = None if sample_weight is None else sample_weight[train]
+                if weight_fit is not None and weight_fit.sum() == 0:
+                    raise ValueError("sample_weight: every sample left for training after the validation hold-out "
+                                     "has weight 0; give more samples weight, or validation_fraction=0")
+                callbacks.append(EarlyStopping(monitor=monitor, patience=self.patience))
+            history = model.fit(X_fit, y_fit, epochs=self.epochs, batch_size=self.batch_size,
+                                validation_data=validation, callbacks=callbacks, verbose=self.verbose,
+                                sample_weight=weight_fit)
+            self.models_.append(model)
+            self.histories_.append(history)
+            judged_on.append((model, *(validation if validation is not None else (X, y))))
+        self.history_ = self.histories_[0]
+        return judged_on
 
     # Pickles (GridSearchCV's workers, joblib's processes, Dask) carry what predicting needs: the
-    # fitted model's settings and weights, not its gradients and optimiser moments (3x as many
+    # fitted models' settings and weights, not their gradients and optimiser moments (3x as many
     # bytes again), which only training would read and which a refit starts afresh.
     def __getstate__(self):
         state = dict(super().__getstate__())
-        model = state.get("model_")
-        if isinstance(model, Model):
-            state["model_"] = {"recurrent_class": type(model.recurrent).__name__,
-                               "recurrent_config": model.recurrent.config(), "config": model.config(),
-                               "weights": model.get_weights()}
+        models = state.get("models_")
+        if isinstance(models, list):
+            state["models_"] = [{"recurrent_class": type(model.recurrent).__name__,
+                                 "recurrent_config": model.recurrent.config(), "config": model.config(),
+                                 "weights": model.get_weights()} for model in models]
         return state
 
     def __setstate__(self, state):
-        fitted = state.get("model_")
-        if isinstance(fitted, dict):
-            config = fitted["config"]
-            layer = build_layer(LAYER_CLASSES[fitted["recurrent_class"]], fitted["recurrent_config"])
-            model = Model(layer, config["outputs"], head=config["head"], loss=config["loss"]["name"],
-                          clip_grad_norm=config["clip_grad_norm"])
-            model.set_weights(fitted["weights"])
-            state = {**state, "model_": model}
+        fitted = state.get("models_")
+        if isinstance(fitted, list):
+            models = []
+            for saved in fitted:
+                config = saved["config"]
+                layer = build_layer(LAYER_CLASSES[saved["recurrent_class"]], saved["recurrent_config"])
+                model = Model(layer, config["outputs"], head=config["head"], loss=config["loss"]["name"],
+                              clip_grad_norm=config["clip_grad_norm"])
+                model.set_weights(saved["weights"])
+                models.append(model)
+            state = {**state, "models_": models}
         super().__setstate__(state)
 
-    def _outputs(self, X):
-        check_is_fitted(self, "model_")
+    def _member_outputs(self, X):
+        """Each model's outputs on X: a list of (samples, K) float64 arrays."""
+        check_is_fitted(self, "models_")
         X, _ = self._sequences(X, reset=False)
-        return self.model_.predict(self._transform(X)).astype(np.float64)
+        X = self._transform(X)
+        return [model.predict(X).astype(np.float64) for model in self.models_]
 
 
 class GRURegressor(RegressorMixin, _GRUEstimator):
@@ -334,7 +373,8 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
         validation_fraction, patience: hold out this share of the samples (stratified by class
             for the classifier) and stop when their loss has not improved for ``patience``
             epochs, the best epoch's weights restored; 0: no hold-out, all ``epochs`` run.
-            ``"auto"``: 0.2 from 20 samples on, 0 below.
+            ``"auto"``: 0.2 from 1000 samples on, 0 below (small sets train better on all
+            their samples for all ``epochs``, the cosine schedule ending the learning).
         scaling: ``"series"`` (each sequence, each feature, to mean 0 and deviation 1 over its
             own steps), ``"global"`` (each feature over all the training steps), or None.
         patch_length, max_steps: each step the GRU sees is ``patch_length`` consecutive steps
@@ -360,14 +400,14 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
                  dropout=0.0, recurrent_dropout=0.0, epochs=300, batch_size=16, optimizer="adamw",
                  learning_rate=3e-3, weight_decay=1e-2, clip_grad_norm=1.0, learning_rate_schedule="cosine",
                  validation_fraction="auto", patience=50, scaling="global", patch_length="auto", max_steps=32,
-                 layout="NTF", dtype="float32", random_state=None, verbose=0):
+                 layout="NTF", ensemble_size=5, dtype="float32", random_state=None, verbose=0):
         super().__init__(hidden_size=hidden_size, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
                          reset_after=reset_after, dropout=dropout, recurrent_dropout=recurrent_dropout,
                          epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                          weight_decay=weight_decay, clip_grad_norm=clip_grad_norm,
                          learning_rate_schedule=learning_rate_schedule, validation_fraction=validation_fraction,
                          patience=patience, scaling=scaling, patch_length=patch_length, max_steps=max_steps,
-                         layout=layout, dtype=dtype, random_state=random_state, verbose=verbose)
+                         layout=layout, ensemble_size=ensemble_size, dtype=dtype, random_state=random_state, verbose=verbose)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -386,20 +426,19 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
         y2 = y.reshape(len(y), -1)
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
-        X_scored, y_scored = self._fit_model(X, (y2 - self.y_mean_) / self.y_scale_, sample_weight, y2.shape[1], "mse")
-        predicted = self.model_.predict(X_scored).astype(np.float64)
-        residual = ((predicted - y_scored) ** 2).sum()
-        total = ((y_scored - y_scored.mean(axis=0)) ** 2).sum()
+        judged_on = self._fit_model(X, (y2 - self.y_mean_) / self.y_scale_, sample_weight, y2.shape[1], "mse")
+        residual = sum(((model.predict(X_judged) - y_judged) ** 2).sum() for model, X_judged, y_judged in judged_on)
+        total = sum(((y_judged - y_judged.mean(axis=0)) ** 2).sum() for _, _, y_judged in judged_on)
         if total > 0 and residual >= total:
-            where = "held-out" if len(y_scored) < len(y) else "training"
+            where = "held-out" if len(judged_on[0][2]) < len(y) else "training"
             warnings.warn(f"GRURegressor: training ended no better than predicting the mean: R^2 "
-                          f"{1 - residual / total:.3f} on the {len(y_scored)} {where} samples; try more epochs, "
-                          "another learning_rate, or check X's layout", UserWarning, stacklevel=2)
+                          f"{1 - residual / total:.3f} on the {where} samples; try more epochs, another "
+                          "learning_rate, or check X's layout", UserWarning, stacklevel=2)
         return self
 
     def predict(self, X):
         """Predictions: (samples,) or (samples, targets) float64, like the y of fit."""
-        out = self._outputs(X) * self.y_scale_ + self.y_mean_
+        out = np.mean(self._member_outputs(X), axis=0) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self._y_1d else out
 
 
@@ -418,15 +457,15 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
     def __init__(self, hidden_size=32, num_layers=1, cell="gru", bidirectional=True, reset_after=True,
                  dropout=0.0, recurrent_dropout=0.0, epochs=300, batch_size=16, optimizer="adamw",
                  learning_rate=3e-3, weight_decay=1e-2, clip_grad_norm=1.0, learning_rate_schedule="cosine",
-                 validation_fraction="auto", patience=50, scaling="series", patch_length="auto", max_steps=32,
-                 layout="NTF", class_weight=None, dtype="float32", random_state=None, verbose=0):
+                 validation_fraction="auto", patience=50, scaling="series+level", patch_length="auto", max_steps=32,
+                 layout="NTF", ensemble_size=5, class_weight=None, dtype="float32", random_state=None, verbose=0):
         super().__init__(hidden_size=hidden_size, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
                          reset_after=reset_after, dropout=dropout, recurrent_dropout=recurrent_dropout,
                          epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                          weight_decay=weight_decay, clip_grad_norm=clip_grad_norm,
                          learning_rate_schedule=learning_rate_schedule, validation_fraction=validation_fraction,
                          patience=patience, scaling=scaling, patch_length=patch_length, max_steps=max_steps,
-                         layout=layout, dtype=dtype, random_state=random_state, verbose=verbose)
+                         layout=layout, ensemble_size=ensemble_size, dtype=dtype, random_state=random_state, verbose=verbose)
         self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None):
@@ -450,25 +489,28 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
             sample_weight = by_class if sample_weight is None else sample_weight * by_class
             sample_weight = self._check_sample_weight(sample_weight, len(encoded))
         encoded = encoded.astype(np.int64)
-        X_scored, y_scored = self._fit_model(X, encoded, sample_weight, len(self.classes_), "cross_entropy",
-                                             stratify=encoded)
-        accuracy = float(np.mean(self.model_.predict(X_scored).argmax(axis=1) == y_scored))
+        judged_on = self._fit_model(X, encoded, sample_weight, len(self.classes_), "cross_entropy", stratify=encoded)
+        hits = sum(int((model.predict(X_judged).argmax(axis=1) == y_judged).sum()) for model, X_judged, y_judged
+                   in judged_on)
+        accuracy = hits / sum(len(y_judged) for _, _, y_judged in judged_on)
         chance = np.bincount(encoded).max() / len(encoded)
         if accuracy <= chance:
-            where = "held-out" if len(y_scored) < len(encoded) else "training"
-            warnings.warn(f"GRUClassifier: training ended at chance level: accuracy {accuracy:.3f} on the "
-                          f"{len(y_scored)} {where} samples, no better than {chance:.3f} from always predicting the "
-                          "most frequent class; try more epochs, another learning_rate, or check X's layout "
-                          "(layout='NCT' for (samples, channels, steps))", UserWarning, stacklevel=2)
+            where = "held-out" if len(judged_on[0][2]) < len(encoded) else "training"
+            warnings.warn(f"GRUClassifier: training ended at chance level: accuracy {accuracy:.3f} on the {where} "
+                          f"samples, no better than {chance:.3f} from always predicting the most frequent class; try "
+                          "more epochs, another learning_rate, or check X's layout (layout='NCT' for (samples, "
+                          "channels, steps))", UserWarning, stacklevel=2)
         return self
 
     def predict_proba(self, X):
-        """(samples, classes) float64 probabilities, columns in the order of ``classes_``."""
-        logits = self._outputs(X)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        """(samples, classes) float64 probabilities, columns in the order of ``classes_``: the
+        mean of the ensemble's softmax probabilities."""
+        probabilities = []
+        for logits in self._member_outputs(X):
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probabilities.append(shifted / shifted.sum(axis=1, keepdims=True))
+        return np.mean(probabilities, axis=0)
 
     def predict(self, X):
         """(samples,) predicted labels (from ``classes_``)."""
-        outputs = self._outputs(X)  # first: it refuses an unfitted estimator
-        return self.classes_[outputs.argmax(axis=1)]
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
