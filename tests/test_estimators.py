@@ -12,13 +12,21 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastgru.estimators import GRUClassifier, GRURegressor  # noqa: E402
 
-# Enough training for the checks that score a fit (check_regressors_train, ...).
-CHECKED = [GRURegressor(hidden_size=16, epochs=60, learning_rate=1e-2, random_state=0),
-           GRUClassifier(hidden_size=16, epochs=60, learning_rate=1e-2, random_state=0)]
+# Enough training for the checks that score a fit (check_regressors_train, ...). The checks'
+# X are tabular features, not series: scaled per feature ("global"), one model for speed.
+CHECKED = [GRURegressor(hidden_size=16, epochs=60, learning_rate=1e-2, ensemble_size=1, random_state=0),
+           GRUClassifier(hidden_size=16, epochs=60, learning_rate=1e-2, ensemble_size=1, scaling="global",
+                         random_state=0)]
+
+
+def expected_failures(estimator):
+    return {"check_sample_weight_equivalence_on_dense_data":
+            "minibatch training over shuffled samples: a weight of 2 and a repeated row (or a weight of 0 and a "
+            "removed row) give other batches, so results equal to rounding cannot be"}
 
 
 @pytest.mark.best_isa_only
-@parametrize_with_checks(CHECKED)
+@parametrize_with_checks(CHECKED, expected_failed_checks=expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -32,7 +40,8 @@ def sequences(n=120, seed=0):
 @pytest.mark.parametrize("cell", ["gru", "mgu", "ligru"])
 def test_regressor_on_3d_sequences(cell):
     X, y = sequences()
-    model = GRURegressor(hidden_size=16, cell=cell, epochs=40, learning_rate=1e-2, random_state=0).fit(X, y * 100)
+    model = GRURegressor(hidden_size=16, cell=cell, epochs=40, learning_rate=1e-2, ensemble_size=1,
+                         random_state=0).fit(X, y * 100)
     assert model.predict(X).shape == (120,)
     assert model.score(X, y * 100) > 0.8
     assert model.n_features_in_ == 12  # steps: X's second axis, as scikit-learn counts it
@@ -42,15 +51,18 @@ def test_regressor_with_two_targets_and_holdout():
     X, y = sequences()
     Y = np.stack([y, -2 * y], axis=1)
     model = GRURegressor(hidden_size=16, epochs=200, learning_rate=1e-2, validation_fraction=0.2, patience=3,
-                         random_state=0).fit(X, Y)
+                         ensemble_size=2, random_state=0).fit(X, Y)
     assert model.predict(X).shape == (120, 2)
-    assert len(model.history_.epochs) < 200 and "val_loss" in model.history_.history
+    assert len(model.histories_) == len(model.models_) == 2
+    for history in model.histories_:
+        assert len(history.epochs) < 200 and "val_loss" in history.history
 
 
 def test_classifier_with_string_labels_in_a_pipeline_and_grid_search():
     X, y = sequences()
     labels = np.where(y > np.median(y), "high", "low")
-    pipeline = make_pipeline(FunctionTransformer(lambda X: X * 2.0), GRUClassifier(epochs=15, random_state=0))
+    pipeline = make_pipeline(FunctionTransformer(lambda X: X * 2.0),
+                             GRUClassifier(epochs=15, ensemble_size=1, random_state=0))
     search = GridSearchCV(pipeline, {"gruclassifier__hidden_size": [4, 8]}, cv=2).fit(X, labels)
     best = search.best_estimator_
     assert set(best.predict(X)) <= {"high", "low"}
@@ -73,10 +85,38 @@ def test_estimator_errors():
         GRURegressor(validation_fraction=0.99).fit(X, y)
     with pytest.raises(sklearn.exceptions.NotFittedError):
         GRUClassifier().predict(X)
+    labels = (y > 0).astype(int)
+    for argument, value, message in [
+            ("layout", "NTC", "layout: expected one of 'NTF', 'NCT', got 'NTC'"),
+            ("scaling", "minmax", "scaling: expected one of 'series\\+level', 'series', 'global', None, got 'minmax'"),
+            ("learning_rate_schedule", "step", "learning_rate_schedule: expected one of 'cosine', 'plateau', None"),
+            ("patch_length", 0, "patch_length: expected 'auto' or an int >= 1, got 0"),
+            ("max_steps", 2.5, "max_steps: expected an int >= 1, got 2.5"),
+            ("ensemble_size", 0, "ensemble_size: expected an int >= 1, got 0"),
+            ("validation_fraction", "half", "validation_fraction: expected 'auto' or a number in \\[0, 1\\), got 'half'"),
+            ("class_weight", "even", "class_weight: expected None, 'balanced' or a dict")]:
+        with pytest.raises(ValueError, match=message):
+            GRUClassifier(epochs=1, **{argument: value}).fit(X, labels)
+    with pytest.raises(ValueError, match="class_weight: expected labels of y \\(\\[0, 1\\]\\), got \\[7\\]"):
+        GRUClassifier(epochs=1, class_weight={7: 2.0}).fit(X, labels)
+    with pytest.raises(ValueError, match="sample_weight: expected 20 real numbers"):
+        GRUClassifier(epochs=1).fit(X, labels, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sample_weight: expected finite values >= 0"):
+        GRURegressor(epochs=1).fit(X, y, sample_weight=-np.ones(20))
+    with pytest.raises(ValueError, match="X: expected \\(samples, steps\\) or \\(samples, channels, steps\\)"):
+        GRUClassifier(epochs=1, layout="NCT").fit(X[:, :, :, None], labels)
+    ragged = [x[: 5 + i % 4] for i, x in enumerate(X)]
+    with pytest.raises(ValueError, match="X\\[3\\]: expected 2 features per step like X\\[0\\], got 1"):
+        GRUClassifier(epochs=1).fit(ragged[:3] + [ragged[3][:, :1]] + ragged[4:], labels)
+    with pytest.raises(ValueError, match="y: expected 20 targets \\(one per sequence of X\\), got 19"):
+        GRUClassifier(epochs=1).fit(ragged, labels[:19])
+    with pytest.raises(ValueError, match="X\\[0\\]: expected finite values"):
+        GRUClassifier(epochs=1).fit([np.full(4, np.nan)] + ragged[1:], labels)
 
 
 @pytest.mark.parametrize("estimator", [GRURegressor(hidden_size=24, epochs=3, validation_fraction=0.2, patience=2),
-                                       GRUClassifier(hidden_size=24, num_layers=2, bidirectional=True, epochs=3)])
+                                       GRUClassifier(hidden_size=24, num_layers=2, bidirectional=True, epochs=3,
+                                                     ensemble_size=2)])
 def test_fitted_estimators_pickle_small_and_predict_alike(estimator):
     """A fitted estimator pickles as its weights and settings: within 10% and 8 KB of the
     parameters' bytes (no gradients, optimiser moments or compiled copies), and predicts as
@@ -87,9 +127,101 @@ def test_fitted_estimators_pickle_small_and_predict_alike(estimator):
     X = rng.standard_normal((40, 12, 3))
     y = X[:, -1, 0] if isinstance(estimator, GRURegressor) else (X[:, -1, 0] > 0).astype(int)
     estimator.fit(X, y)
-    parameter_bytes = sum(array.nbytes for array in estimator.model_.get_weights().values())
+    parameter_bytes = sum(array.nbytes for model in estimator.models_ for array in model.get_weights().values())
     pickled = pickle.dumps(estimator)
     assert len(pickled) < 1.1 * parameter_bytes + 8192, (len(pickled), parameter_bytes)
     twin = pickle.loads(pickled)
     assert np.array_equal(twin.predict(X), estimator.predict(X))
     assert twin.get_params() == estimator.get_params() and twin.history_.history == estimator.history_.history
+    assert np.array_equal(twin.predict_proba(X) if hasattr(twin, "predict_proba") else twin.predict(X),
+                          estimator.predict_proba(X) if hasattr(estimator, "predict_proba") else estimator.predict(X))
+
+
+def test_ragged_lists_multivariate_and_nct_layout():
+    """A list of sequences of different lengths trains and predicts, each sequence at any length;
+    (N, channels, T) with layout="NCT" gives what its transpose gives with the default layout."""
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(8, 40, size=80)
+    labels = rng.integers(0, 2, size=80)
+    # class 1: a rising series; class 0: a falling one (both noisy, two channels)
+    ragged = [np.stack([np.linspace(0, 1, n) * (2 * c - 1), rng.standard_normal(n)], axis=1)
+              + 0.1 * rng.standard_normal((n, 2)) for n, c in zip(lengths, labels)]
+    model = GRUClassifier(epochs=30, ensemble_size=1, random_state=0).fit(ragged, labels)
+    assert not hasattr(model, "n_features_in_")  # no one width to check for a list
+    assert model.score(ragged, labels) > 0.9
+    assert model.predict([ragged[0][:5], ragged[1]]).shape == (2,)
+    dense = rng.standard_normal((60, 50, 3))
+    y = (dense[:, :, 0].mean(axis=1) > 0).astype(int)
+    ntf = GRUClassifier(epochs=5, ensemble_size=1, random_state=0).fit(dense, y)
+    nct = GRUClassifier(epochs=5, ensemble_size=1, random_state=0, layout="NCT").fit(dense.transpose(0, 2, 1), y)
+    assert np.array_equal(ntf.predict_proba(dense), nct.predict_proba(dense.transpose(0, 2, 1)))
+    assert ntf.patch_length_ == 2  # 50 steps, at most 32 for the GRU: patches of 2
+
+
+def test_patches_and_levels_reach_the_gru():
+    """patch_length="auto" gives the GRU at most max_steps steps; scaling="series+level" adds each
+    channel's mean and log deviation to every step."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 100, 2))
+    y = rng.integers(0, 2, size=30)
+    model = GRUClassifier(epochs=1, ensemble_size=1, max_steps=16, random_state=0).fit(X, y)
+    assert model.patch_length_ == 7  # ceil(100 / 16)
+    assert model.models_[0].recurrent.input_size == 7 * 2 + 2 * 2
+    series = GRUClassifier(epochs=1, ensemble_size=1, scaling="series", patch_length=4, random_state=0).fit(X, y)
+    assert series.models_[0].recurrent.input_size == 4 * 2
+
+
+def test_series_level_separates_classes_that_differ_only_in_level():
+    """Two classes of the same shape at different levels: per-series scaling alone cannot tell
+    them apart (and warns that training ended at chance); with the levels beside it, it can."""
+    rng = np.random.default_rng(3)
+    shape = np.sin(np.linspace(0, 6, 40))
+    y = np.repeat([0, 1], 30)
+    X = shape * (1 + y[:, None]) + 5 * y[:, None] + 0.01 * rng.standard_normal((60, 40))
+    levels = GRUClassifier(epochs=30, ensemble_size=1, random_state=0).fit(X, y)
+    assert levels.score(X, y) == 1.0
+    with pytest.warns(UserWarning, match=r"GRUClassifier: training ended at chance level: accuracy 0\.\d+ on the "
+                      r"training samples, no better than 0\.500"):
+        GRUClassifier(epochs=30, ensemble_size=1, scaling="series", random_state=0).fit(X, y)
+
+
+def test_sample_weight_and_class_weight():
+    """Weights move the decision: with the labels of one half of the samples flipped, the
+    classifier follows the half that weighs more; class_weight="balanced" weighs a rare class up;
+    weights of ones give what no weights give, bit for bit."""
+    X, y = sequences(120)
+    truth = (y > 0).astype(int)
+    flipped = truth.copy()
+    flipped[60:] = 1 - flipped[60:]
+    weights = np.where(np.arange(120) < 60, 10.0, 0.1)
+    options = dict(hidden_size=16, epochs=40, learning_rate=1e-2, ensemble_size=1, scaling="global", random_state=0)
+    weighted = GRUClassifier(**options).fit(X, flipped, sample_weight=weights)
+    assert weighted.score(X, truth) > 0.8
+    assert weighted.score(X, flipped, sample_weight=weights) > weighted.score(X, flipped)
+    plain = GRUClassifier(**options).fit(X, truth)
+    ones = GRUClassifier(**options).fit(X, truth, sample_weight=np.ones(120))
+    assert np.array_equal(plain.predict_proba(X), ones.predict_proba(X))
+    rare = np.where(np.arange(120) < 12, 1, 0)  # 12 of class 1, 108 of class 0
+    unweighted = GRUClassifier(**{**options, "epochs": 10}).fit(X, rare)
+    balanced = GRUClassifier(**{**options, "epochs": 10}, class_weight="balanced").fit(X, rare)
+    dictionary = GRUClassifier(**{**options, "epochs": 10}, class_weight={1: 9.0}).fit(X, rare)
+    assert balanced.predict_proba(X)[:, 1].mean() > unweighted.predict_proba(X)[:, 1].mean()
+    assert dictionary.predict_proba(X)[:, 1].mean() > unweighted.predict_proba(X)[:, 1].mean()
+    regressor = GRURegressor(hidden_size=16, epochs=30, learning_rate=1e-2, ensemble_size=1, random_state=0)
+    target = np.where(np.arange(120) < 60, y, -y)  # the second half contradicts the first
+    heavy_first = regressor.fit(X, target, sample_weight=weights)
+    assert heavy_first.score(X[:60], y[:60]) > heavy_first.score(X[60:], -y[60:])
+
+
+def test_ensemble_averages_its_models():
+    X, y = sequences(60)
+    labels = (y > 0).astype(int)
+    model = GRUClassifier(hidden_size=8, epochs=5, ensemble_size=3, random_state=4).fit(X, labels)
+    assert len(model.models_) == 3
+    seeds = {member.seed for member in model.models_}
+    assert seeds == {4, 5, 6}
+    each = []
+    for member in model.models_:
+        logits = member.predict(model._transform(X)).astype(np.float64)
+        each.append(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
+    assert np.allclose(model.predict_proba(X), np.mean(each, axis=0))
