@@ -3,11 +3,13 @@
 that sktime 1.2.0 ships (read from its .ts files by fastgru.datasets.load_ucr; sktime is
 never imported), each on its canonical train/test split.
 
-    PYTHONPATH=python python bench/ucr.py [--sets GunPoint,ArrowHead] [--seed 0] [--out bench/results/ucr.md]
+    PYTHONPATH=python python bench/ucr.py [--sets GunPoint,ArrowHead] [--seed 0] [--param NAME=VALUE ...]
+                                          [--out bench/results/ucr.md]
 
 Columns: the set, training and test samples, series length T (min..max for variable-length
 sets), channels, classes, test accuracy of GRUClassifier() (random_state=seed, every other
-argument its default), of 1-nearest-neighbour with Euclidean distance and of a 100-tree random
+argument its default unless --param sets it, e.g. --param validation_fraction=0.2), of
+1-nearest-neighbour with Euclidean distance and of a 100-tree random
 forest (random_state=seed), the last two on the raw series flattened; and GRUClassifier's
 fit seconds (wall clock). Multivariate series are flattened channel after channel;
 variable-length series are padded with zeros at the end to the longest series of both splits
@@ -18,6 +20,7 @@ markdown table, and writes it to --out when given.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import platform
 import time
@@ -49,7 +52,7 @@ def lengths(X):
     return [len(series) for series in X]
 
 
-def run_set(name, seed):
+def run_set(name, seed, params):
     X_train, y_train, classes = load_ucr(name, "train")
     X_test, y_test, _ = load_ucr(name, "test")
     all_lengths = lengths(X_train) + lengths(X_test)
@@ -59,7 +62,7 @@ def run_set(name, seed):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         started = time.perf_counter()
-        gru = GRUClassifier(random_state=seed).fit(X_train, y_train)
+        gru = GRUClassifier(random_state=seed, **params).fit(X_train, y_train)
         seconds = time.perf_counter() - started
     gru_accuracy = gru.score(X_test, y_test)
     F_train, F_test = flattened(X_train, steps), flattened(X_test, steps)
@@ -87,6 +90,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", help="comma-separated set names (default: every classification set sktime ships)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a GRUClassifier argument other than its default (VALUE a Python literal); repeatable")
     parser.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
     args = parser.parse_args()
     available = ucr_classification_sets()
@@ -94,9 +99,16 @@ def main():
     unknown = sorted(set(names) - set(available))
     if unknown:
         parser.error(f"--sets: expected names among {available}, got {unknown}")
+    params = {}
+    for item in args.param:
+        name, _, value = item.partition("=")
+        try:
+            params[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parser.error(f"--param: expected NAME=VALUE with VALUE a Python literal (0.2, 'series', None), got {item!r}")
     rows = []
     for name in names:
-        rows.append(run_set(name, args.seed))
+        rows.append(run_set(name, args.seed, params))
         r = rows[-1]
         print(f"{name}: GRU {r['gru']:.3f} 1-NN {r['1nn']:.3f} RF {r['rf']:.3f} ({r['seconds']:.1f} s)", flush=True)
         for message in r["warnings"]:
@@ -105,7 +117,8 @@ def main():
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     summary = (f"GRUClassifier() at least matches both baselines on {wins} of {len(rows)} sets. "
                f"Host: {platform.machine()}, {os.cpu_count()} CPUs, load average at the end "
-               f"{' '.join(f'{v:.2f}' for v in load) if load else 'n/a'}; seed {args.seed}.")
+               f"{' '.join(f'{v:.2f}' for v in load) if load else 'n/a'}; seed {args.seed}"
+               f"{'; GRUClassifier arguments ' + repr(params) if params else ''}.")
     text = table(rows) + "\n\n" + summary + "\n"
     print("\n" + text)
     if args.out:

@@ -58,6 +58,10 @@ _SCHEDULES = ("cosine", "plateau", None)
 _AUTO_VALIDATION_FRACTION, _AUTO_VALIDATION_MIN_SAMPLES = 0.2, 1000
 
 
+# _sequences' y when there is none to check (predict), unlike y=None passed to fit.
+_NO_TARGETS = object()
+
+
 def _is_ragged(X):
     """Whether X is a list (tuple, 1-D object array) of sequences that do not form one array."""
     if isinstance(X, np.ndarray):
@@ -110,13 +114,13 @@ class _GRUEstimator(BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ inputs
-    def _sequences(self, X, reset, y=None, **validate_options):
+    def _sequences(self, X, reset, y=_NO_TARGETS, **validate_options):
         """X as (sequences, y): one array (N, T, F) float64, or for ragged X a list of N
         (T_i, F) float64 arrays; y checked alongside (scikit-learn's validate_data) for an array
         X. Fitting a ragged X leaves no ``n_features_in_`` (there is no one width to check)."""
         _check_choice(self.layout, "layout", _LAYOUTS)
         if not _is_ragged(X):
-            if y is None:
+            if y is _NO_TARGETS:
                 X = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float64)
             else:
                 X, y = validate_data(self, X, y, reset=reset, allow_nd=True, dtype=np.float64, **validate_options)
@@ -153,7 +157,9 @@ class _GRUEstimator(BaseEstimator):
             items.append(array)
         if reset and hasattr(self, "n_features_in_"):
             del self.n_features_in_
-        if y is not None:
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        if y is not _NO_TARGETS:
             y = np.asarray(y)
             if len(y) != len(items):
                 raise ValueError(f"y: expected {len(items)} targets (one per sequence of X), got {len(y)}")
