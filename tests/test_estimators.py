@@ -117,6 +117,7 @@ def test_estimator_errors():
 @pytest.mark.parametrize("estimator", [GRURegressor(hidden_size=24, epochs=3, validation_fraction=0.2, patience=2),
                                        GRUClassifier(hidden_size=24, num_layers=2, bidirectional=True, epochs=3,
                                                      ensemble_size=2)])
+@pytest.mark.filterwarnings("ignore:GRU(Regressor|Classifier). training ended")  # 3 epochs: not to learn
 def test_fitted_estimators_pickle_small_and_predict_alike(estimator):
     """A fitted estimator pickles as its weights and settings: within 10% and 8 KB of the
     parameters' bytes (no gradients, optimiser moments or compiled copies), and predicts as
@@ -158,6 +159,7 @@ def test_ragged_lists_multivariate_and_nct_layout():
     assert ntf.patch_length_ == 2  # 50 steps, at most 32 for the GRU: patches of 2
 
 
+@pytest.mark.filterwarnings("ignore:GRUClassifier. training ended")  # random labels, 1 epoch: not to learn
 def test_patches_and_levels_reach_the_gru():
     """patch_length="auto" gives the GRU at most max_steps steps; scaling="series+level" adds each
     channel's mean and log deviation to every step."""
@@ -185,6 +187,7 @@ def test_series_level_separates_classes_that_differ_only_in_level():
         GRUClassifier(epochs=30, ensemble_size=1, scaling="series", random_state=0).fit(X, y)
 
 
+@pytest.mark.filterwarnings("ignore:GRUClassifier. training ended")  # unweighted, the rare class is never predicted
 def test_sample_weight_and_class_weight():
     """Weights move the decision: with the labels of one half of the samples flipped, the
     classifier follows the half that weighs more; class_weight="balanced" weighs a rare class up;

@@ -298,8 +298,8 @@ class _GRUEstimator(BaseEstimator):
 
     def _fit_model(self, X, y, sample_weight, outputs, loss, stratify=None):
         """Trains ``ensemble_size`` models, each with its own seed and its own hold-out (when
-        there is one). Returns, per model, the (X, y) it is judged on: its held-out samples,
-        else all the training samples."""
+        there is one). Returns, per model, (model, X, y, sample weights or None) it is judged
+        on: its held-out samples, else all the training samples."""
         self._check_params()
         held_out = self._held_out_count(len(X))
         X = self._fit_transform(X)
@@ -331,7 +331,10 @@ class _GRUEstimator(BaseEstimator):
                                 sample_weight=weight_fit)
             self.models_.append(model)
             self.histories_.append(history)
-            judged_on.append((model, *(validation if validation is not None else (X, y))))
+            if validation is None:
+                judged_on.append((model, X, y, sample_weight))
+            else:
+                judged_on.append((model, *validation, None if sample_weight is None else sample_weight[kept]))
         self.history_ = self.histories_[0]
         return judged_on
 
@@ -405,8 +408,8 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
     scikit-learn counts it (the steps T, or the channels with ``layout="NCT"``): predict wants
     arrays of that width, and the fitted features per step. A list X may have any lengths.
     y: (samples,) or (samples, targets); predictions are float64. A ``UserWarning`` says when
-    training ends with an R² <= 0 (on the held-out samples, else the training ones): no better
-    than predicting the mean.
+    training ends with an R² <= 0 (on the held-out samples, else the training ones, weighted by
+    ``sample_weight``): no better than predicting the mean.
     """
 
     def __init__(self, hidden_size=32, num_layers=1, cell="gru", bidirectional=True, reset_after=True,
@@ -440,13 +443,17 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
         judged_on = self._fit_model(X, (y2 - self.y_mean_) / self.y_scale_, sample_weight, y2.shape[1], "mse")
-        residual = sum(((model.predict(X_judged) - y_judged) ** 2).sum() for model, X_judged, y_judged in judged_on)
-        total = sum(((y_judged - y_judged.mean(axis=0)) ** 2).sum() for _, _, y_judged in judged_on)
+        residual = total = 0.0
+        for model, X_judged, y_judged, weights in judged_on:
+            weights = np.ones(len(y_judged)) if weights is None else weights
+            mean = np.average(y_judged, axis=0, weights=weights) if weights.sum() > 0 else y_judged.mean(axis=0)
+            residual += (weights[:, None] * (model.predict(X_judged) - y_judged) ** 2).sum()
+            total += (weights[:, None] * (y_judged - mean) ** 2).sum()
         if total > 0 and residual >= total:
             where = "held-out" if len(judged_on[0][2]) < len(y) else "training"
             warnings.warn(f"GRURegressor: training ended no better than predicting the mean: R^2 "
-                          f"{1 - residual / total:.3f} on the {where} samples; try more epochs, another "
-                          "learning_rate, or check X's layout", UserWarning, stacklevel=2)
+                          f"{1 - residual / total:.3f} on the {where} samples (weighted as in fit); try more "
+                          "epochs, another learning_rate, or check X's layout", UserWarning, stacklevel=2)
         return self
 
     def predict(self, X):
@@ -464,7 +471,8 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
     ``sample_weight``. Validation losses are unweighted.
 
     A ``UserWarning`` says when training ends at chance level: an accuracy (on the held-out
-    samples, else the training ones) no higher than always predicting the most frequent class.
+    samples, else the training ones) no higher than always predicting the most frequent class,
+    both weighted by the samples' weights in training (``sample_weight`` times ``class_weight``).
     """
 
     def __init__(self, hidden_size=32, num_layers=1, cell="gru", bidirectional=True, reset_after=True,
@@ -494,7 +502,7 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
             if isinstance(self.class_weight, dict):
                 unknown = [label for label in self.class_weight if label not in set(self.classes_.tolist())]
                 if unknown:
-                    raise ValueError(f"class_weight: expected labels of y ({list(self.classes_)}), got {unknown}")
+                    raise ValueError(f"class_weight: expected labels of y ({self.classes_.tolist()}), got {unknown}")
             elif self.class_weight != "balanced":
                 raise ValueError(f"class_weight: expected None, 'balanced' or a dict {{label: weight}}, got "
                                  f"{self.class_weight!r}")
@@ -503,16 +511,22 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
             sample_weight = self._check_sample_weight(sample_weight, len(encoded))
         encoded = encoded.astype(np.int64)
         judged_on = self._fit_model(X, encoded, sample_weight, len(self.classes_), "cross_entropy", stratify=encoded)
-        hits = sum(int((model.predict(X_judged).argmax(axis=1) == y_judged).sum()) for model, X_judged, y_judged
-                   in judged_on)
-        accuracy = hits / sum(len(y_judged) for _, _, y_judged in judged_on)
-        chance = np.bincount(encoded).max() / len(encoded)
+        # accuracy and chance weighted as training weighs the samples (class_weight="balanced":
+        # chance is 1 / classes, not the most frequent class's share)
+        hits = judged = 0.0
+        by_class = np.zeros(len(self.classes_))
+        for model, X_judged, y_judged, weights in judged_on:
+            weights = np.ones(len(y_judged)) if weights is None else weights
+            hits += (weights * (model.predict(X_judged).argmax(axis=1) == y_judged)).sum()
+            judged += weights.sum()
+            by_class += np.bincount(y_judged, weights=weights, minlength=len(self.classes_))
+        accuracy, chance = hits / max(judged, 1e-300), by_class.max() / max(by_class.sum(), 1e-300)
         if accuracy <= chance:
             where = "held-out" if len(judged_on[0][2]) < len(encoded) else "training"
             warnings.warn(f"GRUClassifier: training ended at chance level: accuracy {accuracy:.3f} on the {where} "
-                          f"samples, no better than {chance:.3f} from always predicting the most frequent class; try "
-                          "more epochs, another learning_rate, or check X's layout (layout='NCT' for (samples, "
-                          "channels, steps))", UserWarning, stacklevel=2)
+                          f"samples, no better than {chance:.3f} from always predicting the most frequent class "
+                          "(both weighted as in fit); try more epochs, another learning_rate, or check X's layout "
+                          "(layout='NCT' for (samples, channels, steps))", UserWarning, stacklevel=2)
         return self
 
     def predict_proba(self, X):
@@ -526,4 +540,5 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
 
     def predict(self, X):
         """(samples,) predicted labels (from ``classes_``)."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)  # first: it refuses an unfitted estimator
+        return self.classes_[probabilities.argmax(axis=1)]
