@@ -409,3 +409,41 @@ def test_a_lone_rows_prediction_equals_its_prediction_in_a_batch(head):
     for row in (0, 13, 19):
         np.testing.assert_array_equal(model.predict(X[row : row + 1]), batched[row : row + 1])
         np.testing.assert_array_equal(model.predict(X[row : row + 2], batch_size=1), batched[row : row + 2])
+
+
+@pytest.mark.parametrize("head", ["last", "sequence"])
+def test_sample_weight_equals_repeating_and_removing_samples_in_a_full_batch(head):
+    """With the whole data set in one batch, integer sample weights train as repeating each
+    sequence that many times (0: removing it), ragged per-step targets included; weights of any
+    scale train alike (only their ratios count)."""
+    rng = np.random.default_rng(5)
+    X = [rng.standard_normal((n, 3)) for n in (4, 6, 3, 5, 6)]
+    y = ([rng.standard_normal(2) for _ in X] if head == "last"
+         else [rng.standard_normal((len(x), 2)) for x in X])
+    weights = np.array([2, 0, 1, 3, 1])
+
+    def trained(X, y, **options):
+        model = make_model(head=head)
+        model.optimizer = SGD(0.1)
+        model.fit(X, np.stack(y) if head == "last" else y, epochs=3, batch_size=32, shuffle=False, verbose=0,
+                  **options)
+        return model.get_weights()
+
+    repeated = [i for i, w in enumerate(weights) for _ in range(w)]
+    expected = trained([X[i] for i in repeated], [y[i] for i in repeated])
+    for scale in (1.0, 0.01):
+        got = trained(X, y, sample_weight=weights * scale)
+        for name in expected:
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_sample_weight_errors():
+    model = make_model()
+    X, y = np.zeros((4, 5, 3)), np.zeros((4, 2))
+    with pytest.raises(ValueError, match=r"sample_weight: expected 4 real numbers \(one per sequence\), got dtype "
+                                         r"float64 shape \(3,\)"):
+        model.fit(X, y, sample_weight=np.ones(3), verbose=0)
+    with pytest.raises(ValueError, match="sample_weight: expected finite values >= 0, not all zero"):
+        model.fit(X, y, sample_weight=np.zeros(4), verbose=0)
+    with pytest.raises(ValueError, match="sample_weight: expected finite values >= 0"):
+        model.fit(X, y, sample_weight=np.array([1.0, np.nan, 1.0, 1.0]), verbose=0)

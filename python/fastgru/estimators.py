@@ -521,7 +521,7 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
             judged += weights.sum()
             by_class += np.bincount(y_judged, weights=weights, minlength=len(self.classes_))
         accuracy, chance = hits / max(judged, 1e-300), by_class.max() / max(by_class.sum(), 1e-300)
-        if accuracy <= chance:
+        if accuracy <= chance and accuracy < 1:  # (weights on one class alone: chance is 1, and so is a perfect fit)
             where = "held-out" if len(judged_on[0][2]) < len(encoded) else "training"
             warnings.warn(f"GRUClassifier: training ended at chance level: accuracy {accuracy:.3f} on the {where} "
                           f"samples, no better than {chance:.3f} from always predicting the most frequent class "
