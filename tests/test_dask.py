@@ -168,7 +168,7 @@ def test_grid_search_on_the_cluster_finds_what_a_local_search_finds(client):
     grid = {"hidden_size": [4, 8], "learning_rate": [1e-2, 3e-2]}
 
     def search():
-        estimator = GRURegressor(epochs=8, batch_size=16, dtype="float64", random_state=0)
+        estimator = GRURegressor(epochs=8, batch_size=16, ensemble_size=1, dtype="float64", random_state=0)
         return GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
 
     with joblib.parallel_backend("dask"), distributed.get_task_stream(client) as tasks:
