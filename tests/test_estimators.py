@@ -1,5 +1,7 @@
 """The scikit-learn estimators: scikit-learn's own checks, Pipeline, GridSearchCV, clone."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -87,7 +89,7 @@ def test_estimator_errors():
         GRUClassifier().predict(X)
     labels = (y > 0).astype(int)
     for argument, value, message in [
-            ("layout", "NTC", "layout: expected one of 'NTF', 'NCT', got 'NTC'"),
+            ("layout", "NTC", "layout: expected one of None, 'NTF', 'NCT', got 'NTC'"),
             ("scaling", "minmax", "scaling: expected one of 'series\\+level', 'series', 'global', None, got 'minmax'"),
             ("learning_rate_schedule", "step", "learning_rate_schedule: expected one of 'cosine', 'plateau', None"),
             ("patch_length", 0, "patch_length: expected 'auto' or an int >= 1, got 0"),
@@ -156,6 +158,13 @@ def test_ragged_lists_multivariate_and_nct_layout():
     ntf = GRUClassifier(epochs=5, ensemble_size=1, random_state=0).fit(dense, y)
     nct = GRUClassifier(epochs=5, ensemble_size=1, random_state=0, layout="NCT").fit(dense.transpose(0, 2, 1), y)
     assert np.array_equal(ntf.predict_proba(dense), nct.predict_proba(dense.transpose(0, 2, 1)))
+    # (N, channels, T) given with the default layout: read as 3 steps of 50 features, and said so
+    with pytest.warns(UserWarning, match=r"X: read as \(samples, steps, features\): 3 steps of 50 features each\. "
+                      r"If it is \(samples, channels, steps\).*pass layout='NCT'"):
+        GRUClassifier(epochs=1, ensemble_size=1, random_state=0).fit(dense.transpose(0, 2, 1), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        GRUClassifier(epochs=30, ensemble_size=1, layout="NTF", random_state=0).fit(dense.transpose(0, 2, 1), y)
     assert ntf.patch_length_ == 2  # 50 steps, at most 32 for the GRU: patches of 2
 
 

@@ -48,7 +48,7 @@ from .training.optimizers import SGD, Adam, AdamW, cosine_decay
 __all__ = ["GRURegressor", "GRUClassifier"]
 
 _OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD}
-_LAYOUTS = ("NTF", "NCT")
+_LAYOUTS = (None, "NTF", "NCT")
 _SCALINGS = ("series+level", "series", "global", None)
 _SCHEDULES = ("cosine", "plateau", None)
 # validation_fraction="auto": this share held out once there are enough samples to spare it. On
@@ -77,11 +77,11 @@ def _check_choice(value, name, choices):
 
 
 class _GRUEstimator(BaseEstimator):
-    def __init__(self, hidden_size=32, num_layers=1, cell="gru", bidirectional=True, reset_after=True,
-                 dropout=0.0, recurrent_dropout=0.0, epochs=300, batch_size=16, optimizer="adamw",
-                 learning_rate=3e-3, weight_decay=1e-2, clip_grad_norm=1.0, learning_rate_schedule="cosine",
-                 validation_fraction="auto", patience=50, scaling="series+level", patch_length="auto", max_steps=32,
-                 layout="NTF", ensemble_size=5, dtype="float32", random_state=None, verbose=0):
+    # The subclasses' __init__ hold the defaults (scikit-learn reads the parameters from there).
+    def __init__(self, *, hidden_size, num_layers, cell, bidirectional, reset_after, dropout, recurrent_dropout,
+                 epochs, batch_size, optimizer, learning_rate, weight_decay, clip_grad_norm, learning_rate_schedule,
+                 validation_fraction, patience, scaling, patch_length, max_steps, layout, ensemble_size, dtype,
+                 random_state, verbose):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.cell = cell
@@ -128,6 +128,11 @@ class _GRUEstimator(BaseEstimator):
                 X = X[:, :, None]
             elif X.ndim == 3 and self.layout == "NCT":
                 X = X.transpose(0, 2, 1)
+            elif X.ndim == 3 and self.layout is None and reset and X.shape[2] > X.shape[1]:
+                warnings.warn(f"X: read as (samples, steps, features): {X.shape[1]} steps of {X.shape[2]} features "
+                              "each. If it is (samples, channels, steps), as sktime and aeon write it, pass "
+                              "layout='NCT'; layout='NTF' confirms this reading and silences this warning",
+                              UserWarning, stacklevel=3)
             elif X.ndim != 3:
                 expected = "(samples, channels, steps)" if self.layout == "NCT" else "(samples, steps, features)"
                 raise ValueError(f"X: expected (samples, steps) or {expected} (layout={self.layout!r}), "
@@ -400,7 +405,9 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
             series).
         layout: ``"NTF"``: a 3-D X is (samples, steps, features) and a list's items (steps,
             features); ``"NCT"``: (samples, channels, steps) and (channels, steps), sktime's
-            and aeon's layout.
+            and aeon's layout; None (the default): as ``"NTF"``, with a ``UserWarning`` when
+            fit gets a 3-D X of fewer steps than features, which is likelier (samples,
+            channels, steps).
         dtype, random_state, verbose: as named.
 
     Attributes after fit: ``model_`` (the :class:`fastgru.Model`), ``history_``,
@@ -416,7 +423,7 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
                  dropout=0.0, recurrent_dropout=0.0, epochs=300, batch_size=16, optimizer="adamw",
                  learning_rate=3e-3, weight_decay=1e-2, clip_grad_norm=1.0, learning_rate_schedule="cosine",
                  validation_fraction="auto", patience=50, scaling="global", patch_length="auto", max_steps=32,
-                 layout="NTF", ensemble_size=5, dtype="float32", random_state=None, verbose=0):
+                 layout=None, ensemble_size=5, dtype="float32", random_state=None, verbose=0):
         super().__init__(hidden_size=hidden_size, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
                          reset_after=reset_after, dropout=dropout, recurrent_dropout=recurrent_dropout,
                          epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
@@ -479,7 +486,7 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
                  dropout=0.0, recurrent_dropout=0.0, epochs=300, batch_size=16, optimizer="adamw",
                  learning_rate=3e-3, weight_decay=1e-2, clip_grad_norm=1.0, learning_rate_schedule="cosine",
                  validation_fraction="auto", patience=50, scaling="series+level", patch_length="auto", max_steps=32,
-                 layout="NTF", ensemble_size=5, class_weight=None, dtype="float32", random_state=None, verbose=0):
+                 layout=None, ensemble_size=5, class_weight=None, dtype="float32", random_state=None, verbose=0):
         super().__init__(hidden_size=hidden_size, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
                          reset_after=reset_after, dropout=dropout, recurrent_dropout=recurrent_dropout,
                          epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
