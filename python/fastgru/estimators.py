@@ -11,7 +11,8 @@ list of sequences of different lengths, (T_i,) or (T_i, features) each; ``layout
 (samples, channels, steps) arrays (and (channels, T_i) list items) as sktime and aeon write them.
 
 The defaults are chosen to learn on real series without tuning (measured on every UCR/UEA
-classification set sktime ships: README.md, "UCR classification", and ``bench/ucr.py``):
+classification set sktime ships: ``bench/ucr.py``, and README.md, "Classifying series with the
+estimators' defaults"):
 
 - the classifier standardises each series on its own (``scaling="series+level"``) and gives
   the GRU each series' mean and log deviation beside it, which the level-sensitive sets need;
@@ -53,8 +54,8 @@ _SCALINGS = ("series+level", "series", "global", None)
 _SCHEDULES = ("cosine", "plateau", None)
 # validation_fraction="auto": this share held out once there are enough samples to spare it. On
 # the UCR sets of bench/ucr.py (20 to 537 training samples) holding out 20% for early stopping
-# cost accuracy on most sets (README.md, "UCR classification"): their losses on a few dozen
-# held-out samples stop training too early.
+# cost accuracy on 5 of the 9 sets (README.md, "Classifying series with the estimators'
+# defaults"): the losses of a few dozen held-out samples stop training too early.
 _AUTO_VALIDATION_FRACTION, _AUTO_VALIDATION_MIN_SAMPLES = 0.2, 1000
 
 
