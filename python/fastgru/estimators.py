@@ -431,7 +431,8 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
                          weight_decay=weight_decay, clip_grad_norm=clip_grad_norm,
                          learning_rate_schedule=learning_rate_schedule, validation_fraction=validation_fraction,
                          patience=patience, scaling=scaling, patch_length=patch_length, max_steps=max_steps,
-                         layout=layout, ensemble_size=ensemble_size, dtype=dtype, random_state=random_state, verbose=verbose)
+                         layout=layout, ensemble_size=ensemble_size, dtype=dtype, random_state=random_state,
+                         verbose=verbose)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -494,7 +495,8 @@ class GRUClassifier(ClassifierMixin, _GRUEstimator):
                          weight_decay=weight_decay, clip_grad_norm=clip_grad_norm,
                          learning_rate_schedule=learning_rate_schedule, validation_fraction=validation_fraction,
                          patience=patience, scaling=scaling, patch_length=patch_length, max_steps=max_steps,
-                         layout=layout, ensemble_size=ensemble_size, dtype=dtype, random_state=random_state, verbose=verbose)
+                         layout=layout, ensemble_size=ensemble_size, dtype=dtype, random_state=random_state,
+                         verbose=verbose)
         self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None):

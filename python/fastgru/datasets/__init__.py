@@ -45,7 +45,8 @@ def _parse_ts(path: Path):
             continue
         *channels, label = line.split(":")
         if not channels:
-            raise ValueError(f"{path}:{number}: expected comma-separated values and a label after ':', got {line[:40]!r}")
+            raise ValueError(f"{path}:{number}: expected comma-separated values and a label after ':', "
+                             f"got {line[:40]!r}")
         series = [np.array([np.nan if v == "?" else float(v) for v in c.split(",")]) for c in channels]
         if len({len(s) for s in series}) != 1:
             raise ValueError(f"{path}:{number}: expected the channels of a case to have one length, got "
