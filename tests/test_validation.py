@@ -1,5 +1,6 @@
-"""Validation on real data with fixed seeds: the sunspot demo and two UCR classification sets
-(their canonical train/test splits, read from sktime's package data)."""
+"""Validation on real data with fixed seeds: the sunspot demo, the estimators' defaults, and
+UCR/UEA classification sets (their canonical train/test splits, read from sktime's package
+data)."""
 
 import time
 
