@@ -18,7 +18,7 @@ estimators' defaults"):
   the GRU each series' mean and log deviation beside it, which the level-sensitive sets need;
   the regressor standardises each feature over the training set (``scaling="global"``);
 - series longer than ``max_steps`` (32) are cut into patches of consecutive steps, so that the
-  GRU sees at most 32 steps whatever T;
+  GRU sees at most 32 steps whatever T (of sequences of different lengths, the median one);
 - a bidirectional GRU of 32 units, AdamW (weight decay 0.01, gradients clipped to norm 1),
   300 epochs under a cosine learning-rate schedule, batches of 16;
 - an ensemble of 5 such models (seeds ``random_state + i``), their outputs averaged;
@@ -231,8 +231,10 @@ class _GRUEstimator(BaseEstimator):
             self.x_scale_ = np.where(deviation > 0, deviation, 1.0)
         features = X[0].shape[1] if isinstance(X, list) else X.shape[2]
         self.n_step_features_ = features
-        longest = max(len(x) for x in X) if isinstance(X, list) else X.shape[1]
-        self.patch_length_ = (max(1, math.ceil(longest / self.max_steps)) if self.patch_length == "auto"
+        # sequences of different lengths: patches fitted to the median one, not the longest (PLAID's
+        # 100-step series would get 3 steps from patches fitted to its 1344-step ones)
+        typical = float(np.median([len(x) for x in X])) if isinstance(X, list) else X.shape[1]
+        self.patch_length_ = (max(1, math.ceil(typical / self.max_steps)) if self.patch_length == "auto"
                               else int(self.patch_length))
         return self._transform(X)
 
@@ -398,12 +400,15 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
             ``"auto"``: 0.2 from 1000 samples on, 0 below (small sets train better on all
             their samples for all ``epochs``, the cosine schedule ending the learning).
         scaling: ``"series"`` (each sequence, each feature, to mean 0 and deviation 1 over its
-            own steps), ``"global"`` (each feature over all the training steps), or None.
+            own steps), ``"series+level"`` (the classifier's default: as ``"series"``, and each
+            step also carries the sequence's mean and log deviation per feature, in units of
+            the training steps' deviation: 2F more inputs), ``"global"`` (the regressor's
+            default: each feature over all the training steps), or None.
         patch_length, max_steps: each step the GRU sees is ``patch_length`` consecutive steps
             of the series side by side (``patch_length * features`` inputs; the last patch
             filled with the sequence's last step); ``"auto"``: the smallest patch length that
-            leaves the longest training sequence at most ``max_steps`` steps (1 for short
-            series).
+            leaves the training sequences at most ``max_steps`` steps (1 for short series);
+            for sequences of different lengths, the median one.
         layout: ``"NTF"``: a 3-D X is (samples, steps, features) and a list's items (steps,
             features); ``"NCT"``: (samples, channels, steps) and (channels, steps), sktime's
             and aeon's layout; None (the default): as ``"NTF"``, with a ``UserWarning`` when
