@@ -235,8 +235,13 @@ def test_ensemble_averages_its_models():
     labels = (y > 0).astype(int)
     model = GRUClassifier(hidden_size=8, epochs=5, ensemble_size=3, random_state=4).fit(X, labels)
     assert len(model.models_) == 3
-    seeds = {member.seed for member in model.models_}
-    assert seeds == {4, 5, 6}
+    seeds = [member.seed for member in model.models_]
+    assert len(set(seeds)) == 3
+    # the next random_state shares no model; a larger ensemble begins with the same ones
+    assert not set(seeds) & {member.seed for member in GRUClassifier(epochs=1, ensemble_size=3, random_state=5)
+                              .fit(X, labels).models_}
+    assert [member.seed for member in GRUClassifier(epochs=1, ensemble_size=4, random_state=4)
+            .fit(X, labels).models_][:3] == seeds
     each = []
     for member in model.models_:
         logits = member.predict(model._transform(X)).astype(np.float64)

@@ -21,7 +21,7 @@ estimators' defaults"):
   GRU sees at most 32 steps whatever T (of sequences of different lengths, the median one);
 - a bidirectional GRU of 32 units, AdamW (weight decay 0.01, gradients clipped to norm 1),
   300 epochs under a cosine learning-rate schedule, batches of 16;
-- an ensemble of 5 such models (seeds ``random_state + i``), their outputs averaged;
+- an ensemble of 5 such models (their seeds drawn from ``random_state``), their outputs averaged;
 - from 1000 samples on, 20% held out for early stopping (best weights restored); below that
   every sample trains: on the small UCR sets a hold-out cost accuracy;
 - a ``UserWarning`` when training ends no better than chance.
@@ -314,9 +314,12 @@ class _GRUEstimator(BaseEstimator):
         seed = self._seed()
         input_size = X[0].shape[1] if isinstance(X, list) else X.shape[2]
         take = (lambda rows: [X[r] for r in rows]) if isinstance(X, list) else (lambda rows: X[rows])
+        # One seed per model drawn from random_state's: random_state 0 and 1 share no model (as
+        # seeds 0..4 and 1..5 would share four); an ensemble of 3 is the first 3 of 5.
+        member_seeds = ([None] * self.ensemble_size if seed is None
+                        else np.random.SeedSequence(seed).generate_state(self.ensemble_size).tolist())
         self.models_, self.histories_, judged_on = [], [], []
-        for member in range(self.ensemble_size):
-            member_seed = None if seed is None else seed + member
+        for member_seed in member_seeds:
             model = self._new_model(input_size, outputs, loss, member_seed)
             callbacks, validation = [], None
             monitor = "val_loss" if held_out else "loss"
