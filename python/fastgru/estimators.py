@@ -417,10 +417,13 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
             and aeon's layout; None (the default): as ``"NTF"``, with a ``UserWarning`` when
             fit gets a 3-D X of fewer steps than features, which is likelier (samples,
             channels, steps).
+        ensemble_size: how many models train, each with its own seed drawn from
+            ``random_state`` (and its own hold-out); predictions average their outputs (the
+            classifier: their probabilities).
         dtype, random_state, verbose: as named.
 
-    Attributes after fit: ``model_`` (the :class:`fastgru.Model`), ``history_``,
-    ``patch_length_``, and for an array X ``n_features_in_``, which is X's second axis as
+    Attributes after fit: ``models_`` (the ensemble's :class:`fastgru.Model` objects),
+    ``histories_`` (their training histories; ``history_``: the first's), ``patch_length_``, and for an array X ``n_features_in_``, which is X's second axis as
     scikit-learn counts it (the steps T, or the channels with ``layout="NCT"``): predict wants
     arrays of that width, and the fitted features per step. A list X may have any lengths.
     y: (samples,) or (samples, targets); predictions are float64. A ``UserWarning`` says when
@@ -482,7 +485,7 @@ class GRURegressor(RegressorMixin, _GRUEstimator):
 class GRUClassifier(ClassifierMixin, _GRUEstimator):
     """A GRU (or another cell: ``cell``) sequence classifier: the last states through a dense
     layer, trained with softmax cross-entropy. Takes any labels (``classes_`` holds them,
-    sorted). Arguments as :class:`GRURegressor`'s (``scaling`` defaults to ``"series"``), and
+    sorted). Arguments as :class:`GRURegressor`'s (``scaling`` defaults to ``"series+level"``), and
     ``class_weight``: None, ``"balanced"`` (weights inversely proportional to the classes'
     frequencies) or a dict {label: weight} (labels not in it weigh 1), multiplied into
     ``sample_weight``. Validation losses are unweighted.
