@@ -132,6 +132,17 @@ fastgru::MergeMode parse_merge(const std::string& merge) {
   return static_cast<fastgru::MergeMode>(chosen - names.begin());
 }
 
+// "full" (the network's own type), "bf16" or "int8" (fastgru::Precision's order).
+fastgru::Precision parse_precision(const std::string& precision) {
+  static const std::vector<std::string> names{"full", "bf16", "int8"};
+  const auto chosen = std::find(names.begin(), names.end(), precision);
+  if (chosen == names.end()) {
+    throw py::value_error("precision: expected " + fastgru::cells::name_list(names, "'") + ", got '" +
+                          precision + "'");
+  }
+  return static_cast<fastgru::Precision>(chosen - names.begin());
+}
+
 // Every cell's description (cells/cell_table.h), keyed by its Python class name.
 py::dict cell_descriptions() {
   auto strings = [](const std::vector<std::string>& names) {
@@ -182,10 +193,10 @@ class PyGru {
         double dropout, double recurrent_dropout, double zoneout, const std::string& cell,
         const std::vector<BatchNormArrays>& batch_norm, const std::string& activation,
         double negative_slope, double bn_eps, const std::string& gates, bool reverse,
-        const std::string& merge)
+        const std::string& merge, const std::string& precision)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
-                      negative_slope, bn_eps, gates, reverse, merge)) {}
+                      negative_slope, bn_eps, gates, reverse, merge, precision)) {}
   // A network the C++ loader read from a model file.
   explicit PyGru(fastgru::Network<Real>&& gru) : gru_(std::move(gru)) {}
 
@@ -404,7 +415,7 @@ class PyGru {
                                      const std::vector<BatchNormArrays>& batch_norm,
                                      const std::string& activation, double negative_slope,
                                      double bn_eps, const std::string& gates, bool reverse,
-                                     const std::string& merge) {
+                                     const std::string& merge, const std::string& precision) {
     fastgru::NetworkConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
@@ -412,6 +423,7 @@ class PyGru {
     config.bidirectional = bidirectional;
     config.reverse = reverse;
     config.merge = parse_merge(merge);
+    config.precision = parse_precision(precision);
     config.mode = reset_after ? fastgru::ResetMode::after : fastgru::ResetMode::before;
     config.bias = bias;
     config.dropout = dropout;
@@ -472,14 +484,14 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
                     const std::vector<LayerArrays>&, double, double, double, const std::string&,
                     const std::vector<BatchNormArrays>&, const std::string&, double, double,
-                    const std::string&, bool, const std::string&>(),
+                    const std::string&, bool, const std::string&, const std::string&>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
            py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
            py::arg("activation") = "", py::arg("negative_slope") = 0.01,
            py::arg("bn_eps") = 1e-5, py::arg("gates") = "full", py::arg("reverse") = false,
-           py::arg("merge") = "concat")
+           py::arg("merge") = "concat", py::arg("precision") = "full")
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0,
            py::arg("mask") = py::none())

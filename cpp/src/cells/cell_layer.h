@@ -156,6 +156,14 @@ class CellLayer {
   const Real* input_backward_panels() const { return input_backward_panels_.data(); }
 
  protected:
+  // An inference-only cell that keeps its weights in its own form (a bf16 or int8 layer): the
+  // base holds its sizes alone, no float weights or panels.
+  struct SizesOnly {};
+  CellLayer(SizesOnly, const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
+            Index gates, Index recurrent_gates)
+      : kernels_(&kernels), input_(input), hidden_(hidden), gates_(gates),
+        recurrent_gates_(recurrent_gates) {}
+
   // projection = x's rows · panels + bias, panels natural (K = I, N = G).
   void project(const InputRows<Real>& x, const Real* panels, const Real* bias,
                Real* projection) const;

@@ -8,6 +8,7 @@ initialisation, converters); the names, shapes and gate counts come from that en
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from typing import Mapping, Optional, Tuple
@@ -33,6 +34,8 @@ _CORE_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # How a bidirectional layer gives its two directions (Keras Bidirectional's merge_mode): side by
 # side, their sum, product or mean, or None: apart, on an axis of their own.
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+# The products' arithmetic: the layer's dtype, then the modes of quantize (fastgru::Precision's order).
+_PRECISIONS = ("full", "bf16", "int8")
 
 # How a model file's configuration fields of every layer are checked (a cell adds its options).
 _COMMON_FILE_FIELDS = {
@@ -110,6 +113,7 @@ class RecurrentLayer:
         buffers = self._buffer_names()
         self.grads = {name: np.zeros(shape, self.dtype) for name, shape in self._parameter_shapes().items()
                       if name not in buffers}
+        self._precision = "full"
         self._core = self._make_core()
         self._saved = None
 
@@ -184,8 +188,49 @@ class RecurrentLayer:
             self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.reset_after, self.bias,
             self._per_direction(self._params), self.dropout, self.recurrent_dropout, self.zoneout,
             self._description["cell"], reverse=self.reverse, merge=self.merge_mode or "concat",
-            **self._cell_core_arguments(),
+            precision=self._precision, **self._cell_core_arguments(),
         )
+
+    # ----------------------------------------------------------------------- reduced precision
+    @property
+    def precision(self) -> str:
+        """The products' arithmetic: ``"full"`` (the layer's dtype), or ``"bf16"`` / ``"int8"`` for
+        a layer made by :meth:`quantize`."""
+        return self._precision
+
+    def quantize(self, mode: str):
+        """An inference-only copy of this layer whose products run in reduced precision
+        (EQUATIONS.md §9); this layer is left as it is.
+
+        Args:
+            mode: ``"bf16"``: weights and each product's input rows (x, h, and r ⊙ h for
+                reset-before) rounded to bfloat16, sums in float32. ``"int8"``: weights in int8
+                with one scale per row, each product's input rows quantized to int8 with one
+                scale per row at every step, sums in int32. Gates and states stay in float32.
+        Returns:
+            A layer of the same class and settings with :attr:`precision` ``mode``, taking the
+            same inference calls (``q(x, h0, lengths=..., mask=...)``, ``q.step``), pickling;
+            ``forward(train=True)`` refuses. Float32 GRUs with their full gates only.
+        """
+        if mode not in _PRECISIONS[1:]:
+            raise ValueError(f"mode: expected one of {_PRECISIONS[1:]}, got {mode!r}")
+        cls = type(self).__name__
+        if self._precision != "full":
+            raise ValueError(f"quantize: this {cls} is {self._precision} already; quantize the float32 layer it "
+                             "was made from")
+        if cls != "GRU" or self.config().get("gates", "full") != "full":
+            raise ValueError(f"quantize: bf16 and int8 run the GRU with its full gates (gates='full'), not yet "
+                             f"the {cls}{' with gates=' + repr(self.gates) if cls == 'GRU' else ''}")
+        if self.dtype != np.float32:
+            raise ValueError(f"quantize: bf16 and int8 layers compute in float32; got a {self.dtype} {cls}: "
+                             f"build a float32 one first: {cls}(**{{**layer.config(), 'dtype': 'float32'}}) "
+                             "and load_state_dict(layer.state_dict())")
+        quantized = copy.copy(self)
+        quantized.__dict__.update(_precision=mode, _states=None, _states_lock=threading.Lock(), _saved=None,
+                                  _cache=_CORE[self.dtype][1](), _training_lock=threading.Lock(),
+                                  grads={name: np.zeros_like(array) for name, array in self.grads.items()})
+        quantized._core = quantized._make_core()
+        return quantized
 
     def _on_training_forward(self, core):
         """Runs after each training forward by ``core``, before the lock is released."""
@@ -298,6 +343,9 @@ class RecurrentLayer:
     def save(self, path) -> None:
         """Writes the weights and configuration to a ``.safetensors`` file; ``fastgru.load(path)``
         reads it back (see :mod:`fastgru.model_file`)."""
+        if self._precision != "full":
+            raise ValueError(f"save: model files hold float weights; save the float32 layer this {self._precision} "
+                             f"one was made from and quantize it after fastgru.load")
         model_file.save_layer(self, path)
 
     def zero_grad(self) -> None:
@@ -316,7 +364,7 @@ class RecurrentLayer:
 
     def __setstate__(self, state):
         # Layers pickled before reverse layers existed run forward in time.
-        state = {"reverse": False, "merge_mode": "concat", "stateful": False, **state}
+        state = {"reverse": False, "merge_mode": "concat", "stateful": False, "_precision": "full", **state}
         # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
         dtype = np.dtype(state["dtype"].name)
 
@@ -490,6 +538,9 @@ class RecurrentLayer:
         if mask is not None:
             mask = self._check_mask(mask, lengths, steps, batch, unbatched, train)
         self._before_forward(train, steps, batch, lengths)
+        if train and self._precision != "full":
+            raise ValueError(f"train: this {type(self).__name__}'s products run in {self._precision}, for inference "
+                             "only (call it, or forward(..., train=False)); train the float32 layer, then quantize it")
         if not train:
             y, h_n = self._inference_core().forward(x, h0, lengths, self.batch_first, None, 0, mask)
         else:
