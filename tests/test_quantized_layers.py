@@ -1,0 +1,152 @@
+"""bf16 and int8 GRUs (EQUATIONS.md §9): GRU.quantize against the NumPy definition of the same
+quantization (fastgru.reference_quantized) on every instruction set (conftest's isa fixture),
+and what a quantized layer refuses."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import fastgru
+from fastgru import reference_quantized as rq
+
+from .helpers import normalised_error
+
+MODES = ("bf16", "int8")
+# One step from the same state agrees with the definition to float32 rounding, but for
+# reset-before in bf16: its candidate's input r ⊙ h is rounded to bf16 after r, which the kernels
+# compute in float32 and the definition in float64, so an element lying at a rounding boundary may
+# round the other way: one bf16 ulp of |r ⊙ h| times a weight of ±1/√H, a few 1e-4 at most.
+STEP_TOLERANCE = {("bf16", True): 2e-6, ("int8", True): 2e-6, ("bf16", False): 1e-3, ("int8", False): 2e-6}
+
+
+def _layer(I, H, reset_after, seed=0, **settings):
+    return fastgru.GRU(I, H, reset_after=reset_after, seed=seed, **settings)
+
+
+def _weights(layer, suffix="_l0"):
+    return [layer.state_dict()[name + suffix] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("I, H, B", [(1, 1, 1), (5, 7, 3), (19, 37, 5), (33, 100, 17), (64, 256, 2)])
+def test_each_step_matches_the_definition(mode, reset_after, I, H, B):
+    layer = _layer(I, H, reset_after, seed=H)
+    q = layer.quantize(mode)
+    rng = np.random.default_rng(I + H)
+    h = rng.uniform(-1, 1, (B, H)).astype(np.float32)
+    for t in range(4):
+        x_t = (rng.standard_normal((B, I)) * (1 + t)).astype(np.float32)
+        _, h_next = q.step(x_t, h[np.newaxis])
+        expected, _ = rq.gru_forward_quantized(x_t[np.newaxis], h, *_weights(layer), reset_after=reset_after,
+                                               mode=mode)
+        assert np.abs(h_next[0] - expected[0]).max() <= STEP_TOLERANCE[mode, reset_after]
+        h = h_next[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_sequences_match_the_definition_and_stay_near_float32(mode, reset_after):
+    layer = _layer(24, 48, reset_after, seed=3)
+    q = layer.quantize(mode)
+    x = np.random.default_rng(4).standard_normal((30, 6, 24)).astype(np.float32)
+    h0 = np.random.default_rng(5).uniform(-1, 1, (1, 6, 48)).astype(np.float32)
+    y, h_n = q(x, h0)
+    expected, _ = rq.gru_forward_quantized(x, h0[0], *_weights(layer), reset_after=reset_after, mode=mode)
+    y_float, _ = layer(x, h0)
+    quantization_error = normalised_error(expected, y_float)
+    # Rounding differences compound over the steps, but stay far below the quantization's own.
+    assert normalised_error(y, expected) <= 0.05 * quantization_error
+    assert 1e-5 < quantization_error < (1e-2 if mode == "bf16" else 3e-2)
+    np.testing.assert_array_equal(h_n[0], y[-1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_layers_directions_lengths_masks_and_batch_first(mode):
+    layer = fastgru.GRU(6, 10, num_layers=2, bidirectional=True, batch_first=True, seed=2)
+    q = layer.quantize(mode)
+    x = np.random.default_rng(0).standard_normal((4, 9, 6)).astype(np.float32)
+    lengths = np.array([9, 3, 0, 6])
+    y, h_n = q(x, lengths=lengths)
+    assert y.shape == (4, 9, 20) and h_n.shape == (4, 4, 10)
+    for b, n in enumerate(lengths):
+        if n == 0:
+            assert not y[b].any()
+            continue
+        y_b, h_b = q(x[b:b + 1, :n])
+        np.testing.assert_allclose(y[b, :n], y_b[0], atol=1e-6)
+        np.testing.assert_allclose(h_n[:, b], h_b[:, 0], atol=1e-6)
+        assert not y[b, n:].any()
+    # A mask keeps the state through the masked steps (as float32 layers do).
+    mask = np.ones((4, 9), bool)
+    mask[1, 4:] = False
+    y_masked, _ = q(x, mask=mask)
+    np.testing.assert_array_equal(y_masked[1, 4:, :10], np.broadcast_to(y_masked[1, 3, :10], (5, 10)))
+    # Close to the float32 layer, as the quantization allows.
+    assert normalised_error(q(x)[0], layer(x)[0]) < (1e-2 if mode == "bf16" else 3e-2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_streaming_steps_equal_the_whole_sequence_and_threads_agree(mode):
+    layer = fastgru.GRU(32, 64, num_layers=2, seed=7)
+    q = layer.quantize(mode)
+    x = np.random.default_rng(1).standard_normal((12, 40, 32)).astype(np.float32)
+    y, h_n = q(x)
+    h = None
+    for t in range(12):
+        y_t, h = q.step(x[t], h)
+        np.testing.assert_allclose(y_t, y[t], atol=1e-6)
+    np.testing.assert_allclose(h, h_n, atol=1e-6)
+    previous = fastgru.get_num_threads()
+    try:
+        fastgru.set_num_threads(1)
+        y_one, _ = q(x)
+        fastgru.set_num_threads(2)
+        y_two, _ = q(x)
+    finally:
+        fastgru.set_num_threads(previous)
+    np.testing.assert_allclose(y_one, y_two, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_quantized_copies_pickle_and_leave_the_original_alone(mode):
+    layer = fastgru.GRU(8, 16, seed=1)
+    x = np.random.default_rng(2).standard_normal((5, 3, 8)).astype(np.float32)
+    before = layer(x)[0]
+    q = layer.quantize(mode)
+    assert q.precision == mode and layer.precision == "full" and type(q) is fastgru.GRU
+    np.testing.assert_array_equal(layer(x)[0], before)
+    restored = pickle.loads(pickle.dumps(q))
+    assert restored.precision == mode
+    np.testing.assert_array_equal(restored(x)[0], q(x)[0])
+    # Training, and quantizing twice, are refused by name.
+    with pytest.raises(ValueError, match=f"train: .*{mode}.*inference only"):
+        q.forward(x, train=True)
+    with pytest.raises(RuntimeError, match="backward"):
+        q.backward(np.zeros_like(before))
+    with pytest.raises(ValueError, match=f"quantize: .*{mode} already"):
+        q.quantize("bf16")
+
+
+def test_what_quantize_refuses():
+    layer = fastgru.GRU(3, 4)
+    with pytest.raises(ValueError, match=r"mode: expected one of \('bf16', 'int8'\), got 'fp8'"):
+        layer.quantize("fp8")
+    with pytest.raises(ValueError, match="quantize: .*float32.*float64"):
+        fastgru.GRU(3, 4, dtype="float64").quantize("bf16")
+    with pytest.raises(ValueError, match="quantize: .*not yet the MGU"):
+        fastgru.MGU(3, 4).quantize("int8")
+    with pytest.raises(ValueError, match="quantize: .*gates='hidden'"):
+        fastgru.GRU(3, 4, gates="hidden").quantize("int8")
+
+
+def test_int8_refuses_inputs_it_cannot_scale():
+    q = fastgru.GRU(3, 4).quantize("int8")
+    x = np.ones((2, 1, 3), np.float32)
+    x[1, 0, 2] = np.inf
+    with pytest.raises(ValueError, match="x: int8 quantization needs finite values, got inf"):
+        q(x)
+    # bf16 carries a NaN through, as float32 does.
+    y, _ = fastgru.GRU(3, 4).quantize("bf16")(np.where(np.isinf(x), np.nan, x))
+    assert np.isfinite(y[0]).all() and np.isnan(y[1]).all()
