@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import numbers
@@ -297,6 +298,21 @@ class Model:
         self.metadata: dict = {}
 
     # ------------------------------------------------------------------ parameters
+    def quantize(self, mode: str) -> "Model":
+        """An inference-only copy whose recurrent layer runs in ``mode`` (``"bf16"`` or ``"int8"``,
+        :meth:`fastgru.GRU.quantize`); the embedding and the head stay in float32 and this model
+        is left as it is. The copy predicts, scores, steps and generates as this one does;
+        :meth:`fit` refuses."""
+        quantized_layer = self.recurrent.quantize(mode)
+        quantized = copy.copy(self)
+        quantized.__dict__.update({name: value.copy() for name, value in self.__dict__.items()
+                                   if isinstance(value, np.ndarray)})
+        quantized.metadata = copy.deepcopy(self.metadata)
+        quantized._rng = np.random.default_rng(self.seed)
+        quantized.recurrent = quantized_layer
+        quantized.optimizer = copy.deepcopy(self.optimizer)
+        return quantized
+
     def set_output_scaling(self, scale, offset=None) -> None:
         """Predictions in the targets' own units: :meth:`predict` and :meth:`step` return
         ``head(h) * scale + offset`` (see the class's docstring for :meth:`fit`).
@@ -576,6 +592,10 @@ class Model:
             ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
             its optimiser step, as in Keras).
         """
+        precision = getattr(self.recurrent, "precision", "full")
+        if precision != "full":
+            raise ValueError(f"fit: this model's recurrent layer runs in {precision}, for inference only; fit the "
+                             "float32 model it was quantized from, then quantize it again")
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
