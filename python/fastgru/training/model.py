@@ -1079,7 +1079,7 @@ class Model:
         model.metadata = user_metadata
         return model
 
-    def to_onnx(self, path, lengths: bool = False) -> None:
+    def to_onnx(self, path, lengths: bool = False, layout: int = 0) -> None:
         """Writes the model as standard ONNX (opset 14; needs the ``onnx`` package), to run in
         ONNX Runtime or any ONNX backend: the recurrent layer's GRU nodes
         (:meth:`fastgru.GRU.to_onnx`), the head as MatMul and Add, the output scaling as Mul and
@@ -1094,12 +1094,17 @@ class Model:
         ``"sequence"``, zero past each row's length); for a cross-entropy model (logits) a
         second output, ``probabilities``, what :meth:`predict_proba` gives. (ONNX Runtime's GRU
         computes in float32 only: it refuses the model of a float64 layer.)
+
+        ``layout``: the GRU nodes' ``layout`` attribute, as for :meth:`fastgru.GRU.to_onnx`: 0,
+        time-major (ONNX Runtime's CPU GRU runs only these); 1, batch-major, as the model's
+        inputs are (no Transpose around the nodes). Inputs and outputs are the same either way.
         """
         from onnx import TensorProto, checker, helper, numpy_helper, save
 
-        from ..layers.gru import _ONNX_OPSET, GRU, _require_gru
+        from ..layers.gru import _ONNX_OPSET, GRU, _onnx_layout, _require_gru
 
         lengths = boolean(lengths, "lengths")
+        layout = _onnx_layout(layout)
         layer = self.recurrent
         if not isinstance(layer, GRU):
             raise ValueError(f"to_onnx: ONNX has a GRU operator but none for the {type(layer).__name__}; only a Model "
@@ -1130,8 +1135,9 @@ class Model:
         if lengths:
             inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["N"]))
             sequence_lens = node("Cast", ["lengths"], "sequence_lens", to=TensorProto.INT32)
-        time_major = node("Transpose", [x], "x_time_major", perm=[1, 0, 2])
-        y, final_states = layer._onnx_layers(time_major, sequence_lens, "", nodes, constant)
+        if not layout:
+            x = node("Transpose", [x], "x_time_major", perm=[1, 0, 2])
+        y, final_states = layer._onnx_layers(x, sequence_lens, "", nodes, constant, layout)
         if self.head == "last":
             # the last layer's final states (D, N, H) -> (N, D*H), directions side by side
             states = node("Transpose", [final_states[-1]], "final_n_d_h", perm=[1, 0, 2])
@@ -1146,7 +1152,8 @@ class Model:
                 y = node("Mul" if merge == "mul" else "Add", halves, "y_merged")
                 if merge == "ave":
                     y = node("Mul", [y, constant("one_half", np.array(0.5, layer.dtype))], "y_mean")
-            features = node("Transpose", [y], "features", perm=[1, 0, 2])
+            features = node("Identity" if layout else "Transpose", [y], "features",
+                            **({} if layout else {"perm": [1, 0, 2]}))
             shape = ["N", "T", self.outputs]
         product = node("MatMul", [features, constant("head.weight_t", np.ascontiguousarray(self.head_weight.T))], "product")
         head = node("Add", [product, constant("head.bias", self.head_bias)], "head")
