@@ -267,7 +267,7 @@ def test_model_checkpoint_every_epoch_with_a_formatted_name(tmp_path):
     assert checkpoint.best == max(history.history["accuracy"])
 
 
-def test_csv_logger_writes_every_epoch_as_keras_does(tmp_path):
+def test_csv_logger_writes_every_epoch_as_keras_does(tmp_path, keras):
     X, y = regression_data(16)
     path = tmp_path / "log.csv"
     model = make_model()
@@ -278,6 +278,14 @@ def test_csv_logger_writes_every_epoch_as_keras_does(tmp_path):
     assert [row[0] for row in rows[1:]] == ["0", "1", "2"]
     for column, name in enumerate(rows[0][1:], start=1):
         assert [float(row[column]) for row in rows[1:]] == history.history[name]  # written exactly
+    # Keras's CSVLogger given the same logs writes the same bytes
+    keras_path = tmp_path / "keras.csv"
+    keras_logger = keras.callbacks.CSVLogger(str(keras_path))
+    keras_logger.on_train_begin()
+    for epoch in history.epochs:
+        keras_logger.on_epoch_end(epoch, {name: values[epoch] for name, values in history.history.items()})
+    keras_logger.on_train_end()
+    assert path.read_bytes() == keras_path.read_bytes()
 
     # append: more rows under the same header; another separator
     model.fit(X, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0, callbacks=[CSVLogger(path, append=True)])
