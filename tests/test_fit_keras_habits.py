@@ -310,6 +310,8 @@ def test_bad_inputs_name_the_argument(tmp_path):
     for fraction in ("0.2", True):
         with pytest.raises(TypeError, match="validation_split: expected a number in"):
             model.fit(X, y, validation_split=fraction, verbose=0)
+    for none in (0, 0.0, None):  # Keras's default and its falsy spelling: no split
+        assert "val_loss" not in model.fit(X, y, epochs=1, validation_split=none, verbose=0).history
     with pytest.raises(ValueError, match="validation_split, validation_data: expected one of them, got both"):
         model.fit(X, y, validation_split=0.2, validation_data=(X, y), verbose=0)
     with pytest.raises(ValueError, match="validation_split: 1 samples cannot be split"):
@@ -335,7 +337,7 @@ def test_bad_inputs_name_the_argument(tmp_path):
     with pytest.raises(TypeError, match="class_weight: expected a dict {class index: weight}, got list"):
         classifier.fit(X, labels, class_weight=[1.0, 2.0, 3.0], verbose=0)
     for key in (3, -1, "0", 1.0):
-        with pytest.raises(ValueError, match=rf"class_weight: expected class indices in 0..2 as keys .*got the key {key!r}"):
+        with pytest.raises(ValueError, match=rf"class_weight: expected class indices in 0..2 as keys .*key {key!r}"):
             classifier.fit(X, labels, class_weight={key: 1.0}, verbose=0)
     for weight in (-1.0, float("nan"), float("inf"), "2"):
         with pytest.raises(ValueError, match="class_weight: expected finite weights >= 0"):

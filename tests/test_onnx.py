@@ -302,7 +302,8 @@ def test_from_onnx_reads_batch_major_nodes(tmp_path, direction, linear_before_re
 
 @pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "time_major"])
 @pytest.mark.parametrize("config", [dict(), dict(num_layers=2, reverse=True, reset_after=False),
-                                    dict(num_layers=2, bidirectional=True)], ids=["forward", "reverse", "bidirectional"])
+                                    dict(num_layers=2, bidirectional=True)],
+                         ids=["forward", "reverse", "bidirectional"])
 def test_to_onnx_writes_batch_major_nodes(tmp_path, config, batch_first):
     B, T, I, H = 3, 6, 4, 5
     layer = fastgru.GRU(I, H, batch_first=batch_first, seed=3, **config)

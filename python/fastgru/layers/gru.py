@@ -222,8 +222,8 @@ class GRU(RecurrentLayer):
             sequence_lens = "sequence_lens"
         if initial_state:
             inputs.append(helper.make_tensor_value_info("h0", element, [L * D, "B", H]))
-        current, final_states = self._onnx_layers(current, sequence_lens, "h0" if initial_state else "", nodes, constant,
-                                                  layout)
+        h0 = "h0" if initial_state else ""
+        current, final_states = self._onnx_layers(current, sequence_lens, h0, nodes, constant, layout)
         if self.batch_first != bool(layout):
             nodes.append(helper.make_node("Transpose", [current], ["y"], perm=[1, 0, 2]))
         else:

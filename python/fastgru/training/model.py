@@ -642,7 +642,7 @@ class Model:
             epochs, batch_size: passes over the data, and sequences per optimiser step.
             validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, scored after
                 each epoch (``val_loss``, ``val_accuracy``).
-            validation_split: 0 (none), or a fraction in (0, 1) of the samples held out for
+            validation_split: 0 or None (none), or a fraction in (0, 1) of the samples held out for
                 validation instead of ``validation_data`` (not both): as in Keras, the last
                 ones, before any shuffling (the first ``floor(N * (1 - validation_split))``
                 train), with their lengths and sample weights.
@@ -694,7 +694,7 @@ class Model:
                                  "class weights into sample_weight to combine them)")
             sample_weights = _sample_weights(sample_weight, len(sequences), self.head_weight.dtype)
         validation = None
-        if validation_split != 0:
+        if validation_split is not None and validation_split != 0:
             if validation_data is not None:
                 raise ValueError("validation_split, validation_data: expected one of them, got both")
             split_at = _validation_split_point(validation_split, len(sequences))
