@@ -333,8 +333,10 @@ class RecurrentLayer:
     @classmethod
     def _file_fields(cls):
         """field -> :class:`fastgru.model_file.Field`: how a model file's configuration of this
-        class is checked (exactly :meth:`config`'s fields)."""
-        return {name: _COMMON_FILE_FIELDS.get(name) or cls._OPTION_FIELDS[name] for name in cls._config_names()}
+        class is checked: :meth:`config`'s fields and ``precision``)."""
+        fields = {name: _COMMON_FILE_FIELDS.get(name) or cls._OPTION_FIELDS[name] for name in cls._config_names()}
+        # Not a constructor argument: a bf16 or int8 layer is the float32 one, quantized on load.
+        return {**fields, "precision": model_file.PRECISION}
 
     def config(self) -> dict:
         """The constructor arguments that rebuild this layer (without its weights or seed)."""
@@ -342,10 +344,8 @@ class RecurrentLayer:
 
     def save(self, path) -> None:
         """Writes the weights and configuration to a ``.safetensors`` file; ``fastgru.load(path)``
-        reads it back (see :mod:`fastgru.model_file`)."""
-        if self._precision != "full":
-            raise ValueError(f"save: model files hold float weights; save the float32 layer this {self._precision} "
-                             f"one was made from and quantize it after fastgru.load")
+        reads it back (see :mod:`fastgru.model_file`). A bf16 or int8 layer (:meth:`quantize`)
+        writes its weights quantized, as it computes with them."""
         model_file.save_layer(self, path)
 
     def zero_grad(self) -> None:

@@ -14,8 +14,8 @@ import numpy as np
 from .._arguments import boolean, positive_int, real_number
 from .._version import __version__
 from ..layers import LAYER_CLASSES
-from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_tensors, layer_plan, parse_json, refusal,
-                          refused_as, write_model_file)
+from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_tensors, dequantized, file_config, file_dtype,
+                          layer_plan, parse_json, refusal, refused_as, stored_weights, write_model_file)
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
@@ -1039,12 +1039,15 @@ class Model:
             return ValueError(f"metadata: {reason}")
 
         _user_metadata(text, refuse)  # what load would refuse is not written
-        write_model_file(path, self.get_weights(), {
+        # The recurrent layer's tensors as a file of its precision holds them (bf16, int8: quantized).
+        weights = {name: array for name, array in self.get_weights().items() if not name.startswith("recurrent.")}
+        weights.update({f"recurrent.{name}": array for name, array in stored_weights(self.recurrent).items()})
+        write_model_file(path, weights, {
             "user_metadata": text,
             "format": "fastgru", "format_version": str(FORMAT_VERSION), "class": "Model",
             "config": json.dumps(self.config()),
             "recurrent_class": type(self.recurrent).__name__,
-            "recurrent_config": json.dumps(self.recurrent.config()),
+            "recurrent_config": json.dumps(file_config(self.recurrent)),
             "fastgru_version": __version__,
         })
 
@@ -1078,23 +1081,27 @@ class Model:
                          f"'delta': a number > 0}}, got {loss!r:.100}")
         if clip is not None and not (as_number(clip) or 0) > 0:
             raise refuse(f"config clip_grad_norm: expected a number > 0 or null, got {clip!r:.50}")
-        expected = {f"recurrent.{name}": shape for name, shape in recurrent_shapes.items()}
+        expected = {f"recurrent.{name}": stored for name, stored in recurrent_shapes.items()}
         directions = 2 if recurrent_config["bidirectional"] else 1
         merged = head == "sequence" and recurrent_config.get("merge_mode", "concat") in ("sum", "mul", "ave")
         features = (1 if merged else directions) * recurrent_config["hidden_size"]
-        expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
+        dtype = file_dtype(recurrent_config["dtype"])  # of the head, embedding and scaling
+        expected.update({"head.weight": ((outputs, features), dtype), "head.bias": ((outputs,), dtype)})
         if vocab_size is not None:
-            expected["embedding.weight"] = (vocab_size, recurrent_config["input_size"])
+            expected["embedding.weight"] = ((vocab_size, recurrent_config["input_size"]), dtype)
         if scaled:
-            expected.update({"output.scale": (outputs,), "output.offset": (outputs,)})
-        check_tensors(tensors, expected, recurrent_config["dtype"], refuse)
+            expected.update({"output.scale": ((outputs,), dtype), "output.offset": ((outputs,), dtype)})
+        check_tensors(tensors, expected, refuse)
         user_metadata = _user_metadata(metadata.get("user_metadata", "{}"), refuse)
+        weights = dequantized(tensors, refuse)
         with refused_as(refuse):
             model = cls(build_layer(layer_class, recurrent_config), outputs=outputs, head=head,
                         loss=losses_module.Huber(as_number(loss["delta"])) if huber else loss["name"],
                         clip_grad_norm=None if clip is None else as_number(clip), vocab_size=vocab_size,
                         padding_id=padding_id)
-            model.set_weights(tensors)
+            model.set_weights(weights)
+            if recurrent_config["precision"] != "full":
+                model = model.quantize(recurrent_config["precision"])
         model.metadata = user_metadata
         return model
 
