@@ -420,3 +420,200 @@ def test_atomic_write_refuses_a_write_protected_file(tmp_path):
     os.chmod(path, 0o444)
     with pytest.raises(PermissionError):
         fastgru.GRU(2, 3).save(path)
+
+
+# ----------------------------------------------------------------------------- bf16 and int8 layers
+def both_refuse_quantized(path, match, whole_model=False):
+    """Both loaders refuse ``path`` (the C++ one asked for float32, as a bf16 or int8 file is
+    loaded) with their documented errors, both messages matching ``match``."""
+    with pytest.raises(ModelFileError, match=match):
+        fastgru.load(path)
+    loaders = (_core.load_whole_model_file_f32, _core.load_model_file_f32)
+    for loader in loaders if whole_model else reversed(loaders):
+        with pytest.raises(_core.CoreArgumentError, match="not a readable fastgru model file"):
+            loader(str(path))
+    with pytest.raises(_core.CoreArgumentError, match=match):
+        loaders[0 if whole_model else 1](str(path))
+
+
+def _config_edit(**changes):
+    def edit(tensors, metadata):
+        key = "recurrent_config" if "recurrent_config" in metadata else "config"
+        metadata[key] = json.dumps({**json.loads(metadata[key]), **changes})
+    return edit
+
+
+def _tensor_edit(name, change):
+    def edit(tensors, metadata):
+        prefix = "recurrent." if "recurrent_config" in metadata else ""
+        tensors[prefix + name] = change(np.array(tensors[prefix + name]))
+    return edit
+
+
+def _set(index, value):
+    def change(array):
+        array[index] = value
+        return array
+    return change
+
+
+def _halved_row(array):
+    array[0] //= 2  # largest |q| 63: scale no longer max|row| / 127
+    return array
+
+
+def _added_scale(tensors, metadata):
+    prefix = "recurrent." if "recurrent_config" in metadata else ""
+    tensors[prefix + "weight_ih_l0.scale"] = np.ones(9, np.float32)
+
+
+def _dropped_scale(tensors, metadata):
+    prefix = "recurrent." if "recurrent_config" in metadata else ""
+    del tensors[prefix + "weight_hh_l0.scale"]
+
+
+# (base file, edit, what both readers say)
+QUANTIZED_REFUSALS = {
+    "bf16_as_full": ("bf16", _config_edit(precision="full"),
+        "weight_ih_l0'?: the configuration needs dtype F32, the file has BF16"),
+    "float_weights_as_bf16": ("full", _config_edit(precision="bf16"),
+        "weight_ih_l0'?: the configuration needs dtype BF16, the file has F32"),
+    "missing_scale": ("int8", _dropped_scale, "weight_hh_l0.scale"),
+    "extra_scale": ("bf16", _added_scale, "unexpected.*weight_ih_l0.scale"),
+    "scale_shape": ("int8", _tensor_edit("weight_ih_l0.scale", lambda a: np.append(a, 1)),
+        "weight_ih_l0.scale'?: the configuration needs"),
+    "scale_dtype": ("int8", _tensor_edit("weight_ih_l0.scale", lambda a: a.astype(np.float64)),
+        "weight_ih_l0.scale'?: the configuration needs dtype F32, the file has F64"),
+    "scale_nan": ("int8", _tensor_edit("weight_ih_l0.scale", _set(1, np.nan)),
+        "weight_ih_l0.scale': expected finite scales >= 0, got nan"),
+    "scale_inf": ("int8", _tensor_edit("weight_hh_l0.scale", _set(2, np.inf)),
+        "weight_hh_l0.scale': expected finite scales >= 0, got inf"),
+    "scale_negative": ("int8", _tensor_edit("weight_ih_l0.scale", _set(0, -0.5)),
+        "weight_ih_l0.scale': expected finite scales >= 0, got -0.5"),
+    "int8_minus_128": ("int8", _tensor_edit("weight_hh_l0", _set((4, 1), -128)),
+        "weight_hh_l0': expected int8 values in -127..127, got -128"),
+    "row_not_at_127": ("int8", _tensor_edit("weight_hh_l0", _halved_row),
+        "weight_hh_l0' row 0: q \\* scale does not quantize back to q"),
+    "row_of_scale_0": ("int8", _tensor_edit("weight_ih_l0.scale", _set(3, 0.0)),
+        "weight_ih_l0' row 3: q \\* scale does not quantize back"),
+    "scale_overflow": ("int8", _tensor_edit("weight_ih_l0.scale", _set(0, 3e37)),
+        "weight_ih_l0': its values times their scales overflow float32"),
+    "bf16_nan": ("bf16", _tensor_edit("weight_hh_l0", _set((1, 1), 0x7FC0)),
+        "weight_hh_l0': expected finite bf16 weights, got NaN or inf"),
+    "bf16_inf": ("bf16", _tensor_edit("weight_ih_l0", _set((0, 0), 0xFF80)),
+        "weight_ih_l0': expected finite bf16 weights"),
+    "float64_layer": ("full", _config_edit(precision="int8", dtype="float64"),
+        "precision: bf16 and int8 run a float32 GRU with gates 'full'; expected 'full' for a float64 GRU, got 'int8'"),
+    "other_gates": ("full", _config_edit(precision="bf16", gates="hidden"),
+        "expected 'full' for a float32 GRU with gates 'hidden', got 'bf16'"),
+    "mgu": ("mgu", _config_edit(precision="int8"), "expected 'full' for a float32 MGU, got 'int8'"),
+    "precision_int4": ("int8", _config_edit(precision="int4"), "precision: expected 'full', 'bf16' or 'int8'"),
+    "precision_null": ("int8", _config_edit(precision=None), "precision: expected 'full', 'bf16' or 'int8'"),
+}
+
+
+@pytest.mark.parametrize("whole_model", [False, True], ids=["layer", "model"])
+@pytest.mark.parametrize("case", sorted(QUANTIZED_REFUSALS))
+def test_malformed_quantized_files_are_refused_alike_by_both(tmp_path, case, whole_model):
+    from fastgru.model_file import read_model_file, write_model_file
+
+    base, edit, match = QUANTIZED_REFUSALS[case]
+    if base == "mgu":
+        layer = fastgru.MGU(2, 3, seed=1)
+    else:
+        layer = fastgru.GRU(2, 3, seed=1)
+        layer = layer if base == "full" else layer.quantize(base)
+    saved_object = fastgru.Model(layer, outputs=2, seed=0) if whole_model else layer
+    saved_object.save(tmp_path / "base.safetensors")
+    tensors, metadata = read_model_file(tmp_path / "base.safetensors")
+    tensors = {name: np.array(array) for name, array in tensors.items()}
+    edit(tensors, metadata)
+    write_model_file(tmp_path / "bad.safetensors", tensors, metadata)
+    both_refuse_quantized(tmp_path / "bad.safetensors", match, whole_model)
+
+
+def test_a_bf16_layer_whose_weights_round_to_inf_is_not_saved(tmp_path):
+    layer = fastgru.GRU(2, 3, seed=0)
+    layer.load_state_dict({**layer.state_dict(), "weight_hh_l0": np.full((9, 3), 3.4e38, np.float32)})
+    with pytest.raises(ValueError, match="weight_hh_l0 has values that are not finite in bf16"):
+        layer.quantize("bf16").save(tmp_path / "q.safetensors")
+    assert os.listdir(tmp_path) == []
+
+
+QUANTIZED_LAYERS = [dict(), dict(num_layers=2, bidirectional=True), dict(reset_after=False, bias=False),
+                    dict(reverse=True, batch_first=True)]
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+@pytest.mark.parametrize("settings", QUANTIZED_LAYERS, ids=str)
+def test_a_quantized_layer_saves_its_quantized_weights_and_loads_as_it_ran(tmp_path, mode, settings):
+    from fastgru.model_file import read_model_file
+    from fastgru.reference_quantized import quantize_matrix
+
+    layer = fastgru.GRU(3, 5, seed=4, **settings)
+    quantized = layer.quantize(mode)
+    quantized.save(tmp_path / "q.safetensors")
+    tensors, metadata = read_model_file(tmp_path / "q.safetensors")
+    assert json.loads(metadata["config"]) == {**layer.config(), "precision": mode}
+    loaded = fastgru.load(tmp_path / "q.safetensors")
+    assert type(loaded) is fastgru.GRU and loaded.precision == mode and loaded.config() == layer.config()
+    weights = [name for name in layer.state_dict() if name.startswith("weight_")]
+    for name, array in layer.state_dict().items():
+        stored = quantize_matrix(array, mode) if name in weights else None
+        reloaded = loaded.state_dict()[name]
+        if name not in weights:  # biases stay float32, exactly
+            assert tensors[name].dtype == np.float32 and np.array_equal(tensors[name], array)
+        elif mode == "bf16":  # the bit patterns of the rounded weights, which load back exactly
+            assert tensors[name].dtype == np.uint16
+            assert np.array_equal(tensors[name], stored.values.view(np.uint32) >> 16)
+            assert np.array_equal(reloaded, stored.values)
+        else:  # the int8 values and scales; the loaded weights quantize to the same values
+            assert tensors[name].dtype == np.int8 and np.array_equal(tensors[name], stored.values)
+            assert np.array_equal(tensors[name + ".scale"], stored.scale)
+            again = quantize_matrix(reloaded, "int8")
+            assert np.array_equal(again.values, stored.values)
+            np.testing.assert_allclose(again.scale, stored.scale, rtol=2 * np.finfo(np.float32).eps, atol=0)
+    x = np.random.default_rng(5).standard_normal((6, 4, 3)).astype(np.float32)
+    expected = quantized(x)[0]
+    np.testing.assert_allclose(loaded(x)[0], expected, rtol=1e-6, atol=1e-7)
+    network = _core.load_model_file_f32(str(tmp_path / "q.safetensors"))
+    y_cpp, _ = network.forward(x.transpose(1, 0, 2).copy() if layer.batch_first else x, None, None, False, None, 0)
+    np.testing.assert_allclose(y_cpp.transpose(1, 0, 2) if layer.batch_first else y_cpp, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_a_quantized_model_saves_and_loads_in_both_readers(tmp_path, mode):
+    model = fastgru.Model(fastgru.GRU(3, 4, num_layers=2, seed=2), outputs=2, head="sequence", seed=2)
+    model.set_output_scaling([3.0, 0.5], [10.0, -1.0])
+    model.metadata = {"units": "kW"}
+    quantized = model.quantize(mode)
+    quantized.save(tmp_path / "m.safetensors")
+    loaded = fastgru.load(tmp_path / "m.safetensors")
+    assert loaded.recurrent.precision == mode and loaded.metadata == {"units": "kW"}
+    assert loaded.head_weight.dtype == np.float32 and np.array_equal(loaded.head_weight, model.head_weight)
+    x = np.random.default_rng(3).standard_normal((5, 6, 3)).astype(np.float32)
+    expected = quantized.predict(x)
+    np.testing.assert_allclose(loaded.predict(x), expected, rtol=1e-6, atol=1e-6)
+    cpp = _core.load_whole_model_file_f32(str(tmp_path / "m.safetensors"))
+    np.testing.assert_allclose(cpp.predict(x, None, False), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_a_quantized_file_computes_in_float32_only(tmp_path, mode):
+    fastgru.GRU(2, 3, seed=0).quantize(mode).save(tmp_path / "layer.safetensors")
+    fastgru.Model(fastgru.GRU(2, 3, seed=0), outputs=1).quantize(mode).save(tmp_path / "model.safetensors")
+    for loader, name in ((_core.load_model_file_f64, "layer"), (_core.load_whole_model_file_f64, "model")):
+        with pytest.raises(_core.CoreArgumentError, match=f"{mode} model computes in float32: load it as float32"):
+            loader(str(tmp_path / f"{name}.safetensors"))
+
+
+def test_quantized_files_hold_their_weights_in_2_or_1_bytes(tmp_path):
+    """README's figures: a GRU(256, 256)'s file in float32, bf16 and int8."""
+    layer = fastgru.GRU(256, 256, seed=0)
+    weights, rows = 2 * 768 * 256, 2 * 768  # weight_ih and weight_hh; their rows, the biases' values
+    data = {}
+    for mode, expected in (("full", 4 * weights + 4 * rows), ("bf16", 2 * weights + 4 * rows),
+                           ("int8", weights + 4 * rows + 4 * rows)):  # int8: and a float32 scale per row
+        content = saved(layer if mode == "full" else layer.quantize(mode), tmp_path / f"{mode}.safetensors")
+        data[mode] = len(split(content)[1])
+        assert data[mode] == expected, mode

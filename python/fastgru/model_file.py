@@ -419,8 +419,8 @@ def dequantized(tensors: Mapping[str, np.ndarray], refuse) -> Dict[str, np.ndarr
             if (array == -128).any():
                 raise refuse(f"tensor {name!r}: expected int8 values in -127..127, got -128")
             if not (np.isfinite(scale) & (scale >= 0)).all():
-                raise refuse(f"tensor {name + '.scale'!r}: expected finite scales >= 0, got "
-                             f"{scale[~(np.isfinite(scale) & (scale >= 0))][0]!r}")
+                bad = scale[~(np.isfinite(scale) & (scale >= 0))][0]
+                raise refuse(f"tensor {name + '.scale'!r}: expected finite scales >= 0, got {float(bad):.9g}")
             with np.errstate(over="ignore"):
                 widened = array.astype(np.float32) * scale[:, None]
             if not np.isfinite(widened).all():

@@ -421,6 +421,11 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
   config.reverse = fields.find("reverse") && boolean("reverse");
   const JsonValue* merge_mode = fields.find("merge_mode");
   plan.directions_apart = merge_mode && merge_mode->kind == JsonValue::Kind::null;
+  if (!config.bidirectional && merge_mode && !is_string_in(*merge_mode, {"concat"})) {
+    // null too: Python's layer refuses it, though a network would ignore it.
+    throw refuse("merge_mode: only a bidirectional layer has two directions to merge; expected 'concat' with "
+                 "bidirectional=False, got " + (merge_mode->kind == JsonValue::Kind::null ? "null" : "'" + merge_mode->string + "'"));
+  }
   if (const JsonValue* merge = merge_mode; merge && merge->kind == JsonValue::Kind::string) {
     config.merge = merge->string == "sum"   ? MergeMode::sum
                    : merge->string == "mul" ? MergeMode::mul
