@@ -44,6 +44,23 @@ def test_stream_example_matches_python(example, tmp_path, cls, kwargs):
     np.testing.assert_allclose(cpp, np.array(expected), rtol=0, atol=2e-6)
 
 
+@pytest.mark.parametrize("mode", ["int8", "bf16"])
+def test_stream_example_runs_a_quantized_model_file(example, tmp_path, mode):
+    # The file holds the weights quantized; the examples load it in float32 and step as Python does.
+    layer = fastgru.GRU(3, 5, num_layers=2, seed=7).quantize(mode)
+    layer.save(tmp_path / "model.safetensors")
+    x = np.random.default_rng(0).standard_normal((12, 3))
+    np.savetxt(tmp_path / "input.csv", x, delimiter=",", fmt="%.9g")
+    out = subprocess.run([example, str(tmp_path / "model.safetensors"), str(tmp_path / "input.csv")],
+                         capture_output=True, text=True, check=True)
+    cpp = np.loadtxt(out.stdout.splitlines(), delimiter=",")
+    h, expected = None, []
+    for t in range(12):
+        y_t, h = layer.step(np.float32(x[t : t + 1]), h)
+        expected.append(y_t[0])
+    np.testing.assert_allclose(cpp, np.array(expected), rtol=0, atol=2e-6)
+
+
 def test_stream_example_rejects_bad_input_clearly(example, tmp_path):
     (tmp_path / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     out = subprocess.run([example, str(tmp_path / "broken.safetensors")], capture_output=True, text=True, input="")
