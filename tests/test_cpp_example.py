@@ -80,14 +80,17 @@ def c_example():
     return path
 
 
-@pytest.mark.parametrize("kind", ["regression", "classifier_tokens"])
+@pytest.mark.parametrize("kind", ["regression", "classifier_tokens", "regression_int8"])
 def test_c_stream_example_runs_a_whole_model_as_python_predicts(c_example, tmp_path, kind):
     # The head's outputs per step: values in the targets' units (output scaling), or a token
-    # classifier's probabilities, equal to predict / predict_proba with head="sequence".
+    # classifier's probabilities, equal to predict / predict_proba with head="sequence"; also
+    # with the recurrent layer in int8 (its file holds the int8 weights).
     rng = np.random.default_rng(2)
-    if kind == "regression":
+    if kind.startswith("regression"):
         model = fastgru.Model(fastgru.GRU(3, 5, num_layers=2, seed=3), outputs=2, head="sequence", seed=3)
         model.set_output_scaling([25.0, 0.5], [300.0, -1.0])
+        if kind == "regression_int8":
+            model = model.quantize("int8")
         inputs = rng.standard_normal((12, 3))
         expected = model.predict(np.float32(inputs))
         np.savetxt(tmp_path / "input.csv", inputs, delimiter=",", fmt="%.9g")
