@@ -329,6 +329,16 @@ def test_numbers_beyond_an_int64_read_as_the_floats_cpp_reads(tmp_path):
     both_refuse(path, "bn_eps: expected a number > 0")
 
 
+def test_merge_mode_null_on_a_unidirectional_layer_is_refused_by_both(tmp_path):
+    # Found by the fuzz job: C++ once ignored it (a network has no directions to keep apart).
+    content = saved(fastgru.GRU(2, 3, seed=0), tmp_path / "base.safetensors")
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(with_config(content, merge_mode=None))
+    both_refuse(path, "merge_mode: only a bidirectional layer has two directions to merge")
+    with pytest.raises(_core.CoreArgumentError, match="merge_mode: only a bidirectional layer"):
+        _core.load_model_file_f32(str(path))
+
+
 def test_model_numbers_beyond_a_double_are_refused(tmp_path):
     path = tmp_path / "model.safetensors"
     fastgru.Model(fastgru.GRU(2, 3), clip_grad_norm=1.0).save(path)

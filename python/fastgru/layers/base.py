@@ -209,7 +209,8 @@ class RecurrentLayer:
                 scale per row at every step, sums in int32. Gates and states stay in float32.
         Returns:
             A layer of the same class and settings with :attr:`precision` ``mode``, taking the
-            same inference calls (``q(x, h0, lengths=..., mask=...)``, ``q.step``), pickling;
+            same inference calls (``q(x, h0, lengths=..., mask=...)``, ``q.step``), pickling,
+            saving (its model file holds the weights quantized: README.md, "The model file");
             ``forward(train=True)`` refuses. Float32 GRUs with their full gates only.
         """
         if mode not in _PRECISIONS[1:]:

@@ -342,7 +342,8 @@ class Model:
     def quantize(self, mode: str) -> "Model":
         """An inference-only copy whose recurrent layer runs in ``mode`` (``"bf16"`` or ``"int8"``,
         :meth:`fastgru.GRU.quantize`); the embedding and the head stay in float32 and this model
-        is left as it is. The copy predicts, scores, steps and generates as this one does;
+        is left as it is. The copy predicts, scores, steps and generates as this one does, and
+        saves (its file holds the recurrent weights quantized; C and C++ load it in float32);
         :meth:`fit` refuses."""
         quantized_layer = self.recurrent.quantize(mode)
         quantized = copy.copy(self)
