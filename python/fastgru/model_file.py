@@ -3,7 +3,9 @@
 Layout (safetensors): an 8-byte little-endian header length N, N bytes of JSON, then the raw
 little-endian tensor data. The JSON maps each weight's name (PyTorch's, e.g. ``weight_ih_l0``) to
 its dtype, shape and byte range, and ``__metadata__`` holds strings (the format, its version, the
-layer class and its configuration as JSON). README.md ("The model file") specifies every field;
+layer class and its configuration as JSON). A bf16 or int8 GRU (``GRU.quantize``) stores its weight
+matrices as it computes with them: BF16 bit patterns, or I8 values with one float32 scale per row
+(:func:`stored_tensors`). README.md ("The model file") specifies every field;
 this module and the C++ reader (cpp/src/api/model_file.cpp) enforce exactly that, and
 tests/test_model_file.py feeds one corpus of malformed files to both.
 
