@@ -504,8 +504,6 @@ QUANTIZED_REFUSALS = {
         "weight_hh_l0': expected int8 values in -127..127, got -128"),
     "row_not_at_127": ("int8", _tensor_edit("weight_hh_l0", _halved_row),
         "weight_hh_l0' row 0: q \\* scale does not quantize back to q"),
-    "row_of_scale_0": ("int8", _tensor_edit("weight_ih_l0.scale", _set(3, 0.0)),
-        "weight_ih_l0' row 3: q \\* scale does not quantize back"),
     "scale_overflow": ("int8", _tensor_edit("weight_ih_l0.scale", _set(0, 3e37)),
         "weight_ih_l0': its values times their scales overflow float32"),
     "bf16_nan": ("bf16", _tensor_edit("weight_hh_l0", _set((1, 1), 0x7FC0)),
@@ -540,6 +538,33 @@ def test_malformed_quantized_files_are_refused_alike_by_both(tmp_path, case, who
     edit(tensors, metadata)
     write_model_file(tmp_path / "bad.safetensors", tensors, metadata)
     both_refuse_quantized(tmp_path / "bad.safetensors", match, whole_model)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_rows_of_zeros_tiny_and_huge_values_save_and_load_as_they_ran(tmp_path, mode):
+    # int8: a zero row (scale 0), rows whose reciprocal 127 / max|row| overflows (all ±127), one
+    # whose scale underflows to 0 (q kept as computed, its products 0), subnormal and huge values.
+    from fastgru.model_file import read_model_file
+    from fastgru.reference_quantized import quantize_matrix
+
+    layer = fastgru.GRU(4, 3, seed=0)
+    weight = layer.state_dict()["weight_ih_l0"]
+    weight[:6] = [[0, 0, 0, 0], [1e-38, -3e-39, 0, 2e-45], [3e38, -1e38, 1, 0], [1e-30, 5e-31, -1e-31, 0],
+                  [127, -1, 0.5, 3], [1.4e-45, 2.8e-45, 0, -1.4e-45]]
+    layer.load_state_dict({**layer.state_dict(), "weight_ih_l0": weight})
+    quantized = layer.quantize(mode)
+    quantized.save(tmp_path / "q.safetensors")
+    loaded = fastgru.load(tmp_path / "q.safetensors")
+    x = np.random.default_rng(1).standard_normal((5, 2, 4)).astype(np.float32)
+    np.testing.assert_allclose(loaded(x)[0], quantized(x)[0], rtol=1e-6, atol=1e-7)
+    y_cpp, _ = _core.load_model_file_f32(str(tmp_path / "q.safetensors")).forward(x, None, None, False, None, 0)
+    np.testing.assert_allclose(y_cpp, quantized(x)[0], rtol=1e-6, atol=1e-7)
+    if mode == "int8":
+        tensors, _ = read_model_file(tmp_path / "q.safetensors")
+        assert tensors["weight_ih_l0.scale"][5] == 0 and np.array_equal(tensors["weight_ih_l0"][5], [127, 127, 0, -127])
+        again = quantize_matrix(loaded.state_dict()["weight_ih_l0"], "int8")
+        np.testing.assert_array_equal(again.values[:5], tensors["weight_ih_l0"][:5])
+        assert not again.values[5].any() and again.scale[5] == 0
 
 
 def test_a_bf16_layer_whose_weights_round_to_inf_is_not_saved(tmp_path):

@@ -402,8 +402,8 @@ def dequantized(tensors: Mapping[str, np.ndarray], refuse) -> Dict[str, np.ndarr
     """The float32 values of a checked file's quantized weights (BF16 bit patterns widened; I8
     values times their rows' scales, in float32), the other tensors as they are and the scales
     left out: what the layer is built from before it is quantized again, which gives back the
-    file's bf16 values, and its int8 values (checked here) with their scales to within a
-    float32 rounding."""
+    file's bf16 values, and its int8 values (checked here; but for rows of scale 0, which
+    compute 0 either way) with their scales to within a float32 rounding."""
     from .reference_quantized import quantize_rows_int8
 
     values = {}
@@ -428,7 +428,8 @@ def dequantized(tensors: Mapping[str, np.ndarray], refuse) -> Dict[str, np.ndarr
             if not np.isfinite(widened).all():
                 raise refuse(f"tensor {name!r}: its values times their scales overflow float32")
             requantized, _ = quantize_rows_int8(widened)
-            rows = np.flatnonzero((requantized != array).any(axis=1))
+            # A row of scale 0 (the scale of a row of tiny values underflows) computes 0 whatever its q.
+            rows = np.flatnonzero((requantized != array).any(axis=1) & (scale != 0))
             if rows.size:
                 raise refuse(f"tensor {name!r} row {rows[0]}: q * scale does not quantize back to q (a row's largest "
                              "|q| is 127 and its scale max|row| / 127, or the row is all 0)")

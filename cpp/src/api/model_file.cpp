@@ -529,7 +529,8 @@ std::string printed(float value) {
 // The float32 values of a checked BF16 or I8 weight (with its `.scale`), checked as Python's
 // model_file.dequantized checks them: bf16 values widened; int8 values times their rows' scales,
 // in float32, which the network quantizes back to the same bf16 values, and to the same int8
-// values (checked here) with their scales to within a float32 rounding.
+// values (checked here; but for rows of scale 0, which compute 0 either way) with their scales to
+// within a float32 rounding.
 std::vector<float> dequantized_values(const Contents& contents, const std::string& name, const Refusal& refuse) {
   const Tensor& tensor = contents.tensors.at(name);
   const char* bytes = contents.data.data() + tensor.begin;
@@ -557,6 +558,7 @@ std::vector<float> dequantized_values(const Contents& contents, const std::strin
     if (!std::isfinite(values[i])) throw refuse("tensor '" + name + "': its values times their scales overflow float32");
   }
   for (std::size_t r = 0; r < rows; ++r) {
+    if (scale[r] == 0) continue;  // computes 0 whatever its q (the scale of a row of tiny values underflows)
     const float* row = values.data() + r * columns;
     const kernels::Int8RowScaling scaling = kernels::int8_row_scaling(
         kernels::float_from_bits(kernels::largest_magnitude_bits(static_cast<kernels::Index>(columns), row)));
