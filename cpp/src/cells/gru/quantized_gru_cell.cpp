@@ -21,6 +21,7 @@ const GruQuantizedGates& quantized_gates_for(kernels::Isa level) {
 // recurrent_product fills and reads them before it returns).
 thread_local std::vector<float> t_rounded;
 thread_local std::vector<std::int16_t> t_quantized;
+thread_local std::vector<std::uint8_t> t_unsigned;
 thread_local std::vector<float> t_scales;
 
 }  // namespace
@@ -43,7 +44,8 @@ QuantizedGruLayer::QuantizedGruLayer(const kernels::KernelTable<float>& kernels,
     input_.bf16 = kernels::pack_bf16_natural(w.weight_ih, G, input, PW);
   } else {
     input_.int8 = kernels::pack_int8_natural(w.weight_ih, G, input, PW,
-                                             (name + ".weight_ih").c_str());
+                                             (name + ".weight_ih").c_str(),
+                                             quantized_->int8_depth_group);
   }
   if (w.bias_ih) input_.column_bias.assign(w.bias_ih, w.bias_ih + G);
   const std::string hh = name + ".weight_hh";
@@ -74,7 +76,8 @@ QuantizedWeights QuantizedGruLayer::pack_gates(const float* weight, Index depth,
   if (precision_ == Precision::bf16) {
     packed.bf16 = kernels::pack_bf16_panels(depth, panels, QW, panel_column);
   } else {
-    packed.int8 = kernels::pack_int8_panels(depth, panels, QW, panel_column, name.c_str());
+    packed.int8 = kernels::pack_int8_panels(depth, panels, QW, panel_column, name.c_str(),
+                                            quantized_->int8_depth_group);
   }
   if (bias) {
     packed.column_bias.assign(static_cast<std::size_t>(packed.columns), 0.0f);
@@ -115,13 +118,26 @@ void QuantizedGruLayer::recurrent_product(const QuantizedWeights& weights, Index
                            gh, weights.columns, bias);
     return;
   }
-  t_quantized.resize(static_cast<std::size_t>(rows * ld));
   t_scales.resize(static_cast<std::size_t>(rows));
-  const Index refused = q.quantize_rows_int8(rows, H, input, ld_input, t_quantized.data(), ld,
-                                             t_scales.data());
-  q.multiply_panels_int8(rows, weights.columns, H, t_quantized.data(), ld, t_scales.data(),
-                         weights.int8.values.data(), weights.int8.scales.data(),
-                         weights.int8.panel_stride(), first, last, gh, weights.columns, bias);
+  const kernels::Int8Panels& w = weights.int8;
+  Index refused;
+  if (w.depth_group == kernels::kInt8QuadGroup) {
+    const Index ld_quads = kernels::padded_depth(H, kernels::kInt8QuadGroup);
+    t_unsigned.resize(static_cast<std::size_t>(rows * ld_quads));
+    refused = q.quantize_rows_unsigned(rows, H, input, ld_input, t_unsigned.data(), ld_quads,
+                                       t_scales.data());
+    q.multiply_panels_unsigned(rows, weights.columns, H, t_unsigned.data(), ld_quads,
+                               t_scales.data(), w.values.data(), w.scales.data(),
+                               w.offset_sums.data(), w.panel_stride(), first, last, gh,
+                               weights.columns, bias);
+  } else {
+    t_quantized.resize(static_cast<std::size_t>(rows * ld));
+    refused = q.quantize_rows_int8(rows, H, input, ld_input, t_quantized.data(), ld,
+                                   t_scales.data());
+    q.multiply_panels_int8(rows, weights.columns, H, t_quantized.data(), ld, t_scales.data(),
+                           w.values.data(), w.scales.data(), w.panel_stride(), first, last, gh,
+                           weights.columns, bias);
+  }
   if (refused == kernels::kAllRowsFinite) return;
   // The rows from `refused` on were quantized one by one: mark each that is not finite.
   const Index width = (last - first) * 3 * q.vector_width;

@@ -171,6 +171,27 @@ inline void panel_product_int8(Index depth, const std::int16_t* a, Index lda,
                                                               panel, acc);
 }
 
+// The same over depth quads (Q multiplies int8 quads, vpdpbusd): a(i, k) = a[i·lda + k] unsigned
+// bytes q + 128, so a quad (k..k+3) is one 32-bit broadcast; the panel's quads are (k / 4)·4PW +
+// 4c + k % 4. The sums include 128 Σ q_w, which the caller's starting values take back out, and
+// wrap modulo 2^32 as the true sums do not (depth ≤ kMaxInt8Depth).
+template <class Q, int MR, int NV, int RowVectors = NV>
+inline void panel_product_unsigned(Index depth, const std::uint8_t* a, Index lda,
+                                   const std::int8_t* panel, typename Q::I (&acc)[MR][NV]) {
+  constexpr int W = Q::kWidth, RowElements = 4 * RowVectors * W;
+  const Index quads = padded_depth(depth, kInt8QuadGroup) / kInt8QuadGroup;
+  for (Index p = 0; p < quads; ++p) {
+    const std::int8_t* row = panel + p * RowElements;
+    prefetch_pair_row(row, NV * 4 * W);
+    typename Q::I b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Q::load_int8_quads(row + v * 4 * W);
+    for (int i = 0; i < MR; ++i) {
+      const typename Q::I a_quad = Q::set1_quad(a + i * lda + 4 * p);
+      for (int v = 0; v < NV; ++v) acc[i][v] = Q::dot_quads(acc[i][v], a_quad, b[v]);
+    }
+  }
+}
+
 // An int8 product's sums dequantised and added to `addend` (a bias, the input projection):
 // acc · (s_x · s_w) + addend, rounded once (a fused multiply-add on every path, so that no
 // compiler's contraction of a separate multiply and add changes the bits). s_x is the input
@@ -219,6 +240,36 @@ Index quantize_rows_int8(Index rows, Index depth, const float* in, Index ld_in, 
         target[k] = static_cast<std::int16_t>(quantize_int8(row[k], scaling.inverse));
     }
     std::fill(target + depth, target + padded_depth(depth), std::int16_t(0));
+  }
+  return refused;
+}
+
+// out (rows, ld_out) = in quantized as quantize_rows_int8 does, stored as unsigned bytes q + 128,
+// zero from depth to padded_depth(depth, kInt8QuadGroup). A row that is not finite gets scale 0.
+template <class Q>
+Index quantize_rows_unsigned(Index rows, Index depth, const float* in, Index ld_in,
+                             std::uint8_t* out, Index ld_out, float* scales) {
+  Index refused = kAllRowsFinite;
+  const Index padded = padded_depth(depth, kInt8QuadGroup);
+  for (Index r = 0; r < rows; ++r) {
+    const float* row = in + r * ld_in;
+    std::uint8_t* target = out + r * ld_out;
+    const std::uint32_t largest = Q::largest_magnitude_bits(depth, row);
+    std::fill(target + depth, target + padded, std::uint8_t(0));
+    if (largest >= kInfBits) {
+      if (refused == kAllRowsFinite) refused = r;
+      scales[r] = 0.0f;
+      std::fill(target, target + depth, std::uint8_t(kUnsignedOffset));
+      continue;
+    }
+    const Int8RowScaling scaling = int8_row_scaling(float_from_bits(largest));
+    scales[r] = scaling.scale;
+    if (std::isfinite(scaling.inverse)) {
+      Q::quantize_row_unsigned(depth, row, scaling.inverse, target);
+    } else {
+      for (Index k = 0; k < depth; ++k)
+        target[k] = static_cast<std::uint8_t>(quantize_int8(row[k], scaling.inverse) + kUnsignedOffset);
+    }
   }
   return refused;
 }
@@ -280,6 +331,34 @@ void multiply_int8_panel(Index rows, Index depth, const std::int16_t* a, Index l
   });
 }
 
+template <class Q, int NV>
+void multiply_unsigned_panel(Index rows, Index depth, const std::uint8_t* a, Index lda,
+                             const float* row_scales, const std::int8_t* panel,
+                             const float* column_scales, const std::int32_t* offset_sums,
+                             float* c, Index ldc, const float* column_bias, const int (&count)[3]) {
+  using V = typename Q::V;
+  constexpr int W = Q::kWidth;
+  V bias[NV], scales[NV];
+  typename Q::I start[NV];
+  for (int v = 0; v < NV; ++v) {
+    bias[v] = column_bias ? Q::load_n(column_bias + v * W, count[v]) : Q::zero();
+    scales[v] = Q::load(column_scales + v * W);
+    start[v] = Q::load_i32(offset_sums + v * W);
+  }
+  for_each_row_tile<Q>(rows, [&](auto tile_rows, Index r0) {
+    constexpr int MR = decltype(tile_rows)::value;
+    typename Q::I acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = start[v];
+    panel_product_unsigned<Q, MR, NV, 3>(depth, a + r0 * lda, lda, panel, acc);
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v)
+        Q::store_n(c + (r0 + i) * ldc + v * W,
+                   dequantize<Q>(acc[i][v], row_scales[r0 + i], scales[v], bias[v]),
+                   count[v]);
+  });
+}
+
 // c (rows, the columns of panels [panel_begin, panel_end) of an n-column matrix)
 //   = column_bias + a · panels, a (rows, lda) from round_rows_to_bf16. column_bias may be nullptr.
 template <class Q>
@@ -325,6 +404,36 @@ void multiply_panels_int8(Index rows, Index n, Index depth, const std::int16_t* 
     if (vectors == 1)
       multiply_int8_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
                                 count);
+  }
+}
+
+// The same over quad panels: a (rows, lda) and row_scales from quantize_rows_unsigned;
+// column_scales and offset_sums in panel order (Int8Panels).
+template <class Q>
+void multiply_panels_unsigned(Index rows, Index n, Index depth, const std::uint8_t* a, Index lda,
+                              const float* row_scales, const std::int8_t* panels,
+                              const float* column_scales, const std::int32_t* offset_sums,
+                              Index panel_stride, Index panel_begin, Index panel_end, float* c,
+                              Index ldc, const float* column_bias) {
+  constexpr int W = Q::kWidth;
+  for (Index p = panel_begin; p < panel_end; ++p) {
+    int count[3];
+    const int vectors = panel_vector_counts<W>(n, p, count);
+    const Index col0 = p * 3 * W;
+    const std::int8_t* panel = panels + p * panel_stride;
+    const float* scales = column_scales + col0;
+    const std::int32_t* sums = offset_sums + col0;
+    const float* bias = column_bias ? column_bias + col0 : nullptr;
+    float* out = c + col0;
+    if (vectors == 3)
+      multiply_unsigned_panel<Q, 3>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
+                                    ldc, bias, count);
+    if (vectors == 2)
+      multiply_unsigned_panel<Q, 2>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
+                                    ldc, bias, count);
+    if (vectors == 1)
+      multiply_unsigned_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
+                                    ldc, bias, count);
   }
 }
 
