@@ -25,6 +25,7 @@ QuantizedKernels make_quantized_kernels(const char* isa, Isa level) {
           Q::kWidth,
           max_tile_rows<Q>(),
           Q::kBf16DotPairs,
+          Q::kBf16DotPairs,
           round_rows_to_bf16<Q>,
           quantize_rows_int8<Q>,
           multiply_panels_bf16<Q>,

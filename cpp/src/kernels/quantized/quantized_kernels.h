@@ -11,7 +11,9 @@
 namespace fastgru::kernels {
 
 // out (rows, ld_out) = in (rows, depth, ld_in) rounded to bf16, kept as float32, zero-padded to
-// an even depth: the input rows of a bf16 product.
+// an even depth: the input rows of a bf16 product. Where the table multiplies pairs
+// (bf16_rows_as_pairs), each row instead holds its bf16 pairs (k, k+1) packed in 32 bits, pair p
+// in the row's slot p (low half: the value at 2p; zero past depth).
 using RoundRowsToBf16Fn = void (*)(Index rows, Index depth, const float* in, Index ld_in,
                                    float* out, Index ld_out);
 
@@ -55,6 +57,7 @@ struct QuantizedKernels {
   int tile_rows;
   // The bf16 products treat subnormal values as zero (vdpbf16ps), whatever MXCSR says.
   bool bf16_flushes_subnormals;
+  bool bf16_rows_as_pairs;  // round_rows_to_bf16 packs pairs (the pair-product tables)
   RoundRowsToBf16Fn round_rows_to_bf16;
   QuantizeRowsInt8Fn quantize_rows_int8;
   MultiplyPanelsBf16Fn multiply_panels_bf16;

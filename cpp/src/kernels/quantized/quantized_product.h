@@ -89,11 +89,13 @@ inline void bf16_pass(Index pairs, const float* a, Index lda, const Bf16* panel,
 }
 
 // Where the ISA multiplies bf16 pairs (vdpbf16ps; 32 registers, so no passes): each panel row's
-// lanes are (k, k+1) pairs as they are, and each input row's pair is one broadcast. Few
-// accumulators: the odd pairs sum into a second chain.
+// lanes are (k, k+1) pairs as they are, and each input row holds its pairs packed
+// (round_rows_to_bf16), so a pair is one broadcast load. Few accumulators: the odd pairs sum into
+// a second chain.
 template <class Q, int MR, int NV, int RowVectors>
 inline void bf16_dot_product(Index pairs, const float* a, Index lda, const Bf16* panel,
                              typename Q::V (&acc)[MR][NV]) {
+  const auto* packed = reinterpret_cast<const std::uint32_t*>(a);
   using V = typename Q::V;
   constexpr int W = Q::kWidth, RowElements = 2 * RowVectors * W;
   constexpr bool kTwoChains = MR * RowVectors < 6;
@@ -106,7 +108,7 @@ inline void bf16_dot_product(Index pairs, const float* a, Index lda, const Bf16*
     typename Q::Bf16Pairs b[NV];
     for (int v = 0; v < NV; ++v) b[v] = Q::load_bf16_pairs(row + v * 2 * W);
     for (int i = 0; i < MR; ++i) {
-      const typename Q::Bf16Pairs a_pair = Q::set1_bf16_pair(a + i * lda + 2 * p);
+      const typename Q::Bf16Pairs a_pair = Q::set1_bf16_pair(packed + i * lda + p);
       for (int v = 0; v < NV; ++v) {
         if (kTwoChains && p % 2) {
           odd_chain[i][v] = Q::dot_pairs(odd_chain[i][v], a_pair, b[v]);
@@ -202,15 +204,20 @@ inline typename Q::V dequantize(typename Q::I acc, float row_scale, typename Q::
   return Q::fused_multiply_add(Q::to_float(acc), Q::mul(Q::set1(row_scale), column_scales), addend);
 }
 
-// out (rows, ld_out) = in (rows, depth, ld_in) rounded to bf16 (as float32), zero from depth to
-// padded_depth(depth).
+// out (rows, ld_out) = in (rows, depth, ld_in) rounded to bf16 as the products read it: float32
+// values, zero from depth to padded_depth(depth); or, where Q multiplies pairs, the pairs packed
+// in the row's first padded_depth(depth) / 2 slots (QuantizedKernels::bf16_rows_as_pairs).
 template <class Q>
 void round_rows_to_bf16(Index rows, Index depth, const float* in, Index ld_in, float* out,
                         Index ld_out) {
   for (Index r = 0; r < rows; ++r) {
     float* target = out + r * ld_out;
-    Q::round_row_to_bf16(depth, in + r * ld_in, target);
-    std::fill(target + depth, target + padded_depth(depth), 0.0f);
+    if constexpr (Q::kBf16DotPairs) {
+      Q::round_row_to_bf16_pairs(depth, in + r * ld_in, reinterpret_cast<std::uint32_t*>(target));
+    } else {
+      Q::round_row_to_bf16(depth, in + r * ld_in, target);
+      std::fill(target + depth, target + padded_depth(depth), 0.0f);
+    }
   }
 }
 
