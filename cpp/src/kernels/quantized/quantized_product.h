@@ -90,37 +90,39 @@ inline void bf16_pass(Index pairs, const float* a, Index lda, const Bf16* panel,
 
 // Where the ISA multiplies bf16 pairs (vdpbf16ps; 32 registers, so no passes): each panel row's
 // lanes are (k, k+1) pairs as they are, and each input row holds its pairs packed
-// (round_rows_to_bf16), so a pair is one broadcast load. Few accumulators: the odd pairs sum into
-// a second chain.
+// (round_rows_to_bf16), so a pair is one broadcast load. Few accumulators cannot cover the
+// product's latency (one row: 3): then consecutive pairs sum into 4 chains, added at the end.
 template <class Q, int MR, int NV, int RowVectors>
 inline void bf16_dot_product(Index pairs, const float* a, Index lda, const Bf16* panel,
                              typename Q::V (&acc)[MR][NV]) {
   const auto* packed = reinterpret_cast<const std::uint32_t*>(a);
   using V = typename Q::V;
   constexpr int W = Q::kWidth, RowElements = 2 * RowVectors * W;
-  constexpr bool kTwoChains = MR * RowVectors < 6;
-  V odd_chain[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) odd_chain[i][v] = Q::zero();
-  for (Index p = 0; p < pairs; ++p) {
+  constexpr int kChains = MR * RowVectors < 6 ? 4 : 1;
+  V chain[kChains][MR][NV];
+  for (int c = 0; c < kChains; ++c)
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) chain[c][i][v] = c == 0 ? acc[i][v] : Q::zero();
+  auto step = [&](Index p, auto (&sums)[MR][NV]) {
     const Bf16* row = panel + p * RowElements;
     prefetch_pair_row(row, NV * 2 * W);
     typename Q::Bf16Pairs b[NV];
     for (int v = 0; v < NV; ++v) b[v] = Q::load_bf16_pairs(row + v * 2 * W);
     for (int i = 0; i < MR; ++i) {
       const typename Q::Bf16Pairs a_pair = Q::set1_bf16_pair(packed + i * lda + p);
-      for (int v = 0; v < NV; ++v) {
-        if (kTwoChains && p % 2) {
-          odd_chain[i][v] = Q::dot_pairs(odd_chain[i][v], a_pair, b[v]);
-        } else {
-          acc[i][v] = Q::dot_pairs(acc[i][v], a_pair, b[v]);
-        }
-      }
+      for (int v = 0; v < NV; ++v) sums[i][v] = Q::dot_pairs(sums[i][v], a_pair, b[v]);
     }
-  }
-  if constexpr (kTwoChains)
-    for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = Q::add(acc[i][v], odd_chain[i][v]);
+  };
+  Index p = 0;
+  for (; p + kChains <= pairs; p += kChains)
+    for (int c = 0; c < kChains; ++c) step(p + c, chain[c]);
+  for (; p < pairs; ++p) step(p, chain[0]);
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) {
+      V sum = chain[0][i][v];
+      for (int c = 1; c < kChains; ++c) sum = Q::add(sum, chain[c][i][v]);
+      acc[i][v] = sum;
+    }
 }
 
 // acc[i][v] += Σ_k a(i, k) · panel(k, v·W + lane), bf16 values widened to float32 and summed in
