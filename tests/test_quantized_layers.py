@@ -25,14 +25,17 @@ def _layer(I, H, reset_after, seed=0, **settings):
 
 
 def _weights(layer, suffix="_l0"):
-    return [layer.state_dict()[name + suffix] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    """weight_ih, weight_hh, bias_ih, bias_hh (None without biases) of layer 0."""
+    state = layer.state_dict()
+    return [state.get(name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("I, H, B", [(1, 1, 1), (5, 7, 3), (19, 37, 5), (33, 100, 17), (64, 256, 2)])
-def test_each_step_matches_the_definition(mode, reset_after, I, H, B):
-    layer = _layer(I, H, reset_after, seed=H)
+@pytest.mark.parametrize("gates", ["full", "hidden_bias", "hidden", "bias"])
+def test_each_step_matches_the_definition(mode, reset_after, I, H, B, gates):
+    layer = _layer(I, H, reset_after, seed=H, gates=gates)
     q = layer.quantize(mode)
     rng = np.random.default_rng(I + H)
     h = rng.uniform(-1, 1, (B, H)).astype(np.float32)
@@ -40,9 +43,19 @@ def test_each_step_matches_the_definition(mode, reset_after, I, H, B):
         x_t = (rng.standard_normal((B, I)) * (1 + t)).astype(np.float32)
         _, h_next = q.step(x_t, h[np.newaxis])
         expected, _ = rq.gru_forward_quantized(x_t[np.newaxis], h, *_weights(layer), reset_after=reset_after,
-                                               mode=mode)
+                                               mode=mode, gates=gates)
         assert np.abs(h_next[0] - expected[0]).max() <= STEP_TOLERANCE[mode, reset_after]
         h = h_next[0]
+
+
+@pytest.mark.parametrize("gates", ["hidden_bias", "hidden", "bias"])
+def test_gate_forms_without_biases(gates):
+    layer = fastgru.GRU(6, 20, bias=False, gates=gates, seed=3)
+    x = np.random.default_rng(0).standard_normal((5, 4, 6)).astype(np.float32)
+    for mode in MODES:
+        y, _ = layer.quantize(mode)(x)
+        expected, _ = rq.gru_forward_quantized(x, None, *_weights(layer), mode=mode, gates=gates)
+        assert normalised_error(y, expected) <= 1e-5
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -137,8 +150,6 @@ def test_what_quantize_refuses():
         fastgru.GRU(3, 4, dtype="float64").quantize("bf16")
     with pytest.raises(ValueError, match="quantize: .*not yet the MGU"):
         fastgru.MGU(3, 4).quantize("int8")
-    with pytest.raises(ValueError, match="quantize: .*gates='hidden'"):
-        fastgru.GRU(3, 4, gates="hidden").quantize("int8")
 
 
 def test_int8_refuses_inputs_it_cannot_scale():

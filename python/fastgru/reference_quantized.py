@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reference import _blocks, _sigmoid
+from .reference import GATE_TERMS, _blocks, _sigmoid
 
 __all__ = ["MODES", "round_to_bf16", "quantize_rows_int8", "QuantizedMatrix", "quantize_matrix",
            "quantized_product", "gru_forward_quantized"]
@@ -103,34 +103,50 @@ def quantized_product(rows, weight: QuantizedMatrix) -> np.ndarray:
 
 
 def gru_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True,
-                          mode="bf16", recurrent_mode=None):
-    """A GRU (EQUATIONS.md §1, §2) over a sequence with its products in ``mode``.
+                          mode="bf16", recurrent_mode=None, gates="full"):
+    """A GRU (EQUATIONS.md §1, §2, and §7's forms of the gates) over a sequence with its products
+    in ``mode``.
 
-    ``weight_ih`` (3H, I) and ``weight_hh`` (3H, H) are float32 weights in PyTorch's layout,
-    quantized here; ``recurrent_mode`` (default: ``mode``) may put W_hh in another mode (int8
-    inputs with bf16 recurrent weights, say). Biases are added in float32. x (T, B, I), h0 (B, H)
-    or None. Returns ``(y, h_n)``, float32: the state is rounded to float32 after every step.
+    ``weight_ih`` and ``weight_hh`` are float32 weights in PyTorch's layout with the blocks of
+    ``gates`` (:func:`fastgru.reference.gru_variant_shapes`: (3H, I) and (3H, H) for the full
+    GRU), quantized here; ``recurrent_mode`` (default: ``mode``) may put W_hh in another mode
+    (int8 inputs with bf16 recurrent weights, say). Biases are added in float32. x (T, B, I),
+    h0 (B, H) or None. Returns ``(y, h_n)``, float32: the state is rounded to float32 after
+    every step.
     """
+    from_input, from_hidden, _ = GATE_TERMS[gates]
     H = np.asarray(weight_hh).shape[1]
     w_ih = quantize_matrix(weight_ih, mode)
-    w_hh_blocks = [quantize_matrix(block, recurrent_mode or mode) for block in _blocks(np.asarray(weight_hh), H)]
-    zeros = np.zeros(3 * H, np.float32)
-    b_ir, b_iz, b_in = _blocks(np.float32(zeros if bias_ih is None else bias_ih), H)
-    b_hr, b_hz, b_hn = _blocks(np.float32(zeros if bias_hh is None else bias_hh), H)
+    weight_hh = np.asarray(weight_hh)
+    hh_blocks = [quantize_matrix(weight_hh[b * H:(b + 1) * H], recurrent_mode or mode)
+                 for b in range(len(weight_hh) // H)]
+    G = w_ih.shape[0]
+    b_ih = np.zeros(G, np.float32) if bias_ih is None else np.float32(bias_ih)
+    # b_hr, b_hz, b_hn: bias_hh holds the last blocks of them (all three, or b_hn alone).
+    recurrent_bias = np.zeros(3 * H, np.float32)
+    if bias_hh is not None:
+        recurrent_bias[3 * H - len(bias_hh):] = bias_hh
+    b_hr, b_hz, b_hn = _blocks(recurrent_bias, H)
     x = np.asarray(x, dtype=np.float32)
     T, B, _ = x.shape
     h = np.zeros((B, H), np.float32) if h0 is None else np.asarray(h0, dtype=np.float32)
     y = np.empty((T, B, H), np.float32)
-    W_hr, W_hz, W_hn = w_hh_blocks
+    W_hn = hh_blocks[-1]
     for t in range(T):
-        gi_r, gi_z, gi_n = _blocks(quantized_product(x[t], w_ih).T, H)
-        r = _sigmoid(gi_r.T + b_ir + quantized_product(h, W_hr) + b_hr)
-        z = _sigmoid(gi_z.T + b_iz + quantized_product(h, W_hz) + b_hz)
+        gi = quantized_product(x[t], w_ih) + b_ih
+        gi_r, gi_z = (gi[:, :H], gi[:, H:2 * H]) if from_input else (0, 0)
+        gi_n = gi[:, -H:]
+        if from_hidden:
+            r = _sigmoid(gi_r + quantized_product(h, hh_blocks[0]) + b_hr)
+            z = _sigmoid(gi_z + quantized_product(h, hh_blocks[1]) + b_hz)
+        else:
+            r = np.broadcast_to(_sigmoid(np.float64(b_hr)), (B, H))
+            z = np.broadcast_to(_sigmoid(np.float64(b_hz)), (B, H))
         if reset_after:
-            n = np.tanh(gi_n.T + b_in + r * (quantized_product(h, W_hn) + b_hn))
+            n = np.tanh(gi_n + r * (quantized_product(h, W_hn) + b_hn))
         else:
             # The candidate's product input r ⊙ h is itself rounded to float32, then quantized.
-            n = np.tanh(gi_n.T + b_in + quantized_product((r * h).astype(np.float32), W_hn) + b_hn)
+            n = np.tanh(gi_n + quantized_product((r * h).astype(np.float32), W_hn) + b_hn)
         h = ((1 - z) * n + z * h).astype(np.float32)
         y[t] = h
     return y, h

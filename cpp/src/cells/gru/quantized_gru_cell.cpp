@@ -1,9 +1,11 @@
 #include "cells/gru/quantized_gru_cell.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "cells/isa_tables.h"
 #include "driver/quantized_matmul.h"
@@ -11,10 +13,14 @@
 namespace fastgru::cells {
 namespace {
 
-const GruQuantizedGates& quantized_gates_for(kernels::Isa level) {
-  return table_for_isa(level, &gru_quantized_gates__scalar,
-                       FASTGRU_X86_TABLE(gru_quantized_gates__avx2),
-                       FASTGRU_X86_TABLE(gru_quantized_gates__avx512));
+const GruQuantizedGates& quantized_gates_for(kernels::Isa level, GateTerms form) {
+  const GruQuantizedGateForms& forms =
+      table_for_isa(level, &gru_quantized_gates__scalar,
+                    FASTGRU_X86_TABLE(gru_quantized_gates__avx2),
+                    FASTGRU_X86_TABLE(gru_quantized_gates__avx512));
+  return form == GateTerms::full  ? forms.full
+         : form == GateTerms::bias ? forms.bias_gates
+                                   : forms.hidden_gates;
 }
 
 // A thread's rounded or quantized product inputs, reused from step to step (each call of
@@ -27,14 +33,17 @@ thread_local std::vector<float> t_scales;
 }  // namespace
 
 QuantizedGruLayer::QuantizedGruLayer(const kernels::KernelTable<float>& kernels, Index input,
-                                     Index hidden, ResetMode mode, Precision precision,
-                                     const WeightsView<float>& w, const std::string& name)
-    : CellLayer<float>(SizesOnly{}, kernels, input, hidden, 3, 3),
+                                     Index hidden, ResetMode mode, GateTerms form,
+                                     Precision precision, const WeightsView<float>& w,
+                                     const std::string& name)
+    : CellLayer<float>(SizesOnly{}, kernels, input, hidden, form == GateTerms::full ? 3 : 1,
+                       form == GateTerms::bias ? 1 : 3),
       mode_(mode),
+      hidden_gates_(form != GateTerms::bias),
       precision_(precision),
       quantized_(&kernels::quantized_kernels_for(kernels.level)),
-      gates_(&quantized_gates_for(kernels.level)) {
-  const Index H = hidden, G = 3 * H, PW = 3 * quantized_->vector_width;
+      gates_(&quantized_gates_for(kernels.level, form)) {
+  const Index H = hidden, G = gate_width(), PW = 3 * quantized_->vector_width;
   // A panel of 3W float units holds a whole number of quantized panels per gate.
   if (kernels.vector_width % quantized_->vector_width != 0)
     throw std::logic_error(std::string("fastgru: quantized kernels (") + quantized_->isa +
@@ -48,28 +57,40 @@ QuantizedGruLayer::QuantizedGruLayer(const kernels::KernelTable<float>& kernels,
                                              quantized_->int8_depth_group);
   }
   if (w.bias_ih) input_.column_bias.assign(w.bias_ih, w.bias_ih + G);
+  // b_hr, b_hz, b_hn: bias_hh holds the last blocks of them (all three, or b_hn alone).
+  step_bias_.assign(static_cast<std::size_t>(3 * H), 0.0f);
+  const Index bias_blocks = form == GateTerms::hidden ? 1 : 3;
+  if (w.bias_hh) std::copy(w.bias_hh, w.bias_hh + bias_blocks * H, step_bias_.end() - bias_blocks * H);
+  const float* bias = w.bias_hh ? step_bias_.data() : nullptr;
   const std::string hh = name + ".weight_hh";
+  // W_hn's block of weight_hh: after W_hr, W_hz, or alone (type 3).
+  const Index n_block = hidden_gates_ ? 2 : 0;
   if (mode == ResetMode::after) {
-    step_ = pack_gates(w.weight_hh, H, w.bias_hh, {0, 1, 2}, hh);
+    step_ = hidden_gates_ ? pack_gates(w.weight_hh, bias, {{0, 0}, {1, 1}, {2, 2}}, hh)
+                          : pack_gates(w.weight_hh, bias, {{n_block, 2}}, hh);
   } else {
-    step_ = pack_gates(w.weight_hh, H, w.bias_hh, {0, 1}, hh);
-    candidate_ = pack_gates(w.weight_hh, H, w.bias_hh, {2}, hh);
+    if (hidden_gates_) step_ = pack_gates(w.weight_hh, bias, {{0, 0}, {1, 1}}, hh);
+    candidate_ = pack_gates(w.weight_hh, bias, {{n_block, 2}}, hh);
   }
 }
 
-QuantizedWeights QuantizedGruLayer::pack_gates(const float* weight, Index depth,
-                                               const float* bias,
-                                               std::initializer_list<Index> gate_rows,
+QuantizedWeights QuantizedGruLayer::pack_gates(const float* weight, const float* bias,
+                                               std::initializer_list<GateBlocks> gate_blocks,
                                                const std::string& name) const {
-  const Index H = hidden_, UW = 3 * kernels_->vector_width, QW = 3 * quantized_->vector_width;
-  const Index gates = static_cast<Index>(gate_rows.size());
+  const Index H = hidden_, depth = H, UW = 3 * kernels_->vector_width,
+              QW = 3 * quantized_->vector_width;
+  const Index gates = static_cast<Index>(gate_blocks.size());
   const Index unit_panels = (H + UW - 1) / UW;
   QuantizedWeights packed;
   packed.columns = unit_panels * gates * UW;
-  // The weight row of product column j (nullptr past H: a zero column).
-  auto column_row = [&](Index j) -> const float* {
+  // Product column j's unit (H past the last: a zero column) and gate blocks.
+  auto column_unit = [&](Index j) {
     const Index within = j % (gates * UW), u = (j / (gates * UW)) * UW + within % UW;
-    return u < H ? weight + (gate_rows.begin()[within / UW] * H + u) * depth : nullptr;
+    return std::pair<Index, const GateBlocks&>(std::min(u, H), gate_blocks.begin()[within / UW]);
+  };
+  auto column_row = [&](Index j) -> const float* {
+    const auto [u, blocks] = column_unit(j);
+    return u < H ? weight + (blocks.weight * H + u) * depth : nullptr;
   };
   auto panel_column = [&](Index p, Index c) { return column_row(p * QW + c); };
   const Index panels = packed.columns / QW;
@@ -81,8 +102,10 @@ QuantizedWeights QuantizedGruLayer::pack_gates(const float* weight, Index depth,
   }
   if (bias) {
     packed.column_bias.assign(static_cast<std::size_t>(packed.columns), 0.0f);
-    for (Index j = 0; j < packed.columns; ++j)
-      if (const float* row = column_row(j)) packed.column_bias[j] = bias[(row - weight) / depth];
+    for (Index j = 0; j < packed.columns; ++j) {
+      const auto [u, blocks] = column_unit(j);
+      if (u < H) packed.column_bias[j] = bias[blocks.bias * H + u];
+    }
   }
   return packed;
 }
@@ -172,14 +195,16 @@ void QuantizedGruLayer::forward_phase(int phase, const ForwardStep<float>& s, Ra
   const QuantizedWeights& weights = mode_ == ResetMode::after || phase == 0 ? step_ : candidate_;
   t_products.resize(static_cast<std::size_t>(s.rows * weights.columns));
   float* gh = t_products.data();
+  const float* bias = step_bias_.data();
   if (mode_ == ResetMode::after) {
-    recurrent_product(weights, 3, s.rows, s.h_product, H, units, gh);
+    recurrent_product(weights, hidden_gates_ ? 3 : 1, s.rows, s.h_product, H, units, gh);
     gates_->reset_after(s.rows, H, units.begin, units.end, gh, weights.columns, s.projection,
-                        s.ld_projection, s.h_prev, s.h_next, s.ld_h_next);
+                        s.ld_projection, bias, s.h_prev, s.h_next, s.ld_h_next);
   } else if (phase == 0) {
-    recurrent_product(weights, 2, s.rows, s.h_product, H, units, gh);
+    // Gates of the biases alone need no product.
+    if (hidden_gates_) recurrent_product(weights, 2, s.rows, s.h_product, H, units, gh);
     gates_->reset_before_rz(s.rows, H, units.begin, units.end, gh, weights.columns,
-                            s.projection, s.ld_projection, s.h_product, s.record);
+                            s.projection, s.ld_projection, bias, s.h_product, s.record);
   } else {
     // The candidate's input: r ⊙ h of every unit, which phase 0's threads wrote to the record.
     recurrent_product(weights, 1, s.rows, s.record + 3 * H, 4 * H, units, gh);

@@ -1,7 +1,7 @@
 // The GRU in bf16 or int8 (EQUATIONS.md §9), for inference: its weights packed for the quantized
 // products (kernels/quantized/), each step's input rows rounded or quantized by every thread for
 // itself (a row's int8 scale needs all of it), then the float32 gate arithmetic of
-// gru_quantized_gates.h. The full GRU's gates, either reset convention.
+// gru_quantized_gates.h. Every form of the gates (EQUATIONS.md §7), either reset convention.
 #pragma once
 
 #include <string>
@@ -26,9 +26,10 @@ class QuantizedGruLayer final : public CellLayer<float> {
  public:
   // weights (3H, I), (3H, H) and biases (3H) each or nullptr, PyTorch's layout; `name` (the
   // network's "weights[k]") names a weight that cannot be quantized.
+  // weights with the row blocks of `form` (fastgru::GateTerms), as GruCellLayer takes them.
   QuantizedGruLayer(const kernels::KernelTable<float>& kernels, Index input, Index hidden,
-                    ResetMode mode, Precision precision, const WeightsView<float>& weights,
-                    const std::string& name);
+                    ResetMode mode, GateTerms form, Precision precision,
+                    const WeightsView<float>& weights, const std::string& name);
 
   void project_inputs(const InputRows<float>& x, float* projection, float* record,
                       float* batch_statistics, bool training) const override;
@@ -45,10 +46,15 @@ class QuantizedGruLayer final : public CellLayer<float> {
                            const GradientsView<float>& grads) const override;
 
  private:
-  // Weights whose product columns run per panel of 3W units, gate by gate: `gate_rows` are the
-  // blocks of weight (·, depth) that the product's gates take, in order.
-  QuantizedWeights pack_gates(const float* weight, Index depth, const float* bias,
-                              std::initializer_list<Index> gate_rows, const std::string& name) const;
+  // A product's gate: its block of rows in weight_hh, and its block of the 3H recurrent biases.
+  struct GateBlocks {
+    Index weight, bias;
+  };
+  // weight_hh's blocks as a product whose columns run per panel of 3W units, gate by gate; bias
+  // (3H: b_hr, b_hz, b_hn) or nullptr.
+  QuantizedWeights pack_gates(const float* weight_hh, const float* bias,
+                              std::initializer_list<GateBlocks> gate_blocks,
+                              const std::string& name) const;
   // gh (rows, weights.columns), for the columns of unit panels `units`: input (rows, H, row
   // stride ld_input) rounded or quantized, times weights. A row that is not finite has no int8 scale:
   // its products are NaN, as a float32 product of it would be.
@@ -56,12 +62,14 @@ class QuantizedGruLayer final : public CellLayer<float> {
                          const float* input, Index ld_input, Range units, float* gh) const;
 
   ResetMode mode_;
+  bool hidden_gates_;  // r and z see h: every form but type 3's constants
   Precision precision_;
   const kernels::QuantizedKernels* quantized_;
   const GruQuantizedGates* gates_;
-  QuantizedWeights input_;      // W_ih^T, natural panels over 3H columns, b_ih
-  QuantizedWeights step_;       // reset-after: r, z, n of W_hh; reset-before: r, z
+  QuantizedWeights input_;      // W_ih^T, natural panels over G columns, b_ih
+  QuantizedWeights step_;       // reset-after: r, z, n of W_hh (n alone: type 3); reset-before: r, z
   QuantizedWeights candidate_;  // reset-before: W_hn
+  std::vector<float> step_bias_;  // b_hr, b_hz, b_hn (3H), zeros where absent
 };
 
 }  // namespace fastgru::cells
