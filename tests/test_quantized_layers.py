@@ -48,6 +48,24 @@ def test_each_step_matches_the_definition(mode, reset_after, I, H, B, gates):
         h = h_next[0]
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("I, H, B, bias", [(1, 1, 1, True), (5, 7, 3, False), (19, 37, 5, True), (33, 100, 17, True)])
+def test_mgu_steps_match_the_definition(mode, I, H, B, bias):
+    layer = fastgru.MGU(I, H, bias=bias, seed=H)
+    q = layer.quantize(mode)
+    rng = np.random.default_rng(H)
+    h = rng.uniform(-1, 1, (B, H)).astype(np.float32)
+    for t in range(4):
+        x_t = (rng.standard_normal((B, I)) * (1 + t)).astype(np.float32)
+        _, h_next = q.step(x_t, h[np.newaxis])
+        expected, _ = rq.mgu_forward_quantized(x_t[np.newaxis], h, *_weights(layer), mode=mode)
+        # As reset-before's r ⊙ h, f ⊙ h may round the other way in bf16 (STEP_TOLERANCE).
+        assert np.abs(h_next[0] - expected[0]).max() <= STEP_TOLERANCE[mode, False]
+        h = h_next[0]
+    y, _ = q(np.ones((6, B, I), np.float32))
+    assert normalised_error(y, layer(np.ones((6, B, I), np.float32))[0]) < (1e-2 if mode == "bf16" else 3e-2)
+
+
 @pytest.mark.parametrize("gates", ["hidden_bias", "hidden", "bias"])
 def test_gate_forms_without_biases(gates):
     layer = fastgru.GRU(6, 20, bias=False, gates=gates, seed=3)
@@ -148,8 +166,8 @@ def test_what_quantize_refuses():
         layer.quantize("fp8")
     with pytest.raises(ValueError, match="quantize: .*float32.*float64"):
         fastgru.GRU(3, 4, dtype="float64").quantize("bf16")
-    with pytest.raises(ValueError, match="quantize: .*not yet the MGU"):
-        fastgru.MGU(3, 4).quantize("int8")
+    with pytest.raises(ValueError, match="quantize: .*not yet the LiGRU"):
+        fastgru.LiGRU(3, 4).quantize("int8")
 
 
 def test_int8_refuses_inputs_it_cannot_scale():

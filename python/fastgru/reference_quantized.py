@@ -20,7 +20,7 @@ import numpy as np
 from .reference import GATE_TERMS, _blocks, _sigmoid
 
 __all__ = ["MODES", "round_to_bf16", "quantize_rows_int8", "QuantizedMatrix", "quantize_matrix",
-           "quantized_product", "gru_forward_quantized"]
+           "quantized_product", "gru_forward_quantized", "mgu_forward_quantized"]
 
 MODES = ("bf16", "int8")
 INT8_LIMIT = 127
@@ -148,5 +148,29 @@ def gru_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=Non
             # The candidate's product input r ⊙ h is itself rounded to float32, then quantized.
             n = np.tanh(gi_n + quantized_product((r * h).astype(np.float32), W_hn) + b_hn)
         h = ((1 - z) * n + z * h).astype(np.float32)
+        y[t] = h
+    return y, h
+
+
+def mgu_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mode="bf16"):
+    """The MGU (EQUATIONS.md §4) over a sequence with its products in ``mode``: weights (2H, ·)
+    with row blocks f, n, quantized here; the candidate's product input f ⊙ h rounded to float32,
+    then quantized. x (T, B, I), h0 (B, H) or None. Returns ``(y, h_n)``, float32."""
+    weight_hh = np.asarray(weight_hh)
+    H = weight_hh.shape[1]
+    w_ih = quantize_matrix(weight_ih, mode)
+    W_hf, W_hn = (quantize_matrix(weight_hh[b * H:(b + 1) * H], mode) for b in range(2))
+    b_ih = np.zeros(2 * H, np.float32) if bias_ih is None else np.float32(bias_ih)
+    b_hf, b_hn = (np.zeros(H, np.float32), np.zeros(H, np.float32)) if bias_hh is None else (
+        np.float32(bias_hh[:H]), np.float32(bias_hh[H:]))
+    x = np.asarray(x, dtype=np.float32)
+    T, B, _ = x.shape
+    h = np.zeros((B, H), np.float32) if h0 is None else np.asarray(h0, dtype=np.float32)
+    y = np.empty((T, B, H), np.float32)
+    for t in range(T):
+        gi = quantized_product(x[t], w_ih) + b_ih
+        f = _sigmoid(gi[:, :H] + quantized_product(h, W_hf) + b_hf)
+        n = np.tanh(gi[:, H:] + quantized_product((f * h).astype(np.float32), W_hn) + b_hn)
+        h = ((1 - f) * h + f * n).astype(np.float32)
         y[t] = h
     return y, h

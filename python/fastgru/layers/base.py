@@ -218,8 +218,9 @@ class RecurrentLayer:
         if self._precision != "full":
             raise ValueError(f"quantize: this {cls} is {self._precision} already; quantize the float32 layer it "
                              "was made from")
-        if cls != "GRU":
-            raise ValueError(f"quantize: bf16 and int8 run the GRU (any form of its gates), not yet the {cls}")
+        if cls not in ("GRU", "MGU"):
+            raise ValueError(f"quantize: bf16 and int8 run the GRU (any form of its gates) and the MGU, not yet "
+                             f"the {cls}")
         if self.dtype != np.float32:
             raise ValueError(f"quantize: bf16 and int8 layers compute in float32; got a {self.dtype} {cls}: "
                              f"build a float32 one first: {cls}(**{{**layer.config(), 'dtype': 'float32'}}) "

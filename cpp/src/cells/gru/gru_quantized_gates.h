@@ -16,24 +16,10 @@
 #include <algorithm>
 
 #include "cells/gru/gru_kernels.h"
+#include "cells/quantized_gate_vectors.h"
 #include "kernels/simd/step_helpers.h"
 
 namespace fastgru::kernels {
-
-// f(row, u, count, column): the vectors of unit panels [panel_begin, panel_end), u their first
-// unit and column the offset of gate 0's values in gh's row.
-template <class S, int kGates, class F>
-inline void for_each_gate_vector(Index rows, Index hidden, Index panel_begin, Index panel_end,
-                                 F f) {
-  constexpr Index W = S::kWidth;
-  for (Index row = 0; row < rows; ++row)
-    for (Index p = panel_begin; p < panel_end; ++p)
-      for (Index j = 0; j < 3; ++j) {
-        const Index u = p * 3 * W + j * W;
-        if (u >= hidden) break;
-        f(row, u, static_cast<int>(std::min<Index>(W, hidden - u)), p * kGates * 3 * W + j * W);
-      }
-}
 
 // r and z of one vector of units: from gi and gh (column: gate 0's offset in gh's row, NG
 // gates), or the constants of step_bias.
