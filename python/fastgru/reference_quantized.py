@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reference import GATE_TERMS, _blocks, _sigmoid
+from .reference import GATE_TERMS, _blocks, _ligru_activation, _sigmoid, _softplus
 
 __all__ = ["MODES", "round_to_bf16", "quantize_rows_int8", "QuantizedMatrix", "quantize_matrix",
-           "quantized_product", "gru_forward_quantized", "mgu_forward_quantized"]
+           "quantized_product", "gru_forward_quantized", "mgu_forward_quantized", "fold_batch_norm",
+           "ligru_forward_quantized", "libru_forward_quantized"]
 
 MODES = ("bf16", "int8")
 INT8_LIMIT = 127
@@ -174,3 +175,58 @@ def mgu_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=Non
         h = ((1 - f) * h + f * n).astype(np.float32)
         y[t] = h
     return y, h
+
+
+def fold_batch_norm(weight_ih, bn_weight, bn_bias, running_mean, running_var, eps=1e-5):
+    """Inference's batch normalisation folded into the input weights (float32), as the bf16 and
+    int8 layers of the batch-normalised cells fold it before quantizing: ``(weight, shift)`` with
+    ``BN(W x) = weight x + shift``, scale = γ / √(σ² + ε) computed in float64 (ε as a float32)."""
+    scale = np.float64(bn_weight) / np.sqrt(np.float64(running_var) + np.float64(np.float32(eps)))
+    weight = (scale[:, None] * np.float64(weight_ih)).astype(np.float32)
+    shift = (np.float64(bn_bias) - scale * np.float64(running_mean)).astype(np.float32)
+    return weight, shift
+
+
+def _batch_norm_cell_quantized(x, h0, weight_ih, weight_hh, batch_norm, eps, mode, update):
+    """The shared loop of the LiGRU and the LiBRU: a = BN(W x) with the running statistics
+    (folded, then quantized), products of h with the z and candidate blocks, then
+    ``update(h, a_z, a_c)``."""
+    weight_hh = np.asarray(weight_hh)
+    H = weight_hh.shape[1]
+    folded, shift = fold_batch_norm(weight_ih, *batch_norm, eps=eps)
+    w_ih = quantize_matrix(folded, mode)
+    W_hz, W_hc = (quantize_matrix(weight_hh[b * H:(b + 1) * H], mode) for b in range(2))
+    x = np.asarray(x, dtype=np.float32)
+    T, B, _ = x.shape
+    h = np.zeros((B, H), np.float32) if h0 is None else np.asarray(h0, dtype=np.float32)
+    y = np.empty((T, B, H), np.float32)
+    for t in range(T):
+        a = quantized_product(x[t], w_ih) + shift
+        h = update(h, a[:, :H] + quantized_product(h, W_hz), a[:, H:] + quantized_product(h, W_hc)).astype(np.float32)
+        y[t] = h
+    return y, h
+
+
+def ligru_forward_quantized(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean, running_var,
+                            eps=1e-5, activation="relu", negative_slope=0.01, mode="bf16"):
+    """The LiGRU (EQUATIONS.md §5) at inference with its products in ``mode``: weights (2H, ·)
+    with row blocks z, n; batch normalisation by the running statistics, folded into W_ih
+    (:func:`fold_batch_norm`) before it is quantized. Returns ``(y, h_n)``, float32."""
+    def update(h, a_z, a_n):
+        z = _sigmoid(a_z)
+        return z * h + (1 - z) * _ligru_activation(a_n, activation, negative_slope)
+
+    return _batch_norm_cell_quantized(x, h0, weight_ih, weight_hh, (bn_weight, bn_bias, running_mean, running_var),
+                                      eps, mode, update)
+
+
+def libru_forward_quantized(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean, running_var,
+                            eps=1e-5, mode="bf16"):
+    """The LiBRU (EQUATIONS.md §8) at inference with its products in ``mode``, as
+    :func:`ligru_forward_quantized` quantizes the LiGRU. Returns ``(y, h_n)``, float32."""
+
+    def update(h, a_z, a_c):
+        return np.logaddexp(h - _softplus(-a_z), _softplus(a_c) - _softplus(a_z))
+
+    return _batch_norm_cell_quantized(x, h0, weight_ih, weight_hh, (bn_weight, bn_bias, running_mean, running_var),
+                                      eps, mode, update)

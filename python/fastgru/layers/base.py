@@ -210,7 +210,8 @@ class RecurrentLayer:
         Returns:
             A layer of the same class and settings with :attr:`precision` ``mode``, taking the
             same inference calls (``q(x, h0, lengths=..., mask=...)``, ``q.step``), pickling;
-            ``forward(train=True)`` refuses. Float32 GRUs only (any ``gates``).
+            ``forward(train=True)`` refuses. Every cell (a batch-normalised one folds its
+            running statistics into W_ih before quantizing it); float32 layers only.
         """
         if mode not in _PRECISIONS[1:]:
             raise ValueError(f"mode: expected one of {_PRECISIONS[1:]}, got {mode!r}")
@@ -218,9 +219,6 @@ class RecurrentLayer:
         if self._precision != "full":
             raise ValueError(f"quantize: this {cls} is {self._precision} already; quantize the float32 layer it "
                              "was made from")
-        if cls not in ("GRU", "MGU"):
-            raise ValueError(f"quantize: bf16 and int8 run the GRU (any form of its gates) and the MGU, not yet "
-                             f"the {cls}")
         if self.dtype != np.float32:
             raise ValueError(f"quantize: bf16 and int8 layers compute in float32; got a {self.dtype} {cls}: "
                              f"build a float32 one first: {cls}(**{{**layer.config(), 'dtype': 'float32'}}) "
