@@ -25,14 +25,17 @@ def _layer(I, H, reset_after, seed=0, **settings):
 
 
 def _weights(layer, suffix="_l0"):
-    return [layer.state_dict()[name + suffix] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    """weight_ih, weight_hh, bias_ih, bias_hh (None without biases) of layer 0."""
+    state = layer.state_dict()
+    return [state.get(name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("I, H, B", [(1, 1, 1), (5, 7, 3), (19, 37, 5), (33, 100, 17), (64, 256, 2)])
-def test_each_step_matches_the_definition(mode, reset_after, I, H, B):
-    layer = _layer(I, H, reset_after, seed=H)
+@pytest.mark.parametrize("gates", ["full", "hidden_bias", "hidden", "bias"])
+def test_each_step_matches_the_definition(mode, reset_after, I, H, B, gates):
+    layer = _layer(I, H, reset_after, seed=H, gates=gates)
     q = layer.quantize(mode)
     rng = np.random.default_rng(I + H)
     h = rng.uniform(-1, 1, (B, H)).astype(np.float32)
@@ -40,9 +43,95 @@ def test_each_step_matches_the_definition(mode, reset_after, I, H, B):
         x_t = (rng.standard_normal((B, I)) * (1 + t)).astype(np.float32)
         _, h_next = q.step(x_t, h[np.newaxis])
         expected, _ = rq.gru_forward_quantized(x_t[np.newaxis], h, *_weights(layer), reset_after=reset_after,
-                                               mode=mode)
+                                               mode=mode, gates=gates)
         assert np.abs(h_next[0] - expected[0]).max() <= STEP_TOLERANCE[mode, reset_after]
         h = h_next[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("I, H, B, bias", [(1, 1, 1, True), (5, 7, 3, False), (19, 37, 5, True), (33, 100, 17, True)])
+def test_mgu_steps_match_the_definition(mode, I, H, B, bias):
+    layer = fastgru.MGU(I, H, bias=bias, seed=H)
+    q = layer.quantize(mode)
+    rng = np.random.default_rng(H)
+    h = rng.uniform(-1, 1, (B, H)).astype(np.float32)
+    for t in range(4):
+        x_t = (rng.standard_normal((B, I)) * (1 + t)).astype(np.float32)
+        _, h_next = q.step(x_t, h[np.newaxis])
+        expected, _ = rq.mgu_forward_quantized(x_t[np.newaxis], h, *_weights(layer), mode=mode)
+        # As reset-before's r ⊙ h, f ⊙ h may round the other way in bf16 (STEP_TOLERANCE).
+        assert np.abs(h_next[0] - expected[0]).max() <= STEP_TOLERANCE[mode, False]
+        h = h_next[0]
+    y, _ = q(np.ones((6, B, I), np.float32))
+    assert normalised_error(y, layer(np.ones((6, B, I), np.float32))[0]) < (1e-2 if mode == "bf16" else 3e-2)
+
+
+def _batch_normalised(cls, I, H, seed, **settings):
+    """A LiGRU or LiBRU whose running statistics are not the initial ones (a trained layer's)."""
+    layer = cls(I, H, seed=seed, **settings)
+    rng = np.random.default_rng(seed)
+    state = layer.state_dict()
+    for name in state:
+        if name.startswith(("bn_running_var", "bn_weight")):
+            state[name] = rng.uniform(0.5, 2.0, state[name].shape).astype(np.float32)
+        elif name.startswith(("bn_running_mean", "bn_bias")):
+            state[name] = rng.normal(0, 0.3, state[name].shape).astype(np.float32)
+    layer.load_state_dict(state)
+    return layer
+
+
+def _batch_norm_arrays(layer):
+    state = layer.state_dict()
+    return [state[name + "_l0"] for name in ("weight_ih", "weight_hh", "bn_weight", "bn_bias", "bn_running_mean",
+                                             "bn_running_var")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("cell, activation", [("LiGRU", "relu"), ("LiGRU", "tanh"), ("LiGRU", "leaky_relu"),
+                                              ("LiGRU", "softplus"), ("LiBRU", None)])
+@pytest.mark.parametrize("I, H, B", [(1, 1, 1), (5, 7, 3), (19, 37, 5), (33, 100, 17)])
+def test_batch_normalised_cells_match_the_definition(mode, cell, activation, I, H, B):
+    settings = {"activation": activation, "negative_slope": 0.2} if activation else {}
+    layer = _batch_normalised(getattr(fastgru, cell), I, H, seed=H, **settings)
+    q = layer.quantize(mode)
+    rng = np.random.default_rng(H)
+    h = rng.uniform(-1, 1, (B, H)).astype(np.float32)
+    if cell == "LiBRU":
+        h = -np.abs(h)  # log-probabilities
+    arrays = _batch_norm_arrays(layer)
+    for t in range(3):
+        x_t = (rng.standard_normal((B, I)) * (1 + t)).astype(np.float32)
+        _, h_next = q.step(x_t, h[np.newaxis])
+        if cell == "LiGRU":
+            expected, _ = rq.ligru_forward_quantized(x_t[np.newaxis], h, *arrays, eps=layer.bn_eps,
+                                                     activation=activation, negative_slope=0.2, mode=mode)
+        else:
+            expected, _ = rq.libru_forward_quantized(x_t[np.newaxis], h, *arrays, eps=layer.bn_eps, mode=mode)
+        scale = max(1.0, float(np.abs(expected).max()))
+        assert np.abs(h_next[0] - expected[0]).max() <= 2e-6 * scale
+        h = h_next[0]
+    x = rng.standard_normal((8, B, I)).astype(np.float32)
+    assert normalised_error(q(x)[0], layer(x)[0]) < (1e-2 if mode == "bf16" else 3e-2)
+
+
+def test_batch_norm_folding_that_is_not_finite_is_refused():
+    layer = fastgru.LiGRU(3, 4, seed=0)
+    state = layer.state_dict()
+    state["bn_weight_l0"] = np.full(8, 3e38, np.float32)
+    state["bn_running_var_l0"] = np.full(8, 1e-30, np.float32)
+    layer.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"bn_weight: a bf16 or int8 layer folds batch normalisation"):
+        layer.quantize("int8")
+
+
+@pytest.mark.parametrize("gates", ["hidden_bias", "hidden", "bias"])
+def test_gate_forms_without_biases(gates):
+    layer = fastgru.GRU(6, 20, bias=False, gates=gates, seed=3)
+    x = np.random.default_rng(0).standard_normal((5, 4, 6)).astype(np.float32)
+    for mode in MODES:
+        y, _ = layer.quantize(mode)(x)
+        expected, _ = rq.gru_forward_quantized(x, None, *_weights(layer), mode=mode, gates=gates)
+        assert normalised_error(y, expected) <= 1e-5
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -135,10 +224,6 @@ def test_what_quantize_refuses():
         layer.quantize("fp8")
     with pytest.raises(ValueError, match="quantize: .*float32.*float64"):
         fastgru.GRU(3, 4, dtype="float64").quantize("bf16")
-    with pytest.raises(ValueError, match="quantize: .*not yet the MGU"):
-        fastgru.MGU(3, 4).quantize("int8")
-    with pytest.raises(ValueError, match="quantize: .*gates='hidden'"):
-        fastgru.GRU(3, 4, gates="hidden").quantize("int8")
 
 
 def test_int8_refuses_inputs_it_cannot_scale():

@@ -163,7 +163,7 @@ struct NetworkConfig {
   MergeMode merge = MergeMode::concat;  // bidirectional networks only
   ResetMode mode = ResetMode::after;
   GateTerms gates = GateTerms::full;  // GRU only
-  Precision precision = Precision::full;  // bf16, int8: the GRU's full gates, in float32
+  Precision precision = Precision::full;  // bf16, int8: float32 networks, inference
   bool bias = true;
   // Regularisation, probabilities in [0, 1). In training: `dropout` zeroes each layer's outputs
   // but the last's (PyTorch's meaning), `recurrent_dropout` zeroes the state fed to the

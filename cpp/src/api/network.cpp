@@ -147,9 +147,6 @@ Network<Real>::Network(const NetworkConfig& config, const std::vector<WeightsVie
     api::require(std::is_same_v<Real, float>,
                  "config.precision: bf16 and int8 networks compute in float32; expected Precision::full "
                  "for a float64 network");
-    api::require(config.cell == Cell::gru && config.gates == GateTerms::full,
-                 "config.precision: bf16 and int8 run the GRU with its full gates; expected Precision::full "
-                 "for the " + cell.class_name + (config.cell == Cell::gru ? " with other gates" : ""));
   }
   impl_->config = config;
   impl_->cell = &cell;

@@ -211,7 +211,8 @@ class RecurrentLayer:
             A layer of the same class and settings with :attr:`precision` ``mode``, taking the
             same inference calls (``q(x, h0, lengths=..., mask=...)``, ``q.step``), pickling,
             saving (its model file holds the weights quantized: README.md, "The model file");
-            ``forward(train=True)`` refuses. Float32 GRUs with their full gates only.
+            ``forward(train=True)`` refuses. Every cell (a batch-normalised one folds its
+            running statistics into W_ih before quantizing it); float32 layers only.
         """
         if mode not in _PRECISIONS[1:]:
             raise ValueError(f"mode: expected one of {_PRECISIONS[1:]}, got {mode!r}")
@@ -219,9 +220,6 @@ class RecurrentLayer:
         if self._precision != "full":
             raise ValueError(f"quantize: this {cls} is {self._precision} already; quantize the float32 layer it "
                              "was made from")
-        if cls != "GRU" or self.config().get("gates", "full") != "full":
-            raise ValueError(f"quantize: bf16 and int8 run the GRU with its full gates (gates='full'), not yet "
-                             f"the {cls}{' with gates=' + repr(self.gates) if cls == 'GRU' else ''}")
         if self.dtype != np.float32:
             raise ValueError(f"quantize: bf16 and int8 layers compute in float32; got a {self.dtype} {cls}: "
                              f"build a float32 one first: {cls}(**{{**layer.config(), 'dtype': 'float32'}}) "

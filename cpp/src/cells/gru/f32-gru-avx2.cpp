@@ -11,8 +11,8 @@ const GruKernelForms<float>& f32_gru_kernels__avx2() {
   return table;
 }
 
-const GruQuantizedGates& gru_quantized_gates__avx2() {
-  static const GruQuantizedGates table = kernels::make_gru_quantized_gates<kernels::VecAvx2F32>();
+const GruQuantizedGateForms& gru_quantized_gates__avx2() {
+  static const GruQuantizedGateForms table = kernels::make_gru_quantized_gates<kernels::VecAvx2F32>();
   return table;
 }
 

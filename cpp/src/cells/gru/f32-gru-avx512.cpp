@@ -15,8 +15,8 @@ const GruKernelForms<float>& f32_gru_kernels__avx512() {
   return table;
 }
 
-const GruQuantizedGates& gru_quantized_gates__avx512() {
-  static const GruQuantizedGates table = kernels::make_gru_quantized_gates<kernels::VecAvx512F32>();
+const GruQuantizedGateForms& gru_quantized_gates__avx512() {
+  static const GruQuantizedGateForms table = kernels::make_gru_quantized_gates<kernels::VecAvx512F32>();
   return table;
 }
 

@@ -15,8 +15,8 @@ const GruKernelForms<double>& f64_gru_kernels__scalar() {
   return table;
 }
 
-const GruQuantizedGates& gru_quantized_gates__scalar() {
-  static const GruQuantizedGates table = kernels::make_gru_quantized_gates<kernels::VecScalar<float>>();
+const GruQuantizedGateForms& gru_quantized_gates__scalar() {
+  static const GruQuantizedGateForms table = kernels::make_gru_quantized_gates<kernels::VecScalar<float>>();
   return table;
 }
 

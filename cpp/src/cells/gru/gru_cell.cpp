@@ -63,7 +63,7 @@ std::unique_ptr<const CellLayer<Real>> make_gru_layer(const kernels::KernelTable
   if constexpr (std::is_same_v<Real, float>) {
     if (config.precision != Precision::full)
       return std::make_unique<QuantizedGruLayer>(kernels, input, config.hidden, config.mode,
-                                                 config.precision, weights, name);
+                                                 config.gates, config.precision, weights, name);
   }
   return std::make_unique<GruCellLayer<Real>>(kernels, input, config.hidden, config.mode,
                                               config.gates, weights);

@@ -4,62 +4,78 @@
 //
 // gh (rows, ld_gh) holds a step's recurrent products with b_hh added, per panel of 3W hidden
 // units (W = S::kWidth): unit u of product gate g at column (u / 3W) · NG · 3W + g · 3W + u mod 3W,
-// for the NG gates of that product (r, z, n: 3; r, z: 2; n: 1). gi (rows, 3H, ld_gi) holds
-// W_i x + b_i. A record row (4H) holds r, z and, at 3H, r ⊙ h (reset-before's candidate input).
+// for the NG gates of that product (r, z, n: 3; r, z: 2; n: 1). gi (rows, ld_gi) holds W_i x + b_i:
+// r, z, n (3H) for the full GRU, n's block alone (H) for the other forms of the gates
+// (EQUATIONS.md §7), chosen by two template flags as in gru_step.h:
+//   kInputGates   r and z see W_i x (the full GRU);
+//   kHiddenGates  r and z see W_h h (types 1, 2; gh holds their products); else they are the
+//                 constants σ(b_hr), σ(b_hz) of step_bias (3H: b_hr, b_hz, b_hn), and gh holds n's.
+// A record row (4H) holds r, z and, at 3H, r ⊙ h (reset-before's candidate input).
 #pragma once
 
 #include <algorithm>
 
 #include "cells/gru/gru_kernels.h"
+#include "cells/quantized_gate_vectors.h"
 #include "kernels/simd/step_helpers.h"
 
 namespace fastgru::kernels {
 
-// f(row, u, count, column): the vectors of unit panels [panel_begin, panel_end), u their first
-// unit and column the offset of gate 0's values in gh's row.
-template <class S, int kGates, class F>
-inline void for_each_gate_vector(Index rows, Index hidden, Index panel_begin, Index panel_end,
-                                 F f) {
+// r and z of one vector of units: from gi and gh (column: gate 0's offset in gh's row, NG
+// gates), or the constants of step_bias.
+template <class S, bool kInputGates, bool kHiddenGates, int NG>
+inline void reset_and_update(const float* gi, const float* gh_row, Index column, Index u,
+                             int count, Index H, const float* step_bias, typename S::V& r,
+                             typename S::V& z) {
   constexpr Index W = S::kWidth;
-  for (Index row = 0; row < rows; ++row)
-    for (Index p = panel_begin; p < panel_end; ++p)
-      for (Index j = 0; j < 3; ++j) {
-        const Index u = p * 3 * W + j * W;
-        if (u >= hidden) break;
-        f(row, u, static_cast<int>(std::min<Index>(W, hidden - u)), p * kGates * 3 * W + j * W);
-      }
+  if constexpr (kHiddenGates) {
+    r = S::load_n(gh_row + column, count);
+    z = S::load_n(gh_row + column + 3 * W, count);
+    if constexpr (kInputGates) {
+      r = S::add(r, S::load_n(gi + u, count));
+      z = S::add(z, S::load_n(gi + H + u, count));
+    }
+    r = S::sigmoid(r);
+    z = S::sigmoid(z);
+  } else {
+    r = S::sigmoid(S::load_n(step_bias + u, count));
+    z = S::sigmoid(S::load_n(step_bias + H + u, count));
+  }
 }
 
-template <class S>
+template <class S, bool kInputGates, bool kHiddenGates>
 void quantized_reset_after_gates(Index rows, Index hidden, Index panel_begin, Index panel_end,
                                  const float* gh, Index ld_gh, const float* gi, Index ld_gi,
-                                 const float* h_prev, float* h_next, Index ld_h_next) {
+                                 const float* step_bias, const float* h_prev, float* h_next,
+                                 Index ld_h_next) {
   constexpr Index W = S::kWidth;
-  const Index H = hidden;
-  for_each_gate_vector<S, 3>(rows, H, panel_begin, panel_end,
-                             [&](Index row, Index u, int count, Index column) {
-    const float* g = gi + row * ld_gi + u;
-    const float* p = gh + row * ld_gh + column;
-    const auto r = S::sigmoid(S::add(S::load_n(g, count), S::load_n(p, count)));
-    const auto z = S::sigmoid(S::add(S::load_n(g + H, count), S::load_n(p + 3 * W, count)));
-    const auto n = S::tanh(S::fma(r, S::load_n(p + 6 * W, count), S::load_n(g + 2 * H, count)));
+  constexpr int NG = kHiddenGates ? 3 : 1;
+  const Index H = hidden, n_offset = kInputGates ? 2 * H : 0;
+  for_each_gate_vector<S, NG>(rows, H, panel_begin, panel_end,
+                              [&](Index row, Index u, int count, Index column) {
+    const float* g = gi + row * ld_gi;
+    const float* p = gh + row * ld_gh;
+    typename S::V r, z;
+    reset_and_update<S, kInputGates, kHiddenGates, NG>(g, p, column, u, count, H, step_bias, r, z);
+    const auto hn = S::load_n(p + column + (NG - 1) * 3 * W, count);
+    const auto n = S::tanh(S::fma(r, hn, S::load_n(g + n_offset + u, count)));
     const auto h = S::load_n(h_prev + row * H + u, count);
     S::store_n(h_next + row * ld_h_next + u, gate_update<S>(z, h, n), count);
   });
 }
 
-template <class S>
+// For the forms without hidden gates, r and z need no product: panel_begin..panel_end still
+// name the units (gh is not read).
+template <class S, bool kInputGates, bool kHiddenGates>
 void quantized_reset_before_rz(Index rows, Index hidden, Index panel_begin, Index panel_end,
                                const float* gh, Index ld_gh, const float* gi, Index ld_gi,
-                               const float* h_prev, float* record) {
-  constexpr Index W = S::kWidth;
+                               const float* step_bias, const float* h_prev, float* record) {
   const Index H = hidden;
   for_each_gate_vector<S, 2>(rows, H, panel_begin, panel_end,
                              [&](Index row, Index u, int count, Index column) {
-    const float* g = gi + row * ld_gi + u;
-    const float* p = gh + row * ld_gh + column;
-    const auto r = S::sigmoid(S::add(S::load_n(g, count), S::load_n(p, count)));
-    const auto z = S::sigmoid(S::add(S::load_n(g + H, count), S::load_n(p + 3 * W, count)));
+    typename S::V r, z;
+    reset_and_update<S, kInputGates, kHiddenGates, 2>(gi + row * ld_gi, gh + row * ld_gh, column,
+                                                      u, count, H, step_bias, r, z);
     float* rec = record + row * 4 * H + u;
     S::store_n(rec, r, count);
     S::store_n(rec + H, z, count);
@@ -67,15 +83,15 @@ void quantized_reset_before_rz(Index rows, Index hidden, Index panel_begin, Inde
   });
 }
 
-template <class S>
+template <class S, bool kInputGates>
 void quantized_reset_before_n(Index rows, Index hidden, Index panel_begin, Index panel_end,
                               const float* gh, Index ld_gh, const float* gi, Index ld_gi,
                               const float* h_prev, const float* record, float* h_next,
                               Index ld_h_next) {
-  const Index H = hidden;
+  const Index H = hidden, n_offset = kInputGates ? 2 * H : 0;
   for_each_gate_vector<S, 1>(rows, H, panel_begin, panel_end,
                              [&](Index row, Index u, int count, Index column) {
-    const auto n = S::tanh(S::add(S::load_n(gi + row * ld_gi + 2 * H + u, count),
+    const auto n = S::tanh(S::add(S::load_n(gi + row * ld_gi + n_offset + u, count),
                                   S::load_n(gh + row * ld_gh + column, count)));
     const auto z = S::load_n(record + row * 4 * H + H + u, count);
     const auto h = S::load_n(h_prev + row * H + u, count);
@@ -83,10 +99,18 @@ void quantized_reset_before_n(Index rows, Index hidden, Index panel_begin, Index
   });
 }
 
+template <class S, bool kInputGates, bool kHiddenGates>
+cells::GruQuantizedGates make_gru_quantized_form_gates() {
+  return {quantized_reset_after_gates<S, kInputGates, kHiddenGates>,
+          quantized_reset_before_rz<S, kInputGates, kHiddenGates>,
+          quantized_reset_before_n<S, kInputGates>};
+}
+
 template <class S>
-cells::GruQuantizedGates make_gru_quantized_gates() {
-  return {quantized_reset_after_gates<S>, quantized_reset_before_rz<S>,
-          quantized_reset_before_n<S>};
+cells::GruQuantizedGateForms make_gru_quantized_gates() {
+  return {make_gru_quantized_form_gates<S, true, true>(),
+          make_gru_quantized_form_gates<S, false, true>(),
+          make_gru_quantized_form_gates<S, false, false>()};
 }
 
 }  // namespace fastgru::kernels
