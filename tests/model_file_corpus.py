@@ -42,6 +42,8 @@ def base_files():
         "ligru_bi": fastgru.LiGRU(2, 2, bidirectional=True, activation="tanh", seed=6),
         "gru_int8": fastgru.GRU(3, 4, num_layers=2, seed=11).quantize("int8"),
         "gru_bf16_before_bi": fastgru.GRU(2, 3, bidirectional=True, reset_after=False, seed=12).quantize("bf16"),
+        "gru_hidden_int8": fastgru.GRU(2, 3, gates="hidden", bias=False, seed=15).quantize("int8"),
+        "mgu_int8": fastgru.MGU(2, 3, num_layers=2, seed=16).quantize("int8"),
     }
     files = {}
     for name, layer in layers.items():

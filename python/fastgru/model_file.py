@@ -300,6 +300,10 @@ DTYPE = Field("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
 # a layer of its dtype.
 PRECISIONS = ("full", "bf16", "int8")
 PRECISION = Field("'full', 'bf16' or 'int8'", lambda v: type(v) is str and v in PRECISIONS, absent_means="full")
+# The classes whose bf16 and int8 layers a file holds: their compiled layers quantize the weight
+# matrices as they are. The LiGRU's and LiBRU's fold the batch normalisation into W_ih first,
+# which a file of their unfolded weights and statistics would not reproduce exactly.
+QUANTIZED_FILE_CLASSES = ("GRU", "MGU")
 
 
 def check_layer_config(layer_class, text: str, what: str, refuse) -> dict:
@@ -331,11 +335,9 @@ def layer_plan(layer_class, text: str, what: str, refuse, tensor_count: int):
         raise refuse(f"{what} num_layers: {config['num_layers']} layers need at least {needed} tensors, "
                      f"the file has {tensor_count}")
     precision = config["precision"]
-    gates = config.get("gates", "full")
-    if precision != "full" and (layer_class.__name__ != "GRU" or gates != "full" or config["dtype"] != "float32"):
-        layer = f"{config['dtype']} {layer_class.__name__}" + (f" with gates {gates!r}" if gates != "full" else "")
-        raise refuse(f"{what} precision: bf16 and int8 run a float32 GRU with gates 'full'; expected 'full' for a "
-                     f"{layer}, got {precision!r}")
+    if precision != "full" and (layer_class.__name__ not in QUANTIZED_FILE_CLASSES or config["dtype"] != "float32"):
+        raise refuse(f"{what} precision: bf16 and int8 files hold a float32 {' or '.join(QUANTIZED_FILE_CLASSES)}; "
+                     f"expected 'full' for a {config['dtype']} {layer_class.__name__}, got {precision!r}")
     return config, stored_tensors(config, layer_class._parameter_shapes_of(config))
 
 
@@ -375,6 +377,11 @@ def stored_weights(layer) -> Dict[str, np.ndarray]:
     from .reference_quantized import quantize_matrix
 
     precision = layer.precision
+    cls = type(layer).__name__
+    if precision != "full" and cls not in QUANTIZED_FILE_CLASSES:
+        raise ValueError(f"save: a {cls} in {precision} is not saved yet: its compiled layer folds the "
+                         "batch normalisation into W_ih before quantizing it, which the model file does not hold; "
+                         f"save the float32 {cls} and quantize it after fastgru.load")
     stored = {}
     for name, array in layer.state_dict().items():
         if precision == "full" or not _is_quantized_weight(name):

@@ -462,13 +462,11 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
   const JsonValue* precision = fields.find("precision");
   const std::string precision_name = precision ? precision->string : "full";
   config.precision = precision_name == "bf16" ? Precision::bf16 : precision_name == "int8" ? Precision::int8 : Precision::full;
-  if (config.precision != Precision::full &&
-      (config.cell != Cell::gru || config.gates != GateTerms::full || plan.dtype != "F32")) {
-    const JsonValue* gates = fields.find("gates");
-    const bool other_gates = gates && gates->string != "full";
-    throw refuse(what + " precision: bf16 and int8 run a float32 GRU with gates 'full'; expected 'full' for a " +
-                 fields.find("dtype")->string + " " + layer_class + (other_gates ? " with gates '" + gates->string + "'" : "") +
-                 ", got '" + precision_name + "'");
+  // Python's model_file.QUANTIZED_FILE_CLASSES: the LiGRU's and LiBRU's quantized layers fold the
+  // batch normalisation into W_ih first, which a file of their unfolded weights would not reproduce.
+  if (config.precision != Precision::full && ((config.cell != Cell::gru && config.cell != Cell::mgu) || plan.dtype != "F32")) {
+    throw refuse(what + " precision: bf16 and int8 files hold a float32 GRU or MGU; expected 'full' for a " +
+                 fields.find("dtype")->string + " " + layer_class + ", got '" + precision_name + "'");
   }
 
   // The tensors the configuration needs, in the order the network takes them.
