@@ -45,9 +45,10 @@ def test_stream_example_matches_python(example, tmp_path, cls, kwargs):
 
 
 @pytest.mark.parametrize("mode", ["int8", "bf16"])
-def test_stream_example_runs_a_quantized_model_file(example, tmp_path, mode):
+@pytest.mark.parametrize("cls", ["GRU", "MGU"])
+def test_stream_example_runs_a_quantized_model_file(example, tmp_path, mode, cls):
     # The file holds the weights quantized; the examples load it in float32 and step as Python does.
-    layer = fastgru.GRU(3, 5, num_layers=2, seed=7).quantize(mode)
+    layer = getattr(fastgru, cls)(3, 5, num_layers=2, seed=7).quantize(mode)
     layer.save(tmp_path / "model.safetensors")
     x = np.random.default_rng(0).standard_normal((12, 3))
     np.savetxt(tmp_path / "input.csv", x, delimiter=",", fmt="%.9g")
