@@ -44,6 +44,7 @@ def base_files():
         "gru_bf16_before_bi": fastgru.GRU(2, 3, bidirectional=True, reset_after=False, seed=12).quantize("bf16"),
         "gru_hidden_int8": fastgru.GRU(2, 3, gates="hidden", bias=False, seed=15).quantize("int8"),
         "mgu_int8": fastgru.MGU(2, 3, num_layers=2, seed=16).quantize("int8"),
+        "ligru_int8": _with_moved_statistics(fastgru.LiGRU(2, 3, num_layers=2, seed=17)).quantize("int8"),
     }
     files = {}
     for name, layer in layers.items():
@@ -66,8 +67,17 @@ def model_base_files():
         "model_gru_int8": fastgru.Model(fastgru.GRU(2, 3, num_layers=2, seed=13), outputs=2, seed=0).quantize("int8"),
         "model_gru_bf16_tokens": fastgru.Model(fastgru.GRU(2, 3, seed=14), outputs=3, loss="cross_entropy", seed=0,
                                                vocab_size=5, padding_id=0).quantize("bf16"),
+        "model_libru_bf16": fastgru.Model(_with_moved_statistics(fastgru.LiBRU(2, 3, seed=18)), outputs=2,
+                                          seed=0).quantize("bf16"),
     }
     return {name: _saved_bytes(model) for name, model in models.items()}
+
+
+def _with_moved_statistics(layer):
+    """A batch-normalised layer whose running statistics a training forward moved (a quantized
+    one's file holds them folded into W_ih)."""
+    layer.forward(np.random.default_rng(3).standard_normal((5, 4, layer.input_size)) + 0.5, train=True)
+    return layer
 
 
 def _saved_bytes(layer):

@@ -45,10 +45,14 @@ def test_stream_example_matches_python(example, tmp_path, cls, kwargs):
 
 
 @pytest.mark.parametrize("mode", ["int8", "bf16"])
-@pytest.mark.parametrize("cls", ["GRU", "MGU"])
+@pytest.mark.parametrize("cls", ["GRU", "MGU", "LiGRU"])
 def test_stream_example_runs_a_quantized_model_file(example, tmp_path, mode, cls):
-    # The file holds the weights quantized; the examples load it in float32 and step as Python does.
-    layer = getattr(fastgru, cls)(3, 5, num_layers=2, seed=7).quantize(mode)
+    # The file holds the weights quantized (a LiGRU's W_ih with its batch normalisation folded
+    # in); the examples load it in float32 and step as Python does.
+    layer = getattr(fastgru, cls)(3, 5, num_layers=2, seed=7)
+    if cls == "LiGRU":
+        layer.forward(np.random.default_rng(1).standard_normal((6, 4, 3)) + 0.5, train=True)
+    layer = layer.quantize(mode)
     layer.save(tmp_path / "model.safetensors")
     x = np.random.default_rng(0).standard_normal((12, 3))
     np.savetxt(tmp_path / "input.csv", x, delimiter=",", fmt="%.9g")

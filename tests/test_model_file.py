@@ -511,9 +511,15 @@ QUANTIZED_REFUSALS = {
     "bf16_inf": ("bf16", _tensor_edit("weight_ih_l0", _set((0, 0), 0xFF80)),
         "weight_ih_l0': expected finite bf16 weights"),
     "float64_layer": ("full", _config_edit(precision="int8", dtype="float64"),
-        "precision: bf16 and int8 files hold a float32 GRU or MGU; expected 'full' for a float64 GRU, got 'int8'"),
-    "ligru": ("ligru", _config_edit(precision="int8"), "expected 'full' for a float32 LiGRU, got 'int8'"),
-    "libru": ("libru", _config_edit(precision="bf16"), "expected 'full' for a float32 LiBRU, got 'bf16'"),
+        "precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 GRU, got 'int8'"),
+    "ligru_statistics": ("ligru_int8", _tensor_edit("bn_running_var_l0", _set(2, 1.0)),
+        "bn_running_var_l0': a bf16 or int8 layer's file holds W_ih with its batch normalisation folded in and "
+        "the identity statistics"),
+    "libru_bn_weight": ("libru_bf16", _tensor_edit("bn_weight_l0", _set(0, 0.5)),
+        "bn_weight_l0': a bf16 or int8 layer's file holds W_ih with its batch normalisation folded in"),
+    "ligru_bn_eps": ("ligru_int8", _config_edit(bn_eps=1.5),
+        "bn_eps: the file of a LiGRU in int8 holds identity statistics with bn_running_var 1 - bn_eps; "
+        "expected bn_eps <= 1"),
     "precision_int4": ("int8", _config_edit(precision="int4"), "precision: expected 'full', 'bf16' or 'int8'"),
     "precision_null": ("int8", _config_edit(precision=None), "precision: expected 'full', 'bf16' or 'int8'"),
 }
@@ -525,8 +531,9 @@ def test_malformed_quantized_files_are_refused_alike_by_both(tmp_path, case, who
     from fastgru.model_file import read_model_file, write_model_file
 
     base, edit, match = QUANTIZED_REFUSALS[case]
-    if base in ("ligru", "libru"):
-        layer = {"ligru": fastgru.LiGRU, "libru": fastgru.LiBRU}[base](2, 3, seed=1)
+    if base.startswith(("ligru", "libru")):
+        cell, mode = base.split("_")
+        layer = {"ligru": fastgru.LiGRU, "libru": fastgru.LiBRU}[cell](2, 3, seed=1).quantize(mode)
     else:
         layer = fastgru.GRU(2, 3, seed=1)
         layer = layer if base == "full" else layer.quantize(base)
@@ -566,14 +573,12 @@ def test_rows_of_zeros_tiny_and_huge_values_save_and_load_as_they_ran(tmp_path, 
         assert not again.values[5].any() and again.scale[5] == 0
 
 
-@pytest.mark.parametrize("cls", ["LiGRU", "LiBRU"])
-def test_a_quantized_batch_normalised_layer_is_not_saved(tmp_path, cls):
-    # Its compiled layer quantizes W_ih with the batch normalisation folded in, which the file
-    # (W_ih and the statistics apart) would not reproduce exactly: refused, nothing written.
-    layer = getattr(fastgru, cls)(2, 3, seed=0).quantize("int8")
+def test_a_quantized_batch_normalised_layer_with_bn_eps_over_1_is_not_saved(tmp_path):
+    # Its file's identity statistics need bn_running_var = 1 - bn_eps >= 0.
+    layer = fastgru.LiGRU(2, 3, seed=0, bn_eps=1.5).quantize("int8")
     for saved_object in (layer, fastgru.Model(layer, outputs=1)):
-        with pytest.raises(ValueError, match=f"save: a {cls} in int8 is not saved yet: its compiled layer "
-                                             "folds the batch normalisation into W_ih"):
+        with pytest.raises(ValueError, match="save: the file of a LiGRU in int8 holds identity statistics with "
+                                             "bn_running_var 1 - bn_eps; expected bn_eps <= 1, got 1.5"):
             saved_object.save(tmp_path / "q.safetensors")
     assert os.listdir(tmp_path) == []
 
@@ -589,7 +594,9 @@ def test_a_bf16_layer_whose_weights_round_to_inf_is_not_saved(tmp_path):
 QUANTIZED_LAYERS = [("GRU", dict()), ("GRU", dict(num_layers=2, bidirectional=True)),
                     ("GRU", dict(reset_after=False, bias=False)), ("GRU", dict(reverse=True, batch_first=True)),
                     ("GRU", dict(gates="hidden", reset_after=False)), ("GRU", dict(gates="bias")),
-                    ("MGU", dict(num_layers=2)), ("MGU", dict(bias=False, bidirectional=True, merge_mode="sum"))]
+                    ("MGU", dict(num_layers=2)), ("MGU", dict(bias=False, bidirectional=True, merge_mode="sum")),
+                    ("LiGRU", dict(num_layers=2, activation="leaky_relu")), ("LiGRU", dict(bidirectional=True, bn_eps=0.5)),
+                    ("LiBRU", dict(reverse=True))]
 
 
 @pytest.mark.parametrize("mode", ["bf16", "int8"])
@@ -598,7 +605,11 @@ def test_a_quantized_layer_saves_its_quantized_weights_and_loads_as_it_ran(tmp_p
     from fastgru.model_file import read_model_file
     from fastgru.reference_quantized import quantize_matrix
 
+    from fastgru.model_file import folded_state
+
     layer = getattr(fastgru, cls)(3, 5, seed=4, **settings)
+    if cls in ("LiGRU", "LiBRU"):  # running statistics away from their initial values
+        layer.forward(np.random.default_rng(1).standard_normal((6, 4, 3)) + 0.5)
     quantized = layer.quantize(mode)
     quantized.save(tmp_path / "q.safetensors")
     tensors, metadata = read_model_file(tmp_path / "q.safetensors")
@@ -606,10 +617,12 @@ def test_a_quantized_layer_saves_its_quantized_weights_and_loads_as_it_ran(tmp_p
     loaded = fastgru.load(tmp_path / "q.safetensors")
     assert type(loaded) is type(layer) and loaded.precision == mode and loaded.config() == layer.config()
     weights = [name for name in layer.state_dict() if name.startswith("weight_")]
-    for name, array in layer.state_dict().items():
+    # What the layer computes with: the batch-normalised cells' W_ih with the statistics folded in,
+    # which their files hold with the identity statistics (the other cells': their state_dict).
+    for name, array in folded_state(quantized).items():
         stored = quantize_matrix(array, mode) if name in weights else None
         reloaded = loaded.state_dict()[name]
-        if name not in weights:  # biases stay float32, exactly
+        if name not in weights:  # biases (and statistics) stay float32, exactly
             assert tensors[name].dtype == np.float32 and np.array_equal(tensors[name], array)
         elif mode == "bf16":  # the bit patterns of the rounded weights, which load back exactly
             assert tensors[name].dtype == np.uint16

@@ -38,7 +38,7 @@ from .files import atomic_write, describe_file_type
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "write_model_file", "read_model_file", "save_layer",
            "check_layer_config", "layer_plan", "check_tensors", "stored_tensors", "stored_weights", "file_config",
-           "dequantized"]
+           "dequantized", "check_identity_statistics", "identity_running_var", "folded_state"]
 
 FORMAT_VERSION = 1
 
@@ -300,10 +300,17 @@ DTYPE = Field("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
 # a layer of its dtype.
 PRECISIONS = ("full", "bf16", "int8")
 PRECISION = Field("'full', 'bf16' or 'int8'", lambda v: type(v) is str and v in PRECISIONS, absent_means="full")
-# The classes whose bf16 and int8 layers a file holds: their compiled layers quantize the weight
-# matrices as they are. The LiGRU's and LiBRU's fold the batch normalisation into W_ih first,
-# which a file of their unfolded weights and statistics would not reproduce exactly.
-QUANTIZED_FILE_CLASSES = ("GRU", "MGU")
+# The batch-normalised classes: their bf16 and int8 layers quantize W_ih with the batch
+# normalisation folded in, so their files hold that W_ih, its shift as bn_bias and the identity
+# statistics (identity_running_var), which fold to the same W_ih and shift again.
+FOLDED_BATCH_NORM_CLASSES = ("LiGRU", "LiBRU")
+
+
+def identity_running_var(bn_eps: float) -> np.float32:
+    """The running variance v of a folded file's identity statistics: v + ε = 1 to within 2^-25
+    (ε as a float32, v a float32), so that the fold's scale γ / √(v + ε) with γ = 1 is within
+    2^-26 of 1 and rounds every float32 weight back to itself. Needs ε ≤ 1."""
+    return np.float32(1.0 - np.float64(np.float32(bn_eps)))
 
 
 def check_layer_config(layer_class, text: str, what: str, refuse) -> dict:
@@ -335,9 +342,13 @@ def layer_plan(layer_class, text: str, what: str, refuse, tensor_count: int):
         raise refuse(f"{what} num_layers: {config['num_layers']} layers need at least {needed} tensors, "
                      f"the file has {tensor_count}")
     precision = config["precision"]
-    if precision != "full" and (layer_class.__name__ not in QUANTIZED_FILE_CLASSES or config["dtype"] != "float32"):
-        raise refuse(f"{what} precision: bf16 and int8 files hold a float32 {' or '.join(QUANTIZED_FILE_CLASSES)}; "
-                     f"expected 'full' for a {config['dtype']} {layer_class.__name__}, got {precision!r}")
+    if precision != "full" and config["dtype"] != "float32":
+        raise refuse(f"{what} precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 "
+                     f"{layer_class.__name__}, got {precision!r}")
+    # ε as the fold reads it, a float32 (capped first: beyond float32's range it would overflow).
+    if precision != "full" and layer_class.__name__ in FOLDED_BATCH_NORM_CLASSES and np.float32(min(config["bn_eps"], 2)) > 1:
+        raise refuse(f"{what} bn_eps: the file of a {layer_class.__name__} in {precision} holds identity statistics "
+                     f"with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got {config['bn_eps']!r}")
     return config, stored_tensors(config, layer_class._parameter_shapes_of(config))
 
 
@@ -377,13 +388,8 @@ def stored_weights(layer) -> Dict[str, np.ndarray]:
     from .reference_quantized import quantize_matrix
 
     precision = layer.precision
-    cls = type(layer).__name__
-    if precision != "full" and cls not in QUANTIZED_FILE_CLASSES:
-        raise ValueError(f"save: a {cls} in {precision} is not saved yet: its compiled layer folds the "
-                         "batch normalisation into W_ih before quantizing it, which the model file does not hold; "
-                         f"save the float32 {cls} and quantize it after fastgru.load")
     stored = {}
-    for name, array in layer.state_dict().items():
+    for name, array in folded_state(layer).items():
         if precision == "full" or not _is_quantized_weight(name):
             stored[name] = array
             continue
@@ -396,6 +402,46 @@ def stored_weights(layer) -> Dict[str, np.ndarray]:
         else:
             stored[name] = (quantized.values.view(np.uint32) >> np.uint32(16)).astype(np.uint16)
     return stored
+
+
+def folded_state(layer) -> Dict[str, np.ndarray]:
+    """The state_dict of ``layer``, for a bf16 or int8 batch-normalised layer as its compiled layer
+    computes: W_ih with the batch normalisation folded in (fastgru.reference_quantized's
+    fold_batch_norm, as the core folds it), bn_bias the fold's shift, and the identity
+    statistics (γ 1, mean 0, variance :func:`identity_running_var`), which fold to them again."""
+    from .reference_quantized import fold_batch_norm
+
+    state = layer.state_dict()
+    if layer.precision == "full" or type(layer).__name__ not in FOLDED_BATCH_NORM_CLASSES:
+        return state
+    if np.float32(min(layer.bn_eps, 2)) > 1:
+        raise ValueError(f"save: the file of a {type(layer).__name__} in {layer.precision} holds identity statistics "
+                         f"with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got {layer.bn_eps!r}: save the "
+                         "float32 layer and quantize it after fastgru.load")
+    for name in [name for name in state if name.startswith("weight_ih_")]:
+        suffix = name[len("weight_ih_"):]
+        statistics = [state[f"bn_{part}_{suffix}"] for part in ("weight", "bias", "running_mean", "running_var")]
+        weight, shift = fold_batch_norm(state[name], *statistics, eps=layer.bn_eps)
+        rows = weight.shape[0]
+        state.update({name: weight, f"bn_weight_{suffix}": np.ones(rows, np.float32), f"bn_bias_{suffix}": shift,
+                      f"bn_running_mean_{suffix}": np.zeros(rows, np.float32),
+                      f"bn_running_var_{suffix}": np.full(rows, identity_running_var(layer.bn_eps), np.float32)})
+    return state
+
+
+def check_identity_statistics(tensors: Mapping[str, np.ndarray], config, refuse) -> None:
+    """A bf16 or int8 batch-normalised layer's file holds the identity statistics (see
+    :func:`folded_state`): bn_weight 1, bn_running_mean 0, bn_running_var
+    :func:`identity_running_var`. ``tensors``: checked, names with or without ``recurrent.``."""
+    if "bn_eps" not in config or config["precision"] == "full":
+        return
+    identity = {"bn_weight": 1, "bn_running_mean": 0, "bn_running_var": identity_running_var(config["bn_eps"])}
+    for name, array in tensors.items():
+        base = name.rsplit(".", 1)[-1].split("_l")[0]
+        if base in identity and not (array == identity[base]).all():
+            raise refuse(f"tensor {name!r}: a bf16 or int8 layer's file holds W_ih with its batch "
+                         "normalisation folded in and the identity statistics: expected bn_weight 1, "
+                         f"bn_running_mean 0, bn_running_var 1 - bn_eps as a float32 ({float(identity['bn_running_var']):.9g})")
 
 
 def file_config(layer) -> dict:

@@ -8,7 +8,8 @@ nothing imports it but ``fastgru`` (lazily, on first use of ``fastgru.load``).
 from __future__ import annotations
 
 from .layers import LAYER_CLASSES
-from .model_file import build_layer, check_tensors, dequantized, layer_plan, read_model_file, refused_as, refusal
+from .model_file import (build_layer, check_identity_statistics, check_tensors, dequantized, layer_plan, read_model_file,
+                         refused_as, refusal)
 from .training.model import Model
 
 __all__ = ["load"]
@@ -33,6 +34,7 @@ def load(path):
     layer_class = LAYER_CLASSES[class_name]
     config, expected = layer_plan(layer_class, metadata["config"], "config", refuse, len(tensors))
     check_tensors(tensors, expected, refuse)
+    check_identity_statistics(tensors, config, refuse)
     weights = dequantized(tensors, refuse)
     with refused_as(refuse):
         layer = build_layer(layer_class, config)

@@ -379,6 +379,21 @@ std::string layer_classes() {
   return cells::name_list(classes);
 }
 
+std::string printed(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", static_cast<double>(value));
+  return text;
+}
+
+// The batch-normalised cells, whose bf16 and int8 layers quantize W_ih with the batch
+// normalisation folded in: their files hold that W_ih, its shift as bn_bias and the identity
+// statistics (Python's model_file.FOLDED_BATCH_NORM_CLASSES).
+bool folds_batch_norm(Cell cell) { return cell == Cell::ligru || cell == Cell::libru; }
+
+// The running variance of those identity statistics: v + ε = 1 to within 2^-25, so that the fold's
+// scale 1 / √(v + ε) rounds every float32 weight back to itself (Python's identity_running_var).
+float identity_running_var(double bn_eps) { return static_cast<float>(1.0 - double(static_cast<float>(bn_eps))); }
+
 // A tensor a configuration needs: its name in the file, shape and dtype.
 struct PlannedTensor {
   std::string name;
@@ -462,11 +477,15 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
   const JsonValue* precision = fields.find("precision");
   const std::string precision_name = precision ? precision->string : "full";
   config.precision = precision_name == "bf16" ? Precision::bf16 : precision_name == "int8" ? Precision::int8 : Precision::full;
-  // Python's model_file.QUANTIZED_FILE_CLASSES: the LiGRU's and LiBRU's quantized layers fold the
-  // batch normalisation into W_ih first, which a file of their unfolded weights would not reproduce.
-  if (config.precision != Precision::full && ((config.cell != Cell::gru && config.cell != Cell::mgu) || plan.dtype != "F32")) {
-    throw refuse(what + " precision: bf16 and int8 files hold a float32 GRU or MGU; expected 'full' for a " +
-                 fields.find("dtype")->string + " " + layer_class + ", got '" + precision_name + "'");
+  if (config.precision != Precision::full && plan.dtype != "F32") {
+    throw refuse(what + " precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 " + layer_class +
+                 ", got '" + precision_name + "'");
+  }
+  // ε as the fold reads it, a float32 (capped first: a double beyond float32's range does not convert).
+  if (config.precision != Precision::full && folds_batch_norm(config.cell) &&
+      static_cast<float>(std::min(config.bn_eps, 2.0)) > 1.0f) {
+    throw refuse(what + " bn_eps: the file of a " + layer_class + " in " + precision_name + " holds identity statistics "
+                 "with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got " + printed(static_cast<float>(std::min(config.bn_eps, 2.0))));
   }
 
   // The tensors the configuration needs, in the order the network takes them.
@@ -518,12 +537,6 @@ void check_tensors(const std::map<std::string, Tensor>& tensors, const std::vect
   }
 }
 
-std::string printed(float value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.9g", static_cast<double>(value));
-  return text;
-}
-
 // The float32 values of a checked BF16 or I8 weight (with its `.scale`), checked as Python's
 // model_file.dequantized checks them: bf16 values widened; int8 values times their rows' scales,
 // in float32, which the network quantizes back to the same bf16 values, and to the same int8
@@ -570,9 +583,28 @@ std::vector<float> dequantized_values(const Contents& contents, const std::strin
   return values;
 }
 
+// A bf16 or int8 batch-normalised layer's file holds the identity statistics (see folds_batch_norm).
+void check_identity_statistics(const NetworkPlan& plan, const Contents& contents, const Refusal& refuse) {
+  if (plan.config.precision == Precision::full || !folds_batch_norm(plan.config.cell)) return;
+  const float variance = identity_running_var(plan.config.bn_eps);
+  const std::map<std::string, float> identity{{"bn_weight", 1.0f}, {"bn_running_mean", 0.0f}, {"bn_running_var", variance}};
+  for (std::size_t i = 0; i < plan.expected.size(); ++i) {
+    const auto wanted = identity.find(plan.members[i].second);
+    if (wanted == identity.end()) continue;
+    for (const float value : tensor_values<float>(contents.data, contents.tensors.at(plan.expected[i].name))) {
+      if (value != wanted->second) {
+        throw refuse("tensor '" + plan.expected[i].name + "': a bf16 or int8 layer's file holds W_ih with its batch "
+                     "normalisation folded in and the identity statistics: "
+                     "expected bn_weight 1, bn_running_mean 0, bn_running_var 1 - bn_eps as a float32 (" + printed(variance) + ")");
+      }
+    }
+  }
+}
+
 // The network of a plan whose tensors check_tensors has checked.
 template <typename Real>
 Network<Real> build_network(const NetworkPlan& plan, const Contents& contents, const Refusal& refuse) {
+  check_identity_statistics(plan, contents, refuse);
   std::vector<std::vector<Real>> arrays;
   arrays.reserve(plan.expected.size());  // every array is in place before the first view is taken
   for (const PlannedTensor& planned : plan.expected) {

@@ -14,8 +14,9 @@ import numpy as np
 from .._arguments import boolean, positive_int, real_number
 from .._version import __version__
 from ..layers import LAYER_CLASSES
-from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_tensors, dequantized, file_config, file_dtype,
-                          layer_plan, parse_json, refusal, refused_as, stored_weights, write_model_file)
+from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_identity_statistics, check_tensors, dequantized,
+                          file_config, file_dtype, layer_plan, parse_json, refusal, refused_as, stored_weights,
+                          write_model_file)
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
@@ -1093,6 +1094,7 @@ class Model:
         if scaled:
             expected.update({"output.scale": ((outputs,), dtype), "output.offset": ((outputs,), dtype)})
         check_tensors(tensors, expected, refuse)
+        check_identity_statistics(tensors, recurrent_config, refuse)
         user_metadata = _user_metadata(metadata.get("user_metadata", "{}"), refuse)
         weights = dequantized(tensors, refuse)
         with refused_as(refuse):
