@@ -346,7 +346,8 @@ def layer_plan(layer_class, text: str, what: str, refuse, tensor_count: int):
         raise refuse(f"{what} precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 "
                      f"{layer_class.__name__}, got {precision!r}")
     # ε as the fold reads it, a float32 (capped first: beyond float32's range it would overflow).
-    if precision != "full" and layer_class.__name__ in FOLDED_BATCH_NORM_CLASSES and np.float32(min(config["bn_eps"], 2)) > 1:
+    folds = layer_class.__name__ in FOLDED_BATCH_NORM_CLASSES
+    if precision != "full" and folds and np.float32(min(config["bn_eps"], 2)) > 1:
         raise refuse(f"{what} bn_eps: the file of a {layer_class.__name__} in {precision} holds identity statistics "
                      f"with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got {config['bn_eps']!r}")
     return config, stored_tensors(config, layer_class._parameter_shapes_of(config))
@@ -359,7 +360,7 @@ def file_dtype(dtype: str) -> str:
 
 def _is_quantized_weight(name: str) -> bool:
     """Whether a bf16 or int8 layer's file holds the tensor ``name`` quantized: its weight
-    matrices (the GRU's weight_ih_l* and weight_hh_l*); biases stay in float32."""
+    matrices (weight_ih_l* and weight_hh_l*); biases and statistics stay in float32."""
     return name.startswith(("weight_ih_", "weight_hh_"))
 
 
@@ -382,9 +383,10 @@ def stored_tensors(config, shapes) -> Dict[str, Tuple[tuple, str]]:
 
 
 def stored_weights(layer) -> Dict[str, np.ndarray]:
-    """What a file holds for ``layer`` (name -> array, :func:`stored_tensors`): its state_dict,
-    with a bf16 or int8 layer's weights quantized as its compiled core quantizes them
-    (:func:`fastgru.reference_quantized.quantize_matrix`, the same bits)."""
+    """What a file holds for ``layer`` (name -> array, :func:`stored_tensors`): its state_dict
+    (:func:`folded_state`'s for a batch-normalised one), with a bf16 or int8 layer's weights
+    quantized as its compiled core quantizes them (:func:`fastgru.reference_quantized.quantize_matrix`,
+    the same bits)."""
     from .reference_quantized import quantize_matrix
 
     precision = layer.precision
@@ -439,9 +441,10 @@ def check_identity_statistics(tensors: Mapping[str, np.ndarray], config, refuse)
     for name, array in tensors.items():
         base = name.rsplit(".", 1)[-1].split("_l")[0]
         if base in identity and not (array == identity[base]).all():
+            variance = float(identity["bn_running_var"])
             raise refuse(f"tensor {name!r}: a bf16 or int8 layer's file holds W_ih with its batch "
                          "normalisation folded in and the identity statistics: expected bn_weight 1, "
-                         f"bn_running_mean 0, bn_running_var 1 - bn_eps as a float32 ({float(identity['bn_running_var']):.9g})")
+                         f"bn_running_mean 0, bn_running_var 1 - bn_eps as a float32 ({variance:.9g})")
 
 
 def file_config(layer) -> dict:
