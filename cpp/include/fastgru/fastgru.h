@@ -10,7 +10,7 @@
  *   fastgru/network.h: T steps, B batch rows, I inputs, H hidden units, L layers, D directions.
  * - A model computes in the precision it was loaded in (FASTGRU_FLOAT32 or FASTGRU_FLOAT64),
  *   and only the functions of that precision (`_f32` or `_f64`) accept it. A file of a bf16 or
- *   int8 GRU (`layer.quantize(mode).save(path)`) loads as FASTGRU_FLOAT32 only.
+ *   int8 layer (`layer.quantize(mode).save(path)`) loads as FASTGRU_FLOAT32 only.
  * - Handles are owned by the caller and released with their `_free` function (null is allowed).
  *   A stream keeps its model's network alive: the model handle may be freed first.
  *
