@@ -47,7 +47,7 @@ QuantizedCellLayer::QuantizedCellLayer(const kernels::KernelTable<float>& kernel
 
 QuantizedWeights QuantizedCellLayer::pack_gates(const float* weight, const float* bias,
                                                 std::initializer_list<GateBlocks> gate_blocks,
-                                               const std::string& name) const {
+                                                const std::string& name) const {
   const Index H = hidden_, depth = H, UW = 3 * kernels_->vector_width,
               QW = 3 * quantized_->vector_width;
   const Index gates = static_cast<Index>(gate_blocks.size());
