@@ -218,6 +218,17 @@ def test_quantized_copies_pickle_and_leave_the_original_alone(mode):
         q.quantize("bf16")
 
 
+def test_quantized_layers_and_models_do_not_export_to_onnx_as_float(tmp_path):
+    pytest.importorskip("onnx")
+    layer = fastgru.GRU(3, 4, seed=0).quantize("int8")
+    with pytest.raises(ValueError, match="to_onnx: this GRU's products run in int8"):
+        layer.to_onnx(tmp_path / "layer.onnx")
+    model = fastgru.Model(fastgru.GRU(3, 4, seed=0), outputs=2, seed=1).quantize("bf16")
+    with pytest.raises(ValueError, match="to_onnx: this GRU's products run in bf16"):
+        model.to_onnx(tmp_path / "model.onnx")
+    assert not any(tmp_path.iterdir())
+
+
 def test_what_quantize_refuses():
     layer = fastgru.GRU(3, 4)
     with pytest.raises(ValueError, match=r"mode: expected one of \('bf16', 'int8'\), got 'fp8'"):
@@ -226,12 +237,29 @@ def test_what_quantize_refuses():
         fastgru.GRU(3, 4, dtype="float64").quantize("bf16")
 
 
-def test_int8_refuses_inputs_it_cannot_scale():
-    q = fastgru.GRU(3, 4).quantize("int8")
-    x = np.ones((2, 1, 3), np.float32)
-    x[1, 0, 2] = np.inf
-    with pytest.raises(ValueError, match="x: int8 quantization needs finite values, got inf"):
-        q(x)
-    # bf16 carries a NaN through, as float32 does.
-    y, _ = fastgru.GRU(3, 4).quantize("bf16")(np.where(np.isinf(x), np.nan, x))
-    assert np.isfinite(y[0]).all() and np.isnan(y[1]).all()
+@pytest.mark.parametrize("mode", MODES)
+def test_values_that_are_not_finite_carry_through_as_in_float32(mode):
+    # A row of x (and so of every later layer's input) or of h0 holding a NaN has no int8 scale:
+    # its outputs are NaN, as float32's and bf16's are; the other rows are untouched. (An inf,
+    # which float32 may saturate through a gate, gives NaN in int8 too.)
+    layer = fastgru.GRU(3, 4, num_layers=2, seed=0)
+    q = layer.quantize(mode)
+    x = np.ones((2, 3, 3), np.float32)
+    x[1, 0, 2] = np.nan
+    h0 = np.zeros((2, 3, 4), np.float32)
+    h0[0, 2, 1] = np.nan
+    y, h_n = q(x, h0)
+    assert np.isfinite(y[0, 0]).all() and np.isnan(y[1, 0]).all() and np.isnan(y[:, 2]).all()
+    np.testing.assert_array_equal(y[:, 1], q(x[:, 1:2])[0][:, 0])
+    assert np.isnan(layer(x, h0)[0][1, 0]).all()
+
+
+def test_weights_that_are_not_finite_are_refused_in_int8_where_they_were_set():
+    layer = fastgru.GRU(3, 8, seed=0)
+    state = layer.state_dict()
+    state["weight_hh_l0"][10, 5] = np.inf
+    layer.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"weight_hh: int8 quantization needs finite weights, got inf at row 10, "
+                                         r"column 5"):
+        layer.quantize("int8")
+    assert np.isnan(layer.quantize("bf16")(np.ones((2, 1, 3), np.float32))[0]).any()

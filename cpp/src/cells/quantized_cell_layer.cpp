@@ -26,7 +26,7 @@ QuantizedCellLayer::QuantizedCellLayer(const kernels::KernelTable<float>& kernel
                                        Index hidden, Index gates, Index recurrent_gates,
                                        Precision precision, const float* weight_ih,
                                        const float* bias_ih, const std::string& name)
-    : CellLayer<float>(SizesOnly{}, kernels, input, hidden, gates, recurrent_gates),
+    : CellLayer<float>(SizesOnly{}, kernels, input, hidden, gates, recurrent_gates, bias_ih),
       precision_(precision),
       quantized_(&kernels::quantized_kernels_for(kernels.level)) {
   const Index G = gate_width(), PW = 3 * quantized_->vector_width;
@@ -65,6 +65,17 @@ QuantizedWeights QuantizedCellLayer::pack_gates(const float* weight, const float
   };
   auto panel_column = [&](Index p, Index c) { return column_row(p * QW + c); };
   const Index panels = packed.columns / QW;
+  // An int8 row needs a scale: a weight that is not finite is refused where the caller set it.
+  for (const GateBlocks& blocks : gate_blocks) {
+    for (Index u = 0; u < H && precision_ == Precision::int8; ++u) {
+      const Index row = blocks.weight * H + u;
+      for (Index k = 0; k < depth; ++k)
+        if (!std::isfinite(weight[row * depth + k]))
+          throw std::invalid_argument("fastgru: " + name + ": int8 quantization needs finite weights, got " +
+                                      std::to_string(weight[row * depth + k]) + " at row " +
+                                      std::to_string(row) + ", column " + std::to_string(k));
+    }
+  }
   if (precision_ == Precision::bf16) {
     packed.bf16 = kernels::pack_bf16_panels(depth, panels, QW, panel_column);
   } else {
@@ -91,7 +102,7 @@ void QuantizedCellLayer::project_inputs(const InputRows<float>& x, float* projec
                         projection, input_.columns, bias, rows);
   } else {
     driver::matmul_int8(*quantized_, x.count, input_.columns, a, x.width, input_.int8,
-                        projection, input_.columns, bias, "x", rows);
+                        projection, input_.columns, bias, nullptr, rows);
   }
 }
 

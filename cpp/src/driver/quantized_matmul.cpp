@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -145,12 +146,21 @@ void matmul_int8_rows(const kernels::QuantizedKernels& k, Index m, Index n, cons
                       }
                     });
     worker.barrier();  // every panel reads every row; every thread sees a refusal
-    if (first_refused.load() < m) return;
+    if (input_name && first_refused.load() < m) return;
     share_panels(worker, k, m, n, [&](Index r0, Index rows, Index p) {
       Int8Path<Element>::multiply(k, rows, n, depth, quantized.data() + r0 * ld, ld,
                                   scales.data() + r0, weight, p, c + r0 * ldc, ldc, column_bias);
     });
   });
+  if (!input_name) {
+    // Rows that are not finite give NaN, as a float32 product of them would.
+    for (Index i = first_refused.load(); i < m; ++i) {
+      const float* values = a + (a_rows ? a_rows[i] : i) * lda;
+      if (!std::all_of(values, values + depth, [](float v) { return std::isfinite(v); }))
+        std::fill_n(c + i * ldc, n, std::numeric_limits<float>::quiet_NaN());
+    }
+    return;
+  }
   if (Index row = first_refused.load(); row < m) {
     if (a_rows) row = a_rows[row];
     const float* values = a + row * lda;

@@ -8,7 +8,6 @@ initialisation, converters); the names, shapes and gate counts come from that en
 
 from __future__ import annotations
 
-import copy
 import threading
 import warnings
 from typing import Mapping, Optional, Tuple
@@ -224,11 +223,12 @@ class RecurrentLayer:
             raise ValueError(f"quantize: bf16 and int8 layers compute in float32; got a {self.dtype} {cls}: "
                              f"build a float32 one first: {cls}(**{{**layer.config(), 'dtype': 'float32'}}) "
                              "and load_state_dict(layer.state_dict())")
-        quantized = copy.copy(self)
-        quantized.__dict__.update(_precision=mode, _states=None, _states_lock=threading.Lock(), _saved=None,
-                                  _cache=_CORE[self.dtype][1](), _training_lock=threading.Lock(),
-                                  grads={name: np.zeros_like(array) for name, array in self.grads.items()})
-        quantized._core = quantized._make_core()
+        # A copy as pickling makes it (own parameter arrays, fresh locks, cache and states),
+        # whose one core is built in the new precision.
+        state = self.__getstate__()
+        state.update(_precision=mode, grads={name: np.zeros_like(array) for name, array in self.grads.items()})
+        quantized = type(self).__new__(type(self))
+        quantized.__setstate__(state)
         return quantized
 
     def _on_training_forward(self, core):

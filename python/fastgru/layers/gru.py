@@ -247,6 +247,9 @@ class GRU(RecurrentLayer):
         ``sequence_lens`` (int32 (B,), or "") and ``h0`` (L*D, B, H, or "");
         ``constant(name, array)`` adds an initializer. Returns the name of the last layer's
         outputs ((T, B, D*H) or (B, T, D*H)) and the names of each layer's final states (D, B, H)."""
+        if self.precision != "full":
+            raise ValueError(f"to_onnx: this GRU's products run in {self.precision}, and ONNX's GRU computes in the "
+                             "weights' float type; export the float32 layer it was quantized from")
         from onnx import helper
 
         H, D, L = self.hidden_size, self.num_directions, self.num_layers

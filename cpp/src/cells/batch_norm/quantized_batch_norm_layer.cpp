@@ -17,7 +17,8 @@ QuantizedBatchNormLayer::FoldedInputs QuantizedBatchNormLayer::fold(
     const double scale = w.bn_weight[c] / std::sqrt(double(w.bn_running_var[c]) + eps);
     for (Index k = 0; k < I; ++k) {
       const float value = static_cast<float>(scale * w.weight_ih[c * I + k]);
-      if (!std::isfinite(value))
+      // A weight that is not finite itself is the packer's to judge (int8 refuses it by name).
+      if (!std::isfinite(value) && std::isfinite(w.weight_ih[c * I + k]))
         throw std::invalid_argument("fastgru: " + name + ".bn_weight: a bf16 or int8 layer folds batch "
                                     "normalisation into its input weights, and row " + std::to_string(c) +
                                     " does not fold to finite values (bn_weight " +

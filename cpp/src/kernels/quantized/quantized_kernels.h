@@ -77,8 +77,9 @@ const QuantizedKernels& quantized_kernels__avx512vnni();  // AVX-512F, BW, BF16 
 
 // The table for the float32 table's instruction set (KernelTable::level), so that a layer's
 // quantized products run on the ISA that dispatch and FASTGRU_ISA chose: at the AVX-512 level
-// the AVX512-BF16 one where the CPU has BF16 and BW, the AVX-512 one where it has BW, else the
-// AVX2 one (with AVX512-VNNI too: the VNNI one). A cell packs its
+// the AVX512-VNNI one where the CPU has BW, BF16 and VNNI, else the AVX512-BF16 one where it has
+// BF16 and BW (a CPU with VNNI but no BF16 multiplies int8 pairs, not quads), the AVX-512 one
+// where it has BW, else the AVX2 one. A cell packs its
 // quantized panels for the table it gets (3 · vector_width columns), which need not be the
 // float table's width.
 const QuantizedKernels& quantized_kernels_for(Isa level);

@@ -1,8 +1,8 @@
 // The reduced-precision products (EQUATIONS.md §9), written once over a quantized traits class
 // Q: a float32 SIMD traits class S (vec_*.h) extended with the loads and integer operations of
-// the quantized panels (vec_*_quantized.h). A fused step kernel instantiated with Q keeps its
-// float gate arithmetic and calls panel_product_bf16 or panel_product_int8 where the float
-// kernel calls panel_product: the shapes (MR rows × NV vectors of accumulators) are the same.
+// the quantized panels (vec_*_quantized.h). multiply_panels_* run them over panels of 3W columns
+// (the quantized cells' recurrent products and driver/quantized_matmul.cpp's whole matrices); the
+// cells' float gate arithmetic is a pass of its own after them (cells/quantized_cell_layer.h).
 //
 // Quantized panels (quantized_panels.h) are natural panels grouped along the depth: a panel of
 // PW = RowVectors·W columns stores depth pairs (k, k+1) next to each other per column, element
