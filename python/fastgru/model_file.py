@@ -300,10 +300,14 @@ DTYPE = Field("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
 # a layer of its dtype.
 PRECISIONS = ("full", "bf16", "int8")
 PRECISION = Field("'full', 'bf16' or 'int8'", lambda v: type(v) is str and v in PRECISIONS, absent_means="full")
-# The batch-normalised classes: their bf16 and int8 layers quantize W_ih with the batch
-# normalisation folded in, so their files hold that W_ih, its shift as bn_bias and the identity
-# statistics (identity_running_var), which fold to the same W_ih and shift again.
-FOLDED_BATCH_NORM_CLASSES = ("LiGRU", "LiBRU")
+
+
+def folds_batch_norm(class_name: str) -> bool:
+    """Whether a class is batch-normalised (the core's cell table says): its bf16 and int8
+    layers quantize W_ih with the batch normalisation folded in, so their files hold that W_ih,
+    its shift as bn_bias and the identity statistics (identity_running_var), which fold to the
+    same W_ih and shift again."""
+    return any(d["class_name"] == class_name and d["normalises_inputs"] for d in _core.cell_descriptions().values())
 
 
 def identity_running_var(bn_eps: float) -> np.float32:
@@ -346,7 +350,7 @@ def layer_plan(layer_class, text: str, what: str, refuse, tensor_count: int):
         raise refuse(f"{what} precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 "
                      f"{layer_class.__name__}, got {precision!r}")
     # ε as the fold reads it, a float32 (capped first: beyond float32's range it would overflow).
-    folds = layer_class.__name__ in FOLDED_BATCH_NORM_CLASSES
+    folds = folds_batch_norm(layer_class.__name__)
     if precision != "full" and folds and np.float32(min(config["bn_eps"], 2)) > 1:
         raise refuse(f"{what} bn_eps: the file of a {layer_class.__name__} in {precision} holds identity statistics "
                      f"with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got {config['bn_eps']!r}")
@@ -414,7 +418,7 @@ def folded_state(layer) -> Dict[str, np.ndarray]:
     from .reference_quantized import fold_batch_norm
 
     state = layer.state_dict()
-    if layer.precision == "full" or type(layer).__name__ not in FOLDED_BATCH_NORM_CLASSES:
+    if layer.precision == "full" or not folds_batch_norm(type(layer).__name__):
         return state
     if np.float32(min(layer.bn_eps, 2)) > 1:
         raise ValueError(f"save: the file of a {type(layer).__name__} in {layer.precision} holds identity statistics "

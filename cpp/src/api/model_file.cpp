@@ -387,8 +387,8 @@ std::string printed(float value) {
 
 // The batch-normalised cells, whose bf16 and int8 layers quantize W_ih with the batch
 // normalisation folded in: their files hold that W_ih, its shift as bn_bias and the identity
-// statistics (Python's model_file.FOLDED_BATCH_NORM_CLASSES).
-bool folds_batch_norm(Cell cell) { return cell == Cell::ligru || cell == Cell::libru; }
+// statistics (Python's model_file.folds_batch_norm).
+bool folds_batch_norm(Cell cell) { return cells::describe(cell).normalises_inputs; }
 
 // The running variance of those identity statistics: v + ε = 1 to within 2^-25, so that the fold's
 // scale 1 / √(v + ε) rounds every float32 weight back to itself (Python's identity_running_var).

@@ -1113,8 +1113,8 @@ class Model:
         ONNX Runtime or any ONNX backend: the recurrent layer's GRU nodes
         (:meth:`fastgru.GRU.to_onnx`), the head as MatMul and Add, the output scaling as Mul and
         Add, and a token model's embedding as a Gather. Only a Model of a :class:`fastgru.GRU`
-        (gates ``"full"``, no recurrent_dropout or zoneout) exports: ONNX has no operator for
-        the MGU, LiGRU or LiBRU.
+        (gates ``"full"``, no recurrent_dropout or zoneout, float precision) exports: ONNX's
+        recurrent operators have no other cell.
 
         Inputs: ``x`` (N, T, F) in the layer's dtype, or for a token model ``ids`` (N, T) int64
         (ids out of range are the backend's error); with ``lengths``, ``lengths`` (N,) int64,

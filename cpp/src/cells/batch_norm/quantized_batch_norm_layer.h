@@ -1,4 +1,4 @@
-// The cells with batch-normalised input projections (LiGRU, LiBRU: EQUATIONS.md §5, §8) in bf16
+// The cells with batch-normalised input projections (EQUATIONS.md §5, §8) in bf16
 // or int8, for inference: batch normalisation with the running statistics folded into the input
 // weights and shift before they are quantized, then QuantizedCellLayer's products and the
 // cell's float32 update (QuantizedBatchNormGatesFn, one per cell and ISA).
