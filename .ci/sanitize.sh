@@ -57,7 +57,7 @@ rm -f "$package"/fastgru/_core*.so
 cp "$build"/_core*.so "$package/fastgru/"
 preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 # Forward and backward of every cell, lengths, streaming, regularisation, errors, threads and
-# forks, and the model file (both readers, over a corpus of malformed files). The tests that need torch, onnx or keras skip themselves, but for
+# forks, every cell in bf16 and int8 (every ISA's quantized kernels), and the model file (both readers, over a corpus of malformed files). The tests that need torch, onnx or keras skip themselves, but for
 # two model-file tests that end by checking a converter's refusal (which imports torch or onnx).
 # --capture=sys: a report goes to the real stderr, not to a capture file that the halted
 # process never prints.
@@ -66,6 +66,7 @@ PYTHONPATH="$package" LD_PRELOAD="$preload" ASAN_OPTIONS="$ASAN_OPTIONS:detect_l
   tests/test_network.py tests/test_mgu.py tests/test_ligru.py tests/test_errors.py \
   tests/test_interop.py tests/test_runtime.py tests/test_processes_and_threads.py \
   tests/test_regularisation.py tests/test_model_file.py tests/test_batch_one.py \
+  tests/test_quantized_layers.py \
   --deselect tests/test_ligru.py::test_model_file_round_trip \
   --deselect tests/test_mgu.py::test_mgu_model_file_and_converters
 echo "sanitize: no reports"

@@ -1,6 +1,8 @@
 """Writes the Model files of the C tests (cpp/tests/data/model_*.safetensors) and, beside each,
 what Python's Model predicts for fixed inputs (model_*.expected.txt), which cpp/tests/capi_tests.c
-and cpp/tests/model_tests.cpp hold the C and C++ loaders to.
+and cpp/tests/model_tests.cpp hold the C and C++ loaders to; and the bf16 and int8 files: two
+quantized Models (float32, QUANTIZED_NAMES) with their expected files, and gru2_f32.safetensors
+quantized (gru2_int8, gru2_bf16), which the C tests run and stream.
 
 Run from the repository root: ``PYTHONPATH=python python tests/model_deploy_data.py``.
 tests/test_model_deploy.py checks that the committed files still agree with Python.
@@ -23,6 +25,8 @@ DATA = Path(__file__).resolve().parents[1] / "cpp" / "tests" / "data"
 STEPS, ROWS = 6, 3
 LENGTHS = np.array([6, 3, 5])
 NAMES = ("model_regression", "model_regression_tokens", "model_classifier", "model_classifier_tokens")
+QUANTIZED_NAMES = ("model_regression_int8", "model_classifier_tokens_bf16")
+QUANTIZED_LAYERS = {"gru2_int8": "int8", "gru2_bf16": "bf16"}  # gru2_f32.safetensors, quantized
 
 
 def models():
@@ -62,6 +66,28 @@ def models():
     return built
 
 
+def quantized_models():
+    """name -> (Model, inputs): float32 Models, briefly trained, then quantized: an int8
+    regression (output scaling, head last) and a bf16 token classifier (head sequence)."""
+    import fastgru
+
+    rng = np.random.default_rng(19)
+    built = {}
+    regression = fastgru.Model(fastgru.GRU(3, 5, num_layers=2, batch_first=True, seed=5), outputs=2, seed=5)
+    x = rng.standard_normal((ROWS, STEPS, 3))
+    y = np.stack([x[:, :, 0].sum(axis=1), x[:, :, 1].mean(axis=1)], axis=1) * [40.0, 3.0] + [1000.0, -7.0]
+    regression.set_output_scaling([40.0, 3.0], [1000.0, -7.0])
+    regression.fit(x, y, epochs=3, batch_size=2, lengths=LENGTHS, verbose=0)
+    built["model_regression_int8"] = (regression.quantize("int8"), x)
+
+    classifier = fastgru.Model(fastgru.GRU(4, 5, seed=6), outputs=3, head="sequence", loss="cross_entropy", seed=6,
+                               vocab_size=9, padding_id=0)
+    ids = rng.integers(1, 9, (ROWS, STEPS))
+    classifier.fit(ids, ids % 3, epochs=3, batch_size=2, verbose=0)
+    built["model_classifier_tokens_bf16"] = (classifier.quantize("bf16"), ids)
+    return built
+
+
 def expected_text(model, inputs) -> str:
     """The expected file of `model` on `inputs` (see the module's docstring)."""
     ids = model.vocab_size is not None
@@ -97,8 +123,13 @@ def read_expected(path):
 
 
 def main():
-    built = models()
-    assert tuple(built) == NAMES
+    import fastgru
+
+    built = {**models(), **quantized_models()}
+    assert tuple(built) == NAMES + QUANTIZED_NAMES
+    for name, mode in QUANTIZED_LAYERS.items():
+        fastgru.load(DATA / "gru2_f32.safetensors").quantize(mode).save(DATA / f"{name}.safetensors")
+        print("wrote", DATA / f"{name}.safetensors")
     for name, (model, inputs) in built.items():
         model.save(DATA / f"{name}.safetensors")
         (DATA / f"{name}.expected.txt").write_text(expected_text(model, inputs))

@@ -24,7 +24,7 @@ def test_times_every_cell_of_the_quick_grid_checks_it_and_names_the_peers_script
     assert "### 1 thread\n" in report and "### 2 threads\n" in report
     for T, B, I, H in bench.GRID["quick"]:
         for conv in ("after", "before"):
-            for mode in ("inference", "train"):
+            for mode in ("inference", "bf16 inference", "int8 inference", "train"):
                 rows = [line for line in report.splitlines()
                         if line.startswith(f"| {T} | {B} | {I} | {H} | {conv} | {mode} | ")]
                 assert len(rows) == 2 and all(row.endswith("| ok |") for row in rows)

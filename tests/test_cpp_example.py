@@ -44,6 +44,28 @@ def test_stream_example_matches_python(example, tmp_path, cls, kwargs):
     np.testing.assert_allclose(cpp, np.array(expected), rtol=0, atol=2e-6)
 
 
+@pytest.mark.parametrize("mode", ["int8", "bf16"])
+@pytest.mark.parametrize("cls", ["GRU", "MGU", "LiGRU"])
+def test_stream_example_runs_a_quantized_model_file(example, tmp_path, mode, cls):
+    # The file holds the weights quantized (a LiGRU's W_ih with its batch normalisation folded
+    # in); the examples load it in float32 and step as Python does.
+    layer = getattr(fastgru, cls)(3, 5, num_layers=2, seed=7)
+    if cls == "LiGRU":
+        layer.forward(np.random.default_rng(1).standard_normal((6, 4, 3)) + 0.5, train=True)
+    layer = layer.quantize(mode)
+    layer.save(tmp_path / "model.safetensors")
+    x = np.random.default_rng(0).standard_normal((12, 3))
+    np.savetxt(tmp_path / "input.csv", x, delimiter=",", fmt="%.9g")
+    out = subprocess.run([example, str(tmp_path / "model.safetensors"), str(tmp_path / "input.csv")],
+                         capture_output=True, text=True, check=True)
+    cpp = np.loadtxt(out.stdout.splitlines(), delimiter=",")
+    h, expected = None, []
+    for t in range(12):
+        y_t, h = layer.step(np.float32(x[t : t + 1]), h)
+        expected.append(y_t[0])
+    np.testing.assert_allclose(cpp, np.array(expected), rtol=0, atol=2e-6)
+
+
 def test_stream_example_rejects_bad_input_clearly(example, tmp_path):
     (tmp_path / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     out = subprocess.run([example, str(tmp_path / "broken.safetensors")], capture_output=True, text=True, input="")
@@ -63,14 +85,17 @@ def c_example():
     return path
 
 
-@pytest.mark.parametrize("kind", ["regression", "classifier_tokens"])
+@pytest.mark.parametrize("kind", ["regression", "classifier_tokens", "regression_int8"])
 def test_c_stream_example_runs_a_whole_model_as_python_predicts(c_example, tmp_path, kind):
     # The head's outputs per step: values in the targets' units (output scaling), or a token
-    # classifier's probabilities, equal to predict / predict_proba with head="sequence".
+    # classifier's probabilities, equal to predict / predict_proba with head="sequence"; also
+    # with the recurrent layer in int8 (its file holds the int8 weights).
     rng = np.random.default_rng(2)
-    if kind == "regression":
+    if kind.startswith("regression"):
         model = fastgru.Model(fastgru.GRU(3, 5, num_layers=2, seed=3), outputs=2, head="sequence", seed=3)
         model.set_output_scaling([25.0, 0.5], [300.0, -1.0])
+        if kind == "regression_int8":
+            model = model.quantize("int8")
         inputs = rng.standard_normal((12, 3))
         expected = model.predict(np.float32(inputs))
         np.savetxt(tmp_path / "input.csv", inputs, delimiter=",", fmt="%.9g")

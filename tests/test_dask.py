@@ -50,6 +50,14 @@ def test_a_model_scores_a_dask_array_as_in_one_process(client, head):
     np.testing.assert_allclose(lazy.compute(), model.predict(X), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_a_quantized_model_scores_as_in_one_process(client, mode):
+    model = fastgru.Model(fastgru.GRU(4, 8, batch_first=True, seed=0), outputs=2, seed=1).quantize(mode)
+    X = sequences(30, 7, 4)
+    lazy = fastgru_dask.predict(model, da.from_array(X, chunks=(8, 7, 4)), batch_size=5)
+    np.testing.assert_allclose(lazy.compute(), model.predict(X), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("head", ["last", "sequence"])
 def test_a_token_model_scores_dask_ids_and_bags(client, head):
     model = fastgru.Model(fastgru.GRU(4, 8, batch_first=True, seed=0), outputs=5, head=head, seed=1, vocab_size=9,

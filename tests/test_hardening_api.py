@@ -179,7 +179,7 @@ def onnx_gru_file(path, attributes=(), weights_as_inputs=False, bidirectional=Fa
     (dict(activations=["HardSigmoid", "Tanh"]), "activations"),
     (dict(activation_alpha=[0.5]), "activation_alpha"),
     (dict(activation_beta=[0.5]), "activation_beta"),
-    (dict(layout=1), "layout"),
+    (dict(layout=2), "layout"),
 ])
 def test_from_onnx_refuses_attributes_it_cannot_compute(tmp_path, attributes, named):
     path = onnx_gru_file(tmp_path / "gru.onnx", attributes)

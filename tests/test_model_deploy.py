@@ -285,6 +285,30 @@ def test_a_float32_model_reads_the_same_in_cpp(tmp_path):
     np.testing.assert_allclose(cpp.predict(x, None, False), model.predict(np.float32(x)), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+@pytest.mark.parametrize("case", ["regression", "classifier_tokens"])
+def test_a_quantized_model_reads_the_same_in_cpp(tmp_path, mode, case):
+    # The recurrent layer in bf16 or int8 (its weights stored so), the head and embedding float32.
+    kind = dict(outputs=2, head="sequence") if case == "regression" else dict(
+        outputs=3, loss="cross_entropy", vocab_size=6, padding_id=0)
+    model = fastgru.Model(fastgru.GRU(3, 4, num_layers=2, seed=6), seed=6, **kind)
+    if case == "regression":
+        model.set_output_scaling([2.0, 0.5], [100.0, -1.0])
+    quantized = model.quantize(mode)
+    quantized.save(tmp_path / "model.safetensors")
+    cpp = _core.load_whole_model_file_f32(str(tmp_path / "model.safetensors"))
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 6, (4, 5)) if case != "regression" else rng.standard_normal((4, 5, 3)).astype(np.float32)
+    lengths = np.array([5, 2, 4, 1])
+    np.testing.assert_allclose(cpp.predict(x, lengths, False), quantized.predict(x, lengths=lengths),
+                               rtol=1e-5, atol=1e-6)
+    if case != "regression":
+        np.testing.assert_allclose(cpp.predict(x, lengths, True), quantized.predict_proba(x, lengths=lengths),
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(_core.CoreArgumentError, match=f"{mode} model computes in float32"):
+        _core.load_whole_model_file_f64(str(tmp_path / "model.safetensors"))
+
+
 def test_the_c_tests_model_files_agree_with_python():
     # cpp/tests/data/model_*.safetensors and the predictions beside them (tests/model_deploy_data.py)
     for name in model_deploy_data.NAMES:
@@ -294,6 +318,23 @@ def test_the_c_tests_model_files_agree_with_python():
         np.testing.assert_allclose(model.predict(x, lengths=lengths), values, rtol=1e-12, atol=1e-14)
         if probabilities is not None:
             np.testing.assert_allclose(model.predict_proba(x, lengths=lengths), probabilities, rtol=1e-12, atol=1e-14)
+    for name in model_deploy_data.QUANTIZED_NAMES:  # float32, quantized: to float32's rounding
+        model = fastgru.load(model_deploy_data.DATA / f"{name}.safetensors")
+        assert model.recurrent.precision == name.rsplit("_", 1)[1]
+        x, lengths, values, probabilities = model_deploy_data.read_expected(
+            model_deploy_data.DATA / f"{name}.expected.txt")
+        np.testing.assert_allclose(model.predict(x, lengths=lengths), values, rtol=1e-5, atol=1e-6)
+        if probabilities is not None:
+            np.testing.assert_allclose(model.predict_proba(x, lengths=lengths), probabilities, rtol=1e-5, atol=1e-6)
+    x = np.random.default_rng(4).standard_normal((7, 3, 3)).astype(np.float32)
+    for name, mode in model_deploy_data.QUANTIZED_LAYERS.items():  # gru2_f32's layer, quantized
+        path = model_deploy_data.DATA / f"{name}.safetensors"
+        layer = fastgru.load(path)
+        expected = fastgru.load(model_deploy_data.DATA / "gru2_f32.safetensors").quantize(mode)(x)[0]
+        assert layer.precision == mode
+        np.testing.assert_allclose(layer(x)[0], expected, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(_core.load_model_file_f32(str(path)).forward(x, None, None, False, None, 0)[0],
+                                   expected, rtol=1e-6, atol=1e-7)
     regression_model = fastgru.load(model_deploy_data.DATA / "model_regression.safetensors")
     assert regression_model.output_scale is not None and regression_model.vocab_size is None
     assert fastgru.load(model_deploy_data.DATA / "model_classifier_tokens.safetensors").vocab_size == 11

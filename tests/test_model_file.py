@@ -329,6 +329,16 @@ def test_numbers_beyond_an_int64_read_as_the_floats_cpp_reads(tmp_path):
     both_refuse(path, "bn_eps: expected a number > 0")
 
 
+def test_merge_mode_null_on_a_unidirectional_layer_is_refused_by_both(tmp_path):
+    # Found by the fuzz job: C++ once ignored it (a network has no directions to keep apart).
+    content = saved(fastgru.GRU(2, 3, seed=0), tmp_path / "base.safetensors")
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(with_config(content, merge_mode=None))
+    both_refuse(path, "merge_mode: only a bidirectional layer has two directions to merge")
+    with pytest.raises(_core.CoreArgumentError, match="merge_mode: only a bidirectional layer"):
+        _core.load_model_file_f32(str(path))
+
+
 def test_model_numbers_beyond_a_double_are_refused(tmp_path):
     path = tmp_path / "model.safetensors"
     fastgru.Model(fastgru.GRU(2, 3), clip_grad_norm=1.0).save(path)
@@ -420,3 +430,251 @@ def test_atomic_write_refuses_a_write_protected_file(tmp_path):
     os.chmod(path, 0o444)
     with pytest.raises(PermissionError):
         fastgru.GRU(2, 3).save(path)
+
+
+# ----------------------------------------------------------------------------- bf16 and int8 layers
+def both_refuse_quantized(path, match, whole_model=False):
+    """Both loaders refuse ``path`` (the C++ one asked for float32, as a bf16 or int8 file is
+    loaded) with their documented errors, both messages matching ``match``."""
+    with pytest.raises(ModelFileError, match=match):
+        fastgru.load(path)
+    loaders = (_core.load_whole_model_file_f32, _core.load_model_file_f32)
+    for loader in loaders if whole_model else reversed(loaders):
+        with pytest.raises(_core.CoreArgumentError, match="not a readable fastgru model file"):
+            loader(str(path))
+    with pytest.raises(_core.CoreArgumentError, match=match):
+        loaders[0 if whole_model else 1](str(path))
+
+
+def _config_edit(**changes):
+    def edit(tensors, metadata):
+        key = "recurrent_config" if "recurrent_config" in metadata else "config"
+        metadata[key] = json.dumps({**json.loads(metadata[key]), **changes})
+    return edit
+
+
+def _tensor_edit(name, change):
+    def edit(tensors, metadata):
+        prefix = "recurrent." if "recurrent_config" in metadata else ""
+        tensors[prefix + name] = change(np.array(tensors[prefix + name]))
+    return edit
+
+
+def _set(index, value):
+    def change(array):
+        array[index] = value
+        return array
+    return change
+
+
+def _halved_row(array):
+    array[0] //= 2  # largest |q| 63: scale no longer max|row| / 127
+    return array
+
+
+def _added_scale(tensors, metadata):
+    prefix = "recurrent." if "recurrent_config" in metadata else ""
+    tensors[prefix + "weight_ih_l0.scale"] = np.ones(9, np.float32)
+
+
+def _dropped_scale(tensors, metadata):
+    prefix = "recurrent." if "recurrent_config" in metadata else ""
+    del tensors[prefix + "weight_hh_l0.scale"]
+
+
+# (base file, edit, what both readers say)
+QUANTIZED_REFUSALS = {
+    "bf16_as_full": ("bf16", _config_edit(precision="full"),
+        "weight_ih_l0'?: the configuration needs dtype F32, the file has BF16"),
+    "float_weights_as_bf16": ("full", _config_edit(precision="bf16"),
+        "weight_ih_l0'?: the configuration needs dtype BF16, the file has F32"),
+    "missing_scale": ("int8", _dropped_scale, "weight_hh_l0.scale"),
+    "extra_scale": ("bf16", _added_scale, "unexpected.*weight_ih_l0.scale"),
+    "scale_shape": ("int8", _tensor_edit("weight_ih_l0.scale", lambda a: np.append(a, 1)),
+        "weight_ih_l0.scale'?: the configuration needs"),
+    "scale_dtype": ("int8", _tensor_edit("weight_ih_l0.scale", lambda a: a.astype(np.float64)),
+        "weight_ih_l0.scale'?: the configuration needs dtype F32, the file has F64"),
+    "scale_nan": ("int8", _tensor_edit("weight_ih_l0.scale", _set(1, np.nan)),
+        "weight_ih_l0.scale': expected finite scales >= 0, got nan"),
+    "scale_inf": ("int8", _tensor_edit("weight_hh_l0.scale", _set(2, np.inf)),
+        "weight_hh_l0.scale': expected finite scales >= 0, got inf"),
+    "scale_negative": ("int8", _tensor_edit("weight_ih_l0.scale", _set(0, -0.5)),
+        "weight_ih_l0.scale': expected finite scales >= 0, got -0.5"),
+    "int8_minus_128": ("int8", _tensor_edit("weight_hh_l0", _set((4, 1), -128)),
+        "weight_hh_l0': expected int8 values in -127..127, got -128"),
+    "row_not_at_127": ("int8", _tensor_edit("weight_hh_l0", _halved_row),
+        "weight_hh_l0' row 0: q \\* scale does not quantize back to q"),
+    "scale_overflow": ("int8", _tensor_edit("weight_ih_l0.scale", _set(0, 3e37)),
+        "weight_ih_l0': its values times their scales overflow float32"),
+    "bf16_nan": ("bf16", _tensor_edit("weight_hh_l0", _set((1, 1), 0x7FC0)),
+        "weight_hh_l0': expected finite bf16 weights, got NaN or inf"),
+    "bf16_inf": ("bf16", _tensor_edit("weight_ih_l0", _set((0, 0), 0xFF80)),
+        "weight_ih_l0': expected finite bf16 weights"),
+    "float64_layer": ("full", _config_edit(precision="int8", dtype="float64"),
+        "precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 GRU, got 'int8'"),
+    "ligru_statistics": ("ligru_int8", _tensor_edit("bn_running_var_l0", _set(2, 1.0)),
+        "bn_running_var_l0': a bf16 or int8 layer's file holds W_ih with its batch normalisation folded in and "
+        "the identity statistics"),
+    "libru_bn_weight": ("libru_bf16", _tensor_edit("bn_weight_l0", _set(0, 0.5)),
+        "bn_weight_l0': a bf16 or int8 layer's file holds W_ih with its batch normalisation folded in"),
+    "ligru_bn_eps": ("ligru_int8", _config_edit(bn_eps=1.5),
+        "bn_eps: the file of a LiGRU in int8 holds identity statistics with bn_running_var 1 - bn_eps; "
+        "expected bn_eps <= 1"),
+    "precision_int4": ("int8", _config_edit(precision="int4"), "precision: expected 'full', 'bf16' or 'int8'"),
+    "precision_null": ("int8", _config_edit(precision=None), "precision: expected 'full', 'bf16' or 'int8'"),
+}
+
+
+@pytest.mark.parametrize("whole_model", [False, True], ids=["layer", "model"])
+@pytest.mark.parametrize("case", sorted(QUANTIZED_REFUSALS))
+def test_malformed_quantized_files_are_refused_alike_by_both(tmp_path, case, whole_model):
+    from fastgru.model_file import read_model_file, write_model_file
+
+    base, edit, match = QUANTIZED_REFUSALS[case]
+    if base.startswith(("ligru", "libru")):
+        cell, mode = base.split("_")
+        layer = {"ligru": fastgru.LiGRU, "libru": fastgru.LiBRU}[cell](2, 3, seed=1).quantize(mode)
+    else:
+        layer = fastgru.GRU(2, 3, seed=1)
+        layer = layer if base == "full" else layer.quantize(base)
+    saved_object = fastgru.Model(layer, outputs=2, seed=0) if whole_model else layer
+    saved_object.save(tmp_path / "base.safetensors")
+    tensors, metadata = read_model_file(tmp_path / "base.safetensors")
+    tensors = {name: np.array(array) for name, array in tensors.items()}
+    edit(tensors, metadata)
+    write_model_file(tmp_path / "bad.safetensors", tensors, metadata)
+    both_refuse_quantized(tmp_path / "bad.safetensors", match, whole_model)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_rows_of_zeros_tiny_and_huge_values_save_and_load_as_they_ran(tmp_path, mode):
+    # int8: a zero row (scale 0), rows whose reciprocal 127 / max|row| overflows (all ±127), one
+    # whose scale underflows to 0 (q kept as computed, its products 0), subnormal and huge values.
+    from fastgru.model_file import read_model_file
+    from fastgru.reference_quantized import quantize_matrix
+
+    layer = fastgru.GRU(4, 3, seed=0)
+    weight = layer.state_dict()["weight_ih_l0"]
+    weight[:6] = [[0, 0, 0, 0], [1e-38, -3e-39, 0, 2e-45], [3e38, -1e38, 1, 0], [1e-30, 5e-31, -1e-31, 0],
+                  [127, -1, 0.5, 3], [1.4e-45, 2.8e-45, 0, -1.4e-45]]
+    layer.load_state_dict({**layer.state_dict(), "weight_ih_l0": weight})
+    quantized = layer.quantize(mode)
+    quantized.save(tmp_path / "q.safetensors")
+    loaded = fastgru.load(tmp_path / "q.safetensors")
+    x = np.random.default_rng(1).standard_normal((5, 2, 4)).astype(np.float32)
+    np.testing.assert_allclose(loaded(x)[0], quantized(x)[0], rtol=1e-6, atol=1e-7)
+    y_cpp, _ = _core.load_model_file_f32(str(tmp_path / "q.safetensors")).forward(x, None, None, False, None, 0)
+    np.testing.assert_allclose(y_cpp, quantized(x)[0], rtol=1e-6, atol=1e-7)
+    if mode == "int8":
+        tensors, _ = read_model_file(tmp_path / "q.safetensors")
+        assert tensors["weight_ih_l0.scale"][5] == 0 and np.array_equal(tensors["weight_ih_l0"][5], [127, 127, 0, -127])
+        again = quantize_matrix(loaded.state_dict()["weight_ih_l0"], "int8")
+        np.testing.assert_array_equal(again.values[:5], tensors["weight_ih_l0"][:5])
+        assert not again.values[5].any() and again.scale[5] == 0
+
+
+def test_a_quantized_batch_normalised_layer_with_bn_eps_over_1_is_not_saved(tmp_path):
+    # Its file's identity statistics need bn_running_var = 1 - bn_eps >= 0.
+    layer = fastgru.LiGRU(2, 3, seed=0, bn_eps=1.5).quantize("int8")
+    for saved_object in (layer, fastgru.Model(layer, outputs=1)):
+        with pytest.raises(ValueError, match="save: the file of a LiGRU in int8 holds identity statistics with "
+                                             "bn_running_var 1 - bn_eps; expected bn_eps <= 1, got 1.5"):
+            saved_object.save(tmp_path / "q.safetensors")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_bf16_layer_whose_weights_round_to_inf_is_not_saved(tmp_path):
+    layer = fastgru.GRU(2, 3, seed=0)
+    layer.load_state_dict({**layer.state_dict(), "weight_hh_l0": np.full((9, 3), 3.4e38, np.float32)})
+    with pytest.raises(ValueError, match="weight_hh_l0 has values that are not finite in bf16"):
+        layer.quantize("bf16").save(tmp_path / "q.safetensors")
+    assert os.listdir(tmp_path) == []
+
+
+QUANTIZED_LAYERS = [("GRU", dict()), ("GRU", dict(num_layers=2, bidirectional=True)),
+                    ("GRU", dict(reset_after=False, bias=False)), ("GRU", dict(reverse=True, batch_first=True)),
+                    ("GRU", dict(gates="hidden", reset_after=False)), ("GRU", dict(gates="bias")),
+                    ("MGU", dict(num_layers=2)), ("MGU", dict(bias=False, bidirectional=True, merge_mode="sum")),
+                    ("LiGRU", dict(num_layers=2, activation="leaky_relu")), ("LiGRU", dict(bidirectional=True, bn_eps=0.5)),
+                    ("LiBRU", dict(reverse=True))]
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+@pytest.mark.parametrize("cls, settings", QUANTIZED_LAYERS, ids=str)
+def test_a_quantized_layer_saves_its_quantized_weights_and_loads_as_it_ran(tmp_path, mode, cls, settings):
+    from fastgru.model_file import read_model_file
+    from fastgru.reference_quantized import quantize_matrix
+
+    from fastgru.model_file import folded_state
+
+    layer = getattr(fastgru, cls)(3, 5, seed=4, **settings)
+    if cls in ("LiGRU", "LiBRU"):  # running statistics away from their initial values
+        layer.forward(np.random.default_rng(1).standard_normal((6, 4, 3)) + 0.5)
+    quantized = layer.quantize(mode)
+    quantized.save(tmp_path / "q.safetensors")
+    tensors, metadata = read_model_file(tmp_path / "q.safetensors")
+    assert json.loads(metadata["config"]) == {**layer.config(), "precision": mode}
+    loaded = fastgru.load(tmp_path / "q.safetensors")
+    assert type(loaded) is type(layer) and loaded.precision == mode and loaded.config() == layer.config()
+    weights = [name for name in layer.state_dict() if name.startswith("weight_")]
+    # What the layer computes with: the batch-normalised cells' W_ih with the statistics folded in,
+    # which their files hold with the identity statistics (the other cells': their state_dict).
+    for name, array in folded_state(quantized).items():
+        stored = quantize_matrix(array, mode) if name in weights else None
+        reloaded = loaded.state_dict()[name]
+        if name not in weights:  # biases (and statistics) stay float32, exactly
+            assert tensors[name].dtype == np.float32 and np.array_equal(tensors[name], array)
+        elif mode == "bf16":  # the bit patterns of the rounded weights, which load back exactly
+            assert tensors[name].dtype == np.uint16
+            assert np.array_equal(tensors[name], stored.values.view(np.uint32) >> 16)
+            assert np.array_equal(reloaded, stored.values)
+        else:  # the int8 values and scales; the loaded weights quantize to the same values
+            assert tensors[name].dtype == np.int8 and np.array_equal(tensors[name], stored.values)
+            assert np.array_equal(tensors[name + ".scale"], stored.scale)
+            again = quantize_matrix(reloaded, "int8")
+            assert np.array_equal(again.values, stored.values)
+            np.testing.assert_allclose(again.scale, stored.scale, rtol=2 * np.finfo(np.float32).eps, atol=0)
+    x = np.random.default_rng(5).standard_normal((6, 4, 3)).astype(np.float32)
+    expected = quantized(x)[0]
+    np.testing.assert_allclose(loaded(x)[0], expected, rtol=1e-6, atol=1e-7)
+    network = _core.load_model_file_f32(str(tmp_path / "q.safetensors"))
+    y_cpp, _ = network.forward(x.transpose(1, 0, 2).copy() if layer.batch_first else x, None, None, False, None, 0)
+    np.testing.assert_allclose(y_cpp.transpose(1, 0, 2) if layer.batch_first else y_cpp, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_a_quantized_model_saves_and_loads_in_both_readers(tmp_path, mode):
+    model = fastgru.Model(fastgru.GRU(3, 4, num_layers=2, seed=2), outputs=2, head="sequence", seed=2)
+    model.set_output_scaling([3.0, 0.5], [10.0, -1.0])
+    model.metadata = {"units": "kW"}
+    quantized = model.quantize(mode)
+    quantized.save(tmp_path / "m.safetensors")
+    loaded = fastgru.load(tmp_path / "m.safetensors")
+    assert loaded.recurrent.precision == mode and loaded.metadata == {"units": "kW"}
+    assert loaded.head_weight.dtype == np.float32 and np.array_equal(loaded.head_weight, model.head_weight)
+    x = np.random.default_rng(3).standard_normal((5, 6, 3)).astype(np.float32)
+    expected = quantized.predict(x)
+    np.testing.assert_allclose(loaded.predict(x), expected, rtol=1e-6, atol=1e-6)
+    cpp = _core.load_whole_model_file_f32(str(tmp_path / "m.safetensors"))
+    np.testing.assert_allclose(cpp.predict(x, None, False), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_a_quantized_file_computes_in_float32_only(tmp_path, mode):
+    fastgru.GRU(2, 3, seed=0).quantize(mode).save(tmp_path / "layer.safetensors")
+    fastgru.Model(fastgru.GRU(2, 3, seed=0), outputs=1).quantize(mode).save(tmp_path / "model.safetensors")
+    for loader, name in ((_core.load_model_file_f64, "layer"), (_core.load_whole_model_file_f64, "model")):
+        with pytest.raises(_core.CoreArgumentError, match=f"{mode} model computes in float32: load it as float32"):
+            loader(str(tmp_path / f"{name}.safetensors"))
+
+
+def test_quantized_files_hold_their_weights_in_2_or_1_bytes(tmp_path):
+    """README's figures: a GRU(256, 256)'s file in float32, bf16 and int8."""
+    layer = fastgru.GRU(256, 256, seed=0)
+    weights, rows = 2 * 768 * 256, 2 * 768  # weight_ih and weight_hh; their rows, the biases' values
+    data = {}
+    for mode, expected in (("full", 4 * weights + 4 * rows), ("bf16", 2 * weights + 4 * rows),
+                           ("int8", weights + 4 * rows + 4 * rows)):  # int8: and a float32 scale per row
+        content = saved(layer if mode == "full" else layer.quantize(mode), tmp_path / f"{mode}.safetensors")
+        data[mode] = len(split(content)[1])
+        assert data[mode] == expected, mode

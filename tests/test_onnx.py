@@ -190,3 +190,186 @@ def test_rows_of_no_steps_match_onnxruntime(tmp_path):
     # A row of no steps: ONNX Runtime gives a zero final state; fastgru keeps h0, as a row whose
     # every step is masked keeps it in Keras (README, "Variable lengths").
     assert np.all(h_ort[:, 1] == 0) and np.array_equal(h_n[:, 1], h0[:, 1])
+
+
+# ------------------------------------------------------------------ batch-major nodes (layout=1)
+# ONNX Runtime's CPU GRU refuses layout=1, so these models are checked two ways: run by ONNX's
+# reference implementation (onnx.reference, whose GRU honours layout but ignores sequence_lens),
+# and by ONNX Runtime once each layout=1 node is rewritten as the layout=0 node between Transposes
+# that the ONNX specification says it equals.
+def time_major_equivalent(model):
+    """A copy of ``model`` with every layout=1 GRU node replaced by a layout=0 one whose X and
+    initial_h are transposed in, and Y and Y_h out."""
+    equivalent = onnx.ModelProto()
+    equivalent.CopyFrom(model)
+    nodes = []
+    for node in model.graph.node:
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "GRU" or attributes.get("layout", 0) == 0:
+            nodes.append(node)
+            continue
+        del attributes["layout"]
+        prefix = f"{node.output[-1]}_time_major"
+        inputs = list(node.input) + [""] * (6 - len(node.input))
+        nodes.append(helper.make_node("Transpose", [inputs[0]], [f"{prefix}_x"], perm=[1, 0, 2]))
+        inputs[0] = f"{prefix}_x"
+        if inputs[5]:
+            nodes.append(helper.make_node("Transpose", [inputs[5]], [f"{prefix}_h0"], perm=[1, 0, 2]))
+            inputs[5] = f"{prefix}_h0"
+        while inputs[-1] == "":
+            inputs.pop()
+        outputs = [f"{prefix}_{name}" if name else "" for name in node.output]
+        nodes.append(helper.make_node("GRU", inputs, outputs, **attributes))
+        for name, time_major, perm in zip(node.output, outputs, ([2, 0, 1, 3], [1, 0, 2])):
+            if name:  # Y (T, D, B, H) -> (B, T, D, H); Y_h (D, B, H) -> (B, D, H)
+                nodes.append(helper.make_node("Transpose", [time_major], [name], perm=perm))
+    del equivalent.graph.node[:]
+    equivalent.graph.node.extend(nodes)
+    onnx.checker.check_model(equivalent)
+    return equivalent
+
+
+def onnxruntime_outputs(model, feeds):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def reference_outputs(model, feeds):
+    from onnx.reference import ReferenceEvaluator
+
+    return ReferenceEvaluator(model).run(None, feeds)
+
+
+def batch_major_gru_model(direction, linear_before_reset, lengths, initial_h, I=3, H=5, seed=0, **attributes):
+    """One plain layout=1 GRU node: X (B, T, I), [sequence_lens (B,) int32], [initial_h (B, D, H)]."""
+    D = 2 if direction == "bidirectional" else 1
+    rng = np.random.default_rng(seed)
+    initializers = [numpy_helper.from_array((0.5 * rng.standard_normal(shape)).astype(np.float32), name)
+                    for name, shape in (("W", (D, 3 * H, I)), ("R", (D, 3 * H, H)), ("B", (D, 6 * H)))]
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["B", "T", I])]
+    node_inputs = ["X", "W", "R", "B", "", ""]
+    if lengths:
+        inputs.append(helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]))
+        node_inputs[4] = "sequence_lens"
+    if initial_h:
+        inputs.append(helper.make_tensor_value_info("initial_h", TensorProto.FLOAT, ["B", D, H]))
+        node_inputs[5] = "initial_h"
+    while node_inputs[-1] == "":
+        node_inputs.pop()
+    node = helper.make_node("GRU", node_inputs, ["Y", "Y_h"], hidden_size=H, direction=direction, layout=1,
+                            linear_before_reset=linear_before_reset, **attributes)
+    outputs = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["B", "T", D, H]),
+               helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, ["B", D, H])]
+    model = helper.make_model(helper.make_graph([node], "batch_major_gru", inputs, outputs, initializers),
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = min(model.ir_version, 9)
+    return model
+
+
+@pytest.mark.parametrize("initial_h", [False, True], ids=["h0-none", "initial_h"])
+@pytest.mark.parametrize("lengths", [False, True], ids=["full", "sequence_lens"])
+@pytest.mark.parametrize("direction,linear_before_reset", [
+    ("forward", 1), ("reverse", 0), ("bidirectional", 1), ("bidirectional", 0)])
+def test_from_onnx_reads_batch_major_nodes(tmp_path, direction, linear_before_reset, lengths, initial_h):
+    B, T, I, H = 4, 6, 3, 5
+    D = 2 if direction == "bidirectional" else 1
+    model = batch_major_gru_model(direction, linear_before_reset, lengths, initial_h, I, H)
+    onnx.checker.check_model(model)
+    path = tmp_path / "batch_major.onnx"
+    onnx.save(model, path)
+    layer = fastgru.GRU.from_onnx(path)
+    assert layer.batch_first and layer.bidirectional == (D == 2) and layer.reverse == (direction == "reverse")
+    assert layer.reset_after == bool(linear_before_reset)
+
+    rng = np.random.default_rng(1)
+    feeds = {"X": rng.standard_normal((B, T, I)).astype(np.float32)}
+    steps = np.array([6, 2, 5, 1])
+    if lengths:
+        feeds["sequence_lens"] = steps.astype(np.int32)
+    if initial_h:
+        feeds["initial_h"] = (0.5 * rng.standard_normal((B, D, H))).astype(np.float32)
+    y, h_n = layer(feeds["X"], feeds["initial_h"].transpose(1, 0, 2) if initial_h else None,
+                   lengths=steps if lengths else None)
+    Y, Y_h = onnxruntime_outputs(time_major_equivalent(model), feeds)
+    assert Y.shape == (B, T, D, H) and Y_h.shape == (B, D, H)
+    assert_close("y against ONNX Runtime", y, Y.reshape(B, T, D * H))
+    assert_close("h_n against ONNX Runtime", h_n, Y_h.transpose(1, 0, 2))
+    if not lengths:  # the reference ignores sequence_lens
+        Y_reference, Y_h_reference = reference_outputs(model, feeds)
+        assert_close("y against onnx.reference", y, Y_reference.reshape(B, T, D * H))
+        assert_close("h_n against onnx.reference", h_n, Y_h_reference.transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "time_major"])
+@pytest.mark.parametrize("config", [dict(), dict(num_layers=2, reverse=True, reset_after=False),
+                                    dict(num_layers=2, bidirectional=True)],
+                         ids=["forward", "reverse", "bidirectional"])
+def test_to_onnx_writes_batch_major_nodes(tmp_path, config, batch_first):
+    B, T, I, H = 3, 6, 4, 5
+    layer = fastgru.GRU(I, H, batch_first=batch_first, seed=3, **config)
+    path = tmp_path / "layout1.onnx"
+    layer.to_onnx(path, initial_state=True, lengths=True, layout=1)
+    model = onnx.load(path)
+    grus = [node for node in model.graph.node if node.op_type == "GRU"]
+    assert len(grus) == layer.num_layers
+    assert all({a.name: helper.get_attribute_value(a) for a in node.attribute}["layout"] == 1 for node in grus)
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(np.float32)
+    h0 = rng.standard_normal((layer.num_layers * layer.num_directions, B, H)).astype(np.float32)
+    lengths = np.array([6, 2, 4])
+    y, h_n = layer(x, h0, lengths=lengths)
+    y_ort, h_ort = onnxruntime_outputs(time_major_equivalent(model), {"x": x, "h0": h0, "lengths": lengths})
+    assert_close("y against ONNX Runtime", y, y_ort)
+    assert_close("h_n against ONNX Runtime", h_n, h_ort)
+    full = np.full(B, T)  # the reference ignores sequence_lens
+    y_full, h_full = layer(x, h0, lengths=full)
+    y_reference, h_reference = reference_outputs(model, {"x": x, "h0": h0, "lengths": full})
+    assert_close("y against onnx.reference", y_full, y_reference)
+    assert_close("h_n against onnx.reference", h_full, h_reference)
+
+    back = fastgru.GRU.from_onnx(path)
+    assert back.config() == layer.config()
+    for name, value in layer.state_dict().items():
+        assert np.array_equal(back.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize("head,merge_mode", [("last", "concat"), ("sequence", "ave")])
+def test_model_to_onnx_writes_batch_major_nodes(tmp_path, head, merge_mode):
+    layer = fastgru.GRU(3, 6, bidirectional=True, merge_mode=merge_mode, batch_first=True, seed=5)
+    model = fastgru.Model(layer, outputs=2, head=head, seed=5)
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((4, 7, 3)).astype(np.float32)
+    lengths = np.array([7, 3, 5, 1])
+    expected = model.predict(X, lengths=lengths)
+    for layout in (0, 1):
+        path = tmp_path / f"model{layout}.onnx"
+        model.to_onnx(path, lengths=True, layout=layout)
+        exported = onnx.load(path)
+        assert not layout or not any(n.op_type == "Transpose" and n.input[0] == "x" for n in exported.graph.node)
+        (outputs,) = onnxruntime_outputs(time_major_equivalent(exported), {"x": X, "lengths": lengths})
+        assert_close(f"Model outputs, layout={layout}", outputs, expected)
+
+
+def test_batch_major_refusals(tmp_path):
+    path = tmp_path / "clip.onnx"
+    onnx.save(batch_major_gru_model("forward", 1, False, False, clip=3.0), path)
+    with pytest.raises(ValueError, match=r"GRU node 0 has clip=3\.0: fastgru does not clip"):
+        fastgru.GRU.from_onnx(path)
+    layer = fastgru.GRU(2, 3, num_layers=2, seed=0)
+    for layout in (2, True, "1", None):
+        with pytest.raises(ValueError, match=rf"layout: expected 0 .* or 1 .*got {layout!r}"):
+            layer.to_onnx(tmp_path / "bad.onnx", layout=layout)
+    with pytest.raises(ValueError, match="layout: expected 0"):
+        fastgru.Model(layer).to_onnx(tmp_path / "bad.onnx", layout=-1)
+    # a stack whose nodes disagree on the layout
+    layer.to_onnx(tmp_path / "stack.onnx", layout=1)
+    mixed = onnx.load(tmp_path / "stack.onnx")
+    del mixed.metadata_props[:]
+    second = [node for node in mixed.graph.node if node.op_type == "GRU"][1]
+    for attribute in second.attribute:
+        if attribute.name == "layout":
+            attribute.i = 0
+    onnx.save(mixed, tmp_path / "mixed.onnx")
+    with pytest.raises(ValueError, match="GRU node 1 has layout=0, but GRU node 0 has layout=1"):
+        fastgru.GRU.from_onnx(tmp_path / "mixed.onnx")

@@ -30,6 +30,16 @@ def test_demo_beats_ar9_on_sunspots(tmp_path):
     assert scores["training_seconds"] < 120
 
 
+def test_quantized_demo_forecasters_keep_their_accuracy():
+    years, values = load_sunspots()
+    models, scaler, _ = demo.train_forecaster(values, years, members=2, verbose=0)
+    _, predictions, truth = demo.forecast(models, scaler, values, years)
+    mse = np.mean((predictions - truth) ** 2)
+    for mode in ("bf16", "int8"):
+        _, quantized, _ = demo.forecast([m.quantize(mode) for m in models], scaler, values, years)
+        assert abs(np.mean((quantized - truth) ** 2) / mse - 1) <= 0.03, mode
+
+
 def patches(X, size):
     """(N, T) series as (N, T / size, size): `size` consecutive values per step."""
     return X[:, : X.shape[1] // size * size].reshape(len(X), -1, size)
@@ -47,6 +57,10 @@ def classify(name, patch, epochs, hidden=32, bidirectional=False):
     seconds = time.perf_counter() - started
     accuracy = model.evaluate(patches(X_test, patch), y_test)["accuracy"]
     print(f"{name}: test accuracy {accuracy:.4f} after {seconds:.2f} s of training")
+    # The same model in bf16 and int8 (EQUATIONS.md §9) stays within a point of its accuracy.
+    for mode in ("bf16", "int8"):
+        quantized = model.quantize(mode).evaluate(patches(X_test, patch), y_test)["accuracy"]
+        assert abs(quantized - accuracy) <= 0.01, (name, mode, quantized, accuracy)
     return accuracy, seconds
 
 

@@ -12,14 +12,18 @@ from .timing import BUSY_THRESHOLD
 
 CONVENTIONS = ("reset_after", "reset_before")
 MODES = ("inference", "train")
-IMPLS = ("fastgru", "torch", "onnxruntime", "onednn", "openvino", "openvino-bf16", "torch-int8")
+IMPLS = ("fastgru", "torch", "onnxruntime", "onednn", "openvino", "openvino-bf16", "torch-int8", "fastgru-bf16",
+         "fastgru-int8")
 LABELS = {"fastgru": "fastgru", "torch": "PyTorch", "onnxruntime": "ONNX Runtime", "onednn": "oneDNN",
-          "openvino": "OpenVINO", "openvino-bf16": "OpenVINO bf16", "torch-int8": "PyTorch int8"}
+          "openvino": "OpenVINO", "openvino-bf16": "OpenVINO bf16", "torch-int8": "PyTorch int8",
+          "fastgru-bf16": "fastgru bf16", "fastgru-int8": "fastgru int8"}
+# fastgru's quantized layers (GRU.quantize(mode)): inference only.
+FASTGRU_QUANTIZED = {"fastgru-bf16": "bf16", "fastgru-int8": "int8"}
 # The implementations with a streaming-step worker (one step at a time from Python).
-STREAMING = ("fastgru", "torch", "onnxruntime")
-# The peers that compute in reduced precision: their rows print their error against fastgru float32
-# on the same weights and inputs, and their check against the float64 reference is the looser one.
-REDUCED_PRECISION = ("openvino-bf16", "torch-int8")
+STREAMING = ("fastgru", "torch", "onnxruntime", "fastgru-bf16", "fastgru-int8")
+# The implementations that compute in reduced precision: their rows print their error against fastgru
+# float32 on the same weights and inputs, and their check against the float64 reference is the looser one.
+REDUCED_PRECISION = ("openvino-bf16", "torch-int8", "fastgru-bf16", "fastgru-int8")
 # A peer's output counts as "the same function" when its largest deviation from the float64
 # reference, relative to the reference's largest magnitude, is below this.
 CHECK_TOLERANCE = 1e-3

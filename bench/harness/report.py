@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (CHECK_TOLERANCE, CONVENTIONS, DEFAULT_THREADS, IMPLS, LABELS, MODES, REDUCED_CHECK_TOLERANCE,
-                     REDUCED_PRECISION, thread_label)
+from .common import (CHECK_TOLERANCE, CONVENTIONS, DEFAULT_THREADS, FASTGRU_QUANTIZED, IMPLS, LABELS, MODES,
+                     REDUCED_CHECK_TOLERANCE, REDUCED_PRECISION, thread_label)
 from .timing import BUSY_THRESHOLD
 
 # Issue 17's claim, read off a --contention run: fastgru at its default thread setting takes at most
@@ -195,24 +195,30 @@ def build_tables(results):
         lines.append(f"(n=k): only k timed runs fitted in the per-cell budget of "
                      f"{results['settings']['policy']['cell_budget_seconds']:g} s (see README).")
         lines.append("")
+    lines += reduced_precision_section(results)
     st = results["settings"]["stream"]
     for threads in dict.fromkeys(r.get("threads", st["threads"]) for r in results["stream"]):
         stream = [r for r in results["stream"] if r.get("threads", st["threads"]) == threads]
         lines.append(f"### Streaming step from Python (B={st['B']}, I={st['I']}, H={st['H']}, "
                      f"{thread_label(threads)}, {st['steps_per_block']} chained steps per timed block){under}")
         lines.append("")
-        lines.append("| implementation | conv | call | µs / step | × (vs fastgru, same conv) | check |")
-        lines.append("|---|---|---|---:|---:|---|")
+        lines.append("| implementation | conv | call | µs / step | × (vs fastgru, same conv) | ONNX Runtime × | check |")
+        lines.append("|---|---|---|---:|---:|---:|---|")
         fg = {r["convention"]: r for r in stream if r["impl"] == "fastgru"}
+        ort = {r["convention"]: r for r in stream if r["impl"] == "onnxruntime"}
         busy_stream = False
         for r in stream:
             base = fg.get(r["convention"])
             ratio = f"{r['median_us'] / base['median_us']:.2f}" if base else "—"
-            ok = "ok" if r["check"]["h_last"] <= CHECK_TOLERANCE else f"FAIL ({r['check']['h_last']:.1e})"
+            # ONNX Runtime's time over this one's (> 1: this one is faster).
+            peer = ort.get(r["convention"])
+            ort_ratio = f"{peer['median_us'] / r['median_us']:.2f}" if peer and r["impl"] != "onnxruntime" else "—"
+            tolerance = REDUCED_CHECK_TOLERANCE if r["impl"] in REDUCED_PRECISION else CHECK_TOLERANCE
+            ok = "ok" if r["check"]["h_last"] <= tolerance else f"FAIL ({r['check']['h_last']:.1e})"
             mark = "†" if busy(r) else ""
             busy_stream = busy_stream or bool(mark)
             lines.append(f"| {LABELS[r['impl']]} | {'after' if r['convention'] == 'reset_after' else 'before'} | "
-                         f"{r['api']} | {r['median_us']:.1f}{mark} | {ratio} | {ok} |")
+                         f"{r['api']} | {r['median_us']:.1f}{mark} | {ratio} | {ort_ratio} | {ok} |")
         lines.append("")
         if busy_stream:
             lines.append(f"†: others{besides} used more than "
@@ -221,6 +227,89 @@ def build_tables(results):
     if contended:
         lines += contention_section(results)
     return "\n".join(lines)
+
+
+# Issue 16's targets for fastgru's bf16 and int8 layers (inference).
+QUANTIZED_TARGETS = {"bf16 / OpenVINO bf16": 1.2, "bf16 / fastgru fp32, two largest shapes": 1.8,
+                     "int8 / PyTorch int8": 1.3, "int8 / fastgru fp32, largest shape": 2.5}
+
+
+def reduced_precision_section(results):
+    """fastgru bf16 and int8 against fastgru float32 and the reduced-precision peers, per thread
+    setting: speed-ups (other time / this time, > 1: fastgru's quantized layer faster) and each
+    one's error against fastgru float32 (normalised: max |Δy| / max |y|), then the targets."""
+    cells = {(c["impl"], c["threads"], c["T"], c["B"], c["I"], c["H"], c["convention"]): c
+             for c in results["cells"] if c["mode"] == "inference"}
+    if not any(impl in FASTGRU_QUANTIZED for impl, *_ in cells):
+        return []
+    sequences = results["settings"]["sequences"]
+    largest = sorted(sequences, key=lambda s: s["T"] * s["B"] * 3 * s["H"] * (s["I"] + s["H"]))
+    two_largest = [shape for shape in largest[-2:]]
+    lines = ["### Reduced precision: fastgru bf16 and int8 (inference)", "",
+             "× = the other's time / this one's (> 1: fastgru's quantized layer is faster); error = max |Δy| / "
+             "max |y| against fastgru float32 on the same weights and inputs.", ""]
+    head = ["threads", "T", "B", "I", "H", "conv", "fp32 ms", "bf16 ms", "× fp32", "OpenVINO bf16 ms", "× OpenVINO",
+            "bf16 error", "OpenVINO error", "int8 ms", "× fp32", "PyTorch int8 ms", "× PyTorch", "int8 error",
+            "PyTorch error"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if i != 5 else "---" for i in range(len(head))) + "|"]
+    met = {target: [] for target in QUANTIZED_TARGETS}
+    errors = {"bf16": [], "int8": []}
+
+    def get(impl, threads, s, conv):
+        return cells.get((impl, threads, s["T"], s["B"], s["I"], s["H"], conv))
+
+    def ms(c):
+        return "—" if c is None else fmt_ms(c["median_ms"]) + ("†" if busy(c) else "")
+
+    def ratio(slow, fast, target=None, label=None):
+        if slow is None or fast is None:
+            return "—"
+        value = slow["median_ms"] / fast["median_ms"]
+        if target:
+            met[target].append((value, label))
+        return f"{value:.2f}"
+
+    def error(c):
+        e = None if c is None else c.get("error_vs_fastgru")
+        return "—" if not e else f"{e['normalised']:.1e}"
+
+    for threads in results["settings"]["threads"]:
+        for s in sequences:
+            for conv in CONVENTIONS:
+                fp32, bf16, int8 = (get(i, threads, s, conv) for i in ("fastgru", "fastgru-bf16", "fastgru-int8"))
+                ov, pt = get("openvino-bf16", threads, s, conv), get("torch-int8", threads, s, conv)
+                if bf16 is None and int8 is None:
+                    continue
+                label = f"{thread_label(threads)}, {s['T']}/{s['B']}/{s['I']}/{s['H']} {conv}"
+                big = s in two_largest
+                row = [str(threads)] + [str(s[k]) for k in "TBIH"] + ["after" if conv == "reset_after" else "before"]
+                row += [ms(fp32), ms(bf16),
+                        ratio(fp32, bf16, "bf16 / fastgru fp32, two largest shapes" if big else None, label),
+                        ms(ov), ratio(ov, bf16, "bf16 / OpenVINO bf16", label), error(bf16), error(ov)]
+                row += [ms(int8), ratio(fp32, int8, "int8 / fastgru fp32, largest shape" if s is largest[-1] else None,
+                                        label),
+                        ms(pt), ratio(pt, int8, "int8 / PyTorch int8", label), error(int8), error(pt)]
+                for mode, own, peer in (("bf16", bf16, ov), ("int8", int8, pt)):
+                    if own and peer and own.get("error_vs_fastgru") and peer.get("error_vs_fastgru"):
+                        errors[mode].append(own["error_vs_fastgru"]["normalised"] / peer["error_vs_fastgru"]["normalised"])
+                lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("Targets (issue 16):")
+    lines.append("")
+    for target, goal in QUANTIZED_TARGETS.items():
+        values = met[target]
+        if not values:
+            lines.append(f"- {target} ≥ {goal}: not measured in this run")
+            continue
+        hits = sum(value >= goal for value, _ in values)
+        worst = min(values)
+        lines.append(f"- {target} ≥ {goal}: {hits} of {len(values)} cells (smallest {worst[0]:.2f}, {worst[1]})")
+    for mode, goal, peer in (("bf16", 1.0, "OpenVINO bf16's"), ("int8", 0.5, "PyTorch int8's")):
+        if errors[mode]:
+            lines.append(f"- {mode} error ≤ {goal:g} × {peer}: {sum(e <= goal for e in errors[mode])} of "
+                         f"{len(errors[mode])} cells (largest ratio {max(errors[mode]):.2f})")
+    lines.append("")
+    return lines
 
 
 def contention_section(results):
@@ -359,7 +448,8 @@ def make_plot(results, path: Path):
     threads_list = results["settings"]["threads"]
     series = sorted({(c["impl"], c["convention"]) for c in cells}, key=lambda k: (IMPLS.index(k[0]), k[1]))
     colors = {"fastgru": "tab:red", "torch": "tab:orange", "onnxruntime": "tab:green", "onednn": "tab:blue",
-              "openvino": "tab:purple", "openvino-bf16": "tab:pink", "torch-int8": "tab:brown"}
+              "openvino": "tab:purple", "openvino-bf16": "tab:pink", "torch-int8": "tab:brown",
+              "fastgru-bf16": "tab:olive", "fastgru-int8": "tab:cyan"}
     markers = {"reset_after": "o", "reset_before": "s"}
     rows = [(t, m) for t in threads_list for m in MODES]
     under = ", under contention" if "contention" in results["settings"] else ""

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import DEFAULT_THREADS, log, thread_label
+from .common import DEFAULT_THREADS, FASTGRU_QUANTIZED, log, thread_label
 from .timing import Policy
 
 RUN_SCRIPT = Path(__file__).resolve().parents[1] / "run.py"
@@ -46,7 +46,8 @@ def available(impl):
     """Whether the Python modules impl needs are installed (oneDNN's build is checked apart)."""
     import importlib.util
 
-    needs = {"fastgru": ["fastgru"], "torch": ["torch"], "torch-int8": ["torch"],
+    needs = {"fastgru": ["fastgru"], "fastgru-bf16": ["fastgru"], "fastgru-int8": ["fastgru"],
+             "torch": ["torch"], "torch-int8": ["torch"],
              "onnxruntime": ["onnxruntime", "onnx"], "openvino": ["openvino", "onnx"],
              "openvino-bf16": ["openvino", "onnx"], "onednn": []}[impl]
     return all(importlib.util.find_spec(module) is not None for module in needs)
@@ -67,10 +68,11 @@ def worker_main(args):
         from peers import matmul
 
         out = matmul.run(plan, threads, policy)
-    elif name in ("fastgru", "stream-fastgru"):
+    elif name.removeprefix("stream-") in ("fastgru", *FASTGRU_QUANTIZED):
         from peers import fastgru
 
-        out = (fastgru.run_stream if name.startswith("stream-") else fastgru.run)(plan, threads, policy)
+        impl = name.removeprefix("stream-")
+        out = (fastgru.run_stream if name.startswith("stream-") else fastgru.run)(plan, threads, policy, impl)
     elif name in ("torch", "torch-int8", "stream-torch"):
         from peers import torch
 

@@ -1,5 +1,6 @@
-"""fastgru's worker: the sequence cells (inference and training, both conventions) and the
-streaming step."""
+"""fastgru's workers: the sequence cells (inference and training, both conventions) and the
+streaming step, in float32 and, as "fastgru-bf16" / "fastgru-int8", through GRU.quantize
+(inference only)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.common import CHECK_TOLERANCE, CONVENTIONS, DEFAULT_THREADS, cell_record, log, rel_err, report_cell
-from harness.data import load_data, load_ref, shape_id, torch_state
+from harness.common import (CHECK_TOLERANCE, CONVENTIONS, DEFAULT_THREADS, FASTGRU_QUANTIZED, REDUCED_CHECK_TOLERANCE,
+                            cell_record, error_against, log, rel_err, report_cell)
+from harness.data import load_data, load_fastgru_y, load_ref, shape_id, torch_state
 from harness.stream import stream_check, stream_measure
 from harness.timing import measure
 
@@ -44,7 +46,14 @@ def fastgru_build_id(fastgru):
         return {"error": repr(e)}
 
 
-def run(plan, threads, policy):
+def layer_for(fastgru, impl, I, H, conv, state):
+    """The layer impl times: float32, or its GRU.quantize(mode) copy."""
+    layer = fastgru.GRU(I, H, reset_after=(conv == "reset_after"), dtype="float32")
+    layer.load_state_dict(state)
+    return layer.quantize(FASTGRU_QUANTIZED[impl]) if impl in FASTGRU_QUANTIZED else layer
+
+
+def run(plan, threads, policy, impl="fastgru"):
     fastgru = import_fastgru()
     info = {"version": getattr(fastgru, "__version__", None), "file": fastgru.__file__,
             "has_set_num_threads": hasattr(fastgru, "set_num_threads"), "build": fastgru_build_id(fastgru)}
@@ -62,16 +71,20 @@ def run(plan, threads, policy):
         d = load_data(ddir, s["T"], s["B"], s["I"], s["H"])
         x, h0, dy = d["x"], d["h0"][np.newaxis], d["dy"]
         for conv in CONVENTIONS:
-            layer = fastgru.GRU(s["I"], s["H"], reset_after=(conv == "reset_after"), dtype="float32")
-            layer.load_state_dict(torch_state(d))
-            check = {}
+            layer = layer_for(fastgru, impl, s["I"], s["H"], conv, torch_state(d))
+            check, error = {}, {}
 
             def check_inf(out, conv=conv):
                 check["y"] = rel_err(out[0], load_ref(ddir, "y", conv))
+                if impl in FASTGRU_QUANTIZED:
+                    error.update(error_against(out[0], load_fastgru_y(ddir, conv)))
 
             m = measure(lambda: layer(x, h0), policy, after_first=check_inf)
-            cells.append(cell_record("fastgru", threads, s, conv, "inference", m, dict(check)))
+            cells.append(cell_record(impl, threads, s, conv, "inference", m, dict(check),
+                                     dict(error) if impl in FASTGRU_QUANTIZED else None))
             report_cell(cells[-1])
+            if impl in FASTGRU_QUANTIZED:
+                continue  # inference only
 
             check = {}
 
@@ -91,7 +104,7 @@ def run(plan, threads, policy):
     return {"cells": cells, "impl_info": info}
 
 
-def step_function(layer, xs, h0, ddir, conv):
+def step_function(layer, xs, h0, ddir, conv, tolerance=CHECK_TOLERANCE):
     """The fastest honest way to run one step with this fastgru: GRU.step if it exists (trying
     the plausible call forms and keeping the first that reproduces the reference), else layer()
     with T=1. Returns (step, xs_in_its_form, h0_in_its_form, description)."""
@@ -120,7 +133,7 @@ def step_function(layer, xs, h0, ddir, conv):
                 notes.append(f"{desc}: returned shape {np.shape(h)}")
                 continue
             err = stream_check(h, ddir, conv)
-            if err > CHECK_TOLERANCE:
+            if err > tolerance:
                 notes.append(f"{desc}: relative error {err:.2e}")
                 continue
             return step, xin, hin, desc, notes
@@ -130,7 +143,7 @@ def step_function(layer, xs, h0, ddir, conv):
 
 
 
-def run_stream(plan, threads, policy):
+def run_stream(plan, threads, policy, impl="fastgru"):
     st = plan["stream"]
     ddir = Path(plan["data"]) / "stream"
     d = load_data(ddir, st["steps_per_block"], st["B"], st["I"], st["H"])
@@ -139,9 +152,9 @@ def run_stream(plan, threads, policy):
         fastgru.set_num_threads(0 if threads == DEFAULT_THREADS else threads)
     results = []
     for conv in CONVENTIONS:
-        layer = fastgru.GRU(st["I"], st["H"], reset_after=(conv == "reset_after"), dtype="float32")
-        layer.load_state_dict(torch_state(d))
-        step, xin, hin, desc, notes = step_function(layer, d["x"], d["h0"], ddir, conv)
+        layer = layer_for(fastgru, impl, st["I"], st["H"], conv, torch_state(d))
+        tolerance = REDUCED_CHECK_TOLERANCE if impl in FASTGRU_QUANTIZED else CHECK_TOLERANCE
+        step, xin, hin, desc, notes = step_function(layer, d["x"], d["h0"], ddir, conv, tolerance)
         r = stream_measure(step, xin, hin, policy, ddir, conv)
-        results.append({"impl": "fastgru", "convention": conv, "api": desc, "api_notes": notes, **r})
+        results.append({"impl": impl, "convention": conv, "api": desc, "api_notes": notes, **r})
     return {"stream": results, "impl_info": {}}

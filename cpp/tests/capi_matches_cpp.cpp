@@ -138,9 +138,14 @@ int main(int argc, char** argv) {
     same_results<float>(data + "/gru_bias2_f32.safetensors", FASTGRU_FLOAT32);
     same_results<double>(data + "/bigru_f64.safetensors", FASTGRU_FLOAT64);
     same_results<double>(data + "/gru2_f32.safetensors", FASTGRU_FLOAT64);  // weights widened on load
+    same_results<float>(data + "/gru2_int8.safetensors", FASTGRU_FLOAT32);
+    same_results<float>(data + "/gru2_bf16.safetensors", FASTGRU_FLOAT32);
     for (const char* name : {"model_regression", "model_regression_tokens", "model_classifier", "model_classifier_tokens"}) {
       same_predictions<float>(data + "/" + name + ".safetensors", FASTGRU_FLOAT32);
       same_predictions<double>(data + "/" + name + ".safetensors", FASTGRU_FLOAT64);
+    }
+    for (const char* name : {"model_regression_int8", "model_classifier_tokens_bf16"}) {  // float32 only
+      same_predictions<float>(data + "/" + name + ".safetensors", FASTGRU_FLOAT32);
     }
     same_error_messages(data);
   } catch (const std::exception& error) {

@@ -311,6 +311,38 @@ static void gate_form_models(void) {
   }
 }
 
+/* The bf16 and int8 layer files (gru2_f32.safetensors quantized, tests/model_deploy_data.py):
+ * float32 only; they report their configuration, stream as they run whole sequences, and stay
+ * near the float32 network they were quantized from (tests/test_model_deploy.py holds them to
+ * Python's outputs). */
+static void quantized_models(void) {
+  const char* files[] = {"gru2_int8.safetensors", "gru2_bf16.safetensors"};
+  fastgru_model* full = NULL;
+  float x[T * B * I], y_full[T * B * H], y[T * B * H];
+  int f;
+  fill(x, T * B * I, 9);
+  OK(fastgru_model_load(data_file("gru2_f32.safetensors"), FASTGRU_FLOAT32, &full));
+  OK(fastgru_model_forward_f32(full, T, B, 0, x, NULL, NULL, y_full, NULL));
+  fastgru_model_free(full);
+  for (f = 0; f < 2; ++f) {
+    fastgru_model* model = (fastgru_model*)1;
+    fastgru_model_info info;
+    EXPECT_ERROR(fastgru_model_load(data_file(files[f]), FASTGRU_FLOAT64, &model), FASTGRU_ERROR_INVALID_ARGUMENT,
+                 f == 0 ? "an int8 model computes in float32: load it as float32"
+                        : "a bf16 model computes in float32: load it as float32");
+    CHECK(model == NULL);
+    OK(fastgru_model_load(data_file(files[f]), FASTGRU_FLOAT32, &model));
+    OK(fastgru_model_get_info(model, &info));
+    CHECK(info.dtype == FASTGRU_FLOAT32 && info.cell == FASTGRU_CELL_GRU && info.gates == 0);
+    CHECK(info.input == I && info.hidden == H && info.layers == L && info.directions == 1);
+    streaming_equals_whole_sequence(model);
+    OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, y, NULL));
+    CHECK(max_difference(y, y_full, T * B * H) < 0.05f);
+    CHECK(max_difference(y, y_full, T * B * H) > 0.0f); /* computed in reduced precision */
+    fastgru_model_free(model);
+  }
+}
+
 /* Many threads run one model at once; each must get exactly the single-threaded result. */
 enum { WORKERS = 6, ROUNDS = 20 };
 
@@ -543,6 +575,74 @@ static void predictor_matches_python(const char* model_name, const char* expecte
   free_expected(&e);
 }
 
+/* The bf16 and int8 Model files (tests/model_deploy_data.py): float32 only; predictions equal to
+ * Python's quantized Model's to float32's rounding, streams equal to head sequence's outputs. */
+static void quantized_predictor_matches_python(const char* model_name, const char* expected_name) {
+  expected_outputs e;
+  fastgru_predictor* predictor = (fastgru_predictor*)1;
+  fastgru_predictor_info info;
+  int64_t count, b, t, k;
+  float *out, *inputs;
+  read_expected(expected_name, &e);
+  count = e.rows * (e.sequence ? e.steps : 1) * e.outputs;
+  out = calloc((size_t)count, sizeof(float));
+  inputs = calloc((size_t)(e.rows * e.steps * e.features), sizeof(float));
+  for (k = 0; k < e.rows * e.steps * e.features; ++k) inputs[k] = (float)e.inputs[k];
+  EXPECT_ERROR(fastgru_predictor_load(data_file(model_name), FASTGRU_FLOAT64, &predictor),
+               FASTGRU_ERROR_INVALID_ARGUMENT, "model computes in float32: load it as float32");
+  CHECK(predictor == NULL);
+  OK(fastgru_predictor_load(data_file(model_name), FASTGRU_FLOAT32, &predictor));
+  OK(fastgru_predictor_get_info(predictor, &info));
+  CHECK(info.network.dtype == FASTGRU_FLOAT32 && info.outputs == e.outputs && info.classifier == e.classifier);
+  for (k = 0; k < (e.classifier ? 2 : 1); ++k) {
+    const int outputs = k ? FASTGRU_OUTPUT_PROBABILITIES : FASTGRU_OUTPUT_VALUES;
+    const double* wanted = k ? e.probabilities : e.values;
+    int64_t i;
+    if (e.ids) {
+      OK(fastgru_predictor_predict_ids_f32(predictor, e.steps, e.rows, 1, e.id_inputs, e.lengths, outputs, out));
+    } else {
+      OK(fastgru_predictor_predict_f32(predictor, e.steps, e.rows, 1, inputs, e.lengths, outputs, out));
+    }
+    for (i = 0; i < count; ++i) CHECK(fabs(out[i] - wanted[i]) <= 1e-5 * fmax(1.0, fabs(wanted[i])));
+  }
+  if (e.sequence) { /* the C stream, with the stream outliving its predictor */
+    fastgru_stream* stream = NULL;
+    const int outputs = e.classifier ? FASTGRU_OUTPUT_PROBABILITIES : FASTGRU_OUTPUT_VALUES;
+    const double* wanted = e.classifier ? e.probabilities : e.values;
+    float* step_out = calloc((size_t)(e.rows * e.outputs), sizeof(float));
+    float* x_t = calloc((size_t)(e.rows * e.features), sizeof(float));
+    int64_t ids_t[16];
+    OK(fastgru_predictor_stream_create(predictor, e.rows, outputs, &stream));
+    fastgru_predictor_free(predictor);
+    predictor = NULL;
+    for (t = 0; t < e.steps; ++t) {
+      for (b = 0; b < e.rows; ++b) {
+        ids_t[b] = e.id_inputs[b * e.steps + t];
+        for (k = 0; k < e.features; ++k) x_t[b * e.features + k] = inputs[(b * e.steps + t) * e.features + k];
+      }
+      if (e.ids) {
+        OK(fastgru_stream_step_ids_f32(stream, ids_t, step_out));
+      } else {
+        OK(fastgru_stream_step_f32(stream, x_t, step_out));
+      }
+      for (b = 0; b < e.rows; ++b) {
+        if (t >= e.lengths[b]) continue;
+        for (k = 0; k < e.outputs; ++k) {
+          const double expected = wanted[(b * e.steps + t) * e.outputs + k];
+          CHECK(fabs(step_out[b * e.outputs + k] - expected) <= 1e-5 * fmax(1.0, fabs(expected)));
+        }
+      }
+    }
+    fastgru_stream_free(stream);
+    free(step_out);
+    free(x_t);
+  }
+  fastgru_predictor_free(predictor);
+  free(out);
+  free(inputs);
+  free_expected(&e);
+}
+
 static void predictor_errors_are_reported_clearly(void) {
   fastgru_predictor* predictor = (fastgru_predictor*)1;
   fastgru_model* model = (fastgru_model*)1;
@@ -597,6 +697,7 @@ int main(int argc, char** argv) {
   ligru_model();
   libru_model();
   gate_form_models();
+  quantized_models();
   errors_are_reported_clearly(model);
   impossible_requests_are_invalid_arguments(model);
   one_model_from_many_threads(model);
@@ -605,6 +706,9 @@ int main(int argc, char** argv) {
   predictor_matches_python("model_regression_tokens.safetensors", "model_regression_tokens.expected.txt");
   predictor_matches_python("model_classifier.safetensors", "model_classifier.expected.txt");
   predictor_matches_python("model_classifier_tokens.safetensors", "model_classifier_tokens.expected.txt");
+  quantized_predictor_matches_python("model_regression_int8.safetensors", "model_regression_int8.expected.txt");
+  quantized_predictor_matches_python("model_classifier_tokens_bf16.safetensors",
+                                     "model_classifier_tokens_bf16.expected.txt");
   predictor_errors_are_reported_clearly();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);

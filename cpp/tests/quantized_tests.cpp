@@ -115,6 +115,8 @@ std::vector<const QuantizedKernels*> tables_to_test() {
     tables.push_back(&fastgru::kernels::quantized_kernels_for(fastgru::kernels::Isa::avx2));
   if (features.avx512bw) tables.push_back(&fastgru::kernels::quantized_kernels__avx512bw());
   if (features.avx512bf16) tables.push_back(&fastgru::kernels::quantized_kernels__avx512bf16());
+  if (features.avx512bf16 && features.avx512vnni)
+    tables.push_back(&fastgru::kernels::quantized_kernels__avx512vnni());
   return tables;
 }
 
@@ -169,9 +171,16 @@ void bf16_rounding_follows_the_definition() {
       for (Index r = 0; r < rows; ++r) {
         for (Index j = 0; j < ld_out; ++j) {
           const std::uint32_t got = bits_of(out[r * ld_out + j]);
+          auto model_at = [&](Index i) {
+            return i < depth ? std::uint32_t(model_bf16(in[r * ld_in + i])) : 0u;
+          };
+          // Pair tables pack the values at 2j and 2j + 1 into slot j; the others widen each.
+          const Index used = k->bf16_rows_as_pairs ? fastgru::kernels::padded_depth(depth) / 2
+                                                   : fastgru::kernels::padded_depth(depth);
           const std::uint32_t expected =
-              j < depth ? std::uint32_t(model_bf16(in[r * ld_in + j])) << 16
-                        : (j < fastgru::kernels::padded_depth(depth) ? 0u : bits_of(1.0f));
+              j >= used ? bits_of(1.0f)
+              : k->bf16_rows_as_pairs ? model_at(2 * j) | model_at(2 * j + 1) << 16
+                                      : model_at(j) << 16;
           check(got == expected, std::string(k->isa) + " round_rows_to_bf16 depth " +
                                      std::to_string(depth) + " [" + std::to_string(r) + ", " +
                                      std::to_string(j) + "]: " + hex(got) + ", expected " + hex(expected));
@@ -219,6 +228,25 @@ void int8_quantization_follows_the_definition() {
             check(out[r * ld_out + j] == expected,
                   where + " [" + std::to_string(j) + "]: " + std::to_string(out[r * ld_out + j]) +
                       ", expected " + std::to_string(expected));
+          }
+        }
+        if (k->int8_depth_group != 4) continue;
+        // The quad kernels' rows: the same values as q + 128, zero in their padding.
+        const Index ld_quads = fastgru::kernels::padded_depth(depth, 4) + 3;
+        std::vector<std::uint8_t> bytes(rows * ld_quads, 99);
+        std::vector<float> byte_scales(rows, -1.0f);
+        check(k->quantize_rows_unsigned(rows, depth, in.data(), ld_in, bytes.data(), ld_quads,
+                                        byte_scales.data()) == fastgru::kernels::kAllRowsFinite,
+              std::string(k->isa) + ": a finite row refused (unsigned)");
+        for (Index r = 0; r < rows; ++r) {
+          const ModelRow model = model_quantize(in.data() + r * ld_in, depth);
+          check(bits_of(byte_scales[r]) == bits_of(model.scale), std::string(k->isa) + ": unsigned scale");
+          for (Index j = 0; j < ld_quads; ++j) {
+            const int expected =
+                j < depth ? model.q[j] + 128 : (j < fastgru::kernels::padded_depth(depth, 4) ? 0 : 99);
+            check(bytes[r * ld_quads + j] == expected,
+                  std::string(k->isa) + " quantize_rows_unsigned depth " + std::to_string(depth) +
+                      " [" + std::to_string(r) + ", " + std::to_string(j) + "]");
           }
         }
       }
@@ -333,9 +361,25 @@ struct ProductCase {
 };
 
 // c (rows, n) through the kernels one call per panel range, as a fused kernel or the
-// whole-matrix product would make them; c's padding columns must stay untouched.
+// whole-matrix product would make them; c's padding columns must stay untouched. Tables that
+// multiply quads run their quad panels and unsigned rows (checked against the int16 rows).
 std::vector<float> run_int8(const QuantizedKernels& k, const ProductCase& t, const float* bias,
                             Index ldc) {
+  if (k.int8_depth_group == 4) {
+    const auto panels = fastgru::kernels::pack_int8_natural(t.weight.data(), t.n, t.depth,
+                                                            3 * k.vector_width, "w", 4);
+    const Index ld = fastgru::kernels::padded_depth(t.depth, 4) + 4;
+    std::vector<std::uint8_t> u(t.rows * ld + 1);
+    std::vector<float> scales(t.rows + 1), c(t.rows * ldc + 1, 7.0f);
+    check(k.quantize_rows_unsigned(t.rows, t.depth, t.x.data(), t.depth, u.data(), ld,
+                                   scales.data()) == fastgru::kernels::kAllRowsFinite, "finite rows");
+    for (Index p = 0; p < panels.panel_count; ++p)
+      k.multiply_panels_unsigned(t.rows, t.n, t.depth, u.data(), ld, scales.data(),
+                                 panels.values.data(), panels.scales.data(),
+                                 panels.offset_sums.data(), panels.panel_stride(), p, p + 1,
+                                 c.data(), ldc, bias);
+    return c;
+  }
   const auto panels = fastgru::kernels::pack_int8_natural(t.weight.data(), t.n, t.depth, 3 * k.vector_width, "w");
   const Index ld = fastgru::kernels::padded_depth(t.depth) + 2;
   std::vector<std::int16_t> q(t.rows * ld + 1);
@@ -526,7 +570,8 @@ void whole_matrix_products_equal_the_kernels_on_threads() {
         std::vector<float> a(m * lda + 1, 3.0f);  // strided rows: the gap must not be read
         for (Index i = 0; i < m; ++i) std::copy(t.x.begin() + i * depth, t.x.begin() + (i + 1) * depth, a.begin() + i * lda);
         const std::string where = shape_name(*k, m, depth, n);
-        const auto int8 = fastgru::kernels::pack_int8_natural(t.weight.data(), n, depth, 3 * k->vector_width, "w");
+        const auto int8 = fastgru::kernels::pack_int8_natural(t.weight.data(), n, depth, 3 * k->vector_width, "w",
+                                                              k->int8_depth_group);
         std::vector<float> c(m * ldc + 1, 7.0f);
         fastgru::driver::matmul_int8(*k, m, n, a.data(), lda, int8, c.data(), ldc, t.bias.data(), "x");
         const std::vector<float> expected_int8 = run_int8(*k, t, t.bias.data(), ldc);
@@ -608,7 +653,10 @@ void quantized_tables_follow_the_float_tables_isa() {
   if (fastgru::dispatch::detect_cpu_features().avx2_fma) {
     check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx2).isa) == "avx2", "avx2 level");
     const fastgru::dispatch::CpuFeatures features = fastgru::dispatch::detect_cpu_features();
-    const char* expected = features.avx512bf16 ? "avx512bf16" : features.avx512bw ? "avx512bw" : "avx2";
+    const char* expected = features.avx512bf16 && features.avx512vnni ? "avx512vnni"
+                           : features.avx512bf16                      ? "avx512bf16"
+                           : features.avx512bw                        ? "avx512bw"
+                                                                      : "avx2";
     check(std::string(fastgru::kernels::quantized_kernels_for(Isa::avx512).isa) == expected,
           "avx512 level: the AVX-512 quantized kernels the CPU has, else the AVX2 ones");
   }

@@ -132,6 +132,17 @@ fastgru::MergeMode parse_merge(const std::string& merge) {
   return static_cast<fastgru::MergeMode>(chosen - names.begin());
 }
 
+// "full" (the network's own type), "bf16" or "int8" (fastgru::Precision's order).
+fastgru::Precision parse_precision(const std::string& precision) {
+  static const std::vector<std::string> names{"full", "bf16", "int8"};
+  const auto chosen = std::find(names.begin(), names.end(), precision);
+  if (chosen == names.end()) {
+    throw py::value_error("precision: expected " + fastgru::cells::name_list(names, "'") + ", got '" +
+                          precision + "'");
+  }
+  return static_cast<fastgru::Precision>(chosen - names.begin());
+}
+
 // Every cell's description (cells/cell_table.h), keyed by its Python class name.
 py::dict cell_descriptions() {
   auto strings = [](const std::vector<std::string>& names) {
@@ -182,10 +193,10 @@ class PyGru {
         double dropout, double recurrent_dropout, double zoneout, const std::string& cell,
         const std::vector<BatchNormArrays>& batch_norm, const std::string& activation,
         double negative_slope, double bn_eps, const std::string& gates, bool reverse,
-        const std::string& merge)
+        const std::string& merge, const std::string& precision)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
-                      negative_slope, bn_eps, gates, reverse, merge)) {}
+                      negative_slope, bn_eps, gates, reverse, merge, precision)) {}
   // A network the C++ loader read from a model file.
   explicit PyGru(fastgru::Network<Real>&& gru) : gru_(std::move(gru)) {}
 
@@ -404,7 +415,7 @@ class PyGru {
                                      const std::vector<BatchNormArrays>& batch_norm,
                                      const std::string& activation, double negative_slope,
                                      double bn_eps, const std::string& gates, bool reverse,
-                                     const std::string& merge) {
+                                     const std::string& merge, const std::string& precision) {
     fastgru::NetworkConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
@@ -412,6 +423,7 @@ class PyGru {
     config.bidirectional = bidirectional;
     config.reverse = reverse;
     config.merge = parse_merge(merge);
+    config.precision = parse_precision(precision);
     config.mode = reset_after ? fastgru::ResetMode::after : fastgru::ResetMode::before;
     config.bias = bias;
     config.dropout = dropout;
@@ -472,14 +484,14 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
                     const std::vector<LayerArrays>&, double, double, double, const std::string&,
                     const std::vector<BatchNormArrays>&, const std::string&, double, double,
-                    const std::string&, bool, const std::string&>(),
+                    const std::string&, bool, const std::string&, const std::string&>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
            py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
            py::arg("activation") = "", py::arg("negative_slope") = 0.01,
            py::arg("bn_eps") = 1e-5, py::arg("gates") = "full", py::arg("reverse") = false,
-           py::arg("merge") = "concat")
+           py::arg("merge") = "concat", py::arg("precision") = "full")
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0,
            py::arg("mask") = py::none())
@@ -522,14 +534,15 @@ py::tuple openmp_runtime() {
   return py::make_tuple(found ? std::string(library.dli_fname) : std::string("unknown"), _OPENMP);
 }
 
-// The C++ Model loader's model (float64), for the tests that hold it to Python's Model: checks
+// The C++ Model loader's model (computing in Real), for the tests that hold it to Python's Model: checks
 // nothing itself, the C++ API checks what it is given.
+template <typename Real>
 class PyWholeModel {
  public:
-  explicit PyWholeModel(fastgru::Model<double> model) : model_(std::move(model)) {}
+  explicit PyWholeModel(fastgru::Model<Real> model) : model_(std::move(model)) {}
 
-  // x: (N, T, F) float64 or (N, T) int64 ids, batch first; lengths (N) or None. Returns (N, K) or (N, T, K).
-  py::array_t<double> predict(const py::array& x, const std::optional<py::array_t<std::int64_t>>& lengths,
+  // x: (N, T, F) Real or (N, T) int64 ids, batch first; lengths (N) or None. Returns (N, K) or (N, T, K).
+  py::array_t<Real> predict(const py::array& x, const std::optional<py::array_t<std::int64_t>>& lengths,
                               bool probabilities) const {
     const bool ids = model_.config().vocab_size > 0;
     const py::ssize_t N = x.shape(0), T = x.ndim() > 1 ? x.shape(1) : 0, K = model_.config().outputs;
@@ -539,31 +552,31 @@ class PyWholeModel {
     layout.batch_first = true;
     if (lengths) layout.lengths = checked_data<std::int64_t>(*lengths, "lengths", {N});
     const auto outputs = probabilities ? fastgru::Outputs::probabilities : fastgru::Outputs::values;
-    py::array_t<double> out(model_.config().head == fastgru::Head::last ? Shape{N, K} : Shape{N, T, K});
-    double* out_data = out.mutable_data();
+    py::array_t<Real> out(model_.config().head == fastgru::Head::last ? Shape{N, K} : Shape{N, T, K});
+    Real* out_data = out.mutable_data();
     if (ids) {
       const auto* data = checked_data<std::int64_t>(x, "x", {N, T});
       py::gil_scoped_release release;
       model_.predict_ids(layout, data, out_data, outputs);
     } else {
-      const auto* data = checked_data<double>(x, "x", {N, T, model_.network().config().input});
+      const auto* data = checked_data<Real>(x, "x", {N, T, model_.network().config().input});
       py::gil_scoped_release release;
       model_.predict(layout, data, out_data, outputs);
     }
     return out;
   }
 
-  // One step: x_t (B, F) float64 or (B,) int64 ids, state (L, B, H) updated in place. Returns (B, K).
-  py::array_t<double> step(const py::array& x_t, py::array_t<double>& state, bool probabilities) const {
+  // One step: x_t (B, F) Real or (B,) int64 ids, state (L, B, H) updated in place. Returns (B, K).
+  py::array_t<Real> step(const py::array& x_t, py::array_t<Real>& state, bool probabilities) const {
     const fastgru::NetworkConfig& c = model_.network().config();
     const py::ssize_t B = x_t.shape(0);
-    double* state_data = checked_data<double>(state, "state", {c.layers, B, c.hidden}, true);
+    Real* state_data = checked_data<Real>(state, "state", {c.layers, B, c.hidden}, true);
     const auto outputs = probabilities ? fastgru::Outputs::probabilities : fastgru::Outputs::values;
-    py::array_t<double> out(Shape{B, model_.config().outputs});
+    py::array_t<Real> out(Shape{B, model_.config().outputs});
     if (model_.config().vocab_size > 0) {
       model_.step_ids(B, checked_data<std::int64_t>(x_t, "x_t", {B}), state_data, out.mutable_data(), outputs);
     } else {
-      model_.step(B, checked_data<double>(x_t, "x_t", {B, c.input}), state_data, out.mutable_data(), outputs);
+      model_.step(B, checked_data<Real>(x_t, "x_t", {B, c.input}), state_data, out.mutable_data(), outputs);
     }
     return out;
   }
@@ -581,8 +594,16 @@ class PyWholeModel {
   }
 
  private:
-  fastgru::Model<double> model_;
+  fastgru::Model<Real> model_;
 };
+
+template <typename Real>
+void bind_whole_model(py::module_& m, const char* name) {
+  py::class_<PyWholeModel<Real>>(m, name)
+      .def("predict", &PyWholeModel<Real>::predict, py::arg("x"), py::arg("lengths"), py::arg("probabilities"))
+      .def("step", &PyWholeModel<Real>::step, py::arg("x_t"), py::arg("state"), py::arg("probabilities"))
+      .def("config", &PyWholeModel<Real>::config);
+}
 
 }  // namespace
 
@@ -623,14 +644,21 @@ PYBIND11_MODULE(_core, m) {
           py::gil_scoped_release release;
           return PyGru<double>(fastgru::load_network<double>(path));
         }, py::arg("path"), "The network the C++ loader reads from a model file, computing in float64.");
-  py::class_<PyWholeModel>(m, "WholeModelF64")
-      .def("predict", &PyWholeModel::predict, py::arg("x"), py::arg("lengths"), py::arg("probabilities"))
-      .def("step", &PyWholeModel::step, py::arg("x_t"), py::arg("state"), py::arg("probabilities"))
-      .def("config", &PyWholeModel::config);
+  m.def("load_model_file_f32", [](const std::string& path) {
+          py::gil_scoped_release release;
+          return PyGru<float>(fastgru::load_network<float>(path));
+        }, py::arg("path"), "The network the C++ loader reads from a model file, computing in float32 (bf16 and "
+        "int8 files load only so).");
+  bind_whole_model<double>(m, "WholeModelF64");
+  bind_whole_model<float>(m, "WholeModelF32");
   m.def("load_whole_model_file_f64", [](const std::string& path) {
           py::gil_scoped_release release;
-          return PyWholeModel(fastgru::load_model<double>(path));
+          return PyWholeModel<double>(fastgru::load_model<double>(path));
         }, py::arg("path"), "The Model the C++ loader (fastgru::load_model) reads from a model file, in float64.");
+  m.def("load_whole_model_file_f32", [](const std::string& path) {
+          py::gil_scoped_release release;
+          return PyWholeModel<float>(fastgru::load_model<float>(path));
+        }, py::arg("path"), "The Model the C++ loader (fastgru::load_model) reads from a model file, in float32.");
   m.def("check_model_json", [](const py::bytes& json, bool user_data) {
           char* data = nullptr;
           Py_ssize_t size = 0;

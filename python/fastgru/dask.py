@@ -25,6 +25,7 @@ except ImportError as error:  # pragma: no cover - the [dask] extra installs it
     raise ImportError('fastgru.dask: needs Dask (pip install "fastgru[dask]")') from error
 
 from ._arguments import one_of, positive_int
+from .layers import LAYER_CLASSES
 from .layers.base import RecurrentLayer
 from .training.model import Model
 
@@ -133,7 +134,7 @@ def predict(model, X, output: str = "y", batch_size: int = 256):
         equals what the model computes in one process, to rounding (1e-6 in float32).
     """
     if not isinstance(model, (Model, RecurrentLayer)):
-        raise TypeError(f"model: expected a fastgru.Model or a fastgru layer (GRU, MGU, LiGRU, LiBRU), "
+        raise TypeError(f"model: expected a fastgru.Model or a fastgru layer ({', '.join(LAYER_CLASSES)}), "
                         f"got {type(model).__name__}")
     output = one_of(output, "output", _OUTPUTS)
     if isinstance(model, Model) and output != "y":

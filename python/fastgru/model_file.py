@@ -3,7 +3,9 @@
 Layout (safetensors): an 8-byte little-endian header length N, N bytes of JSON, then the raw
 little-endian tensor data. The JSON maps each weight's name (PyTorch's, e.g. ``weight_ih_l0``) to
 its dtype, shape and byte range, and ``__metadata__`` holds strings (the format, its version, the
-layer class and its configuration as JSON). README.md ("The model file") specifies every field;
+layer class and its configuration as JSON). A bf16 or int8 GRU (``GRU.quantize``) stores its weight
+matrices as it computes with them: BF16 bit patterns, or I8 values with one float32 scale per row
+(:func:`stored_tensors`). README.md ("The model file") specifies every field;
 this module and the C++ reader (cpp/src/api/model_file.cpp) enforce exactly that, and
 tests/test_model_file.py feeds one corpus of malformed files to both.
 
@@ -35,7 +37,8 @@ from ._version import __version__
 from .files import atomic_write, describe_file_type
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "write_model_file", "read_model_file", "save_layer",
-           "check_layer_config", "layer_plan", "check_tensors"]
+           "check_layer_config", "layer_plan", "check_tensors", "stored_tensors", "stored_weights", "file_config",
+           "dequantized", "check_identity_statistics", "identity_running_var", "folded_state"]
 
 FORMAT_VERSION = 1
 
@@ -43,8 +46,10 @@ MAX_HEADER_BYTES = 100_000_000  # safetensors' own readers cap the header there
 MAX_SIZE = 2**31  # configured sizes: 1..2^31
 MAX_OFFSET = 2**53  # shape entries and byte offsets: 0..2^53 (exact in a double)
 
-_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
-_NAMES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64"}
+# The tensors' safetensors dtypes and the arrays that hold them: a BF16 tensor is read and
+# written as its bit patterns in uint16 (NumPy has no bfloat16).
+_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "BF16": np.dtype("<u2"), "I8": np.dtype("i1")}
+_NAMES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("uint16"): "BF16", np.dtype("int8"): "I8"}
 
 class ModelFileError(ValueError):
     """A file that is not a readable fastgru model file (malformed, foreign, truncated, newer)."""
@@ -52,15 +57,15 @@ class ModelFileError(ValueError):
 
 # ----------------------------------------------------------------------------- writing
 def write_model_file(path, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> None:
-    """Writes ``tensors`` (name -> float32/float64 array) and string ``metadata`` to ``path``
-    atomically (:func:`atomic_write`)."""
+    """Writes ``tensors`` (name -> float32, float64 or int8 array, or uint16 for bfloat16 bit
+    patterns) and string ``metadata`` to ``path`` atomically (:func:`atomic_write`)."""
     header: Dict[str, object] = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
     offset = 0
     blobs = []
     for name, array in tensors.items():
         array = np.asarray(array)
         if array.dtype not in _NAMES:
-            raise TypeError(f"{name}: expected float32 or float64, got {array.dtype}")
+            raise TypeError(f"{name}: expected float32, float64, int8 or uint16 (bfloat16 bits), got {array.dtype}")
         blob = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
         header[name] = {"dtype": _NAMES[array.dtype], "shape": list(array.shape),
                         "data_offsets": [offset, offset + len(blob)]}
@@ -81,7 +86,8 @@ def read_model_file(path) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
 
     Checks everything that does not depend on the layer class: a regular file, the header's size
     and JSON, the fastgru metadata and its version, and that the tensors tile the data exactly
-    (before the data is read). The tensors are read-only arrays. Raises :class:`ModelFileError`;
+    (before the data is read). The tensors are read-only arrays (BF16 ones as uint16 bit
+    patterns). Raises :class:`ModelFileError`;
     OSError where the file cannot be opened at all.
     """
     refuse = refusal(path)
@@ -220,7 +226,7 @@ def _tensor_entries(header, data_bytes, refuse):
             raise refuse(f"tensor {name}: expected an object of dtype, shape and data_offsets, got {entry!r:.200}")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(dtype, str) or dtype not in _DTYPES:
-            raise refuse(f"tensor {name}: dtype expected 'F32' or 'F64', got {dtype!r:.50}")
+            raise refuse(f"tensor {name}: dtype expected 'F32', 'F64', 'BF16' or 'I8', got {dtype!r:.50}")
         if not isinstance(shape, list) or not all(_is_integer(n, 0, MAX_OFFSET) for n in shape):
             raise refuse(f"tensor {name}: shape expected a list of integers in 0..2^53, got {shape!r:.200}")
         if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_integer(n, 0, MAX_OFFSET) for n in offsets):
@@ -290,6 +296,25 @@ SIZE = Field("an integer in 1..2^31", lambda v: _is_integer(v, 1, MAX_SIZE))
 BOOLEAN = Field("a boolean", lambda v: type(v) is bool)
 RATE = number_field("a number in [0, 1)", lambda v: 0 <= v < 1)
 DTYPE = Field("'float32' or 'float64'", lambda v: v in ("float32", "float64"))
+# The products' arithmetic (GRU.quantize); a file written before quantized layers existed holds
+# a layer of its dtype.
+PRECISIONS = ("full", "bf16", "int8")
+PRECISION = Field("'full', 'bf16' or 'int8'", lambda v: type(v) is str and v in PRECISIONS, absent_means="full")
+
+
+def folds_batch_norm(class_name: str) -> bool:
+    """Whether a class is batch-normalised (the core's cell table says): its bf16 and int8
+    layers quantize W_ih with the batch normalisation folded in, so their files hold that W_ih,
+    its shift as bn_bias and the identity statistics (identity_running_var), which fold to the
+    same W_ih and shift again."""
+    return any(d["class_name"] == class_name and d["normalises_inputs"] for d in _core.cell_descriptions().values())
+
+
+def identity_running_var(bn_eps: float) -> np.float32:
+    """The running variance v of a folded file's identity statistics: v + ε = 1 to within 2^-25
+    (ε as a float32, v a float32), so that the fold's scale γ / √(v + ε) with γ = 1 is within
+    2^-26 of 1 and rounds every float32 weight back to itself. Needs ε ≤ 1."""
+    return np.float32(1.0 - np.float64(np.float32(bn_eps)))
 
 
 def check_layer_config(layer_class, text: str, what: str, refuse) -> dict:
@@ -313,22 +338,175 @@ def check_layer_config(layer_class, text: str, what: str, refuse) -> dict:
 
 def layer_plan(layer_class, text: str, what: str, refuse, tensor_count: int):
     """What a model file's configuration of a ``layer_class`` layer (JSON ``text``) builds,
-    checked: (config, name -> shape of the tensors it needs), so that the tensors can be checked
-    before anything is built."""
+    checked: (config, name -> (shape, file dtype) of the tensors it needs), so that the tensors
+    can be checked before anything is built."""
     config = check_layer_config(layer_class, text, what, refuse)
     needed = 2 * config["num_layers"] * (2 if config["bidirectional"] else 1)  # weights of each layer and direction
     if needed > tensor_count:
         raise refuse(f"{what} num_layers: {config['num_layers']} layers need at least {needed} tensors, "
                      f"the file has {tensor_count}")
-    return config, layer_class._parameter_shapes_of(config)
+    precision = config["precision"]
+    if precision != "full" and config["dtype"] != "float32":
+        raise refuse(f"{what} precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 "
+                     f"{layer_class.__name__}, got {precision!r}")
+    # ε as the fold reads it, a float32 (capped first: beyond float32's range it would overflow).
+    folds = folds_batch_norm(layer_class.__name__)
+    if precision != "full" and folds and np.float32(min(config["bn_eps"], 2)) > 1:
+        raise refuse(f"{what} bn_eps: the file of a {layer_class.__name__} in {precision} holds identity statistics "
+                     f"with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got {config['bn_eps']!r}")
+    return config, stored_tensors(config, layer_class._parameter_shapes_of(config))
+
+
+def file_dtype(dtype: str) -> str:
+    """The safetensors dtype of a configuration's ``dtype`` ("float32" or "float64")."""
+    return "F32" if dtype == "float32" else "F64"
+
+
+def _is_quantized_weight(name: str) -> bool:
+    """Whether a bf16 or int8 layer's file holds the tensor ``name`` quantized: its weight
+    matrices (weight_ih_l* and weight_hh_l*); biases and statistics stay in float32."""
+    return name.startswith(("weight_ih_", "weight_hh_"))
+
+
+def stored_tensors(config, shapes) -> Dict[str, Tuple[tuple, str]]:
+    """name -> (shape, file dtype) of what a file holds for a layer of ``config`` whose parameters
+    and buffers have ``shapes``: each in the configuration's dtype; for a bf16 layer its weights
+    in BF16; for an int8 layer its weights in I8, each followed by its rows' scales
+    ``<name>.scale`` (F32)."""
+    precision, dtype = config["precision"], file_dtype(config["dtype"])
+    stored = {}
+    for name, shape in shapes.items():
+        if precision == "full" or not _is_quantized_weight(name):
+            stored[name] = (tuple(shape), dtype)
+        elif precision == "bf16":
+            stored[name] = (tuple(shape), "BF16")
+        else:
+            stored[name] = (tuple(shape), "I8")
+            stored[name + ".scale"] = ((shape[0],), "F32")
+    return stored
+
+
+def stored_weights(layer) -> Dict[str, np.ndarray]:
+    """What a file holds for ``layer`` (name -> array, :func:`stored_tensors`): its state_dict
+    (:func:`folded_state`'s for a batch-normalised one), with a bf16 or int8 layer's weights
+    quantized as its compiled core quantizes them (:func:`fastgru.reference_quantized.quantize_matrix`,
+    the same bits)."""
+    from .reference_quantized import quantize_matrix
+
+    precision = layer.precision
+    stored = {}
+    for name, array in folded_state(layer).items():
+        if precision == "full" or not _is_quantized_weight(name):
+            stored[name] = array
+            continue
+        quantized = quantize_matrix(array, precision)
+        if precision == "int8":
+            stored[name], stored[name + ".scale"] = quantized.values, quantized.scale
+        elif not np.isfinite(quantized.values).all():
+            raise ValueError(f"save: {name} has values that are not finite in bf16 (NaN, inf, or beyond bf16's "
+                             "range): a model file's bf16 weights are finite")
+        else:
+            stored[name] = (quantized.values.view(np.uint32) >> np.uint32(16)).astype(np.uint16)
+    return stored
+
+
+def folded_state(layer) -> Dict[str, np.ndarray]:
+    """The state_dict of ``layer``, for a bf16 or int8 batch-normalised layer as its compiled layer
+    computes: W_ih with the batch normalisation folded in (fastgru.reference_quantized's
+    fold_batch_norm, as the core folds it), bn_bias the fold's shift, and the identity
+    statistics (γ 1, mean 0, variance :func:`identity_running_var`), which fold to them again."""
+    from .reference_quantized import fold_batch_norm
+
+    state = layer.state_dict()
+    if layer.precision == "full" or not folds_batch_norm(type(layer).__name__):
+        return state
+    if np.float32(min(layer.bn_eps, 2)) > 1:
+        raise ValueError(f"save: the file of a {type(layer).__name__} in {layer.precision} holds identity statistics "
+                         f"with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got {layer.bn_eps!r}: save the "
+                         "float32 layer and quantize it after fastgru.load")
+    for name in [name for name in state if name.startswith("weight_ih_")]:
+        suffix = name[len("weight_ih_"):]
+        statistics = [state[f"bn_{part}_{suffix}"] for part in ("weight", "bias", "running_mean", "running_var")]
+        weight, shift = fold_batch_norm(state[name], *statistics, eps=layer.bn_eps)
+        rows = weight.shape[0]
+        state.update({name: weight, f"bn_weight_{suffix}": np.ones(rows, np.float32), f"bn_bias_{suffix}": shift,
+                      f"bn_running_mean_{suffix}": np.zeros(rows, np.float32),
+                      f"bn_running_var_{suffix}": np.full(rows, identity_running_var(layer.bn_eps), np.float32)})
+    return state
+
+
+def check_identity_statistics(tensors: Mapping[str, np.ndarray], config, refuse) -> None:
+    """A bf16 or int8 batch-normalised layer's file holds the identity statistics (see
+    :func:`folded_state`): bn_weight 1, bn_running_mean 0, bn_running_var
+    :func:`identity_running_var`. ``tensors``: checked, names with or without ``recurrent.``."""
+    if "bn_eps" not in config or config["precision"] == "full":
+        return
+    identity = {"bn_weight": 1, "bn_running_mean": 0, "bn_running_var": identity_running_var(config["bn_eps"])}
+    for name, array in tensors.items():
+        base = name.rsplit(".", 1)[-1].split("_l")[0]
+        if base in identity and not (array == identity[base]).all():
+            variance = float(identity["bn_running_var"])
+            raise refuse(f"tensor {name!r}: a bf16 or int8 layer's file holds W_ih with its batch "
+                         "normalisation folded in and the identity statistics: expected bn_weight 1, "
+                         f"bn_running_mean 0, bn_running_var 1 - bn_eps as a float32 ({variance:.9g})")
+
+
+def file_config(layer) -> dict:
+    """The configuration a file holds for ``layer``: :meth:`config`, and a bf16 or int8 layer's
+    ``precision`` (left out for a full-precision one, as files written before it had it)."""
+    config = layer.config()
+    return config if layer.precision == "full" else {**config, "precision": layer.precision}
+
+
+def dequantized(tensors: Mapping[str, np.ndarray], refuse) -> Dict[str, np.ndarray]:
+    """The float32 values of a checked file's quantized weights (BF16 bit patterns widened; I8
+    values times their rows' scales, in float32), the other tensors as they are and the scales
+    left out: what the layer is built from before it is quantized again, which gives back the
+    file's bf16 values, and its int8 values (checked here; but for rows of scale 0, which
+    compute 0 either way) with their scales to within a float32 rounding."""
+    from .reference_quantized import quantize_rows_int8
+
+    values = {}
+    for name, array in tensors.items():
+        weight = name[: -len(".scale")]
+        if name.endswith(".scale") and weight in tensors and tensors[weight].dtype == np.int8:
+            continue
+        if array.dtype == np.uint16:
+            widened = (array.astype(np.uint32) << np.uint32(16)).view(np.float32)
+            if not np.isfinite(widened).all():
+                raise refuse(f"tensor {name!r}: expected finite bf16 weights, got NaN or inf")
+            values[name] = widened
+        elif array.dtype == np.int8:
+            scale = tensors[name + ".scale"]
+            if (array == -128).any():
+                raise refuse(f"tensor {name!r}: expected int8 values in -127..127, got -128")
+            if not (np.isfinite(scale) & (scale >= 0)).all():
+                bad = scale[~(np.isfinite(scale) & (scale >= 0))][0]
+                raise refuse(f"tensor {name + '.scale'!r}: expected finite scales >= 0, got {float(bad):.9g}")
+            with np.errstate(over="ignore"):
+                widened = array.astype(np.float32) * scale[:, None]
+            if not np.isfinite(widened).all():
+                raise refuse(f"tensor {name!r}: its values times their scales overflow float32")
+            requantized, _ = quantize_rows_int8(widened)
+            # A row of scale 0 (the scale of a row of tiny values underflows) computes 0 whatever its q.
+            rows = np.flatnonzero((requantized != array).any(axis=1) & (scale != 0))
+            if rows.size:
+                raise refuse(f"tensor {name!r} row {rows[0]}: q * scale does not quantize back to q (a row's largest "
+                             "|q| is 127 and its scale max|row| / 127, or the row is all 0)")
+            values[name] = widened
+        else:
+            values[name] = array
+    return values
 
 
 def build_layer(layer_class, config):
-    """The layer of a checked file configuration. Its warnings were given when it was first
-    built (e.g. dropout with one layer): loading it does not repeat them."""
+    """The float layer of a checked file configuration (its ``precision`` is applied by the
+    caller, after the weights are loaded). Its warnings were given when it was first built
+    (e.g. dropout with one layer): loading it does not repeat them."""
+    arguments = {name: value for name, value in config.items() if name != "precision"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return layer_class(**config)
+        return layer_class(**arguments)
 
 
 @contextlib.contextmanager
@@ -343,28 +521,27 @@ def refused_as(refuse):
 
 def save_layer(layer, path) -> None:
     """Writes ``layer``'s weights and configuration to ``path`` (:meth:`fastgru.GRU.save`)."""
-    write_model_file(path, layer.state_dict(), {
+    write_model_file(path, stored_weights(layer), {
         "format": "fastgru",
         "format_version": str(FORMAT_VERSION),
         "class": type(layer).__name__,
-        "config": json.dumps(layer.config()),
+        "config": json.dumps(file_config(layer)),
         "fastgru_version": __version__,
     })
 
 
-def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, tuple], dtype: str, refuse) -> None:
-    """The file holds exactly the ``expected`` tensors (name -> shape), all of ``dtype``
-    (``"float32"`` or ``"float64"``, the configuration's)."""
+def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, Tuple[tuple, str]], refuse) -> None:
+    """The file holds exactly the ``expected`` tensors (name -> (shape, file dtype))."""
     missing, unknown = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unknown:
         raise refuse(f"the configuration needs the tensors {_listing(expected)}; missing {_listing(missing)}, "
                      f"unexpected {_listing(unknown)}")
-    for name, shape in expected.items():
+    for name, (shape, dtype) in expected.items():
         array = tensors[name]
         if array.shape != tuple(shape):
             raise refuse(f"tensor {name!r}: the configuration needs shape {tuple(shape)}, the file has {array.shape}")
-        if array.dtype != np.dtype(dtype):
-            raise refuse(f"tensor {name!r}: the configuration's dtype is {dtype}, the file has {array.dtype}")
+        if _NAMES[array.dtype] != dtype:
+            raise refuse(f"tensor {name!r}: the configuration needs dtype {dtype}, the file has {_NAMES[array.dtype]}")
 
 
 def _listing(names, limit=8) -> str:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reference import _blocks, _sigmoid
+from .reference import GATE_TERMS, _blocks, _ligru_activation, _sigmoid, _softplus
 
 __all__ = ["MODES", "round_to_bf16", "quantize_rows_int8", "QuantizedMatrix", "quantize_matrix",
-           "quantized_product", "gru_forward_quantized"]
+           "quantized_product", "gru_forward_quantized", "mgu_forward_quantized", "fold_batch_norm",
+           "ligru_forward_quantized", "libru_forward_quantized"]
 
 MODES = ("bf16", "int8")
 INT8_LIMIT = 127
@@ -103,34 +104,129 @@ def quantized_product(rows, weight: QuantizedMatrix) -> np.ndarray:
 
 
 def gru_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True,
-                          mode="bf16", recurrent_mode=None):
-    """A GRU (EQUATIONS.md §1, §2) over a sequence with its products in ``mode``.
+                          mode="bf16", recurrent_mode=None, gates="full"):
+    """A GRU (EQUATIONS.md §1, §2, and §7's forms of the gates) over a sequence with its products
+    in ``mode``.
 
-    ``weight_ih`` (3H, I) and ``weight_hh`` (3H, H) are float32 weights in PyTorch's layout,
-    quantized here; ``recurrent_mode`` (default: ``mode``) may put W_hh in another mode (int8
-    inputs with bf16 recurrent weights, say). Biases are added in float32. x (T, B, I), h0 (B, H)
-    or None. Returns ``(y, h_n)``, float32: the state is rounded to float32 after every step.
+    ``weight_ih`` and ``weight_hh`` are float32 weights in PyTorch's layout with the blocks of
+    ``gates`` (:func:`fastgru.reference.gru_variant_shapes`: (3H, I) and (3H, H) for the full
+    GRU), quantized here; ``recurrent_mode`` (default: ``mode``) may put W_hh in another mode
+    (int8 inputs with bf16 recurrent weights, say). Biases are added in float32. x (T, B, I),
+    h0 (B, H) or None. Returns ``(y, h_n)``, float32: the state is rounded to float32 after
+    every step.
     """
+    from_input, from_hidden, _ = GATE_TERMS[gates]
     H = np.asarray(weight_hh).shape[1]
     w_ih = quantize_matrix(weight_ih, mode)
-    w_hh_blocks = [quantize_matrix(block, recurrent_mode or mode) for block in _blocks(np.asarray(weight_hh), H)]
-    zeros = np.zeros(3 * H, np.float32)
-    b_ir, b_iz, b_in = _blocks(np.float32(zeros if bias_ih is None else bias_ih), H)
-    b_hr, b_hz, b_hn = _blocks(np.float32(zeros if bias_hh is None else bias_hh), H)
+    weight_hh = np.asarray(weight_hh)
+    hh_blocks = [quantize_matrix(weight_hh[b * H:(b + 1) * H], recurrent_mode or mode)
+                 for b in range(len(weight_hh) // H)]
+    G = w_ih.shape[0]
+    b_ih = np.zeros(G, np.float32) if bias_ih is None else np.float32(bias_ih)
+    # b_hr, b_hz, b_hn: bias_hh holds the last blocks of them (all three, or b_hn alone).
+    recurrent_bias = np.zeros(3 * H, np.float32)
+    if bias_hh is not None:
+        recurrent_bias[3 * H - len(bias_hh):] = bias_hh
+    b_hr, b_hz, b_hn = _blocks(recurrent_bias, H)
     x = np.asarray(x, dtype=np.float32)
     T, B, _ = x.shape
     h = np.zeros((B, H), np.float32) if h0 is None else np.asarray(h0, dtype=np.float32)
     y = np.empty((T, B, H), np.float32)
-    W_hr, W_hz, W_hn = w_hh_blocks
+    W_hn = hh_blocks[-1]
     for t in range(T):
-        gi_r, gi_z, gi_n = _blocks(quantized_product(x[t], w_ih).T, H)
-        r = _sigmoid(gi_r.T + b_ir + quantized_product(h, W_hr) + b_hr)
-        z = _sigmoid(gi_z.T + b_iz + quantized_product(h, W_hz) + b_hz)
+        gi = quantized_product(x[t], w_ih) + b_ih
+        gi_r, gi_z = (gi[:, :H], gi[:, H:2 * H]) if from_input else (0, 0)
+        gi_n = gi[:, -H:]
+        if from_hidden:
+            r = _sigmoid(gi_r + quantized_product(h, hh_blocks[0]) + b_hr)
+            z = _sigmoid(gi_z + quantized_product(h, hh_blocks[1]) + b_hz)
+        else:
+            r = np.broadcast_to(_sigmoid(np.float64(b_hr)), (B, H))
+            z = np.broadcast_to(_sigmoid(np.float64(b_hz)), (B, H))
         if reset_after:
-            n = np.tanh(gi_n.T + b_in + r * (quantized_product(h, W_hn) + b_hn))
+            n = np.tanh(gi_n + r * (quantized_product(h, W_hn) + b_hn))
         else:
             # The candidate's product input r ⊙ h is itself rounded to float32, then quantized.
-            n = np.tanh(gi_n.T + b_in + quantized_product((r * h).astype(np.float32), W_hn) + b_hn)
+            n = np.tanh(gi_n + quantized_product((r * h).astype(np.float32), W_hn) + b_hn)
         h = ((1 - z) * n + z * h).astype(np.float32)
         y[t] = h
     return y, h
+
+
+def mgu_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, mode="bf16"):
+    """The MGU (EQUATIONS.md §4) over a sequence with its products in ``mode``: weights (2H, ·)
+    with row blocks f, n, quantized here; the candidate's product input f ⊙ h rounded to float32,
+    then quantized. x (T, B, I), h0 (B, H) or None. Returns ``(y, h_n)``, float32."""
+    weight_hh = np.asarray(weight_hh)
+    H = weight_hh.shape[1]
+    w_ih = quantize_matrix(weight_ih, mode)
+    W_hf, W_hn = (quantize_matrix(weight_hh[b * H:(b + 1) * H], mode) for b in range(2))
+    b_ih = np.zeros(2 * H, np.float32) if bias_ih is None else np.float32(bias_ih)
+    b_hf, b_hn = (np.zeros(H, np.float32), np.zeros(H, np.float32)) if bias_hh is None else (
+        np.float32(bias_hh[:H]), np.float32(bias_hh[H:]))
+    x = np.asarray(x, dtype=np.float32)
+    T, B, _ = x.shape
+    h = np.zeros((B, H), np.float32) if h0 is None else np.asarray(h0, dtype=np.float32)
+    y = np.empty((T, B, H), np.float32)
+    for t in range(T):
+        gi = quantized_product(x[t], w_ih) + b_ih
+        f = _sigmoid(gi[:, :H] + quantized_product(h, W_hf) + b_hf)
+        n = np.tanh(gi[:, H:] + quantized_product((f * h).astype(np.float32), W_hn) + b_hn)
+        h = ((1 - f) * h + f * n).astype(np.float32)
+        y[t] = h
+    return y, h
+
+
+def fold_batch_norm(weight_ih, bn_weight, bn_bias, running_mean, running_var, eps=1e-5):
+    """Inference's batch normalisation folded into the input weights (float32), as the bf16 and
+    int8 layers of the batch-normalised cells fold it before quantizing: ``(weight, shift)`` with
+    ``BN(W x) = weight x + shift``, scale = γ / √(σ² + ε) computed in float64 (ε as a float32)."""
+    scale = np.float64(bn_weight) / np.sqrt(np.float64(running_var) + np.float64(np.float32(eps)))
+    weight = (scale[:, None] * np.float64(weight_ih)).astype(np.float32)
+    shift = (np.float64(bn_bias) - scale * np.float64(running_mean)).astype(np.float32)
+    return weight, shift
+
+
+def _batch_norm_cell_quantized(x, h0, weight_ih, weight_hh, batch_norm, eps, mode, update):
+    """The shared loop of the LiGRU and the LiBRU: a = BN(W x) with the running statistics
+    (folded, then quantized), products of h with the z and candidate blocks, then
+    ``update(h, a_z, a_c)``."""
+    weight_hh = np.asarray(weight_hh)
+    H = weight_hh.shape[1]
+    folded, shift = fold_batch_norm(weight_ih, *batch_norm, eps=eps)
+    w_ih = quantize_matrix(folded, mode)
+    W_hz, W_hc = (quantize_matrix(weight_hh[b * H:(b + 1) * H], mode) for b in range(2))
+    x = np.asarray(x, dtype=np.float32)
+    T, B, _ = x.shape
+    h = np.zeros((B, H), np.float32) if h0 is None else np.asarray(h0, dtype=np.float32)
+    y = np.empty((T, B, H), np.float32)
+    for t in range(T):
+        a = quantized_product(x[t], w_ih) + shift
+        h = update(h, a[:, :H] + quantized_product(h, W_hz), a[:, H:] + quantized_product(h, W_hc)).astype(np.float32)
+        y[t] = h
+    return y, h
+
+
+def ligru_forward_quantized(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean, running_var,
+                            eps=1e-5, activation="relu", negative_slope=0.01, mode="bf16"):
+    """The LiGRU (EQUATIONS.md §5) at inference with its products in ``mode``: weights (2H, ·)
+    with row blocks z, n; batch normalisation by the running statistics, folded into W_ih
+    (:func:`fold_batch_norm`) before it is quantized. Returns ``(y, h_n)``, float32."""
+    def update(h, a_z, a_n):
+        z = _sigmoid(a_z)
+        return z * h + (1 - z) * _ligru_activation(a_n, activation, negative_slope)
+
+    return _batch_norm_cell_quantized(x, h0, weight_ih, weight_hh, (bn_weight, bn_bias, running_mean, running_var),
+                                      eps, mode, update)
+
+
+def libru_forward_quantized(x, h0, weight_ih, weight_hh, bn_weight, bn_bias, running_mean, running_var,
+                            eps=1e-5, mode="bf16"):
+    """The LiBRU (EQUATIONS.md §8) at inference with its products in ``mode``, as
+    :func:`ligru_forward_quantized` quantizes the LiGRU. Returns ``(y, h_n)``, float32."""
+
+    def update(h, a_z, a_c):
+        return np.logaddexp(h - _softplus(-a_z), _softplus(a_c) - _softplus(a_z))
+
+    return _batch_norm_cell_quantized(x, h0, weight_ih, weight_hh, (bn_weight, bn_bias, running_mean, running_var),
+                                      eps, mode, update)

@@ -8,7 +8,8 @@ nothing imports it but ``fastgru`` (lazily, on first use of ``fastgru.load``).
 from __future__ import annotations
 
 from .layers import LAYER_CLASSES
-from .model_file import build_layer, check_tensors, layer_plan, read_model_file, refused_as, refusal
+from .model_file import (build_layer, check_identity_statistics, check_tensors, dequantized, layer_plan, read_model_file,
+                         refused_as, refusal)
 from .training.model import Model
 
 __all__ = ["load"]
@@ -16,7 +17,8 @@ __all__ = ["load"]
 
 def load(path):
     """Reads a layer written by ``layer.save(path)`` (or a :class:`fastgru.Model` written by
-    ``model.save(path)``): the same class, configuration and weights.
+    ``model.save(path)``): the same class, configuration and weights; a bf16 or int8 layer's
+    (``layer.quantize(mode).save(path)``) is one again, with the file's quantized weights.
 
     Raises :class:`fastgru.model_file.ModelFileError` (a ValueError) for any file that is not a
     well-formed fastgru model file, before building anything (README.md, "The model file");
@@ -31,8 +33,12 @@ def load(path):
         raise refuse(f"expected a layer class in {tuple(LAYER_CLASSES)} or 'Model', got {class_name!r:.50}")
     layer_class = LAYER_CLASSES[class_name]
     config, expected = layer_plan(layer_class, metadata["config"], "config", refuse, len(tensors))
-    check_tensors(tensors, expected, config["dtype"], refuse)
+    check_tensors(tensors, expected, refuse)
+    check_identity_statistics(tensors, config, refuse)
+    weights = dequantized(tensors, refuse)
     with refused_as(refuse):
         layer = build_layer(layer_class, config)
-        layer.load_state_dict(tensors)
+        layer.load_state_dict(weights)
+        if config["precision"] != "full":
+            layer = layer.quantize(config["precision"])
     return layer

@@ -9,7 +9,8 @@
  * - Arrays are dense and row-major, the last index fastest; the shape letters are those of
  *   fastgru/network.h: T steps, B batch rows, I inputs, H hidden units, L layers, D directions.
  * - A model computes in the precision it was loaded in (FASTGRU_FLOAT32 or FASTGRU_FLOAT64),
- *   and only the functions of that precision (`_f32` or `_f64`) accept it.
+ *   and only the functions of that precision (`_f32` or `_f64`) accept it. A file of a bf16 or
+ *   int8 layer (`layer.quantize(mode).save(path)`) loads as FASTGRU_FLOAT32 only.
  * - Handles are owned by the caller and released with their `_free` function (null is allowed).
  *   A stream keeps its model's network alive: the model handle may be freed first.
  *
@@ -36,7 +37,8 @@ extern "C" {
 typedef enum fastgru_status {
   FASTGRU_OK = 0,
   /* A null pointer, a bad size or value (also one whose buffers could not exist), a model of
-   * the other precision, or a model file that is missing, not a regular file, corrupt,
+   * the other precision (a bf16 or int8 model file loaded as FASTGRU_FLOAT64, too), or a model
+   * file that is missing, not a regular file, corrupt,
    * foreign or malformed (README.md, "The model file", lists what a loader refuses). */
   FASTGRU_ERROR_INVALID_ARGUMENT = 1,
   FASTGRU_ERROR_OUT_OF_MEMORY = 2,

@@ -97,7 +97,8 @@ class Model {
 };
 
 // Reads a Model file written by Python's `model.save(path)` into a model computing in Real
-// (weights converted as load_network converts them). Makes every check Python's fastgru.load
+// (weights converted as load_network converts them; a Model whose recurrent layer is bf16 or int8
+// loads as Model<float> only). Makes every check Python's fastgru.load
 // makes (README.md, "The model file"), so both refuse the same files: throws
 // std::invalid_argument naming the file and the problem, e.g. for a recurrent layer's file (read
 // it with load_network) or a non-finite head, embedding or scaling value.

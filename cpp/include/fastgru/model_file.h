@@ -12,7 +12,9 @@ namespace fastgru {
 
 // Reads the model file of a recurrent layer (any cell of fastgru::Cell) into a network computing
 // in Real (float64 weights are rounded to float32 for Network<float>, and the reverse).
-// Training-only settings (dropout rates) are kept.
+// Training-only settings (dropout rates) are kept. A bf16 or int8 layer's file (its weights stored
+// as BF16, or I8 with per-row scales: config.precision) loads as Network<float> only; the
+// Network<double> of one is refused.
 // Enforces the format of README.md ("The model file") exactly as the Python reader does: only
 // regular files are opened, the header is capped, and every configured size is checked against
 // the tensors present before any network is built, so that reading costs memory and time bounded

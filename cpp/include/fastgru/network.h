@@ -143,6 +143,12 @@ enum class GateTerms : int { full = 0, hidden_bias = 1, hidden = 2, bias = 3 };
 // directions side by side (D·H features), or their sum, product or mean (H features).
 enum class MergeMode : int { concat = 0, sum = 1, mul = 2, average = 3 };
 
+// The products' arithmetic (EQUATIONS.md §9). `full`: the network's own type. `bf16` and `int8`
+// (float32 networks only, inference only): weights stored in bfloat16, or in int8 with one scale
+// per row; each product's input rows rounded to bf16, or quantized to int8 with one scale per
+// row at every step; sums in float32 (bf16) or int32 (int8); gates and state in float32.
+enum class Precision : int { full = 0, bf16 = 1, int8 = 2 };
+
 // A GRU network: `layers` stacked layers, each with one or two directions (D = 2 when
 // bidirectional), PyTorch's semantics. Layer l > 0 takes the D·H outputs of layer l − 1.
 struct NetworkConfig {
@@ -157,6 +163,7 @@ struct NetworkConfig {
   MergeMode merge = MergeMode::concat;  // bidirectional networks only
   ResetMode mode = ResetMode::after;
   GateTerms gates = GateTerms::full;  // GRU only
+  Precision precision = Precision::full;  // bf16, int8: float32 networks, inference
   bool bias = true;
   // Regularisation, probabilities in [0, 1). In training: `dropout` zeroes each layer's outputs
   // but the last's (PyTorch's meaning), `recurrent_dropout` zeroes the state fed to the

@@ -14,15 +14,18 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "api/json.h"
 #include "cells/cell_table.h"
+#include "kernels/quantized/conversions.h"
 
 namespace fastgru {
 namespace {
@@ -35,7 +38,7 @@ constexpr double kMaxOffset = 9007199254740992.0;     // shape entries and byte 
 using api::JsonValue;
 
 struct Tensor {
-  std::string dtype;  // "F32" or "F64"
+  std::string dtype;  // "F32", "F64", "BF16" (bfloat16 bit patterns) or "I8"
   std::vector<std::int64_t> shape;
   std::uint64_t begin = 0, end = 0;  // byte range in the data section
 };
@@ -47,6 +50,10 @@ class Refusal {
   }
   std::invalid_argument operator()(const std::string& reason) const {
     return std::invalid_argument("fastgru: " + path_ + ": not a readable fastgru model file: " + reason);
+  }
+  // A readable file that cannot be served as asked.
+  std::invalid_argument unservable(const std::string& reason) const {
+    return std::invalid_argument("fastgru: " + path_ + ": " + reason);
   }
 
  private:
@@ -118,6 +125,16 @@ std::string json_type(const JsonValue& value) {
   return "?";
 }
 
+bool is_string_in(const JsonValue& v, std::initializer_list<const char*> allowed) {
+  return v.kind == JsonValue::Kind::string &&
+         std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return v.string == a; });
+}
+
+// Bytes of one value of a tensor dtype the format has.
+std::uint64_t dtype_width(const std::string& dtype) {
+  return dtype == "F64" ? 8 : dtype == "F32" ? 4 : dtype == "BF16" ? 2 : 1;
+}
+
 bool is_integer(const JsonValue& value, double low, double high) {
   return value.kind == JsonValue::Kind::number && value.integer && value.number >= low && value.number <= high;
 }
@@ -155,10 +172,10 @@ std::map<std::string, Tensor> tensor_entries(const JsonValue& header, std::uint6
     if (!dtype || !shape || !offsets || entry.members().size() != 3) {
       throw refuse("tensor " + api::printable(name) + ": expected an object of dtype, shape and data_offsets");
     }
-    if (dtype->kind != JsonValue::Kind::string || (dtype->string != "F32" && dtype->string != "F64")) {
-      throw refuse("tensor " + api::printable(name) + ": dtype expected 'F32' or 'F64'");
+    if (!is_string_in(*dtype, {"F32", "F64", "BF16", "I8"})) {
+      throw refuse("tensor " + api::printable(name) + ": dtype expected 'F32', 'F64', 'BF16' or 'I8'");
     }
-    const std::uint64_t width = dtype->string == "F32" ? 4 : 8;
+    const std::uint64_t width = dtype_width(dtype->string);
     const std::vector<JsonValue>& dimensions = shape->elements();
     if (shape->kind != JsonValue::Kind::array ||
         !std::all_of(dimensions.begin(), dimensions.end(), [](const JsonValue& n) { return is_integer(n, 0, kMaxOffset); })) {
@@ -237,10 +254,6 @@ struct Field {
 };
 
 bool is_number(const JsonValue& v) { return v.kind == JsonValue::Kind::number; }
-bool is_string_in(const JsonValue& v, std::initializer_list<const char*> allowed) {
-  return v.kind == JsonValue::Kind::string &&
-         std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return v.string == a; });
-}
 
 // The configuration fields of each layer class (README.md, "The model file"): the common ones,
 // then those of the cell's options (cells/cell_table.h).
@@ -263,6 +276,10 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
   fields.emplace("merge_mode", Field{"'concat', 'sum', 'mul', 'ave' or null", [](const JsonValue& v) {
                                        return v.kind == JsonValue::Kind::null || is_string_in(v, {"concat", "sum", "mul", "ave"});
                                      }, true});
+  // The products' arithmetic (Python's GRU.quantize); absent: full, the dtype's.
+  fields.emplace("precision", Field{"'full', 'bf16' or 'int8'", [](const JsonValue& v) {
+                                      return is_string_in(v, {"full", "bf16", "int8"});
+                                    }, true});
   for (const cells::CellOption& option : cell.options) {
     switch (option.kind) {
       case cells::CellOption::Kind::boolean:
@@ -302,8 +319,8 @@ JsonValue checked_config(const cells::CellDescription& cell, const std::string& 
   return config;
 }
 
-// The values of `tensor`, converted to Real (the format is little-endian, as is every x86-64 and
-// arm64 host this builds for).
+// The values of an F32 or F64 `tensor`, converted to Real (the format is little-endian, as is
+// every x86-64 and arm64 host this builds for).
 template <typename Real>
 std::vector<Real> tensor_values(const std::string& data, const Tensor& tensor) {
   const std::size_t width = tensor.dtype == "F32" ? 4 : 8, count = (tensor.end - tensor.begin) / width;
@@ -362,13 +379,42 @@ std::string layer_classes() {
   return cells::name_list(classes);
 }
 
+std::string printed(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", static_cast<double>(value));
+  return text;
+}
+
+// The batch-normalised cells, whose bf16 and int8 layers quantize W_ih with the batch
+// normalisation folded in: their files hold that W_ih, its shift as bn_bias and the identity
+// statistics (Python's model_file.folds_batch_norm).
+bool folds_batch_norm(Cell cell) { return cells::describe(cell).normalises_inputs; }
+
+// The running variance of those identity statistics: v + ε = 1 to within 2^-25, so that the fold's
+// scale 1 / √(v + ε) rounds every float32 weight back to itself (Python's identity_running_var).
+float identity_running_var(double bn_eps) { return static_cast<float>(1.0 - double(static_cast<float>(bn_eps))); }
+
+// A tensor a configuration needs: its name in the file, shape and dtype.
+struct PlannedTensor {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  std::string dtype;
+};
+
 // The tensors of one network: its configuration, where each tensor goes and its expected shape.
 struct NetworkPlan {
   NetworkConfig config;
   bool directions_apart = false;  // merge_mode null: Python shapes the directions apart
   std::string dtype;  // "F32" or "F64", the configuration's
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected;  // (file name, shape)
-  std::vector<std::pair<std::int64_t, std::string>> members;                // of each: (view, member name)
+  std::vector<PlannedTensor> expected;                         // the network's arrays
+  std::vector<std::pair<std::int64_t, std::string>> members;  // of each: (view, member name)
+  std::vector<PlannedTensor> scales;  // int8: the rows' scales of each weight, `<weight>.scale`
+  // Every tensor of the file's layer.
+  std::vector<PlannedTensor> tensors() const {
+    std::vector<PlannedTensor> all = expected;
+    all.insert(all.end(), scales.begin(), scales.end());
+    return all;
+  }
 };
 
 // The network a layer configuration (JSON `text`, the metadata field `what`) of `layer_class`
@@ -390,6 +436,11 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
   config.reverse = fields.find("reverse") && boolean("reverse");
   const JsonValue* merge_mode = fields.find("merge_mode");
   plan.directions_apart = merge_mode && merge_mode->kind == JsonValue::Kind::null;
+  if (!config.bidirectional && merge_mode && !is_string_in(*merge_mode, {"concat"})) {
+    // null too: Python's layer refuses it, though a network would ignore it.
+    throw refuse("merge_mode: only a bidirectional layer has two directions to merge; expected 'concat' with "
+                 "bidirectional=False, got " + (merge_mode->kind == JsonValue::Kind::null ? "null" : "'" + merge_mode->string + "'"));
+  }
   if (const JsonValue* merge = merge_mode; merge && merge->kind == JsonValue::Kind::string) {
     config.merge = merge->string == "sum"   ? MergeMode::sum
                    : merge->string == "mul" ? MergeMode::mul
@@ -423,6 +474,19 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
     }
   }
   plan.dtype = fields.find("dtype")->string == "float32" ? "F32" : "F64";
+  const JsonValue* precision = fields.find("precision");
+  const std::string precision_name = precision ? precision->string : "full";
+  config.precision = precision_name == "bf16" ? Precision::bf16 : precision_name == "int8" ? Precision::int8 : Precision::full;
+  if (config.precision != Precision::full && plan.dtype != "F32") {
+    throw refuse(what + " precision: bf16 and int8 layers compute in float32; expected 'full' for a float64 " + layer_class +
+                 ", got '" + precision_name + "'");
+  }
+  // ε as the fold reads it, a float32 (capped first: a double beyond float32's range does not convert).
+  if (config.precision != Precision::full && folds_batch_norm(config.cell) &&
+      static_cast<float>(std::min(config.bn_eps, 2.0)) > 1.0f) {
+    throw refuse(what + " bn_eps: the file of a " + layer_class + " in " + precision_name + " holds identity statistics "
+                 "with bn_running_var 1 - bn_eps; expected bn_eps <= 1, got " + printed(static_cast<float>(std::min(config.bn_eps, 2.0))));
+  }
 
   // The tensors the configuration needs, in the order the network takes them.
   const std::int64_t D = config.bidirectional ? 2 : 1;
@@ -434,11 +498,17 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
         for (const std::string& name : *names) {
           if (!config.bias && name.compare(0, 5, "bias_") == 0) continue;
           const std::int64_t rows = cell->parameter_blocks(name, config) * config.hidden;
+          const bool weight = name == "weight_ih" || name == "weight_hh";
           const std::vector<std::int64_t> shape = name == "weight_ih"   ? std::vector<std::int64_t>{rows, input}
                                                   : name == "weight_hh" ? std::vector<std::int64_t>{rows, config.hidden}
                                                                         : std::vector<std::int64_t>{rows};
-          plan.expected.push_back({prefix + name + suffix, shape});
+          // bf16 and int8 layers' files hold their weights quantized; biases stay in float32.
+          const std::string dtype = !weight || config.precision == Precision::full ? plan.dtype
+                                    : config.precision == Precision::bf16          ? "BF16"
+                                                                                   : "I8";
+          plan.expected.push_back({prefix + name + suffix, shape, dtype});
           plan.members.push_back({l * D + d, name});
+          if (dtype == "I8") plan.scales.push_back({prefix + name + suffix + ".scale", {rows}, "F32"});
         }
       }
     }
@@ -448,16 +518,18 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
   return plan;
 }
 
-// Every tensor the file has is one of `expected` (name, shape), of `dtype`, and the reverse.
-void check_tensors(const std::map<std::string, Tensor>& tensors,
-                   const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& expected,
-                   const std::string& dtype, const Refusal& refuse) {
+// Every tensor the file has is one of `expected` (name, shape, dtype), and the reverse.
+void check_tensors(const std::map<std::string, Tensor>& tensors, const std::vector<PlannedTensor>& expected,
+                   const Refusal& refuse) {
   std::set<std::string> expected_names;
-  for (const auto& [name, shape] : expected) {
+  for (const PlannedTensor& planned : expected) {
+    const std::string& name = planned.name;
     auto it = tensors.find(name);
     if (it == tensors.end()) throw refuse("the configuration needs the tensor " + name + ", which the file lacks");
-    if (it->second.shape != shape) throw refuse("tensor " + name + ": the configuration needs another shape");
-    if (it->second.dtype != dtype) throw refuse("tensor " + name + ": its dtype is not the configuration's");
+    if (it->second.shape != planned.shape) throw refuse("tensor " + name + ": the configuration needs another shape");
+    if (it->second.dtype != planned.dtype) {
+      throw refuse("tensor " + name + ": the configuration needs dtype " + planned.dtype + ", the file has " + it->second.dtype);
+    }
     expected_names.insert(name);
   }
   for (const auto& [name, tensor] : tensors) {
@@ -465,12 +537,89 @@ void check_tensors(const std::map<std::string, Tensor>& tensors,
   }
 }
 
+// The float32 values of a checked BF16 or I8 weight (with its `.scale`), checked as Python's
+// model_file.dequantized checks them: bf16 values widened; int8 values times their rows' scales,
+// in float32, which the network quantizes back to the same bf16 values, and to the same int8
+// values (checked here; but for rows of scale 0, which compute 0 either way) with their scales to
+// within a float32 rounding.
+std::vector<float> dequantized_values(const Contents& contents, const std::string& name, const Refusal& refuse) {
+  const Tensor& tensor = contents.tensors.at(name);
+  const char* bytes = contents.data.data() + tensor.begin;
+  std::vector<float> values(static_cast<std::size_t>((tensor.end - tensor.begin) / dtype_width(tensor.dtype)));
+  if (tensor.dtype == "BF16") {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      kernels::Bf16 bits;
+      std::memcpy(&bits, bytes + 2 * i, 2);
+      values[i] = kernels::float_from_bf16(bits);
+      if (!std::isfinite(values[i])) throw refuse("tensor '" + name + "': expected finite bf16 weights, got NaN or inf");
+    }
+    return values;
+  }
+  const std::vector<float> scale = tensor_values<float>(contents.data, contents.tensors.at(name + ".scale"));
+  const auto* q = reinterpret_cast<const std::int8_t*>(bytes);
+  if (std::find(q, q + values.size(), std::int8_t(-128)) != q + values.size()) {
+    throw refuse("tensor '" + name + "': expected int8 values in -127..127, got -128");
+  }
+  for (const float s : scale) {
+    if (!std::isfinite(s) || s < 0) throw refuse("tensor '" + name + ".scale': expected finite scales >= 0, got " + printed(s));
+  }
+  const std::size_t rows = scale.size(), columns = rows ? values.size() / rows : 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    values[i] = static_cast<float>(q[i]) * scale[i / columns];
+    if (!std::isfinite(values[i])) throw refuse("tensor '" + name + "': its values times their scales overflow float32");
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (scale[r] == 0) continue;  // computes 0 whatever its q (the scale of a row of tiny values underflows)
+    const float* row = values.data() + r * columns;
+    const kernels::Int8RowScaling scaling = kernels::int8_row_scaling(
+        kernels::float_from_bits(kernels::largest_magnitude_bits(static_cast<kernels::Index>(columns), row)));
+    for (std::size_t c = 0; c < columns; ++c) {
+      if (kernels::quantize_int8(row[c], scaling.inverse) != q[r * columns + c]) {
+        throw refuse("tensor '" + name + "' row " + std::to_string(r) + ": q * scale does not quantize back to q (a "
+                     "row's largest |q| is 127 and its scale max|row| / 127, or the row is all 0)");
+      }
+    }
+  }
+  return values;
+}
+
+// A bf16 or int8 batch-normalised layer's file holds the identity statistics (see folds_batch_norm).
+void check_identity_statistics(const NetworkPlan& plan, const Contents& contents, const Refusal& refuse) {
+  if (plan.config.precision == Precision::full || !folds_batch_norm(plan.config.cell)) return;
+  const float variance = identity_running_var(plan.config.bn_eps);
+  const std::map<std::string, float> identity{{"bn_weight", 1.0f}, {"bn_running_mean", 0.0f}, {"bn_running_var", variance}};
+  for (std::size_t i = 0; i < plan.expected.size(); ++i) {
+    const auto wanted = identity.find(plan.members[i].second);
+    if (wanted == identity.end()) continue;
+    for (const float value : tensor_values<float>(contents.data, contents.tensors.at(plan.expected[i].name))) {
+      if (value != wanted->second) {
+        throw refuse("tensor '" + plan.expected[i].name + "': a bf16 or int8 layer's file holds W_ih with its batch "
+                     "normalisation folded in and the identity statistics: "
+                     "expected bn_weight 1, bn_running_mean 0, bn_running_var 1 - bn_eps as a float32 (" + printed(variance) + ")");
+      }
+    }
+  }
+}
+
 // The network of a plan whose tensors check_tensors has checked.
 template <typename Real>
 Network<Real> build_network(const NetworkPlan& plan, const Contents& contents, const Refusal& refuse) {
+  check_identity_statistics(plan, contents, refuse);
   std::vector<std::vector<Real>> arrays;
   arrays.reserve(plan.expected.size());  // every array is in place before the first view is taken
-  for (const auto& [name, shape] : plan.expected) arrays.push_back(tensor_values<Real>(contents.data, contents.tensors.at(name)));
+  for (const PlannedTensor& planned : plan.expected) {
+    if (planned.dtype == "BF16" || planned.dtype == "I8") {
+      const std::vector<float> values = dequantized_values(contents, planned.name, refuse);
+      arrays.emplace_back(values.begin(), values.end());
+    } else {
+      arrays.push_back(tensor_values<Real>(contents.data, contents.tensors.at(planned.name)));
+    }
+  }
+  if (!std::is_same_v<Real, float> && plan.config.precision != Precision::full) {
+    throw refuse.unservable(std::string(plan.config.precision == Precision::bf16 ? "a bf16" : "an int8") +
+                            " model computes in float32: load it as float32 (load_network<float>, load_model<float>; "
+                            "C: FASTGRU_FLOAT32)");
+  }
   const std::int64_t D = plan.config.bidirectional ? 2 : 1;
   std::vector<WeightsView<Real>> views(static_cast<std::size_t>(plan.config.layers * D));
   for (std::size_t i = 0; i < plan.expected.size(); ++i)
@@ -531,7 +680,7 @@ Network<Real> load_network(const std::string& path) {
     throw refuse("expected a " + layer_classes() + " model, got class " + api::printable(layer_class));
   }
   const NetworkPlan plan = network_plan(layer_class, contents.field("config"), "config", "", contents.tensors.size(), refuse);
-  check_tensors(contents.tensors, plan.expected, plan.dtype, refuse);
+  check_tensors(contents.tensors, plan.tensors(), refuse);
   return build_network<Real>(plan, contents, refuse);
 }
 
@@ -611,19 +760,19 @@ Model<Real> load_model(const std::string& path) {
     throw refuse("config clip_grad_norm: expected a number > 0 or null");
   }
 
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected = plan.expected;
+  std::vector<PlannedTensor> expected = plan.tensors();
   // The head reads every direction's final state ("last") or each step's outputs, whose
   // directions a bidirectional network may merge into H features.
   const bool merged = model.head == Head::sequence && plan.config.merge != MergeMode::concat;
   const std::int64_t features = (plan.config.bidirectional && !merged ? 2 : 1) * plan.config.hidden;
-  expected.push_back({"head.weight", {model.outputs, features}});
-  expected.push_back({"head.bias", {model.outputs}});
-  if (model.vocab_size) expected.push_back({"embedding.weight", {model.vocab_size, plan.config.input}});
+  expected.push_back({"head.weight", {model.outputs, features}, plan.dtype});
+  expected.push_back({"head.bias", {model.outputs}, plan.dtype});
+  if (model.vocab_size) expected.push_back({"embedding.weight", {model.vocab_size, plan.config.input}, plan.dtype});
   if (model.output_scaling) {
-    expected.push_back({"output.scale", {model.outputs}});
-    expected.push_back({"output.offset", {model.outputs}});
+    expected.push_back({"output.scale", {model.outputs}, plan.dtype});
+    expected.push_back({"output.offset", {model.outputs}, plan.dtype});
   }
-  check_tensors(contents.tensors, expected, plan.dtype, refuse);
+  check_tensors(contents.tensors, expected, refuse);
   check_user_metadata(metadata, refuse);
   if (plan.directions_apart) {
     throw refuse("recurrent_config merge_mode: null gives the directions apart, which a dense head does not read; "

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "api/checks.h"
@@ -139,6 +140,14 @@ Network<Real>::Network(const NetworkConfig& config, const std::vector<WeightsVie
   api::require(config.gates == GateTerms::full || cell.has_option("gates"),
                "config.gates: the " + cell.class_name + " has no other form of its gates than " +
                    "GateTerms::full, got " + std::to_string(static_cast<int>(config.gates)));
+  const int precision = static_cast<int>(config.precision);
+  api::require(precision >= 0 && precision <= static_cast<int>(Precision::int8),
+               "config.precision: expected Precision::full, bf16 or int8, got " + std::to_string(precision));
+  if (config.precision != Precision::full) {
+    api::require(std::is_same_v<Real, float>,
+                 "config.precision: bf16 and int8 networks compute in float32; expected Precision::full "
+                 "for a float64 network");
+  }
   impl_->config = config;
   impl_->cell = &cell;
   for (std::int64_t l = 0; l < config.layers; ++l) {
@@ -356,6 +365,9 @@ void Network<Real>::forward(const SequenceLayout& layout, const Real* x, const R
   api::require(!(layout.mask && cache && impl_->cell->normalises_inputs),
                "layout.mask: a " + impl_->cell->class_name + "'s training forward normalises over the "
                "batch's real steps, which a mask does not say; give lengths instead");
+  api::require(!cache || impl_->config.precision == Precision::full,
+               "cache: a bf16 or int8 network runs inference only; train the float32 network, then "
+               "quantize it");
   api::require(!(layout.mask && layout.lengths),
                "layout.mask: expected lengths or a mask, not both (a mask covers what lengths say)");
   std::vector<std::int64_t> rows_with_steps;

@@ -156,6 +156,17 @@ class CellLayer {
   const Real* input_backward_panels() const { return input_backward_panels_.data(); }
 
  protected:
+  // An inference-only cell that keeps its weights in its own form (a bf16 or int8 layer): the
+  // base holds its sizes and input bias (bias_ih, gates · H, or nullptr) alone, no weights or
+  // panels.
+  struct SizesOnly {};
+  CellLayer(SizesOnly, const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
+            Index gates, Index recurrent_gates, const Real* bias_ih)
+      : kernels_(&kernels), input_(input), hidden_(hidden), gates_(gates),
+        recurrent_gates_(recurrent_gates) {
+    if (bias_ih) bias_ih_.assign(bias_ih, bias_ih + gates * hidden);
+  }
+
   // projection = x's rows · panels + bias, panels natural (K = I, N = G).
   void project(const InputRows<Real>& x, const Real* panels, const Real* bias,
                Real* projection) const;

@@ -25,6 +25,7 @@ CpuFeatures detect_cpu_features() {
   features.avx2_fma = os_ymm && fma && (ebx & (1u << 5));
   features.avx512f = os_zmm && features.avx2_fma && (ebx & (1u << 16));
   features.avx512bw = features.avx512f && (ebx & (1u << 30));
+  features.avx512vnni = features.avx512bw && (ecx & (1u << 11));
   if (features.avx512bw && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
     features.avx512bf16 = eax & (1u << 5);
 #endif

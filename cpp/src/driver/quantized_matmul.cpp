@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -84,21 +85,60 @@ void matmul_bf16(const kernels::QuantizedKernels& k, Index m, Index n, const flo
   });
 }
 
-void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const float* a, Index lda,
-                 const kernels::Int8Panels& weight, float* c, Index ldc, const float* column_bias,
-                 const char* input_name, const Index* a_rows) {
-  check_shapes(k, weight, m, n, lda, ldc);
-  if (m == 0 || n == 0) return;
-  const Index depth = weight.depth, ld = kernels::padded_depth(depth);
-  Scratch<std::int16_t> quantized(m * ld);
+namespace {
+
+// The int8 product's input rows and kernels for panels of either depth grouping: Element is
+// int16 (pairs) or unsigned bytes (quads).
+template <typename Element>
+struct Int8Path;
+
+template <>
+struct Int8Path<std::int16_t> {
+  static Index quantize(const kernels::QuantizedKernels& k, Index rows, Index depth,
+                        const float* in, Index ld_in, std::int16_t* out, Index ld_out,
+                        float* scales) {
+    return k.quantize_rows_int8(rows, depth, in, ld_in, out, ld_out, scales);
+  }
+  static void multiply(const kernels::QuantizedKernels& k, Index rows, Index n, Index depth,
+                       const std::int16_t* a, Index lda, const float* row_scales,
+                       const kernels::Int8Panels& w, Index p, float* c, Index ldc,
+                       const float* bias) {
+    k.multiply_panels_int8(rows, n, depth, a, lda, row_scales, w.values.data(), w.scales.data(),
+                           w.panel_stride(), p, p + 1, c, ldc, bias);
+  }
+};
+
+template <>
+struct Int8Path<std::uint8_t> {
+  static Index quantize(const kernels::QuantizedKernels& k, Index rows, Index depth,
+                        const float* in, Index ld_in, std::uint8_t* out, Index ld_out,
+                        float* scales) {
+    return k.quantize_rows_unsigned(rows, depth, in, ld_in, out, ld_out, scales);
+  }
+  static void multiply(const kernels::QuantizedKernels& k, Index rows, Index n, Index depth,
+                       const std::uint8_t* a, Index lda, const float* row_scales,
+                       const kernels::Int8Panels& w, Index p, float* c, Index ldc,
+                       const float* bias) {
+    k.multiply_panels_unsigned(rows, n, depth, a, lda, row_scales, w.values.data(),
+                               w.scales.data(), w.offset_sums.data(), w.panel_stride(), p, p + 1,
+                               c, ldc, bias);
+  }
+};
+
+template <typename Element>
+void matmul_int8_rows(const kernels::QuantizedKernels& k, Index m, Index n, const float* a,
+                      Index lda, const kernels::Int8Panels& weight, float* c, Index ldc,
+                      const float* column_bias, const char* input_name, const Index* a_rows) {
+  const Index depth = weight.depth, ld = kernels::padded_depth(depth, weight.depth_group);
+  Scratch<Element> quantized(m * ld);
   Scratch<float> scales(m);
   std::atomic<Index> first_refused{m};
   threads::parallel(threads_for(2.0 * m * n * depth), [&](const threads::Worker& worker) {
     convert_my_rows(worker, m, a, lda, a_rows,
                     [&](Index rows, const float* first, Index stride, Index i) {
-                      std::int16_t* target = quantized.data() + i * ld;
-                      const Index refused = k.quantize_rows_int8(rows, depth, first, stride,
-                                                                 target, ld, scales.data() + i);
+                      Element* target = quantized.data() + i * ld;
+                      const Index refused = Int8Path<Element>::quantize(
+                          k, rows, depth, first, stride, target, ld, scales.data() + i);
                       if (refused == kernels::kAllRowsFinite) return;
                       Index seen = first_refused.load();
                       while (i + refused < seen &&
@@ -106,13 +146,21 @@ void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const flo
                       }
                     });
     worker.barrier();  // every panel reads every row; every thread sees a refusal
-    if (first_refused.load() < m) return;
+    if (input_name && first_refused.load() < m) return;
     share_panels(worker, k, m, n, [&](Index r0, Index rows, Index p) {
-      k.multiply_panels_int8(rows, n, depth, quantized.data() + r0 * ld, ld, scales.data() + r0,
-                             weight.values.data(), weight.scales.data(), weight.panel_stride(), p,
-                             p + 1, c + r0 * ldc, ldc, column_bias);
+      Int8Path<Element>::multiply(k, rows, n, depth, quantized.data() + r0 * ld, ld,
+                                  scales.data() + r0, weight, p, c + r0 * ldc, ldc, column_bias);
     });
   });
+  if (!input_name) {
+    // Rows that are not finite give NaN, as a float32 product of them would.
+    for (Index i = first_refused.load(); i < m; ++i) {
+      const float* values = a + (a_rows ? a_rows[i] : i) * lda;
+      if (!std::all_of(values, values + depth, [](float v) { return std::isfinite(v); }))
+        std::fill_n(c + i * ldc, n, std::numeric_limits<float>::quiet_NaN());
+    }
+    return;
+  }
   if (Index row = first_refused.load(); row < m) {
     if (a_rows) row = a_rows[row];
     const float* values = a + row * lda;
@@ -122,6 +170,27 @@ void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const flo
                                 ": int8 quantization needs finite values, got " +
                                 std::to_string(values[j]) + " in row " + std::to_string(row) +
                                 " at " + std::to_string(j));
+  }
+}
+
+}  // namespace
+
+void matmul_int8(const kernels::QuantizedKernels& k, Index m, Index n, const float* a, Index lda,
+                 const kernels::Int8Panels& weight, float* c, Index ldc, const float* column_bias,
+                 const char* input_name, const Index* a_rows) {
+  check_shapes(k, weight, m, n, lda, ldc);
+  if (weight.depth_group != k.int8_depth_group)
+    throw std::invalid_argument(std::string("fastgru: quantized product (") + k.isa +
+                                "): expected int8 panels in depth groups of " +
+                                std::to_string(k.int8_depth_group) + ", got " +
+                                std::to_string(weight.depth_group));
+  if (m == 0 || n == 0) return;
+  if (weight.depth_group == kernels::kInt8QuadGroup) {
+    matmul_int8_rows<std::uint8_t>(k, m, n, a, lda, weight, c, ldc, column_bias, input_name,
+                                   a_rows);
+  } else {
+    matmul_int8_rows<std::int16_t>(k, m, n, a, lda, weight, c, ldc, column_bias, input_name,
+                                   a_rows);
   }
 }
 

@@ -20,7 +20,8 @@ void matmul_bf16(const kernels::QuantizedKernels& kernels, Index m, Index n, con
 
 // The same with each row of a quantized to int8 (its own scale) and int32 sums dequantised.
 // A row of a that is not finite cannot be scaled: std::invalid_argument naming `input_name`
-// and the row (as a_rows numbers it, when given), and c is left unspecified.
+// and the row (as a_rows numbers it, when given), and c is left unspecified; with input_name
+// nullptr, that row of c is NaN instead, as a float32 product would make it.
 void matmul_int8(const kernels::QuantizedKernels& kernels, Index m, Index n, const float* a,
                  Index lda, const kernels::Int8Panels& weight, float* c, Index ldc,
                  const float* column_bias, const char* input_name,

@@ -1,4 +1,5 @@
-"""``fastgru bench``: fastgru alone on the benchmark's grid, float32, timed by the benchmark's rule.
+"""``fastgru bench``: fastgru alone on the benchmark's grid, float32 (and its bf16 and int8
+inference, ``GRU.quantize``), timed by the benchmark's rule.
 
 The comparison with the peers (PyTorch, ONNX Runtime, oneDNN, OpenVINO, PyTorch's dynamic int8),
 the streaming step and the contention measure need the peers' libraries and workers, which the
@@ -35,6 +36,9 @@ GRID = {
 WARMUP_SECONDS = 0.25
 # A cell counts as correct when max |y - reference| / max |reference| (or the same for dx) is below this.
 CHECK_TOLERANCE = 1e-3
+# A bf16 or int8 cell computes the same function when its outputs stay this close to float32's
+# (bf16 keeps 8 significant bits, int8 a 1/127 step: their errors are 1e-3 to 1e-2).
+QUANTIZED_CHECK_TOLERANCE = 0.05
 PEERS_NOTE = ("The peers (PyTorch, ONNX Runtime, oneDNN, OpenVINO float32 and bf16, PyTorch dynamic int8), "
               "the streaming step and the runs under contention are not in the installed package: run "
               "`python bench/run.py` in a checkout of fastgru's source (see bench/README.md there).")
@@ -95,8 +99,8 @@ def problem(T, B, I, H, seed):
 
 
 def time_shape(shape, reset_after, d, policy):
-    """(mode, median seconds, relative error against the float64 reference) for inference (of y)
-    and training (of dx)."""
+    """(mode, median seconds, relative error) for inference (of y against the float64 reference),
+    bf16 and int8 inference (of y against float32's) and training (of dx)."""
     T, B, I, H = shape
     layer = GRU(I, H, reset_after=reset_after, dtype="float32")
     layer.load_state_dict({"weight_ih_l0": d["w_ih"], "weight_hh_l0": d["w_hh"], "bias_ih_l0": d["b_ih"],
@@ -109,6 +113,11 @@ def time_shape(shape, reset_after, d, policy):
     x, h0, dy = d["x"], d["h0"][np.newaxis], d["dy"]
     first, times = measure(lambda: layer(x, h0), *policy)
     rows = [("inference", statistics.median(times), relative_error(first[0], y_ref))]
+    y_float = first[0]
+    for mode in ("bf16", "int8"):
+        quantized = layer.quantize(mode)
+        first, times = measure(lambda: quantized(x, h0), *policy)
+        rows.append((f"{mode} inference", statistics.median(times), relative_error(first[0], y_float)))
 
     def train():
         layer.forward(x, h0, train=True)
@@ -166,10 +175,10 @@ def main(argv=None, out=sys.stdout) -> int:
     policy = (args.min_repeats, args.target_seconds, args.cell_budget)
     shapes = GRID["quick" if args.quick else "full"]
     facts = info()
-    print(f"fastgru {facts['version']} alone, float32 — {cpu_name()}, {usable} usable cores, instruction set "
+    print(f"fastgru {facts['version']} alone, float32, bf16 and int8 — {cpu_name()}, {usable} usable cores, instruction set "
           f"{facts['isa']}; set '{'quick' if args.quick else 'full'}'; median of timed runs after "
           f"{WARMUP_SECONDS:g} s of warm-up; GFLOP/s from the nominal count 2·T·B·3H·(I+H) per forward, "
-          f"×3 for train.\n", file=out)
+          f"×3 for train; the check of bf16 and int8 inference is against float32's y.\n", file=out)
     failed = False
     try:
         for threads in threads_list:
@@ -184,7 +193,7 @@ def main(argv=None, out=sys.stdout) -> int:
                 for reset_after in (True, False):
                     for mode, seconds, error in time_shape(shape, reset_after, d, policy):
                         gflop = flop * (3 if mode == "train" else 1) / 1e9
-                        ok = error <= CHECK_TOLERANCE
+                        ok = error <= (CHECK_TOLERANCE if mode in ("inference", "train") else QUANTIZED_CHECK_TOLERANCE)
                         failed = failed or not ok
                         print(f"| {T} | {B} | {I} | {H} | {'after' if reset_after else 'before'} | {mode} | "
                               f"{seconds * 1e3:.3g} | {gflop / seconds:.1f} | "

@@ -33,6 +33,8 @@ _CORE_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # How a bidirectional layer gives its two directions (Keras Bidirectional's merge_mode): side by
 # side, their sum, product or mean, or None: apart, on an axis of their own.
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+# The products' arithmetic: the layer's dtype, then the modes of quantize (fastgru::Precision's order).
+_PRECISIONS = ("full", "bf16", "int8")
 
 # How a model file's configuration fields of every layer are checked (a cell adds its options).
 _COMMON_FILE_FIELDS = {
@@ -110,6 +112,7 @@ class RecurrentLayer:
         buffers = self._buffer_names()
         self.grads = {name: np.zeros(shape, self.dtype) for name, shape in self._parameter_shapes().items()
                       if name not in buffers}
+        self._precision = "full"
         self._core = self._make_core()
         self._saved = None
 
@@ -184,8 +187,49 @@ class RecurrentLayer:
             self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.reset_after, self.bias,
             self._per_direction(self._params), self.dropout, self.recurrent_dropout, self.zoneout,
             self._description["cell"], reverse=self.reverse, merge=self.merge_mode or "concat",
-            **self._cell_core_arguments(),
+            precision=self._precision, **self._cell_core_arguments(),
         )
+
+    # ----------------------------------------------------------------------- reduced precision
+    @property
+    def precision(self) -> str:
+        """The products' arithmetic: ``"full"`` (the layer's dtype), or ``"bf16"`` / ``"int8"`` for
+        a layer made by :meth:`quantize`."""
+        return self._precision
+
+    def quantize(self, mode: str):
+        """An inference-only copy of this layer whose products run in reduced precision
+        (EQUATIONS.md §9); this layer is left as it is.
+
+        Args:
+            mode: ``"bf16"``: weights and each product's input rows (x, h, and r ⊙ h for
+                reset-before) rounded to bfloat16, sums in float32. ``"int8"``: weights in int8
+                with one scale per row, each product's input rows quantized to int8 with one
+                scale per row at every step, sums in int32. Gates and states stay in float32.
+        Returns:
+            A layer of the same class and settings with :attr:`precision` ``mode``, taking the
+            same inference calls (``q(x, h0, lengths=..., mask=...)``, ``q.step``), pickling,
+            saving (its model file holds the weights quantized: README.md, "The model file");
+            ``forward(train=True)`` refuses. Every cell (a batch-normalised one folds its
+            running statistics into W_ih before quantizing it); float32 layers only.
+        """
+        if mode not in _PRECISIONS[1:]:
+            raise ValueError(f"mode: expected one of {_PRECISIONS[1:]}, got {mode!r}")
+        cls = type(self).__name__
+        if self._precision != "full":
+            raise ValueError(f"quantize: this {cls} is {self._precision} already; quantize the float32 layer it "
+                             "was made from")
+        if self.dtype != np.float32:
+            raise ValueError(f"quantize: bf16 and int8 layers compute in float32; got a {self.dtype} {cls}: "
+                             f"build a float32 one first: {cls}(**{{**layer.config(), 'dtype': 'float32'}}) "
+                             "and load_state_dict(layer.state_dict())")
+        # A copy as pickling makes it (own parameter arrays, fresh locks, cache and states),
+        # whose one core is built in the new precision.
+        state = self.__getstate__()
+        state.update(_precision=mode, grads={name: np.zeros_like(array) for name, array in self.grads.items()})
+        quantized = type(self).__new__(type(self))
+        quantized.__setstate__(state)
+        return quantized
 
     def _on_training_forward(self, core):
         """Runs after each training forward by ``core``, before the lock is released."""
@@ -288,8 +332,10 @@ class RecurrentLayer:
     @classmethod
     def _file_fields(cls):
         """field -> :class:`fastgru.model_file.Field`: how a model file's configuration of this
-        class is checked (exactly :meth:`config`'s fields)."""
-        return {name: _COMMON_FILE_FIELDS.get(name) or cls._OPTION_FIELDS[name] for name in cls._config_names()}
+        class is checked: :meth:`config`'s fields and ``precision``)."""
+        fields = {name: _COMMON_FILE_FIELDS.get(name) or cls._OPTION_FIELDS[name] for name in cls._config_names()}
+        # Not a constructor argument: a bf16 or int8 layer is the float32 one, quantized on load.
+        return {**fields, "precision": model_file.PRECISION}
 
     def config(self) -> dict:
         """The constructor arguments that rebuild this layer (without its weights or seed)."""
@@ -297,7 +343,8 @@ class RecurrentLayer:
 
     def save(self, path) -> None:
         """Writes the weights and configuration to a ``.safetensors`` file; ``fastgru.load(path)``
-        reads it back (see :mod:`fastgru.model_file`)."""
+        reads it back (see :mod:`fastgru.model_file`). A bf16 or int8 layer (:meth:`quantize`)
+        writes its weights quantized, as it computes with them."""
         model_file.save_layer(self, path)
 
     def zero_grad(self) -> None:
@@ -316,7 +363,7 @@ class RecurrentLayer:
 
     def __setstate__(self, state):
         # Layers pickled before reverse layers existed run forward in time.
-        state = {"reverse": False, "merge_mode": "concat", "stateful": False, **state}
+        state = {"reverse": False, "merge_mode": "concat", "stateful": False, "_precision": "full", **state}
         # Unpickled arrays may be memory maps or carry a foreign dtype object: own copies.
         dtype = np.dtype(state["dtype"].name)
 
@@ -490,6 +537,9 @@ class RecurrentLayer:
         if mask is not None:
             mask = self._check_mask(mask, lengths, steps, batch, unbatched, train)
         self._before_forward(train, steps, batch, lengths)
+        if train and self._precision != "full":
+            raise ValueError(f"train: this {type(self).__name__}'s products run in {self._precision}, for inference "
+                             "only (call it, or forward(..., train=False)); train the float32 layer, then quantize it")
         if not train:
             y, h_n = self._inference_core().forward(x, h0, lengths, self.batch_first, None, 0, mask)
         else:

@@ -9,6 +9,7 @@ their converter is called: none is a dependency.
 from __future__ import annotations
 
 import json
+import numbers
 import warnings
 from typing import Optional
 
@@ -177,7 +178,7 @@ class GRU(RecurrentLayer):
         return module
 
     # ----------------------------------------------------------------------- ONNX
-    def to_onnx(self, path, initial_state: bool = False, lengths: bool = False) -> None:
+    def to_onnx(self, path, initial_state: bool = False, lengths: bool = False, layout: int = 0) -> None:
         """Writes the layer as an ONNX model of standard ``GRU`` nodes (one per layer, both
         directions in one node), to run in ONNX Runtime or any ONNX backend; a drop-in for
         ``layer(x)``. Needs the ``onnx`` package.
@@ -186,12 +187,18 @@ class GRU(RecurrentLayer):
         ``initial_state``, ``h0`` (L*D, B, H); with ``lengths``, ``lengths`` (B,) int64 (the GRU
         nodes' ``sequence_lens``). Outputs: ``y`` shaped like ``layer(x)[0]`` and ``h_n``
         (L*D, B, H). The configuration is kept in the model's metadata for :meth:`from_onnx`.
+
+        ``layout``: the GRU nodes' own ``layout`` attribute, whatever the layer's: 0, time-major
+        nodes (ONNX Runtime's CPU GRU runs only these); 1, batch-major nodes, for backends that
+        prefer them (a batch_first layer's then need no Transpose around them). The graph's
+        inputs and outputs are the same either way.
         """
         _require_gru(self, "to_onnx")
         import onnx
         from onnx import TensorProto, helper, numpy_helper
 
         initial_state, lengths = boolean(initial_state, "initial_state"), boolean(lengths, "lengths")
+        layout = _onnx_layout(layout)
         if self.recurrent_dropout or self.zoneout:
             raise ValueError("to_onnx: ONNX's GRU has no recurrent_dropout or zoneout")
         H, D, L = self.hidden_size, self.num_directions, self.num_layers
@@ -205,9 +212,9 @@ class GRU(RecurrentLayer):
         inputs = [helper.make_tensor_value_info(
             "x", element, ["B", "T", self.input_size] if self.batch_first else ["T", "B", self.input_size])]
         current = "x"
-        if self.batch_first:
-            nodes.append(helper.make_node("Transpose", ["x"], ["x_time_major"], perm=[1, 0, 2]))
-            current = "x_time_major"
+        if self.batch_first != bool(layout):  # x into the nodes' layout
+            nodes.append(helper.make_node("Transpose", ["x"], ["x_nodes_layout"], perm=[1, 0, 2]))
+            current = "x_nodes_layout"
         sequence_lens = ""
         if lengths:
             inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["B"]))
@@ -215,8 +222,9 @@ class GRU(RecurrentLayer):
             sequence_lens = "sequence_lens"
         if initial_state:
             inputs.append(helper.make_tensor_value_info("h0", element, [L * D, "B", H]))
-        current, final_states = self._onnx_layers(current, sequence_lens, "h0" if initial_state else "", nodes, constant)
-        if self.batch_first:
+        h0 = "h0" if initial_state else ""
+        current, final_states = self._onnx_layers(current, sequence_lens, h0, nodes, constant, layout)
+        if self.batch_first != bool(layout):
             nodes.append(helper.make_node("Transpose", [current], ["y"], perm=[1, 0, 2]))
         else:
             nodes.append(helper.make_node("Identity", [current], ["y"]))
@@ -233,11 +241,15 @@ class GRU(RecurrentLayer):
         onnx.checker.check_model(model)
         onnx.save(model, path)
 
-    def _onnx_layers(self, current, sequence_lens, h0, nodes, constant):
-        """Appends to ``nodes`` the ONNX GRU nodes of every layer, reading ``current`` (T, B, I)
-        (time-major), ``sequence_lens`` (int32 (B,), or "") and ``h0`` (L*D, B, H, or "");
+    def _onnx_layers(self, current, sequence_lens, h0, nodes, constant, layout=0):
+        """Appends to ``nodes`` the ONNX GRU nodes of every layer, of the ``layout`` attribute
+        given, reading ``current`` in that layout ((T, B, I) for 0, (B, T, I) for 1),
+        ``sequence_lens`` (int32 (B,), or "") and ``h0`` (L*D, B, H, or "");
         ``constant(name, array)`` adds an initializer. Returns the name of the last layer's
-        outputs (T, B, D*H) and the names of each layer's final states (D, B, H)."""
+        outputs ((T, B, D*H) or (B, T, D*H)) and the names of each layer's final states (D, B, H)."""
+        if self.precision != "full":
+            raise ValueError(f"to_onnx: this GRU's products run in {self.precision}, and ONNX's GRU computes in the "
+                             "weights' float type; export the float32 layer it was quantized from")
         from onnx import helper
 
         H, D, L = self.hidden_size, self.num_directions, self.num_layers
@@ -257,33 +269,50 @@ class GRU(RecurrentLayer):
                     "Slice", [h0, constant(f"h0_start{l}", np.array([l * D])),
                               constant(f"h0_end{l}", np.array([(l + 1) * D])), constant(f"h0_axis{l}", np.array([0]))],
                     [f"h0_l{l}"]))
-                gru_inputs.append(f"h0_l{l}")
+                if layout:  # (D, B, H) -> the batch-major node's (B, D, H)
+                    nodes.append(helper.make_node("Transpose", [f"h0_l{l}"], [f"h0_l{l}_bdh"], perm=[1, 0, 2]))
+                gru_inputs.append(f"h0_l{l}_bdh" if layout else f"h0_l{l}")
             while gru_inputs and gru_inputs[-1] == "":
                 gru_inputs.pop()
             nodes.append(helper.make_node(
                 "GRU", gru_inputs, [f"Y{l}", f"Y_h{l}"], hidden_size=H,
                 direction="bidirectional" if D == 2 else ("reverse" if self.reverse else "forward"),
-                linear_before_reset=1 if self.reset_after else 0))
-            # (T, D, B, H) -> (T, B, D*H): the directions side by side, as the next layer reads them.
-            nodes.append(helper.make_node("Transpose", [f"Y{l}"], [f"Y{l}_tbdh"], perm=[0, 2, 1, 3]))
-            nodes.append(helper.make_node("Reshape", [f"Y{l}_tbdh", constant(f"shape{l}", np.array([0, 0, D * H]))],
+                linear_before_reset=1 if self.reset_after else 0, **({"layout": 1} if layout else {})))
+            if layout:
+                # (B, T, D, H) -> (B, T, D*H): the directions side by side, as the next layer reads them.
+                outputs = f"Y{l}"
+                nodes.append(helper.make_node("Transpose", [f"Y_h{l}"], [f"Y_h{l}_dbh"], perm=[1, 0, 2]))
+                final_states.append(f"Y_h{l}_dbh")
+            else:
+                # (T, D, B, H) -> (T, B, D*H)
+                outputs = f"Y{l}_tbdh"
+                nodes.append(helper.make_node("Transpose", [f"Y{l}"], [outputs], perm=[0, 2, 1, 3]))
+                final_states.append(f"Y_h{l}")
+            nodes.append(helper.make_node("Reshape", [outputs, constant(f"shape{l}", np.array([0, 0, D * H]))],
                                           [f"out{l}"]))
             current = f"out{l}"
-            final_states.append(f"Y_h{l}")
         return current, final_states
 
     @classmethod
     def from_onnx(cls, path) -> "GRU":
         """A GRU from an ONNX model of chained GRU nodes: one written by :meth:`to_onnx` (its
         configuration is in the metadata), or a plain stack of ONNX GRU nodes (forward, reverse or
-        bidirectional, time-major) whose W, R and B are initializers.
+        bidirectional, time-major or batch-major) whose W, R and B are initializers.
+
+        A plain stack of ``layout=1`` (batch-major) nodes gives a ``batch_first`` layer, of
+        ``layout=0`` a time-major one: the layer takes the first node's X ((B, T, I) or
+        (T, B, I)) as ``x``. Its outputs are the ONNX ones in fastgru's shapes: ``y`` (B, T, D*H)
+        (time-major: (T, B, D*H)) is ONNX's Y (B, T, D, H) (time-major: (T, D, B, H)) with the
+        directions side by side, and ``h_n`` (L*D, B, H) and ``h0`` (L*D, B, H) are, layer by
+        layer, ONNX's Y_h and initial_h, (B, D, H) for layout=1 (``h.transpose(1, 0, 2)``),
+        (D, B, H) for layout=0; ``lengths`` is ``sequence_lens``.
 
         What fastgru cannot compute is refused (ValueError naming the node and the attribute or
         input), never ignored: ``clip``; ``activations`` other than the defaults (Sigmoid, Tanh
         for each direction; given explicitly they are fine); ``activation_alpha`` and
-        ``activation_beta``; ``layout=1``; W, R or B that are not
+        ``activation_beta``; a ``layout`` other than 0 or 1; W, R or B that are not
         initializers; ``sequence_lens`` or ``initial_h`` stored as constants; and nodes whose
-        hidden size, direction, ``linear_before_reset`` or bias differ from the layer's.
+        hidden size, direction, ``linear_before_reset``, bias or layout differ from the layer's.
         """
         import onnx
         from onnx import numpy_helper
@@ -299,11 +328,16 @@ class GRU(RecurrentLayer):
             _onnx_gru_settings(label, {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute},
                                list(node.input), weights)
             for label, node in zip(labels, grus)]
+        layouts = [settings.pop("layout") for settings in node_settings]
+        for label, layout in zip(labels, layouts):
+            if layout != layouts[0]:
+                raise ValueError(f"{label} has layout={layout}, but GRU node 0 has layout={layouts[0]}: expected "
+                                 "one layout for the whole stack")
         props = {p.key: p.value for p in model.metadata_props}
-        if "fastgru_config" in props:
+        if "fastgru_config" in props:  # the graph's inputs and outputs are in the layer's layout
             config = json.loads(props["fastgru_config"])
-        else:
-            config = dict(node_settings[0], num_layers=len(grus))
+        else:  # the graph reads the first node's X
+            config = dict(node_settings[0], num_layers=len(grus), batch_first=layouts[0] == 1)
         if config["num_layers"] != len(grus):
             raise ValueError(f"{path}: the metadata says num_layers={config['num_layers']}, but the model has "
                              f"{len(grus)} GRU nodes")
@@ -496,7 +530,7 @@ _ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "re
 
 def _onnx_gru_settings(label, attributes, inputs, weights):
     """What one ONNX GRU node computes, as fastgru GRU settings (input_size, hidden_size,
-    bidirectional, reset_after, bias, dtype); refuses what fastgru cannot compute. ``inputs``:
+    bidirectional, reset_after, bias, dtype) and its layout; refuses what fastgru cannot compute. ``inputs``:
     the node's input names (X, W, R, B, sequence_lens, initial_h); ``weights``: the initializers."""
     for name, reason in _ONNX_UNSUPPORTED.items():
         if name in attributes:
@@ -504,8 +538,9 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
     direction = attributes.get("direction", b"forward").decode()
     if direction not in ("forward", "reverse", "bidirectional"):
         raise ValueError(f"{label} has direction {direction!r}: expected 'forward', 'reverse' or 'bidirectional'")
-    if attributes.get("layout", 0) != 0:
-        raise ValueError(f"{label} has layout={attributes['layout']}: only time-major nodes (layout=0) are read")
+    layout = attributes.get("layout", 0)
+    if layout not in (0, 1):
+        raise ValueError(f"{label} has layout={layout}: expected 0 (time-major) or 1 (batch-major)")
     defaults = ["Sigmoid", "Tanh"] * (2 if direction == "bidirectional" else 1)
     activations = [a.decode() for a in attributes.get("activations", [])]
     if activations and activations != defaults:
@@ -523,7 +558,15 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
     return {"input_size": int(W.shape[2]), "hidden_size": int(attributes.get("hidden_size", R.shape[2])),
             "bidirectional": direction == "bidirectional", "reverse": direction == "reverse",
             "reset_after": bool(attributes.get("linear_before_reset", 0)), "bias": inputs[3] != "",
-            "dtype": "float64" if W.dtype == np.float64 else "float32"}
+            "dtype": "float64" if W.dtype == np.float64 else "float32", "layout": layout}
+
+
+def _onnx_layout(value):
+    """The ``layout`` argument of to_onnx: 0 (time-major GRU nodes) or 1 (batch-major)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value not in (0, 1):
+        raise ValueError(f"layout: expected 0 (time-major GRU nodes, which ONNX Runtime runs) or 1 (batch-major "
+                         f"nodes), got {value!r}")
+    return int(value)
 
 
 # Nodes that only move a GRU stack's data around (layouts, directions side by side, the lengths'

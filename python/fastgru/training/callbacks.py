@@ -8,14 +8,18 @@ data, ``accuracy``/``val_accuracy`` for classification, ``learning_rate``) and
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 import sys
+import tempfile
 import time
 from typing import Callable, Dict, List
 
 from .._arguments import boolean
 
-__all__ = ["Callback", "History", "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler"]
+__all__ = ["Callback", "History", "EarlyStopping", "ReduceLROnPlateau", "LearningRateScheduler", "ModelCheckpoint",
+           "CSVLogger"]
 
 
 class Callback:
@@ -142,6 +146,136 @@ class LearningRateScheduler(Callback):
         if not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
             raise ValueError(f"schedule: expected a finite learning rate > 0 for epoch {epoch}, got {rate!r}")
         model.optimizer.learning_rate = float(rate)
+
+
+def _file_path(value, name):
+    """A path argument as a str (str, bytes or os.PathLike)."""
+    try:
+        path = os.fsdecode(os.fspath(value))
+    except TypeError:
+        raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type(value).__name__}") from None
+    if not path or path.endswith(os.sep):
+        raise ValueError(f"{name}: expected the path of a file, got {path!r}")
+    return path
+
+
+def _unwritable(name, path, error):
+    return ValueError(f"{name}: cannot write {path!r}: {error.strerror or error}")
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (:meth:`fastgru.Model.save`, a file :func:`fastgru.load` reads) at the
+    end of each epoch, as Keras's ``ModelCheckpoint``: with ``save_best_only``, only when
+    ``monitor`` is better than at every earlier save, so that the file holds the best epoch's
+    model (the last epoch's otherwise). Each file is written whole to a temporary file beside it
+    and renamed over it: a crash never leaves a half-written checkpoint.
+
+    Args:
+        filepath: the file; may name log fields as Keras's does, formatted with ``epoch``
+            (counted from 1) and the epoch's logs, e.g. ``"model-{epoch:02d}-{val_loss:.3f}.safetensors"``.
+            Missing folders are created. Its folder is checked when training begins (a
+            trial save there, removed at once: an unwritable path fails before the first epoch).
+        monitor: the log compared with ``save_best_only`` (``"val_loss"``, ``"loss"``,
+            ``"val_accuracy"``...).
+        save_best_only: save only improvements of ``monitor`` (a NaN never is one).
+        mode: ``"min"``, ``"max"``, or ``"auto"``: ``"max"`` for a name with ``acc`` in it.
+
+    Attributes: ``best`` (the best value of ``monitor`` saved, with save_best_only) and
+    ``best_epoch`` (its epoch, from 0; None before any save).
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
+        self.filepath = _file_path(filepath, "filepath")
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor: expected the name of a log (str), got {type(monitor).__name__}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor, self.save_best_only = monitor, boolean(save_best_only, "save_best_only")
+        self.sign = -1.0 if mode == "max" or (mode == "auto" and "acc" in monitor) else 1.0
+        self.best, self.best_epoch = None, None
+
+    def on_train_begin(self, model):
+        self.best, self.best_epoch = None, None
+        folder = os.path.dirname(self.filepath) or "."
+        if "{" in folder:
+            return  # a folder named by the logs is known only at the first save
+        try:
+            os.makedirs(folder, exist_ok=True)
+            descriptor, trial = tempfile.mkstemp(dir=folder, prefix=".fastgru-checkpoint-", suffix=".tmp")
+        except OSError as error:
+            raise _unwritable("filepath", self.filepath, error) from error
+        os.close(descriptor)
+        try:
+            model.save(trial)  # refuses a model that cannot be saved (a custom loss) before training
+        except OSError as error:
+            raise _unwritable("filepath", self.filepath, error) from error
+        finally:
+            os.remove(trial)
+
+    def on_epoch_end(self, model, epoch, logs):
+        if self.save_best_only:
+            value = _monitored(logs, self.monitor)
+            if not (self.best is None or self.sign * value < self.sign * self.best):
+                return
+            self.best = value
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"filepath: {self.filepath!r} names a field that is not epoch or a log "
+                             f"({sorted(logs)}), or formats it wrongly: {error}") from None
+        try:
+            folder = os.path.dirname(path)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            model.save(path)
+        except OSError as error:
+            raise _unwritable("filepath", path, error) from error
+        self.best_epoch = epoch
+
+
+class CSVLogger(Callback):
+    """Writes each epoch's logs to a CSV file, as Keras's ``CSVLogger``: a header ``epoch``
+    then the log names sorted (e.g. ``epoch,learning_rate,loss,val_loss``), and a row per epoch
+    (the epoch counted from 0, the values as Python writes floats), written and flushed as each
+    epoch ends.
+
+    Args:
+        filename: the file (created, or emptied when training begins unless ``append``).
+        separator: the one character between fields.
+        append: add the rows to an existing file (its header, if it has one, must be the same
+            columns); its header is written only to a new or empty file.
+    """
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        self.filename = _file_path(filename, "filename")
+        if not isinstance(separator, str) or len(separator) != 1 or separator in '"\r\n':
+            raise ValueError(f"separator: expected one character (not a quote or a line break), got {separator!r}")
+        self.separator, self.append = separator, boolean(append, "append")
+
+    def on_train_begin(self, model):
+        try:
+            with open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8"):
+                pass  # created (or emptied) now: an unwritable path fails before the first epoch
+            with open(self.filename, newline="", encoding="utf-8") as existing:
+                self.existing_header = next(csv.reader(existing, delimiter=self.separator), None)
+        except OSError as error:
+            raise _unwritable("filename", self.filename, error) from error
+
+    def on_epoch_end(self, model, epoch, logs):
+        columns = ["epoch", *sorted(logs)]
+        write_header = self.existing_header is None
+        if not write_header and self.existing_header != columns:
+            raise ValueError(f"filename: {self.filename!r} has the columns {self.existing_header}, but the logs "
+                             f"give {columns}; append to a file of the same columns, or set append=False")
+        try:
+            with open(self.filename, "a", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out, delimiter=self.separator)
+                if write_header:
+                    writer.writerow(columns)
+                writer.writerow([epoch, *(logs[name] for name in columns[1:])])
+        except OSError as error:
+            raise _unwritable("filename", self.filename, error) from error
+        self.existing_header = columns
 
 
 class ProgressBar:

@@ -1,9 +1,14 @@
 """Loss functions: each returns the mean loss and its gradient with respect to the predictions.
 
-A loss is called as ``loss(pred, target, weight=None) -> (value, dpred)``: ``pred`` is
-(N, K) (rows are samples, or samples x real steps for a per-step head), ``weight`` an optional
-(N,) 0/1 mask of the rows that count. The value is the mean over the rows that count (and over
-the K outputs for the regression losses); ``dpred`` has pred's shape.
+A loss is called as ``loss(pred, target, weight=None, count=None) -> (value, dpred)``:
+``pred`` is (N, K) (rows are samples, or samples x steps for a per-step head); ``weight`` an
+optional (N,) array of row weights >= 0: 0 for a row that does not count (a padded step), else
+1 or the sample's or class's weight (``fit``'s ``sample_weight``, ``class_weight``); ``count``
+the number of rows the value is a mean over (default: the sum of ``weight``, at least 1, or N
+without weights). The value is ``sum(weight * row loss) / count`` (the row loss of the
+regression losses being the mean over the K outputs): with ``count`` the number of real rows,
+Keras's ``"sum_over_batch_size"`` reduction of sample-weighted, masked losses. ``dpred`` has
+pred's shape.
 """
 
 from __future__ import annotations
@@ -11,6 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "CrossEntropy", "get"]
+
+
+def _count(pred, weight, count):
+    """The number of rows a loss value is the mean over (see the module's docstring)."""
+    if count is not None:
+        return float(count)
+    return pred.shape[0] if weight is None else max(float(weight.sum()), 1.0)
 
 
 class Loss:
@@ -33,10 +45,10 @@ class Loss:
             raise ValueError("y: expected finite values, got NaN or inf")
         return target
 
-    def __call__(self, pred, target, weight=None):
+    def __call__(self, pred, target, weight=None, count=None):
         diff = pred - target
         value, grad = self._elementwise(diff)
-        count = pred.shape[0] if weight is None else max(float(weight.sum()), 1.0)
+        count = _count(pred, weight, count)
         if weight is not None:
             value = value * weight[:, None]
             grad = grad * weight[:, None]
@@ -110,14 +122,14 @@ class CrossEntropy(Loss):
             raise ValueError(f"y: expected class indices in 0..{outputs - 1}, got values in {target.min()}..{target.max()}")
         return target.astype(np.int64)
 
-    def __call__(self, pred, target, weight=None):
+    def __call__(self, pred, target, weight=None, count=None):
         shifted = pred - pred.max(axis=1, keepdims=True)
         log_norm = np.log(np.exp(shifted).sum(axis=1))
         rows = np.arange(pred.shape[0])
         losses = log_norm - shifted[rows, target]
         grad = np.exp(shifted - log_norm[:, None])
         grad[rows, target] -= 1.0
-        count = pred.shape[0] if weight is None else max(float(weight.sum()), 1.0)
+        count = _count(pred, weight, count)
         if weight is not None:
             losses = losses * weight
             grad = grad * weight[:, None]

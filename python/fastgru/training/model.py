@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import numbers
@@ -13,8 +14,9 @@ import numpy as np
 from .._arguments import boolean, positive_int, real_number
 from .._version import __version__
 from ..layers import LAYER_CLASSES
-from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_tensors, layer_plan, parse_json, refusal,
-                          refused_as, write_model_file)
+from ..model_file import (FORMAT_VERSION, as_number, build_layer, check_identity_statistics, check_tensors, dequantized,
+                          file_config, file_dtype, layer_plan, parse_json, refusal, refused_as, stored_weights,
+                          write_model_file)
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
@@ -109,6 +111,17 @@ class _Sequences:
     def ragged(self):
         return self.items is not None
 
+    def split(self, at):
+        """(the first ``at`` sequences, the rest): two views of the same data."""
+        first, rest = copy.copy(self), copy.copy(self)
+        for part, rows in ((first, slice(0, at)), (rest, slice(at, None))):
+            if self.items is not None:
+                part.items = self.items[rows]
+            else:
+                part.dense = self.dense[rows]
+            part.lengths = None if self.lengths is None else self.lengths[rows]
+        return first, rest
+
     def batch(self, rows):
         """(x (B, T_b, F), lengths (B,) or None when every row fills T_b)."""
         if self.items is None:
@@ -180,6 +193,36 @@ class _TokenSequences(_Sequences):
         for out, row in zip(ids, rows):
             out[: self.lengths[row]] = self.items[row]
         return ids, (None if lengths.min() == steps else lengths)
+
+
+def _sample_weights(value, count, dtype, name="sample_weight"):
+    """Checked per-sample weights: (count,) finite numbers >= 0, in ``dtype``."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
+    if array.shape != (count,):
+        raise ValueError(f"{name}: expected shape ({count},) (one weight per sample), got shape {array.shape}")
+    array = array.astype(dtype)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: expected finite weights, got NaN or inf")
+    if (array < 0).any():
+        raise ValueError(f"{name}: expected weights >= 0, got {array.min()}")
+    return array
+
+
+def _validation_split_point(fraction, count):
+    """Where ``validation_split`` cuts ``count`` samples: Keras's rule, the last fraction
+    (floor(count * (1 - fraction)) samples train), taken before any shuffling."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"validation_split: expected a number in (0, 1) (or 0 for none), got {fraction!r}")
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_split: expected a number in (0, 1) (or 0 for none), got {fraction!r}")
+    split_at = int(math.floor(count * (1.0 - float(fraction))))
+    if split_at == 0 or split_at == count:
+        raise ValueError(f"validation_split: {count} samples cannot be split into a training and a validation part "
+                         f"at validation_split={fraction!r} (it gives {split_at} training samples); give more samples "
+                         "or another fraction")
+    return split_at
 
 
 class Model:
@@ -297,6 +340,22 @@ class Model:
         self.metadata: dict = {}
 
     # ------------------------------------------------------------------ parameters
+    def quantize(self, mode: str) -> "Model":
+        """An inference-only copy whose recurrent layer runs in ``mode`` (``"bf16"`` or ``"int8"``,
+        :meth:`fastgru.GRU.quantize`); the embedding and the head stay in float32 and this model
+        is left as it is. The copy predicts, scores, steps and generates as this one does, and
+        saves (its file holds the recurrent weights quantized; C and C++ load it in float32);
+        :meth:`fit` refuses."""
+        quantized_layer = self.recurrent.quantize(mode)
+        quantized = copy.copy(self)
+        quantized.__dict__.update({name: value.copy() for name, value in self.__dict__.items()
+                                   if isinstance(value, np.ndarray)})
+        quantized.metadata = copy.deepcopy(self.metadata)
+        quantized._rng = np.random.default_rng(self.seed)
+        quantized.recurrent = quantized_layer
+        quantized.optimizer = copy.deepcopy(self.optimizer)
+        return quantized
+
     def set_output_scaling(self, scale, offset=None) -> None:
         """Predictions in the targets' own units: :meth:`predict` and :meth:`step` return
         ``head(h) * scale + offset`` (see the class's docstring for :meth:`fit`).
@@ -450,15 +509,56 @@ class Model:
             if len(target) != length:
                 raise ValueError(f"y[{i}]: expected a target for each of its {length} steps, got {len(target)}")
 
-    def _gradients(self, x, lengths, target, weight):
+    def _class_weights(self, class_weight):
+        """A (K,) table of the weight of each class from ``fit``'s ``class_weight`` (classes
+        it leaves out weigh 1, as in Keras), or None."""
+        if class_weight is None:
+            return None
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight: expected a dict {{class index: weight}}, got {type(class_weight).__name__}")
+        if not self.loss.classification:
+            raise ValueError(f"class_weight: weighs the classes of a classification loss (cross_entropy), but the "
+                             f"model's loss is {self.loss!r}; weigh samples with sample_weight instead")
+        table = np.ones(self.outputs, self.head_weight.dtype)
+        for key, weight in class_weight.items():
+            if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not 0 <= key < self.outputs:
+                raise ValueError(f"class_weight: expected class indices in 0..{self.outputs - 1} as keys (outputs="
+                                 f"{self.outputs}), got the key {key!r}")
+            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (math.isfinite(weight)
+                                                                                      and weight >= 0):
+                raise ValueError(f"class_weight: expected finite weights >= 0, got {weight!r} for class {key}")
+            table[int(key)] = weight
+        return table
+
+    def _row_weights(self, sample_weights, class_table, rows, steps, target):
+        """The weight of each prediction row of a batch (None: all 1): its sample's weight (on
+        every step of a per-step head), or the weight of its target's class."""
+        if sample_weights is not None:
+            weights = sample_weights[rows]
+            return weights if self.head == "last" else np.repeat(weights, steps)
+        if class_table is not None:
+            return class_table[target]
+        return None
+
+    def _loss(self, pred, target, mask, row_weight):
+        """(loss, dpred, count) of one batch: the sum of the row-weighted losses of the rows
+        ``mask`` keeps (all if None) over their number, ``count``."""
+        count = len(target) if mask is None else float(mask.sum())
+        if row_weight is None:  # a user's Loss may predate the count argument
+            loss, dpred = self.loss(pred, target, mask)
+        else:
+            loss, dpred = self.loss(pred, target, row_weight if mask is None else row_weight * mask, count=count)
+        return loss, dpred, count
+
+    def _gradients(self, x, lengths, target, mask, row_weight=None):
         """Loss of one batch and its gradient for every parameter, by name (a training forward,
-        the head's backward, BPTT). A token model's ``embedding.weight`` gradient holds only
-        the rows its real steps used, :attr:`_embedding_rows` (sorted, distinct, without the
-        padding id)."""
+        the head's backward, BPTT); ``mask`` and ``row_weight`` as for :meth:`_loss`. A token
+        model's ``embedding.weight`` gradient holds only the rows its real steps used,
+        :attr:`_embedding_rows` (sorted, distinct, without the padding id)."""
         layer = self.recurrent
         layer.zero_grad()
         pred, features, y, h_n = self._run(x, lengths, train=True)
-        loss, dpred = self.loss(pred, target, weight)
+        loss, dpred, _ = self._loss(pred, target, mask, row_weight)
         dpred = dpred.astype(self.head_weight.dtype, copy=False)
         grads = {f"recurrent.{k}": v for k, v in layer.grads.items()}
         grads["head.weight"] = dpred.T @ features
@@ -496,9 +596,10 @@ class Model:
         grad = np.add.reduceat(dx[order], starts, axis=0) if len(rows) else np.zeros((0, dx.shape[1]), dx.dtype)
         return rows, grad.astype(self.head_weight.dtype, copy=False)
 
-    def _train_batch(self, x, lengths, target, weight, data_parallel=None):
+    def _train_batch(self, x, lengths, target, mask, row_weight=None, data_parallel=None):
         """One optimiser step; returns the batch's loss, its counted rows and, for
-        classification, its correct predictions (counted before the step). A non-finite loss or
+        classification, its correct predictions (counted before the step: unweighted, as
+        Keras's ``metrics``). A non-finite loss or
         gradient stops before any update. With ``data_parallel`` (a
         :class:`fastgru.training.distributed.DataParallel`), all three and the gradients are
         the global batch's (x is None on a rank that has run out of samples)."""
@@ -511,12 +612,12 @@ class Model:
                 self._embedding_rows = np.zeros(0, np.int64)
                 grads["embedding.weight"] = np.zeros((0, self.embedding_weight.shape[1]), self.head_weight.dtype)
         else:
-            loss, grads, pred = self._gradients(x, lengths, target, weight)
-            count = len(target) if weight is None else float(weight.sum())
+            loss, grads, pred = self._gradients(x, lengths, target, mask, row_weight)
+            count = len(target) if mask is None else float(mask.sum())
             hits = 0.0
             if self.loss.classification:
                 correct = pred.argmax(axis=1) == target
-                hits = float(correct.sum() if weight is None else (correct * weight).sum())
+                hits = float(correct.sum() if mask is None else (correct * mask).sum())
         if data_parallel is not None:
             loss, count, hits = data_parallel.average(grads, loss, count, hits)
         norm = optimizers_module.global_norm(grads)
@@ -541,7 +642,8 @@ class Model:
 
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
             callbacks: Optional[Sequence] = None, verbose="auto", lengths=None,
-            communicator=None, sample_weight=None) -> callbacks_module.History:
+            communicator=None, validation_split: float = 0.0, class_weight: Optional[dict] = None,
+            sample_weight=None) -> callbacks_module.History:
         """Trains the model.
 
         Args:
@@ -557,8 +659,22 @@ class Model:
             epochs, batch_size: passes over the data, and sequences per optimiser step.
             validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, scored after
                 each epoch (``val_loss``, ``val_accuracy``).
+            validation_split: 0 or None (none), or a fraction in (0, 1) of the samples held out for
+                validation instead of ``validation_data`` (not both): as in Keras, the last
+                ones, before any shuffling (the first ``floor(N * (1 - validation_split))``
+                train), with their lengths and sample weights.
+            class_weight: for cross-entropy, ``{class index: weight >= 0}``: each sample's (each
+                step's, for head ``"sequence"``) loss is multiplied by the weight of its target
+                class (classes left out weigh 1), as in Keras. Not with ``sample_weight``.
+            sample_weight: (N,) weights >= 0, one per sample (on each of its steps for head
+                ``"sequence"``), multiplying its loss. As in Keras, a batch's loss is
+                ``sum(weight * loss) / rows``, rows being its samples (its real steps), not
+                the sum of the weights; ``accuracy`` stays unweighted (Keras's ``metrics``).
+                Class and sample weights apply to training, and sample weights to the part
+                ``validation_split`` holds out; ``validation_data`` is scored unweighted.
             shuffle: a new order of the samples at each epoch (from the model's seed).
-            callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau` (or None).
+            callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau`,
+                :class:`ModelCheckpoint`, :class:`CSVLogger` (or None).
             verbose: 0 quiet, 1 a progress bar, 2 one line per epoch; ``"auto"``: the bar on a
                 terminal, quiet otherwise.
             lengths: (N,) real steps of each row of a dense X (optional).
@@ -571,16 +687,15 @@ class Model:
                 are global, identical on every rank; only rank 0 shows progress. Ranks with
                 fewer batches take part in an epoch's last steps with none. ``shuffle`` orders
                 each rank's own samples (from its model's seed).
-            sample_weight: (N,) weights >= 0 of the sequences (not all zero), or None for equal
-                weights: each batch's loss is the weighted mean of its rows' losses (with head
-                ``"sequence"``, every real step of a sequence carries its weight), and so are the
-                logged ``loss`` and ``accuracy``. Scaled to mean 1 first, so only their ratios
-                count. Validation scores stay unweighted.
         Returns:
             the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...;
             ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
             its optimiser step, as in Keras).
         """
+        precision = getattr(self.recurrent, "precision", "full")
+        if precision != "full":
+            raise ValueError(f"fit: this model's recurrent layer runs in {precision}, for inference only; fit the "
+                             "float32 model it was quantized from, then quantize it again")
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
@@ -592,11 +707,25 @@ class Model:
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
-        sample_weight = self._sample_weight(sample_weight, len(sequences))
-        if sample_weight is not None and communicator is not None:
-            raise ValueError("sample_weight: not supported with a communicator (each rank would scale its own "
-                             "weights); weigh the samples by repetition across ranks instead")
-        if validation_data is not None:
+        class_table = self._class_weights(class_weight)
+        sample_weights = None
+        if sample_weight is not None:
+            if class_table is not None:
+                raise ValueError("class_weight, sample_weight: expected one of them, got both (as Keras; multiply the "
+                                 "class weights into sample_weight to combine them)")
+            sample_weights = _sample_weights(sample_weight, len(sequences), self.head_weight.dtype)
+        validation = None
+        if validation_split is not None and validation_split != 0:
+            if validation_data is not None:
+                raise ValueError("validation_split, validation_data: expected one of them, got both")
+            split_at = _validation_split_point(validation_split, len(sequences))
+            sequences, validation_sequences = sequences.split(split_at)
+            targets, validation_targets = targets[:split_at], targets[split_at:]
+            validation_weights = None
+            if sample_weights is not None:
+                sample_weights, validation_weights = sample_weights[:split_at], sample_weights[split_at:]
+            validation = (validation_sequences, validation_targets, validation_weights)
+        elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected (X_val, y_val) or (X_val, y_val, lengths_val)")
             # checked now, not after the first epoch
@@ -604,7 +733,7 @@ class Model:
                                                    else None, "validation_data[0]")
             validation_targets = self._targets(validation_data[1], len(validation_sequences))
             self._check_sequence_targets(validation_sequences, validation_targets)
-            validation = (validation_sequences, validation_targets)
+            validation = (validation_sequences, validation_targets, None)
         callbacks = [] if callbacks is None else list(callbacks)
         history = callbacks_module.History()
         all_callbacks = [history, *callbacks]
@@ -619,7 +748,9 @@ class Model:
 
             data_parallel = DataParallel(communicator, self)
             batches = data_parallel.start({"epochs": epochs, "batch_size": batch_size,
-                                           "validation_data": validation_data is not None}, local_batches)
+                                           "validation_data": validation is not None,
+                                           "class_weight": None if class_table is None else class_table.tolist(),
+                                           "sample_weight": sample_weights is not None}, local_batches)
             if not data_parallel.is_root:
                 verbose = 0
         progress = callbacks_module.ProgressBar(epochs, batches, verbose)
@@ -633,15 +764,15 @@ class Model:
             order = self._rng.permutation(count) if shuffle else np.arange(count)
             total, correct, weight_sum = 0.0, 0.0, 0.0
             for b in range(batches):
-                x = batch_lengths = target = weight = None
+                x = batch_lengths = target = mask = row_weight = None
                 if b < local_batches:
                     rows = order[b * batch_size : (b + 1) * batch_size]
                     x, batch_lengths = sequences.batch(rows)
-                    target, weight = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
-                    if sample_weight is not None:
-                        weight = self._weigh_rows(weight, sample_weight[rows], x.shape[1])
+                    target, mask = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
+                    row_weight = self._row_weights(sample_weights, class_table, rows, x.shape[1], target)
                 try:
-                    loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, weight, data_parallel)
+                    loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, mask, row_weight,
+                                                                 data_parallel)
                 except FloatingPointError as error:
                     raise FloatingPointError(f"{error} at epoch {epoch + 1}, batch {b + 1}") from None
                 total += loss * rows_counted
@@ -652,8 +783,10 @@ class Model:
             logs = {"loss": total / weight_sum}
             if self.loss.classification:
                 logs["accuracy"] = correct / weight_sum
-            if validation_data is not None:
-                scores = self._score(*validation, batch_size, data_parallel)
+            if validation is not None:
+                validation_sequences, validation_targets, validation_weights = validation
+                scores = self._score(validation_sequences, validation_targets, batch_size, data_parallel,
+                                     validation_weights)
                 logs.update({f"val_{k}": v for k, v in scores.items()})
             logs["learning_rate"] = self.optimizer.learning_rate
             progress.end_epoch(logs)
@@ -664,28 +797,6 @@ class Model:
         for callback in all_callbacks:
             callback.on_train_end(self)
         return history
-
-    def _sample_weight(self, sample_weight, count):
-        """Checked sample weights (count,), scaled to mean 1, in the head's dtype; or None."""
-        if sample_weight is None:
-            return None
-        weights = np.asarray(sample_weight)
-        if weights.dtype.kind not in "biuf" or weights.shape != (count,):
-            raise ValueError(f"sample_weight: expected {count} real numbers (one per sequence), got "
-                             f"dtype {weights.dtype} shape {weights.shape}")
-        weights = weights.astype(np.float64)
-        if not np.isfinite(weights).all() or weights.min() < 0 or weights.sum() <= 0:
-            raise ValueError("sample_weight: expected finite values >= 0, not all zero, got values in "
-                             f"{weights.min()}..{weights.max()}")
-        return (weights / weights.mean()).astype(self.head_weight.dtype)
-
-    def _weigh_rows(self, weight, row_weights, steps):
-        """A batch's prediction-row weights times its sequences' sample weights (each real step
-        of a sequence carries its weight with head "sequence")."""
-        if self.head == "last":
-            return row_weights
-        per_step = np.repeat(row_weights, steps)
-        return per_step if weight is None else weight * per_step
 
     def _sequences(self, X, lengths, name="X"):
         if self.vocab_size is not None:
@@ -866,17 +977,17 @@ class Model:
         result = np.stack(generated, axis=1)
         return result[0] if one else result
 
-    def _score(self, sequences, targets, batch_size, data_parallel=None):
+    def _score(self, sequences, targets, batch_size, data_parallel=None, sample_weights=None):
         total, count, correct = 0.0, 0.0, 0.0
         for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
-            target, weight = self._batch_targets(targets, rows, steps, lengths)
-            loss, _ = self.loss(pred, target, weight)
-            rows_counted = len(target) if weight is None else float(weight.sum())
+            target, mask = self._batch_targets(targets, rows, steps, lengths)
+            row_weight = self._row_weights(sample_weights, None, rows, steps, target)
+            loss, _, rows_counted = self._loss(pred, target, mask, row_weight)
             total += loss * rows_counted
             count += rows_counted
             if self.loss.classification:
                 hits = pred.argmax(axis=1) == target
-                correct += float(hits.sum() if weight is None else (hits * weight).sum())
+                correct += float(hits.sum() if mask is None else (hits * mask).sum())
         if data_parallel is not None:
             total, count, correct = data_parallel.sum(total, count, correct)
         scores = {"loss": total / count}
@@ -884,14 +995,16 @@ class Model:
             scores["accuracy"] = correct / count
         return scores
 
-    def evaluate(self, X, y, batch_size: int = 256, lengths=None) -> Dict[str, float]:
+    def evaluate(self, X, y, batch_size: int = 256, lengths=None, sample_weight=None) -> Dict[str, float]:
         """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy);
-        X, y and lengths as for :meth:`fit` (with output scaling, y in the units :meth:`predict`
-        returns, the loss in the head's scaled units)."""
+        X, y, lengths and ``sample_weight`` (N,) as for :meth:`fit` (with output scaling, y in
+        the units :meth:`predict` returns, the loss in the head's scaled units)."""
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
-        return self._score(sequences, targets, batch_size)
+        weights = None if sample_weight is None else _sample_weights(sample_weight, len(sequences),
+                                                                     self.head_weight.dtype)
+        return self._score(sequences, targets, batch_size, sample_weights=weights)
 
     # ------------------------------------------------------------------ files
     def config(self) -> dict:
@@ -928,12 +1041,15 @@ class Model:
             return ValueError(f"metadata: {reason}")
 
         _user_metadata(text, refuse)  # what load would refuse is not written
-        write_model_file(path, self.get_weights(), {
+        # The recurrent layer's tensors as a file of its precision holds them (bf16, int8: quantized).
+        weights = {name: array for name, array in self.get_weights().items() if not name.startswith("recurrent.")}
+        weights.update({f"recurrent.{name}": array for name, array in stored_weights(self.recurrent).items()})
+        write_model_file(path, weights, {
             "user_metadata": text,
             "format": "fastgru", "format_version": str(FORMAT_VERSION), "class": "Model",
             "config": json.dumps(self.config()),
             "recurrent_class": type(self.recurrent).__name__,
-            "recurrent_config": json.dumps(self.recurrent.config()),
+            "recurrent_config": json.dumps(file_config(self.recurrent)),
             "fastgru_version": __version__,
         })
 
@@ -967,33 +1083,38 @@ class Model:
                          f"'delta': a number > 0}}, got {loss!r:.100}")
         if clip is not None and not (as_number(clip) or 0) > 0:
             raise refuse(f"config clip_grad_norm: expected a number > 0 or null, got {clip!r:.50}")
-        expected = {f"recurrent.{name}": shape for name, shape in recurrent_shapes.items()}
+        expected = {f"recurrent.{name}": stored for name, stored in recurrent_shapes.items()}
         directions = 2 if recurrent_config["bidirectional"] else 1
         merged = head == "sequence" and recurrent_config.get("merge_mode", "concat") in ("sum", "mul", "ave")
         features = (1 if merged else directions) * recurrent_config["hidden_size"]
-        expected.update({"head.weight": (outputs, features), "head.bias": (outputs,)})
+        dtype = file_dtype(recurrent_config["dtype"])  # of the head, embedding and scaling
+        expected.update({"head.weight": ((outputs, features), dtype), "head.bias": ((outputs,), dtype)})
         if vocab_size is not None:
-            expected["embedding.weight"] = (vocab_size, recurrent_config["input_size"])
+            expected["embedding.weight"] = ((vocab_size, recurrent_config["input_size"]), dtype)
         if scaled:
-            expected.update({"output.scale": (outputs,), "output.offset": (outputs,)})
-        check_tensors(tensors, expected, recurrent_config["dtype"], refuse)
+            expected.update({"output.scale": ((outputs,), dtype), "output.offset": ((outputs,), dtype)})
+        check_tensors(tensors, expected, refuse)
+        check_identity_statistics(tensors, recurrent_config, refuse)
         user_metadata = _user_metadata(metadata.get("user_metadata", "{}"), refuse)
+        weights = dequantized(tensors, refuse)
         with refused_as(refuse):
             model = cls(build_layer(layer_class, recurrent_config), outputs=outputs, head=head,
                         loss=losses_module.Huber(as_number(loss["delta"])) if huber else loss["name"],
                         clip_grad_norm=None if clip is None else as_number(clip), vocab_size=vocab_size,
                         padding_id=padding_id)
-            model.set_weights(tensors)
+            model.set_weights(weights)
+            if recurrent_config["precision"] != "full":
+                model = model.quantize(recurrent_config["precision"])
         model.metadata = user_metadata
         return model
 
-    def to_onnx(self, path, lengths: bool = False) -> None:
+    def to_onnx(self, path, lengths: bool = False, layout: int = 0) -> None:
         """Writes the model as standard ONNX (opset 14; needs the ``onnx`` package), to run in
         ONNX Runtime or any ONNX backend: the recurrent layer's GRU nodes
         (:meth:`fastgru.GRU.to_onnx`), the head as MatMul and Add, the output scaling as Mul and
         Add, and a token model's embedding as a Gather. Only a Model of a :class:`fastgru.GRU`
-        (gates ``"full"``, no recurrent_dropout or zoneout) exports: ONNX has no operator for
-        the MGU, LiGRU or LiBRU.
+        (gates ``"full"``, no recurrent_dropout or zoneout, float precision) exports: ONNX's
+        recurrent operators have no other cell.
 
         Inputs: ``x`` (N, T, F) in the layer's dtype, or for a token model ``ids`` (N, T) int64
         (ids out of range are the backend's error); with ``lengths``, ``lengths`` (N,) int64,
@@ -1002,12 +1123,17 @@ class Model:
         ``"sequence"``, zero past each row's length); for a cross-entropy model (logits) a
         second output, ``probabilities``, what :meth:`predict_proba` gives. (ONNX Runtime's GRU
         computes in float32 only: it refuses the model of a float64 layer.)
+
+        ``layout``: the GRU nodes' ``layout`` attribute, as for :meth:`fastgru.GRU.to_onnx`: 0,
+        time-major (ONNX Runtime's CPU GRU runs only these); 1, batch-major, as the model's
+        inputs are (no Transpose around the nodes). Inputs and outputs are the same either way.
         """
         from onnx import TensorProto, checker, helper, numpy_helper, save
 
-        from ..layers.gru import _ONNX_OPSET, GRU, _require_gru
+        from ..layers.gru import _ONNX_OPSET, GRU, _onnx_layout, _require_gru
 
         lengths = boolean(lengths, "lengths")
+        layout = _onnx_layout(layout)
         layer = self.recurrent
         if not isinstance(layer, GRU):
             raise ValueError(f"to_onnx: ONNX has a GRU operator but none for the {type(layer).__name__}; only a Model "
@@ -1038,8 +1164,9 @@ class Model:
         if lengths:
             inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["N"]))
             sequence_lens = node("Cast", ["lengths"], "sequence_lens", to=TensorProto.INT32)
-        time_major = node("Transpose", [x], "x_time_major", perm=[1, 0, 2])
-        y, final_states = layer._onnx_layers(time_major, sequence_lens, "", nodes, constant)
+        if not layout:
+            x = node("Transpose", [x], "x_time_major", perm=[1, 0, 2])
+        y, final_states = layer._onnx_layers(x, sequence_lens, "", nodes, constant, layout)
         if self.head == "last":
             # the last layer's final states (D, N, H) -> (N, D*H), directions side by side
             states = node("Transpose", [final_states[-1]], "final_n_d_h", perm=[1, 0, 2])
@@ -1054,7 +1181,8 @@ class Model:
                 y = node("Mul" if merge == "mul" else "Add", halves, "y_merged")
                 if merge == "ave":
                     y = node("Mul", [y, constant("one_half", np.array(0.5, layer.dtype))], "y_mean")
-            features = node("Transpose", [y], "features", perm=[1, 0, 2])
+            features = node("Identity" if layout else "Transpose", [y], "features",
+                            **({} if layout else {"perm": [1, 0, 2]}))
             shape = ["N", "T", self.outputs]
         product = node("MatMul", [features, constant("head.weight_t", np.ascontiguousarray(self.head_weight.T))], "product")
         head = node("Add", [product, constant("head.bias", self.head_bias)], "head")

@@ -35,4 +35,11 @@ using BatchNormBackwardFn = void (*)(Index rows, Index hidden, Index unit_begin,
                                      const Real* dh_carry, Real negative_slope, Real* da,
                                      Real* dh_prev);
 
+// A bf16 or int8 step's update after its product (cells/quantized_gate_vectors.h gives the
+// layout of gh = [g_z, g_c] per panel of 3W units): as BatchNormStepFn, for unit panels.
+using QuantizedBatchNormGatesFn = void (*)(Index rows, Index hidden, Index panel_begin,
+                                           Index panel_end, const float* gh, Index ld_gh,
+                                           const float* a, Index ld_a, float negative_slope,
+                                           const float* h_prev, float* h_next, Index ld_h_next);
+
 }  // namespace fastgru::cells

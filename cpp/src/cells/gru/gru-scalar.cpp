@@ -1,4 +1,5 @@
 // The portable GRU step kernels: any CPU, and every float64 computation.
+#include "cells/gru/gru_quantized_gates.h"
 #include "cells/gru/gru_step.h"
 #include "kernels/simd/vec_scalar.h"
 
@@ -11,6 +12,11 @@ const GruKernelForms<float>& f32_gru_kernels__scalar() {
 
 const GruKernelForms<double>& f64_gru_kernels__scalar() {
   static const GruKernelForms<double> table = kernels::make_gru_kernels<kernels::VecScalar<double>>();
+  return table;
+}
+
+const GruQuantizedGateForms& gru_quantized_gates__scalar() {
+  static const GruQuantizedGateForms table = kernels::make_gru_quantized_gates<kernels::VecScalar<float>>();
   return table;
 }
 

@@ -6,8 +6,10 @@
 #include "cells/gru/gru_cell.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "api/checks.h"
+#include "cells/gru/quantized_gru_cell.h"
 #include "cells/isa_tables.h"
 #include "cells/packing.h"
 
@@ -57,7 +59,12 @@ template <typename Real>
 std::unique_ptr<const CellLayer<Real>> make_gru_layer(const kernels::KernelTable<Real>& kernels,
                                                       Index input, const NetworkConfig& config,
                                                       const WeightsView<Real>& weights,
-                                                      const std::string&) {
+                                                      const std::string& name) {
+  if constexpr (std::is_same_v<Real, float>) {
+    if (config.precision != Precision::full)
+      return std::make_unique<QuantizedGruLayer>(kernels, input, config.hidden, config.mode,
+                                                 config.gates, config.precision, weights, name);
+  }
   return std::make_unique<GruCellLayer<Real>>(kernels, input, config.hidden, config.mode,
                                               config.gates, weights);
 }

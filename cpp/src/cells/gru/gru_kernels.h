@@ -90,10 +90,44 @@ struct GruKernelForms {
   GruKernels<Real> bias_gates;    // r, z see their biases alone: type 3
 };
 
+// The gate arithmetic of a bf16 or int8 GRU after its products (gru_quantized_gates.h gives
+// the layout of gh, the recurrent products with the recurrent biases): reset-after's update for
+// unit panels of 3W units; reset-before's r, z (into the record, with r ⊙ h at 3H) and then n
+// and the update. step_bias (3H: b_hr, b_hz, b_hn, zeros where the form has none) gives the
+// constant gates of type 3.
+using QuantizedAfterGatesFn = void (*)(Index rows, Index hidden, Index panel_begin,
+                                       Index panel_end, const float* gh, Index ld_gh,
+                                       const float* gi, Index ld_gi, const float* step_bias,
+                                       const float* h_prev, float* h_next, Index ld_h_next);
+using QuantizedBeforeRzFn = void (*)(Index rows, Index hidden, Index panel_begin,
+                                     Index panel_end, const float* gh, Index ld_gh,
+                                     const float* gi, Index ld_gi, const float* step_bias,
+                                     const float* h_prev, float* record);
+using QuantizedBeforeNFn = void (*)(Index rows, Index hidden, Index panel_begin, Index panel_end,
+                                    const float* gh, Index ld_gh, const float* gi, Index ld_gi,
+                                    const float* h_prev, const float* record, float* h_next,
+                                    Index ld_h_next);
+
+struct GruQuantizedGates {
+  QuantizedAfterGatesFn reset_after;
+  QuantizedBeforeRzFn reset_before_rz;
+  QuantizedBeforeNFn reset_before_n;
+};
+
+// One per form of the gates, as GruKernelForms.
+struct GruQuantizedGateForms {
+  GruQuantizedGates full;
+  GruQuantizedGates hidden_gates;
+  GruQuantizedGates bias_gates;
+};
+
 // One table per ISA, each defined in that ISA's source file (f32-gru-<isa>.cpp, gru-scalar.cpp).
 const GruKernelForms<float>& f32_gru_kernels__scalar();
 const GruKernelForms<double>& f64_gru_kernels__scalar();
 const GruKernelForms<float>& f32_gru_kernels__avx2();
 const GruKernelForms<float>& f32_gru_kernels__avx512();
+const GruQuantizedGateForms& gru_quantized_gates__scalar();
+const GruQuantizedGateForms& gru_quantized_gates__avx2();
+const GruQuantizedGateForms& gru_quantized_gates__avx512();
 
 }  // namespace fastgru::cells

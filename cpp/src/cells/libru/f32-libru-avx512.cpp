@@ -4,6 +4,7 @@
 // undefined register that -Wuninitialized reports once they are inlined deeply enough, as in
 // a step kernel's tanh (GCC bug 105593): a false positive, silenced for this file alone.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#include "cells/libru/libru_quantized_gates.h"
 #include "cells/libru/libru_step.h"
 #include "kernels/simd/vec_avx512.h"
 
@@ -11,6 +12,11 @@ namespace fastgru::cells {
 
 const LibruKernels<float>& f32_libru_kernels__avx512() {
   static const LibruKernels<float> table = kernels::make_libru_kernels<kernels::VecAvx512F32>();
+  return table;
+}
+
+const LibruQuantizedGates& libru_quantized_gates__avx512() {
+  static const LibruQuantizedGates table = kernels::make_libru_quantized_gates<kernels::VecAvx512F32>();
   return table;
 }
 

@@ -2,7 +2,10 @@
 // bias), its state log-probabilities and its update computed in log space by its own kernels.
 #include "cells/libru/libru_cell.h"
 
+#include <type_traits>
+
 #include "cells/batch_norm/batch_norm_layer.h"
+#include "cells/batch_norm/quantized_batch_norm_layer.h"
 #include "cells/isa_tables.h"
 #include "cells/libru/libru_kernels.h"
 
@@ -27,6 +30,16 @@ std::unique_ptr<const CellLayer<Real>> make_libru_layer(const kernels::KernelTab
                                                         const WeightsView<Real>& w,
                                                         const std::string& name) {
   check_batch_norm_weights(w, config.hidden, name);
+  if constexpr (std::is_same_v<Real, float>) {
+    if (config.precision != Precision::full) {
+      const LibruQuantizedGates& gates =
+          table_for_isa(kernels.level, &libru_quantized_gates__scalar,
+                        FASTGRU_X86_TABLE(libru_quantized_gates__avx2),
+                        FASTGRU_X86_TABLE(libru_quantized_gates__avx512));
+      return std::make_unique<QuantizedBatchNormLayer>(kernels, input, config, w, gates.step,
+                                                       name);
+    }
+  }
   const LibruKernels<Real>& cell_kernels = libru_kernels(kernels);
   return std::make_unique<BatchNormCellLayer<Real>>(kernels, input, config, w, cell_kernels.step,
                                                     cell_kernels.backward);

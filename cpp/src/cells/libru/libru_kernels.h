@@ -21,11 +21,19 @@ struct LibruKernels {
   BatchNormBackwardFn<Real> backward;
 };
 
+// The update of a bf16 or int8 LiBRU after its product.
+struct LibruQuantizedGates {
+  QuantizedBatchNormGatesFn step;
+};
+
 // One table per ISA, each defined in that ISA's source file (f32-libru-<isa>.cpp,
 // libru-scalar.cpp).
 const LibruKernels<float>& f32_libru_kernels__scalar();
 const LibruKernels<double>& f64_libru_kernels__scalar();
 const LibruKernels<float>& f32_libru_kernels__avx2();
 const LibruKernels<float>& f32_libru_kernels__avx512();
+const LibruQuantizedGates& libru_quantized_gates__scalar();
+const LibruQuantizedGates& libru_quantized_gates__avx2();
+const LibruQuantizedGates& libru_quantized_gates__avx512();
 
 }  // namespace fastgru::cells

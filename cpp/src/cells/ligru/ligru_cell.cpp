@@ -2,9 +2,11 @@
 #include "cells/ligru/ligru_cell.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "api/checks.h"
 #include "cells/batch_norm/batch_norm_layer.h"
+#include "cells/batch_norm/quantized_batch_norm_layer.h"
 #include "cells/isa_tables.h"
 #include "cells/ligru/ligru_kernels.h"
 
@@ -43,8 +45,18 @@ std::unique_ptr<const CellLayer<Real>> make_ligru_layer(const kernels::KernelTab
                                                         const WeightsView<Real>& w,
                                                         const std::string& name) {
   check_batch_norm_weights(w, config.hidden, name);
-  const LigruKernels<Real>& cell_kernels = ligru_kernels(kernels);
   const int activation = static_cast<int>(config.activation);
+  if constexpr (std::is_same_v<Real, float>) {
+    if (config.precision != Precision::full) {
+      const LigruQuantizedGates& gates =
+          table_for_isa(kernels.level, &ligru_quantized_gates__scalar,
+                        FASTGRU_X86_TABLE(ligru_quantized_gates__avx2),
+                        FASTGRU_X86_TABLE(ligru_quantized_gates__avx512));
+      return std::make_unique<QuantizedBatchNormLayer>(kernels, input, config, w,
+                                                       gates.step[activation], name);
+    }
+  }
+  const LigruKernels<Real>& cell_kernels = ligru_kernels(kernels);
   return std::make_unique<BatchNormCellLayer<Real>>(kernels, input, config, w,
                                                     cell_kernels.step[activation],
                                                     cell_kernels.backward[activation]);

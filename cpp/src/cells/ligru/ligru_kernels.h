@@ -22,11 +22,19 @@ struct LigruKernels {
   BatchNormBackwardFn<Real> backward[kLigruActivations];
 };
 
+// The update of a bf16 or int8 LiGRU after its product, per activation.
+struct LigruQuantizedGates {
+  QuantizedBatchNormGatesFn step[kLigruActivations];
+};
+
 // One table per ISA, each defined in that ISA's source file (f32-ligru-<isa>.cpp,
 // ligru-scalar.cpp).
 const LigruKernels<float>& f32_ligru_kernels__scalar();
 const LigruKernels<double>& f64_ligru_kernels__scalar();
 const LigruKernels<float>& f32_ligru_kernels__avx2();
 const LigruKernels<float>& f32_ligru_kernels__avx512();
+const LigruQuantizedGates& ligru_quantized_gates__scalar();
+const LigruQuantizedGates& ligru_quantized_gates__avx2();
+const LigruQuantizedGates& ligru_quantized_gates__avx512();
 
 }  // namespace fastgru::cells

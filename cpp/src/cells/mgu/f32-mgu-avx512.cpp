@@ -4,6 +4,7 @@
 // undefined register that -Wuninitialized reports once they are inlined deeply enough, as in
 // a step kernel's tanh (GCC bug 105593): a false positive, silenced for this file alone.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#include "cells/mgu/mgu_quantized_gates.h"
 #include "cells/mgu/mgu_step.h"
 #include "kernels/simd/vec_avx512.h"
 
@@ -11,6 +12,11 @@ namespace fastgru::cells {
 
 const MguKernels<float>& f32_mgu_kernels__avx512() {
   static const MguKernels<float> table = kernels::make_mgu_kernels<kernels::VecAvx512F32>();
+  return table;
+}
+
+const MguQuantizedGates& mgu_quantized_gates__avx512() {
+  static const MguQuantizedGates table = kernels::make_mgu_quantized_gates<kernels::VecAvx512F32>();
   return table;
 }
 

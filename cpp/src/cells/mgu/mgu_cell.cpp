@@ -4,8 +4,10 @@
 #include "cells/mgu/mgu_cell.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "cells/isa_tables.h"
+#include "cells/mgu/quantized_mgu_cell.h"
 #include "cells/packing.h"
 
 namespace fastgru::cells {
@@ -25,7 +27,12 @@ template <typename Real>
 std::unique_ptr<const CellLayer<Real>> make_mgu_layer(const kernels::KernelTable<Real>& kernels,
                                                       Index input, const NetworkConfig& config,
                                                       const WeightsView<Real>& weights,
-                                                      const std::string&) {
+                                                      const std::string& name) {
+  if constexpr (std::is_same_v<Real, float>) {
+    if (config.precision != Precision::full)
+      return std::make_unique<QuantizedMguLayer>(kernels, input, config.hidden, config.precision,
+                                                 weights, name);
+  }
   return std::make_unique<MguCellLayer<Real>>(kernels, input, config.hidden, weights);
 }
 

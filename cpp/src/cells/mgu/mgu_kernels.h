@@ -51,10 +51,29 @@ struct MguKernels {
   BackwardMguGateFn<Real> backward_gate;
 };
 
+// The gate arithmetic of a bf16 or int8 MGU after its products (cells/quantized_gate_vectors.h
+// gives the layout of gh, the products with their biases): f from gi and gh into the record
+// with f ⊙ h at 3H; then n from the candidate's product of f ⊙ h, and the update.
+using QuantizedMguGateFn = void (*)(Index rows, Index hidden, Index panel_begin, Index panel_end,
+                                    const float* gh, Index ld_gh, const float* gi, Index ld_gi,
+                                    const float* h_prev, float* record);
+using QuantizedMguCandidateFn = void (*)(Index rows, Index hidden, Index panel_begin,
+                                         Index panel_end, const float* gh, Index ld_gh,
+                                         const float* gi, Index ld_gi, const float* h_prev,
+                                         const float* record, float* h_next, Index ld_h_next);
+
+struct MguQuantizedGates {
+  QuantizedMguGateFn gate;
+  QuantizedMguCandidateFn candidate;
+};
+
 // One table per ISA, each defined in that ISA's source file (f32-mgu-<isa>.cpp, mgu-scalar.cpp).
 const MguKernels<float>& f32_mgu_kernels__scalar();
 const MguKernels<double>& f64_mgu_kernels__scalar();
 const MguKernels<float>& f32_mgu_kernels__avx2();
 const MguKernels<float>& f32_mgu_kernels__avx512();
+const MguQuantizedGates& mgu_quantized_gates__scalar();
+const MguQuantizedGates& mgu_quantized_gates__avx2();
+const MguQuantizedGates& mgu_quantized_gates__avx512();
 
 }  // namespace fastgru::cells

@@ -22,9 +22,15 @@ constexpr Index kMaxInt8Depth = 2147483647 / (kInt8Limit * kInt8Limit);
 // input row are padded with zeros to an even depth.
 constexpr Index kQuantizedDepthGroup = 2;
 
-inline Index padded_depth(Index depth) {
-  return (depth + kQuantizedDepthGroup - 1) / kQuantizedDepthGroup * kQuantizedDepthGroup;
+inline Index padded_depth(Index depth, Index group = kQuantizedDepthGroup) {
+  return (depth + group - 1) / group * group;
 }
+
+// Where the ISA multiplies int8 quads (vpdpbusd), int8 panels group the depth in fours and an
+// input row is stored unsigned, q + 128 (zero in its padding): the product's sum is then
+// Σ q_x q_w + 128 Σ q_w, and the panel's column sums of q_w take the second term back out.
+constexpr Index kInt8QuadGroup = 4;
+constexpr int kUnsignedOffset = 128;
 
 // Returned by the int8 row quantizers when every row was finite.
 constexpr Index kAllRowsFinite = -1;

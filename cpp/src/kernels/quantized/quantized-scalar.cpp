@@ -14,6 +14,8 @@ const QuantizedKernels& quantized_kernels__scalar() {
 const QuantizedKernels& quantized_kernels_for(Isa level) {
 #if FASTGRU_HAVE_X86_KERNELS
   static const dispatch::CpuFeatures features = dispatch::detect_cpu_features();
+  if (level == Isa::avx512 && features.avx512bf16 && features.avx512vnni)
+    return quantized_kernels__avx512vnni();
   if (level == Isa::avx512 && features.avx512bf16) return quantized_kernels__avx512bf16();
   if (level == Isa::avx512 && features.avx512bw) return quantized_kernels__avx512bw();
   if (level == Isa::avx2 || level == Isa::avx512) return quantized_kernels__avx2();

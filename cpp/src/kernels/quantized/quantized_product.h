@@ -1,8 +1,8 @@
 // The reduced-precision products (EQUATIONS.md §9), written once over a quantized traits class
 // Q: a float32 SIMD traits class S (vec_*.h) extended with the loads and integer operations of
-// the quantized panels (vec_*_quantized.h). A fused step kernel instantiated with Q keeps its
-// float gate arithmetic and calls panel_product_bf16 or panel_product_int8 where the float
-// kernel calls panel_product: the shapes (MR rows × NV vectors of accumulators) are the same.
+// the quantized panels (vec_*_quantized.h). multiply_panels_* run them over panels of 3W columns
+// (the quantized cells' recurrent products and driver/quantized_matmul.cpp's whole matrices); the
+// cells' float gate arithmetic is a pass of its own after them (cells/quantized_cell_layer.h).
 //
 // Quantized panels (quantized_panels.h) are natural panels grouped along the depth: a panel of
 // PW = RowVectors·W columns stores depth pairs (k, k+1) next to each other per column, element
@@ -89,36 +89,40 @@ inline void bf16_pass(Index pairs, const float* a, Index lda, const Bf16* panel,
 }
 
 // Where the ISA multiplies bf16 pairs (vdpbf16ps; 32 registers, so no passes): each panel row's
-// lanes are (k, k+1) pairs as they are, and each input row's pair is one broadcast. Few
-// accumulators: the odd pairs sum into a second chain.
+// lanes are (k, k+1) pairs as they are, and each input row holds its pairs packed
+// (round_rows_to_bf16), so a pair is one broadcast load. Few accumulators cannot cover the
+// product's latency (one row: 3): then consecutive pairs sum into 4 chains, added at the end.
 template <class Q, int MR, int NV, int RowVectors>
 inline void bf16_dot_product(Index pairs, const float* a, Index lda, const Bf16* panel,
                              typename Q::V (&acc)[MR][NV]) {
+  const auto* packed = reinterpret_cast<const std::uint32_t*>(a);
   using V = typename Q::V;
   constexpr int W = Q::kWidth, RowElements = 2 * RowVectors * W;
-  constexpr bool kTwoChains = MR * RowVectors < 6;
-  V odd_chain[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) odd_chain[i][v] = Q::zero();
-  for (Index p = 0; p < pairs; ++p) {
+  constexpr int kChains = MR * RowVectors < 6 ? 4 : 1;
+  V chain[kChains][MR][NV];
+  for (int c = 0; c < kChains; ++c)
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) chain[c][i][v] = c == 0 ? acc[i][v] : Q::zero();
+  auto step = [&](Index p, auto (&sums)[MR][NV]) {
     const Bf16* row = panel + p * RowElements;
     prefetch_pair_row(row, NV * 2 * W);
     typename Q::Bf16Pairs b[NV];
     for (int v = 0; v < NV; ++v) b[v] = Q::load_bf16_pairs(row + v * 2 * W);
     for (int i = 0; i < MR; ++i) {
-      const typename Q::Bf16Pairs a_pair = Q::set1_bf16_pair(a + i * lda + 2 * p);
-      for (int v = 0; v < NV; ++v) {
-        if (kTwoChains && p % 2) {
-          odd_chain[i][v] = Q::dot_pairs(odd_chain[i][v], a_pair, b[v]);
-        } else {
-          acc[i][v] = Q::dot_pairs(acc[i][v], a_pair, b[v]);
-        }
-      }
+      const typename Q::Bf16Pairs a_pair = Q::set1_bf16_pair(packed + i * lda + p);
+      for (int v = 0; v < NV; ++v) sums[i][v] = Q::dot_pairs(sums[i][v], a_pair, b[v]);
     }
-  }
-  if constexpr (kTwoChains)
-    for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = Q::add(acc[i][v], odd_chain[i][v]);
+  };
+  Index p = 0;
+  for (; p + kChains <= pairs; p += kChains)
+    for (int c = 0; c < kChains; ++c) step(p + c, chain[c]);
+  for (; p < pairs; ++p) step(p, chain[0]);
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) {
+      V sum = chain[0][i][v];
+      for (int c = 1; c < kChains; ++c) sum = Q::add(sum, chain[c][i][v]);
+      acc[i][v] = sum;
+    }
 }
 
 // acc[i][v] += Σ_k a(i, k) · panel(k, v·W + lane), bf16 values widened to float32 and summed in
@@ -171,6 +175,27 @@ inline void panel_product_int8(Index depth, const std::int16_t* a, Index lda,
                                                               panel, acc);
 }
 
+// The same over depth quads (Q multiplies int8 quads, vpdpbusd): a(i, k) = a[i·lda + k] unsigned
+// bytes q + 128, so a quad (k..k+3) is one 32-bit broadcast; the panel's quads are (k / 4)·4PW +
+// 4c + k % 4. The sums include 128 Σ q_w, which the caller's starting values take back out, and
+// wrap modulo 2^32 as the true sums do not (depth ≤ kMaxInt8Depth).
+template <class Q, int MR, int NV, int RowVectors = NV>
+inline void panel_product_unsigned(Index depth, const std::uint8_t* a, Index lda,
+                                   const std::int8_t* panel, typename Q::I (&acc)[MR][NV]) {
+  constexpr int W = Q::kWidth, RowElements = 4 * RowVectors * W;
+  const Index quads = padded_depth(depth, kInt8QuadGroup) / kInt8QuadGroup;
+  for (Index p = 0; p < quads; ++p) {
+    const std::int8_t* row = panel + p * RowElements;
+    prefetch_pair_row(row, NV * 4 * W);
+    typename Q::I b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Q::load_int8_quads(row + v * 4 * W);
+    for (int i = 0; i < MR; ++i) {
+      const typename Q::I a_quad = Q::set1_quad(a + i * lda + 4 * p);
+      for (int v = 0; v < NV; ++v) acc[i][v] = Q::dot_quads(acc[i][v], a_quad, b[v]);
+    }
+  }
+}
+
 // An int8 product's sums dequantised and added to `addend` (a bias, the input projection):
 // acc · (s_x · s_w) + addend, rounded once (a fused multiply-add on every path, so that no
 // compiler's contraction of a separate multiply and add changes the bits). s_x is the input
@@ -181,15 +206,20 @@ inline typename Q::V dequantize(typename Q::I acc, float row_scale, typename Q::
   return Q::fused_multiply_add(Q::to_float(acc), Q::mul(Q::set1(row_scale), column_scales), addend);
 }
 
-// out (rows, ld_out) = in (rows, depth, ld_in) rounded to bf16 (as float32), zero from depth to
-// padded_depth(depth).
+// out (rows, ld_out) = in (rows, depth, ld_in) rounded to bf16 as the products read it: float32
+// values, zero from depth to padded_depth(depth); or, where Q multiplies pairs, the pairs packed
+// in the row's first padded_depth(depth) / 2 slots (QuantizedKernels::bf16_rows_as_pairs).
 template <class Q>
 void round_rows_to_bf16(Index rows, Index depth, const float* in, Index ld_in, float* out,
                         Index ld_out) {
   for (Index r = 0; r < rows; ++r) {
     float* target = out + r * ld_out;
-    Q::round_row_to_bf16(depth, in + r * ld_in, target);
-    std::fill(target + depth, target + padded_depth(depth), 0.0f);
+    if constexpr (Q::kBf16DotPairs) {
+      Q::round_row_to_bf16_pairs(depth, in + r * ld_in, reinterpret_cast<std::uint32_t*>(target));
+    } else {
+      Q::round_row_to_bf16(depth, in + r * ld_in, target);
+      std::fill(target + depth, target + padded_depth(depth), 0.0f);
+    }
   }
 }
 
@@ -219,6 +249,36 @@ Index quantize_rows_int8(Index rows, Index depth, const float* in, Index ld_in, 
         target[k] = static_cast<std::int16_t>(quantize_int8(row[k], scaling.inverse));
     }
     std::fill(target + depth, target + padded_depth(depth), std::int16_t(0));
+  }
+  return refused;
+}
+
+// out (rows, ld_out) = in quantized as quantize_rows_int8 does, stored as unsigned bytes q + 128,
+// zero from depth to padded_depth(depth, kInt8QuadGroup). A row that is not finite gets scale 0.
+template <class Q>
+Index quantize_rows_unsigned(Index rows, Index depth, const float* in, Index ld_in,
+                             std::uint8_t* out, Index ld_out, float* scales) {
+  Index refused = kAllRowsFinite;
+  const Index padded = padded_depth(depth, kInt8QuadGroup);
+  for (Index r = 0; r < rows; ++r) {
+    const float* row = in + r * ld_in;
+    std::uint8_t* target = out + r * ld_out;
+    const std::uint32_t largest = Q::largest_magnitude_bits(depth, row);
+    std::fill(target + depth, target + padded, std::uint8_t(0));
+    if (largest >= kInfBits) {
+      if (refused == kAllRowsFinite) refused = r;
+      scales[r] = 0.0f;
+      std::fill(target, target + depth, std::uint8_t(kUnsignedOffset));
+      continue;
+    }
+    const Int8RowScaling scaling = int8_row_scaling(float_from_bits(largest));
+    scales[r] = scaling.scale;
+    if (std::isfinite(scaling.inverse)) {
+      Q::quantize_row_unsigned(depth, row, scaling.inverse, target);
+    } else {
+      for (Index k = 0; k < depth; ++k)
+        target[k] = static_cast<std::uint8_t>(quantize_int8(row[k], scaling.inverse) + kUnsignedOffset);
+    }
   }
   return refused;
 }
@@ -280,6 +340,34 @@ void multiply_int8_panel(Index rows, Index depth, const std::int16_t* a, Index l
   });
 }
 
+template <class Q, int NV>
+void multiply_unsigned_panel(Index rows, Index depth, const std::uint8_t* a, Index lda,
+                             const float* row_scales, const std::int8_t* panel,
+                             const float* column_scales, const std::int32_t* offset_sums,
+                             float* c, Index ldc, const float* column_bias, const int (&count)[3]) {
+  using V = typename Q::V;
+  constexpr int W = Q::kWidth;
+  V bias[NV], scales[NV];
+  typename Q::I start[NV];
+  for (int v = 0; v < NV; ++v) {
+    bias[v] = column_bias ? Q::load_n(column_bias + v * W, count[v]) : Q::zero();
+    scales[v] = Q::load(column_scales + v * W);
+    start[v] = Q::load_i32(offset_sums + v * W);
+  }
+  for_each_row_tile<Q>(rows, [&](auto tile_rows, Index r0) {
+    constexpr int MR = decltype(tile_rows)::value;
+    typename Q::I acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = start[v];
+    panel_product_unsigned<Q, MR, NV, 3>(depth, a + r0 * lda, lda, panel, acc);
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v)
+        Q::store_n(c + (r0 + i) * ldc + v * W,
+                   dequantize<Q>(acc[i][v], row_scales[r0 + i], scales[v], bias[v]),
+                   count[v]);
+  });
+}
+
 // c (rows, the columns of panels [panel_begin, panel_end) of an n-column matrix)
 //   = column_bias + a · panels, a (rows, lda) from round_rows_to_bf16. column_bias may be nullptr.
 template <class Q>
@@ -325,6 +413,36 @@ void multiply_panels_int8(Index rows, Index n, Index depth, const std::int16_t* 
     if (vectors == 1)
       multiply_int8_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
                                 count);
+  }
+}
+
+// The same over quad panels: a (rows, lda) and row_scales from quantize_rows_unsigned;
+// column_scales and offset_sums in panel order (Int8Panels).
+template <class Q>
+void multiply_panels_unsigned(Index rows, Index n, Index depth, const std::uint8_t* a, Index lda,
+                              const float* row_scales, const std::int8_t* panels,
+                              const float* column_scales, const std::int32_t* offset_sums,
+                              Index panel_stride, Index panel_begin, Index panel_end, float* c,
+                              Index ldc, const float* column_bias) {
+  constexpr int W = Q::kWidth;
+  for (Index p = panel_begin; p < panel_end; ++p) {
+    int count[3];
+    const int vectors = panel_vector_counts<W>(n, p, count);
+    const Index col0 = p * 3 * W;
+    const std::int8_t* panel = panels + p * panel_stride;
+    const float* scales = column_scales + col0;
+    const std::int32_t* sums = offset_sums + col0;
+    const float* bias = column_bias ? column_bias + col0 : nullptr;
+    float* out = c + col0;
+    if (vectors == 3)
+      multiply_unsigned_panel<Q, 3>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
+                                    ldc, bias, count);
+    if (vectors == 2)
+      multiply_unsigned_panel<Q, 2>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
+                                    ldc, bias, count);
+    if (vectors == 1)
+      multiply_unsigned_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
+                                    ldc, bias, count);
   }
 }
 

@@ -15,6 +15,8 @@ namespace fastgru::kernels {
 struct VecAvx2Quantized : VecAvx2F32 {
   // bf16 products widen both factors to float32 and sum with FMAs (no pair instruction).
   static constexpr bool kBf16DotPairs = false;
+  // int8 panels group the depth in pairs (vpmaddwd and its emulation).
+  static constexpr int kInt8DepthGroup = 2;
   // Rows of a tile that a product runs over the panel at once: what 16 registers hold
   // (quantized_product.h).
   static constexpr int kMaxPassRows = 3;

@@ -16,6 +16,8 @@ namespace fastgru::kernels {
 struct VecAvx512Quantized : VecAvx512F32 {
   // bf16 products widen both factors to float32 and sum with FMAs (no pair instruction).
   static constexpr bool kBf16DotPairs = false;
+  // int8 panels group the depth in pairs (vpmaddwd and its emulation).
+  static constexpr int kInt8DepthGroup = 2;
   // Rows of a tile that a product runs over the panel at once: GCC keeps bf16 accumulators on
   // the stack beyond 4 rows of 3 vectors (even with 32 registers), so 8 rows run as 4 + 4.
   static constexpr int kMaxPassRows = 4;

@@ -44,7 +44,11 @@ struct VecAvx512F32 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f));
   }
   static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static V scale_by_pow2(V p, V n) { return _mm512_scalef_ps(p, n); }
+  // p · 2^n, and 0 where n <= −127 (e^x below float32's normal range, x clamped at −88), as
+  // AVX2's exponent bits give it: the ISAs agree there. A NaN n stays NaN (unordered: kept).
+  static V scale_by_pow2(V p, V n) {
+    return _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(n, _mm512_set1_ps(-127.0f), _CMP_NLE_UQ), p, n);
+  }
   static V sigmoid(V a) { return fast_sigmoid<VecAvx512F32>(a); }
   static V tanh(V a) { return fast_tanh<VecAvx512F32>(a); }
   static V exp(V a) { return fast_exp<VecAvx512F32>(a); }
