@@ -218,6 +218,9 @@ def test_sample_weight_and_class_weight():
     plain = GRUClassifier(**options).fit(X, truth)
     ones = GRUClassifier(**options).fit(X, truth, sample_weight=np.ones(120))
     assert np.array_equal(plain.predict_proba(X), ones.predict_proba(X))
+    # only the weights' ratios count
+    scaled = GRUClassifier(**options).fit(X, flipped, sample_weight=weights * 1e-3)
+    assert np.allclose(scaled.predict_proba(X), weighted.predict_proba(X), atol=1e-5)
     rare = np.where(np.arange(120) < 12, 1, 0)  # 12 of class 1, 108 of class 0
     unweighted = GRUClassifier(**{**options, "epochs": 10}).fit(X, rare)
     balanced = GRUClassifier(**{**options, "epochs": 10}, class_weight="balanced").fit(X, rare)

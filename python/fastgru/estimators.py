@@ -337,6 +337,10 @@ class _GRUEstimator(BaseEstimator):
                     raise ValueError("sample_weight: every sample left for training after the validation hold-out "
                                      "has weight 0; give more samples weight, or validation_fraction=0")
                 callbacks.append(EarlyStopping(monitor=monitor, patience=self.patience))
+            if weight_fit is not None:
+                # Model.fit divides a batch's weighted losses by its rows (Keras's rule): weights
+                # of mean 1 keep the step size of unweighted training, whatever their scale
+                weight_fit = weight_fit / weight_fit.mean()
             history = model.fit(X_fit, y_fit, epochs=self.epochs, batch_size=self.batch_size,
                                 validation_data=validation, callbacks=callbacks, verbose=self.verbose,
                                 sample_weight=weight_fit)
