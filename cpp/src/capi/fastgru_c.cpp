@@ -257,6 +257,27 @@ fastgru_model_info network_info(fastgru_dtype dtype, const fastgru::Network<Real
   return info;
 }
 
+// A handle (fastgru_model, fastgru_predictor) of `path` in dtype: its f32 or f64 member set by
+// load(float{}) or load(double{}); *out, named `out_name`, is null unless it succeeds.
+template <class Handle, class Load>
+fastgru_status load_handle(const char* path, int dtype, Handle** out, const char* out_name, Load load) {
+  return guarded([&] {
+    require_pointer(out, out_name);
+    *out = nullptr;
+    require_pointer(path, "path");
+    require(dtype == FASTGRU_FLOAT32 || dtype == FASTGRU_FLOAT64,
+            "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got " + std::to_string(dtype));
+    auto loaded = std::make_unique<Handle>();
+    loaded->dtype = static_cast<fastgru_dtype>(dtype);
+    if (dtype == FASTGRU_FLOAT32) {
+      loaded->f32 = load(float{});
+    } else {
+      loaded->f64 = load(double{});
+    }
+    *out = loaded.release();
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -277,20 +298,9 @@ fastgru_status fastgru_get_num_threads(int* n) {
 }
 
 fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** model) {
-  return guarded([&] {
-    require_pointer(model, "model");
-    *model = nullptr;
-    require_pointer(path, "path");
-    require(dtype == FASTGRU_FLOAT32 || dtype == FASTGRU_FLOAT64,
-            "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got " + std::to_string(dtype));
-    auto loaded = std::make_unique<fastgru_model>();
-    loaded->dtype = static_cast<fastgru_dtype>(dtype);
-    if (dtype == FASTGRU_FLOAT32) {
-      loaded->f32 = std::make_shared<const fastgru::Network<float>>(fastgru::load_network<float>(path));
-    } else {
-      loaded->f64 = std::make_shared<const fastgru::Network<double>>(fastgru::load_network<double>(path));
-    }
-    *model = loaded.release();
+  return load_handle(path, dtype, model, "model", [&](auto real) {
+    using Real = decltype(real);
+    return std::make_shared<const fastgru::Network<Real>>(fastgru::load_network<Real>(path));
   });
 }
 
@@ -383,20 +393,9 @@ fastgru_status fastgru_stream_step_ids_f64(fastgru_stream* stream, const int64_t
 }
 
 fastgru_status fastgru_predictor_load(const char* path, int dtype, fastgru_predictor** predictor) {
-  return guarded([&] {
-    require_pointer(predictor, "predictor");
-    *predictor = nullptr;
-    require_pointer(path, "path");
-    require(dtype == FASTGRU_FLOAT32 || dtype == FASTGRU_FLOAT64,
-            "dtype: expected FASTGRU_FLOAT32 (0) or FASTGRU_FLOAT64 (1), got " + std::to_string(dtype));
-    auto loaded = std::make_unique<fastgru_predictor>();
-    loaded->dtype = static_cast<fastgru_dtype>(dtype);
-    if (dtype == FASTGRU_FLOAT32) {
-      loaded->f32 = std::make_shared<const fastgru::Model<float>>(fastgru::load_model<float>(path));
-    } else {
-      loaded->f64 = std::make_shared<const fastgru::Model<double>>(fastgru::load_model<double>(path));
-    }
-    *predictor = loaded.release();
+  return load_handle(path, dtype, predictor, "predictor", [&](auto real) {
+    using Real = decltype(real);
+    return std::make_shared<const fastgru::Model<Real>>(fastgru::load_model<Real>(path));
   });
 }
 
