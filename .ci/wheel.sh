@@ -11,7 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source_dir="$PWD"
 work="$(mktemp -d)"
-max_wheel_bytes=$((2 * 1024 * 1024))
+# The core is in the wheel twice (the extension module, and libfastgru.a for C and C++ users),
+# with float32 kernels for three ISAs and bf16/int8 ones for five tables: 2.2 MiB at bf16/int8
+# for every cell (it was under 2 before them).
+max_wheel_bytes=$((5 * 512 * 1024))
 
 echo "== wheel"
 python3 -m venv "$work/tools"
@@ -25,7 +28,7 @@ echo "wheel: $(basename "$wheel"): $wheel_bytes bytes ($((wheel_bytes / 1024)) K
 python3 -m zipfile -l "$wheel" | grep -E "fastgru.libs/|lib/libfastgru.a|cmake/fastgruConfig.cmake|capi.pxd"
 # Not `grep -q`: it exits at the first match and, under pipefail, the lister's broken pipe fails the check.
 python3 -m zipfile -l "$wheel" | grep "fastgru.libs/libgomp" > /dev/null || { echo "the wheel lacks its libgomp"; exit 1; }
-[ "$wheel_bytes" -lt "$max_wheel_bytes" ] || { echo "the wheel is over 2 MiB"; exit 1; }
+[ "$wheel_bytes" -lt "$max_wheel_bytes" ] || { echo "the wheel is over 2.5 MiB"; exit 1; }
 
 echo "== fresh venv, NumPy only"
 python3 -m venv "$work/user"
