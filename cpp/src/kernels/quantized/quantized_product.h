@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/kernels.h"
 #include "kernels/quantized/conversions.h"
@@ -314,24 +315,36 @@ void multiply_bf16_panel(Index rows, Index depth, const float* a, Index lda, con
   });
 }
 
-template <class Q, int NV>
-void multiply_int8_panel(Index rows, Index depth, const std::int16_t* a, Index lda,
+// One int8 panel for either input format: Element int16 (pairs, sums from zero) or unsigned
+// bytes (quads, sums from offset_sums, which take the inputs' offset back out).
+template <class Q, int NV, typename Element>
+void multiply_int8_panel(Index rows, Index depth, const Element* a, Index lda,
                          const float* row_scales, const std::int8_t* panel,
-                         const float* column_scales, float* c, Index ldc,
-                         const float* column_bias, const int (&count)[3]) {
+                         const float* column_scales, const std::int32_t* offset_sums, float* c,
+                         Index ldc, const float* column_bias, const int (&count)[3]) {
   using V = typename Q::V;
   constexpr int W = Q::kWidth;
   V bias[NV], scales[NV];
+  typename Q::I start[NV];
   for (int v = 0; v < NV; ++v) {
     bias[v] = column_bias ? Q::load_n(column_bias + v * W, count[v]) : Q::zero();
     scales[v] = Q::load(column_scales + v * W);
+    if constexpr (std::is_same_v<Element, std::uint8_t>) {
+      start[v] = Q::load_i32(offset_sums + v * W);
+    } else {
+      start[v] = Q::zero_i32();
+    }
   }
   for_each_row_tile<Q>(rows, [&](auto tile_rows, Index r0) {
     constexpr int MR = decltype(tile_rows)::value;
     typename Q::I acc[MR][NV];
     for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = Q::zero_i32();
-    panel_product_int8<Q, MR, NV, 3>(depth, a + r0 * lda, lda, panel, acc);
+      for (int v = 0; v < NV; ++v) acc[i][v] = start[v];
+    if constexpr (std::is_same_v<Element, std::uint8_t>) {
+      panel_product_unsigned<Q, MR, NV, 3>(depth, a + r0 * lda, lda, panel, acc);
+    } else {
+      panel_product_int8<Q, MR, NV, 3>(depth, a + r0 * lda, lda, panel, acc);
+    }
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NV; ++v)
         Q::store_n(c + (r0 + i) * ldc + v * W,
@@ -340,32 +353,18 @@ void multiply_int8_panel(Index rows, Index depth, const std::int16_t* a, Index l
   });
 }
 
-template <class Q, int NV>
-void multiply_unsigned_panel(Index rows, Index depth, const std::uint8_t* a, Index lda,
-                             const float* row_scales, const std::int8_t* panel,
-                             const float* column_scales, const std::int32_t* offset_sums,
-                             float* c, Index ldc, const float* column_bias, const int (&count)[3]) {
-  using V = typename Q::V;
-  constexpr int W = Q::kWidth;
-  V bias[NV], scales[NV];
-  typename Q::I start[NV];
-  for (int v = 0; v < NV; ++v) {
-    bias[v] = column_bias ? Q::load_n(column_bias + v * W, count[v]) : Q::zero();
-    scales[v] = Q::load(column_scales + v * W);
-    start[v] = Q::load_i32(offset_sums + v * W);
+// f(std::integral_constant<int, NV>, col0, count) for each panel of [panel_begin, panel_end) of an
+// n-column matrix: NV of its vectors hold columns, count of them each, from column col0.
+template <int W, class F>
+inline void for_each_panel(Index n, Index panel_begin, Index panel_end, F f) {
+  for (Index p = panel_begin; p < panel_end; ++p) {
+    int count[3];
+    const int vectors = panel_vector_counts<W>(n, p, count);
+    const Index col0 = p * 3 * W;
+    if (vectors == 3) f(std::integral_constant<int, 3>{}, col0, count);
+    if (vectors == 2) f(std::integral_constant<int, 2>{}, col0, count);
+    if (vectors == 1) f(std::integral_constant<int, 1>{}, col0, count);
   }
-  for_each_row_tile<Q>(rows, [&](auto tile_rows, Index r0) {
-    constexpr int MR = decltype(tile_rows)::value;
-    typename Q::I acc[MR][NV];
-    for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = start[v];
-    panel_product_unsigned<Q, MR, NV, 3>(depth, a + r0 * lda, lda, panel, acc);
-    for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v)
-        Q::store_n(c + (r0 + i) * ldc + v * W,
-                   dequantize<Q>(acc[i][v], row_scales[r0 + i], scales[v], bias[v]),
-                   count[v]);
-  });
 }
 
 // c (rows, the columns of panels [panel_begin, panel_end) of an n-column matrix)
@@ -374,18 +373,12 @@ template <class Q>
 void multiply_panels_bf16(Index rows, Index n, Index depth, const float* a, Index lda,
                           const Bf16* panels, Index panel_stride, Index panel_begin,
                           Index panel_end, float* c, Index ldc, const float* column_bias) {
-  constexpr int W = Q::kWidth;
-  for (Index p = panel_begin; p < panel_end; ++p) {
-    int count[3];
-    const int vectors = panel_vector_counts<W>(n, p, count);
-    const Index col0 = p * 3 * W;
-    const Bf16* panel = panels + p * panel_stride;
-    const float* bias = column_bias ? column_bias + col0 : nullptr;
-    float* out = c + col0;
-    if (vectors == 3) multiply_bf16_panel<Q, 3>(rows, depth, a, lda, panel, out, ldc, bias, count);
-    if (vectors == 2) multiply_bf16_panel<Q, 2>(rows, depth, a, lda, panel, out, ldc, bias, count);
-    if (vectors == 1) multiply_bf16_panel<Q, 1>(rows, depth, a, lda, panel, out, ldc, bias, count);
-  }
+  for_each_panel<Q::kWidth>(n, panel_begin, panel_end,
+                            [&](auto vectors, Index col0, const int(&count)[3]) {
+    multiply_bf16_panel<Q, decltype(vectors)::value>(
+        rows, depth, a, lda, panels + col0 / (3 * Q::kWidth) * panel_stride, c + col0, ldc,
+        column_bias ? column_bias + col0 : nullptr, count);
+  });
 }
 
 // The same for int8: a (rows, lda) and row_scales (rows) from quantize_rows_int8; column_scales
@@ -395,25 +388,13 @@ void multiply_panels_int8(Index rows, Index n, Index depth, const std::int16_t* 
                           const float* row_scales, const std::int8_t* panels,
                           const float* column_scales, Index panel_stride, Index panel_begin,
                           Index panel_end, float* c, Index ldc, const float* column_bias) {
-  constexpr int W = Q::kWidth;
-  for (Index p = panel_begin; p < panel_end; ++p) {
-    int count[3];
-    const int vectors = panel_vector_counts<W>(n, p, count);
-    const Index col0 = p * 3 * W;
-    const std::int8_t* panel = panels + p * panel_stride;
-    const float* scales = column_scales + col0;
-    const float* bias = column_bias ? column_bias + col0 : nullptr;
-    float* out = c + col0;
-    if (vectors == 3)
-      multiply_int8_panel<Q, 3>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
-                                count);
-    if (vectors == 2)
-      multiply_int8_panel<Q, 2>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
-                                count);
-    if (vectors == 1)
-      multiply_int8_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, out, ldc, bias,
-                                count);
-  }
+  for_each_panel<Q::kWidth>(n, panel_begin, panel_end,
+                            [&](auto vectors, Index col0, const int(&count)[3]) {
+    multiply_int8_panel<Q, decltype(vectors)::value>(
+        rows, depth, a, lda, row_scales, panels + col0 / (3 * Q::kWidth) * panel_stride,
+        column_scales + col0, static_cast<const std::int32_t*>(nullptr), c + col0, ldc,
+        column_bias ? column_bias + col0 : nullptr, count);
+  });
 }
 
 // The same over quad panels: a (rows, lda) and row_scales from quantize_rows_unsigned;
@@ -424,26 +405,13 @@ void multiply_panels_unsigned(Index rows, Index n, Index depth, const std::uint8
                               const float* column_scales, const std::int32_t* offset_sums,
                               Index panel_stride, Index panel_begin, Index panel_end, float* c,
                               Index ldc, const float* column_bias) {
-  constexpr int W = Q::kWidth;
-  for (Index p = panel_begin; p < panel_end; ++p) {
-    int count[3];
-    const int vectors = panel_vector_counts<W>(n, p, count);
-    const Index col0 = p * 3 * W;
-    const std::int8_t* panel = panels + p * panel_stride;
-    const float* scales = column_scales + col0;
-    const std::int32_t* sums = offset_sums + col0;
-    const float* bias = column_bias ? column_bias + col0 : nullptr;
-    float* out = c + col0;
-    if (vectors == 3)
-      multiply_unsigned_panel<Q, 3>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
-                                    ldc, bias, count);
-    if (vectors == 2)
-      multiply_unsigned_panel<Q, 2>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
-                                    ldc, bias, count);
-    if (vectors == 1)
-      multiply_unsigned_panel<Q, 1>(rows, depth, a, lda, row_scales, panel, scales, sums, out,
-                                    ldc, bias, count);
-  }
+  for_each_panel<Q::kWidth>(n, panel_begin, panel_end,
+                            [&](auto vectors, Index col0, const int(&count)[3]) {
+    multiply_int8_panel<Q, decltype(vectors)::value>(
+        rows, depth, a, lda, row_scales, panels + col0 / (3 * Q::kWidth) * panel_stride,
+        column_scales + col0, offset_sums + col0, c + col0, ldc,
+        column_bias ? column_bias + col0 : nullptr, count);
+  });
 }
 
 }  // namespace fastgru::kernels
