@@ -106,7 +106,7 @@ def test_boolean_arguments_elsewhere_must_be_booleans(tmp_path):
 OTHER_VALUES = dict(input_size=5, hidden_size=7, num_layers=2, bias=False, batch_first=True, dropout=0.5,
                     bidirectional=True, reset_after=False, dtype="float64", recurrent_dropout=0.5,
                     zoneout=0.5, activation="tanh", negative_slope=0.2, bn_momentum=0.5, bn_eps=1e-3,
-                    gates="hidden", reverse=True, merge_mode="sum", stateful=True)
+                    gates="hidden", reverse=True, merge_mode="sum", stateful=True, clip=2.0)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -174,7 +174,8 @@ def onnx_gru_file(path, attributes=(), weights_as_inputs=False, bidirectional=Fa
 
 
 @pytest.mark.parametrize("attributes, named", [
-    (dict(clip=1.0), "clip"),
+    (dict(clip=0.0), "clip"),
+    (dict(clip=-1.0), "clip"),
     (dict(activations=["Tanh", "Tanh"]), "activations"),
     (dict(activations=["HardSigmoid", "Tanh"]), "activations"),
     (dict(activation_alpha=[0.5]), "activation_alpha"),

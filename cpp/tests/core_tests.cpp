@@ -158,6 +158,19 @@ void bad_arguments_are_clear_exceptions() {
     bad.layers = 2;
     Network<float> network(bad, w.views);
   }, "weights: expected 2 entries");
+  for (const double clip : {0.0, -1.0, std::nan("")}) {
+    expect_invalid_argument([&] {
+      NetworkConfig bad = c;
+      bad.clip = clip;
+      Network<float> network(bad, w.views);
+    }, "config.clip: expected a number > 0");
+  }
+  expect_invalid_argument([&] {
+    NetworkConfig bad = c;
+    bad.cell = fastgru::Cell::mgu;
+    bad.clip = 1.0;
+    Network<float> network(bad, w.views);
+  }, "config.clip: the MGU clips nothing");
   const Network<float> network(c, w.views), other(c, w.views);
   std::vector<float> x(4 * 2 * 2), y(4 * 2 * 3), h(2 * 3), dx(x.size());
   SequenceLayout layout;
@@ -289,6 +302,7 @@ void every_cell_matches_central_differences() {
     // The LiGRU's: smooth ones, no kink for the differences to straddle.
     fastgru::Activation activation = fastgru::Activation::tanh;
     fastgru::GateTerms gates = fastgru::GateTerms::full;
+    double clip = NetworkConfig().clip;  // the GRU's (EQUATIONS.md §1.1): no kink sits near a sample
   };
   const Case cases[] = {{fastgru::Cell::gru, fastgru::ResetMode::after, 0.0},
                         {fastgru::Cell::gru, fastgru::ResetMode::before, 0.3},
@@ -305,7 +319,11 @@ void every_cell_matches_central_differences() {
                         {fastgru::Cell::gru, fastgru::ResetMode::after, 0.0, fastgru::Activation::tanh,
                          fastgru::GateTerms::bias},
                         {fastgru::Cell::gru, fastgru::ResetMode::before, 0.0, fastgru::Activation::tanh,
-                         fastgru::GateTerms::bias}};
+                         fastgru::GateTerms::bias},
+                        {fastgru::Cell::gru, fastgru::ResetMode::after, 0.3, fastgru::Activation::tanh,
+                         fastgru::GateTerms::full, 0.3},
+                        {fastgru::Cell::gru, fastgru::ResetMode::before, 0.0, fastgru::Activation::tanh,
+                         fastgru::GateTerms::hidden, 0.3}};
   for (const Case& test : cases) {
     NetworkConfig c;
     c.cell = test.cell;
@@ -320,6 +338,7 @@ void every_cell_matches_central_differences() {
     c.bias = !normalised;
     c.activation = test.activation;
     c.gates = test.gates;
+    c.clip = test.clip;
     const std::int64_t D = 2, H = c.hidden, G = (test.cell == fastgru::Cell::gru ? 3 : 2) * H;
     // Rows of weight_ih, weight_hh, bias_ih, bias_hh (EQUATIONS.md §7 for the gate forms).
     const bool full = test.gates == fastgru::GateTerms::full;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <optional>
 #include <tuple>
 #include <sstream>
@@ -193,10 +194,10 @@ class PyGru {
         double dropout, double recurrent_dropout, double zoneout, const std::string& cell,
         const std::vector<BatchNormArrays>& batch_norm, const std::string& activation,
         double negative_slope, double bn_eps, const std::string& gates, bool reverse,
-        const std::string& merge, const std::string& precision)
+        const std::string& merge, const std::string& precision, double clip)
       : gru_(make_gru(input_size, hidden_size, num_layers, bidirectional, reset_after, bias,
                       weights, dropout, recurrent_dropout, zoneout, cell, batch_norm, activation,
-                      negative_slope, bn_eps, gates, reverse, merge, precision)) {}
+                      negative_slope, bn_eps, gates, reverse, merge, precision, clip)) {}
   // A network the C++ loader read from a model file.
   explicit PyGru(fastgru::Network<Real>&& gru) : gru_(std::move(gru)) {}
 
@@ -415,7 +416,8 @@ class PyGru {
                                      const std::vector<BatchNormArrays>& batch_norm,
                                      const std::string& activation, double negative_slope,
                                      double bn_eps, const std::string& gates, bool reverse,
-                                     const std::string& merge, const std::string& precision) {
+                                     const std::string& merge, const std::string& precision,
+                                     double clip) {
     fastgru::NetworkConfig config;
     config.input = input_size;
     config.hidden = hidden_size;
@@ -433,6 +435,7 @@ class PyGru {
     config.cell = description.cell;
     config.activation = parse_activation(description, activation);
     config.gates = parse_gates(description, gates);
+    config.clip = clip;
     config.negative_slope = negative_slope;
     config.bn_eps = bn_eps;
     const bool batch_norm_arrays = description.normalises_inputs;
@@ -484,14 +487,15 @@ void bind_gru(py::module_& m, const char* name, const char* cache_name) {
       .def(py::init<py::ssize_t, py::ssize_t, py::ssize_t, bool, bool, bool,
                     const std::vector<LayerArrays>&, double, double, double, const std::string&,
                     const std::vector<BatchNormArrays>&, const std::string&, double, double,
-                    const std::string&, bool, const std::string&, const std::string&>(),
+                    const std::string&, bool, const std::string&, const std::string&, double>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"),
            py::arg("bidirectional"), py::arg("reset_after"), py::arg("bias"), py::arg("weights"),
            py::arg("dropout") = 0.0, py::arg("recurrent_dropout") = 0.0, py::arg("zoneout") = 0.0,
            py::arg("cell") = "gru", py::arg("batch_norm") = std::vector<BatchNormArrays>(),
            py::arg("activation") = "", py::arg("negative_slope") = 0.01,
            py::arg("bn_eps") = 1e-5, py::arg("gates") = "full", py::arg("reverse") = false,
-           py::arg("merge") = "concat", py::arg("precision") = "full")
+           py::arg("merge") = "concat", py::arg("precision") = "full",
+           py::arg("clip") = std::numeric_limits<double>::infinity())
       .def("forward", &PyGru<Real>::forward, py::arg("x"), py::arg("h0"), py::arg("lengths"),
            py::arg("batch_first"), py::arg("cache"), py::arg("seed") = 0,
            py::arg("mask") = py::none())

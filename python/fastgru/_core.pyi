@@ -59,7 +59,8 @@ class GruF32:
                  dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
                  cell: str = ..., batch_norm: Sequence[_BatchNormArrays] = ..., activation: str = ...,
                  negative_slope: float = ..., bn_eps: float = ..., gates: str = ...,
-                 reverse: bool = ..., merge: str = ..., precision: str = ...) -> None: ...
+                 reverse: bool = ..., merge: str = ..., precision: str = ...,
+                 clip: float = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float32], h0: Optional[npt.NDArray[np.float32]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF32], seed: int = ...,
@@ -78,7 +79,8 @@ class GruF64:
                  dropout: float = ..., recurrent_dropout: float = ..., zoneout: float = ...,
                  cell: str = ..., batch_norm: Sequence[_BatchNormArrays] = ..., activation: str = ...,
                  negative_slope: float = ..., bn_eps: float = ..., gates: str = ...,
-                 reverse: bool = ..., merge: str = ..., precision: str = ...) -> None: ...
+                 reverse: bool = ..., merge: str = ..., precision: str = ...,
+                 clip: float = ...) -> None: ...
     def forward(self, x: npt.NDArray[np.float64], h0: Optional[npt.NDArray[np.float64]],
                 lengths: Optional[npt.NDArray[np.int64]], batch_first: bool,
                 cache: Optional[TrainingCacheF64], seed: int = ...,

@@ -265,6 +265,9 @@ def _json_type(value) -> str:
 
 
 # ----------------------------------------------------------------------------- layer classes
+REQUIRED = object()  # Field.absent_means of a field that every file names
+
+
 class Field(NamedTuple):
     """How a model file's configuration field is checked: what it must be (for messages), the
     check, and whether it is a number (read as a float, as the C++ reader reads it)."""
@@ -272,9 +275,9 @@ class Field(NamedTuple):
     expected: str
     valid: Callable[[object], bool]
     number: bool = False
-    # What a file written before the field existed means by leaving it out (None: every file
-    # names it).
-    absent_means: object = None
+    # What a file written before the field existed means by leaving it out (REQUIRED: every
+    # file names it).
+    absent_means: object = REQUIRED
 
 
 def as_number(value):
@@ -324,7 +327,7 @@ def check_layer_config(layer_class, text: str, what: str, refuse) -> dict:
     if not isinstance(config, dict):
         raise refuse(f"{what}: expected a JSON object, got {_json_type(config)}")
     fields = layer_class._file_fields()
-    config = {**{name: field.absent_means for name, field in fields.items() if field.absent_means is not None},
+    config = {**{name: field.absent_means for name, field in fields.items() if field.absent_means is not REQUIRED},
               **config}
     missing, unknown = sorted(set(fields) - set(config)), sorted(set(config) - set(fields))
     if missing or unknown:

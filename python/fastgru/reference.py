@@ -1,7 +1,7 @@
 """The NumPy reference GRU: the project's definition of right.
 
 Plain, readable NumPy, one line per equation of ``EQUATIONS.md`` (§1 reset after the
-recurrent product, §2 reset before it, §4 the MGU, §5 the LiGRU, §6 backpropagation through
+recurrent product, §1.1 ONNX's clip, §2 reset before it, §4 the MGU, §5 the LiGRU, §6 backpropagation through
 time, §7 the GRU's gate variants, §8 the LiBRU). It computes in the
 dtype of its inputs; the tests run it in float64. Speed is not its purpose.
 
@@ -26,16 +26,25 @@ def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
+def _clipped(a, clip):
+    """(a clipped to [−clip, clip], where a passes gradient: |a| < clip) (EQUATIONS.md §1.1);
+    clip None: (a, 1)."""
+    if clip is None:
+        return a, 1
+    return np.clip(a, -clip, clip), np.abs(a) < clip
+
+
 def _blocks(matrix_or_vector, hidden):
     """Split the leading axis into the r, z, n blocks."""
     return matrix_or_vector[:hidden], matrix_or_vector[hidden : 2 * hidden], matrix_or_vector[2 * hidden :]
 
 
-def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True):
+def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True, clip=None):
     """Run a GRU over a sequence.
 
     Returns ``(y, h_n, cache)``: y (T, B, H), h_n (B, H), and what :func:`gru_backward` needs.
-    ``h0`` may be None (zeros).
+    ``h0`` may be None (zeros). ``clip``: ONNX's bound on the pre-activations of r, z and n
+    (§1.1), or None.
     """
     T, B, _ = x.shape
     H = weight_hh.shape[1]
@@ -53,15 +62,17 @@ def gru_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_a
     steps = []
     for t in range(T):
         x_t = x[t]
-        r = _sigmoid(x_t @ W_ir.T + b_ir + h @ W_hr.T + b_hr)
-        z = _sigmoid(x_t @ W_iz.T + b_iz + h @ W_hz.T + b_hz)
+        a_r, keep_r = _clipped(x_t @ W_ir.T + b_ir + h @ W_hr.T + b_hr, clip)
+        a_z, keep_z = _clipped(x_t @ W_iz.T + b_iz + h @ W_hz.T + b_hz, clip)
+        r, z = _sigmoid(a_r), _sigmoid(a_z)
         if reset_after:
             hn = h @ W_hn.T + b_hn
-            n = np.tanh(x_t @ W_in.T + b_in + r * hn)
+            a_n, keep_n = _clipped(x_t @ W_in.T + b_in + r * hn, clip)
         else:
             hn = None
-            n = np.tanh(x_t @ W_in.T + b_in + (r * h) @ W_hn.T + b_hn)
-        steps.append({"h_prev": h, "r": r, "z": z, "n": n, "hn": hn})
+            a_n, keep_n = _clipped(x_t @ W_in.T + b_in + (r * h) @ W_hn.T + b_hn, clip)
+        n = np.tanh(a_n)
+        steps.append({"h_prev": h, "r": r, "z": z, "n": n, "hn": hn, "keep": (keep_r, keep_z, keep_n)})
         h = (1 - z) * n + z * h
         y[t] = h
     cache = {
@@ -95,17 +106,18 @@ def gru_backward(cache, dy, dh_n=None):
     for t in reversed(range(len(steps))):
         s = steps[t]
         h, r, z, n = s["h_prev"], s["r"], s["z"], s["n"]
+        keep_r, keep_z, keep_n = s["keep"]
         dh = dh + dy[t]
         # h' = (1 − z) ⊙ n + z ⊙ h
         dn = dh * (1 - z)
         dz = dh * (h - n)
         dh_prev = dh * z
-        # n = tanh(a_n), r = σ(a_r), z = σ(a_z)
-        da_n = dn * (1 - n**2)
-        da_z = dz * z * (1 - z)
+        # n = tanh(clip(a_n)), r = σ(clip(a_r)), z = σ(clip(a_z))
+        da_n = dn * (1 - n**2) * keep_n
+        da_z = dz * z * (1 - z) * keep_z
         if cache["reset_after"]:
             # a_n = W_in x + b_in + r ⊙ (W_hn h + b_hn)
-            da_r = da_n * s["hn"] * r * (1 - r)
+            da_r = da_n * s["hn"] * r * (1 - r) * keep_r
             dhn = da_n * r
             dh_prev = dh_prev + dhn @ W_hn
             d_weight_hh[2 * H :] += dhn.T @ h
@@ -113,7 +125,7 @@ def gru_backward(cache, dy, dh_n=None):
         else:
             # a_n = W_in x + b_in + W_hn (r ⊙ h) + b_hn
             d_rh = da_n @ W_hn
-            da_r = d_rh * h * r * (1 - r)
+            da_r = d_rh * h * r * (1 - r) * keep_r
             dh_prev = dh_prev + d_rh * r
             d_weight_hh[2 * H :] += da_n.T @ (r * h)
             d_bias_hh[2 * H :] += da_n.sum(0)
@@ -148,13 +160,13 @@ def _layer_params(params, layer, direction):
 
 
 def gru_network_forward(x, h0, params, num_layers=1, bidirectional=False, reset_after=True,
-                        lengths=None, batch_first=False):
+                        lengths=None, batch_first=False, clip=None):
     """A stacked, optionally bidirectional GRU with PyTorch's semantics, one row at a time.
 
     ``params`` maps PyTorch's names (``weight_ih_l{k}[_reverse]`` ...) to arrays; ``h0`` is
     (L*D, B, H) or None; ``lengths`` (B,) or None. Each row runs alone over its own length:
     the reverse direction reads the row's real steps backwards, outputs past the length are zero.
-    Returns ``(y, h_n, cache)``.
+    ``clip``: as :func:`gru_forward`'s. Returns ``(y, h_n, cache)``.
     """
     if batch_first:
         x = np.swapaxes(x, 0, 1)
@@ -175,7 +187,8 @@ def gru_network_forward(x, h0, params, num_layers=1, bidirectional=False, reset_
                 s = layer * D + direction
                 seq = layer_input if direction == 0 else layer_input[::-1]
                 start = None if h0 is None else h0[s, b : b + 1]
-                out, h_last, cache = gru_forward(seq, start, *_layer_params(params, layer, direction), reset_after=reset_after)
+                out, h_last, cache = gru_forward(seq, start, *_layer_params(params, layer, direction),
+                                                 reset_after=reset_after, clip=clip)
                 outputs.append(out if direction == 0 else out[::-1])
                 h_n[s, b] = h_last[0]
                 row_caches.append(cache)
@@ -521,11 +534,13 @@ def gru_variant_shapes(gates, input_size, hidden_size, bias=True):
     return shapes
 
 
-def gru_variant_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, gates="full", reset_after=True):
+def gru_variant_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, gates="full", reset_after=True,
+                        clip=None):
     """A GRU whose gates r, z are computed from the terms ``gates`` names (EQUATIONS.md §7); the
     candidate and the update are §1 (``reset_after``) or §2. Weights and biases have the shapes of
     :func:`gru_variant_shapes`: the blocks of the terms that exist, in the order r, z, n, the
-    candidate's last. ``gates="full"`` is :func:`gru_forward`. Returns ``(y, h_n, cache)``.
+    candidate's last. ``gates="full"`` is :func:`gru_forward`; ``clip`` as there. Returns
+    ``(y, h_n, cache)``.
     """
     from_input, from_hidden, gate_bias = GATE_TERMS[gates]
     T, B, _ = x.shape
@@ -551,14 +566,16 @@ def gru_variant_forward(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None,
         if from_hidden:
             r_in = r_in + h @ weight_hh[:H].T
             z_in = z_in + h @ weight_hh[H : 2 * H].T
+        (r_in, keep_r), (z_in, keep_z) = _clipped(r_in, clip), _clipped(z_in, clip)
         r, z = _sigmoid(r_in), _sigmoid(z_in)
         if reset_after:
             hn = h @ W_hn.T + b_hn
-            n = np.tanh(x[t] @ W_in.T + b_in + r * hn)
+            a_n, keep_n = _clipped(x[t] @ W_in.T + b_in + r * hn, clip)
         else:
             hn = None
-            n = np.tanh(x[t] @ W_in.T + b_in + (r * h) @ W_hn.T + b_hn)
-        steps.append({"h_prev": h, "r": r, "z": z, "n": n, "hn": hn})
+            a_n, keep_n = _clipped(x[t] @ W_in.T + b_in + (r * h) @ W_hn.T + b_hn, clip)
+        n = np.tanh(a_n)
+        steps.append({"h_prev": h, "r": r, "z": z, "n": n, "hn": hn, "keep": (keep_r, keep_z, keep_n)})
         h = (1 - z) * n + z * h
         y[t] = h
     cache = {"x": x, "steps": steps, "weight_ih": weight_ih, "weight_hh": weight_hh, "gates": gates,
@@ -583,20 +600,21 @@ def gru_variant_backward(cache, dy, dh_n=None):
     for t in reversed(range(len(steps))):
         s = steps[t]
         h, r, z, n = s["h_prev"], s["r"], s["z"], s["n"]
+        keep_r, keep_z, keep_n = s["keep"]
         dh = dh + dy[t]
         # h' = (1 − z) ⊙ n + z ⊙ h
-        da_n = dh * (1 - z) * (1 - n**2)
-        da_z = dh * (h - n) * z * (1 - z)
+        da_n = dh * (1 - z) * (1 - n**2) * keep_n
+        da_z = dh * (h - n) * z * (1 - z) * keep_z
         dh_prev = dh * z
         if cache["reset_after"]:
-            da_r = da_n * s["hn"] * r * (1 - r)
+            da_r = da_n * s["hn"] * r * (1 - r) * keep_r
             dhn = da_n * r
             dh_prev = dh_prev + dhn @ W_hn
             d_weight_hh[-H:] += dhn.T @ h
             d_bias_hh[-H:] += dhn.sum(0)
         else:
             d_rh = da_n @ W_hn
-            da_r = d_rh * h * r * (1 - r)
+            da_r = d_rh * h * r * (1 - r) * keep_r
             dh_prev = dh_prev + d_rh * r
             d_weight_hh[-H:] += da_n.T @ (r * h)
             d_bias_hh[-H:] += da_n.sum(0)

@@ -104,7 +104,7 @@ def quantized_product(rows, weight: QuantizedMatrix) -> np.ndarray:
 
 
 def gru_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True,
-                          mode="bf16", recurrent_mode=None, gates="full"):
+                          mode="bf16", recurrent_mode=None, gates="full", clip=None):
     """A GRU (EQUATIONS.md §1, §2, and §7's forms of the gates) over a sequence with its products
     in ``mode``.
 
@@ -112,9 +112,13 @@ def gru_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=Non
     ``gates`` (:func:`fastgru.reference.gru_variant_shapes`: (3H, I) and (3H, H) for the full
     GRU), quantized here; ``recurrent_mode`` (default: ``mode``) may put W_hh in another mode
     (int8 inputs with bf16 recurrent weights, say). Biases are added in float32. x (T, B, I),
-    h0 (B, H) or None. Returns ``(y, h_n)``, float32: the state is rounded to float32 after
-    every step.
+    h0 (B, H) or None. ``clip``: ONNX's bound on the pre-activations (EQUATIONS.md §1.1), a
+    float32 as the layer's, or None. Returns ``(y, h_n)``, float32: the state is rounded to
+    float32 after every step.
     """
+    def clipped(a):
+        return a if clip is None else np.clip(a, -np.float32(clip), np.float32(clip))
+
     from_input, from_hidden, _ = GATE_TERMS[gates]
     H = np.asarray(weight_hh).shape[1]
     w_ih = quantize_matrix(weight_ih, mode)
@@ -138,16 +142,16 @@ def gru_forward_quantized(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=Non
         gi_r, gi_z = (gi[:, :H], gi[:, H:2 * H]) if from_input else (0, 0)
         gi_n = gi[:, -H:]
         if from_hidden:
-            r = _sigmoid(gi_r + quantized_product(h, hh_blocks[0]) + b_hr)
-            z = _sigmoid(gi_z + quantized_product(h, hh_blocks[1]) + b_hz)
+            r = _sigmoid(clipped(gi_r + quantized_product(h, hh_blocks[0]) + b_hr))
+            z = _sigmoid(clipped(gi_z + quantized_product(h, hh_blocks[1]) + b_hz))
         else:
-            r = np.broadcast_to(_sigmoid(np.float64(b_hr)), (B, H))
-            z = np.broadcast_to(_sigmoid(np.float64(b_hz)), (B, H))
+            r = np.broadcast_to(_sigmoid(clipped(np.float64(b_hr))), (B, H))
+            z = np.broadcast_to(_sigmoid(clipped(np.float64(b_hz))), (B, H))
         if reset_after:
-            n = np.tanh(gi_n + r * (quantized_product(h, W_hn) + b_hn))
+            n = np.tanh(clipped(gi_n + r * (quantized_product(h, W_hn) + b_hn)))
         else:
             # The candidate's product input r ⊙ h is itself rounded to float32, then quantized.
-            n = np.tanh(gi_n + quantized_product((r * h).astype(np.float32), W_hn) + b_hn)
+            n = np.tanh(clipped(gi_n + quantized_product((r * h).astype(np.float32), W_hn) + b_hn))
         h = ((1 - z) * n + z * h).astype(np.float32)
         y[t] = h
     return y, h

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -163,6 +164,10 @@ struct NetworkConfig {
   MergeMode merge = MergeMode::concat;  // bidirectional networks only
   ResetMode mode = ResetMode::after;
   GateTerms gates = GateTerms::full;  // GRU only
+  // GRU only: ONNX's `clip` (EQUATIONS.md §1.1). The pre-activations of r, z and n are clipped
+  // to [−clip, clip] before their activations; a clipped one passes no gradient. A number > 0,
+  // or infinity (the default) for none.
+  double clip = std::numeric_limits<double>::infinity();
   Precision precision = Precision::full;  // bf16, int8: float32 networks, inference
   bool bias = true;
   // Regularisation, probabilities in [0, 1). In training: `dropout` zeroes each layer's outputs

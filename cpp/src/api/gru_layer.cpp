@@ -26,7 +26,7 @@ std::unique_ptr<const cells::GruCellLayer<Real>> make_layer(GruLayerSizes sizes,
                "weights.bias_ih and weights.bias_hh must be both given or both null");
   return std::make_unique<const cells::GruCellLayer<Real>>(dispatch::active_kernels<Real>(),
                                                            sizes.input, sizes.hidden, mode,
-                                                           GateTerms::full, w);
+                                                           GateTerms::full, NetworkConfig().clip, w);
 }
 
 }  // namespace

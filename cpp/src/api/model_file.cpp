@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -296,6 +297,11 @@ std::map<std::string, Field> config_fields(const cells::CellDescription& cell) {
                                             return is_number(v) && valid(v.number);
                                           }});
         break;
+      case cells::CellOption::Kind::bound:
+        fields.emplace(option.name, Field{option.expected, [valid = option.valid](const JsonValue& v) {
+                                            return v.kind == JsonValue::Kind::null || (is_number(v) && valid(v.number));
+                                          }, true});
+        break;
     }
   }
   return fields;
@@ -470,6 +476,9 @@ NetworkPlan network_plan(const std::string& layer_class, const std::string& text
         break;
       case cells::CellOption::Kind::number:
         option.apply(config, value.number);
+        break;
+      case cells::CellOption::Kind::bound:
+        option.apply(config, found && is_number(*found) ? found->number : std::numeric_limits<double>::infinity());
         break;
     }
   }

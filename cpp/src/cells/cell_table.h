@@ -24,12 +24,14 @@ using LayerFactory = std::unique_ptr<const CellLayer<Real>> (*)(
 // regularisation): its model-file field and Python keyword, the values it takes, and where it
 // goes in NetworkConfig.
 struct CellOption {
-  enum class Kind { boolean, number, choice };
+  // bound: a number, or null for none (which a file may also say by leaving it out): apply
+  // gets +∞ for none.
+  enum class Kind { boolean, number, choice, bound };
   std::string name;
   Kind kind;
   std::string expected;              // the values it takes, for messages: "a number >= 0"
   std::vector<std::string> choices;  // Kind::choice: the names, in the order apply numbers them
-  bool (*valid)(double value);       // Kind::number: its range; else nullptr
+  bool (*valid)(double value);       // Kind::number, bound: its range; else nullptr
   // Puts a value into config (a boolean as 0 or 1, a choice as its index, a number as itself);
   // nullptr for a setting that only the Python layer uses.
   void (*apply)(NetworkConfig& config, double value);

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from .. import model_file
-from .._arguments import boolean, one_of
+from .._arguments import boolean, one_of, real_number
 from .._version import __version__
 from .base import RecurrentLayer
 from .cells import CELLS, gate_count, parameter_name
@@ -71,6 +71,11 @@ class GRU(RecurrentLayer):
             (h alone, type 2) or ``"bias"`` (biases alone, type 3: gates constant over time).
             Every form but ``"full"`` projects x onto the candidate alone (an input product of
             H columns instead of 3H), so it runs faster; its arrays have the shapes below.
+        clip: None, or a number > 0: ONNX's ``clip`` (EQUATIONS.md §1.1), the pre-activations
+            of r, z and n clipped to [-clip, clip] before the sigmoid and tanh; a clipped one
+            passes no gradient. In a float32 layer the bound is clip rounded to float32, as in
+            ONNX (whose attribute is a float32). PyTorch and Keras have no counterpart:
+            ``to_torch`` and ``to_keras`` refuse such layers.
         Masked units are scaled by 1/(1 - p) for both dropouts; :meth:`backward` honours the
         masks of the forward it differentiates exactly.
         The flags (bias, batch_first, bidirectional, reset_after) must be ``bool`` or ``np.bool_``:
@@ -102,7 +107,11 @@ class GRU(RecurrentLayer):
     _description = CELLS["GRU"]
     # Files written before the forms existed hold full GRUs.
     _OPTION_FIELDS = {"gates": model_file.Field(", ".join(map(repr, GATE_FORMS)), lambda v: v in GATE_FORMS,
-                                                absent_means="full")}
+                                                absent_means="full"),
+                      # ... and before clip existed, GRUs that clip nothing.
+                      "clip": model_file.Field("a number > 0 or null",
+                                               lambda v: v is None or _finite_positive(model_file.as_number(v)),
+                                               number=True, absent_means=None)}
     _SETTINGS = RecurrentLayer._SETTINGS + tuple(_OPTION_FIELDS)
 
     def __init__(
@@ -123,19 +132,21 @@ class GRU(RecurrentLayer):
         reverse: bool = False,
         merge_mode="concat",
         stateful: bool = False,
+        clip: Optional[float] = None,
     ):
         self.gates = one_of(gates, "gates", GATE_FORMS)
+        self.clip = None if clip is None else real_number(clip, "clip", "a finite number > 0 or None", lambda v: v > 0)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=reset_after, dtype=dtype,
                          seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
                          merge_mode=merge_mode, stateful=stateful)
 
     def _cell_core_arguments(self):
-        return {"gates": self.gates}
+        return {"gates": self.gates, "clip": np.inf if self.clip is None else self.clip}
 
     def __setstate__(self, state):
-        # Layers pickled before the forms of the gates existed are full GRUs.
-        super().__setstate__({"gates": "full", **state})
+        # Layers pickled before the forms of the gates (or clip) existed are full GRUs (that clip nothing).
+        super().__setstate__({"gates": "full", "clip": None, **state})
 
     # ----------------------------------------------------------------------- PyTorch
     @classmethod
@@ -170,6 +181,8 @@ class GRU(RecurrentLayer):
                              "product; this layer has reset_after=False")
         if self.recurrent_dropout or self.zoneout:
             raise ValueError("to_torch: torch.nn.GRU has no recurrent_dropout or zoneout")
+        if self.clip is not None:
+            raise ValueError(f"to_torch: torch.nn.GRU does not clip its pre-activations; this layer has clip={self.clip}")
         module = torch.nn.GRU(self.input_size, self.hidden_size, num_layers=self.num_layers,
                               bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
                               bidirectional=self.bidirectional,
@@ -277,7 +290,8 @@ class GRU(RecurrentLayer):
             nodes.append(helper.make_node(
                 "GRU", gru_inputs, [f"Y{l}", f"Y_h{l}"], hidden_size=H,
                 direction="bidirectional" if D == 2 else ("reverse" if self.reverse else "forward"),
-                linear_before_reset=1 if self.reset_after else 0, **({"layout": 1} if layout else {})))
+                linear_before_reset=1 if self.reset_after else 0, **({"layout": 1} if layout else {}),
+                **({} if self.clip is None else {"clip": self.clip})))
             if layout:
                 # (B, T, D, H) -> (B, T, D*H): the directions side by side, as the next layer reads them.
                 outputs = f"Y{l}"
@@ -307,12 +321,13 @@ class GRU(RecurrentLayer):
         layer, ONNX's Y_h and initial_h, (B, D, H) for layout=1 (``h.transpose(1, 0, 2)``),
         (D, B, H) for layout=0; ``lengths`` is ``sequence_lens``.
 
-        What fastgru cannot compute is refused (ValueError naming the node and the attribute or
-        input), never ignored: ``clip``; ``activations`` other than the defaults (Sigmoid, Tanh
+        A node's ``clip`` becomes the layer's ``clip``. What fastgru cannot compute is refused
+        (ValueError naming the node and the attribute or input), never ignored: a ``clip`` that
+        is not > 0; ``activations`` other than the defaults (Sigmoid, Tanh
         for each direction; given explicitly they are fine); ``activation_alpha`` and
         ``activation_beta``; a ``layout`` other than 0 or 1; W, R or B that are not
         initializers; ``sequence_lens`` or ``initial_h`` stored as constants; and nodes whose
-        hidden size, direction, ``linear_before_reset``, bias or layout differ from the layer's.
+        hidden size, direction, ``linear_before_reset``, bias, clip or layout differ from the layer's.
         """
         import onnx
         from onnx import numpy_helper
@@ -335,7 +350,7 @@ class GRU(RecurrentLayer):
                                  "one layout for the whole stack")
         props = {p.key: p.value for p in model.metadata_props}
         if "fastgru_config" in props:  # the graph's inputs and outputs are in the layer's layout
-            config = json.loads(props["fastgru_config"])
+            config = {"clip": None, **json.loads(props["fastgru_config"])}  # written before clip existed: none
         else:  # the graph reads the first node's X
             config = dict(node_settings[0], num_layers=len(grus), batch_first=layouts[0] == 1)
         if config["num_layers"] != len(grus):
@@ -343,7 +358,7 @@ class GRU(RecurrentLayer):
                              f"{len(grus)} GRU nodes")
         for label, settings in zip(labels, node_settings):
             for name, source in _ONNX_SOURCES.items():
-                if settings[name] != config[name]:
+                if not _same_onnx_setting(name, settings[name], config[name]):
                     raise ValueError(f"{label}: its {source} gives {name}={settings[name]}, but the layer has "
                                      f"{name}={config[name]} (from GRU node 0 or the metadata)")
         layer = cls(**config)
@@ -427,6 +442,8 @@ class GRU(RecurrentLayer):
         ``return_state`` and this layer's weights. Keras has no stacked
         GRU layer, and its reset-before GRU has no recurrent bias: such layers are refused."""
         _require_gru(self, "to_keras")
+        if self.clip is not None:
+            raise ValueError(f"to_keras: Keras's GRU does not clip its pre-activations; this layer has clip={self.clip}")
         import keras
 
         H = self.hidden_size
@@ -470,6 +487,10 @@ class GRU(RecurrentLayer):
         wrapper.forward_layer.set_weights(forward.get_weights())
         wrapper.backward_layer.set_weights(backward.get_weights())
         return wrapper
+
+
+def _finite_positive(value) -> bool:
+    return value is not None and bool(np.isfinite(value)) and value > 0
 
 
 def _require_gru(layer, converter):
@@ -519,22 +540,24 @@ def _from_onnx_gates(rows, hidden):
 
 # ONNX GRU attributes with no fastgru counterpart: refused rather than ignored.
 _ONNX_UNSUPPORTED = {
-    "clip": "fastgru does not clip the gates' inputs",
     "activation_alpha": "fastgru's gate activations take no parameters",
     "activation_beta": "fastgru's gate activations take no parameters",
 }
 # The node's attribute or input behind each setting, for messages.
 _ONNX_SOURCES = {"hidden_size": "hidden_size", "bidirectional": "direction", "reverse": "direction",
-                 "reset_after": "linear_before_reset", "bias": "input B"}
+                 "reset_after": "linear_before_reset", "bias": "input B", "clip": "clip"}
 
 
 def _onnx_gru_settings(label, attributes, inputs, weights):
     """What one ONNX GRU node computes, as fastgru GRU settings (input_size, hidden_size,
-    bidirectional, reset_after, bias, dtype) and its layout; refuses what fastgru cannot compute. ``inputs``:
+    bidirectional, reset_after, bias, clip, dtype) and its layout; refuses what fastgru cannot compute. ``inputs``:
     the node's input names (X, W, R, B, sequence_lens, initial_h); ``weights``: the initializers."""
     for name, reason in _ONNX_UNSUPPORTED.items():
         if name in attributes:
             raise ValueError(f"{label} has {name}={attributes[name]!r}: {reason}")
+    clip = attributes.get("clip")
+    if clip is not None and not (np.isfinite(clip) and clip > 0):
+        raise ValueError(f"{label} has clip={clip!r}: expected a number > 0 (the bound of the pre-activations)")
     direction = attributes.get("direction", b"forward").decode()
     if direction not in ("forward", "reverse", "bidirectional"):
         raise ValueError(f"{label} has direction {direction!r}: expected 'forward', 'reverse' or 'bidirectional'")
@@ -557,8 +580,15 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
     W, R = weights[inputs[1]], weights[inputs[2]]
     return {"input_size": int(W.shape[2]), "hidden_size": int(attributes.get("hidden_size", R.shape[2])),
             "bidirectional": direction == "bidirectional", "reverse": direction == "reverse",
-            "reset_after": bool(attributes.get("linear_before_reset", 0)), "bias": inputs[3] != "",
+            "reset_after": bool(attributes.get("linear_before_reset", 0)), "bias": inputs[3] != "", "clip": clip,
             "dtype": "float64" if W.dtype == np.float64 else "float32", "layout": layout}
+
+
+def _same_onnx_setting(name, node_value, layer_value) -> bool:
+    """Whether a node's setting is the layer's; a clip as the float32 that ONNX's attribute holds."""
+    if name == "clip" and node_value is not None and layer_value is not None:
+        return np.float32(node_value) == np.float32(layer_value)
+    return node_value == layer_value
 
 
 def _onnx_layout(value):

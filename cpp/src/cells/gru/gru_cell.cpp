@@ -36,6 +36,8 @@ const GruKernels<double>& gru_kernels(const kernels::KernelTable<double>&, GateT
 
 const std::vector<std::string> kGateForms{"full", "hidden_bias", "hidden", "bias"};
 
+bool valid_clip(double clip) { return clip > 0; }  // NaN fails; ∞ is none
+
 void check_gru_config(const NetworkConfig& config) {
   api::require(config.mode == ResetMode::after || config.mode == ResetMode::before,
                "config.mode: expected ResetMode::after or ResetMode::before, got " +
@@ -44,6 +46,8 @@ void check_gru_config(const NetworkConfig& config) {
   api::require(gates >= 0 && gates < static_cast<int>(kGateForms.size()),
                "config.gates: expected GateTerms::full, hidden_bias, hidden or bias, got " +
                    std::to_string(gates));
+  api::require(valid_clip(config.clip),
+               "config.clip: expected a number > 0, or infinity for none, got " + std::to_string(config.clip));
 }
 
 // Row blocks of each array (EQUATIONS.md §7): the forms but full have n's input block alone.
@@ -63,10 +67,11 @@ std::unique_ptr<const CellLayer<Real>> make_gru_layer(const kernels::KernelTable
   if constexpr (std::is_same_v<Real, float>) {
     if (config.precision != Precision::full)
       return std::make_unique<QuantizedGruLayer>(kernels, input, config.hidden, config.mode,
-                                                 config.gates, config.precision, weights, name);
+                                                 config.gates, config.clip, config.precision,
+                                                 weights, name);
   }
   return std::make_unique<GruCellLayer<Real>>(kernels, input, config.hidden, config.mode,
-                                              config.gates, weights);
+                                              config.gates, config.clip, weights);
 }
 
 }  // namespace
@@ -88,7 +93,9 @@ const CellDescription& gru_description() {
         }},
        {"gates", CellOption::Kind::choice, name_list(kGateForms, "'"), kGateForms, nullptr,
         [](NetworkConfig& config, double form) { config.gates = static_cast<GateTerms>(form); },
-        "full"}},
+        "full"},
+       {"clip", CellOption::Kind::bound, "a number > 0 or null", {}, valid_clip,
+        [](NetworkConfig& config, double clip) { config.clip = clip; }}},
       check_gru_config,
       make_gru_layer<float>,
       make_gru_layer<double>,
@@ -98,13 +105,14 @@ const CellDescription& gru_description() {
 
 template <typename Real>
 GruCellLayer<Real>::GruCellLayer(const kernels::KernelTable<Real>& kernels, Index input,
-                                 Index hidden, ResetMode mode, GateTerms gates,
+                                 Index hidden, ResetMode mode, GateTerms gates, double clip,
                                  const WeightsView<Real>& w)
     : CellLayer<Real>(kernels, input, hidden, gates == GateTerms::full ? 3 : 1,
                       gates == GateTerms::bias ? 1 : 3, gates == GateTerms::hidden ? 1 : 3,
                       w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh),
       mode_(mode),
       gates_form_(gates),
+      clip_(static_cast<Real>(clip)),
       cell_kernels_(&gru_kernels(kernels, gates)) {
   const Index H = hidden, W = kernels.vector_width;
   const Real* w_hh = this->weight_hh_.data();
@@ -160,14 +168,15 @@ void GruCellLayer<Real>::forward_phase(int phase, const ForwardStep<Real>& s, Ra
   const Index H = hidden_;
   if (mode_ == ResetMode::after) {
     k.step_reset_after(s.rows, H, units.begin, units.end, step_panels_.data(), s.h_prev,
-                       s.h_product, s.projection, s.ld_projection, bias_hh, s.h_next, s.ld_h_next,
-                       s.record, s.stream_record);
+                       s.h_product, s.projection, s.ld_projection, bias_hh, clip_, s.h_next,
+                       s.ld_h_next, s.record, s.stream_record);
   } else if (phase == 0) {
     k.step_reset_before_rz(s.rows, H, units.begin, units.end, step_panels_.data(), s.h_product,
-                           s.projection, s.ld_projection, bias_hh, s.record);
+                           s.projection, s.ld_projection, bias_hh, clip_, s.record);
   } else {
     k.step_reset_before_n(s.rows, H, units.begin, units.end, candidate_panels_.data(), s.h_prev,
-                          s.projection, s.ld_projection, bias_hh, s.h_next, s.ld_h_next, s.record);
+                          s.projection, s.ld_projection, bias_hh, clip_, s.h_next, s.ld_h_next,
+                          s.record);
   }
 }
 
@@ -206,7 +215,7 @@ void GruCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s, 
   const bool add_to_dh_prev = s.d_product == s.dh_prev;
   if (mode_ == ResetMode::after) {
     if (phase == 0) {
-      k.backward_reset_after(s.rows, H, unit_begin, unit_end, s.record, s.h_prev, s.d_state,
+      k.backward_reset_after(s.rows, H, unit_begin, unit_end, s.record, clip_, s.h_prev, s.d_state,
                              s.d_carry, s.d_input_gates, s.d_recurrent_gates, s.dh_prev,
                              s.stream_gradients);
     } else {
@@ -225,7 +234,7 @@ void GruCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s, 
   Real* d_rh = s.workspace;
   switch (phase) {
     case 0:
-      k.backward_reset_before_zn(s.rows, H, unit_begin, unit_end, s.record, s.h_prev, s.d_state,
+      k.backward_reset_before_zn(s.rows, H, unit_begin, unit_end, s.record, clip_, s.h_prev, s.d_state,
                                  s.d_carry, s.d_input_gates, s.d_recurrent_gates, s.dh_prev);
       // The r kernel and the r, z product add into d_product.
       if (!add_to_dh_prev) {
@@ -238,7 +247,7 @@ void GruCellLayer<Real>::backward_phase(int phase, const BackwardStep<Real>& s, 
                              backward_panels + n_block * H * PW, panel_stride, panels.begin,
                              panels.end, d_rh, H, false, nullptr);
       // r multiplies the product's input: h, or h ⊙ keep.
-      k.backward_reset_before_r(s.rows, H, unit_begin, unit_end, s.record, s.h_product, d_rh,
+      k.backward_reset_before_r(s.rows, H, unit_begin, unit_end, s.record, clip_, s.h_product, d_rh,
                                 d_gates, s.d_product);
       break;
     default:

@@ -14,9 +14,9 @@ template <typename Real>
 class GruCellLayer final : public CellLayer<Real> {
  public:
   // weights with the row blocks of `gates` (fastgru::GateTerms): (3H, ·) r, z, n for the full
-  // GRU; biases both set or both null (checked by the caller).
+  // GRU; biases both set or both null (checked by the caller). clip: NetworkConfig::clip.
   GruCellLayer(const kernels::KernelTable<Real>& kernels, Index input, Index hidden,
-               ResetMode mode, GateTerms gates, const WeightsView<Real>& weights);
+               ResetMode mode, GateTerms gates, double clip, const WeightsView<Real>& weights);
 
   ResetMode reset_mode() const { return mode_; }
 
@@ -50,6 +50,7 @@ class GruCellLayer final : public CellLayer<Real> {
 
   ResetMode mode_;
   GateTerms gates_form_;
+  Real clip_;  // the pre-activations' bound (§1.1), ∞ for none
   const GruKernels<Real>* cell_kernels_;
   // W_hh^T gate panels: r, z, n (reset-after) or r, z (reset-before), n alone for type 3's
   // reset-after, none for its reset-before.

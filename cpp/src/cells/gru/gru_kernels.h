@@ -17,14 +17,15 @@ using kernels::Index;
 // Reset-after step (§1) for unit blocks [block_begin, block_end): gh = h_product · W_hh^T from
 // gate panels, then h_next = (1 − z) ⊙ n + z ⊙ h_prev. h_product (rows, H) is h_prev itself, or
 // h_prev with recurrent dropout applied. gi (rows, 3H, ld_gi) holds W_i x + b_i; bias_hh may be
-// nullptr; record (rows, 4H) may be nullptr (inference). stream_record: the record is not
-// read again soon, so it may be written around the caches.
+// nullptr; clip bounds the pre-activations of r, z and n (ONNX's clip, §1.1; ∞ for none);
+// record (rows, 4H) may be nullptr (inference). stream_record: the record is not read again
+// soon, so it may be written around the caches. Every kernel below takes clip alike.
 template <typename Real>
 using StepResetAfterFn = void (*)(Index rows, Index hidden, Index block_begin, Index block_end,
                                   const Real* gate_panels, const Real* h_prev,
                                   const Real* h_product, const Real* gi, Index ld_gi,
-                                  const Real* bias_hh, Real* h_next, Index ld_h_next,
-                                  Real* record, bool stream_record);
+                                  const Real* bias_hh, Real clip, Real* h_next,
+                                  Index ld_h_next, Real* record, bool stream_record);
 
 // Reset-before step (§2), first half, for unit blocks: r and z from h_product, and
 // r ⊙ h_product (the candidate product's input), into the record.
@@ -32,14 +33,14 @@ template <typename Real>
 using StepResetBeforeRzFn = void (*)(Index rows, Index hidden, Index block_begin,
                                      Index block_end, const Real* rz_gate_panels,
                                      const Real* h_product, const Real* gi, Index ld_gi,
-                                     const Real* bias_hh, Real* record);
+                                     const Real* bias_hh, Real clip, Real* record);
 
 // Reset-before step, second half, for natural panels of W_hn^T (3W units each): n from
 // W_hn (r ⊙ h) read from the record, then h_next.
 template <typename Real>
 using StepResetBeforeNFn = void (*)(Index rows, Index hidden, Index panel_begin,
                                     Index panel_end, const Real* n_panels, const Real* h_prev,
-                                    const Real* gi, Index ld_gi, const Real* bias_hh,
+                                    const Real* gi, Index ld_gi, const Real* bias_hh, Real clip,
                                     Real* h_next, Index ld_h_next, Real* record);
 
 // Backward of a reset-after step for units [unit_begin, unit_end): with dh = dy + dh_carry,
@@ -48,26 +49,28 @@ using StepResetBeforeNFn = void (*)(Index rows, Index hidden, Index panel_begin,
 // be written around the caches.
 template <typename Real>
 using BackwardResetAfterFn = void (*)(Index rows, Index hidden, Index unit_begin,
-                                      Index unit_end, const Real* record, const Real* h_prev,
-                                      const Real* dy, const Real* dh_carry, Real* dgi, Real* dgh,
-                                      Real* dh_prev, bool stream_dgi);
+                                      Index unit_end, const Real* record, Real clip,
+                                      const Real* h_prev, const Real* dy, const Real* dh_carry,
+                                      Real* dgi, Real* dgh, Real* dh_prev, bool stream_dgi);
 
 // Backward of a reset-before step, first half: the z and n blocks of dgi, dh_prev = dh ⊙ z.
 // A form whose gates do not see x writes dgi's n block alone (rows of H) and z, n into dgh
 // (rows, 3H); the full GRU leaves dgh alone.
 template <typename Real>
 using BackwardResetBeforeZnFn = void (*)(Index rows, Index hidden, Index unit_begin,
-                                         Index unit_end, const Real* record, const Real* h_prev,
-                                         const Real* dy, const Real* dh_carry, Real* dgi,
-                                         Real* dgh, Real* dh_prev);
+                                         Index unit_end, const Real* record, Real clip,
+                                         const Real* h_prev, const Real* dy,
+                                         const Real* dh_carry, Real* dgi, Real* dgh,
+                                         Real* dh_prev);
 
 // Backward of a reset-before step, second half, given d_rh = dL/d(r ⊙ h) (rows, H):
 // the r block of dgi (rows, 3H: dgh for a form whose gates do not see x), and
 // dh_prev += d_rh ⊙ r.
 template <typename Real>
 using BackwardResetBeforeRFn = void (*)(Index rows, Index hidden, Index unit_begin,
-                                        Index unit_end, const Real* record, const Real* h_prev,
-                                        const Real* d_rh, Real* dgi, Real* dh_prev);
+                                        Index unit_end, const Real* record, Real clip,
+                                        const Real* h_prev, const Real* d_rh, Real* dgi,
+                                        Real* dh_prev);
 
 template <typename Real>
 struct GruKernels {
@@ -94,19 +97,20 @@ struct GruKernelForms {
 // the layout of gh, the recurrent products with the recurrent biases): reset-after's update for
 // unit panels of 3W units; reset-before's r, z (into the record, with r ⊙ h at 3H) and then n
 // and the update. step_bias (3H: b_hr, b_hz, b_hn, zeros where the form has none) gives the
-// constant gates of type 3.
+// constant gates of type 3; clip bounds the pre-activations as in the float32 kernels.
 using QuantizedAfterGatesFn = void (*)(Index rows, Index hidden, Index panel_begin,
                                        Index panel_end, const float* gh, Index ld_gh,
                                        const float* gi, Index ld_gi, const float* step_bias,
-                                       const float* h_prev, float* h_next, Index ld_h_next);
+                                       float clip, const float* h_prev, float* h_next,
+                                       Index ld_h_next);
 using QuantizedBeforeRzFn = void (*)(Index rows, Index hidden, Index panel_begin,
                                      Index panel_end, const float* gh, Index ld_gh,
                                      const float* gi, Index ld_gi, const float* step_bias,
-                                     const float* h_prev, float* record);
+                                     float clip, const float* h_prev, float* record);
 using QuantizedBeforeNFn = void (*)(Index rows, Index hidden, Index panel_begin, Index panel_end,
                                     const float* gh, Index ld_gh, const float* gi, Index ld_gi,
-                                    const float* h_prev, const float* record, float* h_next,
-                                    Index ld_h_next);
+                                    float clip, const float* h_prev, const float* record,
+                                    float* h_next, Index ld_h_next);
 
 struct GruQuantizedGates {
   QuantizedAfterGatesFn reset_after;

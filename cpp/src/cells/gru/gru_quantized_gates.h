@@ -15,6 +15,7 @@
 
 #include <algorithm>
 
+#include "cells/gru/gru_clip.h"
 #include "cells/gru/gru_kernels.h"
 #include "cells/quantized_gate_vectors.h"
 #include "kernels/simd/step_helpers.h"
@@ -25,7 +26,8 @@ namespace fastgru::kernels {
 // gates), or the constants of step_bias.
 template <class S, bool kInputGates, bool kHiddenGates, int NG>
 inline void reset_and_update(const float* gi, const float* gh_row, Index column, Index u,
-                             int count, Index H, const float* step_bias, typename S::V& r,
+                             int count, Index H, const float* step_bias,
+                             const PreActivationClip<S>& clipped, typename S::V& r,
                              typename S::V& z) {
   constexpr Index W = S::kWidth;
   if constexpr (kHiddenGates) {
@@ -35,30 +37,31 @@ inline void reset_and_update(const float* gi, const float* gh_row, Index column,
       r = S::add(r, S::load_n(gi + u, count));
       z = S::add(z, S::load_n(gi + H + u, count));
     }
-    r = S::sigmoid(r);
-    z = S::sigmoid(z);
+    r = S::sigmoid(clipped(r));
+    z = S::sigmoid(clipped(z));
   } else {
-    r = S::sigmoid(S::load_n(step_bias + u, count));
-    z = S::sigmoid(S::load_n(step_bias + H + u, count));
+    r = S::sigmoid(clipped(S::load_n(step_bias + u, count)));
+    z = S::sigmoid(clipped(S::load_n(step_bias + H + u, count)));
   }
 }
 
 template <class S, bool kInputGates, bool kHiddenGates>
 void quantized_reset_after_gates(Index rows, Index hidden, Index panel_begin, Index panel_end,
                                  const float* gh, Index ld_gh, const float* gi, Index ld_gi,
-                                 const float* step_bias, const float* h_prev, float* h_next,
-                                 Index ld_h_next) {
+                                 const float* step_bias, float clip, const float* h_prev,
+                                 float* h_next, Index ld_h_next) {
   constexpr Index W = S::kWidth;
   constexpr int NG = kHiddenGates ? 3 : 1;
   const Index H = hidden, n_offset = kInputGates ? 2 * H : 0;
+  const PreActivationClip<S> clipped(clip);
   for_each_gate_vector<S, NG>(rows, H, panel_begin, panel_end,
                               [&](Index row, Index u, int count, Index column) {
     const float* g = gi + row * ld_gi;
     const float* p = gh + row * ld_gh;
     typename S::V r, z;
-    reset_and_update<S, kInputGates, kHiddenGates, NG>(g, p, column, u, count, H, step_bias, r, z);
+    reset_and_update<S, kInputGates, kHiddenGates, NG>(g, p, column, u, count, H, step_bias, clipped, r, z);
     const auto hn = S::load_n(p + column + (NG - 1) * 3 * W, count);
-    const auto n = S::tanh(S::fma(r, hn, S::load_n(g + n_offset + u, count)));
+    const auto n = S::tanh(clipped(S::fma(r, hn, S::load_n(g + n_offset + u, count))));
     const auto h = S::load_n(h_prev + row * H + u, count);
     S::store_n(h_next + row * ld_h_next + u, gate_update<S>(z, h, n), count);
   });
@@ -69,13 +72,15 @@ void quantized_reset_after_gates(Index rows, Index hidden, Index panel_begin, In
 template <class S, bool kInputGates, bool kHiddenGates>
 void quantized_reset_before_rz(Index rows, Index hidden, Index panel_begin, Index panel_end,
                                const float* gh, Index ld_gh, const float* gi, Index ld_gi,
-                               const float* step_bias, const float* h_prev, float* record) {
+                               const float* step_bias, float clip, const float* h_prev,
+                               float* record) {
   const Index H = hidden;
+  const PreActivationClip<S> clipped(clip);
   for_each_gate_vector<S, 2>(rows, H, panel_begin, panel_end,
                              [&](Index row, Index u, int count, Index column) {
     typename S::V r, z;
     reset_and_update<S, kInputGates, kHiddenGates, 2>(gi + row * ld_gi, gh + row * ld_gh, column,
-                                                      u, count, H, step_bias, r, z);
+                                                      u, count, H, step_bias, clipped, r, z);
     float* rec = record + row * 4 * H + u;
     S::store_n(rec, r, count);
     S::store_n(rec + H, z, count);
@@ -86,13 +91,14 @@ void quantized_reset_before_rz(Index rows, Index hidden, Index panel_begin, Inde
 template <class S, bool kInputGates>
 void quantized_reset_before_n(Index rows, Index hidden, Index panel_begin, Index panel_end,
                               const float* gh, Index ld_gh, const float* gi, Index ld_gi,
-                              const float* h_prev, const float* record, float* h_next,
-                              Index ld_h_next) {
+                              float clip, const float* h_prev, const float* record,
+                              float* h_next, Index ld_h_next) {
   const Index H = hidden, n_offset = kInputGates ? 2 * H : 0;
+  const PreActivationClip<S> clipped(clip);
   for_each_gate_vector<S, 1>(rows, H, panel_begin, panel_end,
                              [&](Index row, Index u, int count, Index column) {
-    const auto n = S::tanh(S::add(S::load_n(gi + row * ld_gi + n_offset + u, count),
-                                  S::load_n(gh + row * ld_gh + column, count)));
+    const auto n = S::tanh(clipped(S::add(S::load_n(gi + row * ld_gi + n_offset + u, count),
+                                          S::load_n(gh + row * ld_gh + column, count))));
     const auto z = S::load_n(record + row * 4 * H + H + u, count);
     const auto h = S::load_n(h_prev + row * H + u, count);
     S::store_n(h_next + row * ld_h_next + u, gate_update<S>(z, h, n), count);

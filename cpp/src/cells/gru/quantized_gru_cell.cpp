@@ -20,13 +20,14 @@ const GruQuantizedGates& quantized_gates_for(kernels::Isa level, GateTerms form)
 }  // namespace
 
 QuantizedGruLayer::QuantizedGruLayer(const kernels::KernelTable<float>& kernels, Index input,
-                                     Index hidden, ResetMode mode, GateTerms form,
+                                     Index hidden, ResetMode mode, GateTerms form, double clip,
                                      Precision precision, const WeightsView<float>& w,
                                      const std::string& name)
     : QuantizedCellLayer(kernels, input, hidden, form == GateTerms::full ? 3 : 1,
                          form == GateTerms::bias ? 1 : 3, precision, w.weight_ih, w.bias_ih, name),
       mode_(mode),
       hidden_gates_(form != GateTerms::bias),
+      clip_(static_cast<float>(clip)),
       gates_(&quantized_gates_for(kernels.level, form)) {
   const Index H = hidden;
   // b_hr, b_hz, b_hn: bias_hh holds the last blocks of them (all three, or b_hn alone).
@@ -62,17 +63,17 @@ void QuantizedGruLayer::forward_phase(int phase, const ForwardStep<float>& s, Ra
   if (mode_ == ResetMode::after) {
     recurrent_product(weights, hidden_gates_ ? 3 : 1, s.rows, s.h_product, H, units, gh);
     gates_->reset_after(s.rows, H, units.begin, units.end, gh, weights.columns, s.projection,
-                        s.ld_projection, bias, s.h_prev, s.h_next, s.ld_h_next);
+                        s.ld_projection, bias, clip_, s.h_prev, s.h_next, s.ld_h_next);
   } else if (phase == 0) {
     // Gates of the biases alone need no product.
     if (hidden_gates_) recurrent_product(weights, 2, s.rows, s.h_product, H, units, gh);
     gates_->reset_before_rz(s.rows, H, units.begin, units.end, gh, weights.columns,
-                            s.projection, s.ld_projection, bias, s.h_product, s.record);
+                            s.projection, s.ld_projection, bias, clip_, s.h_product, s.record);
   } else {
     // The candidate's input: r ⊙ h of every unit, which phase 0's threads wrote to the record.
     recurrent_product(weights, 1, s.rows, s.record + 3 * H, 4 * H, units, gh);
     gates_->reset_before_n(s.rows, H, units.begin, units.end, gh, weights.columns, s.projection,
-                           s.ld_projection, s.h_prev, s.record, s.h_next, s.ld_h_next);
+                           s.ld_projection, clip_, s.h_prev, s.record, s.h_next, s.ld_h_next);
   }
 }
 

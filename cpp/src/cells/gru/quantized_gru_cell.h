@@ -16,7 +16,7 @@ class QuantizedGruLayer final : public QuantizedCellLayer {
   // weights with the row blocks of `form` (fastgru::GateTerms), as GruCellLayer takes them;
   // `name` (the network's "weights[k]") names a weight that cannot be quantized.
   QuantizedGruLayer(const kernels::KernelTable<float>& kernels, Index input, Index hidden,
-                    ResetMode mode, GateTerms form, Precision precision,
+                    ResetMode mode, GateTerms form, double clip, Precision precision,
                     const WeightsView<float>& weights, const std::string& name);
 
   int forward_phases() const override;
@@ -26,6 +26,7 @@ class QuantizedGruLayer final : public QuantizedCellLayer {
  private:
   ResetMode mode_;
   bool hidden_gates_;  // r and z see h: every form but type 3's constants
+  float clip_;         // the pre-activations' bound (§1.1), ∞ for none
   const GruQuantizedGates* gates_;
   QuantizedWeights step_;       // reset-after: r, z, n of W_hh (n alone: type 3); reset-before: r, z
   QuantizedWeights candidate_;  // reset-before: W_hn
