@@ -291,3 +291,13 @@ def test_what_clip_refuses(tmp_path):
     with pytest.raises(ValueError, match="config.clip: expected a number > 0"):
         _core.GruF32(2, 3, 1, False, True, False, [(np.zeros((9, 2), np.float32), np.zeros((9, 3), np.float32),
                                                   None, None)], clip=-1.0)
+
+
+def test_a_clipped_model_runs_alike_in_python_and_the_cpp_whole_model_reader(tmp_path):
+    model = fastgru.Model(_scaled_layer(3, 8, batch_first=True, seed=0, clip=0.3), outputs=2, seed=0)
+    X = (3 * np.random.default_rng(0).standard_normal((5, 7, 3))).astype(np.float32)
+    expected = model.predict(X)
+    model.save(tmp_path / "model.safetensors")
+    assert normalised_error(fastgru.load(tmp_path / "model.safetensors").predict(X), expected) <= 1e-7
+    whole = _core.load_whole_model_file_f32(str(tmp_path / "model.safetensors"))
+    assert normalised_error(whole.predict(X, None, False), expected) <= 1e-6
