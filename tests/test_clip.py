@@ -301,3 +301,19 @@ def test_a_clipped_model_runs_alike_in_python_and_the_cpp_whole_model_reader(tmp
     assert normalised_error(fastgru.load(tmp_path / "model.safetensors").predict(X), expected) <= 1e-7
     whole = _core.load_whole_model_file_f32(str(tmp_path / "model.safetensors"))
     assert normalised_error(whole.predict(X, None, False), expected) <= 1e-6
+
+
+def test_the_c_tests_clipped_file_matches_the_reference():
+    # cpp/tests/data/gru_clip2_f32.safetensors, which cpp/tests/capi_tests.c loads and streams.
+    from pathlib import Path
+
+    layer = fastgru.load(Path(__file__).parents[1] / "cpp" / "tests" / "data" / "gru_clip2_f32.safetensors")
+    assert (layer.clip, layer.reset_after, layer.num_layers, layer.input_size) == (0.5, False, 2, 3)
+    p = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
+    x = 2 * np.random.default_rng(13).standard_normal((7, 3, 3))
+    h = x
+    for k in range(2):
+        h, _, cache = reference.gru_forward(h, None, p[f"weight_ih_l{k}"], p[f"weight_hh_l{k}"], p[f"bias_ih_l{k}"],
+                                            p[f"bias_hh_l{k}"], reset_after=False, clip=0.5)
+        assert 0.1 < _clipped_fraction(cache) < 0.9
+    assert normalised_error(layer(x.astype(np.float32))[0], h) <= 1e-5

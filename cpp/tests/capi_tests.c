@@ -311,6 +311,28 @@ static void gate_form_models(void) {
   }
 }
 
+/* A GRU that clips its pre-activations (ONNX's clip, EQUATIONS.md §1.1) at 0.5, reset before
+ * (tests/test_clip.py checks its outputs against the NumPy reference): the bound is reported, and
+ * streaming it equals the whole sequence; an unclipped file reports INFINITY. */
+static void clipped_model(void) {
+  fastgru_model* model = NULL;
+  double clip = 0;
+  int precision = -1;
+  OK(fastgru_model_load(data_file("gru_clip2_f32.safetensors"), FASTGRU_FLOAT32, &model));
+  OK(fastgru_model_get_clip(model, &clip));
+  OK(fastgru_model_get_precision(model, &precision));
+  CHECK(clip == 0.5 && precision == FASTGRU_PRECISION_FULL);
+  streaming_equals_whole_sequence(model);
+  EXPECT_ERROR(fastgru_model_get_clip(model, NULL), FASTGRU_ERROR_INVALID_ARGUMENT, "clip must not be null");
+  EXPECT_ERROR(fastgru_model_get_precision(NULL, &precision), FASTGRU_ERROR_INVALID_ARGUMENT,
+               "model must not be null");
+  fastgru_model_free(model);
+  OK(fastgru_model_load(data_file("gru2_f32.safetensors"), FASTGRU_FLOAT64, &model));
+  OK(fastgru_model_get_clip(model, &clip));
+  CHECK(isinf(clip) && clip > 0);
+  fastgru_model_free(model);
+}
+
 /* The bf16 and int8 layer files (gru2_f32.safetensors quantized, tests/model_deploy_data.py):
  * float32 only; they report their configuration, stream as they run whole sequences, and stay
  * near the float32 network they were quantized from (tests/test_model_deploy.py holds them to
@@ -327,6 +349,7 @@ static void quantized_models(void) {
   for (f = 0; f < 2; ++f) {
     fastgru_model* model = (fastgru_model*)1;
     fastgru_model_info info;
+    int precision = -1;
     EXPECT_ERROR(fastgru_model_load(data_file(files[f]), FASTGRU_FLOAT64, &model), FASTGRU_ERROR_INVALID_ARGUMENT,
                  f == 0 ? "an int8 model computes in float32: load it as float32"
                         : "a bf16 model computes in float32: load it as float32");
@@ -335,6 +358,8 @@ static void quantized_models(void) {
     OK(fastgru_model_get_info(model, &info));
     CHECK(info.dtype == FASTGRU_FLOAT32 && info.cell == FASTGRU_CELL_GRU && info.gates == 0);
     CHECK(info.input == I && info.hidden == H && info.layers == L && info.directions == 1);
+    OK(fastgru_model_get_precision(model, &precision));
+    CHECK(precision == (f == 0 ? FASTGRU_PRECISION_INT8 : FASTGRU_PRECISION_BF16));
     streaming_equals_whole_sequence(model);
     OK(fastgru_model_forward_f32(model, T, B, 0, x, NULL, NULL, y, NULL));
     CHECK(max_difference(y, y_full, T * B * H) < 0.05f);
@@ -697,6 +722,7 @@ int main(int argc, char** argv) {
   ligru_model();
   libru_model();
   gate_form_models();
+  clipped_model();
   quantized_models();
   errors_are_reported_clearly(model);
   impossible_requests_are_invalid_arguments(model);

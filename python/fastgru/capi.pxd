@@ -21,6 +21,11 @@ cdef extern from "fastgru/fastgru.h" nogil:
         FASTGRU_CELL_LIGRU
         FASTGRU_CELL_LIBRU
 
+    ctypedef enum fastgru_precision:
+        FASTGRU_PRECISION_FULL
+        FASTGRU_PRECISION_BF16
+        FASTGRU_PRECISION_INT8
+
     ctypedef struct fastgru_model:
         pass
 
@@ -48,6 +53,8 @@ cdef extern from "fastgru/fastgru.h" nogil:
     fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** model)
     void fastgru_model_free(fastgru_model* model)
     fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info)
+    fastgru_status fastgru_model_get_precision(const fastgru_model* model, int* precision)
+    fastgru_status fastgru_model_get_clip(const fastgru_model* model, double* clip)
     fastgru_status fastgru_model_forward_f32(const fastgru_model* model, int64_t steps, int64_t batch,
                                              int batch_first, const float* x, const int64_t* lengths,
                                              const float* h0, float* y, float* h_n)

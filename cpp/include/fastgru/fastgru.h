@@ -102,6 +102,19 @@ fastgru_status fastgru_model_load(const char* path, int dtype, fastgru_model** m
 void fastgru_model_free(fastgru_model* model);
 fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_info* info);
 
+/* The products' arithmetic of a model (EQUATIONS.md §9; Python's layer.quantize): full (the
+ * dtype's), or a float32 model whose files hold bf16 or int8 weights. */
+typedef enum fastgru_precision {
+  FASTGRU_PRECISION_FULL = 0,
+  FASTGRU_PRECISION_BF16 = 1,
+  FASTGRU_PRECISION_INT8 = 2
+} fastgru_precision;
+/* Settings beside fastgru_model_info (which keeps its layout for callers built against it):
+ * *precision a fastgru_precision; *clip the GRU's bound on its pre-activations (ONNX's clip,
+ * EQUATIONS.md §1.1), or INFINITY where nothing is clipped (every other cell). */
+fastgru_status fastgru_model_get_precision(const fastgru_model* model, int* precision);
+fastgru_status fastgru_model_get_clip(const fastgru_model* model, double* clip);
+
 /* Inference over whole sequences.
  *   steps, batch  T >= 0, B >= 0
  *   batch_first   0: x is (T, B, I) and y (T, B, W); 1: x is (B, T, I) and y (B, T, W), W =

@@ -54,6 +54,10 @@ static_assert(static_cast<int>(fastgru::Cell::gru) == FASTGRU_CELL_GRU &&
                   static_cast<int>(fastgru::Cell::ligru) == FASTGRU_CELL_LIGRU &&
                   static_cast<int>(fastgru::Cell::libru) == FASTGRU_CELL_LIBRU,
               "fastgru_cell and fastgru::Cell disagree");
+static_assert(static_cast<int>(fastgru::Precision::full) == FASTGRU_PRECISION_FULL &&
+                  static_cast<int>(fastgru::Precision::bf16) == FASTGRU_PRECISION_BF16 &&
+                  static_cast<int>(fastgru::Precision::int8) == FASTGRU_PRECISION_INT8,
+              "fastgru_precision and fastgru::Precision disagree");
 
 thread_local std::string last_error;
 
@@ -311,6 +315,29 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
     require_pointer(model, "model");
     require_pointer(info, "info");
     *info = model->f32 ? network_info(model->dtype, *model->f32) : network_info(model->dtype, *model->f64);
+  });
+}
+
+namespace {
+const fastgru::NetworkConfig& model_config(const fastgru_model* model) {
+  require_pointer(model, "model");
+  return model->f32 ? model->f32->config() : model->f64->config();
+}
+}  // namespace
+
+fastgru_status fastgru_model_get_precision(const fastgru_model* model, int* precision) {
+  return guarded([&] {
+    const fastgru::NetworkConfig& config = model_config(model);
+    require_pointer(precision, "precision");
+    *precision = static_cast<int>(config.precision);
+  });
+}
+
+fastgru_status fastgru_model_get_clip(const fastgru_model* model, double* clip) {
+  return guarded([&] {
+    const fastgru::NetworkConfig& config = model_config(model);
+    require_pointer(clip, "clip");
+    *clip = config.clip;
   });
 }
 
