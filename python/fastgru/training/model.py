@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import numbers
 import sys
+from types import SimpleNamespace
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -596,35 +598,41 @@ class Model:
         grad = np.add.reduceat(dx[order], starts, axis=0) if len(rows) else np.zeros((0, dx.shape[1]), dx.dtype)
         return rows, grad.astype(self.head_weight.dtype, copy=False)
 
-    def _train_batch(self, x, lengths, target, mask, row_weight=None, data_parallel=None):
+    def _train_batch(self, x, lengths, target, mask, row_weight=None, data_parallel=None, where=""):
         """One optimiser step; returns the batch's loss, its counted rows and, for
         classification, its correct predictions (counted before the step: unweighted, as
         Keras's ``metrics``). A non-finite loss or
-        gradient stops before any update. With ``data_parallel`` (a
-        :class:`fastgru.training.distributed.DataParallel`), all three and the gradients are
-        the global batch's (x is None on a rank that has run out of samples)."""
+        gradient stops before any update (``where``: the epoch and batch, for its message). With
+        ``data_parallel`` (a :class:`fastgru.training.distributed.DataParallel`), all three and
+        the gradients are the global batch's (x is None on a rank that has run out of samples,
+        or whose batch failed: its error is raised on every rank by the step's collective)."""
         layer = self.recurrent
-        if x is None:
+        local = contextlib.nullcontext if data_parallel is None else data_parallel.guarded
+        computed = False
+        if x is not None:
+            with local():
+                loss, grads, pred = self._gradients(x, lengths, target, mask, row_weight)
+                count = len(target) if mask is None else float(mask.sum())
+                hits = 0.0
+                if self.loss.classification:
+                    correct = pred.argmax(axis=1) == target
+                    hits = float(correct.sum() if mask is None else (correct * mask).sum())
+                computed = True
+        if not computed:
             loss, count, hits = 0.0, 0.0, 0.0
             grads = {f"recurrent.{k}": np.zeros_like(v) for k, v in layer.grads.items()}
             grads["head.weight"], grads["head.bias"] = np.zeros_like(self.head_weight), np.zeros_like(self.head_bias)
             if self.vocab_size is not None:
                 self._embedding_rows = np.zeros(0, np.int64)
                 grads["embedding.weight"] = np.zeros((0, self.embedding_weight.shape[1]), self.head_weight.dtype)
-        else:
-            loss, grads, pred = self._gradients(x, lengths, target, mask, row_weight)
-            count = len(target) if mask is None else float(mask.sum())
-            hits = 0.0
-            if self.loss.classification:
-                correct = pred.argmax(axis=1) == target
-                hits = float(correct.sum() if mask is None else (correct * mask).sum())
         if data_parallel is not None:
-            loss, count, hits = data_parallel.average(grads, loss, count, hits)
+            loss, count, hits = data_parallel.average(grads, loss, count, hits, when=where)
+        # Global over MPI (the same on every rank): every rank raises here together.
         norm = optimizers_module.global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradients' norm became {norm}"
             raise FloatingPointError(f"fit: {what} (the weights are left as they were before this batch; lower "
-                                     "the learning rate, scale the targets or set clip_grad_norm)")
+                                     f"the learning rate, scale the targets or set clip_grad_norm) {where}".rstrip())
         if self.clip_grad_norm is not None:
             optimizers_module.scale_to_norm(grads, norm, self.clip_grad_norm)
 
@@ -637,7 +645,8 @@ class Model:
                 params["embedding.weight"] = self.embedding_weight
                 self.optimizer.step(params, grads, rows={"embedding.weight": self._embedding_rows})
 
-        layer._update_parameters(update)
+        with local():  # a failure raises on every rank at the next collective
+            layer._update_parameters(update)
         return loss, count, hits
 
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
@@ -686,12 +695,112 @@ class Model:
                 (README.md, "Scaling out"). Losses, accuracies, clipping, callbacks' decisions
                 are global, identical on every rank; only rank 0 shows progress. Ranks with
                 fewer batches take part in an epoch's last steps with none. ``shuffle`` orders
-                each rank's own samples (from its model's seed).
+                each rank's own samples (from its model's seed). No rank raises alone: an
+                input refused on any rank (a shard too small for ``validation_split``, empty, of
+                a wrong shape, a bad weight...) or a failure on one rank during training (a
+                callback, a custom loss) raises the same error on every rank, naming the failing
+                ranks (``"validation_split: on rank 1 (of 2): ..."``), and training stops on
+                every rank when any rank's callbacks set ``stop_training``.
         Returns:
             the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...;
             ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
             its optimiser step, as in Keras).
         """
+        data_parallel = None
+        if communicator is not None:
+            from .distributed import DataParallel  # mpi4py only when asked for
+
+            data_parallel = DataParallel(communicator, self)
+        # Over MPI no rank raises alone between collectives (the others would wait for it in the
+        # next one forever): each rank-local part runs guarded, its error kept for the next
+        # collective, which raises it on every rank (see fastgru.training.distributed).
+        local = contextlib.nullcontext if data_parallel is None else data_parallel.guarded
+        plan = None
+        with local():
+            plan = self._fit_inputs(X, y, epochs, batch_size, validation_data, shuffle, callbacks, verbose, lengths,
+                                    validation_split, class_weight, sample_weight)
+        local_batches = None if plan is None else math.ceil(len(plan.sequences) / batch_size)
+        batches = local_batches
+        verbose = None if plan is None else plan.verbose
+        if data_parallel is not None:
+            settings = None if plan is None else {
+                "epochs": epochs, "batch_size": batch_size, "validation_data": plan.validation is not None,
+                "class_weight": None if plan.class_table is None else plan.class_table.tolist(),
+                "sample_weight": plan.sample_weights is not None}
+            batches = data_parallel.start(settings, local_batches)  # raises on every rank if any was refused
+            if not data_parallel.is_root:
+                verbose = 0
+        sequences, targets, class_table = plan.sequences, plan.targets, plan.class_table
+        sample_weights, validation, count = plan.sample_weights, plan.validation, len(plan.sequences)
+        shuffle = plan.shuffle
+        history = callbacks_module.History()
+        all_callbacks = [history, *plan.callbacks]
+
+        def agree(when, stop=False):
+            """Over MPI, raises on every rank what any rank's guarded part raised; returns
+            whether any rank's callbacks stopped training."""
+            return stop if data_parallel is None else data_parallel.agree(stop, when)
+
+        progress = callbacks_module.ProgressBar(epochs, batches, verbose)
+        self.stop_training = False
+        with local():
+            for callback in all_callbacks:
+                callback.on_train_begin(self)
+        agree("in the callbacks' on_train_begin")
+        for epoch in range(epochs):
+            with local():
+                for callback in all_callbacks:
+                    callback.on_epoch_begin(self, epoch)
+                progress.start_epoch(epoch)
+            agree(f"in the callbacks' on_epoch_begin of epoch {epoch + 1}")
+            order = self._rng.permutation(count) if shuffle else np.arange(count)
+            total, correct, weight_sum = 0.0, 0.0, 0.0
+            for b in range(batches):
+                x = batch_lengths = target = mask = row_weight = None
+                if b < local_batches:
+                    with local():
+                        rows = order[b * batch_size : (b + 1) * batch_size]
+                        x, batch_lengths = sequences.batch(rows)
+                        target, mask = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
+                        row_weight = self._row_weights(sample_weights, class_table, rows, x.shape[1], target)
+                    if data_parallel is not None and data_parallel.error is not None:
+                        x = None  # this step's collective raises the error on every rank
+                loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, mask, row_weight,
+                                                             data_parallel, f"at epoch {epoch + 1}, batch {b + 1}")
+                total += loss * rows_counted
+                correct += hits
+                weight_sum += rows_counted
+                with local():
+                    progress.update(b + 1, total / weight_sum)
+            # Like Keras: the epoch's running means over its batches, each before its step.
+            logs = {"loss": total / weight_sum}
+            if self.loss.classification:
+                logs["accuracy"] = correct / weight_sum
+            if validation is not None:
+                validation_sequences, validation_targets, validation_weights = validation
+                scores = self._score(validation_sequences, validation_targets, batch_size, data_parallel,
+                                     validation_weights, f"while scoring the validation data of epoch {epoch + 1}")
+                logs.update({f"val_{k}": v for k, v in scores.items()})
+            logs["learning_rate"] = self.optimizer.learning_rate
+            with local():
+                progress.end_epoch(logs)
+                for callback in all_callbacks:
+                    callback.on_epoch_end(self, epoch, logs)
+            # Every rank stops when any rank's callbacks ask (they see the same global logs, but
+            # a callback of the user's may decide on more than them).
+            self.stop_training = agree(f"at the end of epoch {epoch + 1}", self.stop_training)
+            if self.stop_training:
+                break
+        # The last collective is behind: a failure here raises on its rank alone, and no rank waits.
+        for callback in all_callbacks:
+            callback.on_train_end(self)
+        return history
+
+    def _fit_inputs(self, X, y, epochs, batch_size, validation_data, shuffle, callbacks, verbose, lengths,
+                    validation_split, class_weight, sample_weight):
+        """Checks ``fit``'s arguments (this rank's, over MPI) before any training; returns what
+        the epochs need: verbose, shuffle, sequences, targets, class_table, sample_weights, validation
+        ((sequences, targets, weights) or None) and callbacks."""
         precision = getattr(self.recurrent, "precision", "full")
         if precision != "full":
             raise ValueError(f"fit: this model's recurrent layer runs in {precision}, for inference only; fit the "
@@ -735,68 +844,11 @@ class Model:
             self._check_sequence_targets(validation_sequences, validation_targets)
             validation = (validation_sequences, validation_targets, None)
         callbacks = [] if callbacks is None else list(callbacks)
-        history = callbacks_module.History()
-        all_callbacks = [history, *callbacks]
         for callback in callbacks:
             if not isinstance(callback, callbacks_module.Callback):
                 raise TypeError(f"callbacks: expected fastgru Callback objects, got {type(callback).__name__}")
-        count = len(sequences)
-        batches = local_batches = math.ceil(count / batch_size)
-        data_parallel = None
-        if communicator is not None:
-            from .distributed import DataParallel  # mpi4py only when asked for
-
-            data_parallel = DataParallel(communicator, self)
-            batches = data_parallel.start({"epochs": epochs, "batch_size": batch_size,
-                                           "validation_data": validation is not None,
-                                           "class_weight": None if class_table is None else class_table.tolist(),
-                                           "sample_weight": sample_weights is not None}, local_batches)
-            if not data_parallel.is_root:
-                verbose = 0
-        progress = callbacks_module.ProgressBar(epochs, batches, verbose)
-        self.stop_training = False
-        for callback in all_callbacks:
-            callback.on_train_begin(self)
-        for epoch in range(epochs):
-            for callback in all_callbacks:
-                callback.on_epoch_begin(self, epoch)
-            progress.start_epoch(epoch)
-            order = self._rng.permutation(count) if shuffle else np.arange(count)
-            total, correct, weight_sum = 0.0, 0.0, 0.0
-            for b in range(batches):
-                x = batch_lengths = target = mask = row_weight = None
-                if b < local_batches:
-                    rows = order[b * batch_size : (b + 1) * batch_size]
-                    x, batch_lengths = sequences.batch(rows)
-                    target, mask = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
-                    row_weight = self._row_weights(sample_weights, class_table, rows, x.shape[1], target)
-                try:
-                    loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, mask, row_weight,
-                                                                 data_parallel)
-                except FloatingPointError as error:
-                    raise FloatingPointError(f"{error} at epoch {epoch + 1}, batch {b + 1}") from None
-                total += loss * rows_counted
-                correct += hits
-                weight_sum += rows_counted
-                progress.update(b + 1, total / weight_sum)
-            # Like Keras: the epoch's running means over its batches, each before its step.
-            logs = {"loss": total / weight_sum}
-            if self.loss.classification:
-                logs["accuracy"] = correct / weight_sum
-            if validation is not None:
-                validation_sequences, validation_targets, validation_weights = validation
-                scores = self._score(validation_sequences, validation_targets, batch_size, data_parallel,
-                                     validation_weights)
-                logs.update({f"val_{k}": v for k, v in scores.items()})
-            logs["learning_rate"] = self.optimizer.learning_rate
-            progress.end_epoch(logs)
-            for callback in all_callbacks:
-                callback.on_epoch_end(self, epoch, logs)
-            if self.stop_training:
-                break
-        for callback in all_callbacks:
-            callback.on_train_end(self)
-        return history
+        return SimpleNamespace(verbose=verbose, shuffle=shuffle, sequences=sequences, targets=targets, class_table=class_table,
+                               sample_weights=sample_weights, validation=validation, callbacks=callbacks)
 
     def _sequences(self, X, lengths, name="X"):
         if self.vocab_size is not None:
@@ -977,19 +1029,23 @@ class Model:
         result = np.stack(generated, axis=1)
         return result[0] if one else result
 
-    def _score(self, sequences, targets, batch_size, data_parallel=None, sample_weights=None):
+    def _score(self, sequences, targets, batch_size, data_parallel=None, sample_weights=None, where=""):
+        """{"loss": the mean loss, "accuracy"}: over every rank's samples with ``data_parallel``
+        (whose ``Allreduce`` raises on every rank what scoring raised on any; ``where``: when,
+        for its message)."""
         total, count, correct = 0.0, 0.0, 0.0
-        for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
-            target, mask = self._batch_targets(targets, rows, steps, lengths)
-            row_weight = self._row_weights(sample_weights, None, rows, steps, target)
-            loss, _, rows_counted = self._loss(pred, target, mask, row_weight)
-            total += loss * rows_counted
-            count += rows_counted
-            if self.loss.classification:
-                hits = pred.argmax(axis=1) == target
-                correct += float(hits.sum() if mask is None else (hits * mask).sum())
+        with contextlib.nullcontext() if data_parallel is None else data_parallel.guarded():
+            for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
+                target, mask = self._batch_targets(targets, rows, steps, lengths)
+                row_weight = self._row_weights(sample_weights, None, rows, steps, target)
+                loss, _, rows_counted = self._loss(pred, target, mask, row_weight)
+                total += loss * rows_counted
+                count += rows_counted
+                if self.loss.classification:
+                    hits = pred.argmax(axis=1) == target
+                    correct += float(hits.sum() if mask is None else (hits * mask).sum())
         if data_parallel is not None:
-            total, count, correct = data_parallel.sum(total, count, correct)
+            total, count, correct = data_parallel.sum(total, count, correct, when=where)
         scores = {"loss": total / count}
         if self.loss.classification:
             scores["accuracy"] = correct / count
