@@ -59,6 +59,18 @@ def case(name):
                                  loss="cross_entropy", optimizer=SGD(0.1, momentum=0.9), seed=4)
 
         return model, X, y, None, dict(epochs=3)
+    if name == "temporal":
+        # per-step weights (a list of (T_i,)) on ragged sequences
+        lengths = rng.integers(2, 9, 20)
+        X = [rng.standard_normal((n, 3)) for n in lengths]
+        y = [rng.standard_normal((n, 2)) for n in lengths]
+        weights = [rng.uniform(0, 2, n) for n in lengths]
+
+        def model():
+            return fastgru.Model(fastgru.GRU(3, 4, dtype="float64", seed=7), outputs=2, head="sequence",
+                                 optimizer=Adam(0.05), seed=8)
+
+        return model, X, y, None, dict(epochs=3, sample_weight=weights)
     if name == "tokens":
         X = rng.integers(0, 12, (16, 7))
         X[:, :2] = 0  # padding ids, never trained
@@ -182,6 +194,8 @@ def main(name, out_dir):
     batch_size = LOCAL_BATCH + (rank if name == "mismatch" else 0)
     path = os.path.join(out_dir, f"rank{rank}")
     X, y = _take(X, rows), _take(y, rows)
+    if "sample_weight" in options:
+        options["sample_weight"] = _take(options["sample_weight"], rows)
     if name == "stop_on_one_rank" and rank == 1:
         options["callbacks"] = [_StopsAt(1)]  # rank 0 has no callback that stops
     if name in FAULTS:

@@ -66,14 +66,16 @@ def train_alone(case):
 
 
 @pytest.mark.best_isa_only  # the ranks compute on the best instruction set
-@pytest.mark.parametrize("case", ["last", "uneven", "sequence", "tokens"])
+@pytest.mark.parametrize("case", ["last", "uneven", "sequence", "tokens", "temporal"])
 def test_two_ranks_with_half_batches_train_as_one_process(case, tmp_path):
     """2 ranks, each with half the samples and batch b/2, reach the weights of one process with
     every sample and batch b (float64: to rounding), and log the same global losses; the ranks
     agree exactly. "last": Adam, clipping, validation, EarlyStopping and ReduceLROnPlateau;
     "uneven": rank 1 runs out of samples one step before rank 0 each epoch; "sequence": ragged
     sequences, a per-step cross-entropy weighted by each rank's real steps, SGD with momentum;
-    "tokens": a token model, whose AdamW steps the embedding rows that any rank used."""
+    "tokens": a token model, whose AdamW steps the embedding rows that any rank used;
+    "temporal": ragged sequences with a weight per step (sample_weight, a list of (T_i,)),
+    Adam."""
     (weights0, history0), (weights1, history1) = run_ranks(case, tmp_path)[0]
     expected_weights, expected_history = train_alone(case)
     assert sorted(weights0) == sorted(expected_weights)
@@ -84,6 +86,11 @@ def test_two_ranks_with_half_batches_train_as_one_process(case, tmp_path):
     assert sorted(history0) == sorted(expected_history)
     for key, values in expected_history.items():
         np.testing.assert_allclose(history0[key], values, rtol=1e-12, err_msg=key)
+    if case == "temporal":
+        # the per-step weights took part: without them, another training
+        make_model, X, y, _, _ = mpi_training.case(case)
+        unweighted = make_model().fit(X, y, batch_size=2 * mpi_training.LOCAL_BATCH, shuffle=False, epochs=3, verbose=0)
+        assert abs(unweighted.history["loss"][0] - history0["loss"][0]) > 1e-3
     if case == "last":
         # The callbacks acted: the rate was lowered and training stopped early, on both ranks alike.
         assert len(history0["loss"]) < 6 and min(history0["learning_rate"]) < 0.02

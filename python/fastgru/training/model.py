@@ -197,19 +197,63 @@ class _TokenSequences(_Sequences):
         return ids, (None if lengths.min() == steps else lengths)
 
 
-def _sample_weights(value, count, dtype, name="sample_weight"):
-    """Checked per-sample weights: (count,) finite numbers >= 0, in ``dtype``."""
-    array = np.asarray(value)
+def _checked_weights(array, name, dtype):
+    """Weights as finite numbers >= 0 in ``dtype``."""
+    array = np.asarray(array)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
-    if array.shape != (count,):
-        raise ValueError(f"{name}: expected shape ({count},) (one weight per sample), got shape {array.shape}")
     array = array.astype(dtype)
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: expected finite weights, got NaN or inf")
-    if (array < 0).any():
+    if array.size and (array < 0).any():
         raise ValueError(f"{name}: expected weights >= 0, got {array.min()}")
     return array
+
+
+def _sample_weights(value, sequences, dtype, head, name="sample_weight"):
+    """Checked sample weights, finite numbers >= 0 in ``dtype``: (N,), one per sample, or, for
+    head ``"sequence"``, one per step (Keras's temporal weights): (N, T) for a dense X of T
+    steps, or for a list of sequences a list of N arrays (T_i,) (an (N, T) array when every
+    T_i is T), returned as an (N, max T_i) array padded with zeros."""
+    count = len(sequences)
+    steps = sequences.lengths if sequences.ragged else np.full(count, sequences.dense.shape[1], np.int64)
+    rows = _is_sequence_list(value) and any(np.ndim(row) >= 1 for row in value)  # a list of per-step arrays
+    if not rows:
+        array = _checked_weights(value, name, dtype)
+        if array.shape == (count,):
+            return array
+        if array.ndim != 2:
+            one_per_step = ("" if head != "sequence" else f" or ({count}, {steps[0]}) (one per step)"
+                            if not sequences.ragged else f" or a list of {count} arrays (T_i,) (one per step)")
+            raise ValueError(f"{name}: expected shape ({count},) (one weight per sample){one_per_step}, got shape "
+                             f"{array.shape}")
+        given = f"shape {array.shape}"
+    else:
+        given = f"a list of {len(value)} arrays"
+    if head != "sequence":
+        raise ValueError(f"{name}: expected shape ({count},) (one weight per sample): the model's head is {head!r}, "
+                         f"one prediction per sequence (a weight per step needs head='sequence'), got {given}")
+    if not rows:
+        if not sequences.ragged:
+            if array.shape != (count, steps[0]):
+                raise ValueError(f"{name}: expected shape ({count},) (one weight per sample) or ({count}, {steps[0]}) "
+                                 f"(one per step of X's {steps[0]}), got shape {array.shape}")
+            return array
+        if len(array) != count:
+            raise ValueError(f"{name}: expected shape ({count},) (one weight per sample) or a list of {count} arrays "
+                             f"(T_i,) (one per step of each sequence), got shape {array.shape}")
+        value = list(array)  # each row checked against its sequence's length below
+    elif len(value) != count:
+        raise ValueError(f"{name}: expected {count} arrays of weights (one per sample, a weight for each of its "
+                         f"steps), got {len(value)}")
+    padded = np.zeros((count, int(steps.max())), dtype)
+    for i, (row, length) in enumerate(zip(value, steps)):
+        row = _checked_weights(row, f"{name}[{i}]", dtype)
+        if row.shape != (length,):
+            raise ValueError(f"{name}[{i}]: expected shape ({length},) (a weight for each of its {length} steps), "
+                             f"got shape {row.shape}")
+        padded[i, :length] = row
+    return padded
 
 
 def _validation_split_point(fraction, count):
@@ -534,9 +578,12 @@ class Model:
 
     def _row_weights(self, sample_weights, class_table, rows, steps, target):
         """The weight of each prediction row of a batch (None: all 1): its sample's weight (on
-        every step of a per-step head), or the weight of its target's class."""
+        every step of a per-step head), its step's weight (per-step weights (N, T): the batch's
+        ``steps`` first ones of each row), or the weight of its target's class."""
         if sample_weights is not None:
             weights = sample_weights[rows]
+            if weights.ndim == 2:
+                return np.ascontiguousarray(weights[:, :steps]).reshape(-1)
             return weights if self.head == "last" else np.repeat(weights, steps)
         if class_table is not None:
             return class_table[target]
@@ -675,12 +722,19 @@ class Model:
             class_weight: for cross-entropy, ``{class index: weight >= 0}``: each sample's (each
                 step's, for head ``"sequence"``) loss is multiplied by the weight of its target
                 class (classes left out weigh 1), as in Keras. Not with ``sample_weight``.
-            sample_weight: (N,) weights >= 0, one per sample (on each of its steps for head
-                ``"sequence"``), multiplying its loss. As in Keras, a batch's loss is
-                ``sum(weight * loss) / rows``, rows being its samples (its real steps), not
-                the sum of the weights; ``accuracy`` stays unweighted (Keras's ``metrics``).
-                Class and sample weights apply to training, and sample weights to the part
-                ``validation_split`` holds out; ``validation_data`` is scored unweighted.
+            sample_weight: finite weights >= 0 (any real dtype; computed in the layer's),
+                multiplying the losses they weigh: (N,), one per sample (on each of its steps
+                for head ``"sequence"``); or, for head ``"sequence"`` only, one per step, as
+                Keras's temporal weights: (N, T) for a dense X of T steps, or for a list X a
+                list of N arrays (T_i,), one weight per step of each sequence. The weights of
+                padded steps (past ``lengths``) are ignored: those steps do not count, as under
+                a Keras mask. As in Keras, a batch's loss is ``sum(weight * loss) / rows``,
+                rows being its samples (its real steps), not the sum of the weights
+                (``"sum_over_batch_size"``); ``accuracy`` stays unweighted (Keras's
+                ``metrics``). Class and sample weights apply to training, and sample weights to
+                the part ``validation_split`` holds out; ``validation_data`` is scored
+                unweighted. A (N, T) weight for head ``"last"`` (one prediction per sequence),
+                another shape, or a negative or non-finite weight is refused.
             shuffle: a new order of the samples at each epoch (from the model's seed).
             callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau`,
                 :class:`ModelCheckpoint`, :class:`CSVLogger` (or None).
@@ -822,7 +876,7 @@ class Model:
             if class_table is not None:
                 raise ValueError("class_weight, sample_weight: expected one of them, got both (as Keras; multiply the "
                                  "class weights into sample_weight to combine them)")
-            sample_weights = _sample_weights(sample_weight, len(sequences), self.head_weight.dtype)
+            sample_weights = _sample_weights(sample_weight, sequences, self.head_weight.dtype, self.head)
         validation = None
         if validation_split is not None and validation_split != 0:
             if validation_data is not None:
@@ -1053,13 +1107,16 @@ class Model:
 
     def evaluate(self, X, y, batch_size: int = 256, lengths=None, sample_weight=None) -> Dict[str, float]:
         """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy);
-        X, y, lengths and ``sample_weight`` (N,) as for :meth:`fit` (with output scaling, y in
-        the units :meth:`predict` returns, the loss in the head's scaled units)."""
+        X, y, lengths and ``sample_weight`` as for :meth:`fit`: (N,) per sample, or for head
+        ``"sequence"`` (N, T) / a list of (T_i,) per step, padded steps not counting (with
+        output scaling, y in the units :meth:`predict` returns, the loss in the head's scaled
+        units). The loss is ``sum(weight * loss) / rows`` over all of X's rows (real steps), as
+        Keras's ``evaluate`` with ``sample_weight``."""
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
-        weights = None if sample_weight is None else _sample_weights(sample_weight, len(sequences),
-                                                                     self.head_weight.dtype)
+        weights = None if sample_weight is None else _sample_weights(sample_weight, sequences,
+                                                                     self.head_weight.dtype, self.head)
         return self._score(sequences, targets, batch_size, sample_weights=weights)
 
     # ------------------------------------------------------------------ files
