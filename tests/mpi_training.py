@@ -20,7 +20,8 @@ import sys
 import numpy as np
 
 import fastgru
-from fastgru.training import SGD, Adam, AdamW, Callback, EarlyStopping, MeanSquaredError, ReduceLROnPlateau
+from fastgru.training import (SGD, Adam, AdamW, Callback, CSVLogger, EarlyStopping, MeanSquaredError, ModelCheckpoint,
+                              ReduceLROnPlateau)
 
 LOCAL_BATCH = 4
 
@@ -35,7 +36,7 @@ def _split(count, ranks, rank):
 def case(name):
     """(model factory, X, y, validation (X, y) or None, fit options) of a case, all samples."""
     rng = np.random.default_rng(7)
-    if name in ("last", "uneven", "mismatch", "stop_on_one_rank", *FAULTS):
+    if name in ("last", "uneven", "mismatch", "stop_on_one_rank", "writers", *FAULTS):
         count = 20 if name != "uneven" else 17
         X = rng.standard_normal((count, 6, 3))
         y = X[:, -3:, :2].sum(axis=1) + 0.1 * rng.standard_normal((count, 2))
@@ -45,7 +46,7 @@ def case(name):
             return fastgru.Model(fastgru.GRU(3, 5, batch_first=True, dtype="float64", seed=1), outputs=2,
                                  optimizer=Adam(0.02), clip_grad_norm=0.5, seed=2)
 
-        if name in FAULTS or name == "stop_on_one_rank":
+        if name in FAULTS or name in ("stop_on_one_rank", "writers"):
             return model, X, y, validation, dict(epochs=3)
         callbacks = [EarlyStopping(patience=2), ReduceLROnPlateau(patience=1, factor=0.5)]
         return model, X, y, validation, dict(epochs=6, callbacks=callbacks)
@@ -196,6 +197,10 @@ def main(name, out_dir):
     X, y = _take(X, rows), _take(y, rows)
     if "sample_weight" in options:
         options["sample_weight"] = _take(options["sample_weight"], rows)
+    if name == "writers":  # every rank is given the same files (a shared folder)
+        options["callbacks"] = [CSVLogger(os.path.join(out_dir, "log.csv")),
+                                ModelCheckpoint(os.path.join(out_dir, "model-{epoch}.safetensors")),
+                                ModelCheckpoint(os.path.join(out_dir, "best.safetensors"), save_best_only=True)]
     if name == "stop_on_one_rank" and rank == 1:
         options["callbacks"] = [_StopsAt(1)]  # rank 0 has no callback that stops
     if name in FAULTS:

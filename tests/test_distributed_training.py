@@ -1,6 +1,7 @@
 """Data-parallel training over MPI: ``Model.fit(..., communicator=comm)`` under ``mpiexec -n 2``
 (tests/mpi_training.py) against one process training on all the samples."""
 
+import csv
 import json
 import os
 import re
@@ -158,6 +159,27 @@ def test_a_callback_that_stops_one_rank_stops_every_rank(tmp_path):
     assert len(history0["loss"]) == len(history1["loss"]) == 2 and history0 == history1
     for name, value in weights0.items():
         assert np.array_equal(value, weights1[name]), name
+
+
+@pytest.mark.best_isa_only
+def test_callbacks_write_their_files_once_from_rank_zero(tmp_path):
+    """Both ranks are given the same CSVLogger and ModelCheckpoint paths: the log has one header
+    and one row per epoch (not one per rank), and the checkpoints hold the weights both ranks
+    ended with."""
+    (weights0, history0), (weights1, _) = run_ranks("writers", tmp_path, timeout=60)[0]
+    with open(tmp_path / "log.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["epoch", "learning_rate", "loss", "val_loss"]
+    assert [row[0] for row in rows[1:]] == ["0", "1", "2"]
+    assert [float(row[2]) for row in rows[1:]] == history0["loss"]
+    last = fastgru.load(tmp_path / "model-3.safetensors").get_weights()
+    for name, value in weights0.items():
+        assert np.array_equal(last[name], value) and np.array_equal(weights1[name], value), name
+    best = int(np.argmin(history0["val_loss"]))
+    best_saved = fastgru.load(tmp_path / "best.safetensors").get_weights()
+    for name, value in fastgru.load(tmp_path / f"model-{best + 1}.safetensors").get_weights().items():
+        assert np.array_equal(best_saved[name], value), name
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
 
 
 def test_a_communicator_that_is_not_one_is_refused():

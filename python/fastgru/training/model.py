@@ -321,6 +321,9 @@ class Model:
     # Class defaults: models pickled before output scaling existed have no such attributes.
     output_scale: Optional[np.ndarray] = None
     output_offset: Optional[np.ndarray] = None
+    # This process's rank while fit trains over MPI (None otherwise): the callbacks that write
+    # files write on rank 0 only.
+    _rank: Optional[int] = None
 
     def __init__(self, recurrent, outputs: int = 1, head: str = "last", loss="mse", optimizer="adam",
                  learning_rate: Optional[float] = None, clip_grad_norm: Optional[float] = None,
@@ -754,7 +757,8 @@ class Model:
                 a wrong shape, a bad weight...) or a failure on one rank during training (a
                 callback, a custom loss) raises the same error on every rank, naming the failing
                 ranks (``"validation_split: on rank 1 (of 2): ..."``), and training stops on
-                every rank when any rank's callbacks set ``stop_training``.
+                every rank when any rank's callbacks set ``stop_training``. ``ModelCheckpoint``
+                and ``CSVLogger`` write from rank 0 only.
         Returns:
             the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...;
             ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
@@ -795,60 +799,64 @@ class Model:
             whether any rank's callbacks stopped training."""
             return stop if data_parallel is None else data_parallel.agree(stop, when)
 
-        progress = callbacks_module.ProgressBar(epochs, batches, verbose)
-        self.stop_training = False
-        with local():
-            for callback in all_callbacks:
-                callback.on_train_begin(self)
-        agree("in the callbacks' on_train_begin")
-        for epoch in range(epochs):
+        self._rank = None if data_parallel is None else data_parallel.rank
+        try:
+            progress = callbacks_module.ProgressBar(epochs, batches, verbose)
+            self.stop_training = False
             with local():
                 for callback in all_callbacks:
-                    callback.on_epoch_begin(self, epoch)
-                progress.start_epoch(epoch)
-            agree(f"in the callbacks' on_epoch_begin of epoch {epoch + 1}")
-            order = self._rng.permutation(count) if shuffle else np.arange(count)
-            total, correct, weight_sum = 0.0, 0.0, 0.0
-            for b in range(batches):
-                x = batch_lengths = target = mask = row_weight = None
-                if b < local_batches:
-                    with local():
-                        rows = order[b * batch_size : (b + 1) * batch_size]
-                        x, batch_lengths = sequences.batch(rows)
-                        target, mask = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
-                        row_weight = self._row_weights(sample_weights, class_table, rows, x.shape[1], target)
-                    if data_parallel is not None and data_parallel.error is not None:
-                        x = None  # this step's collective raises the error on every rank
-                loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, mask, row_weight,
-                                                             data_parallel, f"at epoch {epoch + 1}, batch {b + 1}")
-                total += loss * rows_counted
-                correct += hits
-                weight_sum += rows_counted
+                    callback.on_train_begin(self)
+            agree("in the callbacks' on_train_begin")
+            for epoch in range(epochs):
                 with local():
-                    progress.update(b + 1, total / weight_sum)
-            # Like Keras: the epoch's running means over its batches, each before its step.
-            logs = {"loss": total / weight_sum}
-            if self.loss.classification:
-                logs["accuracy"] = correct / weight_sum
-            if validation is not None:
-                validation_sequences, validation_targets, validation_weights = validation
-                scores = self._score(validation_sequences, validation_targets, batch_size, data_parallel,
-                                     validation_weights, f"while scoring the validation data of epoch {epoch + 1}")
-                logs.update({f"val_{k}": v for k, v in scores.items()})
-            logs["learning_rate"] = self.optimizer.learning_rate
-            with local():
-                progress.end_epoch(logs)
-                for callback in all_callbacks:
-                    callback.on_epoch_end(self, epoch, logs)
-            # Every rank stops when any rank's callbacks ask (they see the same global logs, but
-            # a callback of the user's may decide on more than them).
-            self.stop_training = agree(f"at the end of epoch {epoch + 1}", self.stop_training)
-            if self.stop_training:
-                break
-        # The last collective is behind: a failure here raises on its rank alone, and no rank waits.
-        for callback in all_callbacks:
-            callback.on_train_end(self)
-        return history
+                    for callback in all_callbacks:
+                        callback.on_epoch_begin(self, epoch)
+                    progress.start_epoch(epoch)
+                agree(f"in the callbacks' on_epoch_begin of epoch {epoch + 1}")
+                order = self._rng.permutation(count) if shuffle else np.arange(count)
+                total, correct, weight_sum = 0.0, 0.0, 0.0
+                for b in range(batches):
+                    x = batch_lengths = target = mask = row_weight = None
+                    if b < local_batches:
+                        with local():
+                            rows = order[b * batch_size : (b + 1) * batch_size]
+                            x, batch_lengths = sequences.batch(rows)
+                            target, mask = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
+                            row_weight = self._row_weights(sample_weights, class_table, rows, x.shape[1], target)
+                        if data_parallel is not None and data_parallel.error is not None:
+                            x = None  # this step's collective raises the error on every rank
+                    loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, mask, row_weight,
+                                                                 data_parallel, f"at epoch {epoch + 1}, batch {b + 1}")
+                    total += loss * rows_counted
+                    correct += hits
+                    weight_sum += rows_counted
+                    with local():
+                        progress.update(b + 1, total / weight_sum)
+                # Like Keras: the epoch's running means over its batches, each before its step.
+                logs = {"loss": total / weight_sum}
+                if self.loss.classification:
+                    logs["accuracy"] = correct / weight_sum
+                if validation is not None:
+                    validation_sequences, validation_targets, validation_weights = validation
+                    scores = self._score(validation_sequences, validation_targets, batch_size, data_parallel,
+                                         validation_weights, f"while scoring the validation data of epoch {epoch + 1}")
+                    logs.update({f"val_{k}": v for k, v in scores.items()})
+                logs["learning_rate"] = self.optimizer.learning_rate
+                with local():
+                    progress.end_epoch(logs)
+                    for callback in all_callbacks:
+                        callback.on_epoch_end(self, epoch, logs)
+                # Every rank stops when any rank's callbacks ask (they see the same global logs, but
+                # a callback of the user's may decide on more than them).
+                self.stop_training = agree(f"at the end of epoch {epoch + 1}", self.stop_training)
+                if self.stop_training:
+                    break
+            # The last collective is behind: a failure here raises on its rank alone, and no rank waits.
+            for callback in all_callbacks:
+                callback.on_train_end(self)
+            return history
+        finally:
+            self.__dict__.pop("_rank", None)
 
     def _fit_inputs(self, X, y, epochs, batch_size, validation_data, shuffle, callbacks, verbose, lengths,
                     validation_split, class_weight, sample_weight):
