@@ -115,6 +115,17 @@ class _StopsAt(Callback):
             model.stop_training = True
 
 
+class _HalvesRateAt(Callback):
+    """Halves the learning rate at the end of ``epoch`` (from 0), on the rank it is given to."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, model, epoch, logs):
+        if epoch == self.epoch:
+            model.optimizer.learning_rate /= 2
+
+
 class _LossFailsAt(MeanSquaredError):
     """Mean squared error whose ``call``-th call raises (a user's loss failing on one rank)."""
 
@@ -164,12 +175,14 @@ def _faults(rank, X, y):
         "validation_fails": {1: {"loss": _LossFailsAt(3)}},
         "loss_fails": {1: {"loss": _LossFailsAt(4)}},
         "progress_fails": {0: {"progress": _ProgressFails()}},
+        # not an error on any rank, but the ranks would train apart: refused on every rank
+        "rate_on_one_rank": {1: {"callbacks": [_HalvesRateAt(0)]}},
     }
 
 
 FAULTS = ("small_shard", "empty_shard", "wrong_features", "wrong_targets", "negative_weight", "bad_validation",
           "two_ranks_refuse", "callback_begin", "callback_epoch_begin", "callback_epoch_end", "validation_fails", "loss_fails",
-          "progress_fails")
+          "progress_fails", "rate_on_one_rank")
 
 
 def _take(data, rows):

@@ -21,7 +21,8 @@ rank learns the failing ranks' messages in one ``allgather`` and raises the same
 them and their messages (of the failing ranks' exception class when they agree on one of the
 built-in ones, a ``ValueError`` otherwise).
 ``stop_training`` is agreed the same way after each epoch's callbacks: training stops on every
-rank when any rank's callbacks ask.
+rank when any rank's callbacks ask; and learning rates that the callbacks set apart (which would
+train the ranks differently) are an error on every rank.
 """
 
 from __future__ import annotations
@@ -107,14 +108,22 @@ class DataParallel:
         raise error from self.error
 
     def agree(self, stop: bool = False, when: str = "") -> bool:
-        """One collective after a rank-local part: raises on every rank if any rank kept an
-        error (see :meth:`guarded`); else returns whether any rank asked to ``stop``."""
+        """One collective after a rank-local part (the callbacks): raises on every rank if any
+        rank kept an error (see :meth:`guarded`) or if the ranks' learning rates differ (a
+        callback of the user's that set them apart would train each rank differently); else
+        returns whether any rank asked to ``stop``."""
+        rate = self.model.optimizer.learning_rate
         everyone = self.communicator.allgather((None if self.error is None else
-                                                (type(self.error).__name__, _message(self.error)), bool(stop)))
-        failures = [(rank, failure) for rank, (failure, _) in enumerate(everyone) if failure is not None]
+                                                (type(self.error).__name__, _message(self.error)), bool(stop), rate))
+        failures = [(rank, failure) for rank, (failure, _, _) in enumerate(everyone) if failure is not None]
         if failures:
             self._raise(failures, when)
-        return any(asked for _, asked in everyone)
+        rates = [other for _, _, other in everyone]
+        if any(other != rates[0] for other in rates):
+            raise ValueError(f"learning_rate: every rank must train with the same rate, but {when} the ranks' are "
+                             f"{', '.join(f'{r!r} on rank {k}' for k, r in enumerate(rates))} (a callback set them "
+                             "apart; raised on every rank)")
+        return any(asked for _, asked, _ in everyone)
 
     def _build_buffers(self):
         model = self.model
