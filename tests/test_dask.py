@@ -142,6 +142,18 @@ def test_a_npy_file_streams_through_block_by_block(client, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), model.predict(X), rtol=0, atol=1e-6)
 
 
+def test_a_bad_sequence_in_one_partition_raises_rather_than_hangs(client):
+    """Scoring has no collective between workers (unlike fit over MPI): a task that raises on
+    one worker fails the computation, with its error, while the other tasks finish."""
+    rng = np.random.default_rng(9)
+    items = [rng.standard_normal((n, 3)) for n in (4, 5, 6, 3, 7, 2)]
+    items[4] = rng.standard_normal((7, 2))  # in the last of 3 partitions: 2 features, not 3
+    model = fastgru.Model(fastgru.GRU(3, 4, seed=0), outputs=1, seed=1)
+    future = client.compute(fastgru_dask.predict(model, db.from_sequence(items, npartitions=3)))
+    with pytest.raises(ValueError, match=r"X\[0\]: expected shape \(steps >= 1, 3\), got \(7, 2\)"):
+        future.result(timeout=60)
+
+
 def test_bad_arguments_are_refused_by_name():
     model = fastgru.Model(fastgru.GRU(4, 8, seed=0), outputs=1, seed=1)
     X = da.from_array(sequences(10, 6, 4), chunks=(5, 3, 4))

@@ -368,3 +368,147 @@ def test_bad_inputs_name_the_argument(tmp_path):
     custom = Model(fastgru.GRU(2, 5, batch_first=True, seed=0), loss=type("Mine", (MeanSquaredError,), {})(), seed=0)
     with pytest.raises(TypeError, match="save: the model file names its loss"):
         custom.fit(X, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(tmp_path / "custom.safetensors")])
+
+
+# ------------------------------------------------------------------ per-step (temporal) weights
+def keras_identity_steps(keras, steps, outputs, loss, masked):
+    """keras_identity for per-step predictions (N, T, K); ``masked``: a Masking layer marks the
+    all-zero steps as padding (model.predict gives zeros past each row's length)."""
+    inputs = keras.Input((steps, outputs))
+    x = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    dense = keras.layers.Dense(outputs, use_bias=False, kernel_initializer="identity")(x)
+    model = keras.Model(inputs, dense)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    return model
+
+
+@pytest.mark.parametrize("loss,outputs", [("mse", 2), ("cross_entropy", 3)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_temporal_sample_weight_matches_keras_fit_and_evaluate(keras, loss, outputs, masked):
+    """sample_weight (N, T) on a per-step head: each step's loss times its weight, over the
+    steps (Keras's sum_over_batch_size); with lengths, padded steps weigh 0 and the mean is
+    over the real steps, as Keras computes under a mask. In fit (with validation_split, which
+    holds out the weights' rows too) and evaluate."""
+    rng = np.random.default_rng(11)
+    n, steps = 20, 6
+    X = rng.standard_normal((n, steps, 2))
+    y = (rng.integers(0, outputs, (n, steps)) if loss == "cross_entropy"
+         else rng.standard_normal((n, steps, outputs)))
+    weights = rng.uniform(0, 3, (n, steps))
+    weights[3] = 0.0
+    lengths = rng.integers(1, steps + 1, n) if masked else None
+    if masked:
+        lengths[0] = steps
+    keras_loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if loss == "cross_entropy"
+                  else keras.losses.MeanSquaredError())
+    model = make_model(loss, outputs, "sequence")
+    before = model.predict(X, lengths=lengths)  # zero past each length: Keras's Masking masks those steps
+    real = np.arange(steps)[None, :] < (np.full(n, steps) if lengths is None else lengths)[:, None]
+    assert np.all((np.abs(before).sum(axis=2) > 0) == real)  # so Keras masks the padded steps, and only them
+
+    identity = keras_identity_steps(keras, steps, outputs, keras_loss, masked)
+    expected = identity.evaluate(before.astype(np.float32), y, sample_weight=weights, batch_size=n, verbose=0)
+    ours = model.evaluate(X, y, lengths=lengths, sample_weight=weights)["loss"]
+    assert ours == pytest.approx(expected, rel=1e-6)
+    assert abs(ours - model.evaluate(X, y, lengths=lengths)["loss"]) > 1e-3  # the weights changed something
+
+    history = model.fit(X, y, epochs=1, batch_size=n, shuffle=False, sample_weight=weights, validation_split=0.25,
+                        lengths=lengths, verbose=0)
+    after = model.predict(X, lengths=lengths)
+    trained = identity.fit(before.astype(np.float32), y, epochs=1, batch_size=n, shuffle=False,
+                           sample_weight=weights, validation_split=0.25, verbose=0)
+    scored = identity.fit(after.astype(np.float32), y, epochs=1, batch_size=n, shuffle=False,
+                          sample_weight=weights, validation_split=0.25, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(trained.history["loss"][0], rel=1e-6)
+    assert history.history["val_loss"][0] == pytest.approx(scored.history["val_loss"][0], rel=1e-6)
+
+
+def test_padded_steps_weigh_nothing_and_lists_weigh_as_dense_rows():
+    """A dense X with lengths: the weights past each length change nothing (those steps are
+    padding). A list of sequences with a list of (T_i,) weights trains as the dense X with
+    lengths and the same weights; steps of one weight per row train as that per-sample weight."""
+    rng = np.random.default_rng(12)
+    n, steps = 12, 7
+    X = rng.standard_normal((n, steps, 2))
+    y = rng.integers(0, 3, (n, steps))
+    lengths = rng.integers(2, steps + 1, n)
+    weights = rng.uniform(0.2, 2, (n, steps))
+    padded = np.arange(steps)[None, :] >= lengths[:, None]
+    assert padded.any()
+    other = np.where(padded, 1e6, weights)  # huge weights on padded steps
+
+    def trained(X, weights, lengths=None):
+        model = make_model("cross_entropy", 3, "sequence")
+        history = model.fit(X, y if lengths is not None or not isinstance(X, list)
+                            else [t[:len(x)] for t, x in zip(y, X)], epochs=2, batch_size=5, shuffle=False,
+                            sample_weight=weights, lengths=lengths, verbose=0)
+        return model.get_weights(), history.history["loss"]
+
+    dense_weights, dense_loss = trained(X, weights, lengths)
+    for result in (trained(X, other, lengths),
+                   trained([x[:k] for x, k in zip(X, lengths)], [w[:k] for w, k in zip(weights, lengths)])):
+        assert result[1] == pytest.approx(dense_loss, rel=1e-12)
+        for name, value in dense_weights.items():
+            np.testing.assert_allclose(result[0][name], value, rtol=1e-12, atol=1e-14, err_msg=name)
+    # steps weighted as their sample: as (N,) weights, exactly
+    per_sample = rng.uniform(0.2, 2, n)
+    for name, value in trained(X, per_sample, lengths)[0].items():
+        assert np.array_equal(value, trained(X, np.repeat(per_sample[:, None], steps, axis=1), lengths)[0][name])
+    # and they matter: zero weights on each row's last real step change the training
+    last = weights.copy()
+    last[np.arange(n), lengths - 1] = 0
+    assert not np.allclose(trained(X, last, lengths)[0]["head.weight"], dense_weights["head.weight"])
+
+
+def test_temporal_weights_are_refused_by_name():
+    rng = np.random.default_rng(13)
+    X, y = regression_data(10)
+    last = make_model()
+    with pytest.raises(ValueError, match=r"sample_weight: expected shape \(10,\) \(one weight per sample\): the "
+                                         r"model's head is 'last'.*needs head='sequence'\), got shape \(10, 6\)"):
+        last.fit(X, y, sample_weight=np.ones((10, 6)), verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight: .*head is 'last'.*got shape \(10, 6\)"):
+        last.evaluate(X, y, sample_weight=np.ones((10, 6)))
+    with pytest.raises(ValueError, match=r"sample_weight: .*head is 'last'.*got a list of 10 arrays"):
+        last.fit(X, y, sample_weight=[np.ones(6)] * 10, verbose=0)
+
+    per_step = make_model("mse", 1, "sequence")
+    y_steps = rng.standard_normal((10, 6))
+    with pytest.raises(ValueError, match=r"sample_weight: expected shape \(10,\) \(one weight per sample\) or "
+                                         r"\(10, 6\) \(one per step of X's 6\), got shape \(10, 5\)"):
+        per_step.fit(X, y_steps, sample_weight=np.ones((10, 5)), verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight: expected shape \(10,\) .* or \(10, 6\).*got shape \(9, 6\)"):
+        per_step.evaluate(X, y_steps, sample_weight=np.ones((9, 6)))
+    with pytest.raises(ValueError, match=r"sample_weight: expected shape \(10,\) .* or \(10, 6\) \(one per step\), "
+                                         r"got shape \(10, 6, 1\)"):
+        per_step.fit(X, y_steps, sample_weight=np.ones((10, 6, 1)), verbose=0)
+    with pytest.raises(ValueError, match="sample_weight: expected weights >= 0, got -2"):
+        per_step.fit(X, y_steps, sample_weight=np.where(np.eye(10, 6) > 0, -2.0, 1.0), verbose=0)
+    with pytest.raises(ValueError, match="sample_weight: expected finite weights, got NaN or inf"):
+        per_step.evaluate(X, y_steps, sample_weight=np.where(np.eye(10, 6) > 0, np.inf, 1.0))
+    with pytest.raises(TypeError, match="sample_weight: expected real numbers, got dtype <U1"):
+        per_step.fit(X, y_steps, sample_weight=np.full((10, 6), "a"), verbose=0)
+
+    # a list of sequences: a list of (T_i,) weights, each of its sequence's length
+    lengths = [3, 6, 2, 5, 4, 6, 1, 2, 3, 4]
+    ragged = [x[:k] for x, k in zip(X, lengths)]
+    targets = [t[:k] for t, k in zip(y_steps, lengths)]
+    good = [np.ones(k) for k in lengths]
+    per_step.evaluate(ragged, targets, sample_weight=good)  # accepted
+    with pytest.raises(ValueError, match=r"sample_weight\[2\]: expected shape \(2,\) \(a weight for each of its 2 "
+                                         r"steps\), got shape \(3,\)"):
+        per_step.fit(ragged, targets, sample_weight=good[:2] + [np.ones(3)] + good[3:], verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight: expected 10 arrays of weights .*got 9"):
+        per_step.fit(ragged, targets, sample_weight=good[:9], verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight\[4\]: expected weights >= 0, got -1"):
+        per_step.evaluate(ragged, targets, sample_weight=good[:4] + [-np.ones(4)] + good[5:])
+    with pytest.raises(ValueError, match=r"sample_weight\[0\]: expected finite weights"):
+        per_step.evaluate(ragged, targets, sample_weight=[np.full(3, np.nan)] + good[1:])
+    with pytest.raises(ValueError, match=r"sample_weight: expected shape \(10,\) \(one weight per sample\) or a list "
+                                         r"of 10 arrays \(T_i,\) \(one per step\), got shape \(10, 6, 2\)"):
+        per_step.fit(ragged, targets, sample_weight=np.ones((10, 6, 2)), verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight\[0\]: expected shape \(3,\)"):  # rows of 6 for lengths 3, ...
+        per_step.fit(ragged, targets, sample_weight=np.ones((10, 6)), verbose=0)
+    with pytest.raises(ValueError, match="class_weight, sample_weight: expected one of them, got both"):
+        make_model("cross_entropy", 3, "sequence").fit(X, np.zeros((10, 6), int), class_weight={1: 2.0},
+                                                       sample_weight=np.ones((10, 6)), verbose=0)

@@ -159,6 +159,13 @@ def _file_path(value, name):
     return path
 
 
+def _writes_files(model) -> bool:
+    """Whether this process writes the callbacks' files: over MPI (``fit`` with a
+    communicator) rank 0 only, since every rank has the same logs and weights and would write
+    the same files once per rank (a CSV log's rows N times over)."""
+    return getattr(model, "_rank", None) in (None, 0)
+
+
 def _unwritable(name, path, error):
     return ValueError(f"{name}: cannot write {path!r}: {error.strerror or error}")
 
@@ -182,6 +189,10 @@ class ModelCheckpoint(Callback):
 
     Attributes: ``best`` (the best value of ``monitor`` saved, with save_best_only) and
     ``best_epoch`` (its epoch, from 0; None before any save).
+
+    Over MPI (``fit(communicator=...)``) only rank 0 writes (every rank decides alike and keeps
+    ``best`` and ``best_epoch``): give every rank the same ``filepath``; a failure to write on
+    rank 0 raises on every rank.
     """
 
     def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
@@ -197,7 +208,7 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, model):
         self.best, self.best_epoch = None, None
         folder = os.path.dirname(self.filepath) or "."
-        if "{" in folder:
+        if "{" in folder or not _writes_files(model):
             return  # a folder named by the logs is known only at the first save
         try:
             os.makedirs(folder, exist_ok=True)
@@ -223,13 +234,14 @@ class ModelCheckpoint(Callback):
         except (KeyError, IndexError, ValueError) as error:
             raise ValueError(f"filepath: {self.filepath!r} names a field that is not epoch or a log "
                              f"({sorted(logs)}), or formats it wrongly: {error}") from None
-        try:
-            folder = os.path.dirname(path)
-            if folder:
-                os.makedirs(folder, exist_ok=True)
-            model.save(path)
-        except OSError as error:
-            raise _unwritable("filepath", path, error) from error
+        if _writes_files(model):
+            try:
+                folder = os.path.dirname(path)
+                if folder:
+                    os.makedirs(folder, exist_ok=True)
+                model.save(path)
+            except OSError as error:
+                raise _unwritable("filepath", path, error) from error
         self.best_epoch = epoch
 
 
@@ -244,6 +256,9 @@ class CSVLogger(Callback):
         separator: the one character between fields.
         append: add the rows to an existing file (its header, if it has one, must be the same
             columns); its header is written only to a new or empty file.
+
+    Over MPI (``fit(communicator=...)``) only rank 0 writes the file (the logs are global, the
+    same on every rank): give every rank the same ``filename``.
     """
 
     def __init__(self, filename, separator: str = ",", append: bool = False):
@@ -253,6 +268,9 @@ class CSVLogger(Callback):
         self.separator, self.append = separator, boolean(append, "append")
 
     def on_train_begin(self, model):
+        self.writes = _writes_files(model)
+        if not self.writes:
+            return
         try:
             with open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8"):
                 pass  # created (or emptied) now: an unwritable path fails before the first epoch
@@ -262,6 +280,8 @@ class CSVLogger(Callback):
             raise _unwritable("filename", self.filename, error) from error
 
     def on_epoch_end(self, model, epoch, logs):
+        if not self.writes:
+            return
         columns = ["epoch", *sorted(logs)]
         write_header = self.existing_header is None
         if not write_header and self.existing_header != columns:

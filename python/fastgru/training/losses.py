@@ -3,7 +3,7 @@
 A loss is called as ``loss(pred, target, weight=None, count=None) -> (value, dpred)``:
 ``pred`` is (N, K) (rows are samples, or samples x steps for a per-step head); ``weight`` an
 optional (N,) array of row weights >= 0: 0 for a row that does not count (a padded step), else
-1 or the sample's or class's weight (``fit``'s ``sample_weight``, ``class_weight``); ``count``
+1 or the sample's, step's or class's weight (``fit``'s ``sample_weight``, ``class_weight``); ``count``
 the number of rows the value is a mean over (default: the sum of ``weight``, at least 1, or N
 without weights). The value is ``sum(weight * row loss) / count`` (the row loss of the
 regression losses being the mean over the K outputs): with ``count`` the number of real rows,

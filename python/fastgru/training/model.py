@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import numbers
 import sys
+from types import SimpleNamespace
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -195,19 +197,63 @@ class _TokenSequences(_Sequences):
         return ids, (None if lengths.min() == steps else lengths)
 
 
-def _sample_weights(value, count, dtype, name="sample_weight"):
-    """Checked per-sample weights: (count,) finite numbers >= 0, in ``dtype``."""
-    array = np.asarray(value)
+def _checked_weights(array, name, dtype):
+    """Weights as finite numbers >= 0 in ``dtype``."""
+    array = np.asarray(array)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
-    if array.shape != (count,):
-        raise ValueError(f"{name}: expected shape ({count},) (one weight per sample), got shape {array.shape}")
     array = array.astype(dtype)
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: expected finite weights, got NaN or inf")
-    if (array < 0).any():
+    if array.size and (array < 0).any():
         raise ValueError(f"{name}: expected weights >= 0, got {array.min()}")
     return array
+
+
+def _sample_weights(value, sequences, dtype, head, name="sample_weight"):
+    """Checked sample weights, finite numbers >= 0 in ``dtype``: (N,), one per sample, or, for
+    head ``"sequence"``, one per step (Keras's temporal weights): (N, T) for a dense X of T
+    steps, or for a list of sequences a list of N arrays (T_i,) (an (N, T) array when every
+    T_i is T), returned as an (N, max T_i) array padded with zeros."""
+    count = len(sequences)
+    steps = sequences.lengths if sequences.ragged else np.full(count, sequences.dense.shape[1], np.int64)
+    rows = _is_sequence_list(value) and any(np.ndim(row) >= 1 for row in value)  # a list of per-step arrays
+    if not rows:
+        array = _checked_weights(value, name, dtype)
+        if array.shape == (count,):
+            return array
+        if array.ndim != 2:
+            one_per_step = ("" if head != "sequence" else f" or ({count}, {steps[0]}) (one per step)"
+                            if not sequences.ragged else f" or a list of {count} arrays (T_i,) (one per step)")
+            raise ValueError(f"{name}: expected shape ({count},) (one weight per sample){one_per_step}, got shape "
+                             f"{array.shape}")
+        given = f"shape {array.shape}"
+    else:
+        given = f"a list of {len(value)} arrays"
+    if head != "sequence":
+        raise ValueError(f"{name}: expected shape ({count},) (one weight per sample): the model's head is {head!r}, "
+                         f"one prediction per sequence (a weight per step needs head='sequence'), got {given}")
+    if not rows:
+        if not sequences.ragged:
+            if array.shape != (count, steps[0]):
+                raise ValueError(f"{name}: expected shape ({count},) (one weight per sample) or ({count}, {steps[0]}) "
+                                 f"(one per step of X's {steps[0]}), got shape {array.shape}")
+            return array
+        if len(array) != count:
+            raise ValueError(f"{name}: expected shape ({count},) (one weight per sample) or a list of {count} arrays "
+                             f"(T_i,) (one per step of each sequence), got shape {array.shape}")
+        value = list(array)  # each row checked against its sequence's length below
+    elif len(value) != count:
+        raise ValueError(f"{name}: expected {count} arrays of weights (one per sample, a weight for each of its "
+                         f"steps), got {len(value)}")
+    padded = np.zeros((count, int(steps.max())), dtype)
+    for i, (row, length) in enumerate(zip(value, steps)):
+        row = _checked_weights(row, f"{name}[{i}]", dtype)
+        if row.shape != (length,):
+            raise ValueError(f"{name}[{i}]: expected shape ({length},) (a weight for each of its {length} steps), "
+                             f"got shape {row.shape}")
+        padded[i, :length] = row
+    return padded
 
 
 def _validation_split_point(fraction, count):
@@ -275,6 +321,9 @@ class Model:
     # Class defaults: models pickled before output scaling existed have no such attributes.
     output_scale: Optional[np.ndarray] = None
     output_offset: Optional[np.ndarray] = None
+    # This process's rank while fit trains over MPI (None otherwise): the callbacks that write
+    # files write on rank 0 only.
+    _rank: Optional[int] = None
 
     def __init__(self, recurrent, outputs: int = 1, head: str = "last", loss="mse", optimizer="adam",
                  learning_rate: Optional[float] = None, clip_grad_norm: Optional[float] = None,
@@ -532,9 +581,12 @@ class Model:
 
     def _row_weights(self, sample_weights, class_table, rows, steps, target):
         """The weight of each prediction row of a batch (None: all 1): its sample's weight (on
-        every step of a per-step head), or the weight of its target's class."""
+        every step of a per-step head), its step's weight (per-step weights (N, T): the batch's
+        ``steps`` first ones of each row), or the weight of its target's class."""
         if sample_weights is not None:
             weights = sample_weights[rows]
+            if weights.ndim == 2:
+                return np.ascontiguousarray(weights[:, :steps]).reshape(-1)
             return weights if self.head == "last" else np.repeat(weights, steps)
         if class_table is not None:
             return class_table[target]
@@ -596,35 +648,41 @@ class Model:
         grad = np.add.reduceat(dx[order], starts, axis=0) if len(rows) else np.zeros((0, dx.shape[1]), dx.dtype)
         return rows, grad.astype(self.head_weight.dtype, copy=False)
 
-    def _train_batch(self, x, lengths, target, mask, row_weight=None, data_parallel=None):
+    def _train_batch(self, x, lengths, target, mask, row_weight=None, data_parallel=None, where=""):
         """One optimiser step; returns the batch's loss, its counted rows and, for
         classification, its correct predictions (counted before the step: unweighted, as
         Keras's ``metrics``). A non-finite loss or
-        gradient stops before any update. With ``data_parallel`` (a
-        :class:`fastgru.training.distributed.DataParallel`), all three and the gradients are
-        the global batch's (x is None on a rank that has run out of samples)."""
+        gradient stops before any update (``where``: the epoch and batch, for its message). With
+        ``data_parallel`` (a :class:`fastgru.training.distributed.DataParallel`), all three and
+        the gradients are the global batch's (x is None on a rank that has run out of samples,
+        or whose batch failed: its error is raised on every rank by the step's collective)."""
         layer = self.recurrent
-        if x is None:
+        local = contextlib.nullcontext if data_parallel is None else data_parallel.guarded
+        computed = False
+        if x is not None:
+            with local():
+                loss, grads, pred = self._gradients(x, lengths, target, mask, row_weight)
+                count = len(target) if mask is None else float(mask.sum())
+                hits = 0.0
+                if self.loss.classification:
+                    correct = pred.argmax(axis=1) == target
+                    hits = float(correct.sum() if mask is None else (correct * mask).sum())
+                computed = True
+        if not computed:
             loss, count, hits = 0.0, 0.0, 0.0
             grads = {f"recurrent.{k}": np.zeros_like(v) for k, v in layer.grads.items()}
             grads["head.weight"], grads["head.bias"] = np.zeros_like(self.head_weight), np.zeros_like(self.head_bias)
             if self.vocab_size is not None:
                 self._embedding_rows = np.zeros(0, np.int64)
                 grads["embedding.weight"] = np.zeros((0, self.embedding_weight.shape[1]), self.head_weight.dtype)
-        else:
-            loss, grads, pred = self._gradients(x, lengths, target, mask, row_weight)
-            count = len(target) if mask is None else float(mask.sum())
-            hits = 0.0
-            if self.loss.classification:
-                correct = pred.argmax(axis=1) == target
-                hits = float(correct.sum() if mask is None else (correct * mask).sum())
         if data_parallel is not None:
-            loss, count, hits = data_parallel.average(grads, loss, count, hits)
+            loss, count, hits = data_parallel.average(grads, loss, count, hits, when=where)
+        # Global over MPI (the same on every rank): every rank raises here together.
         norm = optimizers_module.global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradients' norm became {norm}"
             raise FloatingPointError(f"fit: {what} (the weights are left as they were before this batch; lower "
-                                     "the learning rate, scale the targets or set clip_grad_norm)")
+                                     f"the learning rate, scale the targets or set clip_grad_norm) {where}".rstrip())
         if self.clip_grad_norm is not None:
             optimizers_module.scale_to_norm(grads, norm, self.clip_grad_norm)
 
@@ -637,7 +695,8 @@ class Model:
                 params["embedding.weight"] = self.embedding_weight
                 self.optimizer.step(params, grads, rows={"embedding.weight": self._embedding_rows})
 
-        layer._update_parameters(update)
+        with local():  # a failure raises on every rank at the next collective
+            layer._update_parameters(update)
         return loss, count, hits
 
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, validation_data=None, shuffle: bool = True,
@@ -666,12 +725,19 @@ class Model:
             class_weight: for cross-entropy, ``{class index: weight >= 0}``: each sample's (each
                 step's, for head ``"sequence"``) loss is multiplied by the weight of its target
                 class (classes left out weigh 1), as in Keras. Not with ``sample_weight``.
-            sample_weight: (N,) weights >= 0, one per sample (on each of its steps for head
-                ``"sequence"``), multiplying its loss. As in Keras, a batch's loss is
-                ``sum(weight * loss) / rows``, rows being its samples (its real steps), not
-                the sum of the weights; ``accuracy`` stays unweighted (Keras's ``metrics``).
-                Class and sample weights apply to training, and sample weights to the part
-                ``validation_split`` holds out; ``validation_data`` is scored unweighted.
+            sample_weight: finite weights >= 0 (any real dtype; computed in the layer's),
+                multiplying the losses they weigh: (N,), one per sample (on each of its steps
+                for head ``"sequence"``); or, for head ``"sequence"`` only, one per step, as
+                Keras's temporal weights: (N, T) for a dense X of T steps, or for a list X a
+                list of N arrays (T_i,), one weight per step of each sequence. The weights of
+                padded steps (past ``lengths``) are ignored: those steps do not count, as under
+                a Keras mask. As in Keras, a batch's loss is ``sum(weight * loss) / rows``,
+                rows being its samples (its real steps), not the sum of the weights
+                (``"sum_over_batch_size"``); ``accuracy`` stays unweighted (Keras's
+                ``metrics``). Class and sample weights apply to training, and sample weights to
+                the part ``validation_split`` holds out; ``validation_data`` is scored
+                unweighted. A (N, T) weight for head ``"last"`` (one prediction per sequence),
+                another shape, or a negative or non-finite weight is refused.
             shuffle: a new order of the samples at each epoch (from the model's seed).
             callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau`,
                 :class:`ModelCheckpoint`, :class:`CSVLogger` (or None).
@@ -686,12 +752,117 @@ class Model:
                 (README.md, "Scaling out"). Losses, accuracies, clipping, callbacks' decisions
                 are global, identical on every rank; only rank 0 shows progress. Ranks with
                 fewer batches take part in an epoch's last steps with none. ``shuffle`` orders
-                each rank's own samples (from its model's seed).
+                each rank's own samples (from its model's seed). No rank raises alone: an
+                input refused on any rank (a shard too small for ``validation_split``, empty, of
+                a wrong shape, a bad weight...) or a failure on one rank during training (a
+                callback, a custom loss) raises the same error on every rank, naming the failing
+                ranks (``"validation_split: on rank 1 (of 2): ..."``), and training stops on
+                every rank when any rank's callbacks set ``stop_training``. ``ModelCheckpoint``
+                and ``CSVLogger`` write from rank 0 only.
         Returns:
             the :class:`History` of the epochs' logs (``loss``, ``val_loss``, ``accuracy``...;
             ``loss`` and ``accuracy`` are the means over the epoch's batches, each taken before
             its optimiser step, as in Keras).
         """
+        data_parallel = None
+        if communicator is not None:
+            from .distributed import DataParallel  # mpi4py only when asked for
+
+            data_parallel = DataParallel(communicator, self)
+        # Over MPI no rank raises alone between collectives (the others would wait for it in the
+        # next one forever): each rank-local part runs guarded, its error kept for the next
+        # collective, which raises it on every rank (see fastgru.training.distributed).
+        local = contextlib.nullcontext if data_parallel is None else data_parallel.guarded
+        plan = None
+        with local():
+            plan = self._fit_inputs(X, y, epochs, batch_size, validation_data, shuffle, callbacks, verbose, lengths,
+                                    validation_split, class_weight, sample_weight)
+        local_batches = None if plan is None else math.ceil(len(plan.sequences) / batch_size)
+        batches = local_batches
+        verbose = None if plan is None else plan.verbose
+        if data_parallel is not None:
+            settings = None if plan is None else {
+                "epochs": epochs, "batch_size": batch_size, "validation_data": plan.validation is not None,
+                "class_weight": None if plan.class_table is None else plan.class_table.tolist(),
+                "sample_weight": plan.sample_weights is not None}
+            batches = data_parallel.start(settings, local_batches)  # raises on every rank if any was refused
+            if not data_parallel.is_root:
+                verbose = 0
+        sequences, targets, class_table = plan.sequences, plan.targets, plan.class_table
+        sample_weights, validation, count = plan.sample_weights, plan.validation, len(plan.sequences)
+        shuffle = plan.shuffle
+        history = callbacks_module.History()
+        all_callbacks = [history, *plan.callbacks]
+
+        def agree(when, stop=False):
+            """Over MPI, raises on every rank what any rank's guarded part raised; returns
+            whether any rank's callbacks stopped training."""
+            return stop if data_parallel is None else data_parallel.agree(stop, when)
+
+        self._rank = None if data_parallel is None else data_parallel.rank
+        try:
+            progress = callbacks_module.ProgressBar(epochs, batches, verbose)
+            self.stop_training = False
+            with local():
+                for callback in all_callbacks:
+                    callback.on_train_begin(self)
+            agree("in the callbacks' on_train_begin")
+            for epoch in range(epochs):
+                with local():
+                    for callback in all_callbacks:
+                        callback.on_epoch_begin(self, epoch)
+                    progress.start_epoch(epoch)
+                agree(f"in the callbacks' on_epoch_begin of epoch {epoch + 1}")
+                order = self._rng.permutation(count) if shuffle else np.arange(count)
+                total, correct, weight_sum = 0.0, 0.0, 0.0
+                for b in range(batches):
+                    x = batch_lengths = target = mask = row_weight = None
+                    if b < local_batches:
+                        with local():
+                            rows = order[b * batch_size : (b + 1) * batch_size]
+                            x, batch_lengths = sequences.batch(rows)
+                            target, mask = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
+                            row_weight = self._row_weights(sample_weights, class_table, rows, x.shape[1], target)
+                        if data_parallel is not None and data_parallel.error is not None:
+                            x = None  # this step's collective raises the error on every rank
+                    loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, mask, row_weight,
+                                                                 data_parallel, f"at epoch {epoch + 1}, batch {b + 1}")
+                    total += loss * rows_counted
+                    correct += hits
+                    weight_sum += rows_counted
+                    with local():
+                        progress.update(b + 1, total / weight_sum)
+                # Like Keras: the epoch's running means over its batches, each before its step.
+                logs = {"loss": total / weight_sum}
+                if self.loss.classification:
+                    logs["accuracy"] = correct / weight_sum
+                if validation is not None:
+                    validation_sequences, validation_targets, validation_weights = validation
+                    scores = self._score(validation_sequences, validation_targets, batch_size, data_parallel,
+                                         validation_weights, f"while scoring the validation data of epoch {epoch + 1}")
+                    logs.update({f"val_{k}": v for k, v in scores.items()})
+                logs["learning_rate"] = self.optimizer.learning_rate
+                with local():
+                    progress.end_epoch(logs)
+                    for callback in all_callbacks:
+                        callback.on_epoch_end(self, epoch, logs)
+                # Every rank stops when any rank's callbacks ask (they see the same global logs, but
+                # a callback of the user's may decide on more than them).
+                self.stop_training = agree(f"at the end of epoch {epoch + 1}", self.stop_training)
+                if self.stop_training:
+                    break
+            # The last collective is behind: a failure here raises on its rank alone, and no rank waits.
+            for callback in all_callbacks:
+                callback.on_train_end(self)
+            return history
+        finally:
+            self.__dict__.pop("_rank", None)
+
+    def _fit_inputs(self, X, y, epochs, batch_size, validation_data, shuffle, callbacks, verbose, lengths,
+                    validation_split, class_weight, sample_weight):
+        """Checks ``fit``'s arguments (this rank's, over MPI) before any training; returns what
+        the epochs need: verbose, shuffle, sequences, targets, class_table, sample_weights, validation
+        ((sequences, targets, weights) or None) and callbacks."""
         precision = getattr(self.recurrent, "precision", "full")
         if precision != "full":
             raise ValueError(f"fit: this model's recurrent layer runs in {precision}, for inference only; fit the "
@@ -713,7 +884,7 @@ class Model:
             if class_table is not None:
                 raise ValueError("class_weight, sample_weight: expected one of them, got both (as Keras; multiply the "
                                  "class weights into sample_weight to combine them)")
-            sample_weights = _sample_weights(sample_weight, len(sequences), self.head_weight.dtype)
+            sample_weights = _sample_weights(sample_weight, sequences, self.head_weight.dtype, self.head)
         validation = None
         if validation_split is not None and validation_split != 0:
             if validation_data is not None:
@@ -735,68 +906,11 @@ class Model:
             self._check_sequence_targets(validation_sequences, validation_targets)
             validation = (validation_sequences, validation_targets, None)
         callbacks = [] if callbacks is None else list(callbacks)
-        history = callbacks_module.History()
-        all_callbacks = [history, *callbacks]
         for callback in callbacks:
             if not isinstance(callback, callbacks_module.Callback):
                 raise TypeError(f"callbacks: expected fastgru Callback objects, got {type(callback).__name__}")
-        count = len(sequences)
-        batches = local_batches = math.ceil(count / batch_size)
-        data_parallel = None
-        if communicator is not None:
-            from .distributed import DataParallel  # mpi4py only when asked for
-
-            data_parallel = DataParallel(communicator, self)
-            batches = data_parallel.start({"epochs": epochs, "batch_size": batch_size,
-                                           "validation_data": validation is not None,
-                                           "class_weight": None if class_table is None else class_table.tolist(),
-                                           "sample_weight": sample_weights is not None}, local_batches)
-            if not data_parallel.is_root:
-                verbose = 0
-        progress = callbacks_module.ProgressBar(epochs, batches, verbose)
-        self.stop_training = False
-        for callback in all_callbacks:
-            callback.on_train_begin(self)
-        for epoch in range(epochs):
-            for callback in all_callbacks:
-                callback.on_epoch_begin(self, epoch)
-            progress.start_epoch(epoch)
-            order = self._rng.permutation(count) if shuffle else np.arange(count)
-            total, correct, weight_sum = 0.0, 0.0, 0.0
-            for b in range(batches):
-                x = batch_lengths = target = mask = row_weight = None
-                if b < local_batches:
-                    rows = order[b * batch_size : (b + 1) * batch_size]
-                    x, batch_lengths = sequences.batch(rows)
-                    target, mask = self._batch_targets(targets, rows, x.shape[1], batch_lengths)
-                    row_weight = self._row_weights(sample_weights, class_table, rows, x.shape[1], target)
-                try:
-                    loss, rows_counted, hits = self._train_batch(x, batch_lengths, target, mask, row_weight,
-                                                                 data_parallel)
-                except FloatingPointError as error:
-                    raise FloatingPointError(f"{error} at epoch {epoch + 1}, batch {b + 1}") from None
-                total += loss * rows_counted
-                correct += hits
-                weight_sum += rows_counted
-                progress.update(b + 1, total / weight_sum)
-            # Like Keras: the epoch's running means over its batches, each before its step.
-            logs = {"loss": total / weight_sum}
-            if self.loss.classification:
-                logs["accuracy"] = correct / weight_sum
-            if validation is not None:
-                validation_sequences, validation_targets, validation_weights = validation
-                scores = self._score(validation_sequences, validation_targets, batch_size, data_parallel,
-                                     validation_weights)
-                logs.update({f"val_{k}": v for k, v in scores.items()})
-            logs["learning_rate"] = self.optimizer.learning_rate
-            progress.end_epoch(logs)
-            for callback in all_callbacks:
-                callback.on_epoch_end(self, epoch, logs)
-            if self.stop_training:
-                break
-        for callback in all_callbacks:
-            callback.on_train_end(self)
-        return history
+        return SimpleNamespace(verbose=verbose, shuffle=shuffle, sequences=sequences, targets=targets, class_table=class_table,
+                               sample_weights=sample_weights, validation=validation, callbacks=callbacks)
 
     def _sequences(self, X, lengths, name="X"):
         if self.vocab_size is not None:
@@ -977,19 +1091,23 @@ class Model:
         result = np.stack(generated, axis=1)
         return result[0] if one else result
 
-    def _score(self, sequences, targets, batch_size, data_parallel=None, sample_weights=None):
+    def _score(self, sequences, targets, batch_size, data_parallel=None, sample_weights=None, where=""):
+        """{"loss": the mean loss, "accuracy"}: over every rank's samples with ``data_parallel``
+        (whose ``Allreduce`` raises on every rank what scoring raised on any; ``where``: when,
+        for its message)."""
         total, count, correct = 0.0, 0.0, 0.0
-        for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
-            target, mask = self._batch_targets(targets, rows, steps, lengths)
-            row_weight = self._row_weights(sample_weights, None, rows, steps, target)
-            loss, _, rows_counted = self._loss(pred, target, mask, row_weight)
-            total += loss * rows_counted
-            count += rows_counted
-            if self.loss.classification:
-                hits = pred.argmax(axis=1) == target
-                correct += float(hits.sum() if mask is None else (hits * mask).sum())
+        with contextlib.nullcontext() if data_parallel is None else data_parallel.guarded():
+            for rows, steps, lengths, pred in self._predict_batches(sequences, batch_size):
+                target, mask = self._batch_targets(targets, rows, steps, lengths)
+                row_weight = self._row_weights(sample_weights, None, rows, steps, target)
+                loss, _, rows_counted = self._loss(pred, target, mask, row_weight)
+                total += loss * rows_counted
+                count += rows_counted
+                if self.loss.classification:
+                    hits = pred.argmax(axis=1) == target
+                    correct += float(hits.sum() if mask is None else (hits * mask).sum())
         if data_parallel is not None:
-            total, count, correct = data_parallel.sum(total, count, correct)
+            total, count, correct = data_parallel.sum(total, count, correct, when=where)
         scores = {"loss": total / count}
         if self.loss.classification:
             scores["accuracy"] = correct / count
@@ -997,13 +1115,16 @@ class Model:
 
     def evaluate(self, X, y, batch_size: int = 256, lengths=None, sample_weight=None) -> Dict[str, float]:
         """The mean loss over X (``{"loss": ...}``, plus ``"accuracy"`` for cross-entropy);
-        X, y, lengths and ``sample_weight`` (N,) as for :meth:`fit` (with output scaling, y in
-        the units :meth:`predict` returns, the loss in the head's scaled units)."""
+        X, y, lengths and ``sample_weight`` as for :meth:`fit`: (N,) per sample, or for head
+        ``"sequence"`` (N, T) / a list of (T_i,) per step, padded steps not counting (with
+        output scaling, y in the units :meth:`predict` returns, the loss in the head's scaled
+        units). The loss is ``sum(weight * loss) / rows`` over all of X's rows (real steps), as
+        Keras's ``evaluate`` with ``sample_weight``."""
         sequences = self._sequences(X, lengths)
         targets = self._targets(y, len(sequences))
         self._check_sequence_targets(sequences, targets)
-        weights = None if sample_weight is None else _sample_weights(sample_weight, len(sequences),
-                                                                     self.head_weight.dtype)
+        weights = None if sample_weight is None else _sample_weights(sample_weight, sequences,
+                                                                     self.head_weight.dtype, self.head)
         return self._score(sequences, targets, batch_size, sample_weights=weights)
 
     # ------------------------------------------------------------------ files
