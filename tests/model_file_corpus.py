@@ -44,6 +44,8 @@ def base_files():
         "gru_bf16_before_bi": fastgru.GRU(2, 3, bidirectional=True, reset_after=False, seed=12).quantize("bf16"),
         "gru_hidden_int8": fastgru.GRU(2, 3, gates="hidden", bias=False, seed=15).quantize("int8"),
         "mgu_int8": fastgru.MGU(2, 3, num_layers=2, seed=16).quantize("int8"),
+        "gru_clip_before": fastgru.GRU(2, 3, num_layers=2, reset_after=False, seed=19, clip=0.25),
+        "gru_clip_bf16": fastgru.GRU(2, 3, seed=20, clip=0.5).quantize("bf16"),
         "ligru_int8": _with_moved_statistics(fastgru.LiGRU(2, 3, num_layers=2, seed=17)).quantize("int8"),
     }
     files = {}

@@ -255,11 +255,12 @@ def test_clip_in_model_files_both_readers_and_pickles(tmp_path):
     copy = pickle.loads(pickle.dumps(layer))
     assert copy.clip == 0.25
     np.testing.assert_array_equal(copy(x)[0], layer(x)[0])
-    # A file written before clip existed (no field) and one with null both clip nothing.
+    # A file without the field (written before clip existed, or of a GRU that clips nothing) and
+    # one with null both clip nothing.
     plain = fastgru.GRU(3, 4, seed=1)
     plain.save(tmp_path / "plain.safetensors")
-    _rewrite_config(tmp_path / "plain.safetensors", tmp_path / "old.safetensors", lambda c: c.pop("clip"))
-    for name in ("plain", "old"):
+    _rewrite_config(tmp_path / "plain.safetensors", tmp_path / "null.safetensors", lambda c: c.update(clip=None))
+    for name in ("plain", "null"):
         assert fastgru.load(tmp_path / f"{name}.safetensors").clip is None
         y, _ = _core.load_model_file_f64(str(tmp_path / f"{name}.safetensors")).forward(
             x.astype(np.float64), None, None, False, None)
@@ -317,3 +318,81 @@ def test_the_c_tests_clipped_file_matches_the_reference():
                                             p[f"bias_hh_l{k}"], reset_after=False, clip=0.5)
         assert 0.1 < _clipped_fraction(cache) < 0.9
     assert normalised_error(layer(x.astype(np.float32))[0], h) <= 1e-5
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_not_a_number_carries_through_a_clipped_layer_as_through_the_reference(reset_after):
+    layer = _scaled_layer(3, 6, reset_after=reset_after, dtype="float64", seed=9, clip=0.5)
+    x = 2 * np.random.default_rng(10).standard_normal((4, 2, 3))
+    x[1, 0, 2] = np.nan
+    y, _ = layer.forward(x)
+    dx, _ = layer.backward(np.ones_like(y))
+    p = {k[: -len("_l0")]: v for k, v in layer.state_dict().items()}
+    y_ref, _, cache = reference.gru_forward(x, None, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"],
+                                            reset_after=reset_after, clip=0.5)
+    g = reference.gru_backward(cache, np.ones_like(y_ref))
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(g["dx"]))
+    assert np.isnan(y[1:, 0]).all() and not np.isnan(y[:, 1]).any()
+
+
+def test_bounds_a_float32_layer_cannot_hold_are_refused():
+    for value in (1e-46, 1e39):
+        with pytest.raises(ValueError, match="clip: a float32 layer clips at clip as a float32; expected a number "
+                                             "that stays > 0 and finite as one"):
+            fastgru.GRU(2, 3, clip=value)
+        assert fastgru.GRU(2, 3, clip=value, dtype="float64").clip == value
+        with pytest.raises(ValueError, match="config.clip: a float32 network clips at clip as a float32"):
+            _core.GruF32(2, 3, 1, False, True, False, [(np.zeros((9, 2), np.float32), np.zeros((9, 3), np.float32),
+                                                      None, None)], clip=value)
+
+
+def test_files_and_onnx_metadata_of_unclipped_layers_leave_the_field_out(tmp_path):
+    """So that readers from before clip existed read every file that does not clip."""
+    for layer, has_field in ((fastgru.GRU(3, 4, seed=1), False), (fastgru.GRU(3, 4, seed=1, clip=2.0), True)):
+        layer.save(tmp_path / "gru.safetensors")
+        raw = (tmp_path / "gru.safetensors").read_bytes()
+        header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+        assert ("clip" in json.loads(header["__metadata__"]["config"])) == has_field
+        layer.to_onnx(tmp_path / "gru.onnx")
+        props = {p.key: p.value for p in onnx.load(tmp_path / "gru.onnx").metadata_props}
+        assert ("clip" in json.loads(props["fastgru_config"])) == has_field
+        assert fastgru.GRU.from_onnx(tmp_path / "gru.onnx").clip == layer.clip
+
+
+def test_from_onnx_refuses_clips_it_cannot_read(tmp_path):
+    model = _onnx_clipped_gru("forward", 1, 0.75, 3, 5)
+    for value, kind in ((2, onnx.AttributeProto.INT), (b"abc", onnx.AttributeProto.STRING),
+                        (float("inf"), onnx.AttributeProto.FLOAT), (0.0, onnx.AttributeProto.FLOAT)):
+        bad = onnx.ModelProto()
+        bad.CopyFrom(model)
+        (attribute,) = [a for a in bad.graph.node[0].attribute if a.name == "clip"]
+        attribute.Clear()
+        attribute.CopyFrom(helper.make_attribute("clip", value))
+        assert attribute.type == kind
+        onnx.save(bad, tmp_path / "bad.onnx")
+        with pytest.raises(ValueError, match=r"GRU node 0 has clip=.*: expected a finite FLOAT > 0"):
+            fastgru.GRU.from_onnx(tmp_path / "bad.onnx")
+    # A stack whose nodes clip differently is not one layer.
+    layer = fastgru.GRU(3, 5, num_layers=2, seed=1, clip=0.5)
+    layer.to_onnx(tmp_path / "stack.onnx")
+    stack = onnx.load(tmp_path / "stack.onnx")
+    del stack.metadata_props[:]
+    second = [node for node in stack.graph.node if node.op_type == "GRU"][1]
+    for attribute in second.attribute:
+        if attribute.name == "clip":
+            attribute.f = 0.25
+    onnx.save(stack, tmp_path / "stack.onnx")
+    with pytest.raises(ValueError, match=r"GRU node 1: its clip gives clip=0\.25, but the layer has clip=0\.5"):
+        fastgru.GRU.from_onnx(tmp_path / "stack.onnx")
+
+
+def test_a_clipped_model_exports_to_onnx_as_it_predicts(tmp_path):
+    model = fastgru.Model(_scaled_layer(3, 6, batch_first=True, bidirectional=True, seed=4, clip=0.4), outputs=2,
+                          seed=4)
+    X = (2 * np.random.default_rng(5).standard_normal((4, 7, 3))).astype(np.float32)
+    lengths = np.array([7, 3, 5, 1])
+    model.to_onnx(tmp_path / "model.onnx", lengths=True)
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    (outputs,) = session.run(None, {"x": X, "lengths": lengths})
+    assert normalised_error(outputs, model.predict(X, lengths=lengths)) <= 1e-5

@@ -602,10 +602,13 @@ static void predictor_matches_python(const char* model_name, const char* expecte
 
 /* The bf16 and int8 Model files (tests/model_deploy_data.py): float32 only; predictions equal to
  * Python's quantized Model's to float32's rounding, streams equal to head sequence's outputs. */
-static void quantized_predictor_matches_python(const char* model_name, const char* expected_name) {
+static void quantized_predictor_matches_python(const char* model_name, const char* expected_name,
+                                               int precision_wanted) {
   expected_outputs e;
   fastgru_predictor* predictor = (fastgru_predictor*)1;
   fastgru_predictor_info info;
+  int precision = -1;
+  double clip = 0;
   int64_t count, b, t, k;
   float *out, *inputs;
   read_expected(expected_name, &e);
@@ -619,6 +622,10 @@ static void quantized_predictor_matches_python(const char* model_name, const cha
   OK(fastgru_predictor_load(data_file(model_name), FASTGRU_FLOAT32, &predictor));
   OK(fastgru_predictor_get_info(predictor, &info));
   CHECK(info.network.dtype == FASTGRU_FLOAT32 && info.outputs == e.outputs && info.classifier == e.classifier);
+  OK(fastgru_predictor_get_precision(predictor, &precision));
+  OK(fastgru_predictor_get_clip(predictor, &clip));
+  CHECK(precision == precision_wanted && isinf(clip));
+  EXPECT_ERROR(fastgru_predictor_get_clip(predictor, NULL), FASTGRU_ERROR_INVALID_ARGUMENT, "clip must not be null");
   for (k = 0; k < (e.classifier ? 2 : 1); ++k) {
     const int outputs = k ? FASTGRU_OUTPUT_PROBABILITIES : FASTGRU_OUTPUT_VALUES;
     const double* wanted = k ? e.probabilities : e.values;
@@ -732,9 +739,10 @@ int main(int argc, char** argv) {
   predictor_matches_python("model_regression_tokens.safetensors", "model_regression_tokens.expected.txt");
   predictor_matches_python("model_classifier.safetensors", "model_classifier.expected.txt");
   predictor_matches_python("model_classifier_tokens.safetensors", "model_classifier_tokens.expected.txt");
-  quantized_predictor_matches_python("model_regression_int8.safetensors", "model_regression_int8.expected.txt");
+  quantized_predictor_matches_python("model_regression_int8.safetensors", "model_regression_int8.expected.txt",
+                                     FASTGRU_PRECISION_INT8);
   quantized_predictor_matches_python("model_classifier_tokens_bf16.safetensors",
-                                     "model_classifier_tokens_bf16.expected.txt");
+                                     "model_classifier_tokens_bf16.expected.txt", FASTGRU_PRECISION_BF16);
   predictor_errors_are_reported_clearly();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);

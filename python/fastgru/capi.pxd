@@ -94,6 +94,8 @@ cdef extern from "fastgru/fastgru.h" nogil:
     fastgru_status fastgru_predictor_load(const char* path, int dtype, fastgru_predictor** predictor)
     void fastgru_predictor_free(fastgru_predictor* predictor)
     fastgru_status fastgru_predictor_get_info(const fastgru_predictor* predictor, fastgru_predictor_info* info)
+    fastgru_status fastgru_predictor_get_precision(const fastgru_predictor* predictor, int* precision)
+    fastgru_status fastgru_predictor_get_clip(const fastgru_predictor* predictor, double* clip)
     fastgru_status fastgru_predictor_predict_f32(const fastgru_predictor* predictor, int64_t steps, int64_t batch,
                                                  int batch_first, const float* x, const int64_t* lengths,
                                                  int outputs, float* out)

@@ -456,8 +456,12 @@ def check_identity_statistics(tensors: Mapping[str, np.ndarray], config, refuse)
 
 def file_config(layer) -> dict:
     """The configuration a file holds for ``layer``: :meth:`config`, and a bf16 or int8 layer's
-    ``precision`` (left out for a full-precision one, as files written before it had it)."""
-    config = layer.config()
+    ``precision`` (left out for a full-precision one, as files written before it had it). A
+    setting that is null where a file may leave it out to mean null (the GRU's ``clip``) is left
+    out too, so that readers from before the field existed read the files that do not use it."""
+    fields = layer._file_fields()
+    config = {name: value for name, value in layer.config().items()
+              if not (value is None and fields[name].absent_means is None)}
     return config if layer.precision == "full" else {**config, "precision": layer.precision}
 
 

@@ -111,7 +111,9 @@ typedef enum fastgru_precision {
 } fastgru_precision;
 /* Settings beside fastgru_model_info (which keeps its layout for callers built against it):
  * *precision a fastgru_precision; *clip the GRU's bound on its pre-activations (ONNX's clip,
- * EQUATIONS.md §1.1), or INFINITY where nothing is clipped (every other cell). */
+ * EQUATIONS.md §1.1) as the network computes with it (a float32 network's is a float32), or
+ * INFINITY where nothing is clipped (every other cell). fastgru_predictor_get_precision and
+ * fastgru_predictor_get_clip (below) give the same of a predictor's network. */
 fastgru_status fastgru_model_get_precision(const fastgru_model* model, int* precision);
 fastgru_status fastgru_model_get_clip(const fastgru_model* model, double* clip);
 
@@ -190,6 +192,8 @@ typedef struct fastgru_predictor_info {
 fastgru_status fastgru_predictor_load(const char* path, int dtype, fastgru_predictor** predictor);
 void fastgru_predictor_free(fastgru_predictor* predictor);
 fastgru_status fastgru_predictor_get_info(const fastgru_predictor* predictor, fastgru_predictor_info* info);
+fastgru_status fastgru_predictor_get_precision(const fastgru_predictor* predictor, int* precision);
+fastgru_status fastgru_predictor_get_clip(const fastgru_predictor* predictor, double* clip);
 
 /* Predictions over whole sequences.
  *   steps, batch  T >= 1 (or 0 with B = 0), B >= 0

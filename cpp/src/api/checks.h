@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +22,13 @@ inline void require_pointer(const void* pointer, const char* name) {
 
 inline void require_pointer(const void* pointer, const std::string& name) {
   if (!pointer) require(false, name + " must not be null");
+}
+
+// A number as a message shows it: 9 significant digits (std::to_string prints 1e-9 as 0.000000).
+inline std::string printed(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  return text;
 }
 
 inline void require_at_least(std::int64_t value, std::int64_t minimum, const char* name) {

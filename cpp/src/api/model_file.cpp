@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "api/checks.h"
 #include "api/json.h"
 #include "cells/cell_table.h"
 #include "kernels/quantized/conversions.h"
@@ -385,11 +386,7 @@ std::string layer_classes() {
   return cells::name_list(classes);
 }
 
-std::string printed(float value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.9g", static_cast<double>(value));
-  return text;
-}
+using api::printed;
 
 // The batch-normalised cells, whose bf16 and int8 layers quantize W_ih with the batch
 // normalisation folded in: their files hold that W_ih, its shift as bn_bias and the identity

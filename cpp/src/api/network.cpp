@@ -142,7 +142,7 @@ Network<Real>::Network(const NetworkConfig& config, const std::vector<WeightsVie
                    "GateTerms::full, got " + std::to_string(static_cast<int>(config.gates)));
   api::require(config.clip == std::numeric_limits<double>::infinity() || cell.has_option("clip"),
                "config.clip: the " + cell.class_name + " clips nothing; expected infinity (none), got " +
-                   std::to_string(config.clip));
+                   api::printed(config.clip));
   const int precision = static_cast<int>(config.precision);
   api::require(precision >= 0 && precision <= static_cast<int>(Precision::int8),
                "config.precision: expected Precision::full, bf16 or int8, got " + std::to_string(precision));

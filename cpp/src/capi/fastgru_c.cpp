@@ -261,6 +261,23 @@ fastgru_model_info network_info(fastgru_dtype dtype, const fastgru::Network<Real
   return info;
 }
 
+template <typename Real>
+const fastgru::NetworkConfig& network_config(const fastgru::Network<Real>& network) { return network.config(); }
+template <typename Real>
+const fastgru::NetworkConfig& network_config(const fastgru::Model<Real>& model) { return model.network().config(); }
+
+// The precision and the clip a handle's network computes with (a float32 one's clip is a float32).
+template <class Handle>
+fastgru_status network_setting(const Handle* handle, const char* handle_name, int* precision, double* clip) {
+  return guarded([&] {
+    require_pointer(handle, handle_name);
+    require_pointer(precision ? static_cast<const void*>(precision) : clip, precision ? "precision" : "clip");
+    const fastgru::NetworkConfig& config = handle->f32 ? network_config(*handle->f32) : network_config(*handle->f64);
+    if (precision) *precision = static_cast<int>(config.precision);
+    if (clip) *clip = handle->f32 ? static_cast<double>(static_cast<float>(config.clip)) : config.clip;
+  });
+}
+
 // A handle (fastgru_model, fastgru_predictor) of `path` in dtype: its f32 or f64 member set by
 // load(float{}) or load(double{}); *out, named `out_name`, is null unless it succeeds.
 template <class Handle, class Load>
@@ -318,27 +335,20 @@ fastgru_status fastgru_model_get_info(const fastgru_model* model, fastgru_model_
   });
 }
 
-namespace {
-const fastgru::NetworkConfig& model_config(const fastgru_model* model) {
-  require_pointer(model, "model");
-  return model->f32 ? model->f32->config() : model->f64->config();
-}
-}  // namespace
-
 fastgru_status fastgru_model_get_precision(const fastgru_model* model, int* precision) {
-  return guarded([&] {
-    const fastgru::NetworkConfig& config = model_config(model);
-    require_pointer(precision, "precision");
-    *precision = static_cast<int>(config.precision);
-  });
+  return network_setting(model, "model", precision, nullptr);
 }
 
 fastgru_status fastgru_model_get_clip(const fastgru_model* model, double* clip) {
-  return guarded([&] {
-    const fastgru::NetworkConfig& config = model_config(model);
-    require_pointer(clip, "clip");
-    *clip = config.clip;
-  });
+  return network_setting(model, "model", nullptr, clip);
+}
+
+fastgru_status fastgru_predictor_get_precision(const fastgru_predictor* predictor, int* precision) {
+  return network_setting(predictor, "predictor", precision, nullptr);
+}
+
+fastgru_status fastgru_predictor_get_clip(const fastgru_predictor* predictor, double* clip) {
+  return network_setting(predictor, "predictor", nullptr, clip);
 }
 
 fastgru_status fastgru_model_forward_f32(const fastgru_model* model, int64_t steps, int64_t batch, int batch_first,

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from .. import model_file
-from .._arguments import boolean, one_of, real_number
+from .._arguments import boolean, layer_dtype, one_of, real_number
 from .._version import __version__
 from .base import RecurrentLayer
 from .cells import CELLS, gate_count, parameter_name
@@ -136,6 +136,12 @@ class GRU(RecurrentLayer):
     ):
         self.gates = one_of(gates, "gates", GATE_FORMS)
         self.clip = None if clip is None else real_number(clip, "clip", "a finite number > 0 or None", lambda v: v > 0)
+        if self.clip is not None and layer_dtype(dtype) == np.float32:
+            with np.errstate(over="ignore"):
+                bound = np.float32(self.clip)
+            if not (0 < bound < np.inf):
+                raise ValueError(f"clip: a float32 layer clips at clip as a float32; expected a number that stays > 0 "
+                                 f"and finite as one, got {clip!r}")
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
                          dropout=dropout, bidirectional=bidirectional, reset_after=reset_after, dtype=dtype,
                          seed=seed, recurrent_dropout=recurrent_dropout, zoneout=zoneout, reverse=reverse,
@@ -201,6 +207,9 @@ class GRU(RecurrentLayer):
         nodes' ``sequence_lens``). Outputs: ``y`` shaped like ``layer(x)[0]`` and ``h_n``
         (L*D, B, H). The configuration is kept in the model's metadata for :meth:`from_onnx`.
 
+        A layer's ``clip`` becomes the nodes' ``clip`` attribute, a float32 in ONNX: a float64
+        layer's bound is rounded to float32 there (the metadata keeps it for :meth:`from_onnx`).
+
         ``layout``: the GRU nodes' own ``layout`` attribute, whatever the layer's: 0, time-major
         nodes (ONNX Runtime's CPU GRU runs only these); 1, batch-major nodes, for backends that
         prefer them (a batch_first layer's then need no Transpose around them). The graph's
@@ -249,7 +258,8 @@ class GRU(RecurrentLayer):
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _ONNX_OPSET)],
                                   producer_name="fastgru")
         model.ir_version = min(model.ir_version, 9)  # readable by the ONNX Runtime releases in use
-        helper.set_model_props(model, {"fastgru_class": "GRU", "fastgru_config": json.dumps(self.config()),
+        helper.set_model_props(model, {"fastgru_class": "GRU",
+                                       "fastgru_config": json.dumps(model_file.file_config(self)),
                                        "fastgru_version": __version__})
         onnx.checker.check_model(model)
         onnx.save(model, path)
@@ -556,8 +566,8 @@ def _onnx_gru_settings(label, attributes, inputs, weights):
         if name in attributes:
             raise ValueError(f"{label} has {name}={attributes[name]!r}: {reason}")
     clip = attributes.get("clip")
-    if clip is not None and not (np.isfinite(clip) and clip > 0):
-        raise ValueError(f"{label} has clip={clip!r}: expected a number > 0 (the bound of the pre-activations)")
+    if clip is not None and not (type(clip) is float and np.isfinite(clip) and clip > 0):
+        raise ValueError(f"{label} has clip={clip!r}: expected a finite FLOAT > 0 (the bound of the pre-activations)")
     direction = attributes.get("direction", b"forward").decode()
     if direction not in ("forward", "reverse", "bidirectional"):
         raise ValueError(f"{label} has direction {direction!r}: expected 'forward', 'reverse' or 'bidirectional'")

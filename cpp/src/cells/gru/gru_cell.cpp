@@ -6,6 +6,7 @@
 #include "cells/gru/gru_cell.h"
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "api/checks.h"
@@ -47,7 +48,7 @@ void check_gru_config(const NetworkConfig& config) {
                "config.gates: expected GateTerms::full, hidden_bias, hidden or bias, got " +
                    std::to_string(gates));
   api::require(valid_clip(config.clip),
-               "config.clip: expected a number > 0, or infinity for none, got " + std::to_string(config.clip));
+               "config.clip: expected a number > 0, or infinity for none, got " + api::printed(config.clip));
 }
 
 // Row blocks of each array (EQUATIONS.md §7): the forms but full have n's input block alone.
@@ -65,6 +66,12 @@ std::unique_ptr<const CellLayer<Real>> make_gru_layer(const kernels::KernelTable
                                                       const WeightsView<Real>& weights,
                                                       const std::string& name) {
   if constexpr (std::is_same_v<Real, float>) {
+    // A float32 network clips at clip rounded to float32: a bound that rounds to 0 would zero
+    // every pre-activation, one that rounds to infinity would clip nothing.
+    const float bound = static_cast<float>(config.clip);
+    api::require(std::isinf(config.clip) || (bound > 0 && std::isfinite(bound)),
+                 "config.clip: a float32 network clips at clip as a float32; expected a number that stays > 0 "
+                 "and finite as one, got " + api::printed(config.clip));
     if (config.precision != Precision::full)
       return std::make_unique<QuantizedGruLayer>(kernels, input, config.hidden, config.mode,
                                                  config.gates, config.clip, config.precision,
