@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Variable-length batches, stacked bidirectional networks, the GRU's gate forms, the MGU, the LiGRU and the LiBRU: fastgru against torch.nn.GRU.
 
-    python bench/layers.py [--threads 1,2] [--parts lengths,stacked,cells,gates] [--out bench/results]
+    python bench/layers.py [--threads 1,2] [--parts lengths,stacked,cells,gates,clip] [--out bench/results]
 
 Shapes come from bench/shapes.json ("layers"). Each cell is the median of timed runs after a
 warm-up, float32, every implementation on the same arrays. Variable lengths compare a mixed-length
@@ -14,7 +14,9 @@ table gives the LiBRU's time over the LiGRU's (ReLU) on the "cells" shapes, the 
 alternately in one loop (goal: at most 1.15). The last gives each form of the GRU's gates
 (EQUATIONS.md §7) over the full GRU of the same reset convention on the "cells" shapes, all timed
 in turn in one loop (goals at T=100, B=32, I=H=256: "hidden_bias" and "hidden" at most 0.85,
-"bias" at most 0.5, inference and training).
+"bias" at most 0.5, inference and training). With --parts clip, a GRU with ONNX's clip
+(EQUATIONS.md §1.1, clip=3) over the same GRU without, each convention, timed in turn (goal: at
+most 1.05: a bound on the pre-activations costs two comparisons per gate).
 """
 
 from __future__ import annotations
@@ -92,11 +94,12 @@ def libru_over_ligru(fastgru, x, dy, H, seconds=4.0):
     return inference[0] / inference[1], training[0] / training[1]
 
 
-def gate_forms_over_full(fastgru, x, dy, H, reset_after, seconds=4.0):
-    """form -> (inference, train): each form of the gates' median time over the full GRU's, all
-    timed in turn in one loop."""
-    forms = ("full", "hidden_bias", "hidden", "bias")
-    layers = [fastgru.GRU(x.shape[2], H, gates=form, reset_after=reset_after, seed=0) for form in forms]
+def variants_over_full(fastgru, x, dy, H, reset_after, variants, seconds=4.0):
+    """name -> (inference, train): each variant's median time over the full GRU's, all timed in
+    turn in one loop. ``variants``: name -> the GRU's settings."""
+    forms = ("full", *variants)
+    layers = [fastgru.GRU(x.shape[2], H, reset_after=reset_after, seed=0, **settings)
+              for settings in ({}, *variants.values())]
 
     def train(layer):
         layer.forward(x)
@@ -133,19 +136,19 @@ def torch_cells(torch, x, lengths, dy, H, **config):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--parts", default="lengths,stacked,cells,gates",
-                        help="which tables: lengths, stacked, cells, gates (comma-separated)")
+    parser.add_argument("--parts", default="lengths,stacked,cells,gates,clip",
+                        help="which tables: lengths, stacked, cells, gates, clip (comma-separated)")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    unknown = parts - {"lengths", "stacked", "cells", "gates"}
+    unknown = parts - {"lengths", "stacked", "cells", "gates", "clip"}
     if unknown:
-        parser.error(f"--parts: expected lengths, stacked, cells or gates, got {', '.join(sorted(unknown))}")
+        parser.error(f"--parts: expected lengths, stacked, cells, gates or clip, got {', '.join(sorted(unknown))}")
     import fastgru
     import torch
 
     shapes = json.loads((HERE / "shapes.json").read_text())["layers"]
-    rows, ratios, libru_ratios, form_ratios = [], [], [], []
+    rows, ratios, libru_ratios, form_ratios, clip_ratios = [], [], [], [], []
     for threads in [int(t) for t in args.threads.split(",")]:
         fastgru.set_num_threads(threads)
         torch.set_num_threads(threads)
@@ -186,9 +189,19 @@ def main():
             x = rng.standard_normal((T, B, I)).astype(np.float32)
             dy = rng.standard_normal((T, B, H)).astype(np.float32)
             for reset_after in (True, False):
-                for form, (inference, train) in gate_forms_over_full(fastgru, x, dy, H, reset_after).items():
+                variants = {form: {"gates": form} for form in ("hidden_bias", "hidden", "bias")}
+                for form, (inference, train) in variants_over_full(fastgru, x, dy, H, reset_after, variants).items():
                     form_ratios.append(dict(threads=threads, case=f"T={T} B={B} I={I} H={H}",
                                             reset_after=reset_after, gates=form, inference=inference, train=train))
+        for case in shapes["cells"] if "clip" in parts else []:
+            T, B, I, H = case["T"], case["B"], case["I"], case["H"]
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((T, B, I)).astype(np.float32)
+            dy = rng.standard_normal((T, B, H)).astype(np.float32)
+            for reset_after in (True, False):
+                (inference, train), = variants_over_full(fastgru, x, dy, H, reset_after, {"clip": {"clip": 3.0}}).values()
+                clip_ratios.append(dict(threads=threads, case=f"T={T} B={B} I={I} H={H}", reset_after=reset_after,
+                                        inference=inference, train=train))
         for case in shapes["cells"] if "cells" in parts else []:
             T, B, I, H = case["T"], case["B"], case["I"], case["H"]
             rng = np.random.default_rng(0)
@@ -231,12 +244,18 @@ def main():
     for r in form_ratios:
         lines.append(f"| {r['threads']} | {r['case']} | {'after' if r['reset_after'] else 'before'} | {r['gates']} "
                      f"| {r['inference']:.2f} | {r['train']:.2f} |")
+    lines += ["", "GRU with clip=3 (ONNX's) / the same GRU without, timed in turn (goal <= 1.05)", "",
+              "| threads | case | reset | inference | train |", "|---:|---|---|---:|---:|"]
+    for r in clip_ratios:
+        lines.append(f"| {r['threads']} | {r['case']} | {'after' if r['reset_after'] else 'before'} "
+                     f"| {r['inference']:.2f} | {r['train']:.2f} |")
     print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "layers.json").write_text(json.dumps(dict(rows=rows, variable_length_ratios=ratios,
                                                        libru_over_ligru=libru_ratios,
-                                                       gate_forms_over_full=form_ratios), indent=1))
+                                                       gate_forms_over_full=form_ratios,
+                                                       clip_over_unclipped=clip_ratios), indent=1))
     (out / "layers.md").write_text("\n".join(lines) + "\n")
 
 
