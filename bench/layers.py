@@ -183,25 +183,22 @@ def main():
             label = f"T={T} B={B} I={I} H={H}, {L} layers{', bidirectional' if bi else ''}"
             rows += [dict(threads=threads, case=label, impl=k, inference_ms=v[0], train_ms=v[1]) for k, v in results.items()]
 
-        for case in shapes["cells"] if "gates" in parts else []:
+        for case in shapes["cells"] if parts & {"gates", "clip"} else []:
             T, B, I, H = case["T"], case["B"], case["I"], case["H"]
             rng = np.random.default_rng(0)
             x = rng.standard_normal((T, B, I)).astype(np.float32)
             dy = rng.standard_normal((T, B, H)).astype(np.float32)
+            variants = {form: {"gates": form} for form in ("hidden_bias", "hidden", "bias")} if "gates" in parts else {}
+            if "clip" in parts:
+                variants["clip=3"] = {"clip": 3.0}
             for reset_after in (True, False):
-                variants = {form: {"gates": form} for form in ("hidden_bias", "hidden", "bias")}
-                for form, (inference, train) in variants_over_full(fastgru, x, dy, H, reset_after, variants).items():
-                    form_ratios.append(dict(threads=threads, case=f"T={T} B={B} I={I} H={H}",
-                                            reset_after=reset_after, gates=form, inference=inference, train=train))
-        for case in shapes["cells"] if "clip" in parts else []:
-            T, B, I, H = case["T"], case["B"], case["I"], case["H"]
-            rng = np.random.default_rng(0)
-            x = rng.standard_normal((T, B, I)).astype(np.float32)
-            dy = rng.standard_normal((T, B, H)).astype(np.float32)
-            for reset_after in (True, False):
-                (inference, train), = variants_over_full(fastgru, x, dy, H, reset_after, {"clip": {"clip": 3.0}}).values()
-                clip_ratios.append(dict(threads=threads, case=f"T={T} B={B} I={I} H={H}", reset_after=reset_after,
-                                        inference=inference, train=train))
+                for name, (inference, train) in variants_over_full(fastgru, x, dy, H, reset_after, variants).items():
+                    row = dict(threads=threads, case=f"T={T} B={B} I={I} H={H}", reset_after=reset_after,
+                               inference=inference, train=train)
+                    if name == "clip=3":
+                        clip_ratios.append(row)
+                    else:
+                        form_ratios.append(dict(row, gates=name))
         for case in shapes["cells"] if "cells" in parts else []:
             T, B, I, H = case["T"], case["B"], case["I"], case["H"]
             rng = np.random.default_rng(0)

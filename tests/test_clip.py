@@ -14,7 +14,8 @@ import fastgru
 from fastgru import _core, reference
 from fastgru import reference_quantized as rq
 
-from .helpers import central_difference, normalised_error
+from .helpers import (assert_gradients_match_central_differences, assert_one_layer_matches_the_reference,
+                      assert_steps_equal_the_sequence, normalised_error)
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 FORMS = ("full", "hidden_bias", "hidden", "bias")
@@ -54,11 +55,7 @@ def test_clipped_layers_match_the_reference(shape, gates, reset_after, dtype):
         gates=gates, reset_after=reset_after, clip=bound)
     assert 0.1 < _clipped_fraction(cache) < 0.9  # the clip changes the outputs and the gradients
     g = reference.gru_variant_backward(cache, dy.astype(np.float64), dh_n[0].astype(np.float64))
-    tol = TOLERANCE[dtype]
-    assert normalised_error(y, y_ref) <= tol and normalised_error(h_n[0], h_ref) <= tol
-    assert normalised_error(dx, g["dx"]) <= tol and normalised_error(dh0[0], g["dh0"]) <= tol
-    for name in p:
-        assert normalised_error(layer.grads[name + "_l0"], g[name]) <= tol, name
+    assert_one_layer_matches_the_reference(layer, (y, h_n), (dx, dh0), (y_ref, h_ref), g, TOLERANCE[dtype])
     unclipped, _, _ = reference.gru_variant_forward(
         x.astype(np.float64), h0[0].astype(np.float64), p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"],
         gates=gates, reset_after=reset_after)
@@ -90,16 +87,9 @@ def test_clipped_stacks_with_lengths_match_central_differences(gates, reset_afte
     unclipped.load_state_dict(params)
     assert normalised_error(y, unclipped(x, h0, lengths=lengths)[0]) > 1e-2
 
-    def loss(x=x, h0=h0, state=params):
-        y, h_n = fresh(state).forward(x, h0, lengths=lengths)
-        return float(np.sum(dy * y) + np.sum(dh_n * h_n))
-
-    assert normalised_error(dx, central_difference(loss, x)) <= 1e-7
-    assert normalised_error(dh0, central_difference(loss, h0)) <= 1e-7
-    for name in ("weight_ih_l0", "weight_hh_l1_reverse", "bias_ih_l1", "bias_hh_l0_reverse"):
-        value = params[name].copy()
-        numeric = central_difference(lambda: loss(state={**params, name: value}), value)
-        assert normalised_error(layer.grads[name], numeric) <= 1e-7, name
+    assert_gradients_match_central_differences(
+        (dx, dh0, layer.grads), fresh, params, x, h0, dy, dh_n, lengths=lengths,
+        names=("weight_ih_l0", "weight_hh_l1_reverse", "bias_ih_l1", "bias_hh_l0_reverse"))
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -117,15 +107,10 @@ def test_a_bound_no_value_reaches_changes_nothing(reset_after):
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
-def test_clipped_steps_equal_the_sequence(reset_after):
-    layer = _scaled_layer(4, 9, num_layers=2, reset_after=reset_after, seed=7, clip=0.4)
-    x = (2 * np.random.default_rng(8).standard_normal((6, 3, 4))).astype(np.float32)
-    y, h_n = layer(x)
-    h = None
-    for t in range(6):
-        y_t, h = layer.step(x[t], h)
-        assert normalised_error(y_t, y[t]) <= 1e-6
-    assert normalised_error(h, h_n) <= 1e-6
+@pytest.mark.parametrize("gates", FORMS)
+def test_clipped_steps_equal_the_sequence(gates, reset_after):
+    layer = _scaled_layer(4, 9, num_layers=2, gates=gates, reset_after=reset_after, seed=7, clip=0.4)
+    assert_steps_equal_the_sequence(layer, (2 * np.random.default_rng(8).standard_normal((6, 3, 4))).astype(np.float32))
 
 
 @pytest.mark.parametrize("mode", ["bf16", "int8"])
@@ -157,6 +142,8 @@ def test_quantized_clipped_layers_match_the_definition(mode, reset_after, gates)
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from .test_onnx import save_with_second_node_changed, time_major_equivalent  # noqa: E402
 
 
 def _onnx_clipped_gru(direction, linear_before_reset, clip, I, H, seed=0):
@@ -218,8 +205,6 @@ def test_to_onnx_writes_clip_that_onnxruntime_runs(tmp_path, layout):
     lengths = np.array([6, 2, 4, 1])
     y, h_n = layer(x, h0, lengths=lengths)
     if layout:  # ONNX Runtime's CPU GRU runs time-major nodes only: the batch-major one's equivalent
-        from .test_onnx import time_major_equivalent
-
         model = time_major_equivalent(model)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     y_ort, h_ort = session.run(None, {"x": x, "h0": h0, "lengths": lengths})
@@ -376,13 +361,7 @@ def test_from_onnx_refuses_clips_it_cannot_read(tmp_path):
     # A stack whose nodes clip differently is not one layer.
     layer = fastgru.GRU(3, 5, num_layers=2, seed=1, clip=0.5)
     layer.to_onnx(tmp_path / "stack.onnx")
-    stack = onnx.load(tmp_path / "stack.onnx")
-    del stack.metadata_props[:]
-    second = [node for node in stack.graph.node if node.op_type == "GRU"][1]
-    for attribute in second.attribute:
-        if attribute.name == "clip":
-            attribute.f = 0.25
-    onnx.save(stack, tmp_path / "stack.onnx")
+    save_with_second_node_changed(tmp_path / "stack.onnx", tmp_path / "stack.onnx", clip=0.25)
     with pytest.raises(ValueError, match=r"GRU node 1: its clip gives clip=0\.25, but the layer has clip=0\.5"):
         fastgru.GRU.from_onnx(tmp_path / "stack.onnx")
 

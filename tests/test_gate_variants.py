@@ -11,7 +11,8 @@ import pytest
 import fastgru
 from fastgru import reference
 
-from .helpers import central_difference, normalised_error
+from .helpers import (assert_gradients_match_central_differences, assert_one_layer_matches_the_reference,
+                      assert_steps_equal_the_sequence, normalised_error)
 
 FORMS = ("hidden_bias", "hidden", "bias")
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
@@ -40,11 +41,7 @@ def test_forms_match_the_reference(shape, gates, reset_after, bias, dtype):
         x.astype(np.float64), h0[0].astype(np.float64), p["weight_ih"], p["weight_hh"], p.get("bias_ih"),
         p.get("bias_hh"), gates=gates, reset_after=reset_after)
     g = reference.gru_variant_backward(cache, dy.astype(np.float64), dh_n[0].astype(np.float64))
-    tol = TOLERANCE[dtype]
-    assert normalised_error(y, y_ref) <= tol and normalised_error(h_n[0], h_ref) <= tol
-    assert normalised_error(dx, g["dx"]) <= tol and normalised_error(dh0[0], g["dh0"]) <= tol
-    for name in p:
-        assert normalised_error(layer.grads[name + "_l0"], g[name]) <= tol, name
+    assert_one_layer_matches_the_reference(layer, (y, h_n), (dx, dh0), (y_ref, h_ref), g, TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize("gates, reset_after", forms_and_conventions())
@@ -83,31 +80,15 @@ def test_stacked_bidirectional_forms_with_lengths_match_central_differences(gate
     layer.forward(x, h0, lengths=lengths)
     dx, dh0 = layer.backward(dy, dh_n)
 
-    def loss(x=x, h0=h0, state=params):
-        y, h_n = fresh(state).forward(x, h0, lengths=lengths)
-        return float(np.sum(dy * y) + np.sum(dh_n * h_n))
-
-    assert normalised_error(dx, central_difference(loss, x)) <= 1e-7
-    assert normalised_error(dh0, central_difference(loss, h0)) <= 1e-7
-    for name in ("weight_ih_l0", "weight_hh_l1_reverse", "bias_ih_l1", "bias_hh_l0_reverse"):
-        value = params[name].copy()
-        numeric = central_difference(lambda: loss(state={**params, name: value}), value)
-        assert normalised_error(layer.grads[name], numeric) <= 1e-7, name
+    assert_gradients_match_central_differences(
+        (dx, dh0, layer.grads), fresh, params, x, h0, dy, dh_n, lengths=lengths,
+        names=("weight_ih_l0", "weight_hh_l1_reverse", "bias_ih_l1", "bias_hh_l0_reverse"))
 
 
 @pytest.mark.parametrize("gates, reset_after", forms_and_conventions())
 def test_step_with_resets_equals_the_sequence(gates, reset_after):
     layer = fastgru.GRU(4, 9, num_layers=2, gates=gates, reset_after=reset_after, seed=7)
-    x = np.random.default_rng(8).standard_normal((6, 3, 4)).astype(np.float32)
-    y, h_n = layer(x)
-    h = None
-    for t in range(6):
-        y_t, h = layer.step(x[t], h)
-        assert normalised_error(y_t, y[t]) <= 1e-6
-    assert normalised_error(h, h_n) <= 1e-6
-    # A reset row starts again from zeros: it equals the sequence from that step.
-    _, h = layer.step(x[0], h, reset=np.array([True, False, False]))
-    assert normalised_error(h[:, 0], layer(x[:1, :1])[1][:, 0]) <= 1e-6
+    assert_steps_equal_the_sequence(layer, np.random.default_rng(8).standard_normal((6, 3, 4)).astype(np.float32))
 
 
 def test_bias_gates_are_constant_over_time():

@@ -229,6 +229,18 @@ def time_major_equivalent(model):
     return equivalent
 
 
+def save_with_second_node_changed(source, target, **attributes):
+    """Copies the ONNX model at ``source`` to ``target`` without its metadata (so that from_onnx
+    reads the nodes alone), with ``attributes`` set on its second GRU node."""
+    model = onnx.load(source)
+    del model.metadata_props[:]
+    second = [node for node in model.graph.node if node.op_type == "GRU"][1]
+    kept = [attribute for attribute in second.attribute if attribute.name not in attributes]
+    del second.attribute[:]
+    second.attribute.extend(kept + [helper.make_attribute(name, value) for name, value in attributes.items()])
+    onnx.save(model, target)
+
+
 def onnxruntime_outputs(model, feeds):
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, feeds)
@@ -364,12 +376,6 @@ def test_batch_major_refusals(tmp_path):
         fastgru.Model(layer).to_onnx(tmp_path / "bad.onnx", layout=-1)
     # a stack whose nodes disagree on the layout
     layer.to_onnx(tmp_path / "stack.onnx", layout=1)
-    mixed = onnx.load(tmp_path / "stack.onnx")
-    del mixed.metadata_props[:]
-    second = [node for node in mixed.graph.node if node.op_type == "GRU"][1]
-    for attribute in second.attribute:
-        if attribute.name == "layout":
-            attribute.i = 0
-    onnx.save(mixed, tmp_path / "mixed.onnx")
+    save_with_second_node_changed(tmp_path / "stack.onnx", tmp_path / "mixed.onnx", layout=0)
     with pytest.raises(ValueError, match="GRU node 1 has layout=0, but GRU node 0 has layout=1"):
         fastgru.GRU.from_onnx(tmp_path / "mixed.onnx")
