@@ -94,7 +94,8 @@ def test_estimator_errors():
             ("learning_rate_schedule", "step", "learning_rate_schedule: expected one of 'cosine', 'plateau', None"),
             ("patch_length", 0, "patch_length: expected 'auto' or an int >= 1, got 0"),
             ("max_steps", 2.5, "max_steps: expected an int >= 1, got 2.5"),
-            ("ensemble_size", 0, "ensemble_size: expected an int >= 1, got 0"),
+            ("ensemble_size", 0, "ensemble_size: expected 'auto' or an int >= 1, got 0"),
+            ("ensemble_size", "many", "ensemble_size: expected 'auto' or an int >= 1, got 'many'"),
             ("crop_fraction", 0, "crop_fraction: expected 'auto' or a number in \\(0, 1\\], got 0"),
             ("crop_fraction", 1.5, "crop_fraction: expected 'auto' or a number in \\(0, 1\\], got 1.5"),
             ("crop_fraction", "half", "crop_fraction: expected 'auto' or a number in \\(0, 1\\], got 'half'"),
@@ -288,6 +289,13 @@ def test_crops_train_and_predict():
     assert GRUClassifier(epochs=1, ensemble_size=1, crop_fraction=0.5, test_crops=1,
                          random_state=0).fit(X[:, :20], y)._crops(X[:, :20])[0].shape == (30, 10, 2)
     assert GRURegressor(epochs=1, ensemble_size=1, random_state=0).fit(X, y.astype(float)).crop_fraction_ == 1.0
+    # ensemble_size="auto": 10 models below 100 samples, 5 from 100 on; the regressor: 5
+    assert model.ensemble_size_ == 2 and len(model.models_) == 2
+    small = GRUClassifier(epochs=1, random_state=0).fit(X[:, :20], y)
+    assert small.ensemble_size_ == 10 and len(small.models_) == 10
+    many = np.concatenate([X[:, :20]] * 4)
+    assert GRUClassifier(epochs=1, random_state=0).fit(many, np.tile(y, 4)).ensemble_size_ == 5
+    assert GRURegressor(epochs=1, random_state=0).fit(X[:, :20], y.astype(float)).ensemble_size_ == 5
     # early stopping on a hold-out runs across the cropped epochs
     stopped = GRUClassifier(epochs=200, ensemble_size=1, validation_fraction=0.3, patience=2, learning_rate=0.1,
                             random_state=0).fit(X, y)
