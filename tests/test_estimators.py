@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastgru.estimators import GRUClassifier, GRURegressor  # noqa: E402
+from fastgru.estimators import GRUClassifier, GRURegressor, _GRUEstimator  # noqa: E402
 
 # Enough training for the checks that score a fit (check_regressors_train, ...). The checks'
 # X are tabular features, not series: scaled per feature ("global"), one model for speed.
@@ -94,7 +94,14 @@ def test_estimator_errors():
             ("learning_rate_schedule", "step", "learning_rate_schedule: expected one of 'cosine', 'plateau', None"),
             ("patch_length", 0, "patch_length: expected 'auto' or an int >= 1, got 0"),
             ("max_steps", 2.5, "max_steps: expected an int >= 1, got 2.5"),
-            ("ensemble_size", 0, "ensemble_size: expected an int >= 1, got 0"),
+            ("ensemble_size", 0, "ensemble_size: expected 'auto' or an int >= 1, got 0"),
+            ("ensemble_size", "many", "ensemble_size: expected 'auto' or an int >= 1, got 'many'"),
+            ("crop_fraction", 0, "crop_fraction: expected 'auto' or a number in \\(0, 1\\], got 0"),
+            ("crop_fraction", 1.5, "crop_fraction: expected 'auto' or a number in \\(0, 1\\], got 1.5"),
+            ("crop_fraction", "half", "crop_fraction: expected 'auto' or a number in \\(0, 1\\], got 'half'"),
+            ("crop_fraction", True, "crop_fraction: expected 'auto' or a number in \\(0, 1\\], got True"),
+            ("test_crops", 0, "test_crops: expected an int >= 1, got 0"),
+            ("test_crops", 2.5, "test_crops: expected an int >= 1, got 2.5"),
             ("validation_fraction", "half", "validation_fraction: expected 'auto' or a number in \\[0, 1\\), got 'half'"),
             ("class_weight", "even", "class_weight: expected None, 'balanced' or a dict")]:
         with pytest.raises(ValueError, match=message):
@@ -194,11 +201,13 @@ def test_series_level_separates_classes_that_differ_only_in_level():
     shape = np.sin(np.linspace(0, 6, 40))
     y = np.repeat([0, 1], 30)
     X = shape * (1 + y[:, None]) + 5 * y[:, None] + 0.01 * rng.standard_normal((60, 40))
-    levels = GRUClassifier(epochs=30, ensemble_size=1, random_state=0).fit(X, y)
+    # whole series (no crops): the test is about what the scaling leaves; averaged over test
+    # crops, fits to the noise can land a sample or two above chance without learning the level
+    levels = GRUClassifier(epochs=30, ensemble_size=1, crop_fraction=1.0, random_state=0).fit(X, y)
     assert levels.score(X, y) == 1.0
     with pytest.warns(UserWarning, match=r"GRUClassifier: training ended at chance level: accuracy 0\.\d+ on the "
                       r"training samples, no better than 0\.500"):
-        GRUClassifier(epochs=30, ensemble_size=1, scaling="series", random_state=0).fit(X, y)
+        GRUClassifier(epochs=30, ensemble_size=1, scaling="series", crop_fraction=1.0, random_state=0).fit(X, y)
 
 
 @pytest.mark.filterwarnings("ignore:GRUClassifier. training ended")  # unweighted, the rare class is never predicted
@@ -250,3 +259,54 @@ def test_ensemble_averages_its_models():
         logits = member.predict(model._transform(X)).astype(np.float64)
         each.append(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
     assert np.allclose(model.predict_proba(X), np.mean(each, axis=0))
+
+
+@pytest.mark.filterwarnings("ignore:GRU(Regressor|Classifier). training ended")  # few epochs: not to learn
+def test_crops_train_and_predict():
+    """crop_fraction="auto" crops series the GRU reads in patches (T > max_steps) and leaves
+    shorter ones whole; the regressor keeps whole windows. Training draws random windows each
+    epoch; predictions average each model's outputs over test_crops windows from the start to the
+    end; a list of sequences crops each at its own length, and its transform is the one of each
+    sequence alone."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((30, 100, 2))
+    y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+    model = GRUClassifier(epochs=3, ensemble_size=2, random_state=0).fit(X, y)
+    assert model.crop_fraction_ == 0.9 and model.patch_length_ == 4 and len(model.history_.history["loss"]) == 3
+    windows = model._crops(X)
+    assert len(windows) == 5 and all(w.shape == (30, 90, 2) for w in windows)
+    assert np.array_equal(windows[0], X[:, :90]) and np.array_equal(windows[-1], X[:, 10:])
+    random_window = model._crops(X, np.random.default_rng(0))[0]
+    assert random_window.shape == (30, 90, 2)
+    assert any(not np.array_equal(random_window[i], X[i, :90]) for i in range(30))
+    each = []
+    for member in model.models_:
+        logits = np.mean([member.predict(model._transform(w)).astype(np.float64) for w in windows], axis=0)
+        each.append(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
+    assert np.allclose(model.predict_proba(X), np.mean(each, axis=0))
+    # short series: whole; an explicit fraction crops them too; the regressor: whole by default
+    assert GRUClassifier(epochs=1, ensemble_size=1, random_state=0).fit(X[:, :20], y).crop_fraction_ == 1.0
+    assert GRUClassifier(epochs=1, ensemble_size=1, crop_fraction=0.5, test_crops=1,
+                         random_state=0).fit(X[:, :20], y)._crops(X[:, :20])[0].shape == (30, 10, 2)
+    assert GRURegressor(epochs=1, ensemble_size=1, random_state=0).fit(X, y.astype(float)).crop_fraction_ == 1.0
+    # ensemble_size="auto": 10 models below 100 samples, 5 from 100 on; the regressor: 5
+    assert model.ensemble_size_ == 2 and len(model.models_) == 2
+    small = GRUClassifier(epochs=1, random_state=0).fit(X[:, :20], y)
+    assert small.ensemble_size_ == 10 and len(small.models_) == 10
+    many = np.concatenate([X[:, :20]] * 4)
+    assert GRUClassifier(epochs=1, random_state=0).fit(many, np.tile(y, 4)).ensemble_size_ == 5
+    assert GRURegressor(epochs=1, random_state=0).fit(X[:, :20], y.astype(float)).ensemble_size_ == 5
+    # early stopping on a hold-out runs across the cropped epochs
+    stopped = GRUClassifier(epochs=200, ensemble_size=1, validation_fraction=0.3, patience=2, learning_rate=0.1,
+                            random_state=0).fit(X, y)
+    assert "val_loss" in stopped.history_.history and len(stopped.history_.history["loss"]) < 200
+    # sequences of different lengths: each cropped at its own length
+    ragged = [rng.standard_normal((n, 2)) for n in rng.integers(40, 120, size=30)]
+    fitted = GRUClassifier(epochs=2, ensemble_size=1, random_state=0).fit(ragged, y)
+    assert fitted.crop_fraction_ == 0.9
+    for w in fitted._crops(ragged):
+        assert [len(a) for a in w] == [max(1, int(np.rint(0.9 * len(x)))) for x in ragged]
+    together = fitted._transform(ragged)
+    alone = [_GRUEstimator._transform(fitted, x[None])[0] for x in ragged]
+    assert all(a.shape == b.shape and np.allclose(a, b, atol=1e-12) for a, b in zip(together, alone))
+    assert fitted.predict(ragged[:3] + [ragged[3][:1]]).shape == (4,)
