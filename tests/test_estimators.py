@@ -310,3 +310,14 @@ def test_crops_train_and_predict():
     alone = [_GRUEstimator._transform(fitted, x[None])[0] for x in ragged]
     assert all(a.shape == b.shape and np.allclose(a, b, atol=1e-12) for a, b in zip(together, alone))
     assert fitted.predict(ragged[:3] + [ragged[3][:1]]).shape == (4,)
+
+
+def test_training_on_windows_prints_one_line_per_epoch_of_all_the_epochs(capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 60))
+    y = (X[:, :30].mean(axis=1) > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a chance-level warning is not what this is about
+        GRUClassifier(epochs=3, ensemble_size=1, verbose=2, random_state=0).fit(X, y)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Epoch")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]

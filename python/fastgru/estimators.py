@@ -76,7 +76,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .layers import CELL_CLASSES, LAYER_CLASSES
 from .layers.cells import CELLS
 from .model_file import build_layer
-from .training.callbacks import EarlyStopping, History, LearningRateScheduler, ReduceLROnPlateau
+from .training.callbacks import EarlyStopping, History, LearningRateScheduler, ProgressBar, ReduceLROnPlateau
 from .training.model import Model
 from .training.optimizers import SGD, Adam, AdamW, cosine_decay
 
@@ -386,14 +386,18 @@ class _GRUEstimator(BaseEstimator):
         calls them; returns that History."""
         history = History()
         every = [history, *callbacks]
+        # One line per epoch of all the epochs (each one-epoch fit below is quiet).
+        progress = ProgressBar(self.epochs, 1, 2 if self.verbose else 0)
         for callback in every:
             callback.on_train_begin(model)
         for epoch in range(self.epochs):
             for callback in every:
                 callback.on_epoch_begin(model, epoch)
+            progress.start_epoch(epoch)
             step = model.fit(self._transform(self._crops(X, rng)[0]), y, epochs=1, batch_size=self.batch_size,
-                             validation_data=validation, verbose=self.verbose, sample_weight=sample_weight)
+                             validation_data=validation, verbose=0, sample_weight=sample_weight)
             logs = {key: values[-1] for key, values in step.history.items()}
+            progress.end_epoch(logs)
             for callback in every:
                 callback.on_epoch_end(model, epoch, logs)
             if model.stop_training:
