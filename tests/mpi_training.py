@@ -103,6 +103,10 @@ class _FailsAt(Callback):
         if self.hook == "on_epoch_end" and epoch == self.epoch:
             raise KeyError("monitor: 'val_auc' is not among the logs")
 
+    def on_train_end(self, model):
+        if self.hook == "on_train_end":
+            raise OSError("checkpoint: cannot restore '/gone/best.safetensors': No such file or directory")
+
 
 class _StopsAt(Callback):
     """Stops training at the end of ``epoch`` (from 0), on the rank it is given to."""
@@ -171,6 +175,7 @@ def _faults(rank, X, y):
         "callback_begin": {1: {"callbacks": [_FailsAt("on_train_begin")]}},
         "callback_epoch_begin": {1: {"callbacks": [_FailsAt("on_epoch_begin", 1)]}},
         "callback_epoch_end": {1: {"callbacks": [_FailsAt("on_epoch_end", 1)]}},
+        "callback_train_end": {0: {"callbacks": [_FailsAt("on_train_end")]}},
         # rank 1 has 2 batches per epoch, then its validation batch: call 3 scores, call 4 trains
         "validation_fails": {1: {"loss": _LossFailsAt(3)}},
         "loss_fails": {1: {"loss": _LossFailsAt(4)}},
@@ -181,7 +186,8 @@ def _faults(rank, X, y):
 
 
 FAULTS = ("small_shard", "empty_shard", "wrong_features", "wrong_targets", "negative_weight", "bad_validation",
-          "two_ranks_refuse", "callback_begin", "callback_epoch_begin", "callback_epoch_end", "validation_fails", "loss_fails",
+          "two_ranks_refuse", "callback_begin", "callback_epoch_begin", "callback_epoch_end", "callback_train_end",
+          "validation_fails", "loss_fails",
           "progress_fails", "rate_on_one_rank")
 
 

@@ -125,6 +125,7 @@ FAULT_ERRORS = {
     "callback_epoch_begin": ("ValueError", [1], r"schedule: on rank 1 \(of 2\): .* on_epoch_begin of epoch 2"),
     "callback_epoch_end": ("KeyError", [1], r"monitor: on rank 1 \(of 2\): 'val_auc' is not among the logs.*"
                                             r"at the end of epoch 2"),
+    "callback_train_end": ("OSError", [0], r"checkpoint: on rank 0 \(of 2\): cannot restore .*on_train_end"),
     "validation_fails": ("ValueError", [1], r"loss: on rank 1 \(of 2\): my loss cannot take this batch.*"
                                             r"while scoring the validation data of epoch 1"),
     "loss_fails": ("ValueError", [1], r"loss: on rank 1 \(of 2\): my loss cannot take this batch.*"

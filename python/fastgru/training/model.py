@@ -851,9 +851,12 @@ class Model:
                 self.stop_training = agree(f"at the end of epoch {epoch + 1}", self.stop_training)
                 if self.stop_training:
                     break
-            # The last collective is behind: a failure here raises on its rank alone, and no rank waits.
-            for callback in all_callbacks:
-                callback.on_train_end(self)
+            with local():
+                for callback in all_callbacks:
+                    callback.on_train_end(self)
+            # A failure there raises on every rank, as everywhere else in fit: code the ranks run
+            # after fit (their own collectives) would otherwise wait for the rank that raised.
+            agree("in the callbacks' on_train_end")
             return history
         finally:
             self.__dict__.pop("_rank", None)
