@@ -150,7 +150,12 @@ def test_a_bad_sequence_in_one_partition_raises_rather_than_hangs(client):
     items[4] = rng.standard_normal((7, 2))  # in the last of 3 partitions: 2 features, not 3
     model = fastgru.Model(fastgru.GRU(3, 4, seed=0), outputs=1, seed=1)
     future = client.compute(fastgru_dask.predict(model, db.from_sequence(items, npartitions=3)))
-    with pytest.raises(ValueError, match=r"X\[0\]: expected shape \(steps >= 1, 3\), got \(7, 2\)"):
+    with pytest.raises(ValueError, match=r"X\[0\]: expected shape \(steps >= 1, 3\), got \(7, 2\).*"
+                                         r"\(in partition 2 of the bag: bag.to_delayed\(\)\[2\]\)"):
+        future.result(timeout=60)
+    # A layer's refusal names the partition too.
+    future = client.compute(fastgru_dask.predict(model.recurrent, db.from_sequence(items, npartitions=3)))
+    with pytest.raises(ValueError, match=r"got \(7, 2\) at position 0 of a partition \(in partition 2 of the bag"):
         future.result(timeout=60)
 
 

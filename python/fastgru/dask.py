@@ -75,12 +75,21 @@ def _score_block(x, model, output, batch_size):
     return np.concatenate(parts, axis=0)
 
 
-def _score_partition(sequences, model, output, batch_size):
-    """One bag partition's predictions, one per sequence, in order."""
+def _score_partition(sequences, partition, model, output, batch_size):
+    """One bag partition's predictions, one per sequence, in order; ``partition``: [its index in
+    the bag], which a refused sequence's message names beside its position in the partition."""
     _match_worker_threads()
     sequences = list(sequences)
     if not sequences:
         return []
+    try:
+        return _score_sequences(sequences, model, output, batch_size)
+    except ValueError as error:
+        raise ValueError(f"{error} (in partition {partition[0]} of the bag: bag.to_delayed()[{partition[0]}])") \
+            from error
+
+
+def _score_sequences(sequences, model, output, batch_size):
     if isinstance(model, Model):
         predictions = model.predict(sequences, batch_size=batch_size)
         return list(predictions)
@@ -144,7 +153,8 @@ def predict(model, X, output: str = "y", batch_size: int = 256):
     # One task holding the model, named without hashing (tokenize would pickle it).
     shared_model = dask.delayed(model, name=f"fastgru-{type(model).__name__}-{uuid.uuid4().hex}")
     if isinstance(X, db.Bag):
-        return X.map_partitions(_score_partition, shared_model, output, batch_size)
+        partitions = db.from_sequence(range(X.npartitions), npartitions=X.npartitions)
+        return X.map_partitions(_score_partition, partitions, shared_model, output, batch_size)
     if not isinstance(X, da.Array):
         raise TypeError(f"X: expected a dask.array.Array (N, T, F) or a dask.bag.Bag of (T_i, F) arrays, "
                         f"got {type(X).__name__}")
